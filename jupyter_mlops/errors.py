@@ -1,0 +1,61 @@
+"""The one exception hierarchy of jupyter-mlops.
+
+Every message says what happened and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class MLOpsError(Exception):
+    """Base class of every error raised on purpose by jupyter-mlops."""
+
+
+class StoreError(MLOpsError):
+    """The lineage store cannot be opened, read or written."""
+
+
+class CorruptStoreError(StoreError):
+    """The store file exists but is not a jupyter-mlops SQLite database."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(
+            f"{path} is not a readable jupyter-mlops store ({detail}). "
+            "It was left untouched: move it aside or point JUPYTER_MLOPS_STORE at another directory."
+        )
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer jupyter-mlops than this one."""
+
+    def __init__(self, path: object, unknown: list[str]) -> None:
+        super().__init__(
+            f"{path} was written by a newer jupyter-mlops (unknown schema migrations: "
+            f"{', '.join(unknown)}). Upgrade with `pip install -U jupyter-mlops`; "
+            "the store was not modified."
+        )
+
+
+class NotFoundError(MLOpsError, LookupError):
+    """A run, model or artifact that was asked for does not exist."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run has the given id (or unique id prefix)."""
+
+    def __init__(self, run_id: str, detail: str = "") -> None:
+        hint = detail or "list runs with `%mlops runs` or `jupyter-mlops runs`"
+        super().__init__(f"no run {run_id!r} in this store: {hint}")
+
+
+class ArtifactError(MLOpsError):
+    """An artifact is missing, unreadable or does not match its recorded hash."""
+
+
+class NoActiveRunError(MLOpsError):
+    """A logging call was made outside a `%%track` cell."""
+
+    def __init__(self, call: str) -> None:
+        super().__init__(
+            f"mlops.{call}() logs to the run of the cell being tracked, and no cell is being "
+            "tracked now. Put `%%track` on the first line of the cell (after `%load_ext jupyter_mlops`)."
+        )

@@ -1,0 +1,48 @@
+"""Serialize fitted models safely: skops by default, pickle only when skops cannot.
+
+A model is stored in the skops format with the list of types it contains, so that loading
+it back from our own store trusts exactly the types that were there when it was saved, and
+nothing else. Objects skops cannot represent fall back to pickle, and say so in ``format``.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from typing import Any
+
+import xxhash
+
+SKOPS = "skops"
+PICKLE = "pickle"
+
+
+def fingerprint_model(model: Any) -> str:
+    """A content hash of the model's state (equal for equal fitted models)."""
+    data = pickle.dumps(model, protocol=5)
+    return "model:" + xxhash.xxh3_128_hexdigest(data)
+
+
+def dump_model(model: Any) -> tuple[bytes, str, list[str]]:
+    """Serialize ``model``; returns ``(bytes, format, trusted_types)``."""
+    import skops.io as sio
+
+    try:
+        data = sio.dumps(model)
+        trusted = sorted(sio.get_untrusted_types(data=data))
+        return data, SKOPS, trusted
+    except Exception:  # skops cannot represent some objects: keep them, honestly labelled
+        buffer = io.BytesIO()
+        pickle.dump(model, buffer, protocol=5)
+        return buffer.getvalue(), PICKLE, []
+
+
+def load_model(data: bytes, fmt: str, trusted_types: list[str]) -> Any:
+    """Rebuild a model written by :func:`dump_model`, trusting only the recorded types."""
+    if fmt == SKOPS:
+        import skops.io as sio
+
+        return sio.loads(data, trusted=trusted_types)
+    if fmt == PICKLE:
+        return pickle.loads(data)  # noqa: S301 - written by this store for this user
+    raise ValueError(f"unknown model format {fmt!r}: this store was written by a newer version")

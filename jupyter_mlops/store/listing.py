@@ -1,0 +1,127 @@
+"""Read-side queries that need more than one row: the runs table and integrity checks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..entities import RUN_STATUSES
+
+if TYPE_CHECKING:
+    from .store import Store
+
+BASE_COLUMNS = ("run_id", "experiment", "name", "status", "started_at", "duration_s")
+SORTABLE = {
+    "run_id": "r.run_id", "name": "r.name", "status": "r.status", "experiment": "e.name",
+    "started_at": "r.started_at", "duration_s": "r.duration_s", "updated_at": "r.updated_at",
+}
+
+
+def _order_clause(sort: str, descending: bool, args: list[Any]) -> tuple[str, str]:
+    """(join, order by) for a sort key: a base column, ``params.K`` or ``metrics.K``."""
+    direction = "DESC" if descending else "ASC"
+    if sort in SORTABLE:
+        return "", f"{SORTABLE[sort]} {direction}, r.run_id {direction}"
+    kind, _, key = sort.partition(".")
+    if kind == "metrics" and key:
+        args.append(key)
+        return (
+            "LEFT JOIN latest_metrics sk ON sk.run_id = r.run_id AND sk.key = ?",
+            f"sk.value IS NULL, sk.value {direction}, r.started_at DESC",
+        )
+    if kind == "params" and key:
+        args.append(key)
+        return (
+            "LEFT JOIN params sk ON sk.run_id = r.run_id AND sk.key = ?",
+            f"sk.value IS NULL, json_extract(sk.value, '$') {direction}, r.started_at DESC",
+        )
+    raise ValueError(
+        f"cannot sort runs by {sort!r}: use one of {', '.join(SORTABLE)}, "
+        "'params.<key>' or 'metrics.<key>'"
+    )
+
+
+def _expand(column: pd.Series, prefix: str) -> pd.DataFrame:
+    records = [json.loads(text) if text else {} for text in column]
+    frame = pd.DataFrame.from_records(records, index=column.index)
+    frame.columns = [f"{prefix}.{key}" for key in frame.columns]
+    return frame
+
+
+def runs_frame(
+    conn: sqlite3.Connection,
+    *,
+    experiment: str | None = None,
+    status: str | None = None,
+    name: str | None = None,
+    sort: str = "started_at",
+    descending: bool = True,
+    limit: int | None = None,
+    offset: int = 0,
+) -> pd.DataFrame:
+    """The runs table (see :meth:`Store.runs`)."""
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"unknown status {status!r}: use one of {', '.join(RUN_STATUSES)}")
+    if limit is not None and limit < 0 or offset < 0:
+        raise ValueError("limit and offset must be zero or positive")
+    where, args = [], []  # type: ignore[var-annotated]
+    join, order = _order_clause(sort, descending, args)
+    for clause, value in (("e.name = ?", experiment), ("r.status = ?", status),
+                          ("r.name = ?", name)):
+        if value is not None:
+            where.append(clause)
+            args.append(value)
+    sql = (
+        "SELECT r.run_id, e.name AS experiment, r.name, r.status, r.started_at, r.duration_s, "
+        f"r.params_json, r.metrics_json FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+        f"{join} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}"
+    )
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        args += [limit, offset]
+    elif offset:
+        sql += " LIMIT -1 OFFSET ?"
+        args.append(offset)
+    rows = conn.execute(sql, args).fetchall()
+    frame = pd.DataFrame.from_records(
+        rows, columns=[*BASE_COLUMNS, "params_json", "metrics_json"]
+    )
+    frame["started_at"] = pd.to_datetime(frame["started_at"], unit="s", utc=True)
+    frame["duration_s"] = frame["duration_s"].astype("float64")
+    params = _expand(frame.pop("params_json"), "params")
+    metrics = _expand(frame.pop("metrics_json"), "metrics")
+    return pd.concat([frame, params, metrics], axis=1)
+
+
+def integrity_problems(store: Store) -> list[str]:
+    """What `doctor` reports: schema, SQLite integrity, missing or altered artifacts."""
+    from .schema import known_migrations
+
+    problems: list[str] = []
+    applied = store.schema_version
+    missing = [name for name in known_migrations() if name not in applied]
+    if missing:
+        problems.append(f"schema is missing migrations {missing}")
+    result = store.conn.execute("PRAGMA quick_check").fetchone()[0]
+    if result != "ok":
+        problems.append(f"SQLite quick_check: {result}")
+    recorded = {row[0] for row in store.conn.execute("SELECT sha256 FROM artifacts")}
+    on_disk = store.artifacts.all_hashes()
+    for sha in sorted(recorded - on_disk):
+        problems.append(f"artifact {sha} is recorded but missing from {store.artifacts.root}")
+    for sha in sorted(recorded & on_disk):
+        try:
+            store.artifacts.get(sha, verify=True)
+        except Exception as exc:
+            problems.append(str(exc))
+    for sha in sorted(on_disk - recorded):
+        problems.append(f"dangling artifact file {store.artifacts.path(sha)} (no record refers to it)")
+    dangling_models = store.conn.execute(
+        "SELECT count(*) FROM models WHERE artifact_sha256 NOT IN (SELECT sha256 FROM artifacts)"
+    ).fetchone()[0]
+    if dangling_models:
+        problems.append(f"{dangling_models} model(s) refer to artifacts that are not recorded")
+    return problems

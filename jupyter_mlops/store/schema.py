@@ -1,0 +1,120 @@
+"""The store's schema, created and upgraded only by these versioned migrations.
+
+Never edit an applied migration: add a new one at the end. A store whose applied
+migrations include names unknown here was written by a newer jupyter-mlops and is refused.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "jupyter_mlops"
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations()
+def m001_runs(db: Database) -> None:
+    """Experiments, runs and what they log: params, metrics with steps, tags, environments."""
+    db["experiments"].create(
+        {"id": int, "name": str, "created_at": float}, pk="id", not_null={"name"}
+    )
+    db["experiments"].create_index(["name"], unique=True)
+    db["environments"].create(
+        {"env_hash": str, "python": str, "platform": str, "packages": str, "created_at": float},
+        pk="env_hash",
+    )
+    db["runs"].create(
+        {
+            "run_id": str,
+            "experiment_id": int,
+            "name": str,
+            "status": str,
+            "started_at": float,
+            "ended_at": float,
+            "duration_s": float,
+            "source": str,
+            "source_hash": str,
+            "notebook": str,
+            "cell_id": str,
+            "execution_count": int,
+            "code_slice": str,
+            "warnings": str,
+            "env_hash": str,
+            "git": str,
+            "user": str,
+            "host": str,
+            "pid": int,
+            "stdout": str,
+            "stderr": str,
+            "error": str,
+            "traceback": str,
+            "parent_run_id": str,
+            "params_json": str,
+            "metrics_json": str,
+            "updated_at": float,
+        },
+        pk="run_id",
+        foreign_keys=[("experiment_id", "experiments", "id"), ("env_hash", "environments")],
+    )
+    db["params"].create(
+        {"run_id": str, "key": str, "value": str}, pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs")],
+    )
+    db["tags"].create(
+        {"run_id": str, "key": str, "value": str}, pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs")],
+    )
+    db["metrics"].create(
+        {"run_id": str, "key": str, "step": int, "value": float, "timestamp": float},
+        foreign_keys=[("run_id", "runs")],
+    )
+    db["metrics"].create_index(["run_id", "key", "step"])
+    db["latest_metrics"].create(
+        {"run_id": str, "key": str, "value": float, "step": int}, pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs")],
+    )
+
+
+@migrations()
+def m002_lineage(db: Database) -> None:
+    """Datasets, models, content-addressed artifacts and the run input/output edges."""
+    db["datasets"].create(
+        {"fingerprint": str, "kind": str, "shape": str, "schema": str, "profile": str,
+         "created_at": float},
+        pk="fingerprint",
+    )
+    db["artifacts"].create(
+        {"sha256": str, "size": int, "media_type": str, "created_at": float}, pk="sha256"
+    )
+    db["models"].create(
+        {"fingerprint": str, "class_name": str, "module": str, "artifact_sha256": str,
+         "format": str, "trusted_types": str, "run_id": str, "created_at": float},
+        pk="fingerprint",
+        foreign_keys=[("artifact_sha256", "artifacts", "sha256")],
+    )
+    db["run_io"].create(
+        {"run_id": str, "direction": str, "kind": str, "name": str, "fingerprint": str,
+         "detail": str},
+        pk=("run_id", "direction", "name"),
+        foreign_keys=[("run_id", "runs")],
+    )
+    db["run_io"].create_index(["fingerprint", "direction"])
+
+
+@migrations()
+def m003_listing_indexes(db: Database) -> None:
+    """Indexes that keep listing, filtering and sorting 100k runs interactive."""
+    db["runs"].create_index(["started_at"])
+    db["runs"].create_index(["experiment_id", "started_at"])
+    db["runs"].create_index(["status", "started_at"])
+    db["runs"].create_index(["updated_at"])
+    db["runs"].create_index(["name", "started_at"])
+    db["latest_metrics"].create_index(["key", "value"])
+
+
+
+
+def known_migrations() -> list[str]:
+    """Names of every migration this version knows, in order."""
+    return [m.name for m in migrations.pending(Database(memory=True))]

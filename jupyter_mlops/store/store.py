@@ -1,0 +1,461 @@
+"""The SQLite lineage store: one `lineage.db` (WAL) and a content-addressed `artifacts/`.
+
+Kernels write and the Jupyter server reads the same file concurrently. Every write is one
+short ``BEGIN IMMEDIATE`` transaction, so a writer waits (busy timeout) instead of failing
+with "database is locked" the way a deferred transaction that upgrades from read to write does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..entities import CodeCell, Entity, MetricPoint, Run
+from ..errors import CorruptStoreError, NotFoundError, RunNotFoundError, StoreError
+from ..errors import StoreVersionError
+from .artifacts import ArtifactFiles
+from .discovery import find_store_dir
+from .records import RunResult
+from .schema import MIGRATION_SET, known_migrations, migrations
+
+DB_FILENAME = "lineage.db"
+BUSY_TIMEOUT_S = 60.0
+HOST = socket.gethostname()
+
+
+def to_json(value: Any) -> str:
+    """JSON text for a value; anything JSON cannot hold is kept as its repr."""
+    return json.dumps(value, default=repr, allow_nan=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """A lineage store directory. Open one with :func:`open_store`."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.db_path = self.directory / DB_FILENAME
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the store at {self.directory}: {exc}. Check the directory is "
+                "writable, or set JUPYTER_MLOPS_STORE to another directory."
+            ) from exc
+        self.conn = conn
+        self.db = Database(conn, execute_plugins=False)
+        self.artifacts = ArtifactFiles(self.directory / "artifacts")
+        try:
+            self._prepare()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise StoreError(
+                f"cannot open the store at {self.db_path}: {exc}. If another process holds it "
+                "locked, try again; if the directory is read-only, set JUPYTER_MLOPS_STORE."
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise CorruptStoreError(self.db_path, str(exc)) from exc
+        except BaseException:
+            conn.close()
+            raise
+
+    # -- opening ---------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+        tables = set(self.db.table_names())
+        if tables and "_sqlite_migrations" not in tables:
+            raise CorruptStoreError(
+                self.db_path, f"it holds other tables ({', '.join(sorted(tables)[:5])})"
+            )
+        applied = [m.name for m in migrations.applied(self.db)]
+        unknown = [name for name in applied if name not in known_migrations()]
+        if unknown:
+            raise StoreVersionError(self.db_path, unknown)
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.db.enable_wal()
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        if migrations.pending(self.db):
+            with self._transaction():
+                # Re-check inside the write lock: another process may have just migrated.
+                if migrations.pending(self.db):
+                    migrations.apply(self.db)
+        self._mark_orphaned_runs()
+
+    @property
+    def schema_version(self) -> list[str]:
+        """Names of the migrations applied to this store."""
+        return [m.name for m in migrations.applied(self.db)]
+
+    def _mark_orphaned_runs(self) -> None:
+        """Runs left `running` by a kernel of this host that no longer exists → interrupted."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT pid FROM runs WHERE status = 'running' AND host = ?", [HOST]
+        ).fetchall()
+        dead = [pid for (pid,) in rows if pid is not None and not _pid_alive(pid)]
+        if not dead:
+            return
+        with self._transaction():
+            self.conn.execute(
+                f"UPDATE runs SET status = 'interrupted', updated_at = ?, error = "
+                f"coalesce(error, 'the kernel stopped while the cell was running') "
+                f"WHERE status = 'running' AND host = ? AND pid IN ({','.join('?' * len(dead))})",
+                [time.time(), HOST, *dead],
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.conn.in_transaction:  # nested: join the outer transaction
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.directory}>"
+
+    # -- writing ---------------------------------------------------------------------------
+    def _experiment_id(self, name: str) -> int:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)", [name, time.time()]
+        )
+        return int(
+            self.conn.execute("SELECT id FROM experiments WHERE name = ?", [name]).fetchone()[0]
+        )
+
+    def start_run(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        experiment: str,
+        source: str,
+        source_hash: str,
+        started_at: float,
+        notebook: str | None = None,
+        cell_id: str | None = None,
+        execution_count: int | None = None,
+        user: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> None:
+        """Record a run as `running` (visible to readers at once)."""
+        with self._transaction() as conn:
+            experiment_id = self._experiment_id(experiment)
+            conn.execute(
+                "INSERT INTO runs (run_id, experiment_id, name, status, started_at, source, "
+                "source_hash, notebook, cell_id, execution_count, user, host, pid, parent_run_id, "
+                "updated_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, experiment_id, name, started_at, source, source_hash, notebook, cell_id,
+                 execution_count, user, HOST, os.getpid(), parent_run_id, time.time()],
+            )
+
+    def log_metrics(
+        self, run_id: str, points: Sequence[tuple[str, float, int, float]]
+    ) -> None:
+        """Append metric points ``(key, value, step, timestamp)`` to a run."""
+        if not points:
+            return
+        with self._transaction():
+            self._insert_metrics(run_id, points)
+
+    def _insert_metrics(
+        self, run_id: str, points: Sequence[tuple[str, float, int, float]]
+    ) -> None:
+        conn = self.conn
+        conn.executemany(
+            "INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, k, v, s, t) for k, v, s, t in points],
+        )
+        latest: dict[str, tuple[float, int]] = {}
+        for key, value, step, _ in points:
+            if key not in latest or step >= latest[key][1]:
+                latest[key] = (value, step)
+        conn.executemany(
+            "INSERT INTO latest_metrics (run_id, key, value, step) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step "
+            "WHERE excluded.step >= latest_metrics.step",
+            [(run_id, k, v, s) for k, (v, s) in latest.items()],
+        )
+        summary = dict(
+            conn.execute("SELECT key, value FROM latest_metrics WHERE run_id = ?", [run_id])
+        )
+        conn.execute(
+            "UPDATE runs SET metrics_json = ?, updated_at = ? WHERE run_id = ?",
+            [to_json(summary), time.time(), run_id],
+        )
+
+    def put_artifact(self, data: bytes, media_type: str = "application/octet-stream") -> str:
+        """Store bytes as a content-addressed artifact; returns its sha256."""
+        sha = self.artifacts.put(data)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO artifacts (sha256, size, media_type, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                [sha, len(data), media_type, time.time()],
+            )
+        return sha
+
+    def finish_run(self, run_id: str, result: RunResult) -> None:
+        """Record everything a finished (or failed) run produced, in one transaction."""
+        blobs = [(self.artifacts.put(m.data), len(m.data), "application/x-" + m.format, m)
+                 for m in result.models]
+        extra = [(self.artifacts.put(data), len(data), media) for data, media in result.artifacts]
+        now = time.time()
+        with self._transaction() as conn:
+            started = conn.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id])
+            row = started.fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            env_hash = None
+            if result.environment is not None:
+                env = result.environment
+                env_hash = env.env_hash
+                conn.execute(
+                    "INSERT OR IGNORE INTO environments VALUES (?, ?, ?, ?, ?)",
+                    [env.env_hash, env.python, env.platform, to_json(env.packages), now],
+                )
+            conn.executemany(
+                "INSERT OR IGNORE INTO artifacts (sha256, size, media_type, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(sha, size, media, now) for sha, size, media, *_ in [*blobs, *extra]],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(m.fingerprint, m.class_name, m.module, sha, m.format, to_json(m.trusted_types),
+                  run_id, now) for sha, _, _, m in blobs],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
+                [(d.fingerprint, d.kind, to_json(d.shape), to_json(d.schema), to_json(d.profile),
+                  now) for d in result.datasets],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO run_io VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, direction, e.kind, e.name, e.fingerprint, to_json(e.detail))
+                 for direction, entities in (("input", result.inputs), ("output", result.outputs))
+                 for e in entities],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO params VALUES (?, ?, ?)",
+                [(run_id, k, to_json(v)) for k, v in result.params.items()],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO tags VALUES (?, ?, ?)",
+                [(run_id, k, str(v)) for k, v in result.tags.items()],
+            )
+            if result.metrics:
+                self._insert_metrics(run_id, result.metrics)
+            conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, env_hash = ?, git = ?, "
+                "stdout = ?, stderr = ?, error = ?, traceback = ?, code_slice = ?, warnings = ?, "
+                "params_json = ?, updated_at = ? WHERE run_id = ?",
+                [result.status, result.ended_at, result.ended_at - row[0], env_hash,
+                 to_json(result.git), result.stdout, result.stderr, result.error,
+                 result.traceback, to_json([c.__dict__ for c in result.code_slice]),
+                 to_json(result.warnings), to_json(result.params), now, run_id],
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+    def resolve_run_id(self, ref: str) -> str:
+        """A run id from a full id, a unique id prefix, or a run name (its latest run)."""
+        ref = str(ref).strip()
+        if not ref:
+            raise RunNotFoundError(ref)
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [ref]).fetchone():
+            return ref
+        rows = conn.execute(
+            "SELECT run_id FROM runs WHERE run_id LIKE ? LIMIT 2", [ref.upper() + "%"]
+        ).fetchall()
+        if len(rows) == 1:
+            return str(rows[0][0])
+        if len(rows) > 1:
+            raise RunNotFoundError(ref, "that prefix matches several runs; give more characters")
+        row = conn.execute(
+            "SELECT run_id FROM runs WHERE name = ? ORDER BY started_at DESC LIMIT 1", [ref]
+        ).fetchone()
+        if row:
+            return str(row[0])
+        raise RunNotFoundError(ref)
+
+    def get_run(self, ref: str) -> Run:
+        """Everything recorded about a run (by id, id prefix, or name for its latest run)."""
+        run_id = self.resolve_run_id(ref)
+        conn = self.conn
+        conn.row_factory = sqlite3.Row
+        try:
+            r = conn.execute(
+                "SELECT r.*, e.name AS experiment FROM runs r "
+                "JOIN experiments e ON e.id = r.experiment_id WHERE r.run_id = ?", [run_id]
+            ).fetchone()
+            env = None
+            if r["env_hash"]:
+                env = conn.execute(
+                    "SELECT * FROM environments WHERE env_hash = ?", [r["env_hash"]]
+                ).fetchone()
+            io_rows = conn.execute(
+                "SELECT * FROM run_io WHERE run_id = ? ORDER BY rowid", [run_id]
+            ).fetchall()
+            params = {row["key"]: json.loads(row["value"]) for row in conn.execute(
+                "SELECT key, value FROM params WHERE run_id = ?", [run_id])}
+            tags = {row["key"]: row["value"] for row in conn.execute(
+                "SELECT key, value FROM tags WHERE run_id = ?", [run_id])}
+            metrics = {row["key"]: row["value"] for row in conn.execute(
+                "SELECT key, value FROM latest_metrics WHERE run_id = ?", [run_id])}
+        finally:
+            conn.row_factory = None
+
+        def entities(direction: str) -> list[Entity]:
+            return [Entity(row["kind"], row["name"], row["fingerprint"], json.loads(row["detail"]))
+                    for row in io_rows if row["direction"] == direction]
+
+        environment: dict[str, Any] = {}
+        if env is not None:
+            environment = {"python": env["python"], "platform": env["platform"],
+                           "packages": json.loads(env["packages"]), "env_hash": env["env_hash"]}
+        return Run(
+            run_id=run_id, name=r["name"], experiment=r["experiment"], status=r["status"],
+            started_at=r["started_at"], ended_at=r["ended_at"], duration_s=r["duration_s"],
+            source=r["source"], source_hash=r["source_hash"], params=params, metrics=metrics,
+            tags=tags, inputs=entities("input"), outputs=entities("output"), error=r["error"],
+            traceback=r["traceback"], stdout=r["stdout"] or "", stderr=r["stderr"] or "",
+            notebook=r["notebook"], cell_id=r["cell_id"], execution_count=r["execution_count"],
+            code_slice=[CodeCell(**c) for c in json.loads(r["code_slice"] or "[]")],
+            warnings=json.loads(r["warnings"] or "[]"), environment=environment,
+            git=json.loads(r["git"] or "{}"), user=r["user"], host=r["host"],
+            parent_run_id=r["parent_run_id"],
+            _history=lambda key: self.metric_history(run_id, key),
+        )
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every logged value of one metric of a run, ordered by step then time."""
+        rows = self.conn.execute(
+            "SELECT key, value, step, timestamp FROM metrics WHERE run_id = ? AND key = ? "
+            "ORDER BY step, timestamp, rowid", [run_id, key]
+        ).fetchall()
+        return [MetricPoint(*row) for row in rows]
+
+    def experiments(self) -> list[str]:
+        """Names of all experiments, oldest first."""
+        return [row[0] for row in self.conn.execute("SELECT name FROM experiments ORDER BY id")]
+
+    def _walk(self, run_id: str, upstream: bool) -> list[str]:
+        # Upstream: runs that produced (before this one started) content this run read.
+        mine, theirs = ("input", "output") if upstream else ("output", "input")
+        time_order = "<=" if upstream else ">="
+        rows = self.conn.execute(
+            f"""
+            WITH RECURSIVE walk(run_id, started_at) AS (
+                SELECT run_id, started_at FROM runs WHERE run_id = :run
+                UNION
+                SELECT other.run_id, other.started_at FROM walk
+                JOIN run_io mine ON mine.run_id = walk.run_id AND mine.direction = '{mine}'
+                JOIN run_io theirs ON theirs.fingerprint = mine.fingerprint
+                    AND theirs.direction = '{theirs}' AND theirs.run_id != walk.run_id
+                JOIN runs other ON other.run_id = theirs.run_id
+                    AND other.started_at {time_order} walk.started_at
+            )
+            SELECT run_id FROM walk WHERE run_id != :run ORDER BY started_at
+            """,
+            {"run": run_id},
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def upstream(self, ref: str) -> list[str]:
+        """Ids of the runs whose outputs this run consumed, transitively (oldest first)."""
+        return self._walk(self.resolve_run_id(ref), upstream=True)
+
+    def downstream(self, ref: str) -> list[str]:
+        """Ids of the runs that consumed this run's outputs, transitively (oldest first)."""
+        return self._walk(self.resolve_run_id(ref), upstream=False)
+
+    def load_model(self, ref: str, name: str | None = None) -> Any:
+        """The fitted model a run produced (``name``: its variable, when it made several)."""
+        from ..modelio import load_model
+
+        run_id = self.resolve_run_id(ref)
+        rows = self.conn.execute(
+            "SELECT io.name, m.artifact_sha256, m.format, m.trusted_types FROM run_io io "
+            "JOIN models m ON m.fingerprint = io.fingerprint "
+            "WHERE io.run_id = ? AND io.direction = 'output' AND io.kind = 'model' "
+            "ORDER BY io.rowid", [run_id]
+        ).fetchall()
+        if name is not None:
+            rows = [row for row in rows if row[0] == name]
+        if not rows:
+            what = f"a model named {name!r}" if name else "a model"
+            raise NotFoundError(f"run {run_id} did not produce {what}")
+        _, sha, fmt, trusted = rows[0]
+        return load_model(self.artifacts.get(sha), fmt, json.loads(trusted))
+
+    def runs(self, experiment: str | None = None, **query: Any) -> Any:
+        """One row per run, newest first: ``run_id, experiment, name, status, started_at,
+        duration_s``, then ``params.<key>`` and ``metrics.<key>`` (latest value).
+
+        Keyword filters: ``status``, ``name``, ``sort`` (a column, ``params.K`` or ``metrics.K``),
+        ``descending``, ``limit``, ``offset``. Returns a :class:`pandas.DataFrame`.
+        """
+        from .listing import runs_frame
+
+        return runs_frame(self.conn, experiment=experiment, **query)
+
+    def check(self) -> list[str]:
+        """Integrity problems of this store (empty when healthy); used by ``doctor``."""
+        from .listing import integrity_problems
+
+        return integrity_problems(self)
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+    """Open (creating if needed) the lineage store.
+
+    Parameters
+    ----------
+    path : a store directory (holding ``lineage.db``), or ``None`` to discover it:
+        ``$JUPYTER_MLOPS_STORE``, else the nearest ``.mlops/`` upwards, else a new
+        ``.mlops/`` at the git root or in the working directory.
+    """
+    directory = Path(path) if path is not None else find_store_dir()
+    if directory.name == DB_FILENAME:
+        directory = directory.parent
+    return Store(directory)
+
+
+__all__ = ["Store", "open_store", "MIGRATION_SET"]
