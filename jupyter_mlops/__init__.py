@@ -1,1 +1,34 @@
-"""jupyter-mlops."""
+"""jupyter-mlops: experiment tracking, lineage, promotion and monitoring from a notebook cell.
+
+``%load_ext jupyter_mlops`` registers ``%%track`` and ``%mlops``; ``import jupyter_mlops as
+mlops`` gives the Python API below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+from .api import log_artifact, log_metric, log_metrics, log_param
+from .entities import Entity, MetricPoint, Run
+from .errors import MLOpsError
+from .store import Store, open_store
+
+__all__ = [
+    "Entity", "MLOpsError", "MetricPoint", "Run", "Store", "__version__", "log_artifact",
+    "log_metric", "log_metrics", "log_param", "open_store",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_mlops``: register the magics and the cell-history hooks."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_mlops``: remove them again."""
+    from .magics import unload
+
+    unload(ipython)

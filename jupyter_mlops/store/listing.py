@@ -45,7 +45,7 @@ def _order_clause(sort: str, descending: bool, args: list[Any]) -> tuple[str, st
 
 
 def _expand(column: pd.Series, prefix: str) -> pd.DataFrame:
-    records = [json.loads(text) if text else {} for text in column]
+    records = [json.loads(text) if isinstance(text, str) else {} for text in column]
     frame = pd.DataFrame.from_records(records, index=column.index)
     frame.columns = [f"{prefix}.{key}" for key in frame.columns]
     return frame

@@ -372,6 +372,10 @@ class Store:
         ).fetchall()
         return [MetricPoint(*row) for row in rows]
 
+    def count_runs(self) -> int:
+        """How many runs the store holds."""
+        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
     def experiments(self) -> list[str]:
         """Names of all experiments, oldest first."""
         return [row[0] for row in self.conn.execute("SELECT name FROM experiments ORDER BY id")]

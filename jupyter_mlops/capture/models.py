@@ -1,0 +1,152 @@
+"""Recognising fitted models, reading their hyperparameters and scoring them (``--eval``)."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+METRIC_NAME = re.compile(
+    r"(^|_)(acc|accuracy|auc|roc_auc|pr_auc|ap|f1|f1_score|precision|recall|loss|logloss|"
+    r"log_loss|rmse|mse|mae|mape|r2|score|error|err)(_|$|\d)",
+    re.IGNORECASE,
+)
+
+
+def is_model(obj: Any) -> bool:
+    """Anything with ``fit`` and ``predict`` (scikit-learn estimators and look-alikes)."""
+    if isinstance(obj, type):
+        return False
+    return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
+
+
+def is_fitted(model: Any) -> bool:
+    """Whether a model has been fitted (models that do not follow scikit-learn count as fitted)."""
+    try:
+        from sklearn.base import BaseEstimator
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return True
+    if not isinstance(model, BaseEstimator):
+        return True
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+def _plain_param(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.generic):
+        return _plain_param(value.item())
+    if isinstance(value, (list, tuple)) and len(value) <= 20:
+        return [_plain_param(v) for v in value]
+    if hasattr(value, "get_params"):
+        return type(value).__name__
+    if callable(value):
+        return getattr(value, "__name__", type(value).__name__)
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def model_params(model: Any) -> dict[str, Any]:
+    """Hyperparameters of a model: ``get_params(deep=True)``, flattened through pipelines.
+
+    Nested estimators appear by class name under their own key (``clf``) and their
+    parameters with scikit-learn's ``clf__C`` keys.
+    """
+    get_params = getattr(model, "get_params", None)
+    if not callable(get_params):
+        return {}
+    try:
+        params = get_params(deep=True)
+    except Exception:
+        return {}
+    return {key: _plain_param(value) for key, value in sorted(params.items())
+            if key not in ("steps", "transformer_list", "estimators")}
+
+
+def is_metric_value(name: str, value: Any) -> bool:
+    """A real number bound to a metric-like name (``acc``, ``val_loss``, ``rmse``...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return bool(METRIC_NAME.search(name))
+
+
+def _is_classifier(model: Any, y: np.ndarray) -> bool:
+    estimator_type = getattr(model, "_estimator_type", None)
+    try:
+        from sklearn.base import is_classifier
+
+        if is_classifier(model):
+            return True
+    except Exception:
+        pass
+    if estimator_type == "regressor":
+        return False
+    return y.dtype.kind in "bOUS" or (y.dtype.kind in "iu" and np.unique(y).size <= 20)
+
+
+def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
+    """Standard metrics of ``model`` on ``(X, y)`` and its predictions as ``.npz`` bytes."""
+    from sklearn import metrics as skm
+
+    y_true = np.asarray(y).ravel()
+    y_pred = np.asarray(model.predict(X)).ravel()
+    arrays: dict[str, np.ndarray] = {"y_true": y_true, "y_pred": y_pred}
+    scores: dict[str, float] = {}
+    if _is_classifier(model, y_true):
+        labels = np.unique(np.concatenate([y_true, y_pred]))
+        binary = labels.size == 2
+        average = "binary" if binary else "macro"
+        pos_label = labels[-1] if binary else 1
+        scores["accuracy"] = skm.accuracy_score(y_true, y_pred)
+        kwargs: dict[str, Any] = {"average": average, "zero_division": 0}
+        if binary:
+            kwargs["pos_label"] = pos_label
+        scores["precision"] = skm.precision_score(y_true, y_pred, **kwargs)
+        scores["recall"] = skm.recall_score(y_true, y_pred, **kwargs)
+        scores["f1"] = skm.f1_score(y_true, y_pred, **kwargs)
+        proba = None
+        if callable(getattr(model, "predict_proba", None)):
+            try:
+                proba = np.asarray(model.predict_proba(X))
+            except Exception:
+                proba = None
+        if proba is not None:
+            arrays["proba"] = proba
+            classes = np.asarray(getattr(model, "classes_", labels))
+            arrays["classes"] = classes
+            if set(np.unique(y_true)) <= set(classes.tolist()):
+                try:
+                    if proba.shape[1] == 2:
+                        scores["roc_auc"] = skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+                    else:
+                        scores["roc_auc"] = skm.roc_auc_score(
+                            y_true, proba, multi_class="ovr", labels=classes
+                        )
+                    scores["log_loss"] = skm.log_loss(y_true, proba, labels=classes)
+                except ValueError:
+                    pass  # a single class in y: AUC is undefined
+    else:
+        y_true_f, y_pred_f = y_true.astype(float), y_pred.astype(float)
+        scores["rmse"] = math.sqrt(skm.mean_squared_error(y_true_f, y_pred_f))
+        scores["mae"] = skm.mean_absolute_error(y_true_f, y_pred_f)
+        scores["r2"] = skm.r2_score(y_true_f, y_pred_f)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: _savable(v) for k, v in arrays.items()})
+    return {k: float(v) for k, v in scores.items()}, buffer.getvalue()
+
+
+def _savable(array: np.ndarray) -> np.ndarray:
+    return array.astype(str) if array.dtype.kind == "O" else array

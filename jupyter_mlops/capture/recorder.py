@@ -1,0 +1,372 @@
+"""Build one run around the execution of a cell: before it runs, inputs; after, the rest.
+
+This layer knows nothing of IPython: the magic hands it the cell's source and namespace,
+and the store to write to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+from ulid import ULID
+
+from ..entities import Entity
+from ..errors import MLOpsError
+from ..fingerprint import fingerprint_data, fingerprint_file, is_dataset
+from ..modelio import dump_model, fingerprint_model
+from ..profile import profile_of, schema_of
+from ..store import DatasetInfo, ModelInfo, RunResult, Store
+from . import environment
+from .analysis import CellAnalysis, analyze
+from .artifacts import artifact_bytes
+from .cells import CellHistory
+from .models import evaluate, is_fitted, is_metric_value, is_model, model_params
+
+MAX_STREAM_CHARS = 64_000
+METRIC_FLUSH_POINTS = 5_000
+METRIC_FLUSH_SECONDS = 2.0
+
+
+@dataclass
+class TrackOptions:
+    """What ``%%track`` was asked to do (its parsed arguments)."""
+
+    name: str | None = None
+    experiment: str = "default"
+    tags: dict[str, str] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+    eval: tuple[str, str] | None = None
+    capture_output: bool = True
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_STREAM_CHARS:
+        return text
+    return f"[… {len(text) - MAX_STREAM_CHARS} characters cut …]\n" + text[-MAX_STREAM_CHARS:]
+
+
+def _shape(obj: Any) -> str:
+    shape = getattr(obj, "shape", None)
+    return "×".join(str(n) for n in shape) if shape is not None else "?"
+
+
+def _top_module(obj: Any) -> str:
+    return (type(obj).__module__ or "").split(".")[0]
+
+
+class RunRecorder:
+    """Records one execution of a tracked cell as a run in ``store``.
+
+    Call :meth:`prepare` and :meth:`begin` before the cell runs and :meth:`finish` after;
+    in between, the
+    ``log_*`` methods attach metrics, params and artifacts to the run.
+    """
+
+    def __init__(
+        self,
+        store: Store | None,
+        options: TrackOptions,
+        source: str,
+        namespace: dict[str, Any],
+        history: CellHistory,
+        *,
+        notebook: str | None = None,
+        cell_id: str | None = None,
+        execution_count: int | None = None,
+    ) -> None:
+        self.store = store
+        self.started = False
+        self.options = options
+        self.source = source
+        self.namespace = namespace
+        self.history = history
+        self.notebook = notebook
+        self.cell_id = cell_id
+        self.execution_count = execution_count
+        self.run_id = str(ULID())
+        self.name = options.name or f"run-{self.run_id[-6:].lower()}"
+        self.analysis: CellAnalysis = analyze(source)
+        self.started_at = 0.0
+        self.inputs: dict[str, Entity] = {}
+        self.datasets: dict[str, DatasetInfo] = {}
+        self.logged_params: dict[str, Any] = {}
+        self.pending_metrics: list[tuple[str, float, int, float]] = []
+        self.metric_steps: dict[str, int] = {}
+        self.metric_count: dict[str, int] = {}
+        self.artifacts: list[tuple[bytes, str, Entity]] = []
+        self.warnings: list[str] = []
+        self._last_flush = time.monotonic()
+        self._slice = history.code_slice(self.analysis.reads)
+
+    # -- before the cell -------------------------------------------------------------------
+    def _dataset_entity(self, name: str, value: Any) -> Entity:
+        fingerprint = fingerprint_data(value)
+        if fingerprint not in self.datasets:
+            self.datasets[fingerprint] = DatasetInfo(
+                fingerprint, type(value).__name__, tuple(int(n) for n in value.shape),
+                schema_of(value), profile_of(value),
+            )
+        return Entity("dataset", name, fingerprint, {"shape": list(value.shape),
+                                                     "type": type(value).__name__})
+
+    def _input_names(self) -> list[str]:
+        names = list(self.analysis.reads) + self.options.data
+        if self.options.eval:
+            names += list(self.options.eval)
+        return [n for n in dict.fromkeys(names) if n in self.namespace]
+
+    def prepare(self) -> None:
+        """Fingerprint the inputs and note stale ones; call :meth:`begin` next."""
+        for name in self._input_names():
+            value = self.namespace[name]
+            if is_dataset(value):
+                self.inputs[name] = self._dataset_entity(name, value)
+            elif is_model(value) and is_fitted(value):
+                self.inputs[name] = Entity(
+                    "model", name, fingerprint_model(value), {"class": type(value).__name__}
+                )
+            elif name in self.options.data:
+                raise MLOpsError(
+                    f"--data {name}: {name} is a {type(value).__name__}, not a DataFrame, "
+                    "Series or numpy array"
+                )
+        for text in self.analysis.strings:
+            if os.path.isfile(text):
+                self.inputs[text] = Entity(
+                    "dataset", text, fingerprint_file(text),
+                    {"path": str(Path(text).resolve()), "size": os.path.getsize(text)},
+                )
+        self.warnings += self.history.staleness(self.analysis.reads)
+
+    def begin(self) -> None:
+        """Record the run as running in the store (idempotent)."""
+        if self.started:
+            return
+        if not self.started_at:
+            self.started_at = time.time()
+        if self.store is None:
+            raise MLOpsError("no store is open")
+        self.store.start_run(
+            self.run_id, name=self.name, experiment=self.options.experiment,
+            source=self.source, source_hash=xxhash.xxh3_64_hexdigest(self.source.encode()),
+            started_at=self.started_at, notebook=self.notebook, cell_id=self.cell_id,
+            execution_count=self.execution_count, user=environment.user(),
+        )
+        self.started = True
+
+    # -- during the cell -------------------------------------------------------------------
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Append one metric value (``step`` defaults to the key's next step)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a metric key must be a non-empty string, not {key!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"log_metric({key!r}, …) needs a number, got {type(value).__name__}"
+            ) from None
+        if step is None:
+            step = self.metric_steps.get(key, -1) + 1
+        elif not isinstance(step, int) or isinstance(step, bool):
+            raise TypeError(f"log_metric step must be an int, got {type(step).__name__}")
+        self.metric_steps[key] = max(step, self.metric_steps.get(key, -1))
+        self.metric_count[key] = self.metric_count.get(key, 0) + 1
+        self.pending_metrics.append((key, number, step, time.time()))
+        if len(self.pending_metrics) >= METRIC_FLUSH_POINTS or (
+            time.monotonic() - self._last_flush > METRIC_FLUSH_SECONDS
+        ):
+            self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Write buffered metric points to the store (so live views see them).
+
+        Never raises into the user's cell: on failure the points stay buffered for
+        :meth:`finish`, which writes them with the rest of the run.
+        """
+        self._last_flush = time.monotonic()
+        if not self.started or self.store is None:
+            return
+        try:
+            self.store.log_metrics(self.run_id, self.pending_metrics)
+        except Exception:
+            return
+        self.pending_metrics = []
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a parameter of the run."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a parameter key must be a non-empty string, not {key!r}")
+        self.logged_params[key] = value
+
+    def log_artifact(self, obj: Any, name: str | None = None) -> str:
+        """Store a file, bytes, DataFrame or figure as an artifact of the run; its sha256."""
+        data, media_type, default_name = artifact_bytes(obj)
+        name = name or default_name or f"artifact-{len(self.artifacts) + 1}"
+        entity = Entity("artifact", name, "sha256:" + hashlib.sha256(data).hexdigest(),
+                        {"media_type": media_type, "size": len(data)})
+        self.artifacts.append((data, media_type, entity))
+        return entity.fingerprint
+
+    # -- after the cell --------------------------------------------------------------------
+    def _outputs(self, result: RunResult) -> None:
+        names = [*self.analysis.binds, *self.options.models, *self.options.data,
+                 *[n for n, e in self.inputs.items() if e.kind in ("model", "dataset")]]
+        for name in dict.fromkeys(names):
+            if name not in self.namespace:
+                continue
+            value = self.namespace[name]
+            before = self.inputs.get(name)
+            if is_model(value) and is_fitted(value):
+                fingerprint = fingerprint_model(value)
+                if before is not None and before.fingerprint == fingerprint:
+                    continue
+                data, fmt, trusted = dump_model(value)
+                result.models.append(ModelInfo(fingerprint, type(value).__name__,
+                                               type(value).__module__, data, fmt, trusted))
+                result.outputs.append(Entity("model", name, fingerprint, {
+                    "class": type(value).__name__, "module": type(value).__module__,
+                    "format": fmt}))
+            elif is_dataset(value):
+                entity = self._dataset_entity(name, value)
+                if before is None or before.fingerprint != entity.fingerprint:
+                    result.outputs.append(entity)
+            elif name in self.options.models:
+                raise MLOpsError(f"--model {name}: {name} is a {type(value).__name__} without "
+                                 "fit() and predict(), or is not fitted yet")
+        for data, media_type, entity in self.artifacts:
+            result.artifacts.append((data, media_type))
+            result.outputs.append(entity)
+
+    def _params(self, result: RunResult) -> None:
+        params: dict[str, Any] = {}
+        models = [e for e in result.outputs if e.kind == "model"]
+        for entity in models:
+            prefix = "" if len(models) == 1 else entity.name + "."
+            params.update({prefix + k: v for k, v in
+                           model_params(self.namespace.get(entity.name)).items()})
+        params.update({k: v for k, v in self.analysis.literals.items()
+                       if not is_metric_value(k, v)})
+        for name in self.options.params:
+            if name not in self.namespace:
+                self.warnings.append(f"--param {name}: no such variable after the cell ran")
+            else:
+                params[name] = self.namespace[name]
+        params.update(self.logged_params)
+        result.params = params
+
+    def _metrics(self, result: RunResult, now: float) -> None:
+        scalars: dict[str, float] = {}
+        for name in self.analysis.binds:
+            value = self.namespace.get(name)
+            if is_metric_value(name, value):
+                scalars[name] = float(value)
+        for name in self.options.metrics:
+            try:
+                scalars[name] = float(self.namespace[name])
+            except KeyError:
+                self.warnings.append(f"--metric {name}: no such variable after the cell ran")
+            except (TypeError, ValueError):
+                self.warnings.append(f"--metric {name}: not a number")
+        if self.options.eval:
+            self._evaluate(result, scalars)
+        for key, value in scalars.items():
+            if key not in self.metric_count:
+                self.log_metric(key, value)
+        result.metrics = self.pending_metrics
+        self.pending_metrics = []
+
+    def _evaluate(self, result: RunResult, scalars: dict[str, float]) -> None:
+        assert self.options.eval is not None
+        x_name, y_name = self.options.eval
+        candidates = [e.name for e in result.outputs if e.kind == "model"] + [
+            e.name for e in self.inputs.values() if e.kind == "model"]
+        if self.options.models:
+            candidates = self.options.models + candidates
+        if not candidates:
+            self.warnings.append("--eval: the cell produced no fitted model to evaluate")
+            return
+        for name in (x_name, y_name):
+            if name not in self.namespace:
+                self.warnings.append(f"--eval: no variable {name}")
+                return
+        model = self.namespace[candidates[0]]
+        scores, predictions = evaluate(model, self.namespace[x_name], self.namespace[y_name])
+        scalars.update(scores)
+        sha = hashlib.sha256(predictions).hexdigest()
+        result.artifacts.append((predictions, "application/x-npz"))
+        result.outputs.append(Entity("artifact", "predictions", "sha256:" + sha, {
+            "media_type": "application/x-npz", "model": candidates[0], "X": x_name,
+            "y": y_name}))
+
+    def finish(self, error: BaseException | None = None, stdout: str = "",
+               stderr: str = "") -> RunResult:
+        """Collect outputs, params, metrics and context, and record the finished run."""
+        now = time.time()
+        if error is None:
+            status = "finished"
+        elif isinstance(error, KeyboardInterrupt):
+            status = "interrupted"
+        else:
+            status = "failed"
+        result = RunResult(status=status, ended_at=now, tags=dict(self.options.tags),
+                           inputs=list(self.inputs.values()), stdout=_bounded(stdout),
+                           stderr=_bounded(stderr))
+        if error is not None:
+            result.error = f"{type(error).__name__}: {error}"
+            result.traceback = "".join(traceback.format_exception(
+                type(error), error, error.__traceback__))
+        problems: list[Callable[[RunResult], None]] = [self._outputs, self._params]
+        for step in problems:
+            try:
+                step(result)
+            except Exception as exc:  # record what we can; say what we could not
+                self.warnings.append(f"{exc}")
+        try:
+            self._metrics(result, now)
+        except Exception as exc:
+            self.warnings.append(f"metrics: {exc}")
+            result.metrics = self.pending_metrics
+        result.datasets = list(self.datasets.values())
+        modules = set(self.analysis.modules)
+        for record in self._slice:
+            modules |= record.analysis.modules
+        for name in [*self.inputs, *(e.name for e in result.outputs)]:
+            if name in self.namespace:
+                modules.add(_top_module(self.namespace[name]))
+        result.environment = environment.environment(modules)
+        result.git = environment.git_state()
+        result.code_slice = CellHistory.as_code(self._slice)
+        result.warnings = self.warnings
+        self.begin()  # when the store was unavailable at the start, try once more now
+        assert self.store is not None
+        self.store.finish_run(self.run_id, result)
+        return result
+
+    def summary(self, result: RunResult) -> str:
+        """The one line shown under a tracked cell."""
+        duration = result.ended_at - self.started_at
+        parts = [f"run {self.run_id[:10]}… {self.name}", f"{result.status} {duration:.2f} s",
+                 f"params {len(result.params)}",
+                 f"metrics {len({m[0] for m in result.metrics} | set(self.metric_count))}"]
+        parts += [f"model {self.namespace[e.name].__class__.__name__}"
+                  if e.name in self.namespace else f"model {e.name}"
+                  for e in result.outputs if e.kind == "model"]
+        data = [f"{e.name}({_shape(self.namespace.get(e.name))})"
+                for e in result.inputs if e.kind == "dataset" and e.name in self.namespace]
+        if data:
+            parts.append("data " + " ".join(data[:4]) + (" …" if len(data) > 4 else ""))
+        line = " · ".join(parts)
+        for warning in result.warnings:
+            line += f"\n  ⚠ {warning}"
+        return line

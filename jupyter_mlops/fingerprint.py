@@ -1,0 +1,93 @@
+"""Content fingerprints of datasets: equal content, equal fingerprint, across kernels.
+
+xxh3-128 over the raw column buffers runs at memory speed, so a 1,000,000 × 20 float frame
+fingerprints in milliseconds; object columns go through pandas' vectorised value hashing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xxhash
+
+PREFIX = "data:"
+_RAW_KINDS = "biufcmM"  # numpy kinds whose bytes are the values
+
+
+def is_dataset(obj: Any) -> bool:
+    """True for the objects we track as datasets: DataFrames, Series and numpy arrays."""
+    return isinstance(obj, (pd.DataFrame, pd.Series, np.ndarray)) and not (
+        isinstance(obj, np.ndarray) and obj.ndim == 0
+    )
+
+
+def _update_array(h: xxhash.xxh3_128, values: np.ndarray) -> None:
+    if values.dtype.kind in _RAW_KINDS:
+        h.update(str(values.dtype).encode())
+        h.update(np.ascontiguousarray(values).view(np.uint8).data)
+    else:
+        hashed = pd.util.hash_array(np.asarray(values, dtype=object).ravel())
+        h.update(hashed.data)
+
+
+def _update_index(h: xxhash.xxh3_128, index: pd.Index) -> None:
+    if isinstance(index, pd.RangeIndex):
+        h.update(f"range:{index.start}:{index.stop}:{index.step}".encode())
+    else:
+        h.update(pd.util.hash_pandas_object(index, index=False).to_numpy().data)
+
+
+def _frame_matrix(frame: pd.DataFrame) -> np.ndarray | None:
+    """The frame's values as one raw matrix when it is a single numeric block (no copy)."""
+    dtypes = set(frame.dtypes)
+    if len(dtypes) != 1 or frame.shape[1] == 0:
+        return None
+    dtype = next(iter(dtypes))
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _RAW_KINDS:
+        return None
+    return frame.to_numpy(copy=False)
+
+
+def fingerprint_data(obj: Any) -> str:
+    """The content fingerprint of a DataFrame, Series or numpy array."""
+    h = xxhash.xxh3_128()
+    if isinstance(obj, pd.DataFrame):
+        h.update(f"frame:{obj.shape}:{list(map(str, obj.columns))}".encode())
+        _update_index(h, obj.index)
+        matrix = _frame_matrix(obj)
+        if matrix is not None:
+            _update_array(h, matrix.T if matrix.flags.f_contiguous else matrix)
+        else:
+            for position in range(obj.shape[1]):
+                column = obj.iloc[:, position]
+                h.update(str(column.dtype).encode())
+                values = column.to_numpy()
+                if isinstance(column.dtype, np.dtype):
+                    _update_array(h, values)
+                else:
+                    h.update(pd.util.hash_pandas_object(column, index=False).to_numpy().data)
+    elif isinstance(obj, pd.Series):
+        h.update(f"series:{obj.name}:{obj.dtype}:{len(obj)}".encode())
+        _update_index(h, obj.index)
+        if isinstance(obj.dtype, np.dtype):
+            _update_array(h, obj.to_numpy())
+        else:
+            h.update(pd.util.hash_pandas_object(obj, index=False).to_numpy().data)
+    elif isinstance(obj, np.ndarray):
+        h.update(f"array:{obj.shape}".encode())
+        _update_array(h, obj)
+    else:
+        raise TypeError(f"cannot fingerprint a {type(obj).__name__} as a dataset")
+    return PREFIX + h.hexdigest()
+
+
+def fingerprint_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
+    """The content fingerprint of a file's bytes (streamed)."""
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            h.update(block)
+    return "file:" + h.hexdigest()

@@ -1,0 +1,294 @@
+"""The IPython side: ``%%track``, ``%mlops`` and the cell-history hooks."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.displayhook import DisplayHook
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import api, report
+from .capture import RunRecorder, TrackOptions
+from .capture.analysis import analyze
+from .capture.cells import CellHistory
+from .store import Store, open_store
+
+TRACK_PREFIX = "%%track"
+
+
+def _warn(message: str) -> None:
+    print(f"⚠ jupyter-mlops: {message}", file=sys.stderr)
+
+
+class _Tee:
+    """A text stream that writes through to another and keeps a bounded copy."""
+
+    def __init__(self, stream: Any, limit: int = 1_000_000) -> None:
+        self._stream = stream
+        self._parts: list[str] = []
+        self._size = 0
+        self._limit = limit
+
+    def write(self, text: str) -> int:
+        if self._size < self._limit:
+            self._parts.append(text)
+            self._size += len(text)
+        return self._stream.write(text)
+
+    def getvalue(self) -> str:
+        return "".join(self._parts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class KernelState:
+    """What the extension keeps per kernel: the store, the cell history, the current cell."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        self.shell = shell
+        self.history = CellHistory()
+        self.store_path: Path | None = None
+        self._store: Store | None = None
+        self.nesting = 0
+        self.current: ExecutionInfo | None = None
+
+    def store(self) -> Store:
+        """The store of this kernel, opened on first use."""
+        if self._store is None:
+            self._store = open_store(self.store_path)
+        return self._store
+
+    def use_store(self, path: str | None) -> Store:
+        """Switch to another store directory (``None``: discover again)."""
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+        self.store_path = Path(path).expanduser() if path else None
+        return self.store()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def notebook(self) -> str | None:
+        """The notebook path, when the kernel knows it."""
+        return self.shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+
+    # -- hooks -----------------------------------------------------------------------------
+    def pre_run_cell(self, info: ExecutionInfo) -> None:
+        if self.nesting == 0:
+            self.current = info
+
+    def post_run_cell(self, result: ExecutionResult) -> None:
+        if self.nesting:
+            return
+        try:
+            raw = result.info.raw_cell or ""
+            if raw.lstrip().startswith(TRACK_PREFIX):
+                raw = raw.lstrip().partition("\n")[2]
+            source = self.shell.transform_cell(raw)
+            self.history.add(
+                source, analyze(source), execution_count=result.execution_count,
+                cell_id=getattr(result.info, "cell_id", None), succeeded=result.success,
+            )
+        except Exception as exc:  # a hook must never disturb the user's session
+            _warn(f"could not record the cell in the history: {exc}")
+
+
+def _parse_tags(pairs: list[str]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag needs KEY=VALUE, got {pair!r}")
+        tags[key] = value
+    return tags
+
+
+@magics_class
+class MLOpsMagics(Magics):
+    """``%%track`` records a cell as an experiment run; ``%mlops`` browses the store."""
+
+    def __init__(self, shell: InteractiveShell, state: KernelState) -> None:
+        super().__init__(shell)
+        self.state = state
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="run name (default: run-<id>)")
+    @argument("-e", "--experiment", default="default", help="experiment to file the run under")
+    @argument("--tag", action="append", default=[], metavar="K=V", help="tag the run")
+    @argument("--model", action="append", default=[], metavar="VAR",
+              help="the variable holding the run's model (found automatically otherwise)")
+    @argument("--data", action="append", default=[], metavar="VAR",
+              help="also record VAR as an input dataset")
+    @argument("--metric", action="append", default=[], metavar="VAR",
+              help="record the number in VAR as a metric")
+    @argument("--param", action="append", default=[], metavar="VAR",
+              help="record the value of VAR as a parameter")
+    @argument("--eval", nargs=2, metavar=("X", "Y"),
+              help="score the model on X, Y with standard metrics; keep the predictions")
+    @argument("--no-capture-output", action="store_true",
+              help="do not keep the cell's stdout/stderr with the run")
+    @cell_magic
+    def track(self, line: str, cell: str) -> None:
+        """Run the cell and record it as an experiment run in the lineage store.
+
+        The cell behaves exactly as without ``%%track``; afterwards one line says what was
+        recorded. Inside the cell, ``mlops.log_metric``/``log_param``/``log_artifact`` attach
+        to this run. Errors in tracking become a warning and never affect the cell.
+        """
+        try:
+            args = parse_argstring(self.track, line)
+        except UsageError as exc:
+            raise UsageError(f"{exc}\n{self.track.parser.format_usage()}") from None
+        options = TrackOptions(
+            name=args.name, experiment=args.experiment, tags=_parse_tags(args.tag),
+            models=args.model, data=args.data, metrics=args.metric, params=args.param,
+            eval=tuple(args.eval) if args.eval else None,
+            capture_output=not args.no_capture_output,
+        )
+        self._run_tracked(cell, options)
+
+    def _start(self, source: str, options: TrackOptions) -> RunRecorder | None:
+        info = self.state.current
+        try:
+            store: Store | None = self.state.store()
+        except Exception as exc:
+            _warn(f"this run will not be recorded: {exc}")
+            store = None
+        try:
+            recorder = RunRecorder(
+                store, options, source, self.shell.user_ns, self.state.history,
+                notebook=self.state.notebook(),
+                cell_id=getattr(info, "cell_id", None) if info else None,
+                execution_count=self.shell.execution_count,
+            )
+            recorder.prepare()
+        except Exception as exc:
+            _warn(f"this run will not be recorded: {exc}")
+            return None
+        if store is not None:
+            try:
+                recorder.begin()
+            except Exception as exc:
+                _warn(f"could not record the start of the run ({exc}); will retry at its end")
+        return recorder
+
+    def _run_tracked(self, cell: str, options: TrackOptions) -> None:
+        shell = self.shell
+        source = shell.transform_cell(cell)
+        recorder = self._start(source, options)
+        outer = shell.displayhook.exec_result
+        streams = (sys.stdout, sys.stderr)
+        tees = (_Tee(sys.stdout), _Tee(sys.stderr)) if options.capture_output else None
+        self.state.nesting += 1
+        try:
+            if tees:
+                sys.stdout, sys.stderr = tees
+            with api.activate(recorder):
+                inner = shell.run_cell(
+                    cell, store_history=False,
+                    silent=DisplayHook.semicolon_at_end_of_expression(source),
+                )
+        finally:
+            sys.stdout, sys.stderr = streams
+            self.state.nesting -= 1
+            shell.displayhook.exec_result = outer
+        error = inner.error_before_exec or inner.error_in_exec
+        if outer is not None:
+            outer.result = inner.result
+            if error is not None:
+                outer.error_in_exec = error  # the kernel reports the cell as failed
+        if recorder is None:
+            return
+        try:
+            result = recorder.finish(
+                error, *(t.getvalue() for t in tees) if tees else ("", "")
+            )
+        except Exception as exc:
+            _warn(f"run {recorder.run_id[:10]} could not be recorded: {exc}")
+            return
+        print(recorder.summary(result))
+
+    @line_magic
+    def mlops(self, line: str) -> Any:
+        """Browse the lineage store.
+
+        %mlops runs [-e EXPERIMENT] [-n N]   the latest runs (a DataFrame)
+        %mlops show RUN                      everything recorded about a run
+        %mlops lineage RUN                   the runs upstream and downstream of a run
+        %mlops store [PATH]                  where the store is; switch to PATH
+        """
+        words = shlex.split(line)
+        if not words:
+            raise UsageError(f"%mlops needs a command:\n{self.mlops.__doc__}")
+        command, rest = words[0], words[1:]
+        if command == "store":
+            if len(rest) > 1:
+                raise UsageError("usage: %mlops store [PATH]")
+            store = self.state.use_store(rest[0]) if rest else self.state.store()
+            print(f"store: {store.directory} ({store.count_runs()} runs)")
+            return None
+        store = self.state.store()
+        if command == "runs":
+            experiment, limit = None, 20
+            it = iter(rest)
+            for word in it:
+                if word in ("-e", "--experiment"):
+                    experiment = next(it, None)
+                elif word in ("-n", "--limit"):
+                    limit = int(next(it, "20"))
+                else:
+                    raise UsageError(f"unknown option {word!r}: %mlops runs [-e EXP] [-n N]")
+            return store.runs(experiment, limit=limit)
+        if command in ("show", "lineage"):
+            if len(rest) != 1:
+                raise UsageError(f"usage: %mlops {command} RUN")
+            try:
+                text = (report.format_run(store.get_run(rest[0])) if command == "show"
+                        else report.format_lineage(store, rest[0]))
+            except LookupError as exc:
+                raise UsageError(str(exc)) from None
+            print(text)
+            return None
+        raise UsageError(f"unknown command {command!r}:\n{self.mlops.__doc__}")
+
+
+_state: KernelState | None = None
+
+
+def load(shell: InteractiveShell) -> None:
+    """Register the magics and hooks on ``shell`` (``%load_ext jupyter_mlops``)."""
+    global _state
+    if _state is not None:
+        unload(shell)
+    _state = KernelState(shell)
+    shell.register_magics(MLOpsMagics(shell, _state))
+    shell.events.register("pre_run_cell", _state.pre_run_cell)
+    shell.events.register("post_run_cell", _state.post_run_cell)
+
+
+def unload(shell: InteractiveShell) -> None:
+    """Remove the hooks and magics again (``%unload_ext``/``%reload_ext``)."""
+    global _state
+    if _state is None:
+        return
+    for event, callback in (("pre_run_cell", _state.pre_run_cell),
+                            ("post_run_cell", _state.post_run_cell)):
+        try:
+            shell.events.unregister(event, callback)
+        except ValueError:
+            pass
+    for kind in ("cell", "line"):
+        shell.magics_manager.magics[kind].pop("track" if kind == "cell" else "mlops", None)
+    _state.close()
+    _state = None

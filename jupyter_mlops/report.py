@@ -1,0 +1,92 @@
+"""Plain-text views of the store, shared by the ``%mlops`` magic and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from .entities import Run
+from .store import Store
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def format_runs(frame: pd.DataFrame, max_metrics: int = 4) -> str:
+    """A compact table of runs for a terminal."""
+    if frame.empty:
+        return "no runs yet: put %%track on the first line of a cell to record one"
+    metric_columns = [c for c in frame.columns if c.startswith("metrics.")][:max_metrics]
+    view = frame[["run_id", "experiment", "name", "status", "started_at", "duration_s",
+                  *metric_columns]].copy()
+    view["run_id"] = view["run_id"].str[:10]
+    view["started_at"] = view["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+    view.columns = [c.removeprefix("metrics.") for c in view.columns]
+    return view.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def format_run(run: Run) -> str:
+    """Everything about one run, as text."""
+    lines = [
+        f"run {run.run_id}  {run.name}  [{run.experiment}]  {run.status}",
+        f"  started {_when(run.started_at)}  duration "
+        f"{'-' if run.duration_s is None else f'{run.duration_s:.3f} s'}",
+    ]
+    if run.notebook or run.execution_count is not None:
+        lines.append(f"  cell [{run.execution_count}] of {run.notebook or 'this kernel'}")
+    if run.git:
+        lines.append(f"  git {run.git.get('branch')} {str(run.git.get('commit'))[:12]}"
+                     f"{' (dirty)' if run.git.get('dirty') else ''}")
+    if run.error:
+        lines.append(f"  error: {run.error}")
+    for title, mapping in (("params", run.params), ("metrics", run.metrics), ("tags", run.tags)):
+        if mapping:
+            lines.append(f"  {title}:")
+            lines += [f"    {k} = {_value(v)}" for k, v in mapping.items()]
+    for title, entities in (("inputs", run.inputs), ("outputs", run.outputs)):
+        if entities:
+            lines.append(f"  {title}:")
+            lines += [f"    {e.kind:8} {e.name}  {e.fingerprint[:24]}" for e in entities]
+    if run.environment:
+        packages = ", ".join(f"{k} {v}" for k, v in run.environment.get("packages", {}).items())
+        lines.append(f"  python {run.environment.get('python')}  {packages}")
+    for warning in run.warnings:
+        lines.append(f"  ⚠ {warning}")
+    lines.append("  source:")
+    lines += ["    " + line for line in run.source.splitlines()]
+    return "\n".join(lines)
+
+
+def format_lineage(store: Store, ref: str) -> str:
+    """The runs upstream and downstream of one run, with what links them."""
+    run = store.get_run(ref)
+
+    def describe(run_id: str) -> str:
+        other = store.get_run(run_id)
+        made = ", ".join(f"{e.name}" for e in other.outputs if e.kind != "artifact")
+        return f"    {other.run_id[:10]} {other.name} [{other.status}]" + (
+            f" → {made}" if made else "")
+
+    lines = [f"lineage of run {run.run_id[:10]} {run.name}"]
+    ins = ", ".join(f"{e.name}" for e in run.inputs) or "nothing tracked"
+    outs = ", ".join(f"{e.name}" for e in run.outputs) or "nothing tracked"
+    lines.append(f"  reads {ins}; produces {outs}")
+    for title, ids in (("upstream", store.upstream(run.run_id)),
+                       ("downstream", store.downstream(run.run_id))):
+        lines.append(f"  {title}: {'none' if not ids else ''}")
+        lines += [describe(i) for i in ids]
+    if run.code_slice:
+        labels = " ".join(f"[{c.execution_count}]" for c in run.code_slice)
+        lines.append(f"  code slice: cells {labels} then this cell")
+    return "\n".join(lines)
