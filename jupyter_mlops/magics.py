@@ -104,6 +104,14 @@ class KernelState:
             _warn(f"could not record the cell in the history: {exc}")
 
 
+def _ends_with_semicolon(source: str) -> bool:
+    """Whether a trailing ``;`` hides the cell's value (as IPython decides it)."""
+    try:
+        return bool(DisplayHook.semicolon_at_end_of_expression(source))
+    except Exception:  # incomplete source: the cell will fail with its own SyntaxError
+        return False
+
+
 def _parse_tags(pairs: list[str]) -> dict[str, str]:
     tags = {}
     for pair in pairs:
@@ -148,10 +156,12 @@ class MLOpsMagics(Magics):
         """
         try:
             args = parse_argstring(self.track, line)
+            tags = _parse_tags(args.tag)
         except UsageError as exc:
-            raise UsageError(f"{exc}\n{self.track.parser.format_usage()}") from None
+            usage = " ".join(self.track.parser.format_usage().replace("::", "").split())
+            raise UsageError(f"{exc}\nusage: %{usage}\n(%%track? shows the help)") from None
         options = TrackOptions(
-            name=args.name, experiment=args.experiment, tags=_parse_tags(args.tag),
+            name=args.name, experiment=args.experiment, tags=tags,
             models=args.model, data=args.data, metrics=args.metric, params=args.param,
             eval=tuple(args.eval) if args.eval else None,
             capture_output=not args.no_capture_output,
@@ -186,6 +196,7 @@ class MLOpsMagics(Magics):
     def _run_tracked(self, cell: str, options: TrackOptions) -> None:
         shell = self.shell
         source = shell.transform_cell(cell)
+        silent = _ends_with_semicolon(source)
         recorder = self._start(source, options)
         outer = shell.displayhook.exec_result
         streams = (sys.stdout, sys.stderr)
@@ -195,10 +206,7 @@ class MLOpsMagics(Magics):
             if tees:
                 sys.stdout, sys.stderr = tees
             with api.activate(recorder):
-                inner = shell.run_cell(
-                    cell, store_history=False,
-                    silent=DisplayHook.semicolon_at_end_of_expression(source),
-                )
+                inner = shell.run_cell(cell, store_history=False, silent=silent)
         finally:
             sys.stdout, sys.stderr = streams
             self.state.nesting -= 1

@@ -1,0 +1,85 @@
+"""Shared fixtures: real SQLite stores in temp dirs and a real IPython shell."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+
+from jupyter_mlops import Store, open_store
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh store directory, also set as $JUPYTER_MLOPS_STORE."""
+    directory = tmp_path / "store"
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(directory))
+    return directory
+
+
+@pytest.fixture
+def store(store_dir: Path) -> Iterator[Store]:
+    """An open store in a temp dir."""
+    with open_store(store_dir) as opened:
+        yield opened
+
+
+@dataclass
+class Cell:
+    """What running a cell showed the user."""
+
+    result: ExecutionResult
+    stdout: str
+    stderr: str
+
+    @property
+    def value(self) -> Any:
+        return self.result.result
+
+
+class Shell:
+    """A real IPython shell with the extension loaded, capturing what a cell prints."""
+
+    def __init__(self, ip: InteractiveShell) -> None:
+        self.ip = ip
+
+    @property
+    def ns(self) -> dict[str, Any]:
+        return self.ip.user_ns
+
+    def run(self, source: str, **kwargs: Any) -> Cell:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            result = self.ip.run_cell(source, store_history=True, **kwargs)
+        return Cell(result, out.getvalue(), err.getvalue())
+
+    def store(self) -> Store:
+        from jupyter_mlops import magics
+
+        assert magics._state is not None
+        return magics._state.store()
+
+
+@pytest.fixture
+def shell(store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
+    """The global test IPython shell, reset, with ``%load_ext jupyter_mlops`` done."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    monkeypatch.chdir(tmp_path)
+    ip = start_ipython() or get_ipython()
+    assert ip is not None
+    ip.reset(new_session=True)
+    ip.run_cell("%reload_ext jupyter_mlops")
+    yield Shell(ip)
+    ip.run_cell("%unload_ext jupyter_mlops")
+    sys.modules.pop("__main__.x", None)
+    os.environ.pop("JPY_SESSION_NAME", None)

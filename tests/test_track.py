@@ -1,0 +1,235 @@
+"""%%track in a real IPython shell: the cell behaves as untracked, and the run is recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import Shell
+
+DATA = """
+import numpy as np, pandas as pd
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.model_selection import train_test_split
+X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+"""
+
+TRAIN = """%%track lr -e cancer --eval X_test y_test --tag owner=ana
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+C = 0.3
+model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=500))
+model.fit(X_train, y_train)
+acc = model.score(X_test, y_test)
+acc
+"""
+
+
+def latest(shell: Shell):
+    return shell.store().get_run(shell.store().runs(limit=1)["run_id"][0])
+
+
+def test_tracked_cell_shows_its_value_and_a_summary(shell: Shell) -> None:
+    shell.run(DATA)
+    cell = shell.run(TRAIN)
+    assert cell.result.success
+    assert 0.9 < cell.value < 1.0
+    assert shell.ns["acc"] == cell.value
+    assert "Out[" in cell.stdout and str(round(cell.value, 3))[:4] in cell.stdout
+    summary = cell.stdout.strip().splitlines()[-1]
+    assert summary.startswith("run ") and " lr · finished " in summary
+    assert "model Pipeline" in summary and "X_train(426×30)" in summary
+
+
+def test_run_records_params_metrics_inputs_outputs(shell: Shell) -> None:
+    shell.run(DATA)
+    shell.run(TRAIN)
+    run = latest(shell)
+    assert run.name == "lr" and run.experiment == "cancer" and run.status == "finished"
+    assert run.params["C"] == 0.3
+    assert run.params["logisticregression__C"] == 0.3
+    assert run.params["logisticregression__max_iter"] == 500
+    assert run.params["standardscaler__with_mean"] is True
+    assert run.tags == {"owner": "ana"}
+    assert run.metrics["acc"] == pytest.approx(shell.ns["acc"])
+    for key in ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"):
+        assert key in run.metrics
+    assert run.metrics["accuracy"] == pytest.approx(shell.ns["acc"])
+    inputs = {e.name: e for e in run.inputs}
+    assert set(inputs) == {"X_train", "y_train", "X_test", "y_test"}
+    assert all(e.kind == "dataset" and e.fingerprint.startswith("data:") for e in inputs.values())
+    outputs = {e.name: e for e in run.outputs}
+    assert outputs["model"].kind == "model"
+    assert outputs["predictions"].kind == "artifact"
+    assert "from sklearn.linear_model import LogisticRegression" in run.source
+    assert run.duration_s is not None and run.duration_s > 0
+    assert "scikit-learn" in run.environment["packages"]
+    assert run.execution_count is not None
+
+
+def test_stored_model_predicts_like_the_kernel_model(shell: Shell) -> None:
+    shell.run(DATA)
+    shell.run(TRAIN)
+    run = latest(shell)
+    loaded = shell.store().load_model(run.run_id)
+    X_test = shell.ns["X_test"]
+    np.testing.assert_array_equal(loaded.predict(X_test), shell.ns["model"].predict(X_test))
+
+
+def test_regressor_eval_metrics(shell: Shell) -> None:
+    shell.run("from sklearn.datasets import load_diabetes\n"
+              "X, y = load_diabetes(return_X_y=True)")
+    cell = shell.run("%%track ridge --eval X y\n"
+                     "from sklearn.linear_model import Ridge\n"
+                     "reg = Ridge(alpha=0.5).fit(X, y)")
+    assert cell.result.success
+    run = latest(shell)
+    assert {"rmse", "mae", "r2"} <= set(run.metrics)
+    assert run.params["alpha"] == 0.5
+    assert 0 < run.metrics["r2"] < 1
+
+
+def test_log_metric_with_steps_makes_a_curve(shell: Shell) -> None:
+    shell.run("%%track curve\n"
+              "import jupyter_mlops as mlops\n"
+              "for epoch in range(50):\n"
+              "    mlops.log_metric('loss', 1 / (epoch + 1))\n"
+              "mlops.log_metrics({'val_loss': 0.3, 'val_acc': 0.8}, step=7)\n"
+              "mlops.log_param('optimizer', 'sgd')\n")
+    run = latest(shell)
+    history = run.metric_history("loss")
+    assert [p.step for p in history] == list(range(50))
+    assert history[-1].value == pytest.approx(1 / 50)
+    assert run.metrics["loss"] == pytest.approx(1 / 50)
+    assert run.metric_history("val_acc")[0].step == 7
+    assert run.params["optimizer"] == "sgd"
+
+
+def test_metric_and_param_options(shell: Shell) -> None:
+    shell.run("%%track opts --metric score_like --param cfg\n"
+              "cfg = {'layers': 3}\n"
+              "score_like = 0.25\n"
+              "val_auc = 0.75\n"
+              "n_rows = 10\n")
+    run = latest(shell)
+    assert run.metrics["score_like"] == 0.25
+    assert run.metrics["val_auc"] == 0.75
+    assert "n_rows" not in run.metrics and run.params["n_rows"] == 10
+    assert run.params["cfg"] == {"layers": 3}
+
+
+def test_trailing_semicolon_hides_the_value(shell: Shell) -> None:
+    cell = shell.run("%%track quiet\n41 + 1;")
+    assert cell.result.success
+    assert "Out[" not in cell.stdout and "42" not in cell.stdout.split("run ")[0]
+
+
+def test_display_magics_and_shell_lines_work_inside(shell: Shell) -> None:
+    cell = shell.run("%%track mixed\n"
+                     "from IPython.display import display\n"
+                     "display('shown-by-display')\n"
+                     "%time z = 5\n"
+                     "!echo from-shell\n"
+                     "print('printed')\n")
+    assert cell.result.success, cell.stderr
+    assert "shown-by-display" in cell.stdout and "printed" in cell.stdout
+    assert shell.ns["z"] == 5
+    run = latest(shell)
+    assert "printed" in run.stdout
+    assert "get_ipython()" in run.source  # the source as run, after IPython's transforms
+
+
+def test_no_capture_output(shell: Shell) -> None:
+    cell = shell.run("%%track --no-capture-output\nprint('secret')")
+    assert "secret" in cell.stdout
+    assert latest(shell).stdout == ""
+
+
+def test_failing_cell_is_a_failed_run_and_still_raises(shell: Shell) -> None:
+    cell = shell.run("%%track boom\nhalf = 1\n1 / 0\n")
+    assert not cell.result.success
+    assert isinstance(cell.result.error_in_exec, ZeroDivisionError)
+    assert "ZeroDivisionError" in cell.stdout + cell.stderr  # the user's traceback
+    assert shell.ns["half"] == 1
+    run = latest(shell)
+    assert run.status == "failed"
+    assert run.error == "ZeroDivisionError: division by zero"
+    assert "1 / 0" in run.traceback
+
+
+def test_interrupted_cell(shell: Shell) -> None:
+    cell = shell.run("%%track stop\nraise KeyboardInterrupt\n")
+    assert isinstance(cell.result.error_in_exec, KeyboardInterrupt)
+    assert latest(shell).status == "interrupted"
+
+
+def test_syntax_error_in_body_is_a_failed_run(shell: Shell) -> None:
+    cell = shell.run("%%track bad\nx = (\n")
+    assert not cell.result.success
+    assert latest(shell).status == "failed"
+
+
+@pytest.mark.parametrize("line", [
+    "%%track --eval onlyone", "%%track --tag novalue", "%%track --bogus", "%%track a b",
+])
+def test_malformed_arguments_are_a_usage_error_and_the_cell_does_not_run(
+    shell: Shell, line: str
+) -> None:
+    cell = shell.run(f"{line}\nran = True\n")
+    assert "ran" not in shell.ns
+    assert "UsageError" in cell.stdout + cell.stderr
+    assert "usage: %%track [-e EXPERIMENT]" in cell.stdout + cell.stderr
+    assert shell.store().count_runs() == 0
+
+
+def test_log_calls_outside_a_tracked_cell_raise_clearly(shell: Shell) -> None:
+    import jupyter_mlops as mlops
+    from jupyter_mlops.errors import NoActiveRunError
+
+    with pytest.raises(NoActiveRunError, match="%%track"):
+        mlops.log_metric("x", 1)
+
+
+def test_log_metric_rejects_non_numbers_in_the_cell(shell: Shell) -> None:
+    cell = shell.run("%%track\nimport jupyter_mlops as mlops\nmlops.log_metric('acc', 'high')")
+    assert isinstance(cell.result.error_in_exec, TypeError)
+    assert "needs a number" in str(cell.result.error_in_exec)
+
+
+def test_log_artifact(shell: Shell, tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    shell.run("%%track art\nimport jupyter_mlops as mlops, pandas as pd\n"
+              f"mlops.log_artifact({str(tmp_path / 'notes.txt')!r})\n"
+              "mlops.log_artifact(pd.DataFrame({'a': [1]}), name='table.csv')\n")
+    run = latest(shell)
+    names = {e.name: e for e in run.outputs if e.kind == "artifact"}
+    assert set(names) == {"notes.txt", "table.csv"}
+    sha = names["notes.txt"].fingerprint.removeprefix("sha256:")
+    assert shell.store().artifacts.get(sha) == b"hello"
+
+
+def test_reload_ext_is_clean(shell: Shell) -> None:
+    count = len(shell.ip.events.callbacks["post_run_cell"])
+    shell.run("%reload_ext jupyter_mlops")
+    shell.run("%reload_ext jupyter_mlops")
+    assert len(shell.ip.events.callbacks["post_run_cell"]) == count
+    shell.run("%unload_ext jupyter_mlops")
+    assert "track" not in shell.ip.magics_manager.magics["cell"]
+    shell.run("%load_ext jupyter_mlops")
+    assert shell.run("%%track\nx = 1").result.success
+
+
+def test_mlops_line_magic(shell: Shell) -> None:
+    shell.run(DATA)
+    shell.run(TRAIN)
+    runs = shell.run("%mlops runs").value
+    assert list(runs.columns[:6]) == ["run_id", "experiment", "name", "status", "started_at",
+                                      "duration_s"]
+    shown = shell.run("%mlops show lr")
+    assert "params:" in shown.stdout and "C = 0.3" in shown.stdout
+    assert "UsageError" in shell.run("%mlops show nosuchrun").stderr + shell.run(
+        "%mlops show nosuchrun").stdout
+    where = shell.run("%mlops store")
+    assert "store:" in where.stdout and "1 runs" in where.stdout
