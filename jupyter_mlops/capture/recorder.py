@@ -220,8 +220,10 @@ class RunRecorder:
 
     # -- after the cell --------------------------------------------------------------------
     def _outputs(self, result: RunResult) -> None:
+        # Names read count too: `model.fit(X, y)` or `df.dropna(inplace=True)` change a value
+        # without binding it; such a value is an output when its content changed.
         names = [*self.analysis.binds, *self.options.models, *self.options.data,
-                 *[n for n, e in self.inputs.items() if e.kind in ("model", "dataset")]]
+                 *self.analysis.reads]
         for name in dict.fromkeys(names):
             if name not in self.namespace:
                 continue

@@ -1,0 +1,176 @@
+"""The store on real SQLite files: schema, migrations, reading, faults."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlite_utils import Database
+
+from jupyter_mlops import Store, open_store
+from jupyter_mlops.entities import Entity
+from jupyter_mlops.errors import (
+    ArtifactError,
+    CorruptStoreError,
+    RunNotFoundError,
+    StoreError,
+    StoreVersionError,
+)
+from jupyter_mlops.store import RunResult
+from jupyter_mlops.store.schema import known_migrations, migrations
+
+
+def add_run(store: Store, run_id: str, *, name: str = "r", experiment: str = "default",
+            started: float | None = None, **result: object) -> None:
+    started = time.time() if started is None else started
+    store.start_run(run_id, name=name, experiment=experiment, source="x = 1",
+                    source_hash="h", started_at=started)
+    store.finish_run(run_id, RunResult(status="finished", ended_at=started + 1,
+                                       **result))  # type: ignore[arg-type]
+
+
+def test_new_store_is_wal_with_busy_timeout_and_full_schema(store: Store) -> None:
+    assert store.db_path.name == "lineage.db" and store.db_path.exists()
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+    assert store.schema_version == known_migrations()
+    tables = set(store.db.table_names())
+    assert {"experiments", "runs", "params", "metrics", "latest_metrics", "tags", "datasets",
+            "models", "artifacts", "run_io", "environments"} <= tables
+
+
+def test_older_store_is_upgraded_on_open(tmp_path: Path) -> None:
+    db = Database(tmp_path / "lineage.db")
+    migrations.apply(db, stop_before=known_migrations()[-1])
+    db.conn.close()
+    with open_store(tmp_path) as store:
+        assert store.schema_version == known_migrations()
+        assert any(ix.name.endswith("started_at") for ix in store.db["runs"].indexes)
+
+
+def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    with open_store(tmp_path):
+        pass
+    db = Database(tmp_path / "lineage.db")
+    db["_sqlite_migrations"].insert({"migration_set": "jupyter_mlops", "name": "m999_future",
+                                     "applied_at": "2030"})
+    db.conn.close()
+    before = (tmp_path / "lineage.db").read_bytes()
+    with pytest.raises(StoreVersionError, match="newer jupyter-mlops.*m999_future.*pip install"):
+        open_store(tmp_path)
+    assert (tmp_path / "lineage.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"this is not sqlite at all" * 100, b"SQLite format 3\x00" + b"\xff" * 5000])
+def test_corrupt_db_is_a_clear_error_and_never_overwritten(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "lineage.db").write_bytes(content)
+    with pytest.raises(CorruptStoreError, match=r"lineage\.db is not a readable jupyter-mlops store"):
+        open_store(tmp_path)
+    assert (tmp_path / "lineage.db").read_bytes() == content
+
+
+def test_foreign_sqlite_db_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "lineage.db")
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptStoreError, match="customers"):
+        open_store(tmp_path)
+
+
+def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="JUPYTER_MLOPS_STORE"):
+        open_store(tmp_path / "file" / "store")
+
+
+def test_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path: Path) -> None:
+    code = (
+        "import os, time, sys\n"
+        "from jupyter_mlops import open_store\n"
+        f"s = open_store({str(tmp_path)!r})\n"
+        "s.start_run('01DEAD', name='x', experiment='e', source='', source_hash='', "
+        "started_at=time.time())\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with open_store(tmp_path) as store:
+        run = store.get_run("01DEAD")
+        assert run.status == "interrupted"
+        assert "kernel stopped" in (run.error or "")
+
+
+def test_runs_frame_columns_order_filters_and_sorting(store: Store) -> None:
+    t = time.time()
+    add_run(store, "01A", name="a", experiment="e1", started=t, params={"C": 0.1, "k": "x"},
+            metrics=[("acc", 0.7, 0, t), ("acc", 0.8, 1, t)])
+    add_run(store, "01B", name="b", experiment="e1", started=t + 1, params={"C": 1.0},
+            metrics=[("acc", 0.9, 0, t)])
+    add_run(store, "01C", name="c", experiment="e2", started=t + 2, metrics=[("loss", 2.0, 0, t)])
+    frame = store.runs()
+    assert list(frame.columns[:6]) == ["run_id", "experiment", "name", "status", "started_at",
+                                       "duration_s"]
+    assert list(frame["run_id"]) == ["01C", "01B", "01A"]
+    assert isinstance(frame["started_at"].dtype, pd.DatetimeTZDtype)
+    assert frame.set_index("run_id").loc["01A", "metrics.acc"] == 0.8  # latest step wins
+    assert frame.set_index("run_id").loc["01A", "params.k"] == "x"
+    assert list(store.runs("e1")["run_id"]) == ["01B", "01A"]
+    assert list(store.runs(sort="metrics.acc")["run_id"]) == ["01B", "01A", "01C"]
+    assert list(store.runs(sort="params.C", descending=False)["run_id"]) == ["01A", "01B", "01C"]
+    assert list(store.runs(limit=1, offset=1)["run_id"]) == ["01B"]
+    assert store.runs(status="failed").empty
+    with pytest.raises(ValueError, match="cannot sort runs by 'size'"):
+        store.runs(sort="size")
+    with pytest.raises(ValueError, match="unknown status"):
+        store.runs(status="done")
+
+
+def test_get_run_by_prefix_and_name(store: Store) -> None:
+    add_run(store, "01ABCDEF", name="first")
+    add_run(store, "01ABXYZ", name="second")
+    assert store.get_run("01ABC").name == "first"
+    assert store.get_run("second").run_id == "01ABXYZ"
+    with pytest.raises(RunNotFoundError, match="several runs"):
+        store.get_run("01AB")
+    with pytest.raises(RunNotFoundError, match="no run 'zzz'"):
+        store.get_run("zzz")
+
+
+def test_lineage_walk_is_transitive_and_time_ordered(store: Store) -> None:
+    t = time.time()
+    add_run(store, "01P", started=t, outputs=[Entity("dataset", "raw", "data:1")])
+    add_run(store, "01Q", started=t + 1, inputs=[Entity("dataset", "raw", "data:1")],
+            outputs=[Entity("dataset", "clean", "data:2")])
+    add_run(store, "01R", started=t + 2, inputs=[Entity("dataset", "clean", "data:2")],
+            outputs=[Entity("model", "m", "model:3")])
+    add_run(store, "01S", started=t + 3, inputs=[Entity("model", "m", "model:3")])
+    add_run(store, "01Z", started=t + 4, outputs=[Entity("dataset", "raw", "data:1")])
+    assert store.upstream("01S") == ["01P", "01Q", "01R"]
+    assert store.downstream("01P") == ["01Q", "01R", "01S"]
+    assert store.upstream("01P") == []
+
+
+def test_artifacts_are_content_addressed_and_verified(store: Store) -> None:
+    sha = store.put_artifact(b"hello")
+    assert store.put_artifact(b"hello") == sha
+    assert store.artifacts.path(sha).read_bytes() == b"hello"
+    assert store.check() == []
+    store.artifacts.path(sha).write_bytes(b"tampered")
+    with pytest.raises(ArtifactError, match="no longer matches"):
+        store.artifacts.get(sha)
+    assert any("no longer matches" in p for p in store.check())
+    store.artifacts.path(sha).unlink()
+    assert any("missing" in p for p in store.check())
+
+
+def test_metric_history_and_live_summary(store: Store) -> None:
+    store.start_run("01M", name="m", experiment="e", source="", source_hash="",
+                    started_at=time.time())
+    store.log_metrics("01M", [("loss", 1.0, 0, 1.0), ("loss", 0.5, 1, 2.0)])
+    assert store.runs()["metrics.loss"][0] == 0.5  # visible while running
+    assert [p.value for p in store.get_run("01M").metric_history("loss")] == [1.0, 0.5]
