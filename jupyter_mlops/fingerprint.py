@@ -7,6 +7,7 @@ fingerprints in milliseconds; object columns go through pandas' vectorised value
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,17 @@ def _update_array(h: xxhash.xxh3_128, values: np.ndarray) -> None:
         h.update(str(values.dtype).encode())
         h.update(np.ascontiguousarray(values).view(np.uint8).data)
     else:
-        hashed = pd.util.hash_array(np.asarray(values, dtype=object).ravel())
-        h.update(hashed.data)
+        objects = np.asarray(values, dtype=object).ravel()
+        try:
+            h.update(pd.util.hash_array(objects).data)
+        except TypeError:  # unhashable values (lists, dicts): hash their pickled form
+            try:
+                h.update(pickle.dumps(objects.tolist(), protocol=5))
+            except Exception as exc:
+                raise TypeError(
+                    "its values are neither hashable nor picklable, so its content cannot be "
+                    f"fingerprinted ({exc})"
+                ) from None
 
 
 def _update_index(h: xxhash.xxh3_128, index: pd.Index) -> None:

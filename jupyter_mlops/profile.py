@@ -112,7 +112,10 @@ def profile_of(obj: Any) -> dict[str, Any]:
             entry["n_unique_sample"] = int(pd.unique(values[~np.isnan(values)]).size)
             entry.update(_numeric_summary(values))
         else:
-            counts = part.astype("object").value_counts(dropna=True)
+            try:
+                counts = part.astype("object").value_counts(dropna=True)
+            except TypeError:  # unhashable values (lists, dicts): count their text
+                counts = part.dropna().astype(str).value_counts()
             entry["type"] = "categorical"
             entry["n_unique_sample"] = int(counts.size)
             entry["top"] = {str(k): int(v) for k, v in counts.iloc[:TOP_CATEGORIES].items()}

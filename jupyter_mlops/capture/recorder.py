@@ -126,21 +126,25 @@ class RunRecorder:
             names += list(self.options.eval)
         return [n for n in dict.fromkeys(names) if n in self.namespace]
 
+    def _add_input(self, name: str, value: Any) -> None:
+        if is_dataset(value):
+            self.inputs[name] = self._dataset_entity(name, value)
+        elif is_model(value) and is_fitted(value):
+            self.inputs[name] = Entity(
+                "model", name, fingerprint_model(value), {"class": type(value).__name__}
+            )
+        elif name in self.options.data:
+            raise MLOpsError(
+                f"--data {name} is a {type(value).__name__}, not a DataFrame, Series or array"
+            )
+
     def prepare(self) -> None:
         """Fingerprint the inputs and note stale ones; call :meth:`begin` next."""
         for name in self._input_names():
-            value = self.namespace[name]
-            if is_dataset(value):
-                self.inputs[name] = self._dataset_entity(name, value)
-            elif is_model(value) and is_fitted(value):
-                self.inputs[name] = Entity(
-                    "model", name, fingerprint_model(value), {"class": type(value).__name__}
-                )
-            elif name in self.options.data:
-                raise MLOpsError(
-                    f"--data {name}: {name} is a {type(value).__name__}, not a DataFrame, "
-                    "Series or numpy array"
-                )
+            try:
+                self._add_input(name, self.namespace[name])
+            except Exception as exc:  # one odd object must not cost the whole run
+                self.warnings.append(f"input {name} not recorded: {exc}")
         for text in self.analysis.strings:
             if os.path.isfile(text):
                 self.inputs[text] = Entity(
@@ -225,30 +229,34 @@ class RunRecorder:
         names = [*self.analysis.binds, *self.options.models, *self.options.data,
                  *self.analysis.reads]
         for name in dict.fromkeys(names):
-            if name not in self.namespace:
-                continue
-            value = self.namespace[name]
-            before = self.inputs.get(name)
-            if is_model(value) and is_fitted(value):
-                fingerprint = fingerprint_model(value)
-                if before is not None and before.fingerprint == fingerprint:
-                    continue
-                data, fmt, trusted = dump_model(value)
-                result.models.append(ModelInfo(fingerprint, type(value).__name__,
-                                               type(value).__module__, data, fmt, trusted))
-                result.outputs.append(Entity("model", name, fingerprint, {
-                    "class": type(value).__name__, "module": type(value).__module__,
-                    "format": fmt}))
-            elif is_dataset(value):
-                entity = self._dataset_entity(name, value)
-                if before is None or before.fingerprint != entity.fingerprint:
-                    result.outputs.append(entity)
-            elif name in self.options.models:
-                raise MLOpsError(f"--model {name}: {name} is a {type(value).__name__} without "
-                                 "fit() and predict(), or is not fitted yet")
+            if name in self.namespace:
+                try:
+                    self._add_output(result, name, self.namespace[name])
+                except Exception as exc:  # one odd object must not cost the whole run
+                    self.warnings.append(f"output {name} not recorded: {exc}")
         for data, media_type, entity in self.artifacts:
             result.artifacts.append((data, media_type))
             result.outputs.append(entity)
+
+    def _add_output(self, result: RunResult, name: str, value: Any) -> None:
+        before = self.inputs.get(name)
+        if is_model(value) and is_fitted(value):
+            fingerprint = fingerprint_model(value)
+            if before is not None and before.fingerprint == fingerprint:
+                return
+            data, fmt, trusted = dump_model(value)
+            result.models.append(ModelInfo(fingerprint, type(value).__name__,
+                                           type(value).__module__, data, fmt, trusted))
+            result.outputs.append(Entity("model", name, fingerprint, {
+                "class": type(value).__name__, "module": type(value).__module__,
+                "format": fmt}))
+        elif is_dataset(value):
+            entity = self._dataset_entity(name, value)
+            if before is None or before.fingerprint != entity.fingerprint:
+                result.outputs.append(entity)
+        elif name in self.options.models:
+            raise MLOpsError(f"--model {name} is a {type(value).__name__} without fit() and "
+                             "predict(), or is not fitted yet")
 
     def _params(self, result: RunResult) -> None:
         params: dict[str, Any] = {}
