@@ -20,7 +20,8 @@ class CorruptStoreError(StoreError):
     def __init__(self, path: object, detail: str) -> None:
         super().__init__(
             f"{path} is not a readable jupyter-mlops store ({detail}). "
-            "It was left untouched: move it aside or point JUPYTER_MLOPS_STORE at another directory."
+            "It was left untouched: move it aside or point JUPYTER_MLOPS_STORE at another "
+            "directory."
         )
 
 
@@ -57,5 +58,6 @@ class NoActiveRunError(MLOpsError):
     def __init__(self, call: str) -> None:
         super().__init__(
             f"mlops.{call}() logs to the run of the cell being tracked, and no cell is being "
-            "tracked now. Put `%%track` on the first line of the cell (after `%load_ext jupyter_mlops`)."
+            "tracked now. Put `%%track` on the first line of the cell (after "
+            "`%load_ext jupyter_mlops`)."
         )

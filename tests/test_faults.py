@@ -6,8 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import Shell
+
 from jupyter_mlops.store import store as store_module
 
 

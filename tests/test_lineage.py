@@ -11,7 +11,7 @@ from conftest import Shell
 
 def run_ids(shell: Shell) -> dict[str, str]:
     frame = shell.store().runs()
-    return dict(zip(frame["name"], frame["run_id"]))
+    return dict(zip(frame["name"], frame["run_id"], strict=True))
 
 
 def test_runs_link_through_the_data_and_models_they_share(shell: Shell) -> None:
@@ -51,7 +51,8 @@ def test_unchanged_inputs_are_not_outputs(shell: Shell) -> None:
 
 def test_files_read_by_path_are_inputs(shell: Shell, tmp_path: Path) -> None:
     (tmp_path / "data.csv").write_text("a,b\n1,2\n3,4\n")
-    shell.run(f"%%track load\nimport pandas as pd\ndf = pd.read_csv({str(tmp_path / 'data.csv')!r})")
+    path = str(tmp_path / "data.csv")
+    shell.run(f"%%track load\nimport pandas as pd\ndf = pd.read_csv({path!r})")
     run = shell.store().get_run("load")
     files = [e for e in run.inputs if e.fingerprint.startswith("file:")]
     assert len(files) == 1 and files[0].detail["size"] == 12
@@ -60,7 +61,8 @@ def test_files_read_by_path_are_inputs(shell: Shell, tmp_path: Path) -> None:
 
 def test_lineage_across_kernels(shell: Shell, store_dir: Path, tmp_path: Path) -> None:
     shell.run("import pandas as pd\nsrc = pd.DataFrame({'v': range(50)})")
-    shell.run(f"%%track export\nfeatures = src * 2\nfeatures.to_pickle({str(tmp_path / 'f.pkl')!r})")
+    pickled = str(tmp_path / "f.pkl")
+    shell.run(f"%%track export\nfeatures = src * 2\nfeatures.to_pickle({pickled!r})")
     cells = ["%load_ext jupyter_mlops",
              f"import pandas as pd\nfeats = pd.read_pickle({str(tmp_path / 'f.pkl')!r})",
              "%%track consume\nsummary = feats.describe()"]

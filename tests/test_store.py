@@ -66,10 +66,12 @@ def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     assert (tmp_path / "lineage.db").read_bytes() == before
 
 
-@pytest.mark.parametrize("content", [b"this is not sqlite at all" * 100, b"SQLite format 3\x00" + b"\xff" * 5000])
+@pytest.mark.parametrize("content", [
+    b"this is not sqlite at all" * 100, b"SQLite format 3\x00" + b"\xff" * 5000,
+])
 def test_corrupt_db_is_a_clear_error_and_never_overwritten(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "lineage.db").write_bytes(content)
-    with pytest.raises(CorruptStoreError, match=r"lineage\.db is not a readable jupyter-mlops store"):
+    with pytest.raises(CorruptStoreError, match=r"lineage\.db is not a readable"):
         open_store(tmp_path)
     assert (tmp_path / "lineage.db").read_bytes() == content
 

@@ -124,7 +124,7 @@ class RunRecorder:
         names = list(self.analysis.reads) + self.options.data
         if self.options.eval:
             names += list(self.options.eval)
-        return [n for n in dict.fromkeys(names) if n in self.namespace]
+        return [n for n in dict.fromkeys(sorted(names)) if n in self.namespace]
 
     def _add_input(self, name: str, value: Any) -> None:
         if is_dataset(value):

@@ -44,8 +44,9 @@ class ArtifactFiles:
             data = target.read_bytes()
         except FileNotFoundError:
             raise ArtifactError(
-                f"artifact {sha256[:12]}… is missing from {self.root}: it was deleted or the store "
-                "was copied without its artifacts/ directory. `jupyter-mlops doctor` lists all such."
+                f"artifact {sha256[:12]}… is missing from {self.root}: it was deleted or the "
+                "store was copied without its artifacts/ directory. `jupyter-mlops doctor` lists "
+                "all such."
             ) from None
         if verify and hashlib.sha256(data).hexdigest() != sha256:
             raise ArtifactError(

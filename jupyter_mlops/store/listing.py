@@ -118,7 +118,9 @@ def integrity_problems(store: Store) -> list[str]:
         except Exception as exc:
             problems.append(str(exc))
     for sha in sorted(on_disk - recorded):
-        problems.append(f"dangling artifact file {store.artifacts.path(sha)} (no record refers to it)")
+        problems.append(
+            f"dangling artifact file {store.artifacts.path(sha)} (no record refers to it)"
+        )
     dangling_models = store.conn.execute(
         "SELECT count(*) FROM models WHERE artifact_sha256 NOT IN (SELECT sha256 FROM artifacts)"
     ).fetchone()[0]

@@ -20,8 +20,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..entities import CodeCell, Entity, MetricPoint, Run
-from ..errors import CorruptStoreError, NotFoundError, RunNotFoundError, StoreError
-from ..errors import StoreVersionError
+from ..errors import (
+    CorruptStoreError,
+    NotFoundError,
+    RunNotFoundError,
+    StoreError,
+    StoreVersionError,
+)
 from .artifacts import ArtifactFiles
 from .discovery import find_store_dir
 from .records import RunResult
@@ -154,7 +159,8 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
     def _experiment_id(self, name: str) -> int:
         self.conn.execute(
-            "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)", [name, time.time()]
+            "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)",
+            [name, time.time()],
         )
         return int(
             self.conn.execute("SELECT id FROM experiments WHERE name = ?", [name]).fetchone()[0]

@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv themselves.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+## demo: execute notebooks/quickstart.ipynb headless and show what was recorded, and where
+demo: $(STAMP)
+	$(PY) notebooks/run.py notebooks/quickstart.ipynb
+	$(VENV)/bin/jupyter-mlops runs -e quickstart
+	$(VENV)/bin/jupyter-mlops doctor
+
+## test: lint, then every test (real shell, real kernels, real SQLite files)
+test: $(STAMP) lint
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check jupyter_mlops tests benchmarks notebooks
+
+## bench: the benchmarks against MLflow (installs mlflow into .venv-bench)
+bench:
+	python3 -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --upgrade pip
+	.venv-bench/bin/python -m pip install --quiet -e ".[bench]"
+	.venv-bench/bin/python benchmarks/bench_track.py
+
+clean:
+	rm -rf $(VENV) .venv-bench .mlops notebooks/*.executed.ipynb

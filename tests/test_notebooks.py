@@ -1,0 +1,59 @@
+"""The shipped notebooks, executed end to end in a real kernel with nbclient."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from jupyter_mlops import open_store
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+sys.path.insert(0, str(NOTEBOOKS))
+
+from run import execute  # noqa: E402
+
+
+def outputs_text(notebook) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            parts.append(output.get("text", "") or str(data.get("text/plain", "")))
+            assert output["output_type"] != "error", output
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory):
+    store_dir = tmp_path_factory.mktemp("quickstart-store")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("JUPYTER_MLOPS_STORE", str(store_dir))
+    try:
+        notebook = execute(NOTEBOOKS / "quickstart.ipynb")
+    finally:
+        patch.undo()
+    return notebook, store_dir
+
+
+def test_quickstart_runs_and_records_everything(quickstart) -> None:
+    notebook, store_dir = quickstart
+    text = outputs_text(notebook)
+    assert text.count(" · finished ") == 4
+    assert "lineage of run" in text and "best run:" in text
+    with open_store(store_dir) as store:
+        runs = store.runs("quickstart")
+        assert sorted(runs["name"]) == ["boosting", "forest", "logreg", "prepare"]
+        assert (runs["status"] == "finished").all()
+        assert runs.set_index("name").loc["logreg", "metrics.roc_auc"] > 0.95
+        ids = dict(zip(runs["name"], runs["run_id"], strict=True))
+        for model_run in ("logreg", "forest", "boosting"):
+            assert store.upstream(ids[model_run]) == [ids["prepare"]]
+            assert store.load_model(ids[model_run]) is not None
+        forest = store.get_run(ids["forest"])
+        assert len(forest.metric_history("test_accuracy")) == 10
+        assert forest.notebook == str(NOTEBOOKS / "quickstart.ipynb")
+        assert [c.source.splitlines()[0] for c in forest.code_slice] == [
+            "import jupyter_mlops as mlops", "from sklearn.model_selection import train_test_split"]
+        assert store.check() == []
