@@ -1,7 +1,7 @@
 """Schema and compact reference profile of a dataset, kept instead of the data itself.
 
-A profile holds, per column, exact row and null counts and, from a systematic sample of at
-most ``SAMPLE_ROWS`` rows, summary statistics, 101 quantiles and a histogram (numeric) or
+A profile holds, per column, exact row and null counts and, from a seeded random sample of
+at most ``SAMPLE_ROWS`` rows, summary statistics, 101 quantiles and a histogram (numeric) or
 category frequencies (categorical). That is enough to check drift later without the data.
 """
 
@@ -96,8 +96,11 @@ def profile_of(obj: Any) -> dict[str, Any]:
     """The compact reference profile of a DataFrame, Series or array."""
     frame = as_frame(obj)
     rows = int(frame.shape[0])
-    step = max(1, math.ceil(rows / SAMPLE_ROWS))
-    sample = frame.iloc[::step]
+    if rows > SAMPLE_ROWS:  # seeded, so the same data always gives the same profile
+        positions = np.sort(np.random.default_rng(0).integers(0, rows, SAMPLE_ROWS))
+        sample = frame.take(positions)
+    else:
+        sample = frame
     columns: dict[str, Any] = {}
     for position, (name, dtype) in enumerate(frame.dtypes.items()):
         full = frame.iloc[:, position]
