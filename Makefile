@@ -22,7 +22,8 @@ test: $(STAMP) lint
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check jupyter_mlops tests benchmarks notebooks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy jupyter_mlops
 
 ## bench: the benchmarks against MLflow (installs mlflow into .venv-bench)
 bench:

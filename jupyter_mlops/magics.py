@@ -21,6 +21,11 @@ from .capture.cells import CellHistory
 from .store import Store, open_store
 
 TRACK_PREFIX = "%%track"
+MLOPS_USAGE = """\
+%mlops runs [-e EXPERIMENT] [-n N]   the latest runs (a DataFrame)
+%mlops show RUN                      everything recorded about a run
+%mlops lineage RUN                   the runs upstream and downstream of a run
+%mlops store [PATH]                  where the store is; switch to PATH"""
 
 
 def _warn(message: str) -> None:
@@ -92,7 +97,7 @@ class KernelState:
         if self.nesting:
             return
         try:
-            raw = result.info.raw_cell or ""
+            raw = (result.info.raw_cell if result.info else "") or ""
             if raw.lstrip().startswith(TRACK_PREFIX):
                 raw = raw.lstrip().partition("\n")[2]
             source = self.shell.transform_cell(raw)
@@ -125,6 +130,8 @@ def _parse_tags(pairs: list[str]) -> dict[str, str]:
 @magics_class
 class MLOpsMagics(Magics):
     """``%%track`` records a cell as an experiment run; ``%mlops`` browses the store."""
+
+    shell: InteractiveShell
 
     def __init__(self, shell: InteractiveShell, state: KernelState) -> None:
         super().__init__(shell)
@@ -229,16 +236,13 @@ class MLOpsMagics(Magics):
 
     @line_magic
     def mlops(self, line: str) -> Any:
-        """Browse the lineage store.
+        """Browse the lineage store: ``runs``, ``show``, ``lineage``, ``store``.
 
-        %mlops runs [-e EXPERIMENT] [-n N]   the latest runs (a DataFrame)
-        %mlops show RUN                      everything recorded about a run
-        %mlops lineage RUN                   the runs upstream and downstream of a run
-        %mlops store [PATH]                  where the store is; switch to PATH
+        ``%mlops`` alone lists the commands and their arguments.
         """
         words = shlex.split(line)
         if not words:
-            raise UsageError(f"%mlops needs a command:\n{self.mlops.__doc__}")
+            raise UsageError(f"%mlops needs a command:\n{MLOPS_USAGE}")
         command, rest = words[0], words[1:]
         if command == "store":
             if len(rest) > 1:
@@ -268,7 +272,7 @@ class MLOpsMagics(Magics):
                 raise UsageError(str(exc)) from None
             print(text)
             return None
-        raise UsageError(f"unknown command {command!r}:\n{self.mlops.__doc__}")
+        raise UsageError(f"unknown command {command!r}:\n{MLOPS_USAGE}")
 
 
 _state: KernelState | None = None

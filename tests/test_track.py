@@ -232,3 +232,28 @@ def test_mlops_line_magic(shell: Shell) -> None:
         "%mlops show nosuchrun").stdout
     where = shell.run("%mlops store")
     assert "store:" in where.stdout and "1 runs" in where.stdout
+
+
+def test_switching_stores_with_the_line_magic(shell: Shell, tmp_path) -> None:
+    other = tmp_path / "other-store"
+    assert str(other) in shell.run(f"%mlops store {other}").stdout
+    shell.run("%%track elsewhere\nx = 1")
+    assert (other / "lineage.db").exists()
+    assert list(shell.store().runs()["name"]) == ["elsewhere"]
+
+
+def test_tracking_makes_no_network_calls(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(self, address):  # noqa: ANN001
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    shell.run(DATA)
+    cell = shell.run(TRAIN)
+    assert cell.result.success and "⚠" not in cell.stdout + cell.stderr
+    assert attempts == []

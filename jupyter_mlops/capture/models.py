@@ -144,7 +144,8 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
         scores["mae"] = skm.mean_absolute_error(y_true_f, y_pred_f)
         scores["r2"] = skm.r2_score(y_true_f, y_pred_f)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: _savable(v) for k, v in arrays.items()})
+    savable: dict[str, Any] = {k: _savable(v) for k, v in arrays.items()}
+    np.savez_compressed(buffer, allow_pickle=False, **savable)
     return {k: float(v) for k, v in scores.items()}, buffer.getvalue()
 
 

@@ -278,7 +278,7 @@ class RunRecorder:
     def _metrics(self, result: RunResult, now: float) -> None:
         scalars: dict[str, float] = {}
         for name in self.analysis.binds:
-            value = self.namespace.get(name)
+            value: Any = self.namespace.get(name)
             if is_metric_value(name, value):
                 scalars[name] = float(value)
         for name in self.options.metrics:

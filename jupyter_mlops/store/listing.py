@@ -67,7 +67,8 @@ def runs_frame(
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(RUN_STATUSES)}")
     if limit is not None and limit < 0 or offset < 0:
         raise ValueError("limit and offset must be zero or positive")
-    where, args = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    args: list[Any] = []
     join, order = _order_clause(sort, descending, args)
     for clause, value in (("e.name = ?", experiment), ("r.status = ?", status),
                           ("r.name = ?", name)):

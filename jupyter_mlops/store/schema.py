@@ -16,15 +16,15 @@ migrations = Migrations(MIGRATION_SET)
 @migrations()
 def m001_runs(db: Database) -> None:
     """Experiments, runs and what they log: params, metrics with steps, tags, environments."""
-    db["experiments"].create(
+    db.table("experiments").create(
         {"id": int, "name": str, "created_at": float}, pk="id", not_null={"name"}
     )
-    db["experiments"].create_index(["name"], unique=True)
-    db["environments"].create(
+    db.table("experiments").create_index(["name"], unique=True)
+    db.table("environments").create(
         {"env_hash": str, "python": str, "platform": str, "packages": str, "created_at": float},
         pk="env_hash",
     )
-    db["runs"].create(
+    db.table("runs").create(
         {
             "run_id": str,
             "experiment_id": int,
@@ -57,20 +57,20 @@ def m001_runs(db: Database) -> None:
         pk="run_id",
         foreign_keys=[("experiment_id", "experiments", "id"), ("env_hash", "environments")],
     )
-    db["params"].create(
+    db.table("params").create(
         {"run_id": str, "key": str, "value": str}, pk=("run_id", "key"),
         foreign_keys=[("run_id", "runs")],
     )
-    db["tags"].create(
+    db.table("tags").create(
         {"run_id": str, "key": str, "value": str}, pk=("run_id", "key"),
         foreign_keys=[("run_id", "runs")],
     )
-    db["metrics"].create(
+    db.table("metrics").create(
         {"run_id": str, "key": str, "step": int, "value": float, "timestamp": float},
         foreign_keys=[("run_id", "runs")],
     )
-    db["metrics"].create_index(["run_id", "key", "step"])
-    db["latest_metrics"].create(
+    db.table("metrics").create_index(["run_id", "key", "step"])
+    db.table("latest_metrics").create(
         {"run_id": str, "key": str, "value": float, "step": int}, pk=("run_id", "key"),
         foreign_keys=[("run_id", "runs")],
     )
@@ -79,38 +79,38 @@ def m001_runs(db: Database) -> None:
 @migrations()
 def m002_lineage(db: Database) -> None:
     """Datasets, models, content-addressed artifacts and the run input/output edges."""
-    db["datasets"].create(
+    db.table("datasets").create(
         {"fingerprint": str, "kind": str, "shape": str, "schema": str, "profile": str,
          "created_at": float},
         pk="fingerprint",
     )
-    db["artifacts"].create(
+    db.table("artifacts").create(
         {"sha256": str, "size": int, "media_type": str, "created_at": float}, pk="sha256"
     )
-    db["models"].create(
+    db.table("models").create(
         {"fingerprint": str, "class_name": str, "module": str, "artifact_sha256": str,
          "format": str, "trusted_types": str, "run_id": str, "created_at": float},
         pk="fingerprint",
         foreign_keys=[("artifact_sha256", "artifacts", "sha256")],
     )
-    db["run_io"].create(
+    db.table("run_io").create(
         {"run_id": str, "direction": str, "kind": str, "name": str, "fingerprint": str,
          "detail": str},
         pk=("run_id", "direction", "name"),
         foreign_keys=[("run_id", "runs")],
     )
-    db["run_io"].create_index(["fingerprint", "direction"])
+    db.table("run_io").create_index(["fingerprint", "direction"])
 
 
 @migrations()
 def m003_listing_indexes(db: Database) -> None:
     """Indexes that keep listing, filtering and sorting 100k runs interactive."""
-    db["runs"].create_index(["started_at"])
-    db["runs"].create_index(["experiment_id", "started_at"])
-    db["runs"].create_index(["status", "started_at"])
-    db["runs"].create_index(["updated_at"])
-    db["runs"].create_index(["name", "started_at"])
-    db["latest_metrics"].create_index(["key", "value"])
+    db.table("runs").create_index(["started_at"])
+    db.table("runs").create_index(["experiment_id", "started_at"])
+    db.table("runs").create_index(["status", "started_at"])
+    db.table("runs").create_index(["updated_at"])
+    db.table("runs").create_index(["name", "started_at"])
+    db.table("latest_metrics").create_index(["key", "value"])
 
 
 
