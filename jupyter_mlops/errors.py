@@ -61,3 +61,15 @@ class NoActiveRunError(MLOpsError):
             "tracked now. Put `%%track` on the first line of the cell (after "
             "`%load_ext jupyter_mlops`)."
         )
+
+
+class GateError(MLOpsError, ValueError):
+    """A promotion gate expression is malformed or names an unknown metric."""
+
+
+class PromotionError(MLOpsError):
+    """A promotion was refused (a failed gate, a failed verification) or is impossible."""
+
+
+class BundleError(MLOpsError):
+    """A deployment bundle cannot be written, or fails its integrity or type checks."""

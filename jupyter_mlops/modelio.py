@@ -17,6 +17,18 @@ SKOPS = "skops"
 PICKLE = "pickle"
 
 
+# Types from these packages are what scikit-learn models are made of; they are trusted by
+# default. Anything else must be trusted explicitly by the user.
+TRUSTED_MODULES = ("sklearn", "numpy", "scipy", "builtins", "collections", "joblib")
+
+
+def foreign_types(types: list[str], trusted: list[str] | None = None) -> list[str]:
+    """The types in ``types`` that are neither from a trusted package nor in ``trusted``."""
+    allowed = set(trusted or [])
+    return sorted(t for t in types
+                  if t not in allowed and t.split(".")[0] not in TRUSTED_MODULES)
+
+
 def fingerprint_model(model: Any) -> str:
     """A content hash of the model's state (equal for equal fitted models)."""
     data = pickle.dumps(model, protocol=5)

@@ -99,6 +99,7 @@ def runs_frame(
 
 def integrity_problems(store: Store) -> list[str]:
     """What `doctor` reports: schema, SQLite integrity, missing or altered artifacts."""
+    from .audit import verify_chain
     from .schema import known_migrations
 
     problems: list[str] = []
@@ -127,4 +128,5 @@ def integrity_problems(store: Store) -> list[str]:
     ).fetchone()[0]
     if dangling_models:
         problems.append(f"{dangling_models} model(s) refer to artifacts that are not recorded")
+    problems += verify_chain(store.conn)
     return problems

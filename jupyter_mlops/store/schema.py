@@ -115,6 +115,41 @@ def m003_listing_indexes(db: Database) -> None:
 
 
 
+@migrations()
+def m004_registry(db: Database) -> None:
+    """Registered models, versions, stages and aliases, and the append-only audit log."""
+    db.table("registered_models").create(
+        {"name": str, "created_at": float, "created_by": str}, pk="name"
+    )
+    db.table("model_versions").create(
+        {"name": str, "version": int, "run_id": str, "model_fingerprint": str,
+         "model_variable": str, "stage": str, "created_at": float, "created_by": str,
+         "reason": str, "gate": str},
+        pk=("name", "version"),
+        foreign_keys=[("name", "registered_models"), ("run_id", "runs")],
+    )
+    # At most one version of a model is in `staging` or `production` at a time.
+    db.execute(
+        "CREATE UNIQUE INDEX model_versions_one_per_stage ON model_versions (name, stage) "
+        "WHERE stage IN ('staging', 'production')"
+    )
+    db.table("model_aliases").create(
+        {"name": str, "alias": str, "version": int, "updated_at": float},
+        pk=("name", "alias"),
+    )
+    db.table("events").create(
+        {"seq": int, "at": float, "actor": str, "action": str, "subject": str,
+         "detail": str, "reason": str, "prev_hash": str, "hash": str},
+        pk="seq",
+    )
+    db.table("events").create_index(["subject", "seq"])
+    for operation in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER events_no_{operation.lower()} BEFORE {operation} ON events "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     return [m.name for m in migrations.pending(Database(memory=True))]

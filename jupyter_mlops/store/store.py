@@ -103,7 +103,7 @@ class Store:
             self.db.enable_wal()
         self.conn.execute("PRAGMA synchronous = NORMAL")
         if migrations.pending(self.db):
-            with self._transaction():
+            with self.transaction():
                 # Re-check inside the write lock: another process may have just migrated.
                 if migrations.pending(self.db):
                     migrations.apply(self.db)
@@ -111,7 +111,7 @@ class Store:
 
     @property
     def schema_version(self) -> list[str]:
-        """Names of the migrations applied to this store."""
+        """Names of the migrations applied to this store, oldest first."""
         return [m.name for m in migrations.applied(self.db)]
 
     def _mark_orphaned_runs(self) -> None:
@@ -122,7 +122,7 @@ class Store:
         dead = [pid for (pid,) in rows if pid is not None and not _pid_alive(pid)]
         if not dead:
             return
-        with self._transaction():
+        with self.transaction():
             self.conn.execute(
                 f"UPDATE runs SET status = 'interrupted', updated_at = ?, error = "
                 f"coalesce(error, 'the kernel stopped while the cell was running') "
@@ -131,7 +131,8 @@ class Store:
             )
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
         if self.conn.in_transaction:  # nested: join the outer transaction
             yield self.conn
             return
@@ -182,7 +183,7 @@ class Store:
         parent_run_id: str | None = None,
     ) -> None:
         """Record a run as `running` (visible to readers at once)."""
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             experiment_id = self._experiment_id(experiment)
             conn.execute(
                 "INSERT INTO runs (run_id, experiment_id, name, status, started_at, source, "
@@ -198,7 +199,7 @@ class Store:
         """Append metric points ``(key, value, step, timestamp)`` to a run."""
         if not points:
             return
-        with self._transaction():
+        with self.transaction():
             self._insert_metrics(run_id, points)
 
     def _insert_metrics(
@@ -230,7 +231,7 @@ class Store:
     def put_artifact(self, data: bytes, media_type: str = "application/octet-stream") -> str:
         """Store bytes as a content-addressed artifact; returns its sha256."""
         sha = self.artifacts.put(data)
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO artifacts (sha256, size, media_type, created_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -244,7 +245,7 @@ class Store:
                  for m in result.models]
         extra = [(self.artifacts.put(data), len(data), media) for data, media in result.artifacts]
         now = time.time()
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             started = conn.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id])
             row = started.fetchone()
             if row is None:
@@ -378,6 +379,16 @@ class Store:
         ).fetchall()
         return [MetricPoint(*row) for row in rows]
 
+    def get_dataset(self, fingerprint: str) -> dict[str, Any]:
+        """The recorded schema and reference profile of a dataset, by fingerprint."""
+        row = self.conn.execute(
+            "SELECT kind, shape, schema, profile FROM datasets WHERE fingerprint = ?",
+            [fingerprint]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no dataset {fingerprint} in this store")
+        return {"fingerprint": fingerprint, "kind": row[0], "shape": json.loads(row[1]),
+                "schema": json.loads(row[2]), "profile": json.loads(row[3])}
+
     def count_runs(self) -> int:
         """How many runs the store holds."""
         return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
@@ -417,9 +428,14 @@ class Store:
         return self._walk(self.resolve_run_id(ref), upstream=False)
 
     def load_model(self, ref: str, name: str | None = None) -> Any:
-        """The fitted model a run produced (``name``: its variable, when it made several)."""
+        """A fitted model: ``"name@production"``, ``"name/3"``, or the model a run produced
+        (``name``: its variable, when the run made several)."""
         from ..modelio import load_model
+        from .registry import get_version, is_model_ref
 
+        if is_model_ref(ref):
+            version = get_version(self, ref)
+            ref, name = version.run_id, version.model_variable
         run_id = self.resolve_run_id(ref)
         rows = self.conn.execute(
             "SELECT io.name, m.artifact_sha256, m.format, m.trusted_types FROM run_io io "
@@ -445,6 +461,26 @@ class Store:
         from .listing import runs_frame
 
         return runs_frame(self.conn, experiment=experiment, **query)
+
+    def models(self) -> Any:
+        """Registered model versions, one row each (newest first per model), as a DataFrame:
+        ``name, version, stage, aliases, run_id, run_name, created_at, created_by, reason``."""
+        import pandas as pd
+
+        from .registry import versions
+
+        rows = [{"name": v.name, "version": v.version, "stage": v.stage,
+                 "aliases": ",".join(v.aliases), "run_id": v.run_id,
+                 "created_at": pd.to_datetime(v.created_at, unit="s", utc=True),
+                 "created_by": v.created_by, "reason": v.reason} for v in versions(self)]
+        return pd.DataFrame(rows, columns=["name", "version", "stage", "aliases", "run_id",
+                                           "created_at", "created_by", "reason"])
+
+    def events(self, subject: str | None = None, limit: int | None = None) -> list[Any]:
+        """Audit events, newest first (of one model or version when ``subject`` is given)."""
+        from .audit import events
+
+        return events(self.conn, subject, limit)
 
     def check(self) -> list[str]:
         """Integrity problems of this store (empty when healthy); used by ``doctor``."""

@@ -1,0 +1,161 @@
+"""Write a deployment bundle: the DESIGN §4 layout, checked by a manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import BundleError
+from ..modelio import foreign_types
+from ..store import Store, open_store
+from ..store.registry import ModelVersion, get_version, is_model_ref
+from . import contents
+from .trainscript import train_script
+
+FORMAT = "jupyter-mlops-bundle"
+FORMAT_VERSION = 1
+SERVE_SOURCE = Path(__file__).with_name("serve.py")
+
+
+def _resolve(store: Store, ref: ModelVersion | str) -> tuple[str, str | None, ModelVersion | None]:
+    """(run id, model variable, registry version) for a version, model ref or run ref."""
+    if isinstance(ref, ModelVersion):
+        return ref.run_id, ref.model_variable, ref
+    if is_model_ref(ref):
+        version = get_version(store, ref)
+        return version.run_id, version.model_variable, version
+    return store.resolve_run_id(ref), None, None
+
+
+def _training_data(store: Store, run: Any, model: Any) -> dict[str, Any]:
+    """The recorded dataset the model was fitted on: the input matching its features."""
+    names = list(getattr(model, "feature_names_in_", []))
+    width = getattr(model, "n_features_in_", None)
+    best: dict[str, Any] | None = None
+    for entity in run.inputs:
+        if entity.kind != "dataset" or not entity.fingerprint.startswith("data:"):
+            continue
+        dataset = store.get_dataset(entity.fingerprint)
+        columns = [c["name"] for c in dataset["schema"]["columns"]]
+        if names and columns == [str(n) for n in names]:
+            return dataset
+        if not names and width is not None and len(columns) == width and len(
+                dataset["shape"]) == 2:
+            if best is None or dataset["shape"][0] > best["shape"][0]:
+                best = dataset
+    if best is None:
+        raise BundleError(
+            f"run {run.run_id} recorded no input dataset with the model's "
+            f"{len(names) or width} features, so the bundle cannot describe its input. Track "
+            "the training cell with the training data as a variable it reads (e.g. X_train)."
+        )
+    return best
+
+
+def _write(directory: Path, name: str, data: str | bytes) -> None:
+    target = directory / name
+    if isinstance(data, str):
+        target.write_text(data, encoding="utf-8")
+    else:
+        target.write_bytes(data)
+
+
+def export_bundle(
+    version_or_run: ModelVersion | str,
+    path: str | os.PathLike[str],
+    *,
+    zip: bool = False,
+    store: Store | None = None,
+    trusted: list[str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the deployment bundle of a model version (or of a run's model) to ``path``.
+
+    Parameters
+    ----------
+    version_or_run : a ModelVersion, ``"name@stage"``, ``"name/3"``, or a run id/name
+    path : the bundle directory to create
+    zip : also write ``path + ".zip"``
+    trusted : extra types (besides scikit-learn, numpy, scipy) the model may contain
+    overwrite : replace an existing bundle at ``path``
+
+    Returns the bundle directory (or the .zip file when ``zip=True``).
+    """
+    import skops.io as sio
+
+    store = store or open_store()
+    target = Path(path)
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise BundleError(f"{target} already exists and is not empty: choose another path or "
+                          "pass overwrite=True")
+    run_id, variable, version = _resolve(store, version_or_run)
+    run = store.get_run(run_id)
+    models = [e for e in run.outputs if e.kind == "model"]
+    if not models:
+        raise BundleError(f"run {run_id} ({run.name}) produced no model to bundle")
+    variable = variable or models[0].name
+    model = store.load_model(run_id, variable)
+    model_bytes = sio.dumps(model)
+    found = sorted(sio.get_untrusted_types(data=model_bytes))
+    foreign = foreign_types(found, trusted)
+    if foreign:
+        raise BundleError(
+            f"the model contains types outside scikit-learn/numpy/scipy: {', '.join(foreign)}. "
+            "If you trust them, pass trusted=[...] with these names to export_bundle."
+        )
+    dataset = _training_data(store, run, model)
+    schema = contents.input_schema(dataset["schema"], dataset["profile"], model)
+    example = contents.input_example(schema, dataset["profile"])
+    requirements = contents.requirements(run)
+    version_info = dataclasses.asdict(version) if version else None
+    subject = version.name if version else None
+    events = [dataclasses.asdict(e) for e in store.events(subject)] if subject else []
+    upstream = [store.get_run(r) for r in store.upstream(run_id)]
+    created = time.time()
+    files: dict[str, str | bytes] = {
+        "MLmodel": contents.mlmodel_yaml(run=run, schema=schema, model=model, trusted=found,
+                                         created=created),
+        "model.skops": model_bytes,
+        "requirements.txt": "\n".join(requirements) + "\n",
+        "python_env.yaml": contents.python_env_yaml(run.environment.get("python")),
+        "input_example.json": json.dumps(example, indent=1),
+        "schema.json": json.dumps(schema, indent=1),
+        "reference_profile.json": json.dumps(dataset["profile"]),
+        "model_card.md": contents.model_card(run, model, schema, requirements, version_info,
+                                             events),
+        "lineage.json": json.dumps(contents.lineage_document(run, upstream, version_info,
+                                                             events), indent=1, default=str),
+        "train.py": train_script(run, variable),
+        "serve.py": SERVE_SOURCE.read_text(encoding="utf-8"),
+    }
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": created,
+        "model": {"class": type(model).__name__, "module": type(model).__module__,
+                  "fingerprint": next(e.fingerprint for e in models if e.name == variable),
+                  "run_id": run_id, "version": version.ref if version else None},
+        "skops_trusted_types": found,
+        "files": {name: hashlib.sha256(data.encode() if isinstance(data, str) else data)
+                  .hexdigest() for name, data in files.items()},
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=target.parent))
+    try:
+        for name, data in files.items():
+            _write(staging, name, data)
+        _write(staging, "MANIFEST.json", json.dumps(manifest, indent=1))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if zip:
+        return Path(shutil.make_archive(str(target), "zip", root_dir=target))
+    return target

@@ -1,0 +1,231 @@
+"""Serve the model of this bundle over HTTP.
+
+    python serve.py [--host 127.0.0.1] [--port 8080]
+
+Needs only the packages of the bundle's requirements.txt (not jupyter-mlops). Endpoints:
+``GET /health``, ``GET /metadata``, ``POST /invocations`` (MLflow scoring formats:
+``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``) and ``POST /predict``
+(the same, or a bare list of records). Answers ``{"predictions": [...]}``. Requests are checked
+against schema.json; a bad request gets a 4xx with a JSON message naming the column and the
+problem, and never stops the server. The files are checked against MANIFEST.json at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+MAX_BODY_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 100_000
+
+
+class RequestError(Exception):
+    """A request the model cannot score; becomes an HTTP 4xx."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class IntegrityError(Exception):
+    """A bundle file is missing or differs from what MANIFEST.json recorded."""
+
+
+def verify_manifest(root: Path) -> dict[str, Any]:
+    """The manifest, after checking every listed file's sha256."""
+    try:
+        manifest = json.loads((root / "MANIFEST.json").read_text())
+        listed = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"{root} has no readable MANIFEST.json ({exc}): is it a bundle?"
+                             ) from None
+    for name, expected in listed.items():
+        try:
+            digest = hashlib.sha256((root / name).read_bytes()).hexdigest()
+        except OSError:
+            raise IntegrityError(f"{root / name} is missing: the bundle is incomplete") from None
+        if digest != expected:
+            raise IntegrityError(f"{root / name} does not match MANIFEST.json: the bundle was "
+                                 "changed after export; export it again")
+    return manifest
+
+
+def load_model(root: Path, manifest: dict[str, Any]) -> Any:
+    """The model, trusting only the types recorded in the (verified) manifest."""
+    import skops.io as sio
+
+    return sio.load(root / "model.skops", trusted=manifest["skops_trusted_types"])
+
+
+def frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
+    """A DataFrame from any of MLflow's scoring formats (or a bare list of records)."""
+    if isinstance(payload, dict):
+        if "dataframe_split" in payload:
+            split = payload["dataframe_split"]
+            if not isinstance(split, dict) or "data" not in split:
+                raise RequestError("dataframe_split needs {\"columns\": [...], \"data\": [[...]]}")
+            return pd.DataFrame(split["data"], columns=split.get("columns") or columns)
+        if "dataframe_records" in payload:
+            return _records(payload["dataframe_records"], columns)
+        for key in ("instances", "inputs"):
+            if key in payload:
+                value = payload[key]
+                if isinstance(value, dict):  # columnar: {"col": [values...]}
+                    return pd.DataFrame({k: v if isinstance(v, list) else [v]
+                                         for k, v in value.items()})
+                return _records(value, columns)
+        raise RequestError("the body must hold one of dataframe_split, dataframe_records, "
+                           "instances or inputs")
+    return _records(payload, columns)
+
+
+def _records(rows: Any, columns: list[str]) -> pd.DataFrame:
+    if not isinstance(rows, list) or not rows:
+        raise RequestError("expected a non-empty list of rows")
+    if all(isinstance(row, dict) for row in rows):
+        return pd.DataFrame.from_records(rows)
+    if all(isinstance(row, list) for row in rows):
+        if any(len(row) != len(columns) for row in rows):
+            raise RequestError(f"each row needs {len(columns)} values, in the order "
+                               f"{', '.join(columns)}")
+        return pd.DataFrame(rows, columns=columns)
+    raise RequestError("rows must all be objects (column: value) or all be lists")
+
+
+def _check_value(column: dict[str, Any], value: Any) -> str | None:
+    """Why one value does not fit its column, or None."""
+    kind = column["kind"]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None if column.get("nullable", True) else "must not be missing"
+    if kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {type(value).__name__} {value!r}"
+        if kind == "integer" and isinstance(value, float) and not value.is_integer():
+            return f"must be a whole number, got {value!r}"
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return f"must be true or false, got {value!r}"
+    elif kind in ("category", "string"):
+        if not isinstance(value, str):
+            return f"must be a string, got {type(value).__name__} {value!r}"
+        known = column.get("categories")
+        if kind == "category" and known and value not in known:
+            return f"unseen category {value!r} (known: {', '.join(map(str, known[:20]))})"
+    return None
+
+
+def validate(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
+    """The frame with the schema's columns in order and dtypes; RequestError otherwise."""
+    expected = [c["name"] for c in schema["columns"]]
+    missing = [c for c in expected if c not in frame.columns]
+    unknown = [str(c) for c in frame.columns if c not in expected]
+    if missing:
+        raise RequestError(f"missing column(s): {', '.join(missing)}", 422)
+    if unknown:
+        raise RequestError(f"unknown column(s): {', '.join(unknown)}; the model takes "
+                           f"{', '.join(expected)}", 422)
+    if len(frame) > MAX_ROWS:
+        raise RequestError(f"at most {MAX_ROWS} rows per request", 413)
+    frame = frame[expected]
+    for column in schema["columns"]:
+        for position, value in enumerate(frame[column["name"]].tolist()):
+            problem = _check_value(column, value)
+            if problem:
+                raise RequestError(f"column {column['name']!r}, row {position}: {problem}", 422)
+    return frame.astype({c["name"]: c["dtype"] for c in schema["columns"]})
+
+
+def to_json_list(values: Any) -> list[Any]:
+    """Predictions as plain JSON values."""
+    return np.asarray(values).tolist()
+
+
+class Model:
+    """The bundle's model with its schema: what the HTTP handlers call."""
+
+    def __init__(self, root: Path = HERE) -> None:
+        self.manifest = verify_manifest(root)
+        self.schema = json.loads((root / "schema.json").read_text())
+        self.model = load_model(root, self.manifest)
+        self.columns = [c["name"] for c in self.schema["columns"]]
+        self.as_array = not self.schema.get("feature_names", True)
+
+    def predict(self, payload: Any) -> dict[str, Any]:
+        frame = validate(frame_from_payload(payload, self.columns), self.schema)
+        features: Any = frame.to_numpy() if self.as_array else frame
+        return {"predictions": to_json_list(self.model.predict(features))}
+
+
+def create_app(root: Path = HERE) -> Any:
+    """The ASGI application serving the bundle in ``root``."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    model = Model(root)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def metadata(request: Request) -> JSONResponse:
+        return JSONResponse({"model": model.manifest.get("model", {}),
+                             "schema": model.schema,
+                             "format_version": model.manifest.get("format_version")})
+
+    async def score(request: Request) -> JSONResponse:
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+            if declared > MAX_BODY_BYTES:
+                raise RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                raise RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+            try:
+                payload = json.loads(body)
+            except ValueError as exc:
+                raise RequestError(f"the body is not valid JSON ({exc})") from None
+            return JSONResponse(model.predict(payload))
+        except RequestError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except (ValueError, TypeError, KeyError) as exc:
+            return JSONResponse({"error": f"cannot score this input: {exc}"}, status_code=422)
+        except Exception as exc:  # the server must outlive any single request
+            return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"},
+                                status_code=500)
+
+    return Starlette(routes=[
+        Route("/health", health), Route("/metadata", metadata),
+        Route("/invocations", score, methods=["POST"]), Route("/predict", score, methods=["POST"]),
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve this jupyter-mlops bundle over HTTP.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--bundle", default=str(HERE), help="bundle directory (default: here)")
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    try:
+        app = create_app(Path(args.bundle).resolve())
+    except IntegrityError as exc:
+        print(f"serve.py: {exc}", file=sys.stderr)
+        return 2
+    print(f"serving {args.bundle} on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Promotion gates: ``auc>=0.9 and f1>0.8`` over a run's metrics.
+
+The expression is parsed into a small, fixed grammar and interpreted: comparisons between
+metric names and numbers, joined by ``and``/``or``/``not`` and parentheses. Nothing is ever
+passed to ``eval``. The result says which condition failed and by how much.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .errors import GateError
+
+_COMPARISONS: dict[type[ast.cmpop], tuple[str, Callable[[float, float], bool]]] = {
+    ast.Lt: ("<", operator.lt), ast.LtE: ("<=", operator.le), ast.Gt: (">", operator.gt),
+    ast.GtE: (">=", operator.ge), ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne),
+}
+METRIC_ALIASES = {"auc": "roc_auc", "acc": "accuracy", "f1_score": "f1"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One comparison of a gate, evaluated."""
+
+    text: str
+    value: float
+    threshold: float
+    passed: bool
+
+    @property
+    def margin(self) -> float:
+        """How far the value is from the threshold (positive: beyond it in the passing sense)."""
+        return self.value - self.threshold
+
+    def describe(self) -> str:
+        """``auc >= 0.9: 0.87 (FAILED, short by 0.03)`` or ``auc >= 0.9: 0.93 (ok)``."""
+        if self.passed:
+            return f"{self.text}: {self.value:.6g} (ok)"
+        return f"{self.text}: {self.value:.6g} (FAILED, off by {abs(self.margin):.4g})"
+
+
+@dataclass
+class GateResult:
+    """The outcome of a gate."""
+
+    expression: str
+    passed: bool
+    conditions: list[Condition] = field(default_factory=list)
+
+    def failures(self) -> list[Condition]:
+        """The conditions that did not hold."""
+        return [c for c in self.conditions if not c.passed]
+
+    def describe(self) -> str:
+        """One line per condition."""
+        return "; ".join(c.describe() for c in self.conditions) or self.expression
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form, for the audit log."""
+        return {"expression": self.expression, "passed": self.passed,
+                "conditions": [{"text": c.text, "value": c.value, "threshold": c.threshold,
+                                "passed": c.passed} for c in self.conditions]}
+
+
+class _Gate:
+    def __init__(self, expression: str, metrics: Mapping[str, float]) -> None:
+        self.expression = expression
+        self.metrics = metrics
+        self.conditions: list[Condition] = []
+
+    def fail(self, node: ast.AST | None, problem: str) -> GateError:
+        where = f" at {ast.unparse(node)!r}" if node is not None else ""
+        return GateError(f"gate {self.expression!r}: {problem}{where}. A gate compares metrics "
+                         "with numbers, e.g. \"auc>=0.9 and f1>0.8\"")
+
+    def operand(self, node: ast.expr) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool):
+            return float(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value = self.operand(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.Name):
+            key = node.id
+            if key not in self.metrics and METRIC_ALIASES.get(key) in self.metrics:
+                key = METRIC_ALIASES[key]
+            if key not in self.metrics:
+                known = ", ".join(sorted(self.metrics)) or "none"
+                raise GateError(f"gate {self.expression!r}: the run has no metric {node.id!r} "
+                                f"(its metrics: {known})")
+            return float(self.metrics[key])
+        raise self.fail(node, "only metric names and numbers can be compared")
+
+    def evaluate(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.BoolOp):
+            values = [self.evaluate(v) for v in node.values]  # evaluate all: report all
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return not self.evaluate(node.operand)
+        if isinstance(node, ast.Compare):
+            passed = True
+            left = node.left
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if type(op) not in _COMPARISONS:
+                    raise self.fail(node, f"unsupported comparison {type(op).__name__}")
+                symbol, compare = _COMPARISONS[type(op)]
+                a, b = self.operand(left), self.operand(right)
+                ok = compare(a, b)
+                value, threshold = (a, b) if not isinstance(left, ast.Constant) else (b, a)
+                text = f"{ast.unparse(left)} {symbol} {ast.unparse(right)}"
+                self.conditions.append(Condition(text, value, threshold, ok))
+                passed = passed and ok
+                left = right
+            return passed
+        raise self.fail(node, "expected a comparison such as auc>=0.9")
+
+
+def parse_gate(expression: str) -> ast.expr:
+    """Check a gate's syntax; returns its parsed form or raises :class:`GateError`."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise GateError("a gate is a non-empty expression such as \"auc>=0.9 and f1>0.8\"")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise GateError(f"gate {expression!r} is not a valid expression ({exc.msg} at column "
+                        f"{exc.offset}); write e.g. \"auc>=0.9 and f1>0.8\"") from None
+    return tree.body
+
+
+def evaluate_gate(expression: str, metrics: Mapping[str, float]) -> GateResult:
+    """Evaluate a gate over a run's metrics."""
+    gate = _Gate(expression, metrics)
+    passed = gate.evaluate(parse_gate(expression))
+    return GateResult(expression, passed, gate.conditions)

@@ -1,0 +1,214 @@
+"""Registered models, their versions, stages and aliases — with every change audited.
+
+Stages ``staging`` and ``production`` are held by at most one version of a model (a partial
+unique index); moving a version into one archives the previous holder. ``archived`` may hold
+any number. Any other name is a free alias (``champion``), also held by one version at most.
+Every change appends an event to the audit log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFoundError, PromotionError
+from .audit import append_event
+
+if TYPE_CHECKING:
+    from .store import Store
+
+STAGES = ("staging", "production", "archived")
+EXCLUSIVE_STAGES = ("staging", "production")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model: a tracked model of a run, under a name."""
+
+    name: str
+    version: int
+    run_id: str
+    model_fingerprint: str
+    model_variable: str
+    stage: str | None
+    aliases: list[str] = field(default_factory=list)
+    created_at: float = 0.0
+    created_by: str | None = None
+    reason: str | None = None
+    gate: dict[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        """``name/version``, usable wherever a model reference is accepted."""
+        return f"{self.name}/{self.version}"
+
+
+def check_name(name: str, what: str = "model name") -> str:
+    """Validate a model name or alias early, with a clear message."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValueError(f"invalid {what} {name!r}: use letters, digits, '_', '-', '.' "
+                         "(starting with a letter or digit, at most 128 characters)")
+    return name
+
+
+def _row_to_version(store: Store, row: Any) -> ModelVersion:
+    name, version, run_id, fingerprint, variable, stage, created_at, by, reason, gate = row
+    aliases = [a for (a,) in store.conn.execute(
+        "SELECT alias FROM model_aliases WHERE name = ? AND version = ? ORDER BY alias",
+        [name, version])]
+    return ModelVersion(name, version, run_id, fingerprint, variable, stage, aliases,
+                        created_at, by, reason, json.loads(gate) if gate else None)
+
+
+_VERSION_COLUMNS = ("name, version, run_id, model_fingerprint, model_variable, stage, "
+                    "created_at, created_by, reason, gate")
+
+
+def get_version(store: Store, ref: str) -> ModelVersion:
+    """Resolve ``name/3``, ``name@production``, ``name@champion`` or ``name`` (latest)."""
+    name, version, label = parse_model_ref(ref)
+    conn = store.conn
+    if version is not None:
+        row = conn.execute(f"SELECT {_VERSION_COLUMNS} FROM model_versions "
+                           "WHERE name = ? AND version = ?", [name, version]).fetchone()
+    elif label is not None:
+        row = conn.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE name = ? AND (stage = ? "
+            "OR version = (SELECT version FROM model_aliases WHERE name = ? AND alias = ?)) "
+            "ORDER BY stage = ? DESC, version DESC LIMIT 1", [name, label, name, label, label]
+        ).fetchone()
+    else:
+        row = conn.execute(f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE name = ? "
+                           "ORDER BY version DESC LIMIT 1", [name]).fetchone()
+    if row is None:
+        known = [n for (n,) in conn.execute("SELECT name FROM registered_models ORDER BY name")]
+        raise NotFoundError(f"no model version {ref!r} in this store (registered models: "
+                            f"{', '.join(known) or 'none'}; promote a run with "
+                            "`%mlops promote RUN --name NAME`)")
+    return _row_to_version(store, row)
+
+
+def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """``name/3`` → (name, 3, None); ``name@production`` → (name, None, "production")."""
+    if "@" in ref:
+        name, _, label = ref.partition("@")
+        return check_name(name), None, check_name(label, "stage or alias")
+    if "/" in ref:
+        name, _, number = ref.rpartition("/")
+        if not number.isdigit():
+            raise ValueError(f"invalid model reference {ref!r}: use NAME/VERSION or NAME@STAGE")
+        return check_name(name), int(number), None
+    return check_name(ref), None, None
+
+
+def is_model_ref(ref: str) -> bool:
+    """Whether ``ref`` looks like a registry reference rather than a run reference."""
+    return isinstance(ref, str) and ("@" in ref or bool(re.match(r"^.+/\d+$", ref)))
+
+
+def versions(store: Store, name: str | None = None) -> list[ModelVersion]:
+    """All versions (of one model), newest first."""
+    sql = f"SELECT {_VERSION_COLUMNS} FROM model_versions"
+    args: list[Any] = []
+    if name is not None:
+        sql += " WHERE name = ?"
+        args.append(name)
+    rows = store.conn.execute(sql + " ORDER BY name, version DESC", args).fetchall()
+    return [_row_to_version(store, row) for row in rows]
+
+
+def _assign(store: Store, name: str, version: int, label: str, actor: str,
+            reason: str | None) -> None:
+    """Give ``label`` (stage or alias) to a version, inside the caller's transaction."""
+    conn = store.conn
+    if label in STAGES:
+        previous = conn.execute("SELECT stage FROM model_versions WHERE name = ? AND version = ?",
+                                [name, version]).fetchone()[0]
+        if label in EXCLUSIVE_STAGES:
+            holders = [v for (v,) in conn.execute(
+                "SELECT version FROM model_versions WHERE name = ? AND stage = ? AND version != ?",
+                [name, label, version])]
+            for holder in holders:
+                conn.execute("UPDATE model_versions SET stage = 'archived' "
+                             "WHERE name = ? AND version = ?", [name, holder])
+                append_event(conn, actor=actor, action="transition", subject=f"{name}/{holder}",
+                             detail={"from": label, "to": "archived",
+                                     "because": f"{name}/{version} moved to {label}"},
+                             reason=reason)
+        conn.execute("UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?",
+                     [label, name, version])
+        append_event(conn, actor=actor, action="transition", subject=f"{name}/{version}",
+                     detail={"from": previous, "to": label}, reason=reason)
+    else:
+        old = conn.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
+                           [name, label]).fetchone()
+        conn.execute(
+            "INSERT INTO model_aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, "
+            "updated_at = excluded.updated_at", [name, label, version, time.time()])
+        append_event(conn, actor=actor, action="alias", subject=f"{name}/{version}",
+                     detail={"alias": label, "previous_version": old[0] if old else None},
+                     reason=reason)
+
+
+def register_version(
+    store: Store, *, name: str, run_id: str, model_fingerprint: str, model_variable: str,
+    actor: str, label: str | None = None, reason: str | None = None,
+    audit: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Create the next version of ``name`` (registering the name if new), audited."""
+    check_name(name)
+    if label is not None:
+        check_name(label, "stage or alias")
+    audit = audit or {}
+    with store.transaction() as conn:
+        now = time.time()
+        if conn.execute("INSERT OR IGNORE INTO registered_models VALUES (?, ?, ?)",
+                        [name, now, actor]).rowcount:
+            append_event(conn, actor=actor, action="create-model", subject=name)
+        version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
+                               "WHERE name = ?", [name]).fetchone()[0]
+        conn.execute(
+            "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            [name, version, run_id, model_fingerprint, model_variable, now, actor, reason,
+             json.dumps(audit.get("gate")) if audit.get("gate") else None])
+        append_event(conn, actor=actor, action="register", subject=f"{name}/{version}",
+                     detail={"run_id": run_id, "model": model_fingerprint, **audit},
+                     reason=reason)
+        if audit.get("forced"):
+            append_event(conn, actor=actor, action="gate-override", subject=f"{name}/{version}",
+                         detail={"gate": audit.get("gate")}, reason=reason)
+        if label is not None:
+            _assign(store, name, version, label, actor, reason)
+    return get_version(store, f"{name}/{version}")
+
+
+def transition(store: Store, name: str, version: int, label: str, *, actor: str,
+               reason: str | None = None) -> ModelVersion:
+    """Move a version to a stage, or point an alias at it; audited."""
+    check_name(label, "stage or alias")
+    with store.transaction() as conn:
+        exists = conn.execute("SELECT 1 FROM model_versions WHERE name = ? AND version = ?",
+                              [name, version]).fetchone()
+        if not exists:
+            raise NotFoundError(f"no version {version} of model {name!r}")
+        _assign(store, name, version, label, actor, reason)
+    return get_version(store, f"{name}/{version}")
+
+
+def delete_version(store: Store, name: str, version: int, *, actor: str, reason: str) -> None:
+    """Remove a version from the registry (its run and model stay); audited."""
+    if not reason:
+        raise PromotionError("deleting a model version needs a reason (it goes in the audit log)")
+    with store.transaction() as conn:
+        deleted = conn.execute("DELETE FROM model_versions WHERE name = ? AND version = ?",
+                               [name, version]).rowcount
+        if not deleted:
+            raise NotFoundError(f"no version {version} of model {name!r}")
+        conn.execute("DELETE FROM model_aliases WHERE name = ? AND version = ?", [name, version])
+        append_event(conn, actor=actor, action="delete", subject=f"{name}/{version}",
+                     reason=reason)
