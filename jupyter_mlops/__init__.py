@@ -10,13 +10,17 @@ from typing import Any
 
 from ._version import __version__
 from .api import log_artifact, log_metric, log_metrics, log_param
+from .bundle import Bundle, export_bundle, load_bundle
 from .entities import Entity, MetricPoint, Run
 from .errors import MLOpsError
+from .promotion import promote, transition
 from .store import Store, open_store
+from .store.registry import ModelVersion
 
 __all__ = [
-    "Entity", "MLOpsError", "MetricPoint", "Run", "Store", "__version__", "log_artifact",
-    "log_metric", "log_metrics", "log_param", "open_store",
+    "Bundle", "Entity", "MLOpsError", "MetricPoint", "ModelVersion", "Run", "Store",
+    "__version__", "export_bundle", "load_bundle", "log_artifact", "log_metric",
+    "log_metrics", "log_param", "open_store", "promote", "transition",
 ]
 
 

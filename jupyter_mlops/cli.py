@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from . import report
 from .errors import MLOpsError
-from .store import open_store
+from .promotion import add_promotion_options
+from .store import Store, open_store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,8 +28,29 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("run", help="run id, unique id prefix, or run name (latest)")
     lineage = commands.add_parser("lineage", help="runs upstream and downstream of a run")
     lineage.add_argument("run")
-    commands.add_parser("doctor", help="check the store's integrity")
+    commands.add_parser("doctor", help="check the store's integrity and its audit chain")
+    promote = commands.add_parser("promote", help="register a run's model as a new version")
+    promote.add_argument("run", help="run id, prefix or name")
+    add_promotion_options(promote)
+    move = commands.add_parser("transition", help="move a model version to a stage or alias")
+    move.add_argument("name")
+    move.add_argument("version", type=int)
+    move.add_argument("stage", help="staging, production, archived, or an alias")
+    move.add_argument("--reason")
+    commands.add_parser("models", help="registered models and their versions")
+    events = commands.add_parser("events", help="the audit log, newest first")
+    events.add_argument("subject", nargs="?", help="a model name or NAME/VERSION")
+    export = commands.add_parser("export", help="write a deployment bundle")
+    export.add_argument("model", help="NAME@STAGE, NAME/VERSION, or a run id/name")
+    export.add_argument("path", help="the bundle directory to create")
+    export.add_argument("--zip", action="store_true", help="also write PATH.zip")
+    export.add_argument("--overwrite", action="store_true")
+    serve = commands.add_parser("serve", help="serve a bundle over HTTP")
+    serve.add_argument("bundle", help="bundle directory or .zip")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
     return parser
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,8 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "doctor":
             return _doctor(args.store)
+        if args.command == "serve":
+            return _serve(args.bundle, args.host, args.port)
         with open_store(args.store) as store:
-            if args.command == "runs":
+            if args.command in ("promote", "transition", "models", "events", "export"):
+                print(_registry_command(args, store))
+            elif args.command == "runs":
                 frame = store.runs(args.experiment, status=args.status, sort=args.sort,
                                    limit=args.limit)
                 print(report.format_runs(frame))
@@ -50,6 +76,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jupyter-mlops: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _registry_command(args: argparse.Namespace, store: Store) -> str:
+    from .bundle import export_bundle
+    from .promotion import promote, transition
+
+    if args.command == "promote":
+        version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
+                          reason=args.reason, force=args.force,
+                          verify=False if args.no_verify else None, store=store)
+        return report.format_version(version)
+    if args.command == "transition":
+        return report.format_version(
+            transition(args.name, args.version, args.stage, args.reason, store=store))
+    if args.command == "models":
+        return report.format_models(store.models())
+    if args.command == "events":
+        return report.format_events(store.events(args.subject))
+    path = export_bundle(args.model, args.path, zip=args.zip, store=store,
+                         overwrite=args.overwrite)
+    return f"bundle written to {path}\nserve it with: jupyter-mlops serve {path}"
+
+
+def _serve(bundle: str, host: str, port: int) -> int:
+    from .bundle import serve
+    from .bundle.load import unpacked
+
+    return serve.main(["--bundle", str(unpacked(bundle)), "--host", host, "--port", str(port)])
 
 
 def _doctor(path: str | None) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
@@ -18,6 +19,9 @@ from . import api, report
 from .capture import RunRecorder, TrackOptions
 from .capture.analysis import analyze
 from .capture.cells import CellHistory
+from .errors import MLOpsError
+from .fingerprint import fingerprint_data
+from .promotion import add_promotion_options, eval_data_names, promote
 from .store import Store, open_store
 
 TRACK_PREFIX = "%%track"
@@ -25,6 +29,9 @@ MLOPS_USAGE = """\
 %mlops runs [-e EXPERIMENT] [-n N]   the latest runs (a DataFrame)
 %mlops show RUN                      everything recorded about a run
 %mlops lineage RUN                   the runs upstream and downstream of a run
+%mlops promote RUN --name NAME [--stage S] [--gate EXPR] [--reason TEXT] [--force] [--no-verify]
+%mlops models                        registered models, versions, stages (a DataFrame)
+%mlops events [NAME]                 the audit log
 %mlops store [PATH]                  where the store is; switch to PATH"""
 
 
@@ -262,6 +269,13 @@ class MLOpsMagics(Magics):
                 else:
                     raise UsageError(f"unknown option {word!r}: %mlops runs [-e EXP] [-n N]")
             return store.runs(experiment, limit=limit)
+        if command == "promote":
+            return self._promote(store, rest)
+        if command == "models":
+            return store.models()
+        if command == "events":
+            print(report.format_events(store.events(rest[0] if rest else None)))
+            return None
         if command in ("show", "lineage"):
             if len(rest) != 1:
                 raise UsageError(f"usage: %mlops {command} RUN")
@@ -273,6 +287,43 @@ class MLOpsMagics(Magics):
             print(text)
             return None
         raise UsageError(f"unknown command {command!r}:\n{MLOPS_USAGE}")
+
+
+    def _promote(self, store: Store, words: list[str]) -> None:
+        parser = _UsageParser(prog="%mlops promote")
+        parser.add_argument("run")
+        add_promotion_options(parser)
+        args = parser.parse_args(words)
+        data = None
+        if args.gate and args.gate.strip().lower() == "champion":
+            data = self._eval_data(store, args.run)
+        try:
+            version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
+                              reason=args.reason, force=args.force,
+                              verify=False if args.no_verify else None, data=data, store=store)
+        except (MLOpsError, ValueError, LookupError) as exc:
+            raise UsageError(str(exc)) from None
+        print(f"promoted: {report.format_version(version)}")
+
+    def _eval_data(self, store: Store, run_ref: str) -> tuple[Any, Any] | None:
+        """The run's ``--eval X Y`` data from the namespace, if it is still the same data."""
+        names = eval_data_names(store, store.resolve_run_id(run_ref))
+        if names is None or any(n not in self.shell.user_ns for n in names):
+            return None
+        recorded = {e.name: e.fingerprint for e in store.get_run(run_ref).inputs}
+        values = tuple(self.shell.user_ns[n] for n in names)
+        for name, value in zip(names, values, strict=True):
+            if name in recorded and fingerprint_data(value) != recorded[name]:
+                raise UsageError(f"{name} has changed since the run was evaluated on it; "
+                                 "the champion gate needs the same evaluation data")
+        return values[0], values[1]
+
+
+class _UsageParser(argparse.ArgumentParser):
+    """argparse that reports mistakes as IPython UsageErrors instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}\n{self.format_usage()}")
 
 
 _state: KernelState | None = None

@@ -68,6 +68,33 @@ def format_run(run: Run) -> str:
     return "\n".join(lines)
 
 
+def format_version(version: Any) -> str:
+    """One registered model version, as a line."""
+    labels = ", ".join(filter(None, [version.stage, *version.aliases])) or "no stage"
+    return (f"{version.name}/{version.version} [{labels}] ← run {version.run_id[:10]} "
+            f"({version.model_variable}) by {version.created_by}"
+            + (f": {version.reason}" if version.reason else ""))
+
+
+def format_models(frame: pd.DataFrame) -> str:
+    """The registered model versions, as a table."""
+    if frame.empty:
+        return "no registered models yet: promote a run with `%mlops promote RUN --name NAME`"
+    view = frame.copy()
+    view["run_id"] = view["run_id"].str[:10]
+    view["created_at"] = view["created_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M")
+    return view.fillna("").to_string(index=False)
+
+
+def format_events(events: list[Any]) -> str:
+    """Audit events, newest first."""
+    if not events:
+        return "the audit log is empty"
+    return "\n".join(
+        f"{e.seq:>5} {_when(e.at)} {e.actor:10} {e.action:14} {e.subject}"
+        + (f"  — {e.reason}" if e.reason else "") for e in events)
+
+
 def format_lineage(store: Store, ref: str) -> str:
     """The runs upstream and downstream of one run, with what links them."""
     run = store.get_run(ref)

@@ -50,12 +50,8 @@ class Bundle:
         return self.model.predict_proba(self._features(data))
 
 
-def load_bundle(path: str | Path, *, trusted: list[str] | None = None) -> Bundle:
-    """Verify a bundle directory (or .zip) against its manifest and load its model.
-
-    Every file's sha256 is checked before anything is loaded; the model's types are audited
-    (scikit-learn, numpy and scipy types, plus ``trusted``) before any object is built.
-    """
+def unpacked(path: str | Path) -> Path:
+    """A bundle directory: ``path`` itself, or a .zip extracted to a temporary directory."""
     root = Path(path)
     if root.is_file() and zipfile.is_zipfile(root):
         extracted = Path(tempfile.mkdtemp(prefix="mlops-bundle-"))
@@ -64,6 +60,16 @@ def load_bundle(path: str | Path, *, trusted: list[str] | None = None) -> Bundle
         root = extracted
     if not root.is_dir():
         raise BundleError(f"{path} is not a bundle directory or .zip")
+    return root
+
+
+def load_bundle(path: str | Path, *, trusted: list[str] | None = None) -> Bundle:
+    """Verify a bundle directory (or .zip) against its manifest and load its model.
+
+    Every file's sha256 is checked before anything is loaded; the model's types are audited
+    (scikit-learn, numpy and scipy types, plus ``trusted``) before any object is built.
+    """
+    root = unpacked(path)
     try:
         manifest = serve.verify_manifest(root)
     except serve.IntegrityError as exc:

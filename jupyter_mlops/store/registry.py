@@ -187,6 +187,14 @@ def register_version(
     return get_version(store, f"{name}/{version}")
 
 
+def record_refusal(store: Store, *, name: str, run_id: str, actor: str,
+                   detail: dict[str, Any], reason: str | None = None) -> None:
+    """Audit a promotion that a gate or a verification refused."""
+    with store.transaction() as conn:
+        append_event(conn, actor=actor, action="promotion-refused", subject=name,
+                     detail={"run_id": run_id, **detail}, reason=reason)
+
+
 def transition(store: Store, name: str, version: int, label: str, *, actor: str,
                reason: str | None = None) -> ModelVersion:
     """Move a version to a stage, or point an alias at it; audited."""

@@ -1,0 +1,119 @@
+"""Verify a bundle the way production will run it: fresh virtualenv, real HTTP.
+
+The bundle's requirements.txt is installed into a new virtualenv (nothing from this
+environment leaks in), its serve.py is started on a free loopback port, the input example is
+sent to /invocations, and the answers are compared with the kernel model's predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+INSTALL_TIMEOUT_S = 900
+START_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of serving a bundle from a fresh virtualenv."""
+
+    ok: bool
+    detail: str
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def post_json(url: str, payload: Any, timeout: float = 30) -> tuple[int, Any]:
+    """POST JSON, returning (status, decoded JSON body) also for 4xx/5xx answers."""
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll ``url``/health until it answers, the process dies, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve.py exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"serve.py did not answer within {timeout:.0f} s")
+
+
+def _install(bundle: Path, venv: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-r", str(bundle / "requirements.txt")],
+        capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise RuntimeError("pip could not install requirements.txt: "
+                           + (done.stderr.strip().splitlines() or ["?"])[-1])
+    return python
+
+
+def verify_bundle(bundle: Path, model: Any) -> Verification:
+    """Serve ``bundle`` from a fresh virtualenv and compare its answers with ``model``'s."""
+    bundle = Path(bundle)
+    example = json.loads((bundle / "input_example.json").read_text())
+    schema = json.loads((bundle / "schema.json").read_text())
+    frame = pd.DataFrame(example["data"], columns=example["columns"])
+    features = frame if schema.get("feature_names", True) else frame.to_numpy()
+    expected = np.asarray(model.predict(features)).tolist()
+    with tempfile.TemporaryDirectory(prefix="mlops-venv-") as scratch:
+        started = time.monotonic()
+        try:
+            python = _install(bundle, Path(scratch) / "venv")
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            return Verification(False, str(exc))
+        port = free_port()
+        process = subprocess.Popen([str(python), str(bundle / "serve.py"), "--port", str(port)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_healthy(url, process, START_TIMEOUT_S)
+            status, answer = post_json(url + "/invocations", {"dataframe_split": example})
+        except (RuntimeError, OSError, ValueError) as exc:
+            process.kill()
+            stderr = process.communicate()[1].decode(errors="replace").strip()
+            return Verification(False, f"{exc}: {stderr[-500:]}")
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        seconds = time.monotonic() - started
+    if status != 200:
+        return Verification(False, f"/invocations answered {status}: {answer}")
+    if answer.get("predictions") != expected:
+        return Verification(False, f"served predictions {answer.get('predictions')} differ "
+                                   f"from the kernel's {expected}")
+    return Verification(True, f"served from a fresh virtualenv in {seconds:.0f} s; "
+                              f"{len(expected)} example predictions match")

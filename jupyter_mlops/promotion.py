@@ -1,0 +1,179 @@
+"""Promotion: a tracked model becomes a registered version, through gates, with an audit trail.
+
+``promote(run, name=..., stage=..., gate=...)`` checks the gate (an expression over the run's
+metrics, or ``"champion"``: beat the current holder of the stage on the same evaluation data,
+re-scored now), verifies the deployment bundle in a fresh virtualenv before ``production``,
+and records the decision — passed, refused or forced — in the audit log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from .capture.environment import user
+from .capture.models import evaluate
+from .errors import NotFoundError, PromotionError
+from .gates import Condition, GateResult, evaluate_gate
+from .store import Store, open_store, registry
+from .store.registry import ModelVersion, get_version, register_version
+
+CHAMPION = "champion"
+HIGHER_IS_BETTER = ("roc_auc", "accuracy", "f1", "r2")
+
+
+def add_promotion_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``promote``, shared by the CLI and ``%mlops promote``."""
+    parser.add_argument("--name", required=True, help="registered model name")
+    parser.add_argument("--stage", help="staging, production, archived, or an alias")
+    parser.add_argument("--gate", help='e.g. "auc>=0.9 and f1>0.8", or champion')
+    parser.add_argument("--reason", help="why (recorded in the audit log)")
+    parser.add_argument("--force", action="store_true", help="override a failing gate")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip serving the bundle from a fresh virtualenv (audited)")
+
+
+def _model_output(store: Store, run_id: str, variable: str | None) -> tuple[str, str]:
+    """(variable, fingerprint) of the model the run produced."""
+    run = store.get_run(run_id)
+    models = [e for e in run.outputs if e.kind == "model"]
+    if variable is not None:
+        models = [e for e in models if e.name == variable]
+    if not models:
+        raise PromotionError(f"run {run_id} ({run.name}) produced no model"
+                             + (f" named {variable!r}" if variable else "")
+                             + ": only runs whose cell fitted a model can be promoted")
+    return models[0].name, models[0].fingerprint
+
+
+def _primary_score(scores: dict[str, float]) -> tuple[str, float]:
+    for key in HIGHER_IS_BETTER:
+        if key in scores and np.isfinite(scores[key]):
+            return key, scores[key]
+    raise PromotionError(f"no comparable metric among {sorted(scores)}")
+
+
+def champion_gate(store: Store, name: str, stage: str, candidate: Any,
+                  data: tuple[Any, Any] | None) -> GateResult:
+    """The candidate must beat the current holder of ``stage`` on the same data, re-scored."""
+    expression = f"{CHAMPION} ({name}@{stage})"
+    try:
+        holder = get_version(store, f"{name}@{stage}")
+    except NotFoundError:
+        return GateResult(expression, True, [Condition("no current champion", 1.0, 0.0, True)])
+    if data is None:
+        raise PromotionError(
+            "gate 'champion' re-scores both models on the same evaluation data: pass "
+            "data=(X, y) (in a notebook, `%mlops promote` finds the run's --eval data itself)"
+        )
+    X, y = data
+    champion = store.load_model(holder.run_id, holder.model_variable)
+    metric, challenger_score = _primary_score(evaluate(candidate, X, y)[0])
+    champion_score = evaluate(champion, X, y)[0][metric]
+    condition = Condition(f"{metric} > {metric} of {holder.ref}", challenger_score,
+                          champion_score, challenger_score > champion_score)
+    return GateResult(expression, condition.passed, [condition])
+
+
+def eval_data_names(store: Store, run_id: str) -> tuple[str, str] | None:
+    """The variable names a run was evaluated on with ``--eval X Y``, if it was."""
+    for entity in store.get_run(run_id).outputs:
+        if entity.kind == "artifact" and entity.name == "predictions" and "X" in entity.detail:
+            return entity.detail["X"], entity.detail["y"]
+    return None
+
+
+def promote(
+    run_or_model: str,
+    *,
+    name: str,
+    stage: str | None = None,
+    gate: str | None = None,
+    reason: str | None = None,
+    force: bool = False,
+    verify: bool | None = None,
+    data: tuple[Any, Any] | None = None,
+    model_variable: str | None = None,
+    store: Store | None = None,
+) -> ModelVersion:
+    """Register the model of a run as the next version of ``name``, gated and audited.
+
+    Parameters
+    ----------
+    run_or_model : run id, unique id prefix, run name, or a model reference (``other/2``)
+    name : the registered model's name
+    stage : ``staging``, ``production``, ``archived``, or a free alias such as ``champion``
+    gate : an expression over the run's metrics (``"auc>=0.9 and f1>0.8"``) or ``"champion"``
+    reason : why; recorded in the audit log (required with ``force``)
+    force : promote even when the gate fails (recorded as a gate override)
+    verify : build the bundle, serve it from a fresh virtualenv and compare its answers
+        before promoting; default True for ``production``. ``False`` is recorded.
+    data : ``(X, y)`` evaluation data for ``gate="champion"``
+    model_variable : which model, when the run produced several
+
+    Raises
+    ------
+    PromotionError
+        the gate failed (without ``force``) or the verification failed; nothing is registered.
+    """
+    store = store or open_store()
+    if force and not reason:
+        raise PromotionError("force=True overrides a gate: give the reason, it is audited")
+    if "/" in run_or_model or "@" in run_or_model:
+        source = get_version(store, run_or_model)
+        run_id, model_variable = source.run_id, source.model_variable
+    else:
+        run_id = store.resolve_run_id(run_or_model)
+    variable, fingerprint = _model_output(store, run_id, model_variable)
+    audit: dict[str, Any] = {}
+    if gate is not None:
+        if gate.strip().lower() == CHAMPION:
+            candidate = store.load_model(run_id, variable)
+            result = champion_gate(store, name, stage or "production", candidate, data)
+        else:
+            result = evaluate_gate(gate, store.get_run(run_id).metrics)
+        audit["gate"] = result.as_dict()
+        if not result.passed:
+            if not force:
+                registry.record_refusal(store, name=name, run_id=run_id, actor=user(),
+                                        detail=audit, reason=reason)
+                raise PromotionError(f"gate refused the promotion of run {run_id} to {name}: "
+                                     f"{result.describe()}")
+            audit["forced"] = True
+    if verify is None:
+        verify = stage == "production"
+    if verify:
+        try:
+            audit["verification"] = _verify(store, run_id, variable)
+        except PromotionError as exc:
+            registry.record_refusal(store, name=name, run_id=run_id, actor=user(),
+                                    detail={**audit, "verification": str(exc)}, reason=reason)
+            raise
+    elif stage == "production":
+        audit["verification"] = "skipped (verify=False)"
+    return register_version(store, name=name, run_id=run_id, model_fingerprint=fingerprint,
+                            model_variable=variable, actor=user(), label=stage,
+                            reason=reason, audit=audit)
+
+
+def _verify(store: Store, run_id: str, variable: str) -> str:
+    from .bundle.export import export_bundle
+    from .bundle.verify import verify_bundle
+
+    with tempfile.TemporaryDirectory(prefix="mlops-verify-") as scratch:
+        bundle = export_bundle(run_id, f"{scratch}/bundle", store=store)
+        outcome = verify_bundle(bundle, store.load_model(run_id, variable))
+    if not outcome.ok:
+        raise PromotionError(f"the bundle of run {run_id} failed verification, so it was not "
+                             f"promoted: {outcome.detail}")
+    return outcome.detail
+
+
+def transition(name: str, version: int, stage: str, reason: str | None = None, *,
+               store: Store | None = None) -> ModelVersion:
+    """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it); audited."""
+    return registry.transition(store or open_store(), name, version, stage, actor=user(),
+                               reason=reason)
