@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The real MLflow, in its own environment, loads our bundles in the compatibility test.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -11,6 +14,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+$(MLFLOW_STAMP):
+	python3 -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==3.17.2" skops
+	touch $@
+
 ## demo: execute notebooks/quickstart.ipynb headless and show what was recorded, and where
 demo: $(STAMP)
 	$(PY) notebooks/run.py notebooks/quickstart.ipynb
@@ -18,8 +27,8 @@ demo: $(STAMP)
 	$(VENV)/bin/jupyter-mlops doctor
 
 ## test: lint, then every test (real shell, real kernels, real SQLite files)
-test: $(STAMP) lint
-	$(PY) -m pytest
+test: $(STAMP) $(MLFLOW_STAMP) lint
+	JUPYTER_MLOPS_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -33,4 +42,4 @@ bench:
 	.venv-bench/bin/python benchmarks/bench_track.py
 
 clean:
-	rm -rf $(VENV) .venv-bench .mlops notebooks/*.executed.ipynb
+	rm -rf $(VENV) $(MLFLOW_VENV) .venv-bench .mlops notebooks/*.executed.ipynb

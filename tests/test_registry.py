@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Shell
 
 import jupyter_mlops as mlops
-from conftest import Shell
 from jupyter_mlops.errors import GateError, NotFoundError, PromotionError
 from jupyter_mlops.gates import evaluate_gate
 

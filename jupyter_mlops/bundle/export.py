@@ -36,7 +36,7 @@ def _resolve(store: Store, ref: ModelVersion | str) -> tuple[str, str | None, Mo
 
 def _training_data(store: Store, run: Any, model: Any) -> dict[str, Any]:
     """The recorded dataset the model was fitted on: the input matching its features."""
-    names = list(getattr(model, "feature_names_in_", []))
+    names = [str(n) for n in getattr(model, "feature_names_in_", [])]
     width = getattr(model, "n_features_in_", None)
     best: dict[str, Any] | None = None
     for entity in run.inputs:
@@ -44,17 +44,17 @@ def _training_data(store: Store, run: Any, model: Any) -> dict[str, Any]:
             continue
         dataset = store.get_dataset(entity.fingerprint)
         columns = [c["name"] for c in dataset["schema"]["columns"]]
-        if names and columns == [str(n) for n in names]:
-            return dataset
-        if not names and width is not None and len(columns) == width and len(
-                dataset["shape"]) == 2:
-            if best is None or dataset["shape"][0] > best["shape"][0]:
-                best = dataset
+        if len(dataset["shape"]) != 2 or (names and columns != names) or (
+                width is not None and len(columns) != width):
+            continue
+        if best is None or dataset["shape"][0] > best["shape"][0]:
+            best = dataset
     if best is None:
+        features = f"{len(names) or width} features" if (names or width) else "features"
         raise BundleError(
-            f"run {run.run_id} recorded no input dataset with the model's "
-            f"{len(names) or width} features, so the bundle cannot describe its input. Track "
-            "the training cell with the training data as a variable it reads (e.g. X_train)."
+            f"run {run.run_id} recorded no 2-D input dataset with the model's {features}, so "
+            "the bundle cannot describe its input. Track the training cell with the training "
+            "data as a variable it reads (e.g. X_train)."
         )
     return best
 
