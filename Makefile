@@ -20,11 +20,13 @@ $(MLFLOW_STAMP):
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==3.17.2" skops
 	touch $@
 
-## demo: execute notebooks/quickstart.ipynb headless and show what was recorded, and where
+## demo: execute the notebooks headless, show what was recorded and where, export a bundle
 demo: $(STAMP)
-	$(PY) notebooks/run.py notebooks/quickstart.ipynb
+	$(PY) notebooks/run.py notebooks/quickstart.ipynb notebooks/promote_and_deploy.ipynb
 	$(VENV)/bin/jupyter-mlops runs -e quickstart
+	$(VENV)/bin/jupyter-mlops models
 	$(VENV)/bin/jupyter-mlops doctor
+	$(VENV)/bin/jupyter-mlops export wine@production bundles/wine --overwrite
 
 ## test: lint, then every test (real shell, real kernels, real SQLite files)
 test: $(STAMP) $(MLFLOW_STAMP) lint

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import jupyter_mlops as mlops
 from jupyter_mlops import open_store
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -35,6 +36,24 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory):
     finally:
         patch.undo()
     return notebook, store_dir
+
+
+def test_promote_and_deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
+    notebook = execute(NOTEBOOKS / "promote_and_deploy.ipynb")
+    text = "\n".join(
+        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+    assert "FAILED, off by" in text  # the refused gate, shown to the user
+    assert "promoted: wine/2 [production]" in text and "{'predictions': [" in text
+    with open_store(tmp_path) as store:
+        assert store.load_model("wine@production").__class__.__name__ == \
+            "RandomForestClassifier"
+        register = next(e for e in store.events("wine/2") if e.action == "register")
+        assert "fresh virtualenv" in register.detail["verification"]
+        assert "promotion-refused" in [e.action for e in store.events("wine")]
+        assert store.check() == []
+    bundle = NOTEBOOKS / "bundles" / "wine"
+    assert mlops.load_bundle(bundle).metadata["model"]["version"] == "wine/2"
 
 
 def test_quickstart_runs_and_records_everything(quickstart) -> None:
