@@ -285,3 +285,22 @@ def test_frames_with_pandas_dtypes_round_trip(bundle: Path) -> None:
     frame = pd.DataFrame({"age": pd.array([30, 40], dtype="Int64"), "income": [1.0, 2.0],
                           "city": pd.Categorical(["lyon", "nice"])})
     assert loaded.predict(frame).shape == (2,)
+
+
+def test_cli_export_and_serve(churn: Shell, store_dir: Path, tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir)]
+    done = subprocess.run([*cli, "export", "churn", str(tmp_path / "b"), "--zip"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "serve it with: jupyter-mlops serve" in done.stdout
+    port = free_port()
+    process = subprocess.Popen([*cli, "serve", str(tmp_path / "b.zip"), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, process, 60)
+        record = {"age": 40, "income": 70_000.0, "city": "lyon"}
+        assert post_json(url + "/predict", [record])[0] == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
