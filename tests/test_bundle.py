@@ -304,3 +304,25 @@ def test_cli_export_and_serve(churn: Shell, store_dir: Path, tmp_path: Path) -> 
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("estimator", ["RandomForestClassifier", "ExtraTreesRegressor"])
+def test_fast_forest_predictions_equal_the_models(estimator: str) -> None:
+    from sklearn import ensemble
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from jupyter_mlops.bundle.serve import forest_predictor
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 6))
+    y = X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=500)
+    if estimator.endswith("Classifier"):
+        y = np.digitize(y, [-1, 0, 1])  # four classes
+    model = make_pipeline(StandardScaler(), getattr(ensemble, estimator)(
+        n_estimators=25, random_state=0)).fit(X, y)
+    fast = forest_predictor(model)
+    assert fast is not None
+    probe = rng.normal(size=(2000, 6)) * 2
+    np.testing.assert_array_equal(fast(probe), model.predict(probe))
+    assert forest_predictor(model[0]) is None

@@ -144,6 +144,39 @@ def validate(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
     return frame.astype({c["name"]: c["dtype"] for c in schema["columns"]})
 
 
+def forest_predictor(model: Any) -> Any:
+    """An exact, faster ``predict`` for scikit-learn forests (alone or ending a Pipeline).
+
+    ``forest.predict`` pays ~0.3 ms of Python per tree per call, which dominates single-row
+    latency; summing the trees' compiled ``tree_.predict`` in the same order gives the same
+    numbers without it. Returns None for any other model.
+    """
+    steps = getattr(model, "steps", None)
+    final = steps[-1][1] if steps else model
+    trees = getattr(final, "estimators_", None)
+    if not isinstance(trees, list) or not trees or getattr(final, "n_outputs_", 1) != 1 or \
+            not all(hasattr(tree, "tree_") for tree in trees):
+        return None
+    head = model[:-1] if steps else None
+    classes: Any = getattr(final, "classes_", None)
+    width = len(classes) if classes is not None else None
+
+    def predict(features: Any) -> Any:
+        X = head.transform(features) if head is not None else features
+        if hasattr(X, "tocsr"):
+            X = X.tocsr().astype(np.float32)
+        else:
+            X = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+        total = np.zeros((X.shape[0], width) if width else X.shape[0], dtype=np.float64)
+        for tree in trees:
+            values = tree.tree_.predict(X)
+            total += values[:, :width] if width else values[:, 0]
+        total /= len(trees)
+        return classes.take(np.argmax(total, axis=1), axis=0) if width else total
+
+    return predict
+
+
 def to_json_list(values: Any) -> list[Any]:
     """Predictions as plain JSON values."""
     return np.asarray(values).tolist()
@@ -158,11 +191,21 @@ class Model:
         self.model = load_model(root, self.manifest)
         self.columns = [c["name"] for c in self.schema["columns"]]
         self.as_array = not self.schema.get("feature_names", True)
+        self.predictor = self.model.predict
+        fast = forest_predictor(self.model)
+        if fast is not None:  # only when it gives exactly the model's answers
+            example = json.loads((root / "input_example.json").read_text())
+            features = self.features({"dataframe_split": example})
+            if np.array_equal(fast(features), self.model.predict(features)):
+                self.predictor = fast
+
+    def features(self, payload: Any) -> Any:
+        """The validated model input for a request payload."""
+        frame = validate(frame_from_payload(payload, self.columns), self.schema)
+        return frame.to_numpy() if self.as_array else frame
 
     def predict(self, payload: Any) -> dict[str, Any]:
-        frame = validate(frame_from_payload(payload, self.columns), self.schema)
-        features: Any = frame.to_numpy() if self.as_array else frame
-        return {"predictions": to_json_list(self.model.predict(features))}
+        return {"predictions": to_json_list(self.predictor(self.features(payload)))}
 
 
 def create_app(root: Path = HERE) -> Any:
