@@ -18,10 +18,18 @@ from .store import Store, open_store
 from .store.registry import ModelVersion
 
 __all__ = [
-    "Bundle", "Entity", "MLOpsError", "MetricPoint", "ModelVersion", "Run", "Store",
+    "Bundle", "Entity", "MLOpsError", "MetricPoint", "ModelVersion", "Run", "RunBrowser", "Store",
     "__version__", "export_bundle", "load_bundle", "log_artifact", "log_metric",
     "log_metrics", "log_param", "open_store", "promote", "transition",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RunBrowser":  # imports ipywidgets only when asked for
+        from .widgets import RunBrowser
+
+        return RunBrowser
+    raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

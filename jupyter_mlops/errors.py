@@ -73,3 +73,18 @@ class PromotionError(MLOpsError):
 
 class BundleError(MLOpsError):
     """A deployment bundle cannot be written, or fails its integrity or type checks."""
+
+
+class NoPredictionsError(NotFoundError):
+    """A diagnostics chart was asked of a run that kept no ``--eval`` predictions."""
+
+    def __init__(self, run: str) -> None:
+        super().__init__(
+            f"run {run} kept no predictions to draw diagnostics from. Track the cell that fits "
+            "the model with `%%track --eval X_test y_test` (your held-out features and target) "
+            "and the run keeps the model's predictions on them."
+        )
+
+
+class DriftError(MLOpsError, ValueError):
+    """Data given to ``drift()`` cannot be compared: no rows, not a table, not a profile."""

@@ -14,6 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
 
 from . import api, report
 from .capture import RunRecorder, TrackOptions
@@ -23,12 +24,15 @@ from .errors import MLOpsError
 from .fingerprint import fingerprint_data
 from .promotion import add_promotion_options, eval_data_names, promote
 from .store import Store, open_store
+from .store.registry import get_version, is_model_ref
 
 TRACK_PREFIX = "%%track"
 MLOPS_USAGE = """\
 %mlops runs [-e EXPERIMENT] [-n N]   the latest runs (a DataFrame)
 %mlops show RUN                      everything recorded about a run
-%mlops lineage RUN                   the runs upstream and downstream of a run
+%mlops lineage RUN|MODEL             upstream and downstream runs (text and a graph)
+%mlops compare RUN... [--metric K]... metrics of several runs side by side
+%mlops curves RUN... [--metric K]     logged metric curves over steps
 %mlops promote RUN --name NAME [--stage S] [--gate EXPR] [--reason TEXT] [--force] [--no-verify]
 %mlops models                        registered models, versions, stages (a DataFrame)
 %mlops events [NAME]                 the audit log
@@ -276,18 +280,44 @@ class MLOpsMagics(Magics):
         if command == "events":
             print(report.format_events(store.events(rest[0] if rest else None)))
             return None
+        if command in ("compare", "curves"):
+            return self._figure(store, command, rest)
         if command in ("show", "lineage"):
             if len(rest) != 1:
                 raise UsageError(f"usage: %mlops {command} RUN")
             try:
-                text = (report.format_run(store.get_run(rest[0])) if command == "show"
-                        else report.format_lineage(store, rest[0]))
+                if command == "show":
+                    print(report.format_run(store.get_run(rest[0])))
+                    return None
+                from . import charts  # plotly loads on first use, not at %load_ext
+
+                run_id = _run_of(store, rest[0])
+                print(report.format_lineage(store, run_id))
+                display(charts.mimebundle(charts.lineage_graph(store, run_id)), raw=True)
             except LookupError as exc:
                 raise UsageError(str(exc)) from None
-            print(text)
             return None
         raise UsageError(f"unknown command {command!r}:\n{MLOPS_USAGE}")
 
+
+    def _figure(self, store: Store, command: str, words: list[str]) -> None:
+        parser = _UsageParser(prog=f"%mlops {command}")
+        parser.add_argument("runs", nargs="+", metavar="RUN")
+        parser.add_argument("--metric", action="append", metavar="K")
+        args = parser.parse_args(words)
+        from . import charts  # plotly loads on first use, not at %load_ext
+
+        try:
+            if command == "compare":
+                figure = charts.compare_runs(store, args.runs, metrics=args.metric)
+            else:
+                if args.metric and len(args.metric) > 1:
+                    raise UsageError("%mlops curves takes one --metric")
+                figure = charts.metric_curves(store, args.runs,
+                                              key=args.metric[0] if args.metric else None)
+        except (LookupError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        display(charts.mimebundle(figure), raw=True)
 
     def _promote(self, store: Store, words: list[str]) -> None:
         parser = _UsageParser(prog="%mlops promote")
@@ -317,6 +347,13 @@ class MLOpsMagics(Magics):
                 raise UsageError(f"{name} has changed since the run was evaluated on it; "
                                  "the champion gate needs the same evaluation data")
         return values[0], values[1]
+
+
+def _run_of(store: Store, ref: str) -> str:
+    """The run behind a run reference or a model reference (``name@stage``, ``name/3``)."""
+    if is_model_ref(ref):
+        return get_version(store, ref).run_id
+    return store.resolve_run_id(ref)
 
 
 class _UsageParser(argparse.ArgumentParser):

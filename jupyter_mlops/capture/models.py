@@ -105,7 +105,9 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     y_pred = np.asarray(model.predict(X)).ravel()
     arrays: dict[str, np.ndarray] = {"y_true": y_true, "y_pred": y_pred}
     scores: dict[str, float] = {}
-    if _is_classifier(model, y_true):
+    classification = _is_classifier(model, y_true)
+    arrays["task"] = np.array("classification" if classification else "regression")
+    if classification:
         labels = np.unique(np.concatenate([y_true, y_pred]))
         binary = labels.size == 2
         average = "binary" if binary else "macro"
