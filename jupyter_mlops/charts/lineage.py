@@ -11,6 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..entities import Run
+from ..lineage import lineage
 from ..store import Store
 
 KIND_STYLE = {  # colour and marker symbol of each kind of node
@@ -97,25 +98,13 @@ def lineage_graph(store: Store, run_id: str) -> go.Figure:
         ``artifact``; ``text`` holds the node labels) and one arrow annotation per edge
         (from ``(ax, ay)`` to ``(x, y)``).
     """
-    focus = store.resolve_run_id(run_id)
-    runs = [store.get_run(i) for i in [*store.upstream(focus), focus, *store.downstream(focus)]]
-    kinds: dict[str, str] = {}
-    names: dict[str, list[str]] = {}
-    hovers: dict[str, str] = {}
-    edges: dict[tuple[str, str], None] = {}
-    for run in runs:
-        node = "run:" + run.run_id
-        kinds[node], names[node] = "run", [run.name]
-        hovers[node] = _run_hover(run, run.run_id == focus)
-        for direction, entities in (("input", run.inputs), ("output", run.outputs)):
-            for entity in entities:
-                key = entity.fingerprint
-                if key not in kinds:
-                    kinds[key], names[key] = entity.kind, []
-                    hovers[key] = "<br>".join([entity.fingerprint, *_describe(entity.detail)])
-                if entity.name not in names[key]:
-                    names[key].append(entity.name)
-                edges[(key, node) if direction == "input" else (node, key)] = None
+    graph = lineage(store, run_id)
+    focus, runs, edges = graph.focus, graph.runs, graph.edges
+    kinds = {key: node.kind for key, node in graph.nodes.items()}
+    names = {key: node.names for key, node in graph.nodes.items()}
+    hovers = {key: "<br>".join([key, *_describe(node.detail)])
+              for key, node in graph.nodes.items() if node.kind != "run"}
+    hovers.update({"run:" + run.run_id: _run_hover(run, run.run_id == focus) for run in runs})
     nodes = list(kinds)
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     succs: dict[str, list[str]] = {n: [] for n in nodes}
