@@ -32,6 +32,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter Server finds the REST extension here (``jupyter_mlops.server``)."""
+    return [{"module": "jupyter_mlops.server"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_mlops``: register the magics and the cell-history hooks."""
     from .magics import load

@@ -51,34 +51,40 @@ def _expand(column: pd.Series, prefix: str) -> pd.DataFrame:
     return frame
 
 
-def runs_frame(
-    conn: sqlite3.Connection,
-    *,
-    experiment: str | None = None,
-    status: str | None = None,
-    name: str | None = None,
-    sort: str = "started_at",
-    descending: bool = True,
-    limit: int | None = None,
-    offset: int = 0,
-) -> pd.DataFrame:
-    """The runs table (see :meth:`Store.runs`)."""
+def _filters(experiment: str | None, status: str | None, name: str | None,
+             search: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) shared by listing and counting."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(RUN_STATUSES)}")
-    if limit is not None and limit < 0 or offset < 0:
-        raise ValueError("limit and offset must be zero or positive")
     where: list[str] = []
     args: list[Any] = []
-    join, order = _order_clause(sort, descending, args)
     for clause, value in (("e.name = ?", experiment), ("r.status = ?", status),
                           ("r.name = ?", name)):
         if value is not None:
             where.append(clause)
             args.append(value)
+    if search:
+        where.append("(r.name LIKE ? ESCAPE '\\' OR r.run_id LIKE ? ESCAPE '\\')")
+        pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args += [f"%{pattern}%", f"{pattern.upper()}%"]
+    return ("WHERE " + " AND ".join(where)) if where else "", args
+
+
+def _rows(
+    conn: sqlite3.Connection, *, experiment: str | None = None, status: str | None = None,
+    name: str | None = None, search: str | None = None, sort: str = "started_at",
+    descending: bool = True, limit: int | None = None, offset: int = 0,
+) -> list[tuple[Any, ...]]:
+    if limit is not None and limit < 0 or offset < 0:
+        raise ValueError("limit and offset must be zero or positive")
+    args: list[Any] = []
+    join, order = _order_clause(sort, descending, args)
+    where, where_args = _filters(experiment, status, name, search)
+    args += where_args
     sql = (
         "SELECT r.run_id, e.name AS experiment, r.name, r.status, r.started_at, r.duration_s, "
         f"r.params_json, r.metrics_json FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-        f"{join} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}"
+        f"{join} {where} ORDER BY {order}"
     )
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
@@ -86,7 +92,31 @@ def runs_frame(
     elif offset:
         sql += " LIMIT -1 OFFSET ?"
         args.append(offset)
-    rows = conn.execute(sql, args).fetchall()
+    return conn.execute(sql, args).fetchall()
+
+
+def count_runs(conn: sqlite3.Connection, *, experiment: str | None = None,
+               status: str | None = None, name: str | None = None,
+               search: str | None = None) -> int:
+    """How many runs match the filters."""
+    where, args = _filters(experiment, status, name, search)
+    return int(conn.execute("SELECT count(*) FROM runs r JOIN experiments e ON "
+                            f"e.id = r.experiment_id {where}", args).fetchone()[0])
+
+
+def runs_page(conn: sqlite3.Connection, **query: Any) -> list[dict[str, Any]]:
+    """Runs as JSON-friendly dicts (params and latest metrics nested), for the REST API."""
+    return [{"run_id": run_id, "experiment": experiment, "name": name, "status": status,
+             "started_at": started, "duration_s": duration,
+             "params": json.loads(params) if params else {},
+             "metrics": json.loads(metrics) if metrics else {}}
+            for run_id, experiment, name, status, started, duration, params, metrics
+            in _rows(conn, **query)]
+
+
+def runs_frame(conn: sqlite3.Connection, **query: Any) -> pd.DataFrame:
+    """The runs table (see :meth:`Store.runs`)."""
+    rows = _rows(conn, **query)
     frame = pd.DataFrame.from_records(
         rows, columns=[*BASE_COLUMNS, "params_json", "metrics_json"]
     )
