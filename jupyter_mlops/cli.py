@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import report
 from .errors import MLOpsError
 from .promotion import add_promotion_options
+from .retrain import add_retrain_options
 from .store import Store, open_store
 
 
@@ -45,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("path", help="the bundle directory to create")
     export.add_argument("--zip", action="store_true", help="also write PATH.zip")
     export.add_argument("--overwrite", action="store_true")
+    retrain = commands.add_parser("retrain", help="re-run a run's recorded cell on new data")
+    add_retrain_options(retrain)
     serve = commands.add_parser("serve", help="serve a bundle over HTTP")
     serve.add_argument("bundle", help="bundle directory or .zip")
     serve.add_argument("--host", default="127.0.0.1")
@@ -62,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.bundle, args.host, args.port)
         with open_store(args.store) as store:
-            if args.command in ("promote", "transition", "models", "events", "export"):
+            if args.command == "retrain":
+                print(_retrain(args, store))
+            elif args.command in ("promote", "transition", "models", "events", "export"):
                 print(_registry_command(args, store))
             elif args.command == "runs":
                 frame = store.runs(args.experiment, status=args.status, sort=args.sort,
@@ -97,6 +103,33 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,
                          overwrite=args.overwrite)
     return f"bundle written to {path}\nserve it with: jupyter-mlops serve {path}"
+
+
+def read_table(path: str) -> Any:
+    """A DataFrame (a Series when it has one column) from a .csv, .parquet or .jsonl file."""
+    import pandas as pd
+
+    suffix = path.rsplit(".", 1)[-1].lower()
+    readers: dict[str, Any] = {"csv": pd.read_csv, "parquet": pd.read_parquet,
+               "jsonl": lambda p: pd.read_json(p, lines=True)}
+    if suffix not in readers:
+        raise ValueError(f"{path}: use a .csv, .parquet or .jsonl file")
+    try:
+        frame = readers[suffix](path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    return frame.iloc[:, 0] if frame.shape[1] == 1 else frame
+
+
+def _retrain(args: argparse.Namespace, store: Store) -> str:
+    from .retrain import parse_bindings, retrain
+
+    data = {name: read_table(path) for name, path in parse_bindings(args.data)}
+    run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
+                  name=args.name, reason=args.reason, verify=False if args.no_verify else None,
+                  store=store)
+    return (f"retrained: run {run.run_id} ({run.name}) from {run.parent_run_id}\n"
+            f"{run.tags.get('promotion')}")
 
 
 def _serve(bundle: str, host: str, port: int) -> int:

@@ -35,6 +35,7 @@ MLOPS_USAGE = """\
 %mlops curves RUN... [--metric K]     logged metric curves over steps
 %mlops promote RUN --name NAME [--stage S] [--gate EXPR] [--reason TEXT] [--force] [--no-verify]
 %mlops models                        registered models, versions, stages (a DataFrame)
+%mlops retrain RUN --data VAR=NEWVAR... [--promote-to S] [--gate G]  replay on new data
 %mlops events [NAME]                 the audit log
 %mlops store [PATH]                  where the store is; switch to PATH"""
 
@@ -277,6 +278,8 @@ class MLOpsMagics(Magics):
             return self._promote(store, rest)
         if command == "models":
             return store.models()
+        if command == "retrain":
+            return self._retrain(store, rest)
         if command == "events":
             print(report.format_events(store.events(rest[0] if rest else None)))
             return None
@@ -334,6 +337,26 @@ class MLOpsMagics(Magics):
         except (MLOpsError, ValueError, LookupError) as exc:
             raise UsageError(str(exc)) from None
         print(f"promoted: {report.format_version(version)}")
+
+    def _retrain(self, store: Store, words: list[str]) -> None:
+        from .retrain import add_retrain_options, parse_bindings, retrain
+
+        parser = _UsageParser(prog="%mlops retrain")
+        add_retrain_options(parser)
+        args = parser.parse_args(words)
+        try:
+            data = {}
+            for name, variable in parse_bindings(args.data):
+                if variable not in self.shell.user_ns:
+                    raise UsageError(f"--data {name}={variable}: no variable {variable!r}")
+                data[name] = self.shell.user_ns[variable]
+            run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
+                          name=args.name, reason=args.reason,
+                          verify=False if args.no_verify else None, store=store)
+        except (MLOpsError, ValueError, LookupError) as exc:
+            raise UsageError(str(exc)) from None
+        print(f"retrained: run {run.run_id[:10]} ({run.name}) from {run.parent_run_id} · "
+              f"{run.tags.get('promotion')}")
 
     def _eval_data(self, store: Store, run_ref: str) -> tuple[Any, Any] | None:
         """The run's ``--eval X Y`` data from the namespace, if it is still the same data."""

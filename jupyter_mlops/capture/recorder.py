@@ -84,6 +84,7 @@ class RunRecorder:
         notebook: str | None = None,
         cell_id: str | None = None,
         execution_count: int | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
         self.store = store
         self.started = False
@@ -94,6 +95,7 @@ class RunRecorder:
         self.notebook = notebook
         self.cell_id = cell_id
         self.execution_count = execution_count
+        self.parent_run_id = parent_run_id
         self.run_id = str(ULID())
         self.name = options.name or f"run-{self.run_id[-6:].lower()}"
         self.analysis: CellAnalysis = analyze(source)
@@ -166,6 +168,7 @@ class RunRecorder:
             source=self.source, source_hash=xxhash.xxh3_64_hexdigest(self.source.encode()),
             started_at=self.started_at, notebook=self.notebook, cell_id=self.cell_id,
             execution_count=self.execution_count, user=environment.user(),
+            parent_run_id=self.parent_run_id,
         )
         self.started = True
 

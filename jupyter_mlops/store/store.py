@@ -228,6 +228,12 @@ class Store:
             [to_json(summary), time.time(), run_id],
         )
 
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set one tag of a run (after it finished, e.g. what became of it)."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [run_id, key, value])
+            conn.execute("UPDATE runs SET updated_at = ? WHERE run_id = ?", [time.time(), run_id])
+
     def put_artifact(self, data: bytes, media_type: str = "application/octet-stream") -> str:
         """Store bytes as a content-addressed artifact; returns its sha256."""
         sha = self.artifacts.put(data)
