@@ -14,13 +14,14 @@ from .bundle import Bundle, export_bundle, load_bundle
 from .entities import Entity, MetricPoint, Run
 from .errors import MLOpsError
 from .promotion import promote, transition
+from .retrain import retrain
 from .store import Store, open_store
 from .store.registry import ModelVersion
 
 __all__ = [
     "Bundle", "Entity", "MLOpsError", "MetricPoint", "ModelVersion", "Run", "RunBrowser", "Store",
     "__version__", "export_bundle", "load_bundle", "log_artifact", "log_metric",
-    "log_metrics", "log_param", "open_store", "promote", "transition",
+    "log_metrics", "log_param", "open_store", "promote", "retrain", "transition",
 ]
 
 

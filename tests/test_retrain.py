@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Shell
 
 import jupyter_mlops as mlops
-from conftest import Shell
 from jupyter_mlops.retrain import RetrainError, retrain
 
 SETUP = """
