@@ -22,7 +22,8 @@ $(MLFLOW_STAMP):
 
 ## demo: execute the notebooks headless, show what was recorded and where, export a bundle
 demo: $(STAMP)
-	$(PY) notebooks/run.py notebooks/quickstart.ipynb notebooks/promote_and_deploy.ipynb
+	$(PY) notebooks/run.py notebooks/quickstart.ipynb notebooks/promote_and_deploy.ipynb \
+	    notebooks/continuous_training.ipynb
 	$(VENV)/bin/jupyter-mlops runs -e quickstart
 	$(VENV)/bin/jupyter-mlops models
 	$(VENV)/bin/jupyter-mlops doctor

@@ -11,17 +11,21 @@ from typing import Any
 from ._version import __version__
 from .api import log_artifact, log_metric, log_metrics, log_param
 from .bundle import Bundle, export_bundle, load_bundle
+from .drift import DriftReport, drift
 from .entities import Entity, MetricPoint, Run
 from .errors import MLOpsError
+from .monitoring import MonitorResult, monitor
 from .promotion import promote, transition
 from .retrain import retrain
 from .store import Store, open_store
 from .store.registry import ModelVersion
+from .watch import watch
 
 __all__ = [
-    "Bundle", "Entity", "MLOpsError", "MetricPoint", "ModelVersion", "Run", "RunBrowser", "Store",
-    "__version__", "export_bundle", "load_bundle", "log_artifact", "log_metric",
-    "log_metrics", "log_param", "open_store", "promote", "retrain", "transition",
+    "Bundle", "DriftReport", "Entity", "MLOpsError", "MetricPoint", "ModelVersion",
+    "MonitorResult", "Run", "RunBrowser", "Store", "__version__", "drift", "export_bundle",
+    "load_bundle", "log_artifact", "log_metric", "log_metrics", "log_param", "monitor",
+    "open_store", "promote", "retrain", "transition", "watch",
 ]
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from . import report
 from .errors import MLOpsError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
+from .tables import read_table
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,10 +49,33 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true")
     retrain = commands.add_parser("retrain", help="re-run a run's recorded cell on new data")
     add_retrain_options(retrain)
+    check = commands.add_parser("monitor", help="check a batch of new data against a model; "
+                                "exit 1 on an alert")
+    check.add_argument("model", help="NAME@STAGE, NAME/VERSION, a run, or a bundle path")
+    check.add_argument("data", help="the batch: .csv, .parquet or .jsonl (a serve.py request "
+                       "log works as it is)")
+    check.add_argument("--labels", metavar="FILE", help="the batch's true targets")
+    check.add_argument("--label-column", metavar="COL", help="the targets are this column")
+    check.add_argument("--threshold", action="append", default=[], metavar="KEY=VALUE",
+                       help="share=0.3, accuracy=0.02 (allowed drop), COLUMN=cut-off")
+    check.add_argument("--json", action="store_true", help="print a JSON report")
+    loop = commands.add_parser("watch", help="monitor new batch files; retrain and promote on "
+                               "drift")
+    loop.add_argument("model", help="NAME@STAGE (or a run)")
+    loop.add_argument("directory", help="each new .csv/.parquet/.jsonl file is a batch")
+    loop.add_argument("--target", help="the label column of the batches")
+    loop.add_argument("--every", type=float, default=60.0, help="seconds between polls")
+    loop.add_argument("--max-batches", type=int, help="stop after N batches")
+    loop.add_argument("--no-retrain", action="store_true", help="only monitor")
+    loop.add_argument("--gate", default="champion")
+    loop.add_argument("--promote-to", default="production")
+    loop.add_argument("--no-verify", action="store_true")
     serve = commands.add_parser("serve", help="serve a bundle over HTTP")
     serve.add_argument("bundle", help="bundle directory or .zip")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--log-requests", metavar="FILE.jsonl",
+                       help="log the scored features and predictions (rotated) for monitoring")
     return parser
 
 
@@ -64,8 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "doctor":
             return _doctor(args.store)
         if args.command == "serve":
-            return _serve(args.bundle, args.host, args.port)
+            return _serve(args.bundle, args.host, args.port, args.log_requests)
         with open_store(args.store) as store:
+            if args.command == "monitor":
+                return _monitor(args, store)
+            if args.command == "watch":
+                return _watch(args, store)
             if args.command == "retrain":
                 print(_retrain(args, store))
             elif args.command in ("promote", "transition", "models", "events", "export"):
@@ -105,22 +132,6 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
     return f"bundle written to {path}\nserve it with: jupyter-mlops serve {path}"
 
 
-def read_table(path: str) -> Any:
-    """A DataFrame (a Series when it has one column) from a .csv, .parquet or .jsonl file."""
-    import pandas as pd
-
-    suffix = path.rsplit(".", 1)[-1].lower()
-    readers: dict[str, Any] = {"csv": pd.read_csv, "parquet": pd.read_parquet,
-               "jsonl": lambda p: pd.read_json(p, lines=True)}
-    if suffix not in readers:
-        raise ValueError(f"{path}: use a .csv, .parquet or .jsonl file")
-    try:
-        frame = readers[suffix](path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from None
-    return frame.iloc[:, 0] if frame.shape[1] == 1 else frame
-
-
 def _retrain(args: argparse.Namespace, store: Store) -> str:
     from .retrain import parse_bindings, retrain
 
@@ -132,11 +143,52 @@ def _retrain(args: argparse.Namespace, store: Store) -> str:
             f"{run.tags.get('promotion')}")
 
 
-def _serve(bundle: str, host: str, port: int) -> int:
+def _monitor(args: argparse.Namespace, store: Store) -> int:
+    import json
+
+    from .bundle.serve import LOG_FIELDS
+    from .monitoring import monitor
+
+    data = read_table(args.data)
+    data = data.drop(columns=[c for c in LOG_FIELDS if c in data.columns])
+    labels = None
+    if args.label_column:
+        if args.label_column not in data.columns:
+            raise ValueError(f"{args.data} has no column {args.label_column!r}")
+        labels = data.pop(args.label_column)
+    elif args.labels:
+        labels = read_table(args.labels)
+    thresholds = {}
+    for pair in args.threshold:
+        key, sep, value = pair.partition("=")
+        try:
+            thresholds[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--threshold needs KEY=NUMBER, got {pair!r}") from None
+    result = monitor(args.model, data, labels=labels, thresholds=thresholds, store=store)
+    print(json.dumps(result.as_dict(), indent=1) if args.json else result.summary())
+    return 1 if result.alerts else 0
+
+
+def _watch(args: argparse.Namespace, store: Store) -> int:
+    from .watch import watch
+
+    for step in watch(args.model, args.directory, every=args.every, target=args.target,
+                      retrain=not args.no_retrain, gate=args.gate, promote_to=args.promote_to,
+                      max_batches=args.max_batches,
+                      verify=False if args.no_verify else None, store=store):
+        print(f"{step.source}: {'DRIFT' if step.drifted else 'ok'} · {step.alerts} alert(s) · "
+              f"{step.outcome}", flush=True)
+    return 0
+
+
+def _serve(bundle: str, host: str, port: int, log_requests: str | None) -> int:
     from .bundle import serve
     from .bundle.load import unpacked
 
-    return serve.main(["--bundle", str(unpacked(bundle)), "--host", host, "--port", str(port)])
+    extra = ["--log-requests", log_requests] if log_requests else []
+    return serve.main(["--bundle", str(unpacked(bundle)), "--host", host, "--port", str(port),
+                       *extra])
 
 
 def _doctor(path: str | None) -> int:

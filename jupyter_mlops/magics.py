@@ -36,6 +36,8 @@ MLOPS_USAGE = """\
 %mlops promote RUN --name NAME [--stage S] [--gate EXPR] [--reason TEXT] [--force] [--no-verify]
 %mlops models                        registered models, versions, stages (a DataFrame)
 %mlops retrain RUN --data VAR=NEWVAR... [--promote-to S] [--gate G]  replay on new data
+%mlops monitor MODEL DATA [--labels VAR]  drift (and performance) of new data; stored
+%mlops monitor MODEL --history       drift and performance over the stored batches
 %mlops events [NAME]                 the audit log
 %mlops store [PATH]                  where the store is; switch to PATH"""
 
@@ -280,6 +282,8 @@ class MLOpsMagics(Magics):
             return store.models()
         if command == "retrain":
             return self._retrain(store, rest)
+        if command == "monitor":
+            return self._monitor(store, rest)
         if command == "events":
             print(report.format_events(store.events(rest[0] if rest else None)))
             return None
@@ -357,6 +361,36 @@ class MLOpsMagics(Magics):
             raise UsageError(str(exc)) from None
         print(f"retrained: run {run.run_id[:10]} ({run.name}) from {run.parent_run_id} · "
               f"{run.tags.get('promotion')}")
+
+    def _monitor(self, store: Store, words: list[str]) -> None:
+        from . import charts
+        from .monitoring import monitor
+
+        parser = _UsageParser(prog="%mlops monitor")
+        parser.add_argument("model", help="NAME@STAGE, NAME/VERSION, a run, or a bundle path")
+        parser.add_argument("data", nargs="?", help="the variable holding the new batch")
+        parser.add_argument("--labels", metavar="VAR", help="the batch's true targets")
+        parser.add_argument("--history", action="store_true",
+                            help="chart drift and performance over the stored batches")
+        args = parser.parse_args(words)
+        try:
+            if args.history:
+                display(charts.mimebundle(charts.drift_over_time(store, args.model)), raw=True)
+                return
+            if args.data is None:
+                raise UsageError("%mlops monitor MODEL DATA: name the variable with the batch")
+            values = [self._variable(n) for n in (args.data, args.labels) if n is not None]
+            result = monitor(args.model, values[0], labels=values[1] if args.labels else None,
+                             store=store)
+        except (MLOpsError, ValueError, LookupError) as exc:
+            raise UsageError(str(exc)) from None
+        print(result.summary())
+        display(charts.mimebundle(result.figure()), raw=True)
+
+    def _variable(self, name: str) -> Any:
+        if name not in self.shell.user_ns:
+            raise UsageError(f"no variable {name!r} in this notebook")
+        return self.shell.user_ns[name]
 
     def _eval_data(self, store: Store, run_ref: str) -> tuple[Any, Any] | None:
         """The run's ``--eval X Y`` data from the namespace, if it is still the same data."""

@@ -93,6 +93,7 @@ def retrain(
     name: str | None = None,
     reason: str | None = None,
     verify: bool | None = None,
+    gate_data: tuple[Any, Any] | None = None,
     store: Store | None = None,
 ) -> Run:
     """Re-run the recorded cell of ``run_id`` with ``data`` re-bound; returns the new run.
@@ -105,6 +106,7 @@ def retrain(
         evaluation data, re-scored), an expression over the new run's metrics, or None
     promote_to : promote the new model to this stage if the gate passes
     name : the registered model name (default: the one the original run was promoted under)
+    gate_data : ``(X, y)`` to judge the champion gate on (default: the run's ``--eval`` data)
 
     The new run has ``parent_run_id`` = the original, tag ``retrain_of``, and tag
     ``promotion`` saying what happened to it. A refused gate leaves the champion in place.
@@ -165,8 +167,8 @@ def retrain(
         if model_name is None:
             raise RetrainError(f"run {original.run_id} was never promoted: pass name= to say "
                                "which registered model the retrained one belongs to")
-        gate_data = (namespace[eval_names[0]], namespace[eval_names[1]]) if options.eval \
-            and eval_names else None
+        if gate_data is None and options.eval and eval_names:
+            gate_data = (namespace[eval_names[0]], namespace[eval_names[1]])
         try:
             version = promote(recorder.run_id, name=model_name, stage=promote_to, gate=gate,
                               data=gate_data, verify=verify, store=store,

@@ -56,6 +56,22 @@ def test_promote_and_deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert mlops.load_bundle(bundle).metadata["model"]["version"] == "wine/2"
 
 
+def test_continuous_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
+    notebook = execute(NOTEBOOKS / "continuous_training.ipynb")
+    text = outputs_text(notebook)
+    assert "2026-11-01.csv: ok · 0 alert(s) · no drift" in text
+    assert "2026-11-08.csv: DRIFT" in text and "promoted as cancer/2 (production)" in text
+    with open_store(tmp_path) as store:
+        assert list(store.models()["version"]) == [2, 1]
+        version = mlops.open_store(tmp_path).models().iloc[0]
+        child = store.get_run(version["run_id"])
+        assert child.parent_run_id and child.tags["retrain_of"] == child.parent_run_id
+        actions = [e.action for e in store.events("cancer")]
+        assert {"alert", "watch", "register", "transition"} <= set(actions)
+        assert store.check() == []
+
+
 def test_quickstart_runs_and_records_everything(quickstart) -> None:
     notebook, store_dir = quickstart
     text = outputs_text(notebook)

@@ -26,6 +26,9 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
+LOG_FIELDS = ("_ts", "_prediction")  # what a request log adds to each scored row
+LOG_MAX_BYTES = 50 * 1024 * 1024
+LOG_KEEP = 5
 
 
 class RequestError(Exception):
@@ -182,10 +185,39 @@ def to_json_list(values: Any) -> list[Any]:
     return np.asarray(values).tolist()
 
 
+class RequestLog:
+    """Scored rows appended as JSON lines (features, ``_ts``, ``_prediction``), rotated:
+    past ``max_bytes`` the file moves to ``.1`` (then ``.2``...; ``keep`` are kept)."""
+
+    def __init__(self, path: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> None:
+        self.path, self.max_bytes, self.keep = path, max_bytes, keep
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _rotate(self) -> None:
+        for index in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+    def write(self, frame: pd.DataFrame, predictions: list[Any]) -> None:
+        import time
+
+        stamp = time.time()
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        lines = "".join(json.dumps({**row, "_ts": stamp, "_prediction": prediction}) + "\n"
+                        for row, prediction in zip(records, predictions, strict=True))
+        if self.path.exists() and self.path.stat().st_size + len(lines) > self.max_bytes:
+            self._rotate()
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(lines)
+
+
 class Model:
     """The bundle's model with its schema: what the HTTP handlers call."""
 
-    def __init__(self, root: Path = HERE) -> None:
+    def __init__(self, root: Path = HERE, log: RequestLog | None = None) -> None:
+        self.log = log
         self.manifest = verify_manifest(root)
         self.schema = json.loads((root / "schema.json").read_text())
         self.model = load_model(root, self.manifest)
@@ -199,23 +231,31 @@ class Model:
             if np.array_equal(fast(features), self.model.predict(features)):
                 self.predictor = fast
 
+    def frame(self, payload: Any) -> pd.DataFrame:
+        """The validated rows of a request payload."""
+        return validate(frame_from_payload(payload, self.columns), self.schema)
+
     def features(self, payload: Any) -> Any:
         """The validated model input for a request payload."""
-        frame = validate(frame_from_payload(payload, self.columns), self.schema)
+        frame = self.frame(payload)
         return frame.to_numpy() if self.as_array else frame
 
     def predict(self, payload: Any) -> dict[str, Any]:
-        return {"predictions": to_json_list(self.predictor(self.features(payload)))}
+        frame = self.frame(payload)
+        predictions = to_json_list(self.predictor(frame.to_numpy() if self.as_array else frame))
+        if self.log is not None:
+            self.log.write(frame, predictions)
+        return {"predictions": predictions}
 
 
-def create_app(root: Path = HERE) -> Any:
-    """The ASGI application serving the bundle in ``root``."""
+def create_app(root: Path = HERE, log: RequestLog | None = None) -> Any:
+    """The ASGI application serving the bundle in ``root`` (logging requests to ``log``)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    model = Model(root)
+    model = Model(root, log)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -257,11 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--bundle", default=str(HERE), help="bundle directory (default: here)")
+    parser.add_argument("--log-requests", metavar="FILE.jsonl",
+                        help="append scored rows and predictions here, for monitoring")
+    parser.add_argument("--log-max-mb", type=float, default=LOG_MAX_BYTES / 2**20,
+                        help="rotate the request log past this size")
     args = parser.parse_args(argv)
     import uvicorn
 
+    log = RequestLog(Path(args.log_requests), int(args.log_max_mb * 2**20)) \
+        if args.log_requests else None
     try:
-        app = create_app(Path(args.bundle).resolve())
+        app = create_app(Path(args.bundle).resolve(), log)
     except IntegrityError as exc:
         print(f"serve.py: {exc}", file=sys.stderr)
         return 2

@@ -17,10 +17,12 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from .diagnostics import classifier_diagnostics, regressor_diagnostics
+from .drift import drift_figure, drift_over_time
 from .lineage import lineage_graph
 from .runs import compare_runs, metric_curves, parallel_coordinates
 
-__all__ = ["classifier_diagnostics", "compare_runs", "lineage_graph", "metric_curves",
+__all__ = ["classifier_diagnostics", "compare_runs", "drift_figure", "drift_over_time",
+           "lineage_graph", "metric_curves",
            "mimebundle", "parallel_coordinates", "regressor_diagnostics"]
 
 

@@ -150,6 +150,23 @@ def m004_registry(db: Database) -> None:
         )
 
 
+@migrations()
+def m005_monitoring(db: Database) -> None:
+    """Monitoring batches (new data checked against a model) and their per-column drift."""
+    db.table("monitor_batches").create(
+        {"id": int, "at": float, "model": str, "run_id": str, "rows": int, "drifted": int,
+         "share_drifted": float, "performance": str, "alerts": str},
+        pk="id",
+    )
+    db.table("monitor_batches").create_index(["model", "at"])
+    db.table("monitor_columns").create(
+        {"batch_id": int, "column_name": str, "test": str, "statistic": float,
+         "p_value": float, "threshold": float, "drifted": int},
+        foreign_keys=[("batch_id", "monitor_batches", "id")],
+    )
+    db.table("monitor_columns").create_index(["batch_id"])
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     return [m.name for m in migrations.pending(Database(memory=True))]

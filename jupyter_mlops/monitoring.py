@@ -1,0 +1,294 @@
+"""Monitoring: new data against a model's training reference profile, and its performance.
+
+Every check is stored as a monitoring batch (time, size, per-column drift, performance,
+verdict), so drift over time is a query; alerts also go to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .capture.environment import user
+from .capture.models import evaluate
+from .drift import DriftReport, drift
+from .drift_reference import reference_profile
+from .errors import MLOpsError
+from .promotion import eval_data_names
+from .store import Store, open_store
+from .store.audit import append_event
+from .store.registry import get_version, is_model_ref
+
+HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
+LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
+# Watched by default (largest allowed drop); other metrics only when given a threshold.
+DEFAULT_DROPS = {"accuracy": 0.05, "roc_auc": 0.05, "r2": 0.1}
+
+
+class MonitorError(MLOpsError, ValueError):
+    """The data or labels cannot be checked against the model (it says what is wrong)."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A threshold crossed: data drift, or a performance drop."""
+
+    kind: str
+    subject: str
+    value: float
+    threshold: float
+    message: str
+
+
+@dataclass
+class MonitorResult:
+    """The outcome of :func:`monitor`."""
+
+    model: str
+    run_id: str
+    rows: int
+    report: DriftReport
+    performance: dict[str, dict[str, float]] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    batch_id: int | None = None
+
+    @property
+    def drifted(self) -> bool:
+        """The dataset drift verdict."""
+        return self.report.drifted
+
+    def figure(self) -> Any:
+        """The drift report as a chart (per-column verdicts and distributions)."""
+        from .charts import drift_figure
+
+        return drift_figure(self.report)
+
+    def summary(self) -> str:
+        """A short text report (what `jupyter-mlops monitor` prints)."""
+        lines = [f"{self.model}: {self.rows} rows, {self.report._summary()}"]
+        for key, figures in self.performance.items():
+            lines.append(f"  {key}: {figures['current']:.4g} now vs {figures['training']:.4g} "
+                         "at training")
+        lines += [f"  ALERT {a.message}" for a in self.alerts] or ["  no alerts"]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (`jupyter-mlops monitor --json`)."""
+        frame = self.report.to_frame()
+        return {"model": self.model, "run_id": self.run_id, "rows": self.rows,
+                "drifted": self.drifted, "share_drifted": self.report.share_drifted,
+                "columns": json.loads(frame.to_json(orient="records")),
+                "performance": self.performance, "alerts": [asdict(a) for a in self.alerts],
+                "batch_id": self.batch_id}
+
+
+@dataclass
+class _Target:
+    """What a model reference resolves to."""
+
+    label: str
+    run_id: str
+    profile: dict[str, Any]
+    training_metrics: dict[str, float]
+    load_model: Any
+
+
+def _resolve(ref: str, store: Store) -> _Target:
+    path = Path(ref)
+    if path.exists() and (path.is_file() or (path / "MANIFEST.json").exists()):
+        from .bundle import load_bundle
+
+        bundle = load_bundle(path)
+        root = bundle.path
+        lineage = json.loads((root / "lineage.json").read_text())
+        version = bundle.metadata["model"].get("version")
+        return _Target(version.split("/")[0] if version else path.stem,
+                       bundle.metadata["model"]["run_id"],
+                       json.loads((root / "reference_profile.json").read_text()),
+                       lineage.get("metrics", {}), lambda: bundle.model)
+    if is_model_ref(ref):
+        version = get_version(store, ref)
+        run_id, label, variable = version.run_id, version.name, version.model_variable
+    else:
+        run_id = store.resolve_run_id(ref)
+        label, variable = store.get_run(run_id).name, None
+    try:  # the profile of what the model was fitted on, not of its evaluation data
+        x_name: str | None = training_variables(store, run_id)[0]
+    except MonitorError:
+        x_name = None
+    return _Target(label, run_id, reference_profile(store, run_id, name=x_name),
+                   store.get_run(run_id).metrics,
+                   lambda: store.load_model(run_id, variable))
+
+
+def training_variables(store: Store, run_id: str) -> tuple[str, str]:
+    """(X, y) variable names of a run's training data: its largest 2-D dataset input and the
+    1-D input with as many rows, leaving out its ``--eval`` data."""
+    run = store.get_run(run_id)
+    evaluation = set(eval_data_names(store, run_id) or ())
+    shapes = {e.name: e.detail.get("shape", []) for e in run.inputs
+              if e.kind == "dataset" and e.name not in evaluation}
+    matrices = [name for name, shape in shapes.items() if len(shape) == 2]
+    if not matrices:
+        raise MonitorError(f"run {run_id} read no 2-D training dataset: pass bindings="
+                           "{'X_train': 'features', 'y_train': 'labels'}")
+    x_name = max(matrices, key=lambda n: shapes[n][0])
+    targets = [name for name, shape in shapes.items() if len(shape) == 1
+               and shape[0] == shapes[x_name][0]]
+    if not targets:
+        raise MonitorError(f"run {run_id} read no 1-D target with {shapes[x_name][0]} rows "
+                           f"alongside {x_name}: pass bindings=")
+    return x_name, targets[0]
+
+
+def _check_data(data: Any, profile: dict[str, Any]) -> pd.DataFrame:
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    if frame.empty:
+        raise MonitorError("the batch is empty: there is nothing to monitor")
+    expected = list(profile["columns"])
+    frame.columns = [str(c) for c in frame.columns]
+    missing = [c for c in expected if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in expected]
+    if missing or extra:
+        parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected column(s) {', '.join(extra)}"] if extra else [])
+        raise MonitorError(f"the batch does not match the training schema: {'; '.join(parts)}. "
+                           f"The model was trained on {', '.join(expected)}")
+    for name, entry in profile["columns"].items():
+        if entry.get("type") == "numeric" and not (
+                pd.api.types.is_numeric_dtype(frame[name])
+                or pd.api.types.is_bool_dtype(frame[name])):
+            converted = pd.to_numeric(frame[name], errors="coerce")
+            if converted.isna().sum() > frame[name].isna().sum():
+                raise MonitorError(f"column {name!r} holds non-numbers (dtype "
+                                   f"{frame[name].dtype}) but was numeric at training")
+    return frame[expected]
+
+
+def _performance(target: _Target, frame: pd.DataFrame, labels: Any,
+                 drops: Mapping[str, float]) -> tuple[dict[str, dict[str, float]], list[Alert]]:
+    y = np.asarray(labels).ravel()
+    if len(y) != len(frame):
+        raise MonitorError(f"labels have {len(y)} values for a batch of {len(frame)} rows")
+    scores, _ = evaluate(target.load_model(), frame, y)
+    performance, alerts = {}, []
+    for key, current in scores.items():
+        if key not in target.training_metrics or not np.isfinite(current):
+            continue
+        training = float(target.training_metrics[key])
+        performance[key] = {"current": current, "training": training}
+        limit = drops.get(key, drops.get("performance", DEFAULT_DROPS.get(key)))
+        higher = key in HIGHER_IS_BETTER
+        if limit is None or not (higher or key in LOWER_IS_BETTER):
+            continue
+        worse_by = training - current if higher else current - training
+        if worse_by > float(limit):
+            verb = "fell" if higher else "rose"
+            alerts.append(Alert("performance", key, current,
+                                training - limit if higher else training + limit,
+                                f"{key} {verb} from {training:.4g} at training to "
+                                f"{current:.4g} (more than the allowed {float(limit):.4g})"))
+    return performance, alerts
+
+
+def monitor(
+    model_ref: str,
+    data: Any,
+    *,
+    labels: Any = None,
+    thresholds: Mapping[str, float] | None = None,
+    name: str | None = None,
+    store: Store | None = None,
+) -> MonitorResult:
+    """Check a batch of new data (and, with labels, the model's performance on it).
+
+    Parameters
+    ----------
+    model_ref : ``"name@stage"``, ``"name/3"``, a run id/name, or a bundle path
+    data : the batch's features (a DataFrame with the training columns)
+    labels : the true targets of the batch, to compare performance with training
+    thresholds : ``{"share": 0.5}`` (share of drifted columns that makes the batch drifted),
+        ``{"accuracy": 0.05}`` (largest allowed drop of a metric — by default accuracy and
+        roc_auc 0.05, r2 0.1 are watched; ``"performance"`` sets one limit for all), or a
+        column name for that column's drift test cut-off
+    name : what to file the batch under (default: the model's registered name)
+
+    Every call is stored as a monitoring batch; alerts are also audit events.
+    """
+    store = store or open_store()
+    limits = dict(thresholds or {})
+    target = _resolve(model_ref, store)
+    frame = _check_data(data, target.profile)
+    columns = {k: v for k, v in limits.items() if k in target.profile["columns"]}
+    report = drift(target.profile, frame, thresholds=columns or None,
+                   share=float(limits.get("share", 0.5)))
+    alerts = []
+    if report.drifted:
+        alerts.append(Alert("drift", "dataset", report.share_drifted, report.share,
+                            f"data drift in {len(report.drifted_columns)} column(s): "
+                            f"{', '.join(report.drifted_columns[:8])}"))
+    performance: dict[str, dict[str, float]] = {}
+    if labels is not None:
+        performance, performance_alerts = _performance(target, frame, labels, limits)
+        alerts += performance_alerts
+    result = MonitorResult(name or target.label, target.run_id, len(frame), report,
+                           performance, alerts)
+    result.batch_id = _record(store, result)
+    return result
+
+
+def _record(store: Store, result: MonitorResult) -> int:
+    frame = result.report.to_frame()
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO monitor_batches (at, model, run_id, rows, drifted, share_drifted, "
+            "performance, alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [time.time(), result.model, result.run_id, result.rows, int(result.drifted),
+             result.report.share_drifted, json.dumps(result.performance),
+             json.dumps([asdict(a) for a in result.alerts])])
+        batch = int(cursor.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO monitor_columns VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(batch, row.column, row.test, _number(row.statistic), _number(row.p_value),
+              _number(row.threshold), int(bool(row.drifted))) for row in frame.itertuples()])
+        for alert in result.alerts:
+            append_event(conn, actor=user(), action="alert", subject=result.model,
+                         detail={**asdict(alert), "batch": batch, "run_id": result.run_id})
+    return batch
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def drift_history(store: Store, model: str) -> pd.DataFrame:
+    """Per batch and column: ``batch, at, column, test, statistic, p_value, threshold,
+    drifted``, plus the batch's ``share_drifted`` and ``batch_drifted``; oldest first."""
+    rows = store.conn.execute(
+        "SELECT b.id, b.at, c.column_name, c.test, c.statistic, c.p_value, c.threshold, "
+        "c.drifted, b.share_drifted, b.drifted FROM monitor_batches b "
+        "JOIN monitor_columns c ON c.batch_id = b.id WHERE b.model = ? ORDER BY b.at, b.id",
+        [model]).fetchall()
+    frame = pd.DataFrame(rows, columns=["batch", "at", "column", "test", "statistic", "p_value",
+                                        "threshold", "drifted", "share_drifted",
+                                        "batch_drifted"])
+    frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
+    return frame.astype({"drifted": bool, "batch_drifted": bool})
+
+
+def performance_history(store: Store, model: str) -> pd.DataFrame:
+    """Per batch with labels: ``batch, at, metric, current, training``; oldest first."""
+    rows = store.conn.execute("SELECT id, at, performance FROM monitor_batches WHERE model = ? "
+                              "ORDER BY at, id", [model]).fetchall()
+    records = [{"batch": batch, "at": at, "metric": key, **figures}
+               for batch, at, text in rows for key, figures in json.loads(text).items()]
+    frame = pd.DataFrame(records, columns=["batch", "at", "metric", "current", "training"])
+    frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
+    return frame
