@@ -1,8 +1,14 @@
 """Schema and compact reference profile of a dataset, kept instead of the data itself.
 
-A profile holds, per column, exact row and null counts and, from a seeded random sample of
-at most ``SAMPLE_ROWS`` rows, summary statistics, 101 quantiles and a histogram (numeric) or
-category frequencies (categorical). That is enough to check drift later without the data.
+A profile holds, per column, exact row, null and infinity counts and, from a seeded random
+sample of at most ``SAMPLE_ROWS`` rows, summary statistics, 201 quantiles, a histogram and,
+when the sample has at most ``DISTINCT_VALUES`` distinct values, all of them with their
+counts (numeric); or the frequencies of up to ``PROFILE_CATEGORIES`` categories
+(categorical). That is enough to check drift later without the data
+(:func:`jupyter_mlops.drift.drift` reads it).
+
+Profile format history: version 1 kept 101 quantiles, the 50 most frequent categories and no
+infinity counts or distinct values; :mod:`jupyter_mlops.drift` still reads it.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 SAMPLE_ROWS = 20_000
-QUANTILES = np.linspace(0.0, 1.0, 101)
+QUANTILES = np.linspace(0.0, 1.0, 201)
 HISTOGRAM_BINS = 20
-TOP_CATEGORIES = 50
+TOP_CATEGORIES = 50  # categories a schema lists per categorical column
+PROFILE_CATEGORIES = 1000  # categories a profile counts per column; the rest are "other"
+DISTINCT_VALUES = 200  # numeric columns with at most this many distinct values keep them all
 
 
 def as_frame(obj: Any) -> pd.DataFrame:
@@ -57,20 +65,62 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _is_numeric(dtype: Any) -> bool:
-    return (
-        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-    ) or pd.api.types.is_datetime64_any_dtype(dtype)
+def column_kind(dtype: Any) -> str:
+    """How a column is profiled and compared: "numeric", "datetime", "timedelta" or
+    "categorical" (booleans, strings, categoricals, complex numbers, objects)."""
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "timedelta"
+    if (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+            and not pd.api.types.is_complex_dtype(dtype)):
+        return "numeric"
+    return "categorical"
+
+
+def numeric_values(column: pd.Series) -> np.ndarray:
+    """A numeric, datetime or timedelta column as float64, NaN where missing.
+
+    Datetimes and timedeltas count nanoseconds (datetimes since the epoch, in UTC)."""
+    kind = column_kind(column.dtype)
+    if kind in ("datetime", "timedelta"):
+        stamps = column.to_numpy(dtype="datetime64[ns]" if kind == "datetime" else "m8[ns]")
+        values = stamps.view("int64").astype("float64")
+        values[np.isnat(stamps)] = np.nan
+        return values
+    return column.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def sample_positions(rows: int) -> np.ndarray | None:
+    """The rows a profile summarises: ``None`` (all) up to ``SAMPLE_ROWS``, else a seeded
+    random sample, so the same data always gives the same profile."""
+    if rows <= SAMPLE_ROWS:
+        return None
+    return np.sort(np.random.default_rng(0).integers(0, rows, SAMPLE_ROWS))
+
+
+def _nonfinite_counts(column: pd.Series) -> tuple[int, int]:
+    """Missing and infinite values of a whole numeric column, in one pass when there are none."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":
+        return 0, 0
+    values = numeric_values(column)
+    nonfinite = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if not nonfinite:
+        return 0, 0
+    nulls = int(np.count_nonzero(np.isnan(values)))
+    return nulls, nonfinite - nulls
 
 
 def _numeric_summary(sample: np.ndarray) -> dict[str, Any]:
     """Statistics of one numeric column's finite sample values (sorted inside)."""
     values = np.sort(sample[np.isfinite(sample)])
     if values.size == 0:
-        return {"mean": None, "std": None, "min": None, "max": None, "quantiles": [],
+        return {"sample_count": 0, "n_unique_sample": 0, "mean": None, "std": None,
+                "min": None, "max": None, "quantiles": [],
                 "histogram": {"edges": [], "counts": []}}
     quantiles = values[np.minimum((QUANTILES * (values.size - 1)).round().astype(int),
                                   values.size - 1)]
+    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
     low, high = float(values[0]), float(values[-1])
     if low == high:
         edges = np.array([low, high])
@@ -79,49 +129,71 @@ def _numeric_summary(sample: np.ndarray) -> dict[str, Any]:
         edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
         positions = np.searchsorted(values, edges[1:-1], side="left")
         counts = np.diff(np.concatenate([[0], positions, [values.size]]))
-    return {
+    summary: dict[str, Any] = {
+        "sample_count": int(values.size), "n_unique_sample": int(starts.size),
         "mean": float(values.mean()), "std": float(values.std()), "min": low, "max": high,
-        "quantiles": [float(q) for q in quantiles],
-        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        "quantiles": quantiles.tolist(),
+        "histogram": {"edges": edges.tolist(), "counts": [int(c) for c in counts]},
     }
+    if starts.size <= DISTINCT_VALUES:
+        summary["distinct"] = {
+            "values": values[starts].tolist(),
+            "counts": np.diff(np.append(starts, values.size)).tolist(),
+        }
+    return summary
 
 
-def _numeric_values(column: pd.Series) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        return column.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
-    return column.to_numpy(dtype="float64", na_value=np.nan)
+def _category_counts(sample: pd.Series) -> pd.Series:
+    """Frequencies of a sample's non-null values, most frequent first."""
+    try:
+        counts = sample.astype("object").value_counts(dropna=True)
+    except TypeError:  # unhashable values (lists, dicts): count their text
+        counts = sample.dropna().astype(str).value_counts()
+    return counts[counts > 0]
 
 
 def profile_of(obj: Any) -> dict[str, Any]:
-    """The compact reference profile of a DataFrame, Series or array."""
+    """The compact reference profile of a DataFrame, Series or array.
+
+    Parameters
+    ----------
+    obj : a DataFrame, Series or 1-/2-D array.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``version``, ``rows``, ``sample_rows`` and ``columns``, a mapping of
+        column name to its entry. Every entry has ``dtype``, ``type`` (see
+        :func:`column_kind`), ``count`` (rows), ``nulls`` and ``n_unique_sample``.
+        Numeric (and datetime, timedelta: nanoseconds) entries add ``infinite``,
+        ``sample_count`` (finite sample values), ``mean``, ``std``, ``min``, ``max``,
+        ``quantiles`` (at ``QUANTILES``, nearest rank), ``histogram`` and, with at most
+        ``DISTINCT_VALUES`` distinct values, ``distinct`` (``values`` and their ``counts``).
+        Categorical entries add ``sample_count`` (non-null sample values), ``top`` (the
+        counts of up to ``PROFILE_CATEGORIES`` categories, most frequent first, keyed by
+        their text) and ``other`` (the sample values of the remaining categories).
+    """
     frame = as_frame(obj)
     rows = int(frame.shape[0])
-    if rows > SAMPLE_ROWS:  # seeded, so the same data always gives the same profile
-        positions = np.sort(np.random.default_rng(0).integers(0, rows, SAMPLE_ROWS))
-        sample = frame.take(positions)
-    else:
-        sample = frame
+    positions = sample_positions(rows)
+    sample = frame if positions is None else frame.take(positions)
     columns: dict[str, Any] = {}
     for position, (name, dtype) in enumerate(frame.dtypes.items()):
         full = frame.iloc[:, position]
-        nulls = int(full.isna().sum())
-        entry: dict[str, Any] = {"dtype": str(dtype), "count": rows, "nulls": nulls}
         part = sample.iloc[:, position]
-        if _is_numeric(dtype):
-            values = _numeric_values(part)
-            entry["type"] = (
-                "datetime" if pd.api.types.is_datetime64_any_dtype(dtype) else "numeric"
-            )
-            entry["n_unique_sample"] = int(pd.unique(values[~np.isnan(values)]).size)
-            entry.update(_numeric_summary(values))
-        else:
-            try:
-                counts = part.astype("object").value_counts(dropna=True)
-            except TypeError:  # unhashable values (lists, dicts): count their text
-                counts = part.dropna().astype(str).value_counts()
-            entry["type"] = "categorical"
+        kind = column_kind(dtype)
+        entry: dict[str, Any] = {"dtype": str(dtype), "count": rows, "type": kind}
+        if kind == "categorical":
+            counts = _category_counts(part)
+            top = counts.iloc[:PROFILE_CATEGORIES]
+            entry["nulls"] = int(full.isna().sum())
             entry["n_unique_sample"] = int(counts.size)
-            entry["top"] = {str(k): int(v) for k, v in counts.iloc[:TOP_CATEGORIES].items()}
+            entry["sample_count"] = int(counts.sum())
+            entry["top"] = {str(k): int(v) for k, v in top.items()}
+            entry["other"] = int(counts.sum() - top.sum())
+        else:
+            entry["nulls"], entry["infinite"] = _nonfinite_counts(full)
+            entry.update(_numeric_summary(numeric_values(part)))
         columns[str(name)] = entry
     return {
         "version": PROFILE_VERSION, "rows": rows, "sample_rows": int(sample.shape[0]),

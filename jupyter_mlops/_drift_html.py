@@ -1,0 +1,68 @@
+"""The notebook view of a drift report: one compact, self-contained HTML table.
+
+Inline styles only: no JavaScript, no stylesheet or font from a CDN.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .drift import ColumnDrift, DriftReport
+
+DRIFTED_ROW = "background:#fde2e1"
+UNTESTED_ROW = "color:#777"
+CELL = "padding:2px 8px;text-align:left;border-bottom:1px solid #e5e5e5"
+TEST_TITLES = {"ks": "Kolmogorov–Smirnov p-value", "chi2": "chi-square p-value",
+               "z": "two-proportion z-test p-value", "psi": "population stability index",
+               "jensenshannon": "Jensen–Shannon distance",
+               "wasserstein": "Wasserstein distance / reference std",
+               "hellinger": "Hellinger distance"}
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    if value != 0 and abs(value) < 1e-4:
+        return f"{value:.1e}"
+    return f"{value:.4g}"
+
+
+def _share(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.1%}"
+
+
+def _row(column: ColumnDrift) -> str:
+    style = DRIFTED_ROW if column.drifted else (UNTESTED_ROW if not column.test else "")
+    missing = ""
+    if column.kind:
+        missing = f"{_share(column.nan_share_reference)} → {_share(column.nan_share_current)}"
+    cells = [
+        f"<b>{html.escape(column.column)}</b>" if column.drifted else html.escape(column.column),
+        f'<span title="{html.escape(TEST_TITLES.get(column.test, ""))}">'
+        f"{html.escape(column.test)}</span>",
+        _number(column.statistic), _number(column.p_value), _number(column.threshold),
+        "drifted" if column.drifted else ("no" if column.kind else ""),
+        html.escape(column.kind), missing, html.escape(column.note),
+    ]
+    return (f'<tr style="{style}">' + "".join(f'<td style="{CELL}">{c}</td>' for c in cells)
+            + "</tr>")
+
+
+def report_html(report: DriftReport, summary: str) -> str:
+    """The report as an HTML fragment: the dataset verdict, then one row per column."""
+    colour = "#b3261e" if report.drifted else "#1e7b34"
+    headers = ["column", "test", "statistic", "p-value", "threshold", "verdict", "kind",
+               "missing (ref → cur)", "note"]
+    head = "".join(f'<th style="{CELL}">{h}</th>' for h in headers)
+    note = f'<div style="color:#555">{html.escape(report.note)}</div>' if report.note else ""
+    return (
+        '<div class="jupyter-mlops-drift" style="font-size:0.9em">'
+        f'<div style="font-weight:bold;color:{colour};margin-bottom:4px">'
+        f"{html.escape(summary)}</div>{note}"
+        '<table style="border-collapse:collapse;margin-top:4px">'
+        f"<thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(_row(c) for c in report.columns)}</tbody></table></div>"
+    )

@@ -1,0 +1,283 @@
+"""The statistics behind :func:`jupyter_mlops.drift.drift`, in linear time with numpy and scipy.
+
+Numeric columns are compared without sorting them. One pass per side drops every value into
+one of many equal-width buckets (``np.bincount`` of counts and of sums), which gives both
+empirical CDFs exactly at every bucket boundary. Inside a bucket the difference ``D`` of the
+two CDFs can only move between two bounds known from the bucket counts, so:
+
+* the Wasserstein distance ``∫|D|`` is exact from the counts and sums of every bucket where
+  ``D`` cannot change sign (``∫D`` is linear in them);
+* the Kolmogorov–Smirnov statistic ``sup|D|`` can only be above the best boundary value in
+  buckets whose bounds exceed it.
+
+Only the remaining buckets (a few percent of the values, fewer the more the data drifted)
+are sorted and walked point by point. The results equal ``scipy.stats.ks_2samp`` and
+``scipy.stats.wasserstein_distance`` up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.spatial import distance
+
+CHART_BINS = 20  # equal-width bins of the common core range, plus a bin per non-empty tail
+POINTS_PER_BUCKET = 8  # average occupancy of the fine buckets
+MAX_BUCKET_GROUPS = 4096  # at most CHART_BINS * this many fine buckets
+EXACT_KS_MAX_N = 10_000  # up to this size scipy computes the exact KS p-value (its 'auto')
+PSI_EPSILON = 1e-4  # share given to an empty bin or category in PSI (as Evidently does)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of both sides on common bin edges (``len(edges) == len(reference) + 1``)."""
+
+    edges: np.ndarray
+    reference: np.ndarray
+    current: np.ndarray
+
+
+@dataclass(frozen=True)
+class NumericComparison:
+    """Exact two-sample distances of two sets of finite values, and their histogram."""
+
+    ks: float
+    wasserstein: float
+    histogram: Histogram
+    occupied_buckets: int  # a lower bound of the distinct values of both sides together
+
+
+def core_range(sample: np.ndarray) -> tuple[float, float]:
+    """The 0.5 % and 99.5 % nearest-rank quantiles of finite values (a sample suffices).
+
+    Bins span the union of both sides' core ranges, so outliers fall into two tail bins
+    instead of squeezing everything else into one bin."""
+    if sample.size == 0:
+        return math.inf, -math.inf
+    last = sample.size - 1
+    ranks = [round(0.005 * last), round(0.995 * last)]
+    low, high = np.partition(sample, ranks)[ranks]
+    return float(low), float(high)
+
+
+def _bucketizer(width: float, buckets: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Bucket numbers of centred values: 0 below the core, 1..buckets inside, then above.
+
+    The same monotone float arithmetic is applied everywhere, so equal values always share
+    a bucket and buckets are intervals."""
+    scale = 1.0 / width
+
+    def bucket_of(centred: np.ndarray) -> np.ndarray:
+        t = centred * scale
+        t += 1.0
+        np.clip(t, 0.0, buckets + 1.0, out=t)
+        return t.astype(np.intp)  # truncation is floor on the non-negative values
+
+    return bucket_of
+
+
+def compare_numeric(
+    reference: np.ndarray, current: np.ndarray, core: tuple[float, float]
+) -> NumericComparison:
+    """KS statistic, Wasserstein-1 distance and a common histogram of two finite samples.
+
+    ``core`` is the range the equal-width bins cover (see :func:`core_range`); values
+    outside it land in the tail bins.
+    """
+    n1, n2 = reference.size, current.size
+    vmin = min(float(reference.min()), float(current.min()))
+    vmax = max(float(reference.max()), float(current.max()))
+    if vmin == vmax:
+        edges = np.array([vmin - 0.5, vmin + 0.5])
+        return NumericComparison(0.0, 0.0, Histogram(edges, np.array([n1]), np.array([n2])), 1)
+    lo, hi = core
+    if not lo < hi:
+        lo, hi = vmin, vmax
+    # hi is a data value: lift it a hair so that it falls inside the last core bin both for
+    # the float bucket arithmetic and for the reported edges (as np.histogram would count)
+    hi += (hi - lo) * 2.0**-30
+    groups = int(np.clip((n1 + n2) // (CHART_BINS * POINTS_PER_BUCKET), 1, MAX_BUCKET_GROUPS))
+    buckets = CHART_BINS * groups
+    width = (hi - lo) / buckets
+    if not (0.0 < width < math.inf and 1.0 / width < math.inf):
+        return _compare_by_sorting(reference, current, vmin, vmax)
+    bucket_of = _bucketizer(width, buckets)
+    centred_r, centred_c = reference - lo, current - lo
+    index_r, index_c = bucket_of(centred_r), bucket_of(centred_c)
+    slots = buckets + 2
+    count_r = np.bincount(index_r, minlength=slots)
+    count_c = np.bincount(index_c, minlength=slots)
+    sum_r = np.bincount(index_r, weights=centred_r, minlength=slots)
+    sum_c = np.bincount(index_c, weights=centred_c, minlength=slots)
+    before_r = np.concatenate(([0], np.cumsum(count_r)))  # values before bucket k, k = 0..slots
+    before_c = np.concatenate(([0], np.cumsum(count_c)))
+    cdf_r, cdf_c = before_r / n1, before_c / n2
+    at_cuts = cdf_r - cdf_c  # D on [cut k, first value of bucket k)
+    cuts = np.empty(slots + 1)
+    cuts[0], cuts[-1] = vmin - lo, vmax - lo
+    cuts[1:-1] = np.arange(buckets + 1) * width
+    np.clip(cuts, cuts[0], cuts[-1], out=cuts)
+
+    low_bound = cdf_r[:-1] - cdf_c[1:]  # D inside bucket k stays within these bounds
+    high_bound = cdf_r[1:] - cdf_c[:-1]
+    sign_changes = (low_bound < 0) & (high_bound > 0)
+    ks = float(np.abs(at_cuts).max())
+    refine = sign_changes | (np.maximum(np.abs(low_bound), np.abs(high_bound)) > ks)
+    integral = (at_cuts[:-1] * np.diff(cuts) + (count_r * cuts[1:] - sum_r) / n1
+                - (count_c * cuts[1:] - sum_c) / n2)  # ∫D over each bucket
+    wasserstein = float(np.abs(integral[~sign_changes]).sum())
+    if refine.any():
+        inside_r = np.sort(centred_r[refine[index_r]])
+        inside_c = np.sort(centred_c[refine[index_c]])
+        refined_ks, refined_w = _walk_buckets(
+            inside_r, inside_c, bucket_of, before_r, before_c, n1, n2, at_cuts, cuts,
+            sign_changes,
+        )
+        ks = max(ks, refined_ks)
+        wasserstein += refined_w
+    histogram = _histogram(count_r, count_c, lo, hi, vmin, vmax)
+    return NumericComparison(ks, wasserstein, histogram, int(np.count_nonzero(count_r + count_c)))
+
+
+def _walk_buckets(
+    inside_r: np.ndarray, inside_c: np.ndarray, bucket_of: Callable[[np.ndarray], np.ndarray],
+    before_r: np.ndarray, before_c: np.ndarray, n1: int, n2: int, at_cuts: np.ndarray,
+    cuts: np.ndarray, sign_changes: np.ndarray,
+) -> tuple[float, float]:
+    """Exact ``sup|D|`` over the given sorted values and ``∫|D|`` over their sign-changing
+    buckets, walking the merged values point by point."""
+    values = np.concatenate((inside_r, inside_c))
+    order = np.argsort(values, kind="stable")  # merges the two sorted runs
+    values = values[order]
+    from_r = order < inside_r.size
+    bucket = bucket_of(values)
+    seen_r = np.cumsum(from_r)
+    seen_c = np.arange(1, values.size + 1) - seen_r
+    starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+    lengths = np.diff(np.append(starts, values.size))
+    base_r = np.repeat(np.where(starts > 0, seen_r[starts - 1], 0), lengths)
+    base_c = np.repeat(np.where(starts > 0, seen_c[starts - 1], 0), lengths)
+    after = ((before_r[bucket] + seen_r - base_r) / n1
+             - (before_c[bucket] + seen_c - base_c) / n2)  # D just after each value
+    last_of_ties = np.append(values[1:] != values[:-1], True)
+    ks = float(np.abs(after[last_of_ties]).max())
+    following = np.append(values[1:], 0.0)
+    same_bucket = np.append(bucket[1:] == bucket[:-1], False)
+    following = np.where(same_bucket, following, cuts[bucket + 1])
+    walked = sign_changes[bucket]
+    wasserstein = float(np.sum(np.abs(after[walked]) * (following[walked] - values[walked])))
+    first = bucket[starts]
+    lead = sign_changes[first]
+    wasserstein += float(np.sum(np.abs(at_cuts[first[lead]])
+                                * (values[starts[lead]] - cuts[first[lead]])))
+    return ks, wasserstein
+
+
+def _histogram(count_r: np.ndarray, count_c: np.ndarray, lo: float, hi: float,
+               vmin: float, vmax: float) -> Histogram:
+    """Fine bucket counts folded into CHART_BINS equal-width bins plus non-empty tails."""
+    core_r = count_r[1:-1].reshape(CHART_BINS, -1).sum(axis=1)
+    core_c = count_c[1:-1].reshape(CHART_BINS, -1).sum(axis=1)
+    edges = list(np.linspace(lo, hi, CHART_BINS + 1))
+    ref, cur = list(core_r), list(core_c)
+    if count_r[0] or count_c[0]:
+        edges.insert(0, vmin)
+        ref.insert(0, count_r[0])
+        cur.insert(0, count_c[0])
+    if count_r[-1] or count_c[-1]:
+        if vmax > hi:
+            edges.append(vmax)
+            ref.append(count_r[-1])
+            cur.append(count_c[-1])
+        else:  # the values above the core all sit on its upper edge: the last bin is closed
+            ref[-1] += count_r[-1]
+            cur[-1] += count_c[-1]
+    return Histogram(np.array(edges, dtype=float), np.array(ref), np.array(cur))
+
+
+def _compare_by_sorting(reference: np.ndarray, current: np.ndarray, vmin: float,
+                        vmax: float) -> NumericComparison:
+    """The plain sorted computation, for ranges too narrow or wide for float buckets."""
+    ks = float(stats.ks_2samp(reference, current).statistic)
+    wasserstein = float(stats.wasserstein_distance(reference, current))
+    edges = np.array([vmin, vmax])
+    histogram = Histogram(edges, np.array([reference.size]), np.array([current.size]))
+    return NumericComparison(ks, wasserstein, histogram, 2)
+
+
+def ks_test(reference: np.ndarray, current: np.ndarray, statistic: float) -> tuple[float, float]:
+    """The two-sided KS test as ``scipy.stats.ks_2samp`` computes it (method 'auto').
+
+    Up to ``EXACT_KS_MAX_N`` values per side scipy's exact p-value is used (by calling it);
+    above, its asymptotic one: ``kstwo.sf(D, round(n1 * n2 / (n1 + n2)))`` with the exact
+    statistic computed here.
+    """
+    n1, n2 = reference.size, current.size
+    if max(n1, n2) <= EXACT_KS_MAX_N:
+        result = stats.ks_2samp(reference, current)
+        return float(result.statistic), float(result.pvalue)
+    m, n = sorted((float(n1), float(n2)), reverse=True)
+    pvalue = float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0.0, 1.0))
+    return statistic, pvalue
+
+
+def chi2_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-square test of homogeneity on the 2 × k table of counts.
+
+    ``scipy.stats.chi2_contingency(table, correction=False)``: both sides are samples, so
+    the expected counts come from the pooled frequencies. (Evidently instead runs the
+    goodness-of-fit ``scipy.stats.chisquare`` with the reference shares as exact
+    probabilities, which ignores the reference's own sampling error — too many alarms when
+    the reference is small, the only case chi-square is chosen — and is infinite for a
+    category the reference never saw.) Categories empty on both sides are left out.
+    """
+    keep = (reference + current) > 0
+    table = np.vstack((reference[keep], current[keep]))
+    result = stats.chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
+
+
+def z_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Two-proportion z-test (pooled variance) on the share of the first of two categories.
+
+    ``z² equals the chi-square statistic of the same 2 × 2 table; p = 2 · Φ(−|z|)``. One
+    category on both sides: ``z = 0, p = 1``.
+    """
+    keep = (reference + current) > 0
+    ref, cur = reference[keep], current[keep]
+    if ref.size < 2:
+        return 0.0, 1.0
+    n1, n2 = float(ref.sum()), float(cur.sum())
+    p1, p2 = ref[0] / n1, cur[0] / n2
+    pooled = (ref[0] + cur[0]) / (n1 + n2)
+    z = float((p1 - p2) / math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)))
+    return z, float(2.0 * stats.norm.sf(abs(z)))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    return counts / counts.sum()
+
+
+def psi(reference: np.ndarray, current: np.ndarray) -> float:
+    """Population stability index ``Σ (c − r) · ln(c / r)`` over the shares of each bin or
+    category; an empty one counts as ``PSI_EPSILON``."""
+    ref, cur = _shares(reference), _shares(current)
+    ref = np.where(ref == 0, PSI_EPSILON, ref)
+    cur = np.where(cur == 0, PSI_EPSILON, cur)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def jensen_shannon(reference: np.ndarray, current: np.ndarray) -> float:
+    """Jensen–Shannon distance (natural log, so at most √ln 2 ≈ 0.83) of the shares:
+    ``scipy.spatial.distance.jensenshannon``."""
+    return float(distance.jensenshannon(_shares(reference), _shares(current)))
+
+
+def hellinger(reference: np.ndarray, current: np.ndarray) -> float:
+    """Hellinger distance ``√(1 − Σ √(r · c))`` of the shares, between 0 and 1."""
+    overlap = float(np.sum(np.sqrt(_shares(reference) * _shares(current))))
+    return math.sqrt(max(0.0, 1.0 - overlap))

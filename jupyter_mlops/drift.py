@@ -1,0 +1,519 @@
+"""Data drift between reference data (or its stored profile) and current data, per column.
+
+Each column gets the test the best tools pick by type and size (Evidently's defaults):
+
+============================  ========================  ===========================
+column                        reference ≤ 1000 values   reference > 1000 values
+============================  ========================  ===========================
+numeric, > 5 distinct values  ``ks`` (p < 0.05)         ``wasserstein`` (≥ 0.1)
+≤ 5 values, or categorical    ``chi2``; ``z`` if two    ``jensenshannon`` (≥ 0.1)
+============================  ========================  ===========================
+
+``psi`` and ``hellinger`` (≥ 0.1) are available for every column. The KS statistic and
+p-value equal ``scipy.stats.ks_2samp``; chi-square is ``scipy.stats.chi2_contingency``
+without continuity correction on the 2 × k table; ``wasserstein`` is
+``scipy.stats.wasserstein_distance`` divided by the reference's standard deviation (at least
+0.001); the binned distances use the categories, the values of a numeric column with at most
+20 distinct ones, or else the 20 equal-width bins of the two sides' common 0.5–99.5 %
+range plus a bin per tail (:attr:`DriftReport.distributions`). Missing and infinite values
+are left out of the tests and reported as a share; a column whose share of missing values
+moved (z-test p < 0.05 on a small reference, else a Jensen–Shannon distance ≥ 0.1 between
+the missing/present shares) is drifted too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import _drift_stats as st
+from ._drift_sides import (
+    OTHER,
+    Side,
+    against_profile,
+    as_kind,
+    data_side,
+    profile_side,
+    reconcile,
+    value_counts,
+)
+from .errors import DriftError
+from .profile import PROFILE_VERSION, QUANTILES, as_frame, sample_positions
+
+TESTS = ("ks", "chi2", "z", "psi", "jensenshannon", "wasserstein", "hellinger")
+P_VALUE_TESTS = frozenset({"ks", "chi2", "z"})
+DEFAULT_THRESHOLDS = {"ks": 0.05, "chi2": 0.05, "z": 0.05, "psi": 0.1, "jensenshannon": 0.1,
+                      "wasserstein": 0.1, "hellinger": 0.1}
+SMALL_REFERENCE = 1000  # reference values up to which p-value tests are the default
+LOW_CARDINALITY = 5  # numeric columns with at most this many values are tested as categories
+DISCRETE_VALUES = 20  # numeric columns with at most this many values are binned by value
+MISSING_P_VALUE, MISSING_DISTANCE = 0.05, 0.1  # when a change of the missing share is drift
+FRAME_COLUMNS = ["column", "test", "statistic", "p_value", "threshold", "drifted", "kind",
+                 "nan_share_reference", "nan_share_current", "note"]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Both sides of one column on common bins or categories: what a chart draws.
+
+    Attributes
+    ----------
+    kind : "numeric", "datetime", "timedelta" (``edges`` set; datetimes in nanoseconds
+        since the epoch, timedeltas in nanoseconds) or "categorical" (``labels`` set)
+    edges : bin edges, ``len(reference) + 1`` of them: 20 equal-width bins over the common
+        0.5–99.5 % range, plus a bin for each non-empty tail up to the extreme value
+    labels : category texts, the reference's most frequent first; ``"(other)"`` gathers the
+        categories a profile did not list one by one
+    reference, current : each side's share of its non-missing values per bin or category
+    reference_count, current_count : how many values the shares are of
+    """
+
+    kind: str
+    edges: np.ndarray | None
+    labels: tuple[str, ...]
+    reference: np.ndarray
+    current: np.ndarray
+    reference_count: int
+    current_count: int
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The verdict on one column; ``test == ""`` when it could not be tested (see ``note``)."""
+
+    column: str
+    test: str
+    statistic: float
+    p_value: float
+    threshold: float
+    drifted: bool
+    kind: str
+    nan_share_reference: float
+    nan_share_current: float
+    note: str
+    distribution: Distribution | None = None
+
+
+class DriftReport:
+    """The result of :func:`drift`: a verdict per column and for the dataset.
+
+    Attributes
+    ----------
+    columns : one :class:`ColumnDrift` per column, in the order compared
+    share : the share of drifted columns at which the dataset counts as drifted
+    reference_source : "data" or "profile" (the reference was a stored profile)
+    note : how the reference was read (a profile: its sample and approximations)
+    """
+
+    def __init__(self, columns: list[ColumnDrift], *, share: float, reference_source: str,
+                 note: str = "") -> None:
+        self.columns = columns
+        self.share = share
+        self.reference_source = reference_source
+        self.note = note
+
+    @property
+    def compared(self) -> list[ColumnDrift]:
+        """The columns present on both sides (the denominator of :attr:`share_drifted`)."""
+        return [c for c in self.columns if c.kind]
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        """Names of the drifted columns."""
+        return [c.column for c in self.columns if c.drifted]
+
+    @property
+    def share_drifted(self) -> float:
+        """Drifted columns over columns present on both sides (0 when there are none)."""
+        compared = self.compared
+        return sum(c.drifted for c in compared) / len(compared) if compared else 0.0
+
+    @property
+    def drifted(self) -> bool:
+        """The dataset verdict: the share of drifted columns reached :attr:`share`."""
+        return bool(self.compared) and self.share_drifted >= self.share
+
+    @property
+    def distributions(self) -> dict[str, Distribution]:
+        """Per tested column, both sides' histogram or category shares (for charts)."""
+        return {c.column: c.distribution for c in self.columns if c.distribution is not None}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per column: ``column, test, statistic, p_value, threshold, drifted``,
+        then ``kind, nan_share_reference, nan_share_current, note``."""
+        rows = [[c.column, c.test, c.statistic, c.p_value, c.threshold, c.drifted, c.kind,
+                 c.nan_share_reference, c.nan_share_current, c.note] for c in self.columns]
+        frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+        return frame.astype({"statistic": float, "p_value": float, "threshold": float,
+                             "drifted": bool})
+
+    def _summary(self) -> str:
+        verdict = "drifted" if self.drifted else "not drifted"
+        compared = len(self.compared)
+        return (f"dataset {verdict}: {len(self.drifted_columns)} of {compared} columns drifted "
+                f"({self.share_drifted:.0%}; the dataset drifts at {self.share:.0%})")
+
+    def __repr__(self) -> str:
+        return f"<DriftReport {self._summary()}>"
+
+    def _repr_html_(self) -> str:
+        from ._drift_html import report_html
+
+        return report_html(self, self._summary())
+
+
+def drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | str | None = None,
+    tests: str | Mapping[str, str] | None = None,
+    thresholds: float | Mapping[str, float] | None = None,
+    share: float = 0.5,
+) -> DriftReport:
+    """Compare current data with reference data (or its stored profile), column by column.
+
+    Parameters
+    ----------
+    reference : a DataFrame, Series, 1-/2-D array, or a profile dict from
+        :func:`jupyter_mlops.profile.profile_of` (e.g. a run's training data through
+        :func:`jupyter_mlops.drift_reference.reference_profile`): no raw data needed.
+    current : a DataFrame, Series or 1-/2-D array. Arrays take the other side's column
+        names when they have as many columns.
+    columns : the columns to compare (default: all, reference's first).
+    tests : a test name for every column it applies to (others keep their default), or a
+        ``{column: name}`` dict; names: "ks", "chi2", "z", "psi", "jensenshannon",
+        "wasserstein", "hellinger".
+    thresholds : the cut-off for every column, or a ``{column: value}`` dict: p-value tests
+        flag drift below it, distances at or above it.
+    share : the share of drifted columns at which the dataset counts as drifted.
+
+    Returns
+    -------
+    DriftReport
+
+    Raises
+    ------
+    DriftError
+        A side has no rows or is not a table; the reference dict is not a profile.
+    ValueError
+        An unknown test, column or threshold, or a test that cannot apply to its column.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], got {share!r}")
+    current_frame = _as_table(current, "current")
+    profile = _as_profile(reference)
+    if profile is None:
+        reference_frame = _as_table(reference, "reference")
+        reference_frame, current_frame = _align_names(reference, reference_frame, current,
+                                                      current_frame)
+        reference_names = list(reference_frame.columns)
+    else:
+        reference_names = list(profile["columns"])
+    names = _selected(columns, reference_names, list(current_frame.columns))
+    test_of, global_test = _tests_for(tests, names)
+    threshold_of = _thresholds_for(thresholds, names)
+    positions_c = sample_positions(len(current_frame))
+    positions_r = None if profile is not None else sample_positions(len(reference_frame))
+    results, rebuilt = [], False
+    for name in names:
+        in_reference, in_current = name in reference_names, name in current_frame.columns
+        if not (in_reference and in_current):
+            side = "reference" if in_reference else "current"
+            results.append(ColumnDrift(name, "", math.nan, math.nan, math.nan, False, "",
+                                       math.nan, math.nan, f"only in {side}: not compared"))
+            continue
+        column_c = current_frame[name]
+        if profile is None:
+            column_r = reference_frame[name]
+            kind_r, kind_c, note = reconcile(column_r, column_c)
+            side_r = data_side(as_kind(column_r, kind_r), positions_r, kind_r)
+        else:
+            side_r = profile_side(profile["columns"][name], int(profile["version"]),
+                                  int(profile.get("sample_rows") or profile["rows"]))
+            side_r, kind_c, note = against_profile(side_r, column_c)
+            rebuilt = rebuilt or side_r.rebuilt
+        side_c = data_side(as_kind(column_c, kind_c), positions_c, kind_c)
+        results.append(_compare_column(name, side_r, side_c, test_of.get(name), global_test,
+                                       threshold_of.get(name), note))
+    source = "data" if profile is None else "profile"
+    return DriftReport(results, share=share, reference_source=source,
+                       note=_profile_note(profile, rebuilt))
+
+
+# -- inputs ---------------------------------------------------------------------------------
+def _as_table(obj: Any, label: str) -> pd.DataFrame:
+    if isinstance(obj, str):
+        raise DriftError(
+            f"the {label} is the text {obj[:40]!r}, not data. To compare with the training "
+            "data of a run, pass reference_profile(store, run) from "
+            "jupyter_mlops.drift_reference as the reference."
+        )
+    if isinstance(obj, Mapping):
+        raise DriftError(f"the {label} must be data (a DataFrame, Series or array); only the "
+                         "reference may be a stored profile")
+    if not isinstance(obj, (pd.DataFrame, pd.Series)):
+        obj = np.asarray(obj)
+        if obj.ndim not in (1, 2):
+            raise DriftError(f"the {label} is a {obj.ndim}-D array: drift compares tables, "
+                             "pass a DataFrame, a Series or a 1-/2-D array")
+    frame = as_frame(obj)
+    if frame.shape[0] == 0:
+        raise DriftError(f"the {label} data has no rows: drift needs at least one row on each "
+                         "side")
+    if frame.shape[1] == 0:
+        raise DriftError(f"the {label} data has no columns")
+    names = [str(c) for c in frame.columns]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise DriftError(f"the {label} data has duplicate column names {twice}: rename them")
+    return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
+
+
+def _as_profile(obj: Any) -> dict[str, Any] | None:
+    if not isinstance(obj, Mapping):
+        return None
+    version, columns = obj.get("version"), obj.get("columns")
+    if not isinstance(version, int) or not isinstance(columns, Mapping):
+        raise DriftError("the reference is a dict but not a profile: pass data, or a profile "
+                         "from profile_of(data) or reference_profile(store, run)")
+    if version > PROFILE_VERSION:
+        raise DriftError(f"the reference profile has format version {version}, newer than this "
+                         f"jupyter-mlops reads ({PROFILE_VERSION}): upgrade jupyter-mlops")
+    if not int(obj.get("rows", 0)):
+        raise DriftError("the reference profile describes data with no rows: drift needs at "
+                         "least one row on each side")
+    return dict(obj)
+
+
+def _align_names(reference: Any, frame_r: pd.DataFrame, current: Any,
+                 frame_c: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Unnamed arrays take the other side's names; two single columns are one column."""
+    named_r = isinstance(reference, (pd.DataFrame, pd.Series))
+    named_c = isinstance(current, (pd.DataFrame, pd.Series))
+    if frame_r.shape[1] == 1 and frame_c.shape[1] == 1:
+        return frame_r, frame_c.set_axis(frame_r.columns, axis=1)
+    if frame_r.shape[1] == frame_c.shape[1]:
+        if named_r and not named_c:
+            return frame_r, frame_c.set_axis(frame_r.columns, axis=1)
+        if named_c and not named_r:
+            return frame_r.set_axis(frame_c.columns, axis=1), frame_c
+    return frame_r, frame_c
+
+
+def _selected(columns: Sequence[str] | str | None, reference: list[str],
+              current: list[str]) -> list[str]:
+    everything = reference + [c for c in current if c not in set(reference)]
+    if columns is None:
+        return everything
+    wanted = [str(columns)] if isinstance(columns, str) else [str(c) for c in columns]
+    unknown = [c for c in wanted if c not in set(everything)]
+    if unknown:
+        raise ValueError(f"columns {unknown} are in neither the reference nor the current data")
+    return list(dict.fromkeys(wanted))
+
+
+def _tests_for(tests: str | Mapping[str, str] | None,
+               names: list[str]) -> tuple[dict[str, str], str | None]:
+    if tests is None:
+        return {}, None
+    if isinstance(tests, str):
+        _check_test(tests)
+        return {}, tests
+    unknown = [c for c in tests if str(c) not in names]
+    if unknown:
+        raise ValueError(f"tests= names columns {unknown} that are not compared")
+    for test in tests.values():
+        _check_test(test)
+    return {str(c): t for c, t in tests.items()}, None
+
+
+def _check_test(test: str) -> None:
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}: choose one of {', '.join(TESTS)}")
+
+
+def _thresholds_for(thresholds: float | Mapping[str, float] | None,
+                    names: list[str]) -> dict[str, float]:
+    if thresholds is None:
+        return {}
+    items = (thresholds.items() if isinstance(thresholds, Mapping)
+             else ((name, thresholds) for name in names))
+    result = {}
+    for name, value in items:
+        if str(name) not in names:
+            raise ValueError(f"thresholds= names column {name!r}, which is not compared")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                0 < value < math.inf):
+            raise ValueError(f"threshold {value!r} for {name!r} must be a positive number")
+        result[str(name)] = float(value)
+    return result
+
+
+def _profile_note(profile: dict[str, Any] | None, rebuilt: bool) -> str:
+    if profile is None:
+        return ""
+    note = (f"reference: a stored profile (format {profile['version']}) of "
+            f"{int(profile['rows']):,} rows, summarised from "
+            f"{int(profile.get('sample_rows') or profile['rows']):,} of them")
+    if rebuilt:
+        steps = len(QUANTILES) - 1 if profile["version"] >= 2 else 100
+        note += (f"; numeric columns marked 'rebuilt' are interpolated between its {steps + 1} "
+                 f"quantiles, so their statistics approximate those on the data (the "
+                 f"reference CDF within 1/{steps})")
+    return note
+
+
+# -- one column -----------------------------------------------------------------------------
+def _compare_column(name: str, ref: Side, cur: Side, test: str | None, global_test: str | None,
+                    threshold: float | None, note: str) -> ColumnDrift:
+    notes = [note] if note else []
+    if ref.sample or ref.rebuilt:
+        notes.append("reference: profile " + ", ".join(
+            word for word, flag in (("sample", ref.sample), ("rebuilt", ref.rebuilt)) if flag))
+    if ref.infinite or cur.infinite:
+        notes.append(f"infinite values left out ({ref.infinite} reference, "
+                     f"{cur.infinite} current)")
+    nan_r = ref.missing / ref.rows if ref.rows else math.nan
+    nan_c = cur.missing / cur.rows
+    missing_drift, missing_note = _missingness(ref, cur)
+    if missing_note:
+        notes.append(missing_note)
+    if ref.present == 0 or cur.present == 0:
+        where = ("on both sides" if ref.present == cur.present == 0
+                 else "in reference" if ref.present == 0 else "in current")
+        notes.append(f"all values missing {where}: not tested")
+        return ColumnDrift(name, "", math.nan, math.nan, math.nan, missing_drift, ref.kind,
+                           nan_r, nan_c, "; ".join(notes))
+    if ref.numeric:
+        comparison, table, distinct = _numeric_tables(ref, cur)
+        histogram = comparison.histogram
+        distribution = Distribution(ref.kind, histogram.edges, (),
+                                    histogram.reference / ref.present,
+                                    histogram.current / cur.present, ref.present, cur.present)
+    else:
+        comparison = None
+        labels, counts_r, counts_c, category_note = _category_table(ref, cur)
+        if category_note:
+            notes.append(category_note)
+        table, distinct = (counts_r, counts_c, False), len(labels)
+        distribution = Distribution(ref.kind, None, tuple(labels), counts_r / counts_r.sum(),
+                                    counts_c / counts_c.sum(), ref.present, cur.present)
+    if distinct == 1:
+        notes.append("constant")
+    chosen = _default_test(ref, distinct)
+    requested = test or global_test
+    if requested:
+        problem = _inapplicable(requested, ref, distinct, table[2])
+        if problem and test:
+            raise ValueError(f"tests= asks for {requested!r} on column {name!r}, but {problem}")
+        if problem:
+            notes.append(f"{requested} does not apply ({problem}): {chosen} used")
+        else:
+            chosen = requested
+    statistic, p_value = _run_test(chosen, ref, cur, comparison, table)
+    cutoff = threshold if threshold is not None else DEFAULT_THRESHOLDS[chosen]
+    if chosen in P_VALUE_TESTS:
+        drifted = p_value < cutoff
+    else:
+        drifted = statistic >= cutoff
+    return ColumnDrift(name, chosen, statistic, p_value, cutoff, bool(drifted or missing_drift),
+                       ref.kind, nan_r, nan_c, "; ".join(notes), distribution)
+
+
+def _numeric_tables(ref: Side, cur: Side) -> tuple[st.NumericComparison,
+                                                   tuple[np.ndarray, np.ndarray, bool], int]:
+    """The exact numeric comparison and the frequency table the binned tests use: the
+    values when there are at most DISCRETE_VALUES of them, else the histogram bins."""
+    assert ref.values is not None and cur.values is not None
+    core = (min(ref.core[0], cur.core[0]), max(ref.core[1], cur.core[1]))
+    comparison = st.compare_numeric(ref.values, cur.values, core)
+    if comparison.occupied_buckets <= DISCRETE_VALUES:
+        values_r, counts_r = value_counts(ref.values)
+        values_c, counts_c = value_counts(cur.values)
+        values = np.union1d(values_r, values_c)
+        if values.size <= DISCRETE_VALUES:
+            table_r = np.zeros(values.size)
+            table_c = np.zeros(values.size)
+            table_r[np.searchsorted(values, values_r)] = counts_r
+            table_c[np.searchsorted(values, values_c)] = counts_c
+            return comparison, (table_r, table_c, True), int(values.size)
+    histogram = comparison.histogram
+    return comparison, (histogram.reference, histogram.current, False), DISCRETE_VALUES + 1
+
+
+def _category_table(ref: Side, cur: Side) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """Both sides' counts over one list of categories: the reference's, most frequent
+    first, then the new ones; against a truncated profile, unlisted ones are one group."""
+    counts_r = dict(sorted((ref.counts or {}).items(), key=lambda kv: -kv[1]))
+    current = dict(sorted((cur.counts or {}).items(), key=lambda kv: -kv[1]))
+    new = [k for k in current if k not in counts_r]
+    note = ""
+    if ref.other:
+        counts_r[OTHER] = counts_r.get(OTHER, 0) + ref.other
+        grouped = sum(current.pop(k) for k in new)
+        current[OTHER] = current.get(OTHER, 0) + grouped
+        new = []
+        if grouped:
+            note = f"categories the profile did not list are compared as one {OTHER!r} group"
+    elif new:
+        shown = ", ".join(repr(k) for k in new[:3]) + (", …" if len(new) > 3 else "")
+        note = f"{len(new)} categor{'y' if len(new) == 1 else 'ies'} not in reference: {shown}"
+    labels = list(counts_r) + new
+    table_r = np.array([counts_r.get(k, 0) for k in labels], dtype=float)
+    table_c = np.array([current.get(k, 0) for k in labels], dtype=float)
+    return labels, table_r, table_c, note
+
+
+def _default_test(ref: Side, distinct: int) -> str:
+    many_values = ref.numeric and distinct > LOW_CARDINALITY
+    if ref.rows - ref.missing <= SMALL_REFERENCE:
+        return "ks" if many_values else ("chi2" if distinct > 2 else "z")
+    return "wasserstein" if many_values else "jensenshannon"
+
+
+def _inapplicable(test: str, ref: Side, distinct: int, by_value: bool) -> str:
+    if test in ("ks", "wasserstein") and not ref.numeric:
+        return f"{test} compares numbers and the column is categorical"
+    if test == "z" and (distinct > 2 or (ref.numeric and not by_value)):
+        return "the z-test compares two categories and the column has more values"
+    return ""
+
+
+def _run_test(test: str, ref: Side, cur: Side, comparison: st.NumericComparison | None,
+              table: tuple[np.ndarray, np.ndarray, bool]) -> tuple[float, float]:
+    if test == "ks":
+        assert comparison is not None and ref.values is not None and cur.values is not None
+        return st.ks_test(ref.values, cur.values, comparison.ks)
+    if test == "wasserstein":
+        assert comparison is not None and ref.values is not None
+        std = ref.std if ref.std is not None else float(ref.values.std())
+        return comparison.wasserstein / max(std, 0.001), math.nan
+    counts_r, counts_c, _ = table
+    if test == "chi2":
+        return st.chi2_test(counts_r, counts_c)
+    if test == "z":
+        return st.z_test(counts_r, counts_c)
+    distance = {"psi": st.psi, "jensenshannon": st.jensen_shannon, "hellinger": st.hellinger}
+    return distance[test](counts_r, counts_c), math.nan
+
+
+def _missingness(ref: Side, cur: Side) -> tuple[bool, str]:
+    """Whether the share of missing (or infinite) values moved enough to count as drift."""
+    share_r = ref.missing / ref.rows if ref.rows else 0.0
+    share_c = cur.missing / cur.rows
+    if share_r == share_c:
+        return False, ""
+    counts_r = np.array([ref.missing, ref.rows - ref.missing], dtype=float)
+    counts_c = np.array([cur.missing, cur.rows - cur.missing], dtype=float)
+    if ref.rows <= SMALL_REFERENCE:
+        drifted = st.z_test(counts_r, counts_c)[1] < MISSING_P_VALUE
+    else:
+        drifted = st.jensen_shannon(counts_r, counts_c) >= MISSING_DISTANCE
+    return drifted, (f"missing values {share_r:.1%} → {share_c:.1%}: drifted" if drifted
+                     else "")
