@@ -23,7 +23,7 @@ $(MLFLOW_STAMP):
 ## demo: execute the notebooks headless, show what was recorded and where, export a bundle
 demo: $(STAMP)
 	$(PY) notebooks/run.py notebooks/quickstart.ipynb notebooks/promote_and_deploy.ipynb \
-	    notebooks/continuous_training.ipynb
+	    notebooks/drift_and_performance.ipynb notebooks/continuous_training.ipynb
 	$(VENV)/bin/jupyter-mlops runs -e quickstart
 	$(VENV)/bin/jupyter-mlops models
 	$(VENV)/bin/jupyter-mlops doctor

@@ -166,6 +166,13 @@ class DriftReport:
 
         return report_html(self, self._summary())
 
+    def figure(self, columns: list[str] | None = None) -> Any:
+        """The report as a plotly figure: the verdict table, then each column's reference and
+        current distributions overlaid (see :func:`jupyter_mlops.charts.drift_figure`)."""
+        from .charts import drift_figure  # plotly is loaded only when a chart is asked for
+
+        return drift_figure(self, columns)
+
 
 def drift(
     reference: Any,

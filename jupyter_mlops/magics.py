@@ -36,6 +36,7 @@ MLOPS_USAGE = """\
 %mlops promote RUN --name NAME [--stage S] [--gate EXPR] [--reason TEXT] [--force] [--no-verify]
 %mlops models                        registered models, versions, stages (a DataFrame)
 %mlops retrain RUN --data VAR=NEWVAR... [--promote-to S] [--gate G]  replay on new data
+%mlops drift REF CUR                 drift of CUR against REF (a variable, a run or a model)
 %mlops monitor MODEL DATA [--labels VAR]  drift (and performance) of new data; stored
 %mlops monitor MODEL --history       drift and performance over the stored batches
 %mlops events [NAME]                 the audit log
@@ -284,6 +285,8 @@ class MLOpsMagics(Magics):
             return self._retrain(store, rest)
         if command == "monitor":
             return self._monitor(store, rest)
+        if command == "drift":
+            return self._drift(store, rest)
         if command == "events":
             print(report.format_events(store.events(rest[0] if rest else None)))
             return None
@@ -386,6 +389,27 @@ class MLOpsMagics(Magics):
             raise UsageError(str(exc)) from None
         print(result.summary())
         display(charts.mimebundle(result.figure()), raw=True)
+
+    def _drift(self, store: Store, words: list[str]) -> Any:
+        from . import charts
+        from .drift import drift
+        from .drift_reference import reference_profile
+
+        if len(words) != 2:
+            raise UsageError("usage: %mlops drift REF CUR — REF a variable, a run or a model "
+                             "(its training data's profile), CUR a variable")
+        reference_ref, current = words
+        try:
+            if reference_ref in self.shell.user_ns:
+                reference = self.shell.user_ns[reference_ref]
+            else:
+                reference = reference_profile(store, _run_of(store, reference_ref))
+            report = drift(reference, self._variable(current))
+        except (MLOpsError, ValueError, LookupError) as exc:
+            raise UsageError(str(exc)) from None
+        display(report)
+        display(charts.mimebundle(report.figure()), raw=True)
+        return None
 
     def _variable(self, name: str) -> Any:
         if name not in self.shell.user_ns:

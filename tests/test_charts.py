@@ -427,3 +427,21 @@ def test_magics_display_figures(shell) -> None:  # noqa: ANN001
     assert len(shown) == 3
     assert all("application/vnd.plotly.v1+json" in data for data in shown)
     assert "UsageError" in shell.run("%mlops curves a --metric x --metric y").stderr
+
+
+def test_drift_magic_and_report_figure(shell) -> None:  # noqa: ANN001
+    shell.run("import numpy as np, pandas as pd\nrng = np.random.default_rng(0)\n"
+              "ref = pd.DataFrame({'a': rng.normal(size=500), 'b': rng.choice(['x', 'y'], 500)})\n"
+              "cur = ref.assign(a=ref.a + 2)")
+    shown = []
+    shell.ip.display_pub.publish = lambda data, **kw: shown.append(data)
+    try:
+        cell = shell.run("%mlops drift ref cur")
+        assert cell.result.success, cell.stderr
+    finally:
+        del shell.ip.display_pub.publish
+    assert any("DriftReport" in data.get("text/plain", "") for data in shown)
+    figure = [d for d in shown if "application/vnd.plotly.v1+json" in d][0]
+    names = {trace.get("name") for trace in figure["application/vnd.plotly.v1+json"]["data"]}
+    assert {"reference", "current"} <= names
+    assert "usage: %mlops drift" in shell.run("%mlops drift onlyone").stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 import jupyter_mlops as mlops
@@ -54,6 +56,21 @@ def test_promote_and_deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert store.check() == []
     bundle = NOTEBOOKS / "bundles" / "wine"
     assert mlops.load_bundle(bundle).metadata["model"]["version"] == "wine/2"
+
+
+def test_drift_and_performance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
+    notebook = execute(NOTEBOOKS / "drift_and_performance.ipynb")
+    outputs_text(notebook)  # no error outputs
+    plotly = [output for cell in notebook.cells for output in cell.get("outputs", [])
+              if "application/vnd.plotly.v1+json" in output.get("data", {})]
+    assert len(plotly) >= 5
+    raw = json.dumps(nbformat.from_dict(notebook))
+    assert "cdn.plot.ly" not in raw and "<script src=" not in raw  # offline: no CDN
+    report = next(output["data"]["text/html"] for cell in notebook.cells
+                  for output in cell.get("outputs", []) if "DriftReport" in str(
+                      output.get("data", {}).get("text/plain", "")))
+    assert "alcohol" in report and "color_intensity" in report
 
 
 def test_continuous_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
