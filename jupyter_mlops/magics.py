@@ -33,6 +33,7 @@ MLOPS_USAGE = """\
 %mlops lineage RUN|MODEL             upstream and downstream runs (text and a graph)
 %mlops compare RUN... [--metric K]... metrics of several runs side by side
 %mlops curves RUN... [--metric K]     logged metric curves over steps
+%mlops diagnostics RUN               confusion/ROC/PR/calibration or residual charts (--eval)
 %mlops promote RUN --name NAME [--stage S] [--gate EXPR] [--reason TEXT] [--force] [--no-verify]
 %mlops models                        registered models, versions, stages (a DataFrame)
 %mlops retrain RUN --data VAR=NEWVAR... [--promote-to S] [--gate G]  replay on new data
@@ -292,6 +293,17 @@ class MLOpsMagics(Magics):
             return None
         if command in ("compare", "curves"):
             return self._figure(store, command, rest)
+        if command == "diagnostics":
+            if len(rest) != 1:
+                raise UsageError("usage: %mlops diagnostics RUN")
+            from . import charts
+
+            try:
+                figure = charts.diagnostics(store, rest[0])
+            except (LookupError, ValueError) as exc:
+                raise UsageError(str(exc)) from None
+            display(charts.mimebundle(figure), raw=True)
+            return None
         if command in ("show", "lineage"):
             if len(rest) != 1:
                 raise UsageError(f"usage: %mlops {command} RUN")

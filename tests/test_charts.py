@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -445,3 +446,21 @@ def test_drift_magic_and_report_figure(shell) -> None:  # noqa: ANN001
     names = {trace.get("name") for trace in figure["application/vnd.plotly.v1+json"]["data"]}
     assert {"reference", "current"} <= names
     assert "usage: %mlops drift" in shell.run("%mlops drift onlyone").stderr
+
+
+def test_track_summary_points_at_the_charts(shell) -> None:  # noqa: ANN001
+    shell.run("from sklearn.datasets import load_diabetes\nX, y = load_diabetes(return_X_y=True)")
+    cell = shell.run("%%track r --eval X y\nfrom sklearn.linear_model import Ridge\n"
+                     "import jupyter_mlops as mlops\nreg = Ridge().fit(X, y)\n"
+                     "for i in range(3): mlops.log_metric('loss', 1 / (i + 1))")
+    run_id = shell.store().runs()["run_id"][0][:10]
+    hints = cell.stdout.strip().splitlines()[-1]
+    assert hints == (f"  charts: %mlops lineage {run_id} · %mlops curves {run_id} · "
+                     f"%mlops diagnostics {run_id}")
+    shown = []
+    shell.ip.display_pub.publish = lambda data, **kw: shown.append(data)
+    try:
+        assert shell.run(f"%mlops diagnostics {run_id}").result.success
+    finally:
+        del shell.ip.display_pub.publish
+    assert "predicted vs actual" in json.dumps(shown[0]["application/vnd.plotly.v1+json"])

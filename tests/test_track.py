@@ -37,7 +37,7 @@ def test_tracked_cell_shows_its_value_and_a_summary(shell: Shell) -> None:
     assert 0.9 < cell.value < 1.0
     assert shell.ns["acc"] == cell.value
     assert "Out[" in cell.stdout and str(round(cell.value, 3))[:4] in cell.stdout
-    summary = cell.stdout.strip().splitlines()[-1]
+    summary = cell.stdout.strip().splitlines()[-2]
     assert summary.startswith("run ") and " lr · finished " in summary
     assert "model Pipeline" in summary and "X_train(426×30)" in summary
 

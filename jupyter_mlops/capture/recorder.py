@@ -379,7 +379,17 @@ class RunRecorder:
                 for e in result.inputs if e.kind == "dataset" and e.name in self.namespace]
         if data:
             parts.append("data " + " ".join(data[:4]) + (" …" if len(data) > 4 else ""))
-        line = " · ".join(parts)
+        line = " · ".join(parts) + "\n  " + self._chart_hints(result)
         for warning in result.warnings:
             line += f"\n  ⚠ {warning}"
         return line
+
+    def _chart_hints(self, result: RunResult) -> str:
+        """The commands that chart this run: lineage, curves, diagnostics."""
+        short = self.run_id[:10]
+        hints = [f"%mlops lineage {short}"]
+        if any(count > 1 for count in self.metric_count.values()):
+            hints.append(f"%mlops curves {short}")
+        if any(e.name == "predictions" and e.kind == "artifact" for e in result.outputs):
+            hints.append(f"%mlops diagnostics {short}")
+        return "charts: " + " · ".join(hints)

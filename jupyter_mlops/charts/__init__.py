@@ -16,14 +16,14 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .diagnostics import classifier_diagnostics, regressor_diagnostics
+from .diagnostics import classifier_diagnostics, diagnostics, regressor_diagnostics
 from .drift import drift_figure, drift_over_time
 from .lineage import lineage_graph
 from .runs import compare_runs, metric_curves, parallel_coordinates
 
-__all__ = ["classifier_diagnostics", "compare_runs", "drift_figure", "drift_over_time",
-           "lineage_graph", "metric_curves",
-           "mimebundle", "parallel_coordinates", "regressor_diagnostics"]
+__all__ = ["classifier_diagnostics", "compare_runs", "diagnostics", "drift_figure",
+           "drift_over_time", "lineage_graph", "metric_curves", "mimebundle",
+           "parallel_coordinates", "regressor_diagnostics"]
 
 
 def mimebundle(figure: go.Figure) -> dict[str, Any]:

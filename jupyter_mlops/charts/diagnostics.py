@@ -233,3 +233,11 @@ def regressor_diagnostics(store: Store, run_id: str) -> go.Figure:
     fig.update_layout(title=f"{title}<br><sup>RMSE {rmse:.4g} · R² {r2:.4f}{sampled}</sup>",
                       height=440, bargap=0)
     return fig
+
+
+def diagnostics(store: Store, run_id: str) -> go.Figure:
+    """Classifier or regressor diagnostics, whichever the run's ``--eval`` predictions are."""
+    _, arrays, _ = _predictions(store, run_id)
+    if _is_classification(arrays):
+        return classifier_diagnostics(store, run_id)
+    return regressor_diagnostics(store, run_id)
