@@ -176,3 +176,19 @@ def test_metric_history_and_live_summary(store: Store) -> None:
     store.log_metrics("01M", [("loss", 1.0, 0, 1.0), ("loss", 0.5, 1, 2.0)])
     assert store.runs()["metrics.loss"][0] == 0.5  # visible while running
     assert [p.value for p in store.get_run("01M").metric_history("loss")] == [1.0, 0.5]
+
+
+@pytest.mark.parametrize("offset, limit", [(0, 3), (2, 3), (3, 2), (4, 10), (0, None)])
+def test_metric_sorted_pages_put_runs_without_the_metric_last(
+    store: Store, offset: int, limit: int | None
+) -> None:
+    t = time.time()
+    for i, value in enumerate([0.5, None, 0.9, 0.1, None]):
+        add_run(store, f"01R{i}", started=t + i,
+                metrics=[] if value is None else [("auc", value, 0, t)])
+    expected = ["01R2", "01R0", "01R3", "01R4", "01R1"]  # by auc, then newest first
+    end = None if limit is None else offset + limit
+    page = store.runs(sort="metrics.auc", offset=offset, limit=limit)
+    assert list(page["run_id"]) == expected[offset:end]
+    ascending = store.runs(sort="metrics.auc", descending=False)
+    assert list(ascending["run_id"]) == ["01R3", "01R0", "01R2", "01R4", "01R1"]

@@ -21,17 +21,12 @@ SORTABLE = {
 
 
 def _order_clause(sort: str, descending: bool, args: list[Any]) -> tuple[str, str]:
-    """(join, order by) for a sort key: a base column, ``params.K`` or ``metrics.K``."""
+    """(join, order by) for a sort key: a base column or ``params.K`` (``metrics.K`` pages
+    are read through the metric index instead, see :func:`_rows_by_metric`)."""
     direction = "DESC" if descending else "ASC"
     if sort in SORTABLE:
         return "", f"{SORTABLE[sort]} {direction}, r.run_id {direction}"
     kind, _, key = sort.partition(".")
-    if kind == "metrics" and key:
-        args.append(key)
-        return (
-            "LEFT JOIN latest_metrics sk ON sk.run_id = r.run_id AND sk.key = ?",
-            f"sk.value IS NULL, sk.value {direction}, r.started_at DESC",
-        )
     if kind == "params" and key:
         args.append(key)
         return (
@@ -52,8 +47,8 @@ def _expand(column: pd.Series, prefix: str) -> pd.DataFrame:
 
 
 def _filters(experiment: str | None, status: str | None, name: str | None,
-             search: str | None) -> tuple[str, list[Any]]:
-    """The WHERE clause (and its arguments) shared by listing and counting."""
+             search: str | None) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions (and their arguments) shared by listing and counting."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(RUN_STATUSES)}")
     where: list[str] = []
@@ -67,7 +62,44 @@ def _filters(experiment: str | None, status: str | None, name: str | None,
         where.append("(r.name LIKE ? ESCAPE '\\' OR r.run_id LIKE ? ESCAPE '\\')")
         pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args += [f"%{pattern}%", f"{pattern.upper()}%"]
-    return ("WHERE " + " AND ".join(where)) if where else "", args
+    return where, args
+
+
+def _where(conditions: list[str]) -> str:
+    return ("WHERE " + " AND ".join(conditions)) if conditions else ""
+
+
+SELECT = ("SELECT r.run_id, e.name AS experiment, r.name, r.status, r.started_at, "
+          "r.duration_s, r.params_json, r.metrics_json")
+FROM_RUNS = "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+
+
+def _rows_by_metric(conn: sqlite3.Connection, key: str, where: list[str], args: list[Any],
+                    descending: bool, limit: int, offset: int) -> list[tuple[Any, ...]]:
+    """A page sorted by a metric, read in the order of the (key, value) index so it stops
+    after ``limit`` rows; runs without the metric come last, newest first."""
+    direction = "DESC" if descending else "ASC"
+    rows = conn.execute(
+        f"{SELECT} FROM latest_metrics sk JOIN runs r ON r.run_id = sk.run_id "
+        f"JOIN experiments e ON e.id = r.experiment_id {_where(['sk.key = ?', *where])} "
+        f"ORDER BY sk.value {direction}, sk.rowid {direction} LIMIT ? OFFSET ?",
+        [key, *args, limit, offset]).fetchall()
+    if limit >= 0 and len(rows) >= limit:
+        return rows
+    if rows:
+        skip = 0
+    else:
+        having = conn.execute(
+            f"SELECT count(*) FROM latest_metrics sk JOIN runs r ON r.run_id = sk.run_id "
+            f"JOIN experiments e ON e.id = r.experiment_id {_where(['sk.key = ?', *where])}",
+            [key, *args]).fetchone()[0]
+        skip = max(0, offset - having)
+    missing = "NOT EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id AND m.key = ?)"
+    rest = conn.execute(
+        f"{SELECT} {FROM_RUNS} {_where([missing, *where])} "
+        "ORDER BY r.started_at DESC, r.run_id DESC LIMIT ? OFFSET ?",
+        [key, *args, limit - len(rows) if limit >= 0 else -1, skip]).fetchall()
+    return rows + rest
 
 
 def _rows(
@@ -77,22 +109,16 @@ def _rows(
 ) -> list[tuple[Any, ...]]:
     if limit is not None and limit < 0 or offset < 0:
         raise ValueError("limit and offset must be zero or positive")
+    where, where_args = _filters(experiment, status, name, search)
+    kind, _, key = sort.partition(".")
+    if kind == "metrics" and key:
+        return _rows_by_metric(conn, key, where, where_args, descending,
+                               -1 if limit is None else limit, offset)
     args: list[Any] = []
     join, order = _order_clause(sort, descending, args)
-    where, where_args = _filters(experiment, status, name, search)
     args += where_args
-    sql = (
-        "SELECT r.run_id, e.name AS experiment, r.name, r.status, r.started_at, r.duration_s, "
-        f"r.params_json, r.metrics_json FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-        f"{join} {where} ORDER BY {order}"
-    )
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        args += [limit, offset]
-    elif offset:
-        sql += " LIMIT -1 OFFSET ?"
-        args.append(offset)
-    return conn.execute(sql, args).fetchall()
+    sql = f"{SELECT} {FROM_RUNS} {join} {_where(where)} ORDER BY {order} LIMIT ? OFFSET ?"
+    return conn.execute(sql, [*args, -1 if limit is None else limit, offset]).fetchall()
 
 
 def count_runs(conn: sqlite3.Connection, *, experiment: str | None = None,
@@ -100,8 +126,7 @@ def count_runs(conn: sqlite3.Connection, *, experiment: str | None = None,
                search: str | None = None) -> int:
     """How many runs match the filters."""
     where, args = _filters(experiment, status, name, search)
-    return int(conn.execute("SELECT count(*) FROM runs r JOIN experiments e ON "
-                            f"e.id = r.experiment_id {where}", args).fetchone()[0])
+    return int(conn.execute(f"SELECT count(*) {FROM_RUNS} {_where(where)}", args).fetchone()[0])
 
 
 def runs_page(conn: sqlite3.Connection, **query: Any) -> list[dict[str, Any]]:
