@@ -29,11 +29,6 @@ def _recorder(call: str) -> RunRecorder:
     return _active
 
 
-def active_run_id() -> str | None:
-    """The id of the run being recorded now, or ``None`` outside a tracked cell."""
-    return _active.run_id if _active is not None else None
-
-
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     """Log one value of a metric; repeated calls with steps make a training curve.
 

@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     move.add_argument("stage", help="staging, production, archived, or an alias")
     move.add_argument("--reason")
     commands.add_parser("models", help="registered models and their versions")
+    delete = commands.add_parser("delete-version", help="remove a model version (audited)")
+    delete.add_argument("name")
+    delete.add_argument("version", type=int)
+    delete.add_argument("--reason", required=True, help="why (recorded in the audit log)")
     events = commands.add_parser("events", help="the audit log, newest first")
     events.add_argument("subject", nargs="?", help="a model name or NAME/VERSION")
     export = commands.add_parser("export", help="write a deployment bundle")
@@ -95,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _watch(args, store)
             if args.command == "retrain":
                 print(_retrain(args, store))
-            elif args.command in ("promote", "transition", "models", "events", "export"):
+            elif args.command in ("promote", "transition", "models", "events", "export",
+                                  "delete-version"):
                 print(_registry_command(args, store))
             elif args.command == "runs":
                 frame = store.runs(args.experiment, status=args.status, sort=args.sort,
@@ -125,6 +130,12 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
             transition(args.name, args.version, args.stage, args.reason, store=store))
     if args.command == "models":
         return report.format_models(store.models())
+    if args.command == "delete-version":
+        from .capture.environment import user
+        from .store.registry import delete_version
+
+        delete_version(store, args.name, args.version, actor=user(), reason=args.reason)
+        return f"deleted {args.name}/{args.version} (its run and model stay in the store)"
     if args.command == "events":
         return report.format_events(store.events(args.subject))
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,

@@ -175,9 +175,16 @@ def test_cli_promote_transition_models_events(trained: Shell, store_dir: Path) -
                    "--reason", "from the terminal")
     assert promoted.returncode == 0, promoted.stderr
     assert "viacli/1" in promoted.stdout
+    second = cli("promote", "weak", "--name", "viacli", "--reason", "to be deleted")
+    assert second.returncode == 0, second.stderr
+    assert cli("delete-version", "viacli", "2").returncode == 2  # a reason is required
+    deleted = cli("delete-version", "viacli", "2", "--reason", "promoted by mistake")
+    assert deleted.returncode == 0 and "deleted viacli/2" in deleted.stdout
+    assert cli("delete-version", "viacli", "2", "--reason", "again").returncode == 2
     refused = cli("promote", "weak", "--name", "viacli", "--gate", "auc>=0.99")
     assert refused.returncode == 2 and "FAILED" in refused.stderr
     assert cli("transition", "viacli", "1", "staging").returncode == 0
     assert "staging" in cli("models").stdout
     events = cli("events", "viacli").stdout
     assert "register" in events and "promotion-refused" in events and "transition" in events
+    assert "delete" in events and "promoted by mistake" in events
