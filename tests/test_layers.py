@@ -14,6 +14,8 @@ FRONT_ENDS = ("IPython", "ipywidgets", "tornado", "jupyter_server", "ipykernel")
     "jupyter_mlops", "jupyter_mlops.store", "jupyter_mlops.capture", "jupyter_mlops.report",
     "jupyter_mlops.fingerprint", "jupyter_mlops.profile", "jupyter_mlops.modelio",
     "jupyter_mlops.charts", "jupyter_mlops.promotion", "jupyter_mlops.bundle",
+    "jupyter_mlops.drift", "jupyter_mlops.drift_reference", "jupyter_mlops.monitoring",
+    "jupyter_mlops.retrain", "jupyter_mlops.watch", "jupyter_mlops.lineage",
 ])
 def test_lower_layers_import_no_front_end(module: str) -> None:
     code = (f"import sys, {module}\n"
