@@ -1,6 +1,8 @@
 """The notebook view of a drift report: one compact, self-contained HTML table.
 
-Inline styles only: no JavaScript, no stylesheet or font from a CDN.
+Layout comes from a style block scoped to the report's class; the verdict colours are inline
+too, so they survive sanitizers that drop style blocks (untrusted notebooks, GitHub). No
+JavaScript, no stylesheet or font from a CDN.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .drift import ColumnDrift, DriftReport
 
-DRIFTED_ROW = "background:#fde2e1"
-UNTESTED_ROW = "color:#777"
-CELL = "padding:2px 8px;text-align:left;border-bottom:1px solid #e5e5e5"
+STYLE = (
+    "<style>"
+    ".jupyter-mlops-drift{font-size:0.9em}"
+    ".jupyter-mlops-drift table{border-collapse:collapse;margin-top:4px}"
+    ".jupyter-mlops-drift th,.jupyter-mlops-drift td{padding:2px 8px;text-align:left;"
+    "border-bottom:1px solid #e5e5e5}"
+    ".jupyter-mlops-drift .note{color:#555}"
+    "</style>"
+)
+ROW_STYLE = {"drifted": "background:#fde2e1", "untested": "color:#777"}
 TEST_TITLES = {"ks": "Kolmogorov–Smirnov p-value", "chi2": "chi-square p-value",
                "z": "two-proportion z-test p-value", "psi": "population stability index",
                "jensenshannon": "Jensen–Shannon distance",
@@ -35,7 +44,7 @@ def _share(value: float) -> str:
 
 
 def _row(column: ColumnDrift) -> str:
-    style = DRIFTED_ROW if column.drifted else (UNTESTED_ROW if not column.test else "")
+    kind = "drifted" if column.drifted else ("untested" if not column.test else "")
     missing = ""
     if column.kind:
         missing = f"{_share(column.nan_share_reference)} → {_share(column.nan_share_current)}"
@@ -47,8 +56,8 @@ def _row(column: ColumnDrift) -> str:
         "drifted" if column.drifted else ("no" if column.kind else ""),
         html.escape(column.kind), missing, html.escape(column.note),
     ]
-    return (f'<tr style="{style}">' + "".join(f'<td style="{CELL}">{c}</td>' for c in cells)
-            + "</tr>")
+    opening = f'<tr class="{kind}" style="{ROW_STYLE[kind]}">' if kind else "<tr>"
+    return opening + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
 def report_html(report: DriftReport, summary: str) -> str:
@@ -56,13 +65,12 @@ def report_html(report: DriftReport, summary: str) -> str:
     colour = "#b3261e" if report.drifted else "#1e7b34"
     headers = ["column", "test", "statistic", "p-value", "threshold", "verdict", "kind",
                "missing (ref → cur)", "note"]
-    head = "".join(f'<th style="{CELL}">{h}</th>' for h in headers)
-    note = f'<div style="color:#555">{html.escape(report.note)}</div>' if report.note else ""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    note = f'<div class="note">{html.escape(report.note)}</div>' if report.note else ""
     return (
-        '<div class="jupyter-mlops-drift" style="font-size:0.9em">'
+        f'<div class="jupyter-mlops-drift">{STYLE}'
         f'<div style="font-weight:bold;color:{colour};margin-bottom:4px">'
         f"{html.escape(summary)}</div>{note}"
-        '<table style="border-collapse:collapse;margin-top:4px">'
-        f"<thead><tr>{head}</tr></thead>"
+        f"<table><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(_row(c) for c in report.columns)}</tbody></table></div>"
     )

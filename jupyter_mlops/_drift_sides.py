@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._drift_stats import core_range
-from .profile import column_kind, numeric_values
+from .profile import TAIL_RANKS, column_kind, numeric_values
 
 NUMERIC_KINDS = ("numeric", "datetime", "timedelta")
 OTHER = "(other)"  # categories a profile did not list one by one
@@ -89,7 +89,9 @@ def data_side(column: pd.Series, positions: np.ndarray | None, kind: str | None 
         counts = category_counts(column)
         present = int(sum(counts.values()))
         return Side(kind, str(column.dtype), rows, rows - present, counts=counts)
-    values = numeric_values(column)
+    # one copy of a strided column (pandas 2 frames built from a 2-D array) makes the
+    # following passes contiguous; a contiguous column is not copied
+    values = np.ascontiguousarray(numeric_values(column))
     finite = np.isfinite(values)
     kept = int(np.count_nonzero(finite))
     sample = values if positions is None else values[positions]
@@ -193,6 +195,8 @@ def profile_side(entry: dict[str, Any], version: int, sample_rows: int) -> Side:
                     sample=sampled)
     quantiles = np.asarray(entry.get("quantiles") or [], dtype=float)
     std = float(entry["std"]) if entry.get("std") is not None else None
+    if std is not None and not math.isfinite(std):  # it overflowed: recompute from the sample
+        std = None
     if version < 2 and np.any(quantiles <= _NAT_AS_FLOAT):
         # version 1 counted a NaT as the smallest int64: drop those quantiles (they are the
         # lowest ones), spread the others over [0, 1] again, recompute the spread
@@ -212,8 +216,8 @@ def _sample_count(entry: dict[str, Any]) -> int:
 
 def _profile_values(entry: dict[str, Any], version: int) -> tuple[np.ndarray, bool]:
     """The sample a numeric profile entry describes: exact from its distinct values and
-    counts, else its order statistics interpolated linearly between the stored quantiles
-    (nearest-rank quantiles at probabilities ``i / (len - 1)``)."""
+    counts, else its order statistics interpolated linearly between the stored ones (the
+    nearest-rank quantiles and, from version 2, the tails)."""
     distinct = entry.get("distinct")
     if distinct:
         return np.repeat(np.asarray(distinct["values"], dtype=float),
@@ -222,12 +226,20 @@ def _profile_values(entry: dict[str, Any], version: int) -> tuple[np.ndarray, bo
     if quantiles.size == 0:
         return quantiles, False
     size = max(_sample_count(entry), 1)
-    probabilities = np.linspace(0.0, 1.0, quantiles.size)
-    ranks = np.linspace(0.0, 1.0, size) if size > 1 else np.zeros(1)
+    ranks = (np.linspace(0.0, 1.0, quantiles.size) * (size - 1)).round()
     if version < 2 and int(entry.get("n_unique_sample", 0)) <= quantiles.size - 1:
         # version 1 kept no distinct values: a discrete column keeps its quantiles' values
-        return quantiles[np.rint(ranks * (quantiles.size - 1)).astype(np.intp)], True
-    return np.interp(ranks, probabilities, quantiles), True
+        nearest = np.rint(np.arange(size) / max(size - 1, 1) * (quantiles.size - 1))
+        return quantiles[nearest.astype(np.intp)], True
+    tails = entry.get("tails")
+    if tails and size > 2 * TAIL_RANKS[-1]:
+        low = np.array(TAIL_RANKS, dtype=float)
+        ranks = np.concatenate((ranks, low, size - 1 - low))
+        quantiles = np.concatenate((quantiles, tails["low"], tails["high"]))
+    order = np.argsort(ranks, kind="stable")
+    ranks, quantiles = ranks[order], quantiles[order]
+    first = np.append(True, np.diff(ranks) > 0)  # equal ranks are the same order statistic
+    return np.interp(np.arange(size), ranks[first], quantiles[first]), True
 
 
 def value_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,6 @@ are sorted and walked point by point. The results equal ``scipy.stats.ks_2samp``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ CHART_BINS = 20  # equal-width bins of the common core range, plus a bin per non
 POINTS_PER_BUCKET = 8  # average occupancy of the fine buckets
 MAX_BUCKET_GROUPS = 4096  # at most CHART_BINS * this many fine buckets
 EXACT_KS_MAX_N = 10_000  # up to this size scipy computes the exact KS p-value (its 'auto')
-PSI_EPSILON = 1e-4  # share given to an empty bin or category in PSI (as Evidently does)
+PSI_EPSILON = 1e-4  # share given to an empty bin or category in PSI (Evidently's default)
 
 
 @dataclass(frozen=True)
@@ -64,20 +63,48 @@ def core_range(sample: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _bucketizer(width: float, buckets: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Bucket numbers of centred values: 0 below the core, 1..buckets inside, then above.
+@dataclass(frozen=True)
+class _Buckets:
+    """One side's values dropped into the fine buckets.
 
-    The same monotone float arithmetic is applied everywhere, so equal values always share
-    a bucket and buckets are intervals."""
-    scale = 1.0 / width
+    Bucket ``k`` holds the values ``u = x − origin`` with ``k·width ≤ u < (k+1)·width``
+    (bucket 0: below the core, bucket ``slots − 1``: above it). One monotone float
+    computation assigns every value, so equal values share a bucket and buckets are
+    intervals of values."""
 
-    def bucket_of(centred: np.ndarray) -> np.ndarray:
-        t = centred * scale
-        t += 1.0
-        np.clip(t, 0.0, buckets + 1.0, out=t)
-        return t.astype(np.intp)  # truncation is floor on the non-negative values
+    values: np.ndarray
+    index: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray  # of u per bucket
+    origin: float
+    centred: np.ndarray | None  # u itself, when it had to be computed first
 
-    return bucket_of
+    @classmethod
+    def of(cls, values: np.ndarray, origin: float, width: float, slots: int,
+           centre: bool) -> _Buckets:
+        scale = 1.0 / width
+        if centre:  # far from zero: subtract first, so the sums keep their precision
+            centred = values - origin
+            t = centred * scale
+        else:  # one pass less; the sums are shifted afterwards
+            centred = None
+            t = values * scale
+            t -= origin * scale
+        np.clip(t, 0.0, slots - 1.0, out=t)
+        index = t.astype(np.intp)  # truncation is floor on the non-negative values
+        counts = np.bincount(index, minlength=slots)
+        sums: np.ndarray = np.bincount(index, weights=values if centred is None else centred,
+                                       minlength=slots)
+        if centred is None:
+            sums = sums - counts * origin
+        return cls(values, index, counts, sums, origin, centred)
+
+    def gather(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The u-values in the wanted buckets and their buckets, both sorted."""
+        mask = wanted[self.index]
+        values = (self.centred[mask] if self.centred is not None
+                  else self.values[mask] - self.origin)
+        return np.sort(values), np.sort(self.index[mask])
 
 
 def compare_numeric(
@@ -89,14 +116,14 @@ def compare_numeric(
     outside it land in the tail bins.
     """
     n1, n2 = reference.size, current.size
-    vmin = min(float(reference.min()), float(current.min()))
-    vmax = max(float(reference.max()), float(current.max()))
-    if vmin == vmax:
-        edges = np.array([vmin - 0.5, vmin + 0.5])
-        return NumericComparison(0.0, 0.0, Histogram(edges, np.array([n1]), np.array([n2])), 1)
     lo, hi = core
     if not lo < hi:
-        lo, hi = vmin, vmax
+        lo = min(float(reference.min()), float(current.min()))
+        hi = max(float(reference.max()), float(current.max()))
+        if lo == hi:
+            edges = np.array([lo - 0.5, lo + 0.5])
+            histogram = Histogram(edges, np.array([n1]), np.array([n2]))
+            return NumericComparison(0.0, 0.0, histogram, 1)
     # hi is a data value: lift it a hair so that it falls inside the last core bin both for
     # the float bucket arithmetic and for the reported edges (as np.histogram would count)
     hi += (hi - lo) * 2.0**-30
@@ -104,57 +131,59 @@ def compare_numeric(
     buckets = CHART_BINS * groups
     width = (hi - lo) / buckets
     if not (0.0 < width < math.inf and 1.0 / width < math.inf):
-        return _compare_by_sorting(reference, current, vmin, vmax)
-    bucket_of = _bucketizer(width, buckets)
-    centred_r, centred_c = reference - lo, current - lo
-    index_r, index_c = bucket_of(centred_r), bucket_of(centred_c)
-    slots = buckets + 2
-    count_r = np.bincount(index_r, minlength=slots)
-    count_c = np.bincount(index_c, minlength=slots)
-    sum_r = np.bincount(index_r, weights=centred_r, minlength=slots)
-    sum_c = np.bincount(index_c, weights=centred_c, minlength=slots)
+        return _compare_by_sorting(reference, current)
+    slots, origin = buckets + 2, lo - width
+    centre = abs(origin) > 4.0 * (hi - lo)
+    side_r = _Buckets.of(reference, origin, width, slots, centre)
+    side_c = _Buckets.of(current, origin, width, slots, centre)
+    count_r, count_c = side_r.counts, side_c.counts
     before_r = np.concatenate(([0], np.cumsum(count_r)))  # values before bucket k, k = 0..slots
     before_c = np.concatenate(([0], np.cumsum(count_c)))
     cdf_r, cdf_c = before_r / n1, before_c / n2
-    at_cuts = cdf_r - cdf_c  # D on [cut k, first value of bucket k)
-    cuts = np.empty(slots + 1)
-    cuts[0], cuts[-1] = vmin - lo, vmax - lo
-    cuts[1:-1] = np.arange(buckets + 1) * width
-    np.clip(cuts, cuts[0], cuts[-1], out=cuts)
-
+    at_cuts = cdf_r - cdf_c  # D from the start of bucket k to its first value
     low_bound = cdf_r[:-1] - cdf_c[1:]  # D inside bucket k stays within these bounds
     high_bound = cdf_r[1:] - cdf_c[:-1]
     sign_changes = (low_bound < 0) & (high_bound > 0)
     ks = float(np.abs(at_cuts).max())
     refine = sign_changes | (np.maximum(np.abs(low_bound), np.abs(high_bound)) > ks)
-    integral = (at_cuts[:-1] * np.diff(cuts) + (count_r * cuts[1:] - sum_r) / n1
-                - (count_c * cuts[1:] - sum_c) / n2)  # ∫D over each bucket
+    tails = np.zeros(slots, dtype=bool)  # their values give the extremes, without a pass
+    tails[[0, -1]] = (count_r + count_c)[[0, -1]] > 0
+    values_r, buckets_r = side_r.gather(refine | tails)
+    values_c, buckets_c = side_c.gather(refine | tails)
+    cuts = np.arange(slots + 1) * width  # bucket k spans [cuts[k], cuts[k + 1])
+    extremes = np.concatenate((values_r[[0, -1]] if values_r.size else [],
+                               values_c[[0, -1]] if values_c.size else []))
+    if tails[0]:
+        cuts[0] = extremes.min()
+    if tails[-1]:
+        cuts[-1] = extremes.max()
+    integral = (at_cuts[:-1] * np.diff(cuts) + (count_r * cuts[1:] - side_r.sums) / n1
+                - (count_c * cuts[1:] - side_c.sums) / n2)  # ∫D over each bucket
     wasserstein = float(np.abs(integral[~sign_changes]).sum())
     if refine.any():
-        inside_r = np.sort(centred_r[refine[index_r]])
-        inside_c = np.sort(centred_c[refine[index_c]])
+        keep_r, keep_c = refine[buckets_r], refine[buckets_c]
         refined_ks, refined_w = _walk_buckets(
-            inside_r, inside_c, bucket_of, before_r, before_c, n1, n2, at_cuts, cuts,
-            sign_changes,
+            (values_r[keep_r], buckets_r[keep_r]), (values_c[keep_c], buckets_c[keep_c]),
+            before_r, before_c, n1, n2, at_cuts, cuts, sign_changes,
         )
         ks = max(ks, refined_ks)
         wasserstein += refined_w
-    histogram = _histogram(count_r, count_c, lo, hi, vmin, vmax)
+    histogram = _histogram(count_r, count_c, lo, hi, cuts[0] + origin, cuts[-1] + origin)
     return NumericComparison(ks, wasserstein, histogram, int(np.count_nonzero(count_r + count_c)))
 
 
 def _walk_buckets(
-    inside_r: np.ndarray, inside_c: np.ndarray, bucket_of: Callable[[np.ndarray], np.ndarray],
+    side_r: tuple[np.ndarray, np.ndarray], side_c: tuple[np.ndarray, np.ndarray],
     before_r: np.ndarray, before_c: np.ndarray, n1: int, n2: int, at_cuts: np.ndarray,
     cuts: np.ndarray, sign_changes: np.ndarray,
 ) -> tuple[float, float]:
     """Exact ``sup|D|`` over the given sorted values and ``∫|D|`` over their sign-changing
     buckets, walking the merged values point by point."""
-    values = np.concatenate((inside_r, inside_c))
+    values = np.concatenate((side_r[0], side_c[0]))
     order = np.argsort(values, kind="stable")  # merges the two sorted runs
     values = values[order]
-    from_r = order < inside_r.size
-    bucket = bucket_of(values)
+    bucket = np.concatenate((side_r[1], side_c[1]))[order]
+    from_r = order < side_r[0].size
     seen_r = np.cumsum(from_r)
     seen_c = np.arange(1, values.size + 1) - seen_r
     starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
@@ -199,9 +228,10 @@ def _histogram(count_r: np.ndarray, count_c: np.ndarray, lo: float, hi: float,
     return Histogram(np.array(edges, dtype=float), np.array(ref), np.array(cur))
 
 
-def _compare_by_sorting(reference: np.ndarray, current: np.ndarray, vmin: float,
-                        vmax: float) -> NumericComparison:
+def _compare_by_sorting(reference: np.ndarray, current: np.ndarray) -> NumericComparison:
     """The plain sorted computation, for ranges too narrow or wide for float buckets."""
+    vmin = min(float(reference.min()), float(current.min()))
+    vmax = max(float(reference.max()), float(current.max()))
     ks = float(stats.ks_2samp(reference, current).statistic)
     wasserstein = float(stats.wasserstein_distance(reference, current))
     edges = np.array([vmin, vmax])

@@ -19,6 +19,13 @@ range plus a bin per tail (:attr:`DriftReport.distributions`). Missing and infin
 are left out of the tests and reported as a share; a column whose share of missing values
 moved (z-test p < 0.05 on a small reference, else a Jensen–Shannon distance ≥ 0.1 between
 the missing/present shares) is drifted too.
+
+Against a stored profile (:func:`jupyter_mlops.profile.profile_of`) the same tests run on
+the sample the profile summarises (all rows up to 20,000): exactly, for columns whose
+distinct values it kept (at most 200) and for categories; for other numeric columns on
+that sample rebuilt from its 201 quantiles and extreme values, which keeps every value of
+the reference CDF within 1/200 of the sample's. P-values then count the sample's rows.
+The report's ``note`` and the columns' notes say so.
 """
 
 from __future__ import annotations
@@ -32,6 +39,15 @@ import numpy as np
 import pandas as pd
 
 from . import _drift_stats as st
+from ._drift_inputs import (
+    TESTS,
+    align_names,
+    as_profile,
+    as_table,
+    selected,
+    tests_for,
+    thresholds_for,
+)
 from ._drift_sides import (
     OTHER,
     Side,
@@ -42,10 +58,10 @@ from ._drift_sides import (
     reconcile,
     value_counts,
 )
-from .errors import DriftError
-from .profile import PROFILE_VERSION, QUANTILES, as_frame, sample_positions
+from .profile import QUANTILES, sample_positions
 
-TESTS = ("ks", "chi2", "z", "psi", "jensenshannon", "wasserstein", "hellinger")
+__all__ = ["DEFAULT_THRESHOLDS", "TESTS", "ColumnDrift", "Distribution", "DriftReport", "drift"]
+
 P_VALUE_TESTS = frozenset({"ks", "chi2", "z"})
 DEFAULT_THRESHOLDS = {"ks": 0.05, "chi2": 0.05, "z": 0.05, "psi": 0.1, "jensenshannon": 0.1,
                       "wasserstein": 0.1, "hellinger": 0.1}
@@ -213,18 +229,22 @@ def drift(
     """
     if not 0.0 < share <= 1.0:
         raise ValueError(f"share must be in (0, 1], got {share!r}")
-    current_frame = _as_table(current, "current")
-    profile = _as_profile(reference)
+    current_frame = as_table(current, "current")
+    profile = as_profile(reference)
     if profile is None:
-        reference_frame = _as_table(reference, "reference")
-        reference_frame, current_frame = _align_names(reference, reference_frame, current,
+        reference_frame = as_table(reference, "reference")
+        reference_frame, current_frame = align_names(reference, reference_frame, current,
                                                       current_frame)
         reference_names = list(reference_frame.columns)
     else:
-        reference_names = list(profile["columns"])
-    names = _selected(columns, reference_names, list(current_frame.columns))
-    test_of, global_test = _tests_for(tests, names)
-    threshold_of = _thresholds_for(thresholds, names)
+        reference_names = [str(name) for name in profile["columns"]]
+        unnamed = not isinstance(current, (pd.DataFrame, pd.Series))
+        if current_frame.shape[1] == len(reference_names) and (unnamed or
+                                                                len(reference_names) == 1):
+            current_frame = current_frame.set_axis(reference_names, axis=1)
+    names = selected(columns, reference_names, list(current_frame.columns))
+    test_of, global_test = tests_for(tests, names)
+    threshold_of = thresholds_for(thresholds, names)
     positions_c = sample_positions(len(current_frame))
     positions_r = None if profile is not None else sample_positions(len(reference_frame))
     results, rebuilt = [], False
@@ -253,126 +273,18 @@ def drift(
                        note=_profile_note(profile, rebuilt))
 
 
-# -- inputs ---------------------------------------------------------------------------------
-def _as_table(obj: Any, label: str) -> pd.DataFrame:
-    if isinstance(obj, str):
-        raise DriftError(
-            f"the {label} is the text {obj[:40]!r}, not data. To compare with the training "
-            "data of a run, pass reference_profile(store, run) from "
-            "jupyter_mlops.drift_reference as the reference."
-        )
-    if isinstance(obj, Mapping):
-        raise DriftError(f"the {label} must be data (a DataFrame, Series or array); only the "
-                         "reference may be a stored profile")
-    if not isinstance(obj, (pd.DataFrame, pd.Series)):
-        obj = np.asarray(obj)
-        if obj.ndim not in (1, 2):
-            raise DriftError(f"the {label} is a {obj.ndim}-D array: drift compares tables, "
-                             "pass a DataFrame, a Series or a 1-/2-D array")
-    frame = as_frame(obj)
-    if frame.shape[0] == 0:
-        raise DriftError(f"the {label} data has no rows: drift needs at least one row on each "
-                         "side")
-    if frame.shape[1] == 0:
-        raise DriftError(f"the {label} data has no columns")
-    names = [str(c) for c in frame.columns]
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise DriftError(f"the {label} data has duplicate column names {twice}: rename them")
-    return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
-
-
-def _as_profile(obj: Any) -> dict[str, Any] | None:
-    if not isinstance(obj, Mapping):
-        return None
-    version, columns = obj.get("version"), obj.get("columns")
-    if not isinstance(version, int) or not isinstance(columns, Mapping):
-        raise DriftError("the reference is a dict but not a profile: pass data, or a profile "
-                         "from profile_of(data) or reference_profile(store, run)")
-    if version > PROFILE_VERSION:
-        raise DriftError(f"the reference profile has format version {version}, newer than this "
-                         f"jupyter-mlops reads ({PROFILE_VERSION}): upgrade jupyter-mlops")
-    if not int(obj.get("rows", 0)):
-        raise DriftError("the reference profile describes data with no rows: drift needs at "
-                         "least one row on each side")
-    return dict(obj)
-
-
-def _align_names(reference: Any, frame_r: pd.DataFrame, current: Any,
-                 frame_c: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Unnamed arrays take the other side's names; two single columns are one column."""
-    named_r = isinstance(reference, (pd.DataFrame, pd.Series))
-    named_c = isinstance(current, (pd.DataFrame, pd.Series))
-    if frame_r.shape[1] == 1 and frame_c.shape[1] == 1:
-        return frame_r, frame_c.set_axis(frame_r.columns, axis=1)
-    if frame_r.shape[1] == frame_c.shape[1]:
-        if named_r and not named_c:
-            return frame_r, frame_c.set_axis(frame_r.columns, axis=1)
-        if named_c and not named_r:
-            return frame_r.set_axis(frame_c.columns, axis=1), frame_c
-    return frame_r, frame_c
-
-
-def _selected(columns: Sequence[str] | str | None, reference: list[str],
-              current: list[str]) -> list[str]:
-    everything = reference + [c for c in current if c not in set(reference)]
-    if columns is None:
-        return everything
-    wanted = [str(columns)] if isinstance(columns, str) else [str(c) for c in columns]
-    unknown = [c for c in wanted if c not in set(everything)]
-    if unknown:
-        raise ValueError(f"columns {unknown} are in neither the reference nor the current data")
-    return list(dict.fromkeys(wanted))
-
-
-def _tests_for(tests: str | Mapping[str, str] | None,
-               names: list[str]) -> tuple[dict[str, str], str | None]:
-    if tests is None:
-        return {}, None
-    if isinstance(tests, str):
-        _check_test(tests)
-        return {}, tests
-    unknown = [c for c in tests if str(c) not in names]
-    if unknown:
-        raise ValueError(f"tests= names columns {unknown} that are not compared")
-    for test in tests.values():
-        _check_test(test)
-    return {str(c): t for c, t in tests.items()}, None
-
-
-def _check_test(test: str) -> None:
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}: choose one of {', '.join(TESTS)}")
-
-
-def _thresholds_for(thresholds: float | Mapping[str, float] | None,
-                    names: list[str]) -> dict[str, float]:
-    if thresholds is None:
-        return {}
-    items = (thresholds.items() if isinstance(thresholds, Mapping)
-             else ((name, thresholds) for name in names))
-    result = {}
-    for name, value in items:
-        if str(name) not in names:
-            raise ValueError(f"thresholds= names column {name!r}, which is not compared")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                0 < value < math.inf):
-            raise ValueError(f"threshold {value!r} for {name!r} must be a positive number")
-        result[str(name)] = float(value)
-    return result
-
-
 def _profile_note(profile: dict[str, Any] | None, rebuilt: bool) -> str:
     if profile is None:
         return ""
-    note = (f"reference: a stored profile (format {profile['version']}) of "
-            f"{int(profile['rows']):,} rows, summarised from "
-            f"{int(profile.get('sample_rows') or profile['rows']):,} of them")
+    rows, sample = int(profile["rows"]), int(profile.get("sample_rows") or profile["rows"])
+    note = f"reference: a stored profile (format {profile['version']}) of {rows:,} rows"
+    if sample < rows:
+        note += f", summarised from a {sample:,}-row sample"
     if rebuilt:
         steps = len(QUANTILES) - 1 if profile["version"] >= 2 else 100
-        note += (f"; numeric columns marked 'rebuilt' are interpolated between its {steps + 1} "
-                 f"quantiles, so their statistics approximate those on the data (the "
-                 f"reference CDF within 1/{steps})")
+        note += (f"; numeric columns marked 'rebuilt' are interpolated between the {steps + 1} "
+                 f"quantiles it kept, so their statistics approximate those on the data (each "
+                 f"value of the reference CDF within 1/{steps})")
     return note
 
 
@@ -499,7 +411,7 @@ def _run_test(test: str, ref: Side, cur: Side, comparison: st.NumericComparison 
         return st.ks_test(ref.values, cur.values, comparison.ks)
     if test == "wasserstein":
         assert comparison is not None and ref.values is not None
-        std = ref.std if ref.std is not None else float(ref.values.std())
+        std = ref.std if ref.std is not None else _std(ref.values)
         return comparison.wasserstein / max(std, 0.001), math.nan
     counts_r, counts_c, _ = table
     if test == "chi2":
@@ -508,6 +420,16 @@ def _run_test(test: str, ref: Side, cur: Side, comparison: st.NumericComparison 
         return st.z_test(counts_r, counts_c)
     distance = {"psi": st.psi, "jensenshannon": st.jensen_shannon, "hellinger": st.hellinger}
     return distance[test](counts_r, counts_c), math.nan
+
+
+def _std(values: np.ndarray) -> float:
+    """``np.std``, rescaled when the squares of huge values would overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = float(values.std())
+    if math.isfinite(std):
+        return std
+    scale = float(np.abs(values).max())
+    return float((values / scale).std()) * scale
 
 
 def _missingness(ref: Side, cur: Side) -> tuple[bool, str]:

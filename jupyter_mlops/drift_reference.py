@@ -18,6 +18,8 @@ from typing import Any
 from .errors import NotFoundError
 from .store import Store
 
+__all__ = ["reference_profile"]
+
 
 def reference_profile(store: Store, ref: str, *, name: str | None = None) -> dict[str, Any]:
     """The stored profile of the data a run trained on.

@@ -1,14 +1,15 @@
 """Schema and compact reference profile of a dataset, kept instead of the data itself.
 
 A profile holds, per column, exact row, null and infinity counts and, from a seeded random
-sample of at most ``SAMPLE_ROWS`` rows, summary statistics, 201 quantiles, a histogram and,
-when the sample has at most ``DISTINCT_VALUES`` distinct values, all of them with their
-counts (numeric); or the frequencies of up to ``PROFILE_CATEGORIES`` categories
-(categorical). That is enough to check drift later without the data
-(:func:`jupyter_mlops.drift.drift` reads it).
+sample of at most ``SAMPLE_ROWS`` rows, summary statistics, 201 quantiles, a histogram and
+either all distinct values with their counts (at most ``DISTINCT_VALUES`` of them) or the
+order statistics at ``TAIL_RANKS`` from both ends (numeric); or the frequencies of up to
+``PROFILE_CATEGORIES`` categories (categorical). That is enough to check drift later
+without the data (:func:`jupyter_mlops.drift.drift` reads it).
 
-Profile format history: version 1 kept 101 quantiles, the 50 most frequent categories and no
-infinity counts or distinct values; :mod:`jupyter_mlops.drift` still reads it.
+Profile format history: version 1 kept 101 quantiles and the 50 most frequent categories, no
+infinity counts, distinct values or tails, and took a NaT for the smallest int64;
+:mod:`jupyter_mlops.drift` still reads it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ HISTOGRAM_BINS = 20
 TOP_CATEGORIES = 50  # categories a schema lists per categorical column
 PROFILE_CATEGORIES = 1000  # categories a profile counts per column; the rest are "other"
 DISTINCT_VALUES = 200  # numeric columns with at most this many distinct values keep them all
+TAIL_RANKS = (1, 2, 5, 10, 20, 50)  # order statistics kept at both ends of a numeric sample
 
 
 def as_frame(obj: Any) -> pd.DataFrame:
@@ -88,7 +90,9 @@ def numeric_values(column: pd.Series) -> np.ndarray:
         values = stamps.view("int64").astype("float64")
         values[np.isnat(stamps)] = np.nan
         return values
-    return column.to_numpy(dtype="float64", na_value=np.nan)
+    if isinstance(column.dtype, np.dtype):  # NaN is its only missing value: no copy of float64
+        return column.to_numpy().astype("float64", copy=False)
+    return column.to_numpy(dtype="float64", na_value=np.nan)  # nullable Int64, Float64...
 
 
 def sample_positions(rows: int) -> np.ndarray | None:
@@ -111,6 +115,27 @@ def _nonfinite_counts(column: pd.Series) -> tuple[int, int]:
     return nulls, nonfinite - nulls
 
 
+def _nonfinite_of_floats(frame: pd.DataFrame) -> list[tuple[int, int]] | None:
+    """Missing and infinite counts of every column of an all-float frame, from one pass over
+    its single block in memory order (columns of a block built from a C-ordered array are
+    strided, and a pass per column over them costs ten times more)."""
+    dtypes = set(frame.dtypes)
+    if len(dtypes) != 1 or frame.shape[1] == 0:
+        return None
+    dtype = next(iter(dtypes))
+    if not (isinstance(dtype, np.dtype) and dtype.kind == "f"):
+        return None
+    matrix = frame.to_numpy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        totals = matrix.sum(axis=0)  # NaN or infinite exactly where a column may hold one
+    counts = [(0, 0)] * frame.shape[1]
+    for position in np.flatnonzero(~np.isfinite(totals)):
+        column = matrix[:, position]
+        nulls = int(np.count_nonzero(np.isnan(column)))
+        counts[position] = (nulls, int(np.count_nonzero(np.isinf(column))))
+    return counts
+
+
 def _numeric_summary(sample: np.ndarray) -> dict[str, Any]:
     """Statistics of one numeric column's finite sample values (sorted inside)."""
     values = np.sort(sample[np.isfinite(sample)])
@@ -129,9 +154,11 @@ def _numeric_summary(sample: np.ndarray) -> dict[str, Any]:
         edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
         positions = np.searchsorted(values, edges[1:-1], side="left")
         counts = np.diff(np.concatenate([[0], positions, [values.size]]))
+    with np.errstate(over="ignore", invalid="ignore"):  # squares of values near 1e308
+        mean, std = float(values.mean()), float(values.std())
     summary: dict[str, Any] = {
         "sample_count": int(values.size), "n_unique_sample": int(starts.size),
-        "mean": float(values.mean()), "std": float(values.std()), "min": low, "max": high,
+        "mean": mean, "std": std, "min": low, "max": high,
         "quantiles": quantiles.tolist(),
         "histogram": {"edges": edges.tolist(), "counts": [int(c) for c in counts]},
     }
@@ -140,6 +167,10 @@ def _numeric_summary(sample: np.ndarray) -> dict[str, Any]:
             "values": values[starts].tolist(),
             "counts": np.diff(np.append(starts, values.size)).tolist(),
         }
+    else:  # more than 200 values: the quantiles miss outliers between the extreme ones
+        ranks = np.array(TAIL_RANKS)
+        summary["tails"] = {"low": values[ranks].tolist(),
+                            "high": values[values.size - 1 - ranks].tolist()}
     return summary
 
 
@@ -168,7 +199,9 @@ def profile_of(obj: Any) -> dict[str, Any]:
         Numeric (and datetime, timedelta: nanoseconds) entries add ``infinite``,
         ``sample_count`` (finite sample values), ``mean``, ``std``, ``min``, ``max``,
         ``quantiles`` (at ``QUANTILES``, nearest rank), ``histogram`` and, with at most
-        ``DISTINCT_VALUES`` distinct values, ``distinct`` (``values`` and their ``counts``).
+        ``DISTINCT_VALUES`` distinct values, ``distinct`` (``values`` and their ``counts``),
+        else ``tails`` (``low`` and ``high``: the values ``TAIL_RANKS`` places from the
+        smallest and from the largest).
         Categorical entries add ``sample_count`` (non-null sample values), ``top`` (the
         counts of up to ``PROFILE_CATEGORIES`` categories, most frequent first, keyed by
         their text) and ``other`` (the sample values of the remaining categories).
@@ -178,6 +211,7 @@ def profile_of(obj: Any) -> dict[str, Any]:
     positions = sample_positions(rows)
     sample = frame if positions is None else frame.take(positions)
     columns: dict[str, Any] = {}
+    nonfinite = _nonfinite_of_floats(frame)
     for position, (name, dtype) in enumerate(frame.dtypes.items()):
         full = frame.iloc[:, position]
         part = sample.iloc[:, position]
@@ -192,7 +226,8 @@ def profile_of(obj: Any) -> dict[str, Any]:
             entry["top"] = {str(k): int(v) for k, v in top.items()}
             entry["other"] = int(counts.sum() - top.sum())
         else:
-            entry["nulls"], entry["infinite"] = _nonfinite_counts(full)
+            entry["nulls"], entry["infinite"] = (
+                nonfinite[position] if nonfinite else _nonfinite_counts(full))
             entry.update(_numeric_summary(numeric_values(part)))
         columns[str(name)] = entry
     return {

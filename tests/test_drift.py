@@ -22,7 +22,7 @@ from jupyter_mlops.drift_reference import reference_profile
 from jupyter_mlops.entities import Entity
 from jupyter_mlops.errors import DriftError, NotFoundError, RunNotFoundError
 from jupyter_mlops.fingerprint import fingerprint_data
-from jupyter_mlops.profile import profile_of, schema_of
+from jupyter_mlops.profile import profile_of, sample_positions, schema_of
 from jupyter_mlops.store import DatasetInfo, RunResult
 
 RNG = np.random.default_rng(0)
@@ -433,6 +433,16 @@ def test_mismatched_dtypes(reference, current, kind, note) -> None:
     assert result["test"]
 
 
+@pytest.mark.filterwarnings("error")
+def test_huge_values_do_not_overflow() -> None:
+    reference, current = normal(2000), normal(2000, 0.3)
+    expected = stats.wasserstein_distance(reference, current) / np.std(reference)
+    raw = drift(pd.Series(reference * 1e300), pd.Series(current * 1e300), tests="wasserstein")
+    assert row(raw, "value")["statistic"] == pytest.approx(expected, rel=1e-9)
+    stored = drift(profile_of(pd.Series(reference * 1e300)), pd.Series(current * 1e300))
+    assert row(stored, "value")["statistic"] == pytest.approx(expected, rel=0.05)
+
+
 def test_unhashable_values_are_compared_as_text() -> None:
     reference = pd.Series([[1, 2], [3]] * 300)
     current = pd.Series([[1, 2], [4]] * 300)
@@ -495,7 +505,32 @@ def test_profile_of_large_data_approximates_and_says_so() -> None:
     for column in ("x", "y"):
         assert abs(row(stored, column)["statistic"] - row(raw, column)["statistic"]) < 0.02
     assert "profile sample, rebuilt" in row(stored, "x")["note"]
-    assert "60,000 rows" in stored.note and "1/200" in stored.note
+    assert "60,000 rows, summarised from a 20,000-row sample" in stored.note
+    assert "1/200" in stored.note
+    unnamed = drift(profile_of(reference), current.to_numpy(), tests="ks")
+    assert unnamed.to_frame()["column"].tolist() == ["x", "y"]
+    assert unnamed.drifted_columns == stored.drifted_columns
+
+
+def test_rebuilt_reference_stays_within_the_documented_bound() -> None:
+    # up to 20,000 rows the profile's sample is the data: only the rebuilding differs, and
+    # every CDF value of the rebuilt sample is within 1/200 (+ 2 values) of the data's
+    reference = pd.Series(RNG.lognormal(size=15_000))
+    for current in (pd.Series(RNG.lognormal(0.0, 1, 9_000)),
+                    pd.Series(RNG.lognormal(0.1, 1.2, 9_000))):
+        raw = row(drift(reference, current, tests="ks"), "value")["statistic"]
+        stored = row(drift(profile_of(reference), current, tests="ks"), "value")["statistic"]
+        assert abs(stored - raw) <= 1 / 200 + 2 / 15_000
+
+
+def test_outliers_in_the_profile_sample_raise_no_false_alarm() -> None:
+    reference = normal(100_000)
+    reference[sample_positions(100_000)[:3]] = 1e6  # in the rows the profile summarises
+    profile = profile_of(pd.Series(reference))
+    assert profile["columns"]["value"]["tails"]["high"][:2] == [1e6, 1e6]
+    current = pd.Series(normal(50_000))
+    assert row(drift(profile, current), "value")["statistic"] < 0.05
+    assert row(drift(pd.Series(reference), current), "value")["statistic"] < 0.05
 
 
 @pytest.mark.parametrize("rows", [800, 30_000])
@@ -629,7 +664,7 @@ def test_html_view_is_compact_self_contained_and_highlights_drift() -> None:
     report = drift(mixed(3000), mixed(3000, 0.5).assign(b=np.nan))
     page = report._repr_html_()
     assert "dataset drifted: 3 of 4 columns drifted (75%" in page
-    assert page.count("background:#fde2e1") == 3
+    assert page.count('<tr class="drifted" style="background:#fde2e1">') == 3
     assert "<script" not in page and "http" not in page and "<link" not in page
     assert "missing values 0.0% → 100.0%" in page
     assert repr(report).startswith("<DriftReport dataset drifted: 3 of 4")
