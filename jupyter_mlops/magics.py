@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import shlex
 import sys
@@ -46,6 +47,18 @@ MLOPS_USAGE = """\
 
 def _warn(message: str) -> None:
     print(f"⚠ jupyter-mlops: {message}", file=sys.stderr)
+
+
+class _SetCount(ast.NodeTransformer):
+    """An AST "transformer" that changes nothing: it sets the shell's execution count at the
+    moment IPython has compiled a cell and is about to run it."""
+
+    def __init__(self, shell: InteractiveShell, count: int) -> None:
+        self.shell, self.count = shell, count
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        self.shell.execution_count = self.count
+        return node
 
 
 class _Tee:
@@ -191,7 +204,7 @@ class MLOpsMagics(Magics):
         )
         self._run_tracked(cell, options)
 
-    def _start(self, source: str, options: TrackOptions) -> RunRecorder | None:
+    def _start(self, source: str, options: TrackOptions, count: int) -> RunRecorder | None:
         info = self.state.current
         try:
             store: Store | None = self.state.store()
@@ -203,7 +216,7 @@ class MLOpsMagics(Magics):
                 store, options, source, self.shell.user_ns, self.state.history,
                 notebook=self.state.notebook(),
                 cell_id=getattr(info, "cell_id", None) if info else None,
-                execution_count=self.shell.execution_count,
+                execution_count=count,
             )
             recorder.prepare()
         except Exception as exc:
@@ -220,17 +233,29 @@ class MLOpsMagics(Magics):
         shell = self.shell
         source = shell.transform_cell(cell)
         silent = _ends_with_semicolon(source)
-        recorder = self._start(source, options)
         outer = shell.displayhook.exec_result
+        # IPython counts the cell before running it: this cell is the outer result's number.
+        count, next_count = (outer.execution_count if outer is not None
+                             else shell.execution_count), shell.execution_count
+        recorder = self._start(source, options, count)
         streams = (sys.stdout, sys.stderr)
         tees = (_Tee(sys.stdout), _Tee(sys.stderr)) if options.capture_output else None
         self.state.nesting += 1
+        bump: _SetCount | None = None
         try:
             if tees:
                 sys.stdout, sys.stderr = tees
+            # The body is compiled under this cell's number (tracebacks say "Cell In[N]"),
+            # then runs with IPython's count one ahead, as any cell does (Out[N]).
+            shell.execution_count = count
+            bump = _SetCount(shell, next_count)
+            shell.ast_transformers.append(bump)
             with api.activate(recorder):
                 inner = shell.run_cell(cell, store_history=False, silent=silent)
         finally:
+            if bump in shell.ast_transformers:
+                shell.ast_transformers.remove(bump)
+            shell.execution_count = next_count
             sys.stdout, sys.stderr = streams
             self.state.nesting -= 1
             shell.displayhook.exec_result = outer

@@ -158,6 +158,16 @@ def test_failing_cell_is_a_failed_run_and_still_raises(shell: Shell) -> None:
     assert "1 / 0" in run.traceback
 
 
+def test_cell_numbers_are_the_prompts(shell: Shell) -> None:
+    value = shell.run("%%track counted\n6 * 7")
+    assert f"Out[{value.result.execution_count}]: 42" in value.stdout
+    failing = shell.run("%%track numbered\n1 / 0")
+    number = failing.result.execution_count
+    assert f"Cell In[{number}], line 1" in failing.stdout + failing.stderr
+    assert shell.store().get_run("numbered").execution_count == number
+    assert shell.run("x = 1").result.execution_count == number + 1
+
+
 def test_interrupted_cell(shell: Shell) -> None:
     cell = shell.run("%%track stop\nraise KeyboardInterrupt\n")
     assert isinstance(cell.result.error_in_exec, KeyboardInterrupt)
