@@ -13,13 +13,13 @@ rows (`load_bundle` vs `mlflow.pyfunc.load_model`), and the served model's singl
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,9 @@ forest = RandomForestClassifier(n_estimators={trees}, max_depth=12, n_jobs=-1,
 def fitted_run(rows: int, trees: int, store_dir: Path) -> Any:
     """A real IPython shell that tracked one forest fit; returns the shell."""
     os.environ["JUPYTER_MLOPS_STORE"] = str(store_dir)
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
-    ip = start_ipython()
+    ip = InteractiveShell.instance()
     with quiet():
         ip.run_cell("%load_ext jupyter_mlops")
         ip.run_cell(f"import numpy as np, pandas as pd\nrng = np.random.default_rng(0)\n"
@@ -57,15 +57,16 @@ def serve_latency(bundle: Path, rows: list[dict[str, Any]], requests: int) -> tu
     port = free_port()
     process = subprocess.Popen([sys.executable, str(bundle / "serve.py"), "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/invocations"
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}", process, 60)
+        connection = http.client.HTTPConnection("127.0.0.1", port)  # kept alive, as clients do
 
         def post(payload: Any) -> None:
-            request = urllib.request.Request(url, data=json.dumps(payload).encode(),
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request) as response:
-                response.read()
+            connection.request("POST", "/invocations", body=json.dumps(payload),
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
 
         single = [{"dataframe_records": [rows[i % len(rows)]]} for i in range(requests)]
         for payload in single[:20]:

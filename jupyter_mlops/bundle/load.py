@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,30 +17,47 @@ from . import serve
 
 @dataclass
 class Bundle:
-    """A loaded bundle: the model, its input schema and its metadata."""
+    """A loaded bundle: the model, its input schema and its metadata.
+
+    Predictions go through the same code as the bundle's server (``serve.py``): the input is
+    checked against the schema, and forests use the exact fast path.
+    """
 
     path: Path
-    model: Any
-    schema: dict[str, Any]
-    metadata: dict[str, Any] = field(default_factory=dict)
+    served: serve.Model
 
-    def _features(self, data: Any) -> Any:
-        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
-        try:
-            frame = serve.validate(serve.frame_from_payload(frame.to_dict("records"),
-                                                            self.columns), self.schema)
-        except serve.RequestError as exc:
-            raise BundleError(f"input does not match the bundle's schema: {exc}") from None
-        return frame if self.schema.get("feature_names", True) else frame.to_numpy()
+    @property
+    def model(self) -> Any:
+        """The fitted model."""
+        return self.served.model
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The input schema (schema.json)."""
+        return self.served.schema
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The manifest: format version, model, trusted types, file hashes."""
+        return self.served.manifest
 
     @property
     def columns(self) -> list[str]:
         """The input columns, in order."""
-        return [c["name"] for c in self.schema["columns"]]
+        return self.served.columns
+
+    def _features(self, data: Any) -> Any:
+        try:
+            frame = data if isinstance(data, pd.DataFrame) else serve.frame_from_payload(
+                data, self.columns)
+            frame = serve.validate(frame, self.schema)
+        except serve.RequestError as exc:
+            raise BundleError(f"input does not match the bundle's schema: {exc}") from None
+        return frame.to_numpy() if self.served.as_array else frame
 
     def predict(self, data: Any) -> Any:
         """Predictions for a DataFrame (or records) checked against the schema."""
-        return self.model.predict(self._features(data))
+        return self.served.predictor(self._features(data))
 
     def predict_proba(self, data: Any) -> Any:
         """Class probabilities, for models that have them."""
@@ -82,6 +98,7 @@ def load_bundle(path: str | Path, *, trusted: list[str] | None = None) -> Bundle
     if foreign:
         raise BundleError(f"{model_file} contains types outside scikit-learn/numpy/scipy: "
                           f"{', '.join(foreign)}; pass trusted=[...] if you trust them")
-    model = sio.load(model_file, trusted=present)
-    schema = json.loads((root / "schema.json").read_text())
-    return Bundle(root, model, schema, manifest)
+    if sorted(manifest.get("skops_trusted_types", [])) != present:
+        raise BundleError(f"{model_file} holds types its manifest does not list: the bundle "
+                          "is inconsistent; export it again")
+    return Bundle(root, serve.Model(root, manifest=manifest))
