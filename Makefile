@@ -6,7 +6,14 @@ STAMP := $(VENV)/.installed
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean lab labextension ts-test
+
+# The JupyterLab sidebar (labextension/, TypeScript): `pip install -e .` builds it once into
+# jupyter_mlops/labextension/ and installs a copy; this target rebuilds and reinstalls it
+# whenever its sources change.
+LABEXT := jupyter_mlops/labextension/package.json
+LABEXT_SRC := labextension/package.json labextension/yarn.lock labextension/tsconfig.json \
+	$(shell find labextension/src labextension/style -type f -not -path '*/__tests__/*')
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,9 +36,25 @@ demo: $(STAMP)
 	$(VENV)/bin/jupyter-mlops doctor
 	$(VENV)/bin/jupyter-mlops export wine@production bundles/wine --overwrite
 
-## test: lint, then every test (real shell, real kernels, real SQLite files)
-test: $(STAMP) $(MLFLOW_STAMP) lint
+## test: lint, then every test (real shell, real kernels, real SQLite files, the sidebar's
+## TypeScript unit tests and its UI test in a real JupyterLab and Chromium)
+test: $(STAMP) $(MLFLOW_STAMP) $(LABEXT) lint ts-test
 	JUPYTER_MLOPS_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(PY) -m pytest
+
+## lab: JupyterLab on notebooks/ with the MLOps sidebar (left bar, "MLOps")
+lab: $(STAMP) $(LABEXT)
+	$(VENV)/bin/jupyter lab notebooks
+
+labextension: $(LABEXT)
+
+$(LABEXT): $(LABEXT_SRC) | $(STAMP)
+	rm -rf jupyter_mlops/labextension
+	$(PY) -m pip install --quiet --no-deps -e .
+
+## ts-test: the sidebar's unit tests (Vitest: model, formatting, charts, components)
+ts-test: | $(STAMP)
+	cd labextension && PATH=$(CURDIR)/$(VENV)/bin:$$PATH jlpm install && \
+	    PATH=$(CURDIR)/$(VENV)/bin:$$PATH jlpm test
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

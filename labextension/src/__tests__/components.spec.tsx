@@ -1,0 +1,253 @@
+// @vitest-environment jsdom
+import * as React from 'react';
+import { act } from 'react';
+import { createRoot, Root } from 'react-dom/client';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { LineageGraph } from '../components/LineageGraph';
+import { PromoteDialog } from '../components/Dialogs';
+import { Sidebar } from '../components/Sidebar';
+import { Sparkline } from '../components/Sparkline';
+import { APIError } from '../errors';
+import { MLOpsModel } from '../model';
+import { ISidebarActions } from '../tokens';
+import { FakeAPI, fullRun, settle, summary } from './fakeApi';
+
+(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
+
+let container: HTMLDivElement;
+let root: Root;
+
+beforeEach(() => {
+  container = document.createElement('div');
+  document.body.appendChild(container);
+  root = createRoot(container);
+});
+
+afterEach(() => {
+  act(() => root.unmount());
+  document.body.innerHTML = '';
+});
+
+async function render(element: React.ReactElement): Promise<void> {
+  await act(async () => {
+    root.render(element);
+    await settle();
+  });
+}
+
+async function click(element: Element | null): Promise<void> {
+  expect(element).not.toBeNull();
+  await act(async () => {
+    element!.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+    await settle();
+  });
+}
+
+function byLabel(label: string): HTMLElement | null {
+  return document.querySelector(`[aria-label="${label}"]`);
+}
+
+function button(text: string): HTMLButtonElement | undefined {
+  return [...document.querySelectorAll('button')].find(
+    b => b.textContent?.trim() === text || b.getAttribute('aria-label') === text
+  );
+}
+
+const actions = (): ISidebarActions & { inserted: string[]; copied: string[] } => {
+  const inserted: string[] = [];
+  const copied: string[] = [];
+  return {
+    inserted,
+    copied,
+    insertIntoNotebook: (source: string) => {
+      inserted.push(source);
+      return { ok: true, message: 'Inserted a cell.' };
+    },
+    copy: (text: string) => copied.push(text)
+  };
+};
+
+async function sidebarWith(api: FakeAPI, acts = actions()): Promise<MLOpsModel> {
+  const model = new MLOpsModel(api);
+  await render(<Sidebar model={model} actions={acts} />);
+  await act(async () => {
+    await model.refresh();
+  });
+  return model;
+}
+
+describe('Sidebar', () => {
+  it('tells a newcomer how to track a first run', async () => {
+    await sidebarWith(new FakeAPI());
+    const note = byLabel('No runs yet');
+    expect(note?.textContent).toContain('%load_ext jupyter_mlops');
+    expect(note?.textContent).toContain('%%track');
+  });
+
+  it('says when the server extension is missing, and when the store is unreadable', async () => {
+    const api = new FakeAPI();
+    api.fail = { status: 404, message: 'Not Found', fromAPI: false };
+    const model = await sidebarWith(api);
+    expect(document.querySelector('[role="alert"]')?.textContent).toContain(
+      'server extension is not running'
+    );
+    api.fail = { status: 503, message: 'the store at /x cannot be opened: disk I/O error' };
+    await act(async () => {
+      await model.refresh();
+    });
+    const alert = document.querySelector('[role="alert"]')!.textContent!;
+    expect(alert).toContain('The MLOps store cannot be opened');
+    expect(alert).toContain('disk I/O error');
+    api.fail = null;
+    await click(button('Retry')!);
+    expect(byLabel('No runs yet')).not.toBeNull();
+  });
+
+  it('lists runs, marks failed ones, and sorts by a column header', async () => {
+    const api = new FakeAPI();
+    api.runsList = [
+      summary('good', 1, { metrics: { acc: 0.9 } }),
+      summary('bad', 2, { status: 'failed', metrics: {} })
+    ];
+    const model = await sidebarWith(api);
+    const rows = document.querySelectorAll('table[aria-label="Runs"] tbody tr');
+    expect([...rows].map(r => r.getAttribute('aria-label'))).toEqual([
+      'Run bad, failed',
+      'Run good, finished'
+    ]);
+    expect(rows[0].className).toContain('jp-mlops-row-failed');
+    expect(rows[1].textContent).toContain('0.9');
+    await click(byLabel('Sort by Name'));
+    expect(model.query).toMatchObject({ sort: 'name', order: 'asc' });
+    expect(byLabel('Sort by Name')!.closest('th')!.getAttribute('aria-sort')).toBe('ascending');
+    expect(
+      document.querySelector('table[aria-label="Runs"] tbody tr')!.getAttribute('aria-label')
+    ).toBe('Run bad, failed');
+    expect(byLabel('Page')!.textContent).toBe('1–2 of 2');
+  });
+
+  it('opens a run, inserts and copies its source, and goes back', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('train', 1)];
+    api.histories = { acc: [0.2, 0.4, 0.5] };
+    const acts = actions();
+    await sidebarWith(api, acts);
+    await click(byLabel('Run train, finished'));
+    const detail = byLabel('Run train')!;
+    expect(detail.textContent).toContain('LogisticRegression');
+    expect(detail.querySelector('svg[role="img"]')!.getAttribute('aria-label')).toContain(
+      'acc history: 3 values'
+    );
+    await click(button('Insert into notebook')!);
+    expect(acts.inserted).toEqual(['model = fit()  # train']);
+    expect(document.querySelector('[role="status"]')!.textContent).toBe('Inserted a cell.');
+    await click(button('Copy')!);
+    expect(acts.copied).toEqual(['model = fit()  # train']);
+    await click(byLabel('Back to runs'));
+    expect(byLabel('Runs')).not.toBeNull();
+  });
+
+  it('promotes from a run and shows the model in the Models view', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('train', 1)];
+    await sidebarWith(api);
+    await click(byLabel('Run train, finished'));
+    await click(button('Promote…')!);
+    const dialog = document.querySelector('[role="dialog"]')!;
+    expect(dialog.textContent).toContain('Promote the model of run train');
+    await click(button('Promote')!);
+    expect(document.querySelector('[role="dialog"] [role="status"]')!.textContent).toContain(
+      'Registered train version 1'
+    );
+    await click(button('Show in Models')!);
+    expect(document.querySelector('[role="dialog"]')).toBeNull();
+    const row = byLabel('train version 1')!;
+    expect(row.textContent).toContain('staging');
+    await click(byLabel('Transition train version 1'));
+    await click(button('Transition')!);
+    expect(api.calls).toContain('transition train 1 production');
+  });
+});
+
+describe('PromoteDialog', () => {
+  it('shows the server’s refusal and keeps the form open', async () => {
+    const onClose = vi.fn();
+    const promote = vi.fn(async () => {
+      throw new APIError(409, 'gate refused: acc 0.5 < 0.9 (short by 0.4)', true);
+    });
+    await render(
+      <PromoteDialog
+        run={fullRun(summary('train', 1))}
+        modelNames={['fraud']}
+        promote={promote}
+        onClose={onClose}
+      />
+    );
+    const gate = document.querySelector<HTMLInputElement>('input[placeholder^="e.g."]')!;
+    await act(async () => {
+      const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+      setter.call(gate, 'acc>=0.9');
+      gate.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await click(button('Promote')!);
+    expect(promote).toHaveBeenCalledWith('fraud', {
+      run_id: '01TRAIN',
+      stage: 'staging',
+      gate: 'acc>=0.9',
+      verify: false
+    });
+    expect(document.querySelector('[role="alert"]')!.textContent).toBe(
+      'gate refused: acc 0.5 < 0.9 (short by 0.4)'
+    );
+    expect(button('Cancel')).toBeDefined();
+    await act(async () => {
+      document
+        .querySelector('[role="dialog"]')!
+        .dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    });
+    expect(onClose).toHaveBeenCalled();
+  });
+});
+
+describe('charts', () => {
+  it('draws a lineage graph whose run nodes open runs', async () => {
+    const onOpenRun = vi.fn();
+    await render(
+      <LineageGraph
+        onOpenRun={onOpenRun}
+        lineage={{
+          focus: 'TRAIN',
+          nodes: [
+            { id: 'run:PREP', kind: 'run', name: 'prep', names: ['prep'], detail: {} },
+            { id: 'data:c', kind: 'dataset', name: 'clean', names: ['clean'], detail: {} },
+            { id: 'run:TRAIN', kind: 'run', name: 'train', names: ['train'], detail: {} }
+          ],
+          edges: [
+            { source: 'run:PREP', target: 'data:c' },
+            { source: 'data:c', target: 'run:TRAIN' }
+          ]
+        }}
+      />
+    );
+    expect(document.querySelectorAll('[role="button"]')).toHaveLength(1); // not the focus
+    await click(byLabel('Open run prep'));
+    expect(onOpenRun).toHaveBeenCalledWith('PREP');
+    await act(async () => {
+      byLabel('Open run prep')!.dispatchEvent(
+        new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })
+      );
+    });
+    expect(onOpenRun).toHaveBeenCalledTimes(2);
+    expect(document.querySelectorAll('path.jp-mlops-lineage-edge')).toHaveLength(2);
+  });
+
+  it('draws a sparkline with an accessible summary', async () => {
+    await render(<Sparkline label="loss" values={[1, 0.5, 0.25]} />);
+    const svg = document.querySelector('svg')!;
+    expect(svg.getAttribute('aria-label')).toBe(
+      'loss: 3 values, from 1 to 0.25 (min 0.25, max 1)'
+    );
+    expect(svg.querySelector('path')!.getAttribute('d')).toMatch(/^M2\.0,2\.0 L36\.0,/);
+  });
+});

@@ -1,0 +1,201 @@
+/** An in-memory jupyter-mlops server for the unit tests. */
+import { APIError } from '../errors';
+import {
+  IChanges,
+  IEvent,
+  ILineage,
+  IMLOpsAPI,
+  IModel,
+  IModelVersion,
+  IPromoteRequest,
+  IRun,
+  IRunsPage,
+  IRunsQuery,
+  IRunSummary,
+  ITransitionRequest
+} from '../tokens';
+
+export function summary(
+  name: string,
+  started: number,
+  extra: Partial<IRunSummary> = {}
+): IRunSummary {
+  return {
+    run_id: `01${name.toUpperCase()}`,
+    experiment: 'exp',
+    name,
+    status: 'finished',
+    started_at: started,
+    duration_s: 1.5,
+    params: { C: 1 },
+    metrics: { acc: 0.5 },
+    ...extra
+  };
+}
+
+export function fullRun(s: IRunSummary): IRun {
+  return {
+    ...s,
+    source: `model = fit()  # ${s.name}`,
+    source_hash: 'h',
+    tags: {},
+    inputs: [{ kind: 'dataset', name: 'X', fingerprint: 'data:x', detail: { shape: [10, 2] } }],
+    outputs: [
+      { kind: 'model', name: 'model', fingerprint: 'model:m', detail: { class: 'LogisticRegression' } }
+    ],
+    error: s.status === 'failed' ? 'ValueError: boom' : null,
+    traceback: null,
+    stdout: '',
+    stderr: '',
+    notebook: 'nb.ipynb',
+    cell_id: null,
+    execution_count: 3,
+    code_slice: [],
+    warnings: [],
+    environment: { python: '3.11', packages: { sklearn: '1.5' } },
+    git: {},
+    user: 'me',
+    host: 'box',
+    parent_run_id: null
+  };
+}
+
+/** A fake API over a list of runs; `fail` makes every call throw that status. */
+export class FakeAPI implements IMLOpsAPI {
+  runsList: IRunSummary[] = [];
+  models_: IModel[] = [];
+  events_: IEvent[] = [];
+  histories: Record<string, number[]> = {};
+  lineages: Record<string, ILineage> = {};
+  fail: { status: number; message: string; fromAPI?: boolean } | null = null;
+  promoteError: APIError | null = null;
+  cursor = 1;
+  changedRuns: string[] = [];
+  newEvents = false;
+  calls: string[] = [];
+
+  private check(call: string) {
+    this.calls.push(call);
+    if (this.fail) {
+      throw new APIError(this.fail.status, this.fail.message, this.fail.fromAPI ?? true);
+    }
+  }
+
+  async experiments() {
+    this.check('experiments');
+    const names = [...new Set(this.runsList.map(r => r.experiment))].sort();
+    return {
+      experiments: names.map(name => ({
+        name,
+        runs: this.runsList.filter(r => r.experiment === name).length,
+        last_started_at: null
+      }))
+    };
+  }
+
+  async runs(query: Partial<IRunsQuery>): Promise<IRunsPage> {
+    this.check(`runs ${JSON.stringify(query)}`);
+    let rows = this.runsList.filter(
+      r =>
+        (!query.experiment || r.experiment === query.experiment) &&
+        (!query.status || r.status === query.status) &&
+        (!query.q || r.name.includes(query.q))
+    );
+    const sort = query.sort ?? 'started_at';
+    const key = (r: IRunSummary): any =>
+      sort.startsWith('metrics.') ? r.metrics[sort.slice(8)] ?? -Infinity : (r as any)[sort];
+    rows = [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    if ((query.order ?? 'desc') === 'desc') {
+      rows.reverse();
+    }
+    const offset = query.offset ?? 0;
+    const limit = query.limit ?? 50;
+    return { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit };
+  }
+
+  async run(runId: string): Promise<IRun> {
+    this.check(`run ${runId}`);
+    const found = this.runsList.find(r => r.run_id === runId);
+    if (!found) {
+      throw new APIError(404, `no run ${runId}`, true);
+    }
+    return fullRun(found);
+  }
+
+  async lineage(runId: string): Promise<ILineage> {
+    this.check(`lineage ${runId}`);
+    return this.lineages[runId] ?? { focus: runId, nodes: [], edges: [] };
+  }
+
+  async metric(runId: string, key: string) {
+    this.check(`metric ${runId} ${key}`);
+    const values = this.histories[key] ?? [1];
+    return {
+      run_id: runId,
+      key,
+      points: values.map((value, step) => ({ step, value, timestamp: step }))
+    };
+  }
+
+  async models() {
+    this.check('models');
+    return { models: this.models_ };
+  }
+
+  async events() {
+    this.check('events');
+    return { events: this.events_ };
+  }
+
+  async changes(since: string): Promise<IChanges> {
+    this.check(`changes ${since}`);
+    const cursor = String(this.cursor);
+    if (since === cursor) {
+      return { cursor, changed: false, runs: [], events: false };
+    }
+    const result = { cursor, changed: true, runs: this.changedRuns, events: this.newEvents };
+    return result;
+  }
+
+  async promote(name: string, body: IPromoteRequest): Promise<IModelVersion> {
+    this.check(`promote ${name} ${JSON.stringify(body)}`);
+    if (this.promoteError) {
+      throw this.promoteError;
+    }
+    const version: IModelVersion = {
+      name,
+      version: 1,
+      run_id: body.run_id,
+      model_fingerprint: 'model:m',
+      model_variable: 'model',
+      stage: body.stage ?? null,
+      aliases: [],
+      created_at: 0,
+      created_by: 'me',
+      reason: body.reason ?? null,
+      gate: body.gate
+        ? {
+            expression: body.gate,
+            passed: true,
+            conditions: [{ text: body.gate, value: 0.5, threshold: 0.4, passed: true }]
+          }
+        : null
+    };
+    this.models_ = [{ name, latest_version: 1, versions: [version] }];
+    return version;
+  }
+
+  async transition(name: string, version: number, body: ITransitionRequest) {
+    this.check(`transition ${name} ${version} ${body.stage}`);
+    const v = this.models_.find(m => m.name === name)!.versions.find(x => x.version === version)!;
+    v.stage = body.stage;
+    return v;
+  }
+}
+
+/** Let pending promises settle. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await new Promise(resolve => setTimeout(resolve, 0));
+  }
+}

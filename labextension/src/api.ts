@@ -1,0 +1,91 @@
+import { ServerConnection } from '@jupyterlab/services';
+
+import { requestAPI } from './request';
+import {
+  IChanges,
+  IEvent,
+  IExperiment,
+  ILineage,
+  IMetricHistory,
+  IMLOpsAPI,
+  IModel,
+  IModelVersion,
+  IPromoteRequest,
+  IRun,
+  IRunsPage,
+  IRunsQuery,
+  ITransitionRequest
+} from './tokens';
+
+/** The query string of a request, without empty values. */
+export function queryString(params: Record<string, unknown>): string {
+  const parts = Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== null && v !== '')
+    .map(
+      ([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`
+    );
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+const enc = encodeURIComponent;
+
+/** The REST API over Jupyter's authenticated server connection. */
+export class MLOpsAPI implements IMLOpsAPI {
+  constructor(private readonly settings?: ServerConnection.ISettings) {}
+
+  private get<T>(path: string): Promise<T> {
+    return requestAPI<T>(path, {}, this.settings);
+  }
+
+  private post<T>(path: string, body: unknown): Promise<T> {
+    return requestAPI<T>(
+      path,
+      { method: 'POST', body: JSON.stringify(body) },
+      this.settings
+    );
+  }
+
+  experiments(): Promise<{ experiments: IExperiment[] }> {
+    return this.get('experiments');
+  }
+
+  runs(query: Partial<IRunsQuery>): Promise<IRunsPage> {
+    return this.get(`runs${queryString(query)}`);
+  }
+
+  run(runId: string): Promise<IRun> {
+    return this.get(`runs/${enc(runId)}`);
+  }
+
+  lineage(runId: string): Promise<ILineage> {
+    return this.get(`runs/${enc(runId)}/lineage`);
+  }
+
+  metric(runId: string, key: string): Promise<IMetricHistory> {
+    return this.get(`runs/${enc(runId)}/metrics/${enc(key)}`);
+  }
+
+  models(): Promise<{ models: IModel[] }> {
+    return this.get('models');
+  }
+
+  events(limit = 20): Promise<{ events: IEvent[] }> {
+    return this.get(`events${queryString({ limit })}`);
+  }
+
+  changes(since: string): Promise<IChanges> {
+    return this.get(`changes${queryString({ since })}`);
+  }
+
+  promote(name: string, body: IPromoteRequest): Promise<IModelVersion> {
+    return this.post(`models/${enc(name)}/versions`, body);
+  }
+
+  transition(
+    name: string,
+    version: number,
+    body: ITransitionRequest
+  ): Promise<IModelVersion> {
+    return this.post(`models/${enc(name)}/versions/${version}/stage`, body);
+  }
+}

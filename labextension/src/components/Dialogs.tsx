@@ -1,0 +1,425 @@
+import * as React from 'react';
+import { createPortal } from 'react-dom';
+
+import { errorMessage } from '../errors';
+import { formatValue } from '../format';
+import { IGateResult, IModelVersion, IPromoteRequest, IRun, ITransitionRequest } from '../tokens';
+import { StageBadge } from './StatusBadge';
+
+const STAGES = ['staging', 'production', 'archived'];
+
+let dialogCount = 0;
+
+/**
+ * A modal dialog drawn like JupyterLab's own (`jp-Dialog`): focus starts on the first
+ * field and stays inside, Escape closes it. Unlike `showDialog` it stays open after
+ * "submit" to show the server's answer: a gate result, or the reason it refused.
+ */
+function DialogFrame({
+  title,
+  onClose,
+  children,
+  footer
+}: {
+  title: string;
+  onClose(): void;
+  children: React.ReactNode;
+  footer: React.ReactNode;
+}): JSX.Element {
+  const ref = React.useRef<HTMLDivElement>(null);
+  const id = React.useMemo(() => `jp-mlops-dialog-${++dialogCount}`, []);
+  React.useEffect(() => {
+    const first = ref.current?.querySelector<HTMLElement>(
+      'input, select, textarea, button.jp-mod-accept'
+    );
+    first?.focus();
+  }, []);
+  const onKeyDown = (event: React.KeyboardEvent) => {
+    if (event.key === 'Escape') {
+      event.stopPropagation();
+      onClose();
+    } else if (event.key === 'Tab' && ref.current) {
+      const focusable = Array.from(
+        ref.current.querySelectorAll<HTMLElement>(
+          'input, select, textarea, button:not([disabled])'
+        )
+      );
+      const first = focusable[0];
+      const last = focusable[focusable.length - 1];
+      if (event.shiftKey && document.activeElement === first) {
+        event.preventDefault();
+        last?.focus();
+      } else if (!event.shiftKey && document.activeElement === last) {
+        event.preventDefault();
+        first?.focus();
+      }
+    }
+  };
+  return createPortal(
+    <div className="jp-Dialog jp-ThemedContainer jp-mlops-dialog" onKeyDown={onKeyDown}>
+      <div
+        className="jp-Dialog-content"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby={id}
+        ref={ref}
+      >
+        <div className="jp-Dialog-header" id={id}>
+          {title}
+        </div>
+        <div className="jp-Dialog-body">{children}</div>
+        <div className="jp-Dialog-footer">
+          <div className="jp-Dialog-footerButtons">{footer}</div>
+        </div>
+      </div>
+    </div>,
+    document.body
+  );
+}
+
+function DialogButton({
+  label,
+  accept = false,
+  ...props
+}: { label: string; accept?: boolean } & React.ButtonHTMLAttributes<HTMLButtonElement>) {
+  return (
+    <button
+      className={`jp-Dialog-button jp-mod-styled ${accept ? 'jp-mod-accept' : 'jp-mod-reject'}`}
+      {...props}
+    >
+      <div className="jp-Dialog-buttonLabel">{label}</div>
+    </button>
+  );
+}
+
+/** The conditions of a gate, each passed or failed with the value it compared. */
+export function GateResultView({ gate }: { gate: IGateResult }): JSX.Element {
+  return (
+    <div className="jp-mlops-gate" aria-label="Gate result">
+      <div>
+        Gate <code>{gate.expression}</code>:{' '}
+        <strong className={gate.passed ? 'jp-mlops-pass' : 'jp-mlops-fail'}>
+          {gate.passed ? 'passed' : 'failed'}
+        </strong>
+      </div>
+      <ul>
+        {gate.conditions.map((c, i) => (
+          <li key={i} className={c.passed ? 'jp-mlops-pass' : 'jp-mlops-fail'}>
+            <span aria-hidden="true">{c.passed ? '✓' : '✕'}</span> {c.text}
+            {c.value !== null && c.value !== undefined && (
+              <span className="jp-mlops-muted">
+                {' '}
+                (value {formatValue(c.value)}
+                {c.threshold !== null && c.threshold !== undefined
+                  ? `, threshold ${formatValue(c.threshold)}`
+                  : ''}
+                )
+              </span>
+            )}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function Outcome({
+  error,
+  done
+}: {
+  error: string | null;
+  done: React.ReactNode;
+}): JSX.Element | null {
+  if (error) {
+    return (
+      <div className="jp-mlops-error" role="alert">
+        {error}
+      </div>
+    );
+  }
+  if (done) {
+    return (
+      <div className="jp-mlops-success" role="status">
+        {done}
+      </div>
+    );
+  }
+  return null;
+}
+
+function VersionDone({ version, verb }: { version: IModelVersion; verb: string }) {
+  return (
+    <>
+      <div>
+        {verb} <strong>{version.name}</strong> version <strong>{version.version}</strong>
+        {version.stage ? (
+          <>
+            {' '}
+            in <StageBadge label={version.stage} />
+          </>
+        ) : null}
+        {version.aliases.map(a => (
+          <StageBadge key={a} label={a} alias />
+        ))}
+      </div>
+      {version.gate && <GateResultView gate={version.gate} />}
+    </>
+  );
+}
+
+export interface IPromoteDialogProps {
+  run: IRun;
+  modelNames: string[];
+  promote(name: string, body: IPromoteRequest): Promise<IModelVersion>;
+  onClose(): void;
+  /** after a promotion: show the Models view */
+  onShowModels?(): void;
+}
+
+/** Promote a run's model as the next version of a registered model, gated and audited. */
+export function PromoteDialog({
+  run,
+  modelNames,
+  promote,
+  onClose,
+  onShowModels
+}: IPromoteDialogProps): JSX.Element {
+  const [name, setName] = React.useState(modelNames[0] ?? run.name);
+  const [stage, setStage] = React.useState('staging');
+  const [gate, setGate] = React.useState('');
+  const [reason, setReason] = React.useState('');
+  const [force, setForce] = React.useState(false);
+  const [verify, setVerify] = React.useState(false);
+  const [busy, setBusy] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const [done, setDone] = React.useState<IModelVersion | null>(null);
+
+  const submit = async (event?: React.FormEvent) => {
+    event?.preventDefault();
+    if (!name.trim()) {
+      setError('Give the registered model a name.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const body: IPromoteRequest = { run_id: run.run_id };
+      if (stage) {
+        body.stage = stage;
+      }
+      if (gate.trim()) {
+        body.gate = gate.trim();
+      }
+      if (reason.trim()) {
+        body.reason = reason.trim();
+      }
+      if (force) {
+        body.force = true;
+      }
+      body.verify = verify;
+      setDone(await promote(name.trim(), body));
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const footer = done ? (
+    <>
+      {onShowModels && (
+        <DialogButton label="Show in Models" onClick={onShowModels} />
+      )}
+      <DialogButton label="Close" accept onClick={onClose} />
+    </>
+  ) : (
+    <>
+      <DialogButton label="Cancel" onClick={onClose} />
+      <DialogButton
+        label={busy ? 'Promoting…' : 'Promote'}
+        accept
+        disabled={busy}
+        onClick={() => void submit()}
+      />
+    </>
+  );
+
+  return (
+    <DialogFrame title={`Promote the model of run ${run.name}`} onClose={onClose} footer={footer}>
+      <form className="jp-mlops-form" onSubmit={e => void submit(e)}>
+        <label>
+          Registered model
+          <input
+            className="jp-mod-styled"
+            value={name}
+            list="jp-mlops-model-names"
+            onChange={e => setName(e.target.value)}
+            disabled={busy || !!done}
+          />
+          <datalist id="jp-mlops-model-names">
+            {modelNames.map(n => (
+              <option key={n} value={n} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Stage
+          <select
+            className="jp-mod-styled"
+            value={stage}
+            onChange={e => {
+              setStage(e.target.value);
+              setVerify(e.target.value === 'production');
+            }}
+            disabled={busy || !!done}
+          >
+            <option value="">none (register only)</option>
+            {STAGES.map(s => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Gate
+          <input
+            className="jp-mod-styled"
+            value={gate}
+            placeholder="e.g. accuracy>=0.9 and f1>0.8, or champion"
+            onChange={e => setGate(e.target.value)}
+            disabled={busy || !!done}
+          />
+        </label>
+        <label>
+          Reason
+          <input
+            className="jp-mod-styled"
+            value={reason}
+            placeholder="why (kept in the audit log)"
+            onChange={e => setReason(e.target.value)}
+            disabled={busy || !!done}
+          />
+        </label>
+        <label className="jp-mlops-check">
+          <input
+            type="checkbox"
+            checked={verify}
+            onChange={e => setVerify(e.target.checked)}
+            disabled={busy || !!done}
+          />
+          Verify the bundle in a fresh virtualenv first (slow)
+        </label>
+        <label className="jp-mlops-check">
+          <input
+            type="checkbox"
+            checked={force}
+            onChange={e => setForce(e.target.checked)}
+            disabled={busy || !!done}
+          />
+          Override a failing gate (needs a reason; audited)
+        </label>
+        <button type="submit" hidden tabIndex={-1} aria-hidden="true" />
+      </form>
+      <Outcome
+        error={error}
+        done={done && <VersionDone version={done} verb="Registered" />}
+      />
+    </DialogFrame>
+  );
+}
+
+export interface ITransitionDialogProps {
+  version: IModelVersion;
+  transition(name: string, version: number, body: ITransitionRequest): Promise<IModelVersion>;
+  onClose(): void;
+}
+
+/** Move a model version to a stage, or point an alias at it (audited). */
+export function TransitionDialog({
+  version,
+  transition,
+  onClose
+}: ITransitionDialogProps): JSX.Element {
+  const [stage, setStage] = React.useState(
+    version.stage === 'staging' ? 'production' : 'staging'
+  );
+  const [reason, setReason] = React.useState('');
+  const [busy, setBusy] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const [done, setDone] = React.useState<IModelVersion | null>(null);
+
+  const submit = async (event?: React.FormEvent) => {
+    event?.preventDefault();
+    if (!stage.trim()) {
+      setError('Choose a stage, or type an alias.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const body: ITransitionRequest = { stage: stage.trim() };
+      if (reason.trim()) {
+        body.reason = reason.trim();
+      }
+      setDone(await transition(version.name, version.version, body));
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const footer = done ? (
+    <DialogButton label="Close" accept onClick={onClose} />
+  ) : (
+    <>
+      <DialogButton label="Cancel" onClick={onClose} />
+      <DialogButton
+        label={busy ? 'Moving…' : 'Transition'}
+        accept
+        disabled={busy}
+        onClick={() => void submit()}
+      />
+    </>
+  );
+
+  return (
+    <DialogFrame
+      title={`Transition ${version.name} version ${version.version}`}
+      onClose={onClose}
+      footer={footer}
+    >
+      <form className="jp-mlops-form" onSubmit={e => void submit(e)}>
+        <label>
+          Stage or alias
+          <input
+            className="jp-mod-styled"
+            value={stage}
+            list="jp-mlops-stages"
+            onChange={e => setStage(e.target.value)}
+            disabled={busy || !!done}
+          />
+          <datalist id="jp-mlops-stages">
+            {STAGES.map(s => (
+              <option key={s} value={s} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Reason
+          <input
+            className="jp-mod-styled"
+            value={reason}
+            placeholder="why (kept in the audit log)"
+            onChange={e => setReason(e.target.value)}
+            disabled={busy || !!done}
+          />
+        </label>
+        {version.gate && <GateResultView gate={version.gate} />}
+        <button type="submit" hidden tabIndex={-1} aria-hidden="true" />
+      </form>
+      <Outcome error={error} done={done && <VersionDone version={done} verb="Moved" />} />
+    </DialogFrame>
+  );
+}

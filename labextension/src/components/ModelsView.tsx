@@ -1,0 +1,131 @@
+import * as React from 'react';
+
+import { formatAgo, formatTime, shortId } from '../format';
+import { MLOpsModel } from '../model';
+import { IModelVersion } from '../tokens';
+import { StageBadge } from './StatusBadge';
+import { useModel } from './useModel';
+
+export interface IModelsViewProps {
+  model: MLOpsModel;
+  onOpenRun(runId: string): void;
+  onTransition(version: IModelVersion): void;
+}
+
+/** Registered models, their versions with stage and alias badges, and the audit log. */
+export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps): JSX.Element {
+  useModel(model);
+  React.useEffect(() => {
+    void model.loadModels();
+  }, [model]);
+  if (!model.modelsLoaded) {
+    return <p className="jp-mlops-muted jp-mlops-pad">Loading models…</p>;
+  }
+  if (model.models.length === 0) {
+    return (
+      <div className="jp-mlops-empty" role="note" aria-label="No registered models">
+        <h3>No registered models yet</h3>
+        <p>
+          Open a run that made a model and click <strong>Promote…</strong>, or in a notebook:
+        </p>
+        <pre>%mlops promote RUN --name NAME --stage staging --gate "accuracy&gt;=0.9"</pre>
+      </div>
+    );
+  }
+  return (
+    <div className="jp-mlops-models">
+      {model.models.map(m => (
+        <section key={m.name} className="jp-mlops-section" aria-label={`Model ${m.name}`}>
+          <h3>
+            {m.name}
+            <span className="jp-mlops-count">
+              {m.versions.length} version{m.versions.length === 1 ? '' : 's'}
+            </span>
+          </h3>
+          <table className="jp-mlops-table" aria-label={`Versions of ${m.name}`}>
+            <thead>
+              <tr>
+                <th scope="col">Version</th>
+                <th scope="col">Stage</th>
+                <th scope="col">Run</th>
+                <th scope="col">Gate</th>
+                <th scope="col">
+                  <span className="jp-mlops-sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {m.versions.map(v => (
+                <tr
+                  key={v.version}
+                  aria-label={`${v.name} version ${v.version}`}
+                  title={
+                    `${formatTime(v.created_at)} by ${v.created_by ?? '?'}` +
+                    (v.reason ? ` — ${v.reason}` : '')
+                  }
+                >
+                  <td>v{v.version}</td>
+                  <td>
+                    {v.stage ? <StageBadge label={v.stage} /> : <span className="jp-mlops-muted">—</span>}
+                    {v.aliases.map(a => (
+                      <StageBadge key={a} label={a} alias />
+                    ))}
+                  </td>
+                  <td>
+                    <button
+                      className="jp-mlops-link"
+                      aria-label={`Open run ${v.run_id}`}
+                      onClick={() => onOpenRun(v.run_id)}
+                    >
+                      {shortId(v.run_id)}
+                    </button>
+                  </td>
+                  <td>
+                    {v.gate ? (
+                      <span
+                        className={v.gate.passed ? 'jp-mlops-pass' : 'jp-mlops-fail'}
+                        title={v.gate.expression}
+                      >
+                        {v.gate.passed ? '✓ passed' : '✕ overridden'}
+                      </span>
+                    ) : (
+                      <span className="jp-mlops-muted">none</span>
+                    )}
+                  </td>
+                  <td>
+                    <button
+                      className="jp-mlops-button"
+                      aria-label={`Transition ${v.name} version ${v.version}`}
+                      onClick={() => onTransition(v)}
+                    >
+                      Transition…
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      ))}
+      {model.events.length > 0 && (
+        <section className="jp-mlops-section" aria-label="Audit log">
+          <h3>Recent activity</h3>
+          <ul className="jp-mlops-events">
+            {model.events.map(e => (
+              <li key={e.seq} title={formatTime(e.at)}>
+                <span className="jp-mlops-event-action">{e.action}</span>{' '}
+                <strong>{e.subject}</strong>
+                {typeof e.detail?.to === 'string' ? ` → ${e.detail.to}` : ''}
+                <span className="jp-mlops-muted">
+                  {' '}
+                  · {e.actor} · {formatAgo(e.at)}
+                  {e.reason ? ` · ${e.reason}` : ''}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+    </div>
+  );
+}

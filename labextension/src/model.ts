@@ -1,0 +1,431 @@
+/**
+ * The sidebar's state: the runs query and page, the open run, the models, and a poll of
+ * `changes` that keeps them live. Plain TypeScript over an {@link IMLOpsAPI}, so the unit
+ * tests drive it with a fake server; React components subscribe to it.
+ */
+import { APIError, errorMessage } from './errors';
+import {
+  IEvent,
+  IExperiment,
+  ILineage,
+  IMetricPoint,
+  IMLOpsAPI,
+  IModel,
+  IModelVersion,
+  IPromoteRequest,
+  IRun,
+  IRunsQuery,
+  IRunSummary,
+  ITransitionRequest
+} from './tokens';
+
+/** Why the sidebar cannot show anything, or null. */
+export interface IProblem {
+  /** missing: the server extension is not running; store: the store cannot be opened. */
+  kind: 'missing' | 'store' | 'network' | 'other';
+  message: string;
+}
+
+/** The run open in the detail view. */
+export interface IRunDetail {
+  run: IRun | null;
+  lineage: ILineage | null;
+  histories: Record<string, IMetricPoint[]>;
+  error: string | null;
+  loading: boolean;
+}
+
+export const PAGE_SIZE = 25;
+export const POLL_INTERVAL_MS = 2000;
+
+export const DEFAULT_QUERY: IRunsQuery = {
+  experiment: '',
+  status: '',
+  q: '',
+  sort: 'started_at',
+  order: 'desc',
+  offset: 0,
+  limit: PAGE_SIZE
+};
+
+/** The sort column of a run table header: started_at, name, status, duration_s, metric. */
+export type SortColumn = string;
+
+/** Classify an error of the API into what the sidebar tells the user. */
+export function problemFor(error: unknown): IProblem {
+  if (error instanceof APIError) {
+    if (error.status === 404) {
+      return {
+        kind: 'missing',
+        message:
+          'The jupyter-mlops server extension is not running in this Jupyter server.'
+      };
+    }
+    if (error.status === 503) {
+      return { kind: 'store', message: error.message };
+    }
+    if (error.status === 0) {
+      return { kind: 'network', message: error.message };
+    }
+  }
+  return { kind: 'other', message: errorMessage(error) };
+}
+
+export class MLOpsModel {
+  constructor(
+    readonly api: IMLOpsAPI,
+    options: { pollInterval?: number } = {}
+  ) {
+    this.pollInterval = options.pollInterval ?? POLL_INTERVAL_MS;
+  }
+
+  readonly pollInterval: number;
+  query: IRunsQuery = { ...DEFAULT_QUERY };
+  /** The metric shown in the table's last column (null: the first one found). */
+  metricKey: string | null = null;
+  experiments: IExperiment[] = [];
+  runs: IRunSummary[] = [];
+  total = 0;
+  /** The total number of runs in the store, whatever the filters. */
+  storeTotal = 0;
+  loaded = false;
+  loading = false;
+  problem: IProblem | null = null;
+  /** Runs that appeared or changed at the last poll (highlighted for a moment). */
+  fresh = new Set<string>();
+  detail: IRunDetail | null = null;
+  models: IModel[] = [];
+  events: IEvent[] = [];
+  modelsLoaded = false;
+  /** A failed poll, shown without hiding what is already there. */
+  pollError: string | null = null;
+  cursor = '';
+
+  /** Bumped at every change: React re-renders on it. */
+  get version(): number {
+    return this._version;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this._listeners.add(listener);
+    return () => this._listeners.delete(listener);
+  }
+
+  protected changed(): void {
+    this._version++;
+    for (const listener of [...this._listeners]) {
+      listener();
+    }
+  }
+
+  /** True when a filter narrows the runs (the empty state then says so). */
+  get filtered(): boolean {
+    return !!(this.query.experiment || this.query.status || this.query.q);
+  }
+
+  /** Metric keys of the runs on the page, sorted. */
+  get metricKeys(): string[] {
+    const keys = new Set<string>();
+    for (const run of this.runs) {
+      Object.keys(run.metrics ?? {}).forEach(k => keys.add(k));
+    }
+    if (this.metricKey) {
+      keys.add(this.metricKey);
+    }
+    return [...keys].sort();
+  }
+
+  /** The metric of the table's last column. */
+  get metricColumn(): string | null {
+    return this.metricKey ?? this.metricKeys[0] ?? null;
+  }
+
+  get page(): number {
+    return Math.floor(this.query.offset / this.query.limit) + 1;
+  }
+
+  get pages(): number {
+    return Math.max(1, Math.ceil(this.total / this.query.limit));
+  }
+
+  /** Change filters (back to the first page unless an offset is given) and reload. */
+  async setQuery(patch: Partial<IRunsQuery>): Promise<void> {
+    const offset = patch.offset ?? 0;
+    this.query = { ...this.query, ...patch, offset: Math.max(0, offset) };
+    this.changed();
+    await this.loadRuns();
+  }
+
+  async clearFilters(): Promise<void> {
+    await this.setQuery({ experiment: '', status: '', q: '' });
+  }
+
+  /** Sort by a column; the same column again flips the order. */
+  async sortBy(column: SortColumn): Promise<void> {
+    const order =
+      this.query.sort === column
+        ? this.query.order === 'desc'
+          ? 'asc'
+          : 'desc'
+        : column === 'name' || column === 'status'
+          ? 'asc'
+          : 'desc';
+    await this.setQuery({ sort: column, order });
+  }
+
+  async setMetricKey(key: string): Promise<void> {
+    const sortedByOld =
+      this.query.sort.startsWith('metrics.') &&
+      this.query.sort !== `metrics.${key}`;
+    this.metricKey = key;
+    this.changed();
+    if (sortedByOld) {
+      await this.setQuery({ sort: `metrics.${key}` });
+    }
+  }
+
+  async nextPage(): Promise<void> {
+    if (this.page < this.pages) {
+      await this.setQuery({ offset: this.query.offset + this.query.limit });
+    }
+  }
+
+  async previousPage(): Promise<void> {
+    if (this.page > 1) {
+      await this.setQuery({ offset: this.query.offset - this.query.limit });
+    }
+  }
+
+  /** Load the experiments and the current page of runs. */
+  async refresh(): Promise<void> {
+    this.loading = true;
+    this.changed();
+    try {
+      const [{ experiments }] = await Promise.all([
+        this.api.experiments(),
+        this.loadRuns(false)
+      ]);
+      this.experiments = experiments;
+      this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
+      this.problem = null;
+    } catch (error) {
+      this.problem = problemFor(error);
+    } finally {
+      this.loading = false;
+      this.loaded = true;
+      this.changed();
+    }
+  }
+
+  /** Load the current page; a failure becomes the problem (or is thrown, for refresh). */
+  async loadRuns(catchErrors = true): Promise<void> {
+    const asked = this._runsRequest + 1;
+    this._runsRequest = asked;
+    try {
+      const page = await this.api.runs(this.query);
+      if (asked !== this._runsRequest) {
+        return; // a newer query answered (or will answer) instead
+      }
+      this.runs = page.runs;
+      this.total = page.total;
+      if (!this.filtered) {
+        this.storeTotal = page.total;
+      }
+      if (this.runs.length === 0 && this.query.offset > 0 && page.total > 0) {
+        // the page ran past the end (runs were filtered away): go to the last one
+        const last = Math.floor((page.total - 1) / this.query.limit);
+        this.query = { ...this.query, offset: last * this.query.limit };
+        await this.loadRuns(catchErrors);
+        return;
+      }
+      this.problem = null;
+    } catch (error) {
+      if (!catchErrors) {
+        throw error;
+      }
+      this.problem = problemFor(error);
+    } finally {
+      this.changed();
+    }
+  }
+
+  /**
+   * Ask the server what changed since the last poll; reload what is shown if anything did.
+   * Returns whether something changed.
+   */
+  async poll(): Promise<boolean> {
+    let changes;
+    try {
+      changes = await this.api.changes(this.cursor);
+      this.pollError = null;
+    } catch (error) {
+      const problem = problemFor(error);
+      if (problem.kind === 'missing' || problem.kind === 'store') {
+        this.problem = problem;
+      } else {
+        this.pollError = problem.message;
+      }
+      this.changed();
+      return false;
+    }
+    const first = this.cursor === '';
+    this.cursor = changes.cursor;
+    if (!changes.changed || first) {
+      this.fresh = new Set(); // the highlight of the last change lasts one poll
+      if (first && this.problem) {
+        await this.refresh();
+      }
+      this.changed();
+      return false;
+    }
+    this.fresh = new Set(changes.runs);
+    const [{ experiments }] = await Promise.all([
+      this.api.experiments().catch(() => ({ experiments: this.experiments })),
+      this.loadRuns()
+    ]);
+    this.experiments = experiments;
+    this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
+    const open = this.detail?.run?.run_id;
+    if (open && changes.runs.includes(open)) {
+      await this.openRun(open, false);
+    }
+    if (changes.events && this.modelsLoaded) {
+      await this.loadModels();
+    }
+    this.changed();
+    return true;
+  }
+
+  /** Poll every `pollInterval` ms while active (the sidebar is visible). */
+  setActive(active: boolean): void {
+    if (active === this._active) {
+      return;
+    }
+    this._active = active;
+    if (active) {
+      void this.refresh().then(() => this.schedule(0));
+    } else if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+    }
+  }
+
+  get active(): boolean {
+    return this._active;
+  }
+
+  private schedule(delay: number): void {
+    if (!this._active || this._disposed) {
+      return;
+    }
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+    }
+    this._timer = setTimeout(async () => {
+      this._timer = null;
+      try {
+        await this.poll();
+      } finally {
+        this.schedule(this.pollInterval);
+      }
+    }, delay);
+  }
+
+  /** Open a run's detail: the run, its lineage and the history of each metric. */
+  async openRun(runId: string, showLoading = true): Promise<void> {
+    const previous = this.detail;
+    this.detail = {
+      run: previous?.run?.run_id === runId ? previous.run : null,
+      lineage: previous?.run?.run_id === runId ? previous.lineage : null,
+      histories: previous?.run?.run_id === runId ? previous.histories : {},
+      error: null,
+      loading: showLoading
+    };
+    this.changed();
+    const asked = ++this._detailRequest;
+    try {
+      const [run, lineage] = await Promise.all([
+        this.api.run(runId),
+        this.api.lineage(runId).catch(() => null)
+      ]);
+      const keys = Object.keys(run.metrics ?? {});
+      const histories: Record<string, IMetricPoint[]> = {};
+      await Promise.all(
+        keys.map(async key => {
+          try {
+            histories[key] = (await this.api.metric(run.run_id, key)).points;
+          } catch {
+            histories[key] = [];
+          }
+        })
+      );
+      if (asked === this._detailRequest) {
+        this.detail = { run, lineage, histories, error: null, loading: false };
+      }
+    } catch (error) {
+      if (asked === this._detailRequest) {
+        this.detail = {
+          run: null,
+          lineage: null,
+          histories: {},
+          error: errorMessage(error),
+          loading: false
+        };
+      }
+    }
+    this.changed();
+  }
+
+  closeRun(): void {
+    this._detailRequest++;
+    this.detail = null;
+    this.changed();
+  }
+
+  /** Load the registered models and the recent audit events. */
+  async loadModels(): Promise<void> {
+    try {
+      const [{ models }, { events }] = await Promise.all([
+        this.api.models(),
+        this.api.events(10).catch(() => ({ events: [] as IEvent[] }))
+      ]);
+      this.models = models;
+      this.events = events;
+      this.modelsLoaded = true;
+    } catch (error) {
+      this.problem = problemFor(error);
+    }
+    this.changed();
+  }
+
+  /** Promote a run's model; the models are reloaded. Errors (409: refused) are thrown. */
+  async promote(name: string, body: IPromoteRequest): Promise<IModelVersion> {
+    const version = await this.api.promote(name, body);
+    await this.loadModels();
+    return version;
+  }
+
+  async transition(
+    name: string,
+    version: number,
+    body: ITransitionRequest
+  ): Promise<IModelVersion> {
+    const moved = await this.api.transition(name, version, body);
+    await this.loadModels();
+    return moved;
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    this.setActive(false);
+    this._listeners.clear();
+  }
+
+  private _version = 0;
+  private _listeners = new Set<() => void>();
+  private _active = false;
+  private _disposed = false;
+  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _runsRequest = 0;
+  private _detailRequest = 0;
+}

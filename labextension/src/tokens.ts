@@ -1,0 +1,216 @@
+/**
+ * The payloads of the jupyter-mlops REST API (`jupyter_mlops/server/api.yml`), and the
+ * client interface the sidebar's model talks to.
+ */
+
+export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
+
+/** A page row of `GET runs`: params and latest metrics included. */
+export interface IRunSummary {
+  run_id: string;
+  experiment: string;
+  name: string;
+  status: RunStatus;
+  /** unix seconds */
+  started_at: number;
+  duration_s: number | null;
+  params: Record<string, unknown>;
+  metrics: Record<string, number>;
+}
+
+/** A dataset, model or artifact a run read or wrote. */
+export interface IEntity {
+  kind: 'dataset' | 'model' | 'artifact';
+  name: string;
+  fingerprint: string;
+  detail: Record<string, unknown>;
+}
+
+export interface ICodeSliceCell {
+  execution_count: number | null;
+  source: string;
+  cell_id: string | null;
+}
+
+/** Everything recorded about a run: `GET runs/{id}`. */
+export interface IRun extends IRunSummary {
+  ended_at?: number | null;
+  source: string;
+  source_hash: string;
+  tags: Record<string, string>;
+  inputs: IEntity[];
+  outputs: IEntity[];
+  error: string | null;
+  traceback: string | null;
+  stdout: string;
+  stderr: string;
+  notebook: string | null;
+  cell_id: string | null;
+  execution_count: number | null;
+  code_slice: ICodeSliceCell[];
+  warnings: string[];
+  environment: Record<string, unknown>;
+  git: Record<string, unknown>;
+  user: string | null;
+  host: string | null;
+  parent_run_id: string | null;
+}
+
+export interface IRunsPage {
+  runs: IRunSummary[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export type SortOrder = 'asc' | 'desc';
+
+/** The query parameters of `GET runs`. */
+export interface IRunsQuery {
+  experiment: string;
+  status: '' | RunStatus;
+  q: string;
+  /** started_at, name, status, duration_s, or metrics.KEY */
+  sort: string;
+  order: SortOrder;
+  offset: number;
+  limit: number;
+}
+
+export interface IExperiment {
+  name: string;
+  runs: number;
+  last_started_at: number | null;
+}
+
+export type LineageKind = 'run' | 'dataset' | 'model' | 'artifact';
+
+export interface ILineageNode {
+  /** `run:<run_id>` or a content fingerprint */
+  id: string;
+  kind: LineageKind;
+  name: string;
+  names: string[];
+  detail: Record<string, unknown>;
+}
+
+export interface ILineageEdge {
+  source: string;
+  target: string;
+}
+
+/** `GET runs/{id}/lineage` */
+export interface ILineage {
+  focus: string;
+  nodes: ILineageNode[];
+  edges: ILineageEdge[];
+}
+
+export interface IMetricPoint {
+  step: number;
+  value: number;
+  timestamp: number;
+}
+
+/** `GET runs/{id}/metrics/{key}` */
+export interface IMetricHistory {
+  run_id: string;
+  key: string;
+  points: IMetricPoint[];
+}
+
+export interface IGateCondition {
+  text: string;
+  value: number | null;
+  threshold: number | null;
+  passed: boolean;
+}
+
+export interface IGateResult {
+  expression: string;
+  passed: boolean;
+  conditions: IGateCondition[];
+}
+
+export interface IModelVersion {
+  name: string;
+  version: number;
+  run_id: string;
+  model_fingerprint: string;
+  model_variable: string;
+  /** staging, production, archived, or null */
+  stage: string | null;
+  aliases: string[];
+  created_at: number;
+  created_by: string | null;
+  reason: string | null;
+  gate: IGateResult | null;
+}
+
+export interface IModel {
+  name: string;
+  latest_version: number;
+  versions: IModelVersion[];
+}
+
+/** An entry of the audit log. */
+export interface IEvent {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string;
+  detail: Record<string, unknown>;
+  reason: string | null;
+  hash: string;
+}
+
+/** `GET changes?since=` */
+export interface IChanges {
+  cursor: string;
+  changed: boolean;
+  runs: string[];
+  events: boolean;
+}
+
+/** The body of `POST models/{name}/versions`. */
+export interface IPromoteRequest {
+  run_id: string;
+  stage?: string;
+  gate?: string;
+  reason?: string;
+  force?: boolean;
+  verify?: boolean;
+}
+
+/** The body of `POST models/{name}/versions/{v}/stage`. */
+export interface ITransitionRequest {
+  stage: string;
+  reason?: string;
+}
+
+/** The REST API as the sidebar uses it (a fake implements it in the unit tests). */
+export interface IMLOpsAPI {
+  experiments(): Promise<{ experiments: IExperiment[] }>;
+  runs(query: Partial<IRunsQuery>): Promise<IRunsPage>;
+  run(runId: string): Promise<IRun>;
+  lineage(runId: string): Promise<ILineage>;
+  metric(runId: string, key: string): Promise<IMetricHistory>;
+  models(): Promise<{ models: IModel[] }>;
+  events(limit?: number): Promise<{ events: IEvent[] }>;
+  changes(since: string): Promise<IChanges>;
+  promote(name: string, body: IPromoteRequest): Promise<IModelVersion>;
+  transition(
+    name: string,
+    version: number,
+    body: ITransitionRequest
+  ): Promise<IModelVersion>;
+}
+
+/** What the sidebar asks of JupyterLab (notebooks, clipboard). */
+export interface ISidebarActions {
+  /** Insert a code cell with `source` below the active cell; returns what happened. */
+  insertIntoNotebook(source: string): { ok: boolean; message: string };
+  /** Copy text to the system clipboard. */
+  copy(text: string): void;
+}
