@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
-from ..modelio import foreign_types
+from ..modelio import SKOPS, foreign_types, load_model
 from ..store import Store, open_store
 from ..store.registry import ModelVersion, get_version, is_model_ref
 from . import contents
@@ -101,8 +101,9 @@ def export_bundle(
     if not models:
         raise BundleError(f"run {run_id} ({run.name}) produced no model to bundle")
     variable = variable or models[0].name
-    model = store.load_model(run_id, variable)
-    model_bytes = sio.dumps(model)
+    stored, fmt, stored_types = store.model_artifact(run_id, variable)
+    model = load_model(stored, fmt, stored_types)
+    model_bytes = stored if fmt == SKOPS else sio.dumps(model)  # skops already: reuse bytes
     found = sorted(sio.get_untrusted_types(data=model_bytes))
     foreign = foreign_types(found, trusted)
     if foreign:

@@ -437,6 +437,11 @@ class Store:
         """A fitted model: ``"name@production"``, ``"name/3"``, or the model a run produced
         (``name``: its variable, when the run made several)."""
         from ..modelio import load_model
+
+        return load_model(*self.model_artifact(ref, name))
+
+    def model_artifact(self, ref: str, name: str | None = None) -> tuple[bytes, str, list[str]]:
+        """The stored form of a model (see :meth:`load_model`): ``(bytes, format, types)``."""
         from .registry import get_version, is_model_ref
 
         if is_model_ref(ref):
@@ -455,7 +460,7 @@ class Store:
             what = f"a model named {name!r}" if name else "a model"
             raise NotFoundError(f"run {run_id} did not produce {what}")
         _, sha, fmt, trusted = rows[0]
-        return load_model(self.artifacts.get(sha), fmt, json.loads(trusted))
+        return self.artifacts.get(sha), fmt, json.loads(trusted)
 
     def runs(self, experiment: str | None = None, **query: Any) -> Any:
         """One row per run, newest first: ``run_id, experiment, name, status, started_at,
