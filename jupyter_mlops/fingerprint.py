@@ -43,6 +43,27 @@ def _update_array(h: xxhash.xxh3_128, values: np.ndarray) -> None:
                 ) from None
 
 
+ROW_BLOCK = 1 << 16
+
+
+def _update_matrix(h: xxhash.xxh3_128, matrix: np.ndarray) -> None:
+    """Hash a numeric block as one digest per column, so the result does not depend on
+    whether the block is stored by rows or by columns; row-major blocks are transposed a
+    slice of rows at a time (cache-friendly) instead of gathering whole strided columns."""
+    h.update(str(matrix.dtype).encode())
+    columns = [xxhash.xxh3_128() for _ in range(matrix.shape[1])]
+    if matrix.T.flags.c_contiguous:
+        for digest, column in zip(columns, matrix.T, strict=True):
+            digest.update(column.view(np.uint8).data)
+    else:
+        for start in range(0, matrix.shape[0], ROW_BLOCK):
+            block = np.ascontiguousarray(matrix[start:start + ROW_BLOCK].T)
+            for digest, column in zip(columns, block, strict=True):
+                digest.update(column.view(np.uint8).data)
+    for digest in columns:
+        h.update(digest.digest())
+
+
 def _update_index(h: xxhash.xxh3_128, index: pd.Index) -> None:
     if isinstance(index, pd.RangeIndex):
         h.update(f"range:{index.start}:{index.stop}:{index.step}".encode())
@@ -68,8 +89,8 @@ def fingerprint_data(obj: Any) -> str:
         h.update(f"frame:{obj.shape}:{list(map(str, obj.columns))}".encode())
         _update_index(h, obj.index)
         matrix = _frame_matrix(obj)
-        if matrix is not None:  # hashed column by column, whatever the memory layout
-            _update_array(h, matrix.T)
+        if matrix is not None:
+            _update_matrix(h, matrix)
         else:
             for position in range(obj.shape[1]):
                 column = obj.iloc[:, position]

@@ -114,7 +114,9 @@ class RunRecorder:
     # -- before the cell -------------------------------------------------------------------
     def _dataset_entity(self, name: str, value: Any) -> Entity:
         fingerprint = fingerprint_data(value)
-        if fingerprint not in self.datasets:
+        # Profiling is the costly part: skip it for content the store already describes.
+        if fingerprint not in self.datasets and not (
+                self.store is not None and self.store.has_dataset(fingerprint)):
             self.datasets[fingerprint] = DatasetInfo(
                 fingerprint, type(value).__name__, tuple(int(n) for n in value.shape),
                 schema_of(value), profile_of(value),

@@ -385,6 +385,11 @@ class Store:
         ).fetchall()
         return [MetricPoint(*row) for row in rows]
 
+    def has_dataset(self, fingerprint: str) -> bool:
+        """Whether the store already holds this dataset's schema and profile."""
+        query = "SELECT 1 FROM datasets WHERE fingerprint = ?"
+        return self.conn.execute(query, [fingerprint]).fetchone() is not None
+
     def get_dataset(self, fingerprint: str) -> dict[str, Any]:
         """The recorded schema and reference profile of a dataset, by fingerprint."""
         row = self.conn.execute(
