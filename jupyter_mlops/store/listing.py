@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pandas as pd
 
 from ..entities import RUN_STATUSES
@@ -39,9 +41,19 @@ def _order_clause(sort: str, descending: bool, args: list[Any]) -> tuple[str, st
     )
 
 
-def _expand(column: pd.Series, prefix: str) -> pd.DataFrame:
-    records = [json.loads(text) if isinstance(text, str) else {} for text in column]
-    frame = pd.DataFrame.from_records(records, index=column.index)
+def _parse(text: Any) -> dict[str, Any]:
+    """A params/metrics summary; orjson is 3-4x faster, json also reads NaN/Infinity."""
+    if not isinstance(text, str):
+        return {}
+    try:
+        return orjson.loads(text)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # type: ignore[no-any-return]
+
+
+def _expand(texts: Sequence[Any], prefix: str) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records([_parse(text) for text in texts],
+                                      index=pd.RangeIndex(len(texts)))
     frame.columns = [f"{prefix}.{key}" for key in frame.columns]
     return frame
 
@@ -133,8 +145,7 @@ def runs_page(conn: sqlite3.Connection, **query: Any) -> list[dict[str, Any]]:
     """Runs as JSON-friendly dicts (params and latest metrics nested), for the REST API."""
     return [{"run_id": run_id, "experiment": experiment, "name": name, "status": status,
              "started_at": started, "duration_s": duration,
-             "params": json.loads(params) if params else {},
-             "metrics": json.loads(metrics) if metrics else {}}
+             "params": _parse(params), "metrics": _parse(metrics)}
             for run_id, experiment, name, status, started, duration, params, metrics
             in _rows(conn, **query)]
 
@@ -142,13 +153,13 @@ def runs_page(conn: sqlite3.Connection, **query: Any) -> list[dict[str, Any]]:
 def runs_frame(conn: sqlite3.Connection, **query: Any) -> pd.DataFrame:
     """The runs table (see :meth:`Store.runs`)."""
     rows = _rows(conn, **query)
-    frame = pd.DataFrame.from_records(
-        rows, columns=[*BASE_COLUMNS, "params_json", "metrics_json"]
-    )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(BASE_COLUMNS) + 2)
+    frame = pd.DataFrame(dict(zip(BASE_COLUMNS, columns, strict=False)),
+                         columns=list(BASE_COLUMNS))
     frame["started_at"] = pd.to_datetime(frame["started_at"], unit="s", utc=True)
     frame["duration_s"] = frame["duration_s"].astype("float64")
-    params = _expand(frame.pop("params_json"), "params")
-    metrics = _expand(frame.pop("metrics_json"), "metrics")
+    params = _expand(columns[6], "params")
+    metrics = _expand(columns[7], "metrics")
     return pd.concat([frame, params, metrics], axis=1)
 
 
