@@ -268,13 +268,9 @@ export class MLOpsModel {
       this.changed();
       return false;
     }
-    const first = this.cursor === '';
     this.cursor = changes.cursor;
-    if (!changes.changed || first) {
+    if (!changes.changed) {
       this.fresh = new Set(); // the highlight of the last change lasts one poll
-      if (first && this.problem) {
-        await this.refresh();
-      }
       this.changed();
       return false;
     }
@@ -296,14 +292,17 @@ export class MLOpsModel {
     return true;
   }
 
-  /** Poll every `pollInterval` ms while active (the sidebar is visible). */
+  /**
+   * Poll every `pollInterval` ms while active (the sidebar is visible). Becoming active
+   * takes a cursor, then loads what is shown: nothing written in between is missed.
+   */
   setActive(active: boolean): void {
     if (active === this._active) {
       return;
     }
     this._active = active;
     if (active) {
-      void this.refresh().then(() => this.schedule(0));
+      void this.start();
     } else if (this._timer !== null) {
       clearTimeout(this._timer);
       this._timer = null;
@@ -312,6 +311,16 @@ export class MLOpsModel {
 
   get active(): boolean {
     return this._active;
+  }
+
+  private async start(): Promise<void> {
+    try {
+      this.cursor = (await this.api.changes('')).cursor;
+    } catch {
+      this.cursor = ''; // refresh() says what is wrong
+    }
+    await this.refresh();
+    this.schedule(this.pollInterval);
   }
 
   private schedule(delay: number): void {

@@ -219,6 +219,12 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     expect_visible(sidebar.get_by_role("table", name="Runs"))
     page.screenshot(path=str(screenshots / "dark-runs.png"))
 
+    # a failed run's detail shows its error
+    sidebar.get_by_role("table", name="Runs").get_by_role("row", name="Run broken, failed").click()
+    failure = sidebar.get_by_role("region", name="Run broken").get_by_role("region", name="Error")
+    expect_text(failure, "ValueError: boom")
+    page.screenshot(path=str(screenshots / "dark-failed.png"))
+
     # the README's picture: the light run detail next to the notebook
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)

@@ -99,7 +99,7 @@ describe('MLOpsModel', () => {
     const api = storeOf(2);
     const model = new MLOpsModel(api);
     await model.refresh();
-    expect(await model.poll()).toBe(false); // the first poll only takes the cursor
+    expect(await model.poll()).toBe(true); // no cursor yet: everything is news
     expect(await model.poll()).toBe(false);
     const renders = vi.fn();
     model.subscribe(renders);
@@ -182,8 +182,10 @@ describe('MLOpsModel', () => {
       const model = new MLOpsModel(api, { pollInterval: 2000 });
       model.setActive(true);
       await vi.advanceTimersByTimeAsync(6100);
-      const polls = api.calls.filter(c => c.startsWith('changes')).length;
-      expect(polls).toBe(4); // at once, then at 2, 4 and 6 s
+      const calls = api.calls.filter(c => /^(changes|runs)/.test(c)).map(c => c.split(' ')[0]);
+      // a cursor first, then the runs, then a poll every 2 s
+      expect(calls).toEqual(['changes', 'runs', 'changes', 'changes', 'changes']);
+      const polls = calls.filter(c => c === 'changes').length;
       model.setActive(false);
       await vi.advanceTimersByTimeAsync(10000);
       expect(api.calls.filter(c => c.startsWith('changes')).length).toBe(polls);
