@@ -43,6 +43,11 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "jupyter_mlops.server"}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab sidebar is (``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "jupyter-mlops"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_mlops``: register the magics and the cell-history hooks."""
     from .magics import load
