@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -15,6 +16,19 @@ import pytest
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from jupyter_mlops import Store, open_store
+
+
+def run_workers(code: str, arguments: list[list[str]], timeout: float = 600) -> list[str]:
+    """Run ``python -c code ARGS...`` once per argument list, all at the same time (separate
+    processes, like separate kernels); returns their stdout, failing on any error."""
+    workers = [subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for args in arguments]
+    outputs = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=timeout)
+        assert worker.returncode == 0, err[-3000:]
+        outputs.append(out)
+    return outputs
 
 
 @pytest.fixture

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Shell
+from conftest import Shell, run_workers
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import GateError, NotFoundError, PromotionError
@@ -141,23 +141,26 @@ def test_audit_log_is_append_only_and_tamper_evident(trained: Shell) -> None:
     assert done.returncode == 1 and "was altered" in done.stdout
 
 
-def _promote_many(directory: str, worker: int, run_ids: list[str]) -> list[int]:
-    store = mlops.open_store(directory)
-    versions = []
-    for i, run_id in enumerate(run_ids * 5):
-        stage = "production" if (i + worker) % 2 else "staging"
-        version = mlops.promote(run_id, name="race", stage=stage, verify=False, store=store)
-        versions.append(version.version)
-    return versions
+PROMOTE_MANY = """
+import json, sys
+import jupyter_mlops as mlops
+directory, worker, run_ids = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+store = mlops.open_store(directory)
+versions = []
+for i, run_id in enumerate(run_ids * 5):
+    stage = "production" if (i + worker) % 2 else "staging"
+    versions.append(mlops.promote(run_id, name="race", stage=stage, verify=False,
+                                  store=store).version)
+print(json.dumps(versions))
+"""
 
 
 def test_concurrent_promotions_keep_stages_unique(trained: Shell) -> None:
     store = trained.store()
-    run_ids = list(store.runs()["run_id"])
-    with mp.get_context("spawn").Pool(2) as pool:
-        results = pool.starmap(_promote_many, [(str(store.directory), w, run_ids)
-                                               for w in range(2)])
-    numbers = sorted(v for result in results for v in result)
+    run_ids = ",".join(store.runs()["run_id"])
+    outputs = run_workers(PROMOTE_MANY, [[str(store.directory), str(w), run_ids]
+                                         for w in range(2)])
+    numbers = sorted(v for out in outputs for v in json.loads(out))
     assert numbers == list(range(1, 21))
     stages = store.conn.execute("SELECT stage, count(*) FROM model_versions WHERE name = 'race' "
                                 "GROUP BY stage").fetchall()
