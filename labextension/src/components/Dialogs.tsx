@@ -7,6 +7,7 @@ import { IGateResult, IModelVersion, IPromoteRequest, IRun, ITransitionRequest }
 import { StageBadge } from './StatusBadge';
 
 const STAGES = ['staging', 'production', 'archived'];
+const REASON_HINT = 'why (kept in the audit log)';
 
 let dialogCount = 0;
 
@@ -167,6 +168,81 @@ function VersionDone({ version, verb }: { version: IModelVersion; verb: string }
   );
 }
 
+/** A labelled text input; with `options`, the browser suggests them as you type. */
+function TextField({
+  label,
+  value,
+  onChange,
+  disabled,
+  placeholder,
+  options
+}: {
+  label: string;
+  value: string;
+  onChange(value: string): void;
+  disabled: boolean;
+  placeholder?: string;
+  options?: string[];
+}): JSX.Element {
+  const listId = React.useMemo(() => `jp-mlops-options-${++dialogCount}`, []);
+  return (
+    <label>
+      {label}
+      <input
+        className="jp-mod-styled"
+        value={value}
+        list={options ? listId : undefined}
+        placeholder={placeholder}
+        onChange={e => onChange(e.target.value)}
+        disabled={disabled}
+      />
+      {options && (
+        <datalist id={listId}>
+          {options.map(option => (
+            <option key={option} value={option} />
+          ))}
+        </datalist>
+      )}
+    </label>
+  );
+}
+
+/**
+ * The life of a dialog's request: `check` names what is missing (or null), then `send`
+ * runs; while it does the dialog is busy, then it shows the answer or the error.
+ */
+function useSubmission(
+  check: () => string | null,
+  send: () => Promise<IModelVersion>
+): {
+  busy: boolean;
+  error: string | null;
+  done: IModelVersion | null;
+  submit(event?: React.FormEvent): Promise<void>;
+} {
+  const [busy, setBusy] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const [done, setDone] = React.useState<IModelVersion | null>(null);
+  const submit = async (event?: React.FormEvent) => {
+    event?.preventDefault();
+    const problem = check();
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      setDone(await send());
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, done, submit };
+}
+
 export interface IPromoteDialogProps {
   run: IRun;
   modelNames: string[];
@@ -190,19 +266,9 @@ export function PromoteDialog({
   const [reason, setReason] = React.useState('');
   const [force, setForce] = React.useState(false);
   const [verify, setVerify] = React.useState(false);
-  const [busy, setBusy] = React.useState(false);
-  const [error, setError] = React.useState<string | null>(null);
-  const [done, setDone] = React.useState<IModelVersion | null>(null);
-
-  const submit = async (event?: React.FormEvent) => {
-    event?.preventDefault();
-    if (!name.trim()) {
-      setError('Give the registered model a name.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, done, submit } = useSubmission(
+    () => (name.trim() ? null : 'Give the registered model a name.'),
+    () => {
       const body: IPromoteRequest = { run_id: run.run_id };
       if (stage) {
         body.stage = stage;
@@ -217,13 +283,10 @@ export function PromoteDialog({
         body.force = true;
       }
       body.verify = verify;
-      setDone(await promote(name.trim(), body));
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
+      return promote(name.trim(), body);
     }
-  };
+  );
+  const locked = busy || !!done;
 
   const footer = done ? (
     <>
@@ -247,21 +310,13 @@ export function PromoteDialog({
   return (
     <DialogFrame title={`Promote the model of run ${run.name}`} onClose={onClose} footer={footer}>
       <form className="jp-mlops-form" onSubmit={e => void submit(e)}>
-        <label>
-          Registered model
-          <input
-            className="jp-mod-styled"
-            value={name}
-            list="jp-mlops-model-names"
-            onChange={e => setName(e.target.value)}
-            disabled={busy || !!done}
-          />
-          <datalist id="jp-mlops-model-names">
-            {modelNames.map(n => (
-              <option key={n} value={n} />
-            ))}
-          </datalist>
-        </label>
+        <TextField
+          label="Registered model"
+          value={name}
+          onChange={setName}
+          disabled={locked}
+          options={modelNames}
+        />
         <label>
           Stage
           <select
@@ -271,7 +326,7 @@ export function PromoteDialog({
               setStage(e.target.value);
               setVerify(e.target.value === 'production');
             }}
-            disabled={busy || !!done}
+            disabled={locked}
           >
             <option value="">none (register only)</option>
             {STAGES.map(s => (
@@ -281,32 +336,26 @@ export function PromoteDialog({
             ))}
           </select>
         </label>
-        <label>
-          Gate
-          <input
-            className="jp-mod-styled"
-            value={gate}
-            placeholder="e.g. accuracy>=0.9 and f1>0.8, or champion"
-            onChange={e => setGate(e.target.value)}
-            disabled={busy || !!done}
-          />
-        </label>
-        <label>
-          Reason
-          <input
-            className="jp-mod-styled"
-            value={reason}
-            placeholder="why (kept in the audit log)"
-            onChange={e => setReason(e.target.value)}
-            disabled={busy || !!done}
-          />
-        </label>
+        <TextField
+          label="Gate"
+          value={gate}
+          placeholder="e.g. accuracy>=0.9 and f1>0.8, or champion"
+          onChange={setGate}
+          disabled={locked}
+        />
+        <TextField
+          label="Reason"
+          value={reason}
+          placeholder={REASON_HINT}
+          onChange={setReason}
+          disabled={locked}
+        />
         <label className="jp-mlops-check">
           <input
             type="checkbox"
             checked={verify}
             onChange={e => setVerify(e.target.checked)}
-            disabled={busy || !!done}
+            disabled={locked}
           />
           Verify the bundle in a fresh virtualenv first (slow)
         </label>
@@ -315,7 +364,7 @@ export function PromoteDialog({
             type="checkbox"
             checked={force}
             onChange={e => setForce(e.target.checked)}
-            disabled={busy || !!done}
+            disabled={locked}
           />
           Override a failing gate (needs a reason; audited)
         </label>
@@ -345,30 +394,17 @@ export function TransitionDialog({
     version.stage === 'staging' ? 'production' : 'staging'
   );
   const [reason, setReason] = React.useState('');
-  const [busy, setBusy] = React.useState(false);
-  const [error, setError] = React.useState<string | null>(null);
-  const [done, setDone] = React.useState<IModelVersion | null>(null);
-
-  const submit = async (event?: React.FormEvent) => {
-    event?.preventDefault();
-    if (!stage.trim()) {
-      setError('Choose a stage, or type an alias.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, done, submit } = useSubmission(
+    () => (stage.trim() ? null : 'Choose a stage, or type an alias.'),
+    () => {
       const body: ITransitionRequest = { stage: stage.trim() };
       if (reason.trim()) {
         body.reason = reason.trim();
       }
-      setDone(await transition(version.name, version.version, body));
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
+      return transition(version.name, version.version, body);
     }
-  };
+  );
+  const locked = busy || !!done;
 
   const footer = done ? (
     <DialogButton label="Close" accept onClick={onClose} />
@@ -391,31 +427,20 @@ export function TransitionDialog({
       footer={footer}
     >
       <form className="jp-mlops-form" onSubmit={e => void submit(e)}>
-        <label>
-          Stage or alias
-          <input
-            className="jp-mod-styled"
-            value={stage}
-            list="jp-mlops-stages"
-            onChange={e => setStage(e.target.value)}
-            disabled={busy || !!done}
-          />
-          <datalist id="jp-mlops-stages">
-            {STAGES.map(s => (
-              <option key={s} value={s} />
-            ))}
-          </datalist>
-        </label>
-        <label>
-          Reason
-          <input
-            className="jp-mod-styled"
-            value={reason}
-            placeholder="why (kept in the audit log)"
-            onChange={e => setReason(e.target.value)}
-            disabled={busy || !!done}
-          />
-        </label>
+        <TextField
+          label="Stage or alias"
+          value={stage}
+          onChange={setStage}
+          disabled={locked}
+          options={STAGES}
+        />
+        <TextField
+          label="Reason"
+          value={reason}
+          placeholder={REASON_HINT}
+          onChange={setReason}
+          disabled={locked}
+        />
         {version.gate && <GateResultView gate={version.gate} />}
         <button type="submit" hidden tabIndex={-1} aria-hidden="true" />
       </form>
