@@ -18,6 +18,17 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from jupyter_mlops import Store, open_store
 
 
+def track_chain(shell: Shell) -> None:
+    """Runs linked by content: prep → train → score, plus an unrelated one."""
+    shell.run("import pandas as pd, numpy as np\n"
+              "raw = pd.DataFrame({'a': np.arange(100.0), 'b': np.arange(100) % 2})")
+    shell.run("%%track prep\nclean = raw[raw.a > 10].reset_index(drop=True)")
+    shell.run("%%track train\nfrom sklearn.tree import DecisionTreeClassifier\n"
+              "tree = DecisionTreeClassifier(max_depth=2).fit(clean[['a']], clean.b)")
+    shell.run("%%track score\npreds = tree.predict(clean[['a']])")
+    shell.run("%%track unrelated\nother = pd.DataFrame({'z': [1, 2]})")
+
+
 def run_workers(code: str, arguments: list[list[str]], timeout: float = 600) -> list[str]:
     """Run ``python -c code ARGS...`` once per argument list, all at the same time (separate
     processes, like separate kernels); returns their stdout, failing on any error."""

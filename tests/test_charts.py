@@ -8,7 +8,7 @@ import re
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from conftest import Shell
+from conftest import Shell, track_chain
 from recorded import record_run
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
@@ -345,14 +345,8 @@ def nodes_and_edges(fig: go.Figure) -> tuple[dict[tuple[str, str], tuple[float, 
 
 
 def test_lineage_graph_of_a_prepare_train_score_chain(shell: Shell) -> None:
-    shell.run("import pandas as pd, numpy as np\n"
-              "raw = pd.DataFrame({'a': np.arange(100.0), 'b': np.arange(100) % 2})")
-    shell.run("%%track prep\nclean = raw[raw.a > 10].reset_index(drop=True)")
-    shell.run("%%track train\nfrom sklearn.tree import DecisionTreeClassifier\n"
-              "tree = DecisionTreeClassifier(max_depth=2).fit(clean[['a']], clean.b)")
-    shell.run("%%track score\npreds = tree.predict(clean[['a']])")
+    track_chain(shell)
     shell.run("%%track broken\ntotal = clean.a.sum()\nraise ValueError('boom')")
-    shell.run("%%track unrelated\nother = pd.DataFrame({'z': [1, 2]})")
     store = shell.store()
 
     fig = charts.lineage_graph(store, "train")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Shell
+from conftest import Shell, track_chain
 
 
 def run_ids(shell: Shell) -> dict[str, str]:
@@ -15,13 +15,7 @@ def run_ids(shell: Shell) -> dict[str, str]:
 
 
 def test_runs_link_through_the_data_and_models_they_share(shell: Shell) -> None:
-    shell.run("import pandas as pd, numpy as np\n"
-              "raw = pd.DataFrame({'a': np.arange(100.0), 'b': np.arange(100) % 2})")
-    shell.run("%%track prep\nclean = raw[raw.a > 10].reset_index(drop=True)")
-    shell.run("%%track train\nfrom sklearn.tree import DecisionTreeClassifier\n"
-              "tree = DecisionTreeClassifier(max_depth=2).fit(clean[['a']], clean.b)")
-    shell.run("%%track score\npreds = tree.predict(clean[['a']])")
-    shell.run("%%track unrelated\nother = pd.DataFrame({'z': [1, 2]})")
+    track_chain(shell)
     ids = run_ids(shell)
     store = shell.store()
     assert store.upstream(ids["score"]) == [ids["prep"], ids["train"]]
