@@ -70,6 +70,10 @@ model = LogisticRegression(max_iter=200)
 model.fit(X, y)
 acc = accuracy_score(y, model.predict(X))
 """
+# What a training cell prints (about 2 KB): stored with every synthetic run, as a real cell's
+# output would be, so that listing pays for runs that carry text.
+STDOUT = "".join(f"epoch {i:3d}  loss {1 / (i + 1):.6f}  val_loss {1.1 / (i + 1):.6f}\n"
+                 for i in range(40))
 N_EXPERIMENTS = 10
 N_KEYS = 10  # params and metrics per synthetic run
 PAGE_EXPERIMENT, PAGE_SORT, PAGE_SIZE = "exp-3", "metrics.m0", 100
@@ -312,21 +316,22 @@ def populate_store(directory: Path, count: int) -> None:
         conn.executemany("INSERT INTO experiments (id, name, created_at) VALUES (?, ?, ?)",
                          [(e + 1, f"exp-{e}", 0.0) for e in range(N_EXPERIMENTS)])
         code_slice = to_json([{"execution_count": 1, "source": FIT_SETUP, "cell_id": None}])
-        runs, params, metrics, latest = [], [], [], []
+        runs, texts, params, metrics, latest = [], [], [], [], []
         for r in synthetic_runs(count):
             ended = r.started_at + r.duration_s
             runs.append((r.run_id, r.experiment + 1, r.name, "finished", r.started_at, ended,
-                         r.duration_s, FIT_BODY, "0123456789abcdef", "bench.ipynb", 1,
-                         code_slice, "[]", "bench", "localhost", to_json(r.params),
-                         to_json(r.metrics), ended))
+                         r.duration_s, "0123456789abcdef", "bench.ipynb", 1, "bench",
+                         "localhost", to_json(r.params), to_json(r.metrics), ended))
+            texts.append((r.run_id, FIT_BODY, code_slice, "[]", STDOUT))
             params += [(r.run_id, k, to_json(v)) for k, v in r.params.items()]
             metrics += [(r.run_id, k, v, 0, ended) for k, v in r.metrics.items()]
             latest += [(r.run_id, k, v, 0) for k, v in r.metrics.items()]
         conn.executemany(
             "INSERT INTO runs (run_id, experiment_id, name, status, started_at, ended_at, "
-            "duration_s, source, source_hash, notebook, execution_count, code_slice, warnings, "
-            "user, host, params_json, metrics_json, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", runs)
+            "duration_s, source_hash, notebook, execution_count, user, host, params_json, "
+            "metrics_json, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", runs)
+        conn.executemany("INSERT INTO run_texts (run_id, source, code_slice, warnings, stdout) "
+                         "VALUES (?, ?, ?, ?, ?)", texts)
         conn.executemany("INSERT INTO params VALUES (?, ?, ?)", params)
         conn.executemany("INSERT INTO metrics (run_id, key, value, step, timestamp) "
                          "VALUES (?, ?, ?, ?, ?)", metrics)

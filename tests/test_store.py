@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import subprocess
 import sys
@@ -51,6 +52,33 @@ def test_older_store_is_upgraded_on_open(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         assert store.schema_version == known_migrations()
         assert any(ix.name.endswith("started_at") for ix in store.db["runs"].indexes)
+
+
+def test_upgrade_moves_run_texts_out_of_runs_and_keeps_them(tmp_path: Path) -> None:
+    db = Database(tmp_path / "lineage.db")
+    migrations.apply(db, stop_before="m006_run_texts")
+    db["experiments"].insert({"id": 1, "name": "default", "created_at": 0.0})
+    db["runs"].insert({
+        "run_id": "01OLD", "experiment_id": 1, "name": "fit", "status": "failed",
+        "started_at": 1.0, "ended_at": 2.0, "duration_s": 1.0, "source": "model.fit(X)",
+        "code_slice": '[{"execution_count": 3, "source": "X = 1", "cell_id": null}]',
+        "warnings": '["stale X"]', "git": '{"commit": "abc"}', "stdout": "epoch 1\n",
+        "stderr": "careful\n", "error": "ValueError: bad", "traceback": "Traceback ...",
+        "params_json": '{"C": 1.0}', "metrics_json": "{}", "updated_at": 2.0,
+    })
+    db.conn.close()
+    with open_store(tmp_path) as store:
+        assert store.schema_version == known_migrations()
+        assert not {"source", "stdout", "code_slice"} & set(store.db["runs"].columns_dict)
+        assert {ix.name for ix in store.db["runs"].indexes} >= {
+            "idx_runs_started_at_run_id", "idx_runs_experiment_id_started_at",
+            "idx_runs_updated_at"}
+        run = store.get_run("01OLD")
+        assert (run.source, run.stdout, run.stderr, run.traceback, run.error) == (
+            "model.fit(X)", "epoch 1\n", "careful\n", "Traceback ...", "ValueError: bad")
+        assert [c.source for c in run.code_slice] == ["X = 1"]
+        assert (run.warnings, run.git, run.params) == (["stale X"], {"commit": "abc"}, {})
+        assert store.runs()["params.C"].tolist() == [1.0]
 
 
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
@@ -130,6 +158,29 @@ def test_runs_frame_columns_order_filters_and_sorting(store: Store) -> None:
         store.runs(sort="size")
     with pytest.raises(ValueError, match="unknown status"):
         store.runs(status="done")
+
+
+def test_runs_frame_reads_nan_metrics_and_runs_without_summaries(store: Store) -> None:
+    t = time.time()
+    add_run(store, "01N", started=t, params={"C": 1.0},
+            metrics=[("loss", float("nan"), 0, t), ("acc", float("inf"), 0, t)])
+    store.start_run("01S", name="s", experiment="default", source="", source_hash="",
+                     started_at=t + 1)  # still running: no params or metrics summary yet
+    frame = store.runs().set_index("run_id")
+    assert pd.isna(frame.loc["01N", "metrics.loss"]) and frame.loc["01N", "metrics.acc"] > 1e308
+    assert frame.loc["01N", "params.C"] == 1.0 and pd.isna(frame.loc["01S", "params.C"])
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_listing_leaves_the_garbage_collector_as_it_found_it(store: Store,
+                                                             enabled: bool) -> None:
+    add_run(store, "01G")
+    (gc.enable if enabled else gc.disable)()
+    try:
+        store.runs()
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
 
 
 def test_get_run_by_prefix_and_name(store: Store) -> None:

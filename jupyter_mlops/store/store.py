@@ -186,12 +186,13 @@ class Store:
         with self.transaction() as conn:
             experiment_id = self._experiment_id(experiment)
             conn.execute(
-                "INSERT INTO runs (run_id, experiment_id, name, status, started_at, source, "
+                "INSERT INTO runs (run_id, experiment_id, name, status, started_at, "
                 "source_hash, notebook, cell_id, execution_count, user, host, pid, parent_run_id, "
-                "updated_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, experiment_id, name, started_at, source, source_hash, notebook, cell_id,
+                "updated_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, experiment_id, name, started_at, source_hash, notebook, cell_id,
                  execution_count, user, HOST, os.getpid(), parent_run_id, time.time()],
             )
+            conn.execute("INSERT INTO run_texts (run_id, source) VALUES (?, ?)", [run_id, source])
 
     def log_metrics(
         self, run_id: str, points: Sequence[tuple[str, float, int, float]]
@@ -296,13 +297,17 @@ class Store:
             if result.metrics:
                 self._insert_metrics(run_id, result.metrics)
             conn.execute(
-                "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, env_hash = ?, git = ?, "
-                "stdout = ?, stderr = ?, error = ?, traceback = ?, code_slice = ?, warnings = ?, "
-                "params_json = ?, updated_at = ? WHERE run_id = ?",
+                "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, env_hash = ?, "
+                "error = ?, params_json = ?, updated_at = ? WHERE run_id = ?",
                 [result.status, result.ended_at, result.ended_at - row[0], env_hash,
-                 to_json(result.git), result.stdout, result.stderr, result.error,
-                 result.traceback, to_json([c.__dict__ for c in result.code_slice]),
-                 to_json(result.warnings), to_json(result.params), now, run_id],
+                 result.error, to_json(result.params), now, run_id],
+            )
+            conn.execute(
+                "UPDATE run_texts SET git = ?, stdout = ?, stderr = ?, traceback = ?, "
+                "code_slice = ?, warnings = ? WHERE run_id = ?",
+                [to_json(result.git), result.stdout, result.stderr, result.traceback,
+                 to_json([c.__dict__ for c in result.code_slice]), to_json(result.warnings),
+                 run_id],
             )
 
     # -- reading ---------------------------------------------------------------------------
@@ -335,8 +340,9 @@ class Store:
         conn.row_factory = sqlite3.Row
         try:
             r = conn.execute(
-                "SELECT r.*, e.name AS experiment FROM runs r "
-                "JOIN experiments e ON e.id = r.experiment_id WHERE r.run_id = ?", [run_id]
+                "SELECT r.*, t.*, e.name AS experiment FROM runs r "
+                "JOIN experiments e ON e.id = r.experiment_id "
+                "LEFT JOIN run_texts t ON t.run_id = r.run_id WHERE r.run_id = ?", [run_id]
             ).fetchone()
             env = None
             if r["env_hash"]:
