@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -51,9 +53,17 @@ def _parse(text: Any) -> dict[str, Any]:
         return json.loads(text)  # type: ignore[no-any-return]
 
 
+def _parse_all(texts: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every summary of a column: orjson straight over the column (the common case), row by
+    row through :func:`_parse` when one of them is NULL or holds NaN/Infinity."""
+    try:
+        return list(map(orjson.loads, texts))
+    except (orjson.JSONDecodeError, TypeError):
+        return [_parse(text) for text in texts]
+
+
 def _expand(texts: Sequence[Any], prefix: str) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records([_parse(text) for text in texts],
-                                      index=pd.RangeIndex(len(texts)))
+    frame = pd.DataFrame(_parse_all(texts), index=pd.RangeIndex(len(texts)))
     frame.columns = [f"{prefix}.{key}" for key in frame.columns]
     return frame
 
@@ -150,9 +160,26 @@ def runs_page(conn: sqlite3.Connection, **query: Any) -> list[dict[str, Any]]:
             in _rows(conn, **query)]
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a large table of acyclic rows: it
+    would otherwise rescan the growing heap many times (a fifth of listing 100k runs)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def runs_frame(conn: sqlite3.Connection, **query: Any) -> pd.DataFrame:
     """The runs table (see :meth:`Store.runs`)."""
-    rows = _rows(conn, **query)
+    with _gc_paused():
+        return _frame(_rows(conn, **query))
+
+
+def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     columns = list(zip(*rows, strict=True)) if rows else [()] * (len(BASE_COLUMNS) + 2)
     frame = pd.DataFrame(dict(zip(BASE_COLUMNS, columns, strict=False)),
                          columns=list(BASE_COLUMNS))
