@@ -167,6 +167,7 @@ async def test_models_promote_and_transition_round_trip(jp_fetch: Any, store_pat
     models = await get(jp_fetch, "models")
     assert models["models"][0]["name"] == "demo-model"
     assert models["models"][0]["versions"][0]["stage"] == "staging"
+    assert models["models"][0]["versions"][0]["run_name"] == "train"
     created = await jp_fetch("jupyter-mlops", "api", "models", "demo-model", "versions",
                              method="POST", body=json.dumps({
                                  "run_id": "01TRAIN", "stage": "production",
@@ -174,6 +175,7 @@ async def test_models_promote_and_transition_round_trip(jp_fetch: Any, store_pat
                                  "verify": False}))
     version = json.loads(created.body)
     assert created.code == 201 and version["version"] == 2 and version["stage"] == "production"
+    assert version["run_name"] == "train"
     code, message = await failure(jp_fetch, "models", "demo-model", "versions", method="POST",
                                   body={"run_id": "01TRAIN", "gate": "acc >= 0.99"})
     assert code == 409 and "acc >= 0.99: 0.9 (FAILED, off by 0.09)" in message
@@ -187,6 +189,7 @@ async def test_models_promote_and_transition_round_trip(jp_fetch: Any, store_pat
                            "stage", method="POST",
                            body=json.dumps({"stage": "champion", "reason": "best so far"}))
     assert json.loads(moved.body)["aliases"] == ["champion"]
+    assert json.loads(moved.body)["run_name"] == "train"
     code, _ = await failure(jp_fetch, "models", "demo-model", "versions", "9", "stage",
                             method="POST", body={"stage": "staging"})
     assert code == 404
@@ -194,6 +197,22 @@ async def test_models_promote_and_transition_round_trip(jp_fetch: Any, store_pat
     actions = [e["action"] for e in events]
     assert {"register", "transition", "alias", "promotion-refused"} <= set(actions)
     assert events[0]["seq"] > events[-1]["seq"]
+
+
+def test_model_versions_name_their_runs_from_one_query(store_path: Path) -> None:
+    from jupyter_mlops.server.handlers import model_payload
+    from jupyter_mlops.store.registry import register_version
+
+    seed(store_path)
+    with open_store(store_path) as store:
+        register_version(store, name="demo-model", run_id="01PREP", model_fingerprint="model:p",
+                         model_variable="model", actor="test")
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        models = model_payload(store)
+    assert [(v["version"], v["run_id"], v["run_name"]) for v in models[0]["versions"]] == [
+        (2, "01PREP", "prep"), (1, "01TRAIN", "train")]
+    assert len([s for s in statements if "FROM runs" in s]) == 1
 
 
 async def test_changes_cursor(jp_fetch: Any, store_path: Path) -> None:
