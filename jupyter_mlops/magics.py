@@ -272,6 +272,7 @@ class MLOpsMagics(Magics):
             )
         except Exception as exc:
             _warn(f"run {recorder.run_id[:10]} could not be recorded: {exc}")
+            recorder.abandon(str(exc))
             return
         print(recorder.summary(result))
 

@@ -31,6 +31,33 @@ def test_locked_store_warns_and_keeps_the_result(
     assert list(shell.store().runs()["name"]) == ["after"]
 
 
+def test_full_disk_warns_keeps_the_result_and_the_loop_speed(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = shell.store()
+    shell.run("%%track before\nx = 1")
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    # SQLite's own "database or disk is full" (SQLITE_FULL), as on a full disk.
+    store.conn.execute(f"PRAGMA max_page_count = {pages}")
+    flushes: list[int] = []
+    log_metrics = store.log_metrics
+    monkeypatch.setattr(store, "log_metrics", lambda run_id, points: (
+        flushes.append(len(points)), log_metrics(run_id, points)))
+    cell = shell.run("%%track full\nimport jupyter_mlops as mlops\ntotal = 0\n"
+                     "for step in range(20_000):\n"
+                     "    total += step\n    mlops.log_metric('loss', 1 / (step + 1), step)\n"
+                     "total")
+    assert cell.result.success and cell.value == shell.ns["total"] == 199_990_000
+    assert "could not be recorded" in cell.stderr and "full" in cell.stderr
+    assert len(flushes) == 1  # one failed live flush, then the points wait for the end
+    store.conn.execute("PRAGMA max_page_count = 1073741823")
+    assert shell.run("%%track after\ny = 2").result.success
+    runs = store.runs().set_index("name")
+    assert list(runs.index) == ["after", "full", "before"]
+    assert runs.loc["full", "status"] == "interrupted"  # not left `running` for ever
+    assert "could not record the end of this run" in store.get_run("full").error
+
+
 def test_unusable_store_location_warns_and_the_cell_runs(
     shell: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

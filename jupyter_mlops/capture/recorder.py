@@ -109,6 +109,7 @@ class RunRecorder:
         self.artifacts: list[tuple[bytes, str, Entity]] = []
         self.warnings: list[str] = []
         self._last_flush = time.monotonic()
+        self._live_flush = True  # off after a failed flush: the rest waits for finish()
         self._slice = history.code_slice(self.analysis.reads)
 
     # -- before the cell -------------------------------------------------------------------
@@ -192,16 +193,17 @@ class RunRecorder:
         self.metric_steps[key] = max(step, self.metric_steps.get(key, -1))
         self.metric_count[key] = self.metric_count.get(key, 0) + 1
         self.pending_metrics.append((key, number, step, time.time()))
-        if len(self.pending_metrics) >= METRIC_FLUSH_POINTS or (
+        if self._live_flush and (len(self.pending_metrics) >= METRIC_FLUSH_POINTS or (
             time.monotonic() - self._last_flush > METRIC_FLUSH_SECONDS
-        ):
+        )):
             self.flush_metrics()
 
     def flush_metrics(self) -> None:
         """Write buffered metric points to the store (so live views see them).
 
-        Never raises into the user's cell: on failure the points stay buffered for
-        :meth:`finish`, which writes them with the rest of the run.
+        Never raises into the user's cell: on failure (store locked, disk full) the points
+        stay buffered for :meth:`finish`, and no further flush is tried during this cell, so
+        a training loop keeps its speed.
         """
         self._last_flush = time.monotonic()
         if not self.started or self.store is None:
@@ -209,6 +211,7 @@ class RunRecorder:
         try:
             self.store.log_metrics(self.run_id, self.pending_metrics)
         except Exception:
+            self._live_flush = False
             return
         self.pending_metrics = []
 
@@ -367,6 +370,17 @@ class RunRecorder:
         assert self.store is not None
         self.store.finish_run(self.run_id, result)
         return result
+
+    def abandon(self, reason: str) -> None:
+        """After :meth:`finish` failed: mark the run `interrupted` with the reason, if the store
+        still takes that small write, so that it does not stay `running` for ever."""
+        if not self.started or self.store is None:
+            return
+        try:
+            self.store.mark_interrupted(self.run_id, f"jupyter-mlops could not record the "
+                                                    f"end of this run: {reason}")
+        except Exception:
+            pass  # the caller has already warned the user that the run was not recorded
 
     def summary(self, result: RunResult) -> str:
         """The one line shown under a tracked cell."""

@@ -130,6 +130,13 @@ class Store:
                 [time.time(), HOST, *dead],
             )
 
+    def mark_interrupted(self, run_id: str, reason: str) -> None:
+        """Close a `running` run whose end could not be recorded."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted', error = ?, updated_at = ? "
+                "WHERE run_id = ? AND status = 'running'", [reason, time.time(), run_id])
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
