@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -23,6 +24,7 @@ from jupyter_mlops.errors import (
     StoreVersionError,
 )
 from jupyter_mlops.store import RunResult
+from jupyter_mlops.store.listing import runs_frame
 from jupyter_mlops.store.schema import known_migrations, migrations
 
 
@@ -229,17 +231,36 @@ def test_metric_history_and_live_summary(store: Store) -> None:
     assert [p.value for p in store.get_run("01M").metric_history("loss")] == [1.0, 0.5]
 
 
+@pytest.mark.parametrize("kind", ["metrics", "params"])
 @pytest.mark.parametrize("offset, limit", [(0, 3), (2, 3), (3, 2), (4, 10), (0, None)])
-def test_metric_sorted_pages_put_runs_without_the_metric_last(
-    store: Store, offset: int, limit: int | None
+def test_sorted_pages_put_runs_without_the_key_last(
+    store: Store, kind: str, offset: int, limit: int | None
 ) -> None:
     t = time.time()
     for i, value in enumerate([0.5, None, 0.9, 0.1, None]):
-        add_run(store, f"01R{i}", started=t + i,
-                metrics=[] if value is None else [("auc", value, 0, t)])
+        recorded = {} if value is None else {"auc": value}
+        add_run(store, f"01R{i}", started=t + i, params=recorded,
+                metrics=[(k, v, 0, t) for k, v in recorded.items()])
     expected = ["01R2", "01R0", "01R3", "01R4", "01R1"]  # by auc, then newest first
     end = None if limit is None else offset + limit
-    page = store.runs(sort="metrics.auc", offset=offset, limit=limit)
+    page = store.runs(sort=f"{kind}.auc", offset=offset, limit=limit)
     assert list(page["run_id"]) == expected[offset:end]
-    ascending = store.runs(sort="metrics.auc", descending=False)
+    ascending = store.runs(sort=f"{kind}.auc", descending=False)
     assert list(ascending["run_id"]) == ["01R3", "01R0", "01R2", "01R4", "01R1"]
+
+
+@pytest.mark.parametrize("sort, index", [("metrics.auc", "idx_latest_metrics_key_value"),
+                                         ("params.C", "idx_params_key_value")])
+def test_sorted_pages_read_the_key_value_index(store: Store, sort: str, index: str) -> None:
+    plans: list[str] = []
+
+    class Explained:
+        """The store's connection, noting the plan of every query."""
+
+        def execute(self, sql: str, args: Any = ()) -> Any:
+            plans.extend(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+            return store.conn.execute(sql, args)
+
+    runs_frame(Explained(), sort=sort, limit=10)  # type: ignore[arg-type]
+    assert f"SEARCH sk USING INDEX {index} (key=?)" in plans
+    assert not any("TEMP B-TREE" in plan for plan in plans)  # no sort of all the rows

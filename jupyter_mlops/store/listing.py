@@ -24,23 +24,16 @@ SORTABLE = {
 }
 
 
-def _order_clause(sort: str, descending: bool, args: list[Any]) -> tuple[str, str]:
-    """(join, order by) for a sort key: a base column or ``params.K`` (``metrics.K`` pages
-    are read through the metric index instead, see :func:`_rows_by_metric`)."""
-    direction = "DESC" if descending else "ASC"
-    if sort in SORTABLE:
-        return "", f"{SORTABLE[sort]} {direction}, r.run_id {direction}"
-    kind, _, key = sort.partition(".")
-    if kind == "params" and key:
-        args.append(key)
-        return (
-            "LEFT JOIN params sk ON sk.run_id = r.run_id AND sk.key = ?",
-            f"sk.value IS NULL, json_extract(sk.value, '$') {direction}, r.started_at DESC",
+def _order_clause(sort: str, descending: bool) -> str:
+    """ORDER BY for a base column (``params.K``/``metrics.K`` pages are read through their
+    (key, value) index instead, see :func:`_rows_by_value`)."""
+    if sort not in SORTABLE:
+        raise ValueError(
+            f"cannot sort runs by {sort!r}: use one of {', '.join(SORTABLE)}, "
+            "'params.<key>' or 'metrics.<key>'"
         )
-    raise ValueError(
-        f"cannot sort runs by {sort!r}: use one of {', '.join(SORTABLE)}, "
-        "'params.<key>' or 'metrics.<key>'"
-    )
+    direction = "DESC" if descending else "ASC"
+    return f"{SORTABLE[sort]} {direction}, r.run_id {direction}"
 
 
 def _parse(text: Any) -> dict[str, Any]:
@@ -96,27 +89,32 @@ SELECT = ("SELECT r.run_id, e.name AS experiment, r.name, r.status, r.started_at
 FROM_RUNS = "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 
 
-def _rows_by_metric(conn: sqlite3.Connection, key: str, where: list[str], args: list[Any],
-                    descending: bool, limit: int, offset: int) -> list[tuple[Any, ...]]:
-    """A page sorted by a metric, read in the order of the (key, value) index so it stops
-    after ``limit`` rows; runs without the metric come last, newest first."""
+# The table and the value expression of each sortable key kind; both expressions are indexed
+# with the key (latest_metrics: m003, params: m007), so a sorted page stops after `limit` rows.
+SORT_VALUES = {"metrics": ("latest_metrics", "sk.value"),
+               "params": ("params", "json_extract(sk.value, '$')")}
+
+
+def _rows_by_value(conn: sqlite3.Connection, kind: str, key: str, where: list[str],
+                   args: list[Any], descending: bool, limit: int,
+                   offset: int) -> list[tuple[Any, ...]]:
+    """A page sorted by a metric or param, read in the order of its (key, value) index; runs
+    without that key come last, newest first."""
+    table, value = SORT_VALUES[kind]
     direction = "DESC" if descending else "ASC"
+    keyed = (f"FROM {table} sk JOIN runs r ON r.run_id = sk.run_id "
+             f"JOIN experiments e ON e.id = r.experiment_id {_where(['sk.key = ?', *where])}")
     rows = conn.execute(
-        f"{SELECT} FROM latest_metrics sk JOIN runs r ON r.run_id = sk.run_id "
-        f"JOIN experiments e ON e.id = r.experiment_id {_where(['sk.key = ?', *where])} "
-        f"ORDER BY sk.value {direction}, sk.rowid {direction} LIMIT ? OFFSET ?",
-        [key, *args, limit, offset]).fetchall()
+        f"{SELECT} {keyed} ORDER BY {value} {direction}, sk.rowid {direction} "
+        "LIMIT ? OFFSET ?", [key, *args, limit, offset]).fetchall()
     if limit >= 0 and len(rows) >= limit:
         return rows
     if rows:
         skip = 0
     else:
-        having = conn.execute(
-            f"SELECT count(*) FROM latest_metrics sk JOIN runs r ON r.run_id = sk.run_id "
-            f"JOIN experiments e ON e.id = r.experiment_id {_where(['sk.key = ?', *where])}",
-            [key, *args]).fetchone()[0]
+        having = conn.execute(f"SELECT count(*) {keyed}", [key, *args]).fetchone()[0]
         skip = max(0, offset - having)
-    missing = "NOT EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id AND m.key = ?)"
+    missing = f"NOT EXISTS (SELECT 1 FROM {table} m WHERE m.run_id = r.run_id AND m.key = ?)"
     rest = conn.execute(
         f"{SELECT} {FROM_RUNS} {_where([missing, *where])} "
         "ORDER BY r.started_at DESC, r.run_id DESC LIMIT ? OFFSET ?",
@@ -131,15 +129,13 @@ def _rows(
 ) -> list[tuple[Any, ...]]:
     if limit is not None and limit < 0 or offset < 0:
         raise ValueError("limit and offset must be zero or positive")
-    where, where_args = _filters(experiment, status, name, search)
+    where, args = _filters(experiment, status, name, search)
     kind, _, key = sort.partition(".")
-    if kind == "metrics" and key:
-        return _rows_by_metric(conn, key, where, where_args, descending,
-                               -1 if limit is None else limit, offset)
-    args: list[Any] = []
-    join, order = _order_clause(sort, descending, args)
-    args += where_args
-    sql = f"{SELECT} {FROM_RUNS} {join} {_where(where)} ORDER BY {order} LIMIT ? OFFSET ?"
+    if kind in SORT_VALUES and key:
+        return _rows_by_value(conn, kind, key, where, args, descending,
+                              -1 if limit is None else limit, offset)
+    sql = (f"{SELECT} {FROM_RUNS} {_where(where)} ORDER BY {_order_clause(sort, descending)} "
+           "LIMIT ? OFFSET ?")
     return conn.execute(sql, [*args, -1 if limit is None else limit, offset]).fetchall()
 
 
