@@ -12,7 +12,6 @@ import datetime as dt
 import html
 import json
 import re
-import sqlite3
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -24,51 +23,15 @@ from . import charts
 from .entities import RUN_STATUSES
 from .errors import MLOpsError
 from .store import Store, open_store
+from .store.listing import run_rows
 
-SORTS = {"started_at": "r.started_at", "duration_s": "r.duration_s", "name": "r.name"}
+SORTS = ("started_at", "duration_s", "name")  # the menu's choices besides metrics.<key>
 METRIC_SORT = re.compile(r"^metrics\..+$")
 SHOWN_METRICS = 3
 STYLE = (
     "<style>.jupyter-mlops-runs select, .jupyter-mlops-header {"
     " font-family: var(--jp-code-font-family, monospace); font-size: 12px; }</style>"
 )
-
-
-def _like(text: str) -> str:
-    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
-
-
-def _query(
-    conn: sqlite3.Connection, *, experiment: str | None, status: str | None, text: str,
-    sort: str, descending: bool, limit: int,
-) -> list[tuple[Any, ...]]:
-    """The browser's rows: ``run_id, name, status, started_at, duration_s, metrics_json``."""
-    direction = "DESC" if descending else "ASC"
-    joins: list[str] = []
-    where: list[str] = []
-    args: list[Any] = []
-    if METRIC_SORT.match(sort):
-        joins.append("LEFT JOIN latest_metrics sk ON sk.run_id = r.run_id AND sk.key = ?")
-        args.append(sort.removeprefix("metrics."))
-        order = f"sk.value IS NULL, sk.value {direction}, r.started_at DESC"
-    else:
-        order = f"{SORTS[sort]} {direction}, r.run_id {direction}"
-    if experiment is not None:
-        where.append("e.name = ?")
-        args.append(experiment)
-    if status is not None:
-        where.append("r.status = ?")
-        args.append(status)
-    if text:
-        where.append("(r.name LIKE ? ESCAPE '\\' OR r.status LIKE ? ESCAPE '\\' "
-                     "OR r.params_json LIKE ? ESCAPE '\\' OR r.run_id LIKE ? ESCAPE '\\')")
-        args += [_like(text)] * 3 + [_like(text.upper()).removeprefix("%")]  # an id prefix
-    sql = (
-        "SELECT r.run_id, r.name, r.status, r.started_at, r.duration_s, r.metrics_json "
-        f"FROM runs r JOIN experiments e ON e.id = r.experiment_id {' '.join(joins)} "
-        f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ?"
-    )
-    return conn.execute(sql, [*args, limit]).fetchall()
 
 
 def _cell(text: str, width: int, right: bool = False) -> str:
@@ -78,7 +41,7 @@ def _cell(text: str, width: int, right: bool = False) -> str:
 
 
 def _row_label(row: tuple[Any, ...], metric_keys: list[str]) -> str:
-    run_id, name, status, started_at, duration_s, metrics_json = row
+    run_id, _, name, status, started_at, duration_s, _, metrics_json = row
     metrics = json.loads(metrics_json or "{}")
     started = dt.datetime.fromtimestamp(started_at).strftime("%Y-%m-%d %H:%M:%S")
     took = "" if duration_s is None else f"{duration_s:.3g} s"
@@ -293,9 +256,9 @@ class RunBrowser(widgets.VBox):
         """Reload the runs (and the chart of the selected ones) from the store."""
         with self._lock:
             self._seen = self._version()
-            rows = _query(self.store.conn, experiment=self.experiment, status=self.status,
-                          text=self.filter_text.strip(), sort=self.sort,
-                          descending=self.descending, limit=self.limit)
+            rows = run_rows(self.store.conn, experiment=self.experiment, status=self.status,
+                            search=self.filter_text.strip() or None, sort=self.sort,
+                            descending=self.descending, limit=self.limit)
             experiments = self.store.experiments()
             if self.experiment is not None and self.experiment not in experiments:
                 experiments.append(self.experiment)  # shown now, filled when its runs land
@@ -326,7 +289,7 @@ class RunBrowser(widgets.VBox):
         """The metrics the table shows: the sort metric, then those most rows have."""
         counts: dict[str, int] = {}
         for row in rows:
-            for key in json.loads(row[5] or "{}"):
+            for key in json.loads(row[7] or "{}"):
                 counts[key] = counts.get(key, 0) + 1
         keys = [self.sort.removeprefix("metrics.")] if METRIC_SORT.match(self.sort) else []
         keys += sorted(counts, key=lambda k: (-counts[k], k))

@@ -155,6 +155,8 @@ def test_runs_frame_columns_order_filters_and_sorting(store: Store) -> None:
     assert list(store.runs(sort="metrics.acc")["run_id"]) == ["01B", "01A", "01C"]
     assert list(store.runs(sort="params.C", descending=False)["run_id"]) == ["01A", "01B", "01C"]
     assert list(store.runs(limit=1, offset=1)["run_id"]) == ["01B"]
+    assert list(store.runs(search="X")["run_id"]) == ["01A"]  # a param value, any case
+    assert list(store.runs(search="01c")["run_id"]) == ["01C"]  # the start of a run id
     assert store.runs(status="failed").empty
     with pytest.raises(ValueError, match="cannot sort runs by 'size'"):
         store.runs(sort="size")

@@ -73,10 +73,11 @@ def _filters(experiment: str | None, status: str | None, name: str | None,
         if value is not None:
             where.append(clause)
             args.append(value)
-    if search:
-        where.append("(r.name LIKE ? ESCAPE '\\' OR r.run_id LIKE ? ESCAPE '\\')")
+    if search:  # a name or a param (key or value), case-insensitive, or a run id's start
+        where.append("(r.name LIKE ? ESCAPE '\\' OR r.params_json LIKE ? ESCAPE '\\' "
+                     "OR r.run_id LIKE ? ESCAPE '\\')")
         pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        args += [f"%{pattern}%", f"{pattern.upper()}%"]
+        args += [f"%{pattern}%", f"%{pattern}%", f"{pattern.upper()}%"]
     return where, args
 
 
@@ -122,11 +123,13 @@ def _rows_by_value(conn: sqlite3.Connection, kind: str, key: str, where: list[st
     return rows + rest
 
 
-def _rows(
+def run_rows(
     conn: sqlite3.Connection, *, experiment: str | None = None, status: str | None = None,
     name: str | None = None, search: str | None = None, sort: str = "started_at",
     descending: bool = True, limit: int | None = None, offset: int = 0,
 ) -> list[tuple[Any, ...]]:
+    """The runs matching the filters, in order: tuples of ``run_id, experiment, name, status,
+    started_at, duration_s, params_json, metrics_json``."""
     if limit is not None and limit < 0 or offset < 0:
         raise ValueError("limit and offset must be zero or positive")
     where, args = _filters(experiment, status, name, search)
@@ -153,7 +156,7 @@ def runs_page(conn: sqlite3.Connection, **query: Any) -> list[dict[str, Any]]:
              "started_at": started, "duration_s": duration,
              "params": _parse(params), "metrics": _parse(metrics)}
             for run_id, experiment, name, status, started, duration, params, metrics
-            in _rows(conn, **query)]
+            in run_rows(conn, **query)]
 
 
 @contextmanager
@@ -172,7 +175,7 @@ def _gc_paused() -> Iterator[None]:
 def runs_frame(conn: sqlite3.Connection, **query: Any) -> pd.DataFrame:
     """The runs table (see :meth:`Store.runs`)."""
     with _gc_paused():
-        return _frame(_rows(conn, **query))
+        return _frame(run_rows(conn, **query))
 
 
 def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
