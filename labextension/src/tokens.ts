@@ -136,6 +136,8 @@ export interface IModelVersion {
   name: string;
   version: number;
   run_id: string;
+  /** the name of that run (null if the run is gone) */
+  run_name: string | null;
   model_fingerprint: string;
   model_variable: string;
   /** staging, production, archived, or null */

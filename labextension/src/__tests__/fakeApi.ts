@@ -60,6 +60,29 @@ export function fullRun(s: IRunSummary): IRun {
   };
 }
 
+export function modelVersion(
+  name: string,
+  version: number,
+  run: IRunSummary,
+  extra: Partial<IModelVersion> = {}
+): IModelVersion {
+  return {
+    name,
+    version,
+    run_id: run.run_id,
+    run_name: run.name,
+    model_fingerprint: 'model:m',
+    model_variable: 'model',
+    stage: null,
+    aliases: [],
+    created_at: 0,
+    created_by: 'me',
+    reason: null,
+    gate: null,
+    ...extra
+  };
+}
+
 /** A fake API over a list of runs; `fail` makes every call throw that status. */
 export class FakeAPI implements IMLOpsAPI {
   runsList: IRunSummary[] = [];
@@ -162,16 +185,9 @@ export class FakeAPI implements IMLOpsAPI {
     if (this.promoteError) {
       throw this.promoteError;
     }
-    const version: IModelVersion = {
-      name,
-      version: 1,
-      run_id: body.run_id,
-      model_fingerprint: 'model:m',
-      model_variable: 'model',
+    const run = this.runsList.find(r => r.run_id === body.run_id)!;
+    const version = modelVersion(name, 1, run, {
       stage: body.stage ?? null,
-      aliases: [],
-      created_at: 0,
-      created_by: 'me',
       reason: body.reason ?? null,
       gate: body.gate
         ? {
@@ -180,7 +196,7 @@ export class FakeAPI implements IMLOpsAPI {
             conditions: [{ text: body.gate, value: 0.5, threshold: 0.4, passed: true }]
           }
         : null
-    };
+    });
     this.models_ = [{ name, latest_version: 1, versions: [version] }];
     return version;
   }

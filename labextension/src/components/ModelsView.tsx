@@ -74,10 +74,11 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
                   <td>
                     <button
                       className="jp-mlops-link"
-                      aria-label={`Open run ${v.run_id}`}
+                      aria-label={`Open run ${v.run_name ?? v.run_id}`}
+                      title={v.run_id}
                       onClick={() => onOpenRun(v.run_id)}
                     >
-                      {shortId(v.run_id)}
+                      {v.run_name ?? shortId(v.run_id)}
                     </button>
                   </td>
                   <td>
