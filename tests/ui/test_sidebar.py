@@ -2,18 +2,21 @@
 
 A notebook with ``%%track`` cells runs inside JupyterLab; its runs appear in the sidebar
 without a page reload; a run's detail inserts its source into the notebook; the run is
-promoted from the UI and shows up in the Models view. Screenshots (light and dark theme)
+promoted from the UI and shows up in the Models view; the tabs and the tables of runs and
+versions are driven from the keyboard. Screenshots (light and dark theme)
 go to ``tests/ui/screenshots/``; with ``UPDATE_DOCS_SCREENSHOT=1`` the light run detail is
 also copied to ``docs/sidebar.png`` (the README's picture).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,8 +137,33 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     wait_for_kernel_idle(page)
     page.screenshot(path=str(screenshots / "light-runs.png"))
 
-    # When a run's detail is opened
-    runs.get_by_role("row", name="Run train, finished").click()
+    # The tab strip follows the WAI-ARIA tabs pattern: arrows, Home and End move and activate
+    runs_tab = sidebar.get_by_role("tab", name="Runs", exact=True)
+    models_tab = sidebar.get_by_role("tab", name="Models", exact=True)
+    runs_tab.click()
+    page.keyboard.press("ArrowRight")
+    expect_selected(models_tab)
+    expect_visible(sidebar.get_by_role("note", name="No registered models"))
+    for key, tab in (("ArrowRight", runs_tab), ("ArrowLeft", models_tab), ("Home", runs_tab),
+                     ("End", models_tab), ("ArrowLeft", runs_tab)):
+        page.keyboard.press(key)
+        expect_selected(tab)
+    # and is one stop in the Tab order, like the rows of the runs table
+    page.keyboard.press("Tab")
+    expect_focused(sidebar.get_by_role("button", name="Refresh"))
+    newest = runs.get_by_role("row", name="Run broken, failed")
+    press_tab_until_focused(page, newest)
+    page.keyboard.press("Tab")
+    assert not page.evaluate("!!document.activeElement.closest('.jp-mlops-runs tbody')")
+    page.keyboard.press("Shift+Tab")
+    expect_focused(newest)
+
+    # When a run's detail is opened (Down to the next row, Enter)
+    train_row = runs.get_by_role("row", name="Run train, finished")
+    train_id = (train_row.get_attribute("title") or "").split(" · ")[-1]
+    page.keyboard.press("ArrowDown")
+    expect_focused(train_row)
+    page.keyboard.press("Enter")
     detail = sidebar.get_by_role("region", name="Run train")
     expect_visible(detail)
     metrics = detail.get_by_role("table", name="Metrics")
@@ -203,7 +231,27 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     expect_text(moving.get_by_role("status"), "Moved ui-model version 1")
     moving.get_by_role("button", name="Close").click()
     expect_text(version, "production")
+
+    # The versions name their run (its id in the tooltip); Up/Down move between them and
+    # Enter opens the run
+    run_link = version.get_by_role("button", name="Open run train")
+    assert run_link.inner_text() == "train" and run_link.get_attribute("title") == train_id
+    added = post(lab, "models/ui-model/versions", {"run_id": train_id, "verify": False})
+    assert added["version"] == 2 and added["run_name"] == "train"
+    second = models.get_by_role("row", name="ui-model version 2")
+    expect_visible(second)  # the sidebar's poll saw the new version
     page.screenshot(path=str(screenshots / "light-models.png"))
+    models_tab.click()
+    press_tab_until_focused(page, second)
+    page.keyboard.press("ArrowDown")
+    expect_focused(version)
+    page.keyboard.press("ArrowUp")
+    expect_focused(second)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect_visible(detail)
+    assert runs_tab.get_attribute("aria-selected") == "true"
+    models_tab.click()
 
     # The same in the dark theme (Settings > Theme > JupyterLab Dark)
     page.get_by_role("menuitem", name="Settings", exact=True).click()
@@ -229,6 +277,39 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(screenshots / "light-detail.png", DOCS_SCREENSHOT)
+
+
+def post(lab: Any, path: str, body: dict[str, Any]) -> Any:
+    """A POST to the REST API, authenticated by the server's token."""
+    request = urllib.request.Request(
+        f"{lab.url}jupyter-mlops/api/{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def press_tab_until_focused(page: Any, locator: Any, limit: int = 20) -> None:
+    """Press Tab, as a keyboard user would, until ``locator`` has the focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if locator.evaluate("element => element === document.activeElement"):
+            return
+    pytest.fail(f"{limit} Tab presses never focused {locator}")
+
+
+def expect_focused(locator: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(locator).to_be_focused()
+
+
+def expect_selected(tab: Any) -> None:
+    """The tab has the focus, is selected, and is its tab strip's stop in the Tab order."""
+    from playwright.sync_api import expect
+
+    expect(tab).to_be_focused()
+    expect(tab).to_have_attribute("aria-selected", "true")
+    expect(tab).to_have_attribute("tabindex", "0")
 
 
 def expect_visible(locator: Any, timeout: int = 30_000) -> None:

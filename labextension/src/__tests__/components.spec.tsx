@@ -11,7 +11,7 @@ import { Sparkline } from '../components/Sparkline';
 import { APIError } from '../errors';
 import { MLOpsModel } from '../model';
 import { ISidebarActions } from '../tokens';
-import { FakeAPI, fullRun, settle, summary } from './fakeApi';
+import { FakeAPI, fullRun, modelVersion, settle, summary } from './fakeApi';
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -42,6 +42,19 @@ async function click(element: Element | null): Promise<void> {
     element!.dispatchEvent(new MouseEvent('click', { bubbles: true }));
     await settle();
   });
+}
+
+/** Focus an element, then press keys on whatever has the focus. */
+async function press(element: HTMLElement, ...keys: string[]): Promise<void> {
+  await act(async () => element.focus());
+  for (const key of keys) {
+    await act(async () => {
+      document.activeElement!.dispatchEvent(
+        new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true })
+      );
+      await settle();
+    });
+  }
 }
 
 function byLabel(label: string): HTMLElement | null {
@@ -167,6 +180,90 @@ describe('Sidebar', () => {
     await click(byLabel('Transition train version 1'));
     await click(button('Transition')!);
     expect(api.calls).toContain('transition train 1 production');
+  });
+});
+
+describe('Sidebar keyboard', () => {
+  const all = (selector: string) => [...document.querySelectorAll<HTMLElement>(selector)];
+  const tabIndexes = (elements: HTMLElement[]) => elements.map(e => e.tabIndex);
+
+  it('moves between the tabs with Left/Right, Home and End, activating them', async () => {
+    await sidebarWith(new FakeAPI());
+    const [runs, models] = all('[role="tablist"] [role="tab"]');
+    const panel = document.querySelector('[role="tabpanel"]')!;
+    expect(tabIndexes([runs, models])).toEqual([0, -1]);
+    expect(panel.getAttribute('aria-labelledby')).toBe(runs.id);
+
+    await press(runs, 'ArrowRight');
+    expect(document.activeElement).toBe(models);
+    expect(models.getAttribute('aria-selected')).toBe('true');
+    expect(runs.getAttribute('aria-selected')).toBe('false');
+    expect(tabIndexes([runs, models])).toEqual([-1, 0]);
+    expect(panel.getAttribute('aria-labelledby')).toBe(models.id);
+    expect(byLabel('No registered models')).not.toBeNull();
+
+    for (const [key, expected] of [
+      ['ArrowRight', runs], // past the last tab comes the first
+      ['ArrowLeft', models],
+      ['Home', runs],
+      ['End', models]
+    ] as const) {
+      await press(document.activeElement as HTMLElement, key);
+      expect(document.activeElement).toBe(expected);
+      expect(expected.getAttribute('aria-selected')).toBe('true');
+    }
+  });
+
+  it('moves between runs with Up/Down (one row in the Tab order), Enter opens one', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('a', 1), summary('b', 2), summary('c', 3)];
+    await sidebarWith(api);
+    const rows = all('table[aria-label="Runs"] tbody tr');
+    expect(tabIndexes(rows)).toEqual([0, -1, -1]);
+
+    await press(rows[0], 'ArrowDown');
+    expect(document.activeElement).toBe(rows[1]);
+    expect(tabIndexes(rows)).toEqual([-1, 0, -1]);
+    await press(rows[1], 'ArrowDown', 'ArrowDown');
+    expect(document.activeElement).toBe(rows[2]); // the last row stays
+    await press(rows[2], 'ArrowUp', 'Enter');
+    expect(api.calls).toContain('run 01B');
+    expect(byLabel('Run b')).not.toBeNull();
+  });
+
+  it('names each version’s run; Up/Down cross the models, Enter opens the run', async () => {
+    const api = new FakeAPI();
+    const [prep, train] = [summary('prep', 1), summary('train', 2)];
+    api.runsList = [prep, train];
+    api.models_ = [
+      {
+        name: 'm',
+        latest_version: 2,
+        versions: [modelVersion('m', 2, train), modelVersion('m', 1, prep)]
+      },
+      { name: 'n', latest_version: 1, versions: [modelVersion('n', 1, train)] }
+    ];
+    await sidebarWith(api);
+    await click(button('Models')!);
+    const link = byLabel('Open run train')!;
+    expect(link.textContent).toBe('train');
+    expect(link.title).toBe('01TRAIN');
+    const rows = all('[aria-label^="Versions of"] tbody tr');
+    expect(rows.map(r => r.getAttribute('aria-label'))).toEqual([
+      'm version 2',
+      'm version 1',
+      'n version 1'
+    ]);
+    expect(tabIndexes(rows)).toEqual([0, -1, -1]);
+
+    await press(rows[0], 'ArrowDown', 'ArrowDown');
+    expect(document.activeElement).toBe(rows[2]);
+    await press(rows[2].querySelector('button')!, 'ArrowUp', 'Enter'); // a button keeps its keys
+    expect(api.calls).not.toContain('run 01TRAIN');
+    await press(rows[2], 'ArrowUp', 'Enter');
+    expect(api.calls).toContain('run 01PREP');
+    expect(byLabel('Run prep')).not.toBeNull();
+    expect(all('[role="tab"][aria-selected="true"]').map(t => t.textContent)).toEqual(['Runs']);
   });
 });
 

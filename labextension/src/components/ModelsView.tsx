@@ -5,6 +5,7 @@ import { MLOpsModel } from '../model';
 import { IModelVersion } from '../tokens';
 import { StageBadge } from './StatusBadge';
 import { useModel } from './useModel';
+import { useRovingFocus } from './useRovingFocus';
 
 export interface IModelsViewProps {
   model: MLOpsModel;
@@ -18,6 +19,16 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
   React.useEffect(() => {
     void model.loadModels();
   }, [model]);
+  // the versions of every model are one group of rows for the keyboard
+  const rows = ([] as IModelVersion[]).concat(...model.models.map(m => m.versions));
+  const [row, setRow] = React.useState(0);
+  const rowProps = useRovingFocus<HTMLTableRowElement>({
+    count: rows.length,
+    active: row,
+    onActive: setRow,
+    orientation: 'vertical',
+    onOpen: index => onOpenRun(rows[index].run_id)
+  });
   if (!model.modelsLoaded) {
     return <p className="jp-mlops-muted jp-mlops-pad">Loading models…</p>;
   }
@@ -63,6 +74,7 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
                     `${formatTime(v.created_at)} by ${v.created_by ?? '?'}` +
                     (v.reason ? ` — ${v.reason}` : '')
                   }
+                  {...rowProps(rows.indexOf(v))}
                 >
                   <td>v{v.version}</td>
                   <td>

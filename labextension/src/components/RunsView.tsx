@@ -6,6 +6,7 @@ import { RunStatus } from '../tokens';
 import { NoMatch, NoRunsYet } from './States';
 import { StatusBadge, StatusSymbol } from './StatusBadge';
 import { useModel } from './useModel';
+import { useRovingFocus } from './useRovingFocus';
 
 const STATUSES: RunStatus[] = ['running', 'finished', 'failed', 'interrupted'];
 
@@ -70,6 +71,14 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
       setSearch('');
     }
   }, [model.query.q]);
+  const [row, setRow] = React.useState(0);
+  const rowProps = useRovingFocus<HTMLTableRowElement>({
+    count: model.runs.length,
+    active: row,
+    onActive: setRow,
+    orientation: 'vertical',
+    onOpen: index => void model.openRun(model.runs[index].run_id)
+  });
   const metric = model.metricColumn;
   const metricSort = metric ? `metrics.${metric}` : '';
   const { query } = model;
@@ -184,43 +193,34 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
             </tr>
           </thead>
           <tbody>
-            {model.runs.map(run => {
-              const open = () => void model.openRun(run.run_id);
-              return (
-                <tr
-                  key={run.run_id}
-                  tabIndex={0}
-                  aria-label={`Run ${run.name}, ${run.status}`}
-                  className={
-                    `jp-mlops-row jp-mlops-row-${run.status}` +
-                    (model.fresh.has(run.run_id) ? ' jp-mod-fresh' : '')
-                  }
-                  onClick={open}
-                  onKeyDown={e => {
-                    if (e.key === 'Enter' || e.key === ' ') {
-                      e.preventDefault();
-                      open();
-                    }
-                  }}
-                  title={`${run.experiment} · ${run.run_id}`}
-                >
-                  <td className="jp-mlops-name">
-                    <StatusSymbol status={run.status} />
-                    {run.name}
-                  </td>
-                  <td className="jp-mlops-col-status">
-                    <StatusBadge status={run.status} />
-                  </td>
-                  <td title={formatTime(run.started_at)}>{formatAgo(run.started_at)}</td>
-                  <td className="jp-mlops-num jp-mlops-col-duration_s">
-                    {run.status === 'running' ? '…' : formatDuration(run.duration_s)}
-                  </td>
-                  <td className="jp-mlops-num">
-                    {metric ? formatValue(run.metrics?.[metric]) : ''}
-                  </td>
-                </tr>
-              );
-            })}
+            {model.runs.map((run, index) => (
+              <tr
+                key={run.run_id}
+                aria-label={`Run ${run.name}, ${run.status}`}
+                className={
+                  `jp-mlops-row jp-mlops-row-${run.status}` +
+                  (model.fresh.has(run.run_id) ? ' jp-mod-fresh' : '')
+                }
+                onClick={() => void model.openRun(run.run_id)}
+                title={`${run.experiment} · ${run.run_id}`}
+                {...rowProps(index)}
+              >
+                <td className="jp-mlops-name">
+                  <StatusSymbol status={run.status} />
+                  {run.name}
+                </td>
+                <td className="jp-mlops-col-status">
+                  <StatusBadge status={run.status} />
+                </td>
+                <td title={formatTime(run.started_at)}>{formatAgo(run.started_at)}</td>
+                <td className="jp-mlops-num jp-mlops-col-duration_s">
+                  {run.status === 'running' ? '…' : formatDuration(run.duration_s)}
+                </td>
+                <td className="jp-mlops-num">
+                  {metric ? formatValue(run.metrics?.[metric]) : ''}
+                </td>
+              </tr>
+            ))}
           </tbody>
         </table>
       </div>

@@ -8,8 +8,14 @@ import { RunDetail } from './RunDetail';
 import { RunsView } from './RunsView';
 import { ProblemState } from './States';
 import { useModel } from './useModel';
+import { useRovingFocus } from './useRovingFocus';
 
 type Tab = 'runs' | 'models';
+
+const TABS: { id: Tab; label: string }[] = [
+  { id: 'runs', label: 'Runs' },
+  { id: 'models', label: 'Models' }
+];
 
 type DialogState =
   | { kind: 'promote'; run: IRun }
@@ -26,6 +32,13 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
   useModel(model);
   const [tab, setTab] = React.useState<Tab>('runs');
   const [dialog, setDialog] = React.useState<DialogState>(null);
+  const tabProps = useRovingFocus<HTMLButtonElement>({
+    count: TABS.length,
+    active: TABS.findIndex(t => t.id === tab),
+    onActive: index => setTab(TABS[index].id),
+    orientation: 'horizontal',
+    wrap: true
+  });
 
   const openRun = (runId: string) => {
     setTab('runs');
@@ -60,25 +73,25 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
     body = <RunsView model={model} />;
   }
 
-  const tabButton = (id: Tab, label: string) => (
-    <button
-      role="tab"
-      aria-selected={tab === id}
-      aria-controls="jp-mlops-panel"
-      className={`jp-mlops-tab${tab === id ? ' jp-mod-active' : ''}`}
-      onClick={() => setTab(id)}
-    >
-      {label}
-    </button>
-  );
-
   return (
     <div className="jp-mlops-sidebar" role="region" aria-label="MLOps">
       <header className="jp-mlops-header">
         <h2 className="jp-mlops-title">MLOps</h2>
         <div role="tablist" aria-label="MLOps views" className="jp-mlops-tabs">
-          {tabButton('runs', 'Runs')}
-          {tabButton('models', 'Models')}
+          {TABS.map(({ id, label }, index) => (
+            <button
+              key={id}
+              id={`jp-mlops-tab-${id}`}
+              role="tab"
+              aria-selected={tab === id}
+              aria-controls="jp-mlops-panel"
+              className={`jp-mlops-tab${tab === id ? ' jp-mod-active' : ''}`}
+              onClick={() => setTab(id)}
+              {...tabProps(index)}
+            >
+              {label}
+            </button>
+          ))}
         </div>
         <span
           className={`jp-mlops-live${model.pollError ? ' jp-mod-offline' : ''}`}
@@ -110,7 +123,12 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
           {model.problem.message}
         </div>
       )}
-      <div id="jp-mlops-panel" role="tabpanel" className="jp-mlops-body">
+      <div
+        id="jp-mlops-panel"
+        role="tabpanel"
+        aria-labelledby={`jp-mlops-tab-${tab}`}
+        className="jp-mlops-body"
+      >
         {body}
       </div>
       {dialog?.kind === 'promote' && (
