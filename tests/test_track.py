@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import Shell
@@ -267,3 +270,27 @@ def test_tracking_makes_no_network_calls(shell: Shell, monkeypatch: pytest.Monke
     cell = shell.run(TRAIN)
     assert cell.result.success and "⚠" not in cell.stdout + cell.stderr
     assert attempts == []
+
+
+def test_run_records_the_git_state_of_the_kernel_directory(
+    shell: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_mlops.capture import environment
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q", "-b", "trunk")
+    (tmp_path / "train.py").write_text("C = 1\n")
+    git("add", "train.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    monkeypatch.setattr(environment, "_git_cache", {})
+    shell.run("%%track clean\nx = 1")
+    (tmp_path / "train.py").write_text("C = 2\n")  # an uncommitted edit
+    monkeypatch.setattr(environment, "_git_cache", {})
+    shell.run("%%track edited\nx = 2")
+    store = shell.store()
+    commit = git("rev-parse", "HEAD")
+    assert store.get_run("clean").git == {"commit": commit, "branch": "trunk", "dirty": False}
+    assert store.get_run("edited").git == {"commit": commit, "branch": "trunk", "dirty": True}

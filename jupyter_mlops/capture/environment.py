@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..store.records import EnvironmentInfo
 
 GIT_TTL_S = 10.0
 _git_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_git_worker: ThreadPoolExecutor | None = None
 
 
 @cache
@@ -92,6 +94,21 @@ def git_state(cwd: str | None = None) -> dict[str, Any]:
         cached = (now, _run_git(cwd))
         _git_cache[cwd] = cached
     return dict(cached[1])
+
+
+def git_state_soon(cwd: str | None = None) -> Future[dict[str, Any]]:
+    """:func:`git_state`, run on a worker thread when it is not cached, so that the cell runs
+    meanwhile instead of waiting for ``git status`` (2-3 ms) at its end."""
+    global _git_worker
+    cwd = cwd or os.getcwd()
+    cached = _git_cache.get(cwd)
+    if cached is not None and time.monotonic() - cached[0] <= GIT_TTL_S:
+        ready: Future[dict[str, Any]] = Future()
+        ready.set_result(dict(cached[1]))
+        return ready
+    if _git_worker is None:
+        _git_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-mlops-git")
+    return _git_worker.submit(git_state, cwd)
 
 
 @cache

@@ -110,6 +110,7 @@ class RunRecorder:
         self.warnings: list[str] = []
         self._last_flush = time.monotonic()
         self._live_flush = True  # off after a failed flush: the rest waits for finish()
+        self._git = environment.git_state_soon()
         self._slice = history.code_slice(self.analysis.reads)
 
     # -- before the cell -------------------------------------------------------------------
@@ -363,7 +364,7 @@ class RunRecorder:
             if name in self.namespace:
                 modules.add(_top_module(self.namespace[name]))
         result.environment = environment.environment(modules)
-        result.git = environment.git_state()
+        result.git = self._git.result()
         result.code_slice = CellHistory.as_code(self._slice)
         result.warnings = self.warnings
         self.begin()  # when the store was unavailable at the start, try once more now
