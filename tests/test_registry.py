@@ -53,6 +53,8 @@ def test_versions_stages_and_aliases(trained: Shell) -> None:
     models = store.models()
     assert list(models["version"]) == [2, 1]
     assert models.set_index("version").loc[2, "aliases"] == "champion"
+    mlops.transition("cancer", 2, "blessed", store=store)
+    assert get_version(store, "cancer/2").aliases == ["blessed", "champion"]
     with pytest.raises(NotFoundError, match="no model version 'cancer@canary'"):
         store.load_model("cancer@canary")
 

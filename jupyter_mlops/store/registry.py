@@ -55,17 +55,20 @@ def check_name(name: str, what: str = "model name") -> str:
     return name
 
 
-def _row_to_version(store: Store, row: Any) -> ModelVersion:
-    name, version, run_id, fingerprint, variable, stage, created_at, by, reason, gate = row
-    aliases = [a for (a,) in store.conn.execute(
-        "SELECT alias FROM model_aliases WHERE name = ? AND version = ? ORDER BY alias",
-        [name, version])]
-    return ModelVersion(name, version, run_id, fingerprint, variable, stage, aliases,
-                        created_at, by, reason, json.loads(gate) if gate else None)
+def _row_to_version(row: Any) -> ModelVersion:
+    name, version, run_id, fingerprint, variable, stage, created_at, by, reason, gate, \
+        aliases = row
+    return ModelVersion(name, version, run_id, fingerprint, variable, stage,
+                        sorted(json.loads(aliases)), created_at, by, reason,
+                        json.loads(gate) if gate else None)
 
 
-_VERSION_COLUMNS = ("name, version, run_id, model_fingerprint, model_variable, stage, "
-                    "created_at, created_by, reason, gate")
+# A version's columns, its aliases included (one query however many versions are listed).
+_VERSION_COLUMNS = (
+    "name, version, run_id, model_fingerprint, model_variable, stage, created_at, created_by, "
+    "reason, gate, (SELECT json_group_array(a.alias) FROM model_aliases a "
+    "WHERE a.name = model_versions.name AND a.version = model_versions.version)"
+)
 
 
 def get_version(store: Store, ref: str) -> ModelVersion:
@@ -89,7 +92,7 @@ def get_version(store: Store, ref: str) -> ModelVersion:
         raise NotFoundError(f"no model version {ref!r} in this store (registered models: "
                             f"{', '.join(known) or 'none'}; promote a run with "
                             "`%mlops promote RUN --name NAME`)")
-    return _row_to_version(store, row)
+    return _row_to_version(row)
 
 
 def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
@@ -118,7 +121,7 @@ def versions(store: Store, name: str | None = None) -> list[ModelVersion]:
         sql += " WHERE name = ?"
         args.append(name)
     rows = store.conn.execute(sql + " ORDER BY name, version DESC", args).fetchall()
-    return [_row_to_version(store, row) for row in rows]
+    return [_row_to_version(row) for row in rows]
 
 
 def _assign(store: Store, name: str, version: int, label: str, actor: str,
