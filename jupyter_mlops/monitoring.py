@@ -20,11 +20,11 @@ from .capture.environment import user
 from .capture.models import evaluate
 from .drift import DriftReport, drift
 from .drift_reference import reference_profile
-from .errors import MLOpsError
+from .errors import MLOpsError, RunNotFoundError
 from .promotion import eval_data_names
 from .store import Store, open_store
 from .store.audit import append_event
-from .store.registry import get_version, is_model_ref
+from .store.registry import get_version, is_model_ref, parse_model_ref
 
 HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
@@ -268,9 +268,25 @@ def _number(value: Any) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
+def _history_label(store: Store, model: str) -> str:
+    """The name batches are stored under: a registry reference's model name (the history of
+    all its versions), else ``model`` as given, else the name of the run it refers to."""
+    if is_model_ref(model):
+        return parse_model_ref(model)[0]
+    if store.conn.execute("SELECT 1 FROM monitor_batches WHERE model = ? LIMIT 1",
+                          [model]).fetchone():
+        return model
+    try:
+        return store.get_run(model).name
+    except RunNotFoundError:
+        return model
+
+
 def drift_history(store: Store, model: str) -> pd.DataFrame:
     """Per batch and column: ``batch, at, column, test, statistic, p_value, threshold,
-    drifted``, plus the batch's ``share_drifted`` and ``batch_drifted``; oldest first."""
+    drifted``, plus the batch's ``share_drifted`` and ``batch_drifted``; oldest first.
+    ``model`` is what was monitored: a model name or reference, or a run."""
+    model = _history_label(store, model)
     rows = store.conn.execute(
         "SELECT b.id, b.at, c.column_name, c.test, c.statistic, c.p_value, c.threshold, "
         "c.drifted, b.share_drifted, b.drifted FROM monitor_batches b "
@@ -285,6 +301,7 @@ def drift_history(store: Store, model: str) -> pd.DataFrame:
 
 def performance_history(store: Store, model: str) -> pd.DataFrame:
     """Per batch with labels: ``batch, at, metric, current, training``; oldest first."""
+    model = _history_label(store, model)
     rows = store.conn.execute("SELECT id, at, performance FROM monitor_batches WHERE model = ? "
                               "ORDER BY at, id", [model]).fetchall()
     records = [{"batch": batch, "at": at, "metric": key, **figures}

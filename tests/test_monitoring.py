@@ -106,6 +106,8 @@ def test_batches_make_drift_over_time_a_query(deployed: Shell) -> None:
     history = drift_history(store, "churn")
     assert history["batch"].nunique() == 3 and set(history["column"]) == {
         "age", "income", "city", "score"}
+    for ref in ("churn@production", "churn/1"):  # as monitored, not only the bare name
+        assert drift_history(store, ref).equals(history)
     assert history.groupby("batch")["batch_drifted"].first().tolist() == [False, True, False]
     from jupyter_mlops.charts import drift_over_time
 
@@ -214,4 +216,5 @@ def test_monitor_magic(deployed: Shell) -> None:
     assert cell.result.success, cell.stderr
     assert "ALERT data drift" in cell.stdout
     assert deployed.run("%mlops monitor churn --history").result.success
+    assert deployed.run("%mlops monitor churn@production --history").result.success
     assert "no variable 'ghost'" in deployed.run("%mlops monitor churn@production ghost").stderr
