@@ -122,6 +122,26 @@ def test_metric_and_param_options(shell: Shell) -> None:
     assert run.params["cfg"] == {"layers": 3}
 
 
+def test_options_that_name_nothing_or_leave_a_choice_warn(shell: Shell) -> None:
+    shell.run("from sklearn.datasets import load_diabetes\n"
+              "X, y = load_diabetes(return_X_y=True)")
+    cell = shell.run("%%track two --eval X y --model nope --data ghost\n"
+                     "from sklearn.linear_model import Lasso, Ridge\n"
+                     "ridge = Ridge().fit(X, y)\nlasso = Lasso().fit(X, y)")
+    assert cell.result.success
+    warnings = latest(shell).warnings
+    assert "--model nope: no such variable after the cell ran" in warnings
+    assert "--data ghost: no such variable after the cell ran" in warnings
+    assert "--eval scored ridge (the cell has models ridge, lasso): name one with --model" \
+        in warnings
+    assert "nope" in cell.stderr + cell.stdout and "ghost" in cell.stderr + cell.stdout
+    swapped = shell.run("%%track swapped --eval y X\nfrom sklearn.linear_model import Ridge\n"
+                        "model = Ridge().fit(X, y)")
+    assert swapped.result.success
+    assert ("--eval y X: y is 1-D and X 2-D; give the features first, then the targets"
+            in latest(shell).warnings)
+
+
 def test_trailing_semicolon_hides_the_value(shell: Shell) -> None:
     cell = shell.run("%%track quiet\n41 + 1;")
     assert cell.result.success

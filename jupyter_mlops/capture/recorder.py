@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xxhash
 from ulid import ULID
 
@@ -243,6 +244,10 @@ class RunRecorder:
                     self._add_output(result, name, self.namespace[name])
                 except Exception as exc:  # one odd object must not cost the whole run
                     self.warnings.append(f"output {name} not recorded: {exc}")
+        for option, missing in (("--model", self.options.models), ("--data", self.options.data)):
+            for name in missing:
+                if name not in self.namespace:
+                    self.warnings.append(f"{option} {name}: no such variable after the cell ran")
         for data, media_type, entity in self.artifacts:
             result.artifacts.append((data, media_type))
             result.outputs.append(entity)
@@ -308,17 +313,24 @@ class RunRecorder:
     def _evaluate(self, result: RunResult, scalars: dict[str, float]) -> None:
         assert self.options.eval is not None
         x_name, y_name = self.options.eval
-        candidates = [e.name for e in result.outputs if e.kind == "model"] + [
+        found = [e.name for e in result.outputs if e.kind == "model"] + [
             e.name for e in self.inputs.values() if e.kind == "model"]
-        if self.options.models:
-            candidates = self.options.models + candidates
+        chosen = [n for n in self.options.models if n in self.namespace]
+        candidates = list(dict.fromkeys(chosen + found))
         if not candidates:
             self.warnings.append("--eval: the cell produced no fitted model to evaluate")
             return
+        if not chosen and len(candidates) > 1:
+            self.warnings.append(f"--eval scored {candidates[0]} (the cell has models "
+                                 f"{', '.join(candidates)}): name one with --model")
         for name in (x_name, y_name):
             if name not in self.namespace:
                 self.warnings.append(f"--eval: no variable {name}")
                 return
+        if np.ndim(self.namespace[x_name]) == 1 and np.ndim(self.namespace[y_name]) == 2:
+            self.warnings.append(f"--eval {x_name} {y_name}: {x_name} is 1-D and {y_name} 2-D; "
+                                 "give the features first, then the targets")
+            return
         model = self.namespace[candidates[0]]
         scores, predictions = evaluate(model, self.namespace[x_name], self.namespace[y_name])
         scalars.update(scores)
