@@ -21,7 +21,7 @@ from . import api, report
 from .capture import RunRecorder, TrackOptions
 from .capture.analysis import analyze
 from .capture.cells import CellHistory
-from .errors import MLOpsError
+from .errors import MLOpsError, StoreError
 from .fingerprint import fingerprint_data
 from .promotion import add_promotion_options, eval_data_names, promote
 from .store import Store, open_store
@@ -101,12 +101,13 @@ class KernelState:
         return self._store
 
     def use_store(self, path: str | None) -> Store:
-        """Switch to another store directory (``None``: discover again)."""
-        if self._store is not None:
-            self._store.close()
-        self._store = None
-        self.store_path = Path(path).expanduser() if path else None
-        return self.store()
+        """Switch to another store directory (``None``: discover again); the current store
+        stays in use when the new one cannot be opened."""
+        store_path = Path(path).expanduser() if path else None
+        opened = open_store(store_path)
+        self.close()
+        self._store, self.store_path = opened, store_path
+        return opened
 
     def close(self) -> None:
         if self._store is not None:
@@ -286,24 +287,20 @@ class MLOpsMagics(Magics):
         if not words:
             raise UsageError(f"%mlops needs a command:\n{MLOPS_USAGE}")
         command, rest = words[0], words[1:]
+        try:
+            if command == "store" and len(rest) == 1:
+                store = self.state.use_store(rest[0])
+            else:
+                store = self.state.store()
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
         if command == "store":
             if len(rest) > 1:
                 raise UsageError("usage: %mlops store [PATH]")
-            store = self.state.use_store(rest[0]) if rest else self.state.store()
             print(f"store: {store.directory} ({store.count_runs()} runs)")
             return None
-        store = self.state.store()
         if command == "runs":
-            experiment, limit = None, 20
-            it = iter(rest)
-            for word in it:
-                if word in ("-e", "--experiment"):
-                    experiment = next(it, None)
-                elif word in ("-n", "--limit"):
-                    limit = int(next(it, "20"))
-                else:
-                    raise UsageError(f"unknown option {word!r}: %mlops runs [-e EXP] [-n N]")
-            return store.runs(experiment, limit=limit)
+            return self._runs(store, rest)
         if command == "promote":
             return self._promote(store, rest)
         if command == "models":
@@ -402,6 +399,18 @@ class MLOpsMagics(Magics):
             raise UsageError(str(exc)) from None
         print(f"retrained: run {run.run_id[:10]} ({run.name}) from {run.parent_run_id} · "
               f"{run.tags.get('promotion')}")
+
+    def _runs(self, store: Store, words: list[str]) -> Any:
+        parser = _UsageParser(prog="%mlops runs")
+        parser.add_argument("-e", "--experiment", help="only the runs of this experiment")
+        parser.add_argument("-n", "--limit", type=int, default=20,
+                            help="how many runs, newest first (default 20)")
+        args = parser.parse_args(words)
+        runs = store.runs(args.experiment, limit=args.limit)
+        if runs.empty and args.experiment is not None:
+            known = ", ".join(store.experiments()) or "none yet"
+            print(f"no runs in experiment {args.experiment!r} (experiments: {known})")
+        return runs
 
     def _monitor(self, store: Store, words: list[str]) -> None:
         from . import charts

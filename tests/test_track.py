@@ -273,6 +273,20 @@ def test_switching_stores_with_the_line_magic(shell: Shell, tmp_path) -> None:
     shell.run("%%track elsewhere\nx = 1")
     assert (other / "lineage.db").exists()
     assert list(shell.store().runs()["name"]) == ["elsewhere"]
+    (tmp_path / "afile").write_text("not a store")
+    bad = shell.run(f"%mlops store {tmp_path / 'afile'}")
+    assert "UsageError" in bad.stderr and "Traceback" not in bad.stderr + bad.stdout
+    assert str(other) in shell.run("%mlops store").stdout  # still on the store that works
+
+
+def test_mlops_runs_options(shell: Shell) -> None:
+    shell.run("%%track one -e alpha\nx = 1")
+    assert len(shell.run("%mlops runs -e alpha -n 5").value) == 1
+    nothing = shell.run("%mlops runs -e nope")
+    assert nothing.value.empty
+    assert "no runs in experiment 'nope' (experiments: alpha)" in nothing.stdout
+    bad = shell.run("%mlops runs -n abc")
+    assert "UsageError" in bad.stderr and "invalid int value: 'abc'" in bad.stderr
 
 
 def test_tracking_makes_no_network_calls(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
