@@ -377,6 +377,8 @@ class MLOpsMagics(Magics):
                               reason=args.reason, force=args.force,
                               verify=False if args.no_verify else None, data=data, store=store)
         except (MLOpsError, ValueError, LookupError) as exc:
+            if data is None and args.gate and args.gate.strip().lower() == "champion":
+                raise UsageError(self._no_eval_data(store, args.run)) from None
             raise UsageError(str(exc)) from None
         print(f"promoted: {report.format_version(version)}")
 
@@ -475,6 +477,16 @@ class MLOpsMagics(Magics):
                 raise UsageError(f"{name} has changed since the run was evaluated on it; "
                                  "the champion gate needs the same evaluation data")
         return values[0], values[1]
+
+
+    def _no_eval_data(self, store: Store, run_ref: str) -> str:
+        """Why the champion gate found no evaluation data for the run in this notebook."""
+        names = eval_data_names(store, store.resolve_run_id(run_ref))
+        if names is None:
+            return (f"the champion gate re-scores both models on the run's evaluation data, "
+                    f"but {run_ref} was not tracked with --eval X Y")
+        return (f"the champion gate re-scores both models on {names[0]} and {names[1]}: "
+                f"define them as they were when {run_ref} was evaluated, then promote again")
 
 
 def _run_of(store: Store, ref: str) -> str:

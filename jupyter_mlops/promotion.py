@@ -66,8 +66,10 @@ def champion_gate(store: Store, name: str, stage: str, candidate: Any,
         return GateResult(expression, True, [Condition("no current champion", 1.0, 0.0, True)])
     if data is None:
         raise PromotionError(
-            "gate 'champion' re-scores both models on the same evaluation data: pass "
-            "data=(X, y) (in a notebook, `%mlops promote` finds the run's --eval data itself)"
+            f"gate 'champion' re-scores this model and {holder.ref} on the same evaluation "
+            "data, which the command line cannot load: promote from the notebook (`%mlops "
+            "promote RUN --gate champion` finds the run's --eval data) or from Python with "
+            "mlops.promote(..., data=(X, y))"
         )
     X, y = data
     champion = store.load_model(holder.run_id, holder.model_variable)
@@ -121,7 +123,8 @@ def promote(
     """
     store = store or open_store()
     if force and not reason:
-        raise PromotionError("force=True overrides a gate: give the reason, it is audited")
+        raise PromotionError("forcing past a gate (force=True, --force) needs a reason "
+                             "(reason=..., --reason TEXT): it is audited")
     if "/" in run_or_model or "@" in run_or_model:
         source = get_version(store, run_or_model)
         run_id, model_variable = source.run_id, source.model_variable

@@ -66,7 +66,7 @@ def test_expression_gate_pass_fail_and_force(trained: Shell) -> None:
     with pytest.raises(PromotionError, match=r"auc >= 0.99: 0.88\d+ \(FAILED, off by 0.1"):
         mlops.promote("weak", name="m", gate="auc >= 0.99", store=store)
     assert len(store.models()) == 1  # nothing registered
-    with pytest.raises(PromotionError, match="give the reason"):
+    with pytest.raises(PromotionError, match="needs a reason .*--reason TEXT"):
         mlops.promote("weak", name="m", gate="auc >= 0.99", force=True, store=store)
     forced = mlops.promote("weak", name="m", gate="auc >= 0.99", force=True,
                            reason="needed for the demo", store=store)
@@ -107,7 +107,7 @@ def test_champion_gate_rescores_on_the_same_data(trained: Shell) -> None:
     with pytest.raises(PromotionError, match="roc_auc > roc_auc of c/2"):
         mlops.promote("weak", name="c", stage="production", gate="champion", data=data,
                       verify=False, store=store)
-    with pytest.raises(PromotionError, match="pass data=\\(X, y\\)"):
+    with pytest.raises(PromotionError, match="data=\\(X, y\\)"):
         mlops.promote("weak", name="c", stage="production", gate="champion", store=store)
 
 
@@ -122,6 +122,10 @@ def test_magic_promote_finds_eval_data_and_reports_refusals(trained: Shell) -> N
     assert "FAILED" in refused.stderr + refused.stdout
     assert "--name" in trained.run("%mlops promote weak").stderr
     assert list(trained.run("%mlops models").value["version"]) == [2, 1]
+    del trained.ns["X_test"]  # a fresh kernel: the evaluation data is not defined yet
+    missing = trained.run("%mlops promote weak --name mg --stage production --gate champion")
+    assert "define them as they were when weak was evaluated" in missing.stderr
+    assert "X_test and y_test" in missing.stderr
 
 
 def test_audit_log_is_append_only_and_tamper_evident(trained: Shell) -> None:

@@ -94,7 +94,7 @@ def export_bundle(
     target = Path(path)
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise BundleError(f"{target} already exists and is not empty: choose another path or "
-                          "pass overwrite=True")
+                          "replace it (overwrite=True, --overwrite on the command line)")
     run_id, variable, version = _resolve(store, version_or_run)
     run = store.get_run(run_id)
     models = [e for e in run.outputs if e.kind == "model"]
