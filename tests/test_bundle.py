@@ -21,7 +21,7 @@ from jupyter_mlops.bundle.verify import free_port, post_json, verify_bundle, wai
 from jupyter_mlops.errors import BundleError
 
 FILES = {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml", "input_example.json",
-         "schema.json", "reference_profile.json", "model_card.md", "lineage.json", "serve.py",
+         "serving_input_example.json", "schema.json", "reference_profile.json", "model_card.md", "lineage.json", "serve.py",
          "train.py", "MANIFEST.json"}
 
 DATA = """
@@ -177,7 +177,11 @@ def server(bundle: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def test_serving_accepts_mlflow_scoring_formats(server: str, churn: Shell) -> None:
+def test_serving_accepts_mlflow_scoring_formats(server: str, churn: Shell,
+                                                bundle: Path) -> None:
+    example = json.loads((bundle / "serving_input_example.json").read_text())
+    code, answer = post_json(server + "/invocations", example)  # what the README's curl sends
+    assert code == 200 and len(answer["predictions"]) == len(example["dataframe_split"]["data"])
     rows = churn.ns["frame"].head(4)
     expected = churn.ns["model"].predict(rows).tolist()
     records = json.loads(rows.to_json(orient="records"))

@@ -146,6 +146,7 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
         "model_uuid": run.run_id.lower(),
         "run_id": run.run_id,
         "saved_input_example_info": {"artifact_path": "input_example.json",
+                                     "serving_input_path": "serving_input_example.json",
                                      "type": "dataframe", "pandas_orient": "split"},
         "signature": {"inputs": json.dumps(inputs),
                       "outputs": json.dumps([{"type": output_type, "required": True}]),

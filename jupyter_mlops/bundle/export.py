@@ -127,6 +127,8 @@ def export_bundle(
         "requirements.txt": "\n".join(requirements) + "\n",
         "python_env.yaml": contents.python_env_yaml(run.environment.get("python")),
         "input_example.json": json.dumps(example, indent=1),
+        # The same rows as a request body: `curl -d @serving_input_example.json` (MLflow's name).
+        "serving_input_example.json": json.dumps({"dataframe_split": example}, indent=1),
         "schema.json": json.dumps(schema, indent=1),
         "reference_profile.json": json.dumps(dataset["profile"]),
         "model_card.md": contents.model_card(run, model, schema, requirements, version_info,
