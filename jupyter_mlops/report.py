@@ -71,8 +71,9 @@ def format_run(run: Run) -> str:
 def format_version(version: Any) -> str:
     """One registered model version, as a line."""
     labels = ", ".join(filter(None, [version.stage, *version.aliases])) or "no stage"
-    return (f"{version.name}/{version.version} [{labels}] ← run {version.run_id[:10]} "
-            f"({version.model_variable}) by {version.created_by}"
+    run = f"{version.run_name} ({version.run_id[:10]})" if version.run_name else version.run_id
+    return (f"{version.name}/{version.version} [{labels}] ← run {run}, model "
+            f"{version.model_variable}, by {version.created_by}"
             + (f": {version.reason}" if version.reason else ""))
 
 

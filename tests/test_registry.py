@@ -113,7 +113,7 @@ def test_champion_gate_rescores_on_the_same_data(trained: Shell) -> None:
 
 def test_magic_promote_finds_eval_data_and_reports_refusals(trained: Shell) -> None:
     ok = trained.run("%mlops promote weak --name mg --stage production --no-verify")
-    assert "promoted: mg/1 [production]" in ok.stdout
+    assert "promoted: mg/1 [production] ← run weak (" in ok.stdout
     better = trained.run("%mlops promote good --name mg --stage production --gate champion "
                          "--no-verify --reason 'beats the tree'")
     assert "promoted: mg/2 [production]" in better.stdout
@@ -121,7 +121,8 @@ def test_magic_promote_finds_eval_data_and_reports_refusals(trained: Shell) -> N
     assert "UsageError" in refused.stderr + refused.stdout
     assert "FAILED" in refused.stderr + refused.stdout
     assert "--name" in trained.run("%mlops promote weak").stderr
-    assert list(trained.run("%mlops models").value["version"]) == [2, 1]
+    models = trained.run("%mlops models").value
+    assert list(models["version"]) == [2, 1] and list(models["run_name"]) == ["good", "weak"]
     del trained.ns["X_test"]  # a fresh kernel: the evaluation data is not defined yet
     missing = trained.run("%mlops promote weak --name mg --stage production --gate champion")
     assert "define them as they were when weak was evaluated" in missing.stderr

@@ -27,7 +27,7 @@ from ..lineage import lineage
 from ..promotion import promote, transition
 from ..store import Store, open_store
 from ..store.listing import count_runs, runs_page
-from ..store.registry import ModelVersion, versions
+from ..store.registry import versions
 
 MAX_LIMIT = 1000
 API_PREFIX = "jupyter-mlops/api"
@@ -162,19 +162,10 @@ class MetricHandler(MLOpsHandler):
             {"step": p.step, "value": p.value, "timestamp": p.timestamp} for p in points]})
 
 
-def version_payloads(store: Store, found: list[ModelVersion]) -> list[dict[str, Any]]:
-    """Model versions as JSON, each with the name of the run that made it (one query)."""
-    run_ids = json.dumps([v.run_id for v in found])
-    names = dict(store.conn.execute(
-        "SELECT run_id, name FROM runs WHERE run_id IN (SELECT value FROM json_each(?))",
-        [run_ids]).fetchall())
-    return [{**dataclasses.asdict(v), "run_name": names.get(v.run_id)} for v in found]
-
-
 def model_payload(store: Store, name: str | None = None) -> list[dict[str, Any]]:
     """Registered models with their versions (newest first)."""
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for version in version_payloads(store, versions(store, name)):
+    for version in map(dataclasses.asdict, versions(store, name)):
         grouped.setdefault(version["name"], []).append(version)
     return [{"name": n, "versions": v, "latest_version": v[0]["version"]}
             for n, v in grouped.items()]
@@ -218,7 +209,7 @@ class VersionsHandler(MLOpsHandler):
             stage=body.get("stage") or None, gate=body.get("gate") or None,
             reason=body.get("reason") or None, force=bool(body.get("force", False)),
             verify=body.get("verify"))
-        self.reply(version_payloads(self.store, [version])[0], 201)
+        self.reply(dataclasses.asdict(version), 201)
 
 
 class StageHandler(MLOpsHandler):
@@ -231,7 +222,7 @@ class StageHandler(MLOpsHandler):
         moved = await _in_worker(transition, store_path=self.store.directory, name=name,
                                  version=int(version), stage=stage,
                                  reason=body.get("reason") or None)
-        self.reply(version_payloads(self.store, [moved])[0])
+        self.reply(dataclasses.asdict(moved))
 
 
 class EventsHandler(MLOpsHandler):

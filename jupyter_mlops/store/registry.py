@@ -40,6 +40,7 @@ class ModelVersion:
     created_by: str | None = None
     reason: str | None = None
     gate: dict[str, Any] | None = None
+    run_name: str | None = None  # None when that run is no longer in the store
 
     @property
     def ref(self) -> str:
@@ -57,17 +58,18 @@ def check_name(name: str, what: str = "model name") -> str:
 
 def _row_to_version(row: Any) -> ModelVersion:
     name, version, run_id, fingerprint, variable, stage, created_at, by, reason, gate, \
-        aliases = row
+        aliases, run_name = row
     return ModelVersion(name, version, run_id, fingerprint, variable, stage,
                         sorted(json.loads(aliases)), created_at, by, reason,
-                        json.loads(gate) if gate else None)
+                        json.loads(gate) if gate else None, run_name)
 
 
-# A version's columns, its aliases included (one query however many versions are listed).
+# A version's columns, its aliases and run name included (one query for any number of them).
 _VERSION_COLUMNS = (
     "name, version, run_id, model_fingerprint, model_variable, stage, created_at, created_by, "
     "reason, gate, (SELECT json_group_array(a.alias) FROM model_aliases a "
-    "WHERE a.name = model_versions.name AND a.version = model_versions.version)"
+    "WHERE a.name = model_versions.name AND a.version = model_versions.version), "
+    "(SELECT r.name FROM runs r WHERE r.run_id = model_versions.run_id)"
 )
 
 

@@ -499,11 +499,11 @@ class Store:
         from .registry import versions
 
         rows = [{"name": v.name, "version": v.version, "stage": v.stage,
-                 "aliases": ",".join(v.aliases), "run_id": v.run_id,
+                 "aliases": ",".join(v.aliases), "run_id": v.run_id, "run_name": v.run_name,
                  "created_at": pd.to_datetime(v.created_at, unit="s", utc=True),
                  "created_by": v.created_by, "reason": v.reason} for v in versions(self)]
         return pd.DataFrame(rows, columns=["name", "version", "stage", "aliases", "run_id",
-                                           "created_at", "created_by", "reason"])
+                                           "run_name", "created_at", "created_by", "reason"])
 
     def events(self, subject: str | None = None, limit: int | None = None) -> list[Any]:
         """Audit events, newest first (of one model or version when ``subject`` is given)."""
