@@ -10,6 +10,8 @@ import pandas as pd
 from .entities import Run
 from .store import Store
 
+OUTPUT_LINES = 10  # of a run's stdout/stderr shown by `show`
+
 
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
@@ -63,6 +65,13 @@ def format_run(run: Run) -> str:
         lines.append(f"  python {run.environment.get('python')}  {packages}")
     for warning in run.warnings:
         lines.append(f"  ⚠ {warning}")
+    for title, text in (("output", run.stdout), ("errors", run.stderr)):
+        shown = text.splitlines()[-OUTPUT_LINES:]
+        if shown:
+            more = len(text.splitlines()) - len(shown)
+            lines.append(f"  {title}" + (f" (last {len(shown)} lines of {len(shown) + more})"
+                                         if more else "") + ":")
+            lines += ["    " + line for line in shown]
     lines.append("  source:")
     lines += ["    " + line for line in run.source.splitlines()]
     return "\n".join(lines)

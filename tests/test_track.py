@@ -267,6 +267,18 @@ def test_mlops_line_magic(shell: Shell) -> None:
     assert "store:" in where.stdout and "1 runs" in where.stdout
 
 
+def test_show_has_the_cell_output_and_nan_metrics(shell: Shell) -> None:
+    shell.run("%%track noisy\nimport jupyter_mlops as mlops\n"
+              "for epoch in range(15):\n    print(f'epoch {epoch}')\n"
+              "mlops.log_metric('loss', float('nan'))")
+    run = shell.store().get_run("noisy")
+    assert np.isnan(run.metrics["loss"]) and np.isnan(run.metric_history("loss")[0].value)
+    shown = shell.run("%mlops show noisy").stdout
+    assert "loss = nan" in shown
+    assert "output (last 10 lines of 15):" in shown and "    epoch 14" in shown
+    assert "    epoch 4\n" not in shown
+
+
 def test_switching_stores_with_the_line_magic(shell: Shell, tmp_path) -> None:
     other = tmp_path / "other-store"
     assert str(other) in shell.run(f"%mlops store {other}").stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -50,6 +51,11 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _metric(value: float | None) -> float:
+    """A stored metric value: SQLite keeps a logged NaN as NULL."""
+    return math.nan if value is None else value
 
 
 class Store:
@@ -363,7 +369,7 @@ class Store:
                 "SELECT key, value FROM params WHERE run_id = ?", [run_id])}
             tags = {row["key"]: row["value"] for row in conn.execute(
                 "SELECT key, value FROM tags WHERE run_id = ?", [run_id])}
-            metrics = {row["key"]: row["value"] for row in conn.execute(
+            metrics = {row["key"]: _metric(row["value"]) for row in conn.execute(
                 "SELECT key, value FROM latest_metrics WHERE run_id = ?", [run_id])}
         finally:
             conn.row_factory = None
@@ -396,7 +402,7 @@ class Store:
             "SELECT key, value, step, timestamp FROM metrics WHERE run_id = ? AND key = ? "
             "ORDER BY step, timestamp, rowid", [run_id, key]
         ).fetchall()
-        return [MetricPoint(*row) for row in rows]
+        return [MetricPoint(key, _metric(value), step, at) for key, value, step, at in rows]
 
     def has_dataset(self, fingerprint: str) -> bool:
         """Whether the store already holds this dataset's schema and profile."""
