@@ -240,6 +240,11 @@ def test_log_artifact(shell: Shell, tmp_path) -> None:
     assert set(names) == {"notes.txt", "table.csv"}
     sha = names["notes.txt"].fingerprint.removeprefix("sha256:")
     assert shell.store().artifacts.get(sha) == b"hello"
+    missing = shell.run("%%track gone\nimport jupyter_mlops as mlops\n"
+                        "mlops.log_artifact('missing.txt')")
+    shown = missing.stdout + missing.stderr
+    assert "log_artifact('missing.txt'): no such file" in shown
+    assert "api.py" not in shown and "recorder.py" not in shown  # the user's line, not ours
 
 
 def test_reload_ext_is_clean(shell: Shell) -> None:

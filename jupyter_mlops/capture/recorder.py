@@ -180,6 +180,7 @@ class RunRecorder:
     # -- during the cell -------------------------------------------------------------------
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Append one metric value (``step`` defaults to the key's next step)."""
+        __tracebackhide__ = True  # IPython shows the user's line, not our frames
         if not isinstance(key, str) or not key:
             raise ValueError(f"a metric key must be a non-empty string, not {key!r}")
         try:
@@ -219,12 +220,14 @@ class RunRecorder:
 
     def log_param(self, key: str, value: Any) -> None:
         """Record a parameter of the run."""
+        __tracebackhide__ = True  # IPython shows the user's line, not our frames
         if not isinstance(key, str) or not key:
             raise ValueError(f"a parameter key must be a non-empty string, not {key!r}")
         self.logged_params[key] = value
 
     def log_artifact(self, obj: Any, name: str | None = None) -> str:
         """Store a file, bytes, DataFrame or figure as an artifact of the run; its sha256."""
+        __tracebackhide__ = True  # IPython shows the user's line, not our frames
         data, media_type, default_name = artifact_bytes(obj)
         name = name or default_name or f"artifact-{len(self.artifacts) + 1}"
         entity = Entity("artifact", name, "sha256:" + hashlib.sha256(data).hexdigest(),
