@@ -21,8 +21,8 @@ from jupyter_mlops.bundle.verify import free_port, post_json, verify_bundle, wai
 from jupyter_mlops.errors import BundleError
 
 FILES = {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml", "input_example.json",
-         "serving_input_example.json", "schema.json", "reference_profile.json", "model_card.md", "lineage.json", "serve.py",
-         "train.py", "MANIFEST.json"}
+         "serving_input_example.json", "schema.json", "reference_profile.json", "model_card.md",
+         "lineage.json", "serve.py", "train.py", "MANIFEST.json"}
 
 DATA = """
 import numpy as np, pandas as pd
