@@ -115,7 +115,7 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
         className="jp-mlops-search"
         type="search"
         aria-label="Search runs"
-        placeholder="Search name or id…"
+        placeholder="Search name, param or id…"
         value={search}
         onChange={e => {
           setSearch(e.target.value);
