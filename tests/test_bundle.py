@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,6 +165,25 @@ def test_train_py_recreates_an_equivalent_model(bundle: Path, churn: Shell,
     np.testing.assert_array_equal(again.predict(frame), churn.ns["model"].predict(frame))
 
 
+def _error_of(request: urllib.request.Request) -> tuple[int, dict[str, str]]:
+    try:
+        urllib.request.urlopen(request)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    raise AssertionError("the request was accepted")
+
+
+def test_serving_on_a_busy_port_says_so_and_exits(bundle: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, str(bundle / "serve.py"), "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "serving" not in done.stdout
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+
+
 @pytest.fixture
 def server(bundle: Path) -> Iterator[str]:
     port = free_port()
@@ -194,7 +215,13 @@ def test_serving_accepts_mlflow_scoring_formats(server: str, churn: Shell,
     for payload in payloads:
         assert post_json(server + "/invocations", payload) == (200, {"predictions": expected})
     assert post_json(server + "/predict", records) == (200, {"predictions": expected})
-    import urllib.request
+    as_csv = urllib.request.Request(server + "/invocations", data=rows.to_csv(index=False)
+                                    .encode(), headers={"Content-Type": "text/csv"})
+    with urllib.request.urlopen(as_csv) as response:
+        assert json.loads(response.read()) == {"predictions": expected}
+    unlabeled = urllib.request.Request(server + "/invocations", data=b"age,income\n1,2\n")
+    code, answer = _error_of(unlabeled)
+    assert code == 400 and "Content-Type: text/csv" in answer["error"]
 
     with urllib.request.urlopen(server + "/metadata") as response:
         metadata = json.loads(response.read())
@@ -225,9 +252,6 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_lives(
 
 
 def test_invalid_json_and_too_large_bodies(server: str) -> None:
-    import urllib.error
-    import urllib.request
-
     request = urllib.request.Request(server + "/predict", data=b"{not json")
     with pytest.raises(urllib.error.HTTPError) as bad:
         urllib.request.urlopen(request)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import math
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,22 @@ def frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
         raise RequestError("the body must hold one of dataframe_split, dataframe_records, "
                            "instances or inputs")
     return _records(payload, columns)
+
+
+def payload_from_body(body: bytes, content_type: str) -> Any:
+    """The scoring payload of a request: JSON (MLflow's formats), or CSV with a header row
+    when sent as ``text/csv``, as MLflow's scoring server also accepts."""
+    if content_type.split(";")[0].strip().lower() == "text/csv":
+        try:
+            frame = pd.read_csv(io.BytesIO(body))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise RequestError(f"the body is not readable CSV ({exc})") from None
+        return {"dataframe_split": frame.to_dict(orient="split", index=False)}
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise RequestError(f"the body is not valid JSON ({exc}); CSV with a header row is "
+                           "accepted with Content-Type: text/csv") from None
 
 
 def _records(rows: Any, columns: list[str]) -> pd.DataFrame:
@@ -300,11 +318,8 @@ def create_app(root: Path = HERE, log: RequestLog | None = None) -> Any:
             body = await request.body()
             if len(body) > MAX_BODY_BYTES:
                 raise RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-            try:
-                payload = json.loads(body)
-            except ValueError as exc:
-                raise RequestError(f"the body is not valid JSON ({exc})") from None
-            return JSONResponse(model.predict(payload))
+            return JSONResponse(model.predict(
+                payload_from_body(body, request.headers.get("content-type", ""))))
         except RequestError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except (ValueError, TypeError, KeyError) as exc:
@@ -317,6 +332,15 @@ def create_app(root: Path = HERE, log: RequestLog | None = None) -> Any:
         Route("/health", health), Route("/metadata", metadata),
         Route("/invocations", score, methods=["POST"]), Route("/predict", score, methods=["POST"]),
     ])
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen there (port in use, unknown host), or None."""
+    try:
+        with socket.create_server((host, port), reuse_port=False):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(Path(args.bundle).resolve(), log)
     except IntegrityError as exc:
         print(f"serve.py: {exc}", file=sys.stderr)
+        return 2
+    problem = port_problem(args.host, args.port)
+    if problem:
+        print(f"serve.py: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
         return 2
     print(f"serving {args.bundle} on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
