@@ -28,6 +28,8 @@ acc = model.score(X_test, y_test)
 acc
 """
 
+DIABETES = "from sklearn.datasets import load_diabetes\nX, y = load_diabetes(return_X_y=True)"
+
 
 def latest(shell: Shell):
     return shell.store().get_run(shell.store().runs(limit=1)["run_id"][0])
@@ -81,8 +83,7 @@ def test_stored_model_predicts_like_the_kernel_model(shell: Shell) -> None:
 
 
 def test_regressor_eval_metrics(shell: Shell) -> None:
-    shell.run("from sklearn.datasets import load_diabetes\n"
-              "X, y = load_diabetes(return_X_y=True)")
+    shell.run(DIABETES)
     cell = shell.run("%%track ridge --eval X y\n"
                      "from sklearn.linear_model import Ridge\n"
                      "reg = Ridge(alpha=0.5).fit(X, y)")
@@ -123,8 +124,7 @@ def test_metric_and_param_options(shell: Shell) -> None:
 
 
 def test_options_that_name_nothing_or_leave_a_choice_warn(shell: Shell) -> None:
-    shell.run("from sklearn.datasets import load_diabetes\n"
-              "X, y = load_diabetes(return_X_y=True)")
+    shell.run(DIABETES)
     cell = shell.run("%%track two --eval X y --model nope --data ghost\n"
                      "from sklearn.linear_model import Lasso, Ridge\n"
                      "ridge = Ridge().fit(X, y)\nlasso = Lasso().fit(X, y)")
