@@ -47,9 +47,9 @@ def replay_plan(run: Run, rebound: set[str], also: tuple[str, ...] = ()
     chosen: list[tuple[str, CellAnalysis]] = []
     for cell in reversed(run.code_slice):
         analysis = analyze(cell.source)
-        if analysis.binds & pending:
+        if pending.intersection(analysis.binds):
             chosen.insert(0, (cell.source, analysis))
-            pending = (pending - analysis.binds) | (set(analysis.reads) - rebound)
+            pending = pending.difference(analysis.binds) | (set(analysis.reads) - rebound)
     missing = {name for name in pending if not hasattr(builtins, name)}
     return chosen, missing
 

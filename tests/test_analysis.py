@@ -30,6 +30,12 @@ def test_reads_and_binds(source: str, reads: set[str], binds: set[str]) -> None:
     assert set(analysis.binds) == binds
 
 
+def test_binds_keep_the_order_of_first_binding() -> None:
+    analysis = analyze("from x import B, A\nridge = B()\nlasso = A()\nridge = 2\n"
+                       "def f(arg): return arg\n")
+    assert analysis.binds == ("B", "A", "ridge", "lasso", "f")
+
+
 def test_literals_modules_and_strings() -> None:
     analysis = analyze(
         "import pandas as pd\nfrom sklearn.linear_model import Ridge\n"

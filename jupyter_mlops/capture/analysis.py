@@ -17,7 +17,7 @@ class CellAnalysis:
     Attributes
     ----------
     reads : names whose first use in the cell is a read (its inputs from earlier cells)
-    binds : names the cell assigns, defines or imports
+    binds : names the cell assigns, defines or imports, in the order it first binds them
     literals : top-level ``name = <literal>`` assignments (candidate parameters)
     modules : top-level packages the cell imports
     strings : string constants (candidate file paths)
@@ -25,7 +25,7 @@ class CellAnalysis:
     """
 
     reads: frozenset[str] = frozenset()
-    binds: frozenset[str] = frozenset()
+    binds: tuple[str, ...] = ()
     literals: dict[str, Any] = field(default_factory=dict)
     modules: frozenset[str] = frozenset()
     strings: tuple[str, ...] = ()
@@ -37,7 +37,7 @@ class _Visitor(ast.NodeVisitor):
 
     def __init__(self) -> None:
         self.reads: set[str] = set()
-        self.binds: set[str] = set()
+        self.binds: dict[str, None] = {}  # ordered: first binding first
         self.modules: set[str] = set()
         self.strings: list[str] = []
 
@@ -49,7 +49,7 @@ class _Visitor(ast.NodeVisitor):
         if isinstance(node.ctx, ast.Load):
             self._load(node.id)
         else:
-            self.binds.add(node.id)
+            self.binds.setdefault(node.id)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.visit(node.value)  # the right-hand side runs first
@@ -84,8 +84,10 @@ class _Visitor(ast.NodeVisitor):
         # Names a body reads and does not define locally are reads of the cell.
         inner = _Visitor()
         if isinstance(args, ast.arguments):
-            inner.binds |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-            inner.binds |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+            inner.binds.update(dict.fromkeys(
+                a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]))
+            inner.binds.update(dict.fromkeys(
+                a.arg for a in (args.vararg, args.kwarg) if a is not None))
         body = node.body if isinstance(node.body, list) else [node.body]
         for statement in body:
             inner.visit(statement)
@@ -94,7 +96,7 @@ class _Visitor(ast.NodeVisitor):
         self.modules |= inner.modules
         self.strings += inner.strings
         if hasattr(node, "name"):
-            self.binds.add(node.name)
+            self.binds.setdefault(node.name)
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _definition
     visit_Lambda = _definition
@@ -118,14 +120,14 @@ class _Visitor(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             self.modules.add(alias.name.split(".")[0])
-            self.binds.add(alias.asname or alias.name.split(".")[0])
+            self.binds.setdefault(alias.asname or alias.name.split(".")[0])
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.module and node.level == 0:
             self.modules.add(node.module.split(".")[0])
         for alias in node.names:
             if alias.name != "*":
-                self.binds.add(alias.asname or alias.name)
+                self.binds.setdefault(alias.asname or alias.name)
 
     def visit_Global(self, node: ast.Global) -> None:
         for name in node.names:
@@ -135,7 +137,7 @@ class _Visitor(ast.NodeVisitor):
         if node.type is not None:
             self.visit(node.type)
         if node.name:
-            self.binds.add(node.name)
+            self.binds.setdefault(node.name)
         for statement in node.body:
             self.visit(statement)
 
@@ -171,7 +173,7 @@ def analyze(source: str) -> CellAnalysis:
                 literals[statement.targets[0].id] = value
     return CellAnalysis(
         reads=frozenset(visitor.reads),
-        binds=frozenset(visitor.binds),
+        binds=tuple(visitor.binds),
         literals=literals,
         modules=frozenset(visitor.modules),
         strings=tuple(dict.fromkeys(visitor.strings)),

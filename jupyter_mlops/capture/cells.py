@@ -85,9 +85,10 @@ class CellHistory:
         for record in self.code_slice(reads):
             later = [c for c in self.cells if c.seq > record.seq]
             rerun = next((c for c in later if record.cell_id and c.cell_id == record.cell_id), None)
-            bound = sorted(record.analysis.binds & set(reads)) or sorted(record.analysis.binds)
+            bound = sorted(set(reads).intersection(record.analysis.binds)) or sorted(
+                record.analysis.binds)
             if rerun is not None and rerun.source != record.source and not (
-                rerun.analysis.binds & record.analysis.binds
+                set(rerun.analysis.binds).intersection(record.analysis.binds)
             ):
                 warnings.append(
                     f"{', '.join(bound)} came from cell {record.label()}, which has since been "
