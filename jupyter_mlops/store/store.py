@@ -524,7 +524,7 @@ class Store:
         return integrity_problems(self)
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
     """Open (creating if needed) the lineage store.
 
     Parameters
@@ -532,10 +532,21 @@ def open_store(path: str | os.PathLike[str] | None = None) -> Store:
     path : a store directory (holding ``lineage.db``), or ``None`` to discover it:
         ``$JUPYTER_MLOPS_STORE``, else the nearest ``.mlops/`` upwards, else a new
         ``.mlops/`` at the git root or in the working directory.
+    create : when False, only open an existing store: raise
+        :class:`~jupyter_mlops.store.discovery.StoreNotFoundError` (a ``StoreError``) rather
+        than create the directory and ``lineage.db``.
     """
-    directory = Path(path) if path is not None else find_store_dir()
+    from .discovery import ENV_VAR, check_store_dir
+
+    if path is not None:
+        directory, origin = Path(path), "path"
+    else:
+        directory = find_store_dir()
+        origin = "env" if os.environ.get(ENV_VAR) else (
+            "found" if directory.exists() else "discovered")
     if directory.name == DB_FILENAME:
         directory = directory.parent
+    check_store_dir(directory, origin=origin, create=create)
     return Store(directory)
 
 
