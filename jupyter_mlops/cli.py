@@ -3,117 +3,303 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import report
 from .errors import MLOpsError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
+from .store.discovery import StoreNotFoundError
 from .tables import read_table
+
+DESCRIPTION = (
+    "Work with a jupyter-mlops store from a terminal: browse the runs your %%track cells "
+    "recorded and their lineage, promote models through the registry (gates, stages, the "
+    "audit log), export and serve deployment bundles, monitor new data for drift and "
+    "performance, and retrain on it."
+)
+EPILOG = (
+    "--store goes before or after the command. Commands that only read (runs, show, lineage, "
+    "models, events, export, doctor, serve, monitor --history) never create a store."
+)
+STORE_HELP = ("store directory, before or after the command (default: $JUPYTER_MLOPS_STORE, "
+              "else the nearest .mlops/ upwards)")
+# Commands that only read the store: they refuse to create one at a mistyped path.
+READ_ONLY = {"runs", "show", "lineage", "models", "events", "export", "doctor", "serve"}
+METRIC_COLUMNS = 4  # metric columns `runs` shows unless --columns says otherwise
+
+
+def _store_option(default: Any) -> argparse.ArgumentParser:
+    """``--store``, accepted before the command (default None) and after it (SUPPRESS, so a
+    command's parser does not overwrite a value given before the command)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", metavar="PATH", default=default, help=STORE_HELP)
+    return common
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jupyter-mlops", description="Browse and check a jupyter-mlops lineage store."
-    )
-    parser.add_argument("--store", metavar="PATH",
-                        help="store directory (default: $JUPYTER_MLOPS_STORE or nearest .mlops/)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    runs = commands.add_parser("runs", help="list the latest runs")
+    parser = argparse.ArgumentParser(prog="jupyter-mlops", description=DESCRIPTION,
+                                     epilog=EPILOG, parents=[_store_option(None)])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    after = [_store_option(argparse.SUPPRESS)]
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, parents=after)
+
+    runs = command("runs", "list the latest runs")
     runs.add_argument("-e", "--experiment", help="only this experiment")
-    runs.add_argument("--status", help="only runs with this status")
+    runs.add_argument("--status", help="only runs with this status (running, finished, "
+                      "failed, interrupted)")
     runs.add_argument("-n", "--limit", type=int, default=20, help="how many (default 20)")
-    runs.add_argument("--sort", default="started_at", help="column, params.K or metrics.K")
-    show = commands.add_parser("show", help="everything recorded about a run")
+    runs.add_argument("--sort", default="started_at", metavar="KEY",
+                      help="started_at (default), duration_s, name, status, experiment, "
+                      "run_id, updated_at, metrics.K or params.K; highest/newest first")
+    runs.add_argument("--asc", action="store_true",
+                      help="ascending order: lowest first (e.g. for rmse or log_loss)")
+    runs.add_argument("--columns", metavar="KEY,...",
+                      help="the metric and param columns to show, e.g. "
+                      "metrics.roc_auc,params.C (default: the sort key and the first "
+                      f"{METRIC_COLUMNS} metrics)")
+    show = command("show", "everything recorded about a run")
     show.add_argument("run", help="run id, unique id prefix, or run name (latest)")
-    lineage = commands.add_parser("lineage", help="runs upstream and downstream of a run")
-    lineage.add_argument("run")
-    commands.add_parser("doctor", help="check the store's integrity and its audit chain")
-    promote = commands.add_parser("promote", help="register a run's model as a new version")
+    lineage = command("lineage", "runs upstream and downstream of a run")
+    lineage.add_argument("run", help="run id, unique id prefix, or run name (latest)")
+    command("doctor", "check the store's integrity and its audit chain; exit 1 on a problem")
+    promote = command("promote", "register a run's model as a new version")
     promote.add_argument("run", help="run id, prefix or name")
     add_promotion_options(promote)
-    move = commands.add_parser("transition", help="move a model version to a stage or alias")
-    move.add_argument("name")
-    move.add_argument("version", type=int)
+    move = command("transition", "move a model version to a stage or alias")
+    move.add_argument("name", help="registered model name")
+    move.add_argument("version", type=int, help="version number")
     move.add_argument("stage", help="staging, production, archived, or an alias")
-    move.add_argument("--reason")
-    commands.add_parser("models", help="registered models and their versions")
-    delete = commands.add_parser("delete-version", help="remove a model version (audited)")
-    delete.add_argument("name")
-    delete.add_argument("version", type=int)
+    move.add_argument("--reason", help="why (recorded in the audit log)")
+    command("models", "registered models and their versions")
+    delete = command("delete-version", "remove a model version (audited)")
+    delete.add_argument("name", help="registered model name")
+    delete.add_argument("version", type=int, help="version number")
     delete.add_argument("--reason", required=True, help="why (recorded in the audit log)")
-    events = commands.add_parser("events", help="the audit log, newest first")
+    events = command("events", "the audit log, newest first")
     events.add_argument("subject", nargs="?", help="a model name or NAME/VERSION")
-    export = commands.add_parser("export", help="write a deployment bundle")
+    export = command("export", "write a deployment bundle")
     export.add_argument("model", help="NAME@STAGE, NAME/VERSION, or a run id/name")
     export.add_argument("path", help="the bundle directory to create")
     export.add_argument("--zip", action="store_true", help="also write PATH.zip")
-    export.add_argument("--overwrite", action="store_true")
-    retrain = commands.add_parser("retrain", help="re-run a run's recorded cell on new data")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace PATH (and PATH.zip) if it exists")
+    retrain = command("retrain", "re-run a run's recorded cell on new data")
     add_retrain_options(retrain)
-    check = commands.add_parser("monitor", help="check a batch of new data against a model; "
-                                "exit 1 on an alert")
+    _default_help(retrain, "--reason", "why (recorded in the audit log)")
+    check = command("monitor", "check a batch of new data against a model; exit 1 on an alert")
     check.add_argument("model", help="NAME@STAGE, NAME/VERSION, a run, or a bundle path")
-    check.add_argument("data", help="the batch: .csv, .parquet or .jsonl (a serve.py request "
-                       "log works as it is)")
+    check.add_argument("data", nargs="?", help="the batch: .csv, .parquet or .jsonl (a "
+                       "serve.py request log works as it is)")
     check.add_argument("--labels", metavar="FILE", help="the batch's true targets")
     check.add_argument("--label-column", metavar="COL", help="the targets are this column")
     check.add_argument("--threshold", action="append", default=[], metavar="KEY=VALUE",
                        help="share=0.3, accuracy=0.02 (allowed drop), COLUMN=cut-off")
     check.add_argument("--json", action="store_true", help="print a JSON report")
-    loop = commands.add_parser("watch", help="monitor new batch files; retrain and promote on "
-                               "drift")
+    check.add_argument("--history", action="store_true",
+                       help="list the batches stored for MODEL instead of checking one")
+    loop = command("watch", "monitor new batch files; retrain and promote on drift")
     loop.add_argument("model", help="NAME@STAGE (or a run)")
     loop.add_argument("directory", help="each new .csv/.parquet/.jsonl file is a batch")
     loop.add_argument("--target", help="the label column of the batches")
-    loop.add_argument("--every", type=float, default=60.0, help="seconds between polls")
-    loop.add_argument("--max-batches", type=int, help="stop after N batches")
+    loop.add_argument("--every", type=float, default=60.0, metavar="SECONDS",
+                      help="seconds between polls (default 60)")
+    loop.add_argument("--max-batches", type=int, metavar="N",
+                      help="stop after N batches (default: run until interrupted)")
     loop.add_argument("--no-retrain", action="store_true", help="only monitor")
-    loop.add_argument("--gate", default="champion")
-    loop.add_argument("--promote-to", default="production")
-    loop.add_argument("--no-verify", action="store_true")
-    serve = commands.add_parser("serve", help="serve a bundle over HTTP")
+    loop.add_argument("--gate", default="champion",
+                      help="champion (default) or a metrics expression")
+    loop.add_argument("--promote-to", default="production", metavar="STAGE",
+                      help="promote a retrained model that passes the gate (default production)")
+    loop.add_argument("--no-verify", action="store_true",
+                      help="skip the fresh-virtualenv verification of a production bundle")
+    serve = command("serve", "serve a bundle over HTTP")
     serve.add_argument("bundle", help="bundle directory or .zip")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="default 8080")
     serve.add_argument("--log-requests", metavar="FILE.jsonl",
                        help="log the scored features and predictions (rotated) for monitoring")
     return parser
 
 
+def _default_help(parser: argparse.ArgumentParser, option: str, text: str) -> None:
+    """Give ``option`` a help text when the shared option set left it without one."""
+    for action in parser._actions:
+        if option in action.option_strings and not action.help:
+            action.help = text
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
     try:
-        if args.command == "doctor":
-            return _doctor(args.store)
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`jupyter-mlops events | head`): stop quietly, and point
+        # stdout at devnull so the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    creates = args.command not in READ_ONLY and not getattr(args, "history", False)
+    try:
         if args.command == "serve":
             return _serve(args.bundle, args.host, args.port, args.log_requests)
-        with open_store(args.store) as store:
+        with open_store(args.store, create=creates) as store:
+            if args.command == "doctor":
+                return _doctor(store)
             if args.command == "monitor":
                 return _monitor(args, store)
             if args.command == "watch":
                 return _watch(args, store)
             if args.command == "retrain":
                 print(_retrain(args, store))
-            elif args.command in ("promote", "transition", "models", "events", "export",
+            elif args.command == "runs":
+                print(_runs(args, store))
+            elif args.command == "events":
+                print(_events(args.subject, store))
+            elif args.command in ("promote", "transition", "models", "export",
                                   "delete-version"):
                 print(_registry_command(args, store))
-            elif args.command == "runs":
-                frame = store.runs(args.experiment, status=args.status, sort=args.sort,
-                                   limit=args.limit)
-                print(report.format_runs(frame))
             elif args.command == "show":
                 print(report.format_run(store.get_run(args.run)))
             elif args.command == "lineage":
                 print(report.format_lineage(store, args.run))
+    except StoreNotFoundError as exc:
+        message = str(exc)
+        if exc.origin == "path":
+            message = (f"no jupyter-mlops store at {exc.directory} (it has no lineage.db); "
+                       "check --store, or run a tracked cell first")
+        print(f"jupyter-mlops: {message}", file=sys.stderr)
+        return 1
     except (MLOpsError, ValueError) as exc:
         print(f"jupyter-mlops: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _listed(names: Sequence[str], most: int = 20) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", … ({len(names) - most} more)" if len(names) > most else "")
+
+
+def _logged_keys(store: Store, kind: str) -> list[str]:
+    """The metric (``kind="metrics"``) or param keys any run logged, sorted."""
+    table = "latest_metrics" if kind == "metrics" else "params"
+    return [key for (key,) in store.conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key")]
+
+
+def _check_key(store: Store, key: str, *, sortable: bool) -> None:
+    """Raise ValueError naming the keys that exist when no run has ``key`` to sort or show."""
+    from .store.listing import SORTABLE
+
+    kind, _, name = key.partition(".")
+    if kind in ("metrics", "params") and name:
+        table = "latest_metrics" if kind == "metrics" else "params"
+        if store.conn.execute(f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1",
+                              [name]).fetchone():
+            return
+        problem = f"no run logged a {kind[:-1]} {name!r}"
+    elif sortable and key in SORTABLE:
+        return
+    else:
+        problem = ("not a column, metrics.K or params.K" if sortable
+                   else "name a metrics.K or params.K")
+    metrics, params = _logged_keys(store, "metrics"), _logged_keys(store, "params")
+    hint = ""
+    word, _, order = key.rpartition(" ")
+    if sortable and word and order.lower() in ("asc", "desc", "ascending", "descending"):
+        hint = (f" (for lowest first: --sort {word} --asc)" if order.lower().startswith("a")
+                else f" (--sort {word} sorts highest first)")
+    elif key in metrics or key in params:
+        hint = f" (did you mean {'metrics' if key in metrics else 'params'}.{key}?)"
+    lines = [f"cannot {'sort runs by' if sortable else 'show column'} {key!r}: {problem}{hint}"]
+    if sortable:
+        lines.append(f"  columns: {', '.join(SORTABLE)}")
+    lines.append(f"  metrics: {_listed(metrics)}" if metrics else "  no run logged metrics")
+    lines.append(f"  params:  {_listed(params)}" if params else "  no run logged params")
+    raise ValueError("\n".join(lines))
+
+
+def _runs(args: argparse.Namespace, store: Store) -> str:
+    _check_key(store, args.sort, sortable=True)
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else []
+    for column in columns:
+        _check_key(store, column, sortable=False)
+    frame = store.runs(args.experiment, status=args.status, sort=args.sort,
+                       descending=not args.asc, limit=args.limit)
+    if frame.empty:
+        total = store.count_runs()
+        return report.format_runs(frame) if total == 0 else _no_runs(args, store, total)
+    return _runs_table(frame, args.sort, columns)
+
+
+def _no_runs(args: argparse.Namespace, store: Store, total: int) -> str:
+    """Why the listing of a store with runs is empty: an unknown experiment, or the filters."""
+    status = f"{args.status} " if args.status else ""
+    experiments = store.experiments()
+    if args.experiment is not None and args.experiment not in experiments:
+        return (f"no runs in experiment {args.experiment!r}; the experiments are: "
+                f"{_listed(experiments)}")
+    if args.experiment is not None:
+        return f"no {status}runs in experiment {args.experiment!r} (drop --status to see its runs)"
+    return f"no {status}runs (the store holds {total} runs; drop --status to see them)"
+
+
+def _runs_table(frame: Any, sort: str, columns: list[str]) -> str:
+    """The runs as text: the sort key's column first, then ``columns`` (default: the first
+    metrics by name), and a footer naming the metric and param columns left out."""
+    from .store.listing import BASE_COLUMNS
+
+    metrics = sorted(c for c in frame.columns if c.startswith("metrics."))
+    params = sorted(c for c in frame.columns if c.startswith("params."))
+    chosen = [sort] if sort.startswith(("metrics.", "params.")) else []
+    if columns:
+        chosen += [c for c in columns if c not in chosen]
+    else:
+        chosen += [m for m in metrics if m not in chosen][:METRIC_COLUMNS - len(chosen)]
+    view = frame.reindex(columns=[*BASE_COLUMNS, *chosen]).copy()
+    view["run_id"] = view["run_id"].str[:10]
+    view["started_at"] = view["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+    view.columns = [c.removeprefix("metrics.") for c in view.columns]
+    text = view.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+    hidden_metrics = [m for m in metrics if m not in chosen]
+    hidden_params = [p for p in params if p not in chosen]
+    if columns or not hidden_metrics and not hidden_params:
+        return text
+    parts = []
+    if hidden_metrics:
+        parts.append(f"metrics {', '.join(m[8:] for m in hidden_metrics)}")
+    if hidden_params:
+        names = ", ".join(p[7:] for p in hidden_params[:3])
+        more = ", …" if len(hidden_params) > 3 else ""
+        parts.append(f"{len(hidden_params)} params ({names}{more})")
+    example = ",".join([*hidden_metrics[:1], *hidden_params[:1]])
+    return f"{text}\nnot shown: {'; '.join(parts)}. Pick columns with --columns {example}"
+
+
+def _events(subject: str | None, store: Store) -> str:
+    events = store.events(subject)
+    if events or subject is None:
+        return report.format_events(events)
+    names = sorted({s.split("/")[0] for (s,) in
+                    store.conn.execute("SELECT DISTINCT subject FROM events")})
+    if not names:
+        return f"no events for {subject!r}: the audit log is empty"
+    return (f"no events for {subject!r}; the audit log has events for {_listed(names)} "
+            "(`jupyter-mlops events` lists them all)")
 
 
 def _registry_command(args: argparse.Namespace, store: Store) -> str:
@@ -136,8 +322,6 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
 
         delete_version(store, args.name, args.version, actor=user(), reason=args.reason)
         return f"deleted {args.name}/{args.version} (its run and model stay in the store)"
-    if args.command == "events":
-        return report.format_events(store.events(args.subject))
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,
                          overwrite=args.overwrite)
     return f"bundle written to {path}\nserve it with: jupyter-mlops serve {path}"
@@ -160,6 +344,14 @@ def _monitor(args: argparse.Namespace, store: Store) -> int:
     from .bundle.serve import LOG_FIELDS
     from .monitoring import monitor
 
+    if args.history:
+        if args.data is not None:
+            raise ValueError("monitor --history lists stored batches and takes no DATA")
+        print(_monitor_history(args.model, store))
+        return 0
+    if args.data is None:
+        raise ValueError("monitor MODEL DATA: give the batch file (or --history to list the "
+                         "stored batches)")
     data = read_table(args.data)
     data = data.drop(columns=[c for c in LOG_FIELDS if c in data.columns])
     labels = None
@@ -179,6 +371,34 @@ def _monitor(args: argparse.Namespace, store: Store) -> int:
     result = monitor(args.model, data, labels=labels, thresholds=thresholds, store=store)
     print(json.dumps(result.as_dict(), indent=1) if args.json else result.summary())
     return 1 if result.alerts else 0
+
+
+def _monitor_history(model: str, store: Store) -> str:
+    """One line per stored batch of ``model``, oldest first."""
+    from .monitoring import drift_history, performance_history
+
+    drift, performance = drift_history(store, model), performance_history(store, model)
+    if drift.empty and performance.empty:
+        return (f"no monitoring batches for {model!r} yet: check one with "
+                f"jupyter-mlops monitor {model} BATCH.csv")
+    lines = []
+    for batch, rows in drift.groupby("batch", sort=False):
+        first = rows.iloc[0]
+        drifted = ", ".join(rows.loc[rows["drifted"], "column"])
+        line = (f"batch {batch:>4}  {first['at'].tz_convert(None):%Y-%m-%d %H:%M:%S}  "
+                f"{'DRIFT' if first['batch_drifted'] else 'ok   '}  "
+                f"{first['share_drifted']:.0%} of columns drifted"
+                + (f" ({drifted})" if drifted else ""))
+        scored = performance[performance["batch"] == batch]
+        line += "".join(f" · {m} {_number(c)} (training {_number(t)})" for m, c, t in
+                        zip(scored["metric"], scored["current"], scored["training"],
+                            strict=True))
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.4g}"
 
 
 def _watch(args: argparse.Namespace, store: Store) -> int:
@@ -202,12 +422,11 @@ def _serve(bundle: str, host: str, port: int, log_requests: str | None) -> int:
                        *extra])
 
 
-def _doctor(path: str | None) -> int:
-    with open_store(path) as store:
-        problems = store.check()
-        print(f"store    {store.directory}")
-        print(f"schema   {', '.join(store.schema_version)}")
-        print(f"runs     {store.count_runs()}")
+def _doctor(store: Store) -> int:
+    problems = store.check()
+    print(f"store    {store.directory}")
+    print(f"schema   {', '.join(store.schema_version)}")
+    print(f"runs     {store.count_runs()}")
     if not problems:
         print("ok: no problems found")
         return 0
