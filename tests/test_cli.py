@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -292,3 +293,15 @@ def test_every_option_has_help() -> None:
     every = next(a for a in watch._actions if "--every" in a.option_strings)
     assert "60" in (every.help or "")
 
+
+def test_readme_documents_every_command_and_option() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = " ".join(readme.split("## Command line", 1)[1].split("\n## ", 1)[0].split())
+    for name, sub in subcommands().items():
+        assert f"`{name}" in section, name
+        for action in sub._actions:
+            options = [o for o in action.option_strings if o not in ("-h", "--help", "--store")]
+            if options:  # -e or --experiment: either spelling documents it
+                assert any(re.search(rf"(?<![\w-]){o}(?![\w-])", section) for o in options), \
+                    f"{name} {options}"
+    assert "--store" in section and "before or after" in section
