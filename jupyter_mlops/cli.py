@@ -9,11 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import report
-from .errors import MLOpsError
+from .errors import MLOpsError, StoreNotFoundError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
-from .store.discovery import StoreNotFoundError
 from .tables import read_table
 
 DESCRIPTION = (
@@ -92,7 +91,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="replace PATH (and PATH.zip) if it exists")
     retrain = command("retrain", "re-run a run's recorded cell on new data")
     add_retrain_options(retrain)
-    _default_help(retrain, "--reason", "why (recorded in the audit log)")
     check = command("monitor", "check a batch of new data against a model; exit 1 on an alert")
     check.add_argument("model", help="NAME@STAGE, NAME/VERSION, a run, or a bundle path")
     check.add_argument("data", nargs="?", help="the batch: .csv, .parquet or .jsonl (a "
@@ -127,13 +125,6 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-requests", metavar="FILE.jsonl",
                        help="log the scored features and predictions (rotated) for monitoring")
     return parser
-
-
-def _default_help(parser: argparse.ArgumentParser, option: str, text: str) -> None:
-    """Give ``option`` a help text when the shared option set left it without one."""
-    for action in parser._actions:
-        if option in action.option_strings and not action.help:
-            action.help = text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

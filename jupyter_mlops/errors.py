@@ -5,6 +5,8 @@ Every message says what happened and what to do about it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MLOpsError(Exception):
     """Base class of every error raised on purpose by jupyter-mlops."""
@@ -23,6 +25,30 @@ class CorruptStoreError(StoreError):
             "It was left untouched: move it aside or point JUPYTER_MLOPS_STORE at another "
             "directory."
         )
+
+
+class StoreNotFoundError(StoreError):
+    """A store was asked for without creating one, and there is none at that place.
+
+    ``origin`` says where the place came from: ``"path"`` (given explicitly), ``"env"``
+    (``$JUPYTER_MLOPS_STORE``), ``"found"`` (the nearest ``.mlops/``, without a database) or
+    ``"discovered"`` (no ``.mlops/`` upwards).
+    """
+
+    def __init__(self, directory: Path, origin: str) -> None:
+        self.directory = directory
+        self.origin = origin
+        if origin == "discovered":
+            message = (f"no jupyter-mlops store found: no .mlops/ in {Path.cwd()} or above, "
+                       "and $JUPYTER_MLOPS_STORE is not set; run a tracked cell first, or give "
+                       "the store's path")
+        else:
+            where = {"env": ", where $JUPYTER_MLOPS_STORE points", "found": ", the nearest .mlops/"}
+            check = {"env": "check $JUPYTER_MLOPS_STORE", "found": "give the store's path"}
+            message = (f"no jupyter-mlops store at {directory}{where.get(origin, '')} (it has no "
+                       f"lineage.db); {check.get(origin, 'check the path')}, or run a tracked "
+                       "cell first")
+        super().__init__(message)
 
 
 class StoreVersionError(StoreError):

@@ -62,7 +62,7 @@ def add_retrain_options(parser: Any) -> None:
     parser.add_argument("--promote-to", metavar="STAGE", help="promote if the gate passes")
     parser.add_argument("--gate", default="champion", help="champion (default) or an expression")
     parser.add_argument("--name", help="registered model name (default: the original's)")
-    parser.add_argument("--reason")
+    parser.add_argument("--reason", help="why (recorded in the audit log)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the fresh-virtualenv verification of a production bundle")
 

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops import open_store
-from jupyter_mlops.errors import StoreError
+from jupyter_mlops.errors import StoreError, StoreNotFoundError
 from jupyter_mlops.store import find_store_dir
-from jupyter_mlops.store.discovery import StoreNotFoundError
 
 
 @pytest.fixture(autouse=True)

@@ -5,36 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreNotFoundError
 
 STORE_DIRNAME = ".mlops"
 ENV_VAR = "JUPYTER_MLOPS_STORE"
-_DB_FILENAME = "lineage.db"  # store.DB_FILENAME (store.py imports this module)
-
-
-class StoreNotFoundError(StoreError):
-    """A store was asked for without creating one, and there is none at that place.
-
-    ``origin`` says where the place came from: ``"path"`` (given explicitly), ``"env"``
-    (``$JUPYTER_MLOPS_STORE``), ``"found"`` (the nearest ``.mlops/``, without a database) or
-    ``"discovered"`` (no ``.mlops/`` upwards).
-    """
-
-    def __init__(self, directory: Path, origin: str) -> None:
-        self.directory = directory
-        self.origin = origin
-        if origin == "discovered":
-            message = (f"no jupyter-mlops store found: no {STORE_DIRNAME}/ in {Path.cwd()} or "
-                       f"above, and ${ENV_VAR} is not set; run a tracked cell first, or give "
-                       "the store's path")
-        else:
-            where = {"env": f", where ${ENV_VAR} points",
-                     "found": f", the nearest {STORE_DIRNAME}/"}
-            check = {"env": f"check ${ENV_VAR}", "found": "give the store's path"}
-            message = (f"no jupyter-mlops store at {directory}{where.get(origin, '')} (it has no "
-                       f"{_DB_FILENAME}); {check.get(origin, 'check the path')}, or run a tracked "
-                       "cell first")
-        super().__init__(message)
+DB_FILENAME = "lineage.db"
 
 
 def find_store_dir(start: str | os.PathLike[str] | None = None) -> Path:
@@ -65,8 +40,8 @@ def check_store_dir(directory: Path, *, origin: str = "path", create: bool = Tru
             at = "" if place == directory else f" at {directory}"
             raise StoreError(f"cannot open the store{at}: {place} is a file, not a store "
                              f"directory; give a directory (the path, or ${ENV_VAR}) that "
-                             f"holds or will hold {_DB_FILENAME}")
+                             f"holds or will hold {DB_FILENAME}")
         if place.exists():
             break
-    if not create and not (directory / _DB_FILENAME).is_file():
+    if not create and not (directory / DB_FILENAME).is_file():
         raise StoreNotFoundError(directory, origin)

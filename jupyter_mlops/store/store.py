@@ -29,11 +29,10 @@ from ..errors import (
     StoreVersionError,
 )
 from .artifacts import ArtifactFiles
-from .discovery import find_store_dir
+from .discovery import DB_FILENAME, ENV_VAR, check_store_dir, find_store_dir
 from .records import RunResult
 from .schema import MIGRATION_SET, known_migrations, migrations
 
-DB_FILENAME = "lineage.db"
 BUSY_TIMEOUT_S = 60.0
 HOST = socket.gethostname()
 
@@ -533,11 +532,9 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Tru
         ``$JUPYTER_MLOPS_STORE``, else the nearest ``.mlops/`` upwards, else a new
         ``.mlops/`` at the git root or in the working directory.
     create : when False, only open an existing store: raise
-        :class:`~jupyter_mlops.store.discovery.StoreNotFoundError` (a ``StoreError``) rather
+        :class:`~jupyter_mlops.errors.StoreNotFoundError` (a ``StoreError``) rather
         than create the directory and ``lineage.db``.
     """
-    from .discovery import ENV_VAR, check_store_dir
-
     if path is not None:
         directory, origin = Path(path), "path"
     else:
