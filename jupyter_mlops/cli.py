@@ -29,7 +29,6 @@ STORE_HELP = ("store directory, before or after the command (default: $JUPYTER_M
               "else the nearest .mlops/ upwards)")
 # Commands that only read the store: they refuse to create one at a mistyped path.
 READ_ONLY = {"runs", "show", "lineage", "models", "events", "export", "doctor", "serve"}
-METRIC_COLUMNS = 4  # metric columns `runs` shows unless --columns says otherwise
 
 
 def _store_option(default: Any) -> argparse.ArgumentParser:
@@ -62,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--columns", metavar="KEY,...",
                       help="the metric and param columns to show, e.g. "
                       "metrics.roc_auc,params.C (default: the sort key and the first "
-                      f"{METRIC_COLUMNS} metrics)")
+                      f"{report.METRIC_COLUMNS} metrics)")
     show = command("show", "everything recorded about a run")
     show.add_argument("run", help="run id, unique id prefix, or run name (latest)")
     lineage = command("lineage", "runs upstream and downstream of a run")
@@ -231,10 +230,9 @@ def _runs(args: argparse.Namespace, store: Store) -> str:
         _check_key(store, column, sortable=False)
     frame = store.runs(args.experiment, status=args.status, sort=args.sort,
                        descending=not args.asc, limit=args.limit)
-    if frame.empty:
-        total = store.count_runs()
-        return report.format_runs(frame) if total == 0 else _no_runs(args, store, total)
-    return _runs_table(frame, args.sort, columns)
+    if frame.empty and (total := store.count_runs()):
+        return _no_runs(args, store, total)
+    return report.format_runs(frame, args.sort, columns)
 
 
 def _no_runs(args: argparse.Namespace, store: Store, total: int) -> str:
@@ -247,38 +245,6 @@ def _no_runs(args: argparse.Namespace, store: Store, total: int) -> str:
     if args.experiment is not None:
         return f"no {status}runs in experiment {args.experiment!r} (drop --status to see its runs)"
     return f"no {status}runs (the store holds {total} runs; drop --status to see them)"
-
-
-def _runs_table(frame: Any, sort: str, columns: list[str]) -> str:
-    """The runs as text: the sort key's column first, then ``columns`` (default: the first
-    metrics by name), and a footer naming the metric and param columns left out."""
-    from .store.listing import BASE_COLUMNS
-
-    metrics = sorted(c for c in frame.columns if c.startswith("metrics."))
-    params = sorted(c for c in frame.columns if c.startswith("params."))
-    chosen = [sort] if sort.startswith(("metrics.", "params.")) else []
-    if columns:
-        chosen += [c for c in columns if c not in chosen]
-    else:
-        chosen += [m for m in metrics if m not in chosen][:METRIC_COLUMNS - len(chosen)]
-    view = frame.reindex(columns=[*BASE_COLUMNS, *chosen]).copy()
-    view["run_id"] = view["run_id"].str[:10]
-    view["started_at"] = view["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
-    view.columns = [c.removeprefix("metrics.") for c in view.columns]
-    text = view.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
-    hidden_metrics = [m for m in metrics if m not in chosen]
-    hidden_params = [p for p in params if p not in chosen]
-    if columns or not hidden_metrics and not hidden_params:
-        return text
-    parts = []
-    if hidden_metrics:
-        parts.append(f"metrics {', '.join(m[8:] for m in hidden_metrics)}")
-    if hidden_params:
-        names = ", ".join(p[7:] for p in hidden_params[:3])
-        more = ", …" if len(hidden_params) > 3 else ""
-        parts.append(f"{len(hidden_params)} params ({names}{more})")
-    example = ",".join([*hidden_metrics[:1], *hidden_params[:1]])
-    return f"{text}\nnot shown: {'; '.join(parts)}. Pick columns with --columns {example}"
 
 
 def _events(subject: str | None, store: Store) -> str:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from .entities import Run
 from .store import Store
+from .store.listing import BASE_COLUMNS
 
 OUTPUT_LINES = 10  # of a run's stdout/stderr shown by `show`
+METRIC_COLUMNS = 4  # metric columns of the runs table unless columns are chosen
 
 
 def _when(timestamp: float | None) -> str:
@@ -25,17 +28,37 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def format_runs(frame: pd.DataFrame, max_metrics: int = 4) -> str:
-    """A compact table of runs for a terminal."""
+def format_runs(frame: pd.DataFrame, sort: str = "started_at",
+                columns: Sequence[str] = ()) -> str:
+    """The runs as a terminal table: the sort key's column first, then ``columns`` (default:
+    the first metrics by name), and a footer naming the metric and param columns left out."""
     if frame.empty:
         return "no runs yet: put %%track on the first line of a cell to record one"
-    metric_columns = [c for c in frame.columns if c.startswith("metrics.")][:max_metrics]
-    view = frame[["run_id", "experiment", "name", "status", "started_at", "duration_s",
-                  *metric_columns]].copy()
+    metrics = sorted(c for c in frame.columns if c.startswith("metrics."))
+    params = sorted(c for c in frame.columns if c.startswith("params."))
+    chosen = [sort] if sort.startswith(("metrics.", "params.")) else []
+    if columns:
+        chosen += [c for c in columns if c not in chosen]
+    else:
+        chosen += [m for m in metrics if m not in chosen][:METRIC_COLUMNS - len(chosen)]
+    view = frame.reindex(columns=[*BASE_COLUMNS, *chosen]).copy()
     view["run_id"] = view["run_id"].str[:10]
     view["started_at"] = view["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
     view.columns = [c.removeprefix("metrics.") for c in view.columns]
-    return view.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    text = view.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+    hidden_metrics = [m for m in metrics if m not in chosen]
+    hidden_params = [p for p in params if p not in chosen]
+    if columns or not hidden_metrics and not hidden_params:
+        return text
+    parts = []
+    if hidden_metrics:
+        parts.append(f"metrics {', '.join(m.removeprefix('metrics.') for m in hidden_metrics)}")
+    if hidden_params:
+        names = ", ".join(p.removeprefix("params.") for p in hidden_params[:3])
+        more = ", …" if len(hidden_params) > 3 else ""
+        parts.append(f"{len(hidden_params)} params ({names}{more})")
+    example = ",".join([*hidden_metrics[:1], *hidden_params[:1]])
+    return f"{text}\nnot shown: {'; '.join(parts)}. Pick columns with --columns {example}"
 
 
 def format_run(run: Run) -> str:
