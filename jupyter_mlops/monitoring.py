@@ -159,8 +159,11 @@ def _check_data(data: Any, profile: dict[str, Any]) -> pd.DataFrame:
     if missing or extra:
         parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
             [f"unexpected column(s) {', '.join(extra)}"] if extra else [])
+        hint = (f". If {extra[0]} holds the true targets, pass it as the labels "
+                f"(labels=..., or --label-column {extra[0]} on the command line)"
+                if len(extra) == 1 and not missing else "")
         raise MonitorError(f"the batch does not match the training schema: {'; '.join(parts)}. "
-                           f"The model was trained on {', '.join(expected)}")
+                           f"The model was trained on {', '.join(expected)}{hint}")
     for name, entry in profile["columns"].items():
         if entry.get("type") == "numeric" and not (
                 pd.api.types.is_numeric_dtype(frame[name])
