@@ -101,12 +101,19 @@ def format_run(run: Run) -> str:
 
 
 def format_version(version: Any) -> str:
-    """One registered model version, as a line."""
+    """One registered model version, as a line (and one more for the gate it passed)."""
     labels = ", ".join(filter(None, [version.stage, *version.aliases])) or "no stage"
     run = f"{version.run_name} ({version.run_id[:10]})" if version.run_name else version.run_id
-    return (f"{version.name}/{version.version} [{labels}] ← run {run}, model "
+    line = (f"{version.name}/{version.version} [{labels}] ← run {run}, model "
             f"{version.model_variable}, by {version.created_by}"
             + (f": {version.reason}" if version.reason else ""))
+    gate = version.gate
+    if not gate:
+        return line
+    outcome = "passed" if gate["passed"] else "FAILED, overridden with --force"
+    conditions = "; ".join(c["text"] for c in gate["conditions"])
+    return f"{line}\n  gate {gate['expression']}: {outcome}" + (
+        f" ({conditions})" if conditions else "")
 
 
 def format_models(frame: pd.DataFrame) -> str:

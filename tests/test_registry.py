@@ -117,6 +117,7 @@ def test_magic_promote_finds_eval_data_and_reports_refusals(trained: Shell) -> N
     better = trained.run("%mlops promote good --name mg --stage production --gate champion "
                          "--no-verify --reason 'beats the tree'")
     assert "promoted: mg/2 [production]" in better.stdout
+    assert "gate champion (mg@production): passed (roc_auc > roc_auc of mg/1)" in better.stdout
     refused = trained.run("%mlops promote weak --name mg --stage production --gate champion")
     assert "UsageError" in refused.stderr + refused.stdout
     assert "FAILED" in refused.stderr + refused.stdout
