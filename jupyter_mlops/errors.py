@@ -97,6 +97,10 @@ class PromotionError(MLOpsError):
     """A promotion was refused (a failed gate, a failed verification) or is impossible."""
 
 
+class NoEvaluationDataError(PromotionError):
+    """The champion gate has a champion to beat but no evaluation data to score both on."""
+
+
 class BundleError(MLOpsError):
     """A deployment bundle cannot be written, or fails its integrity or type checks."""
 

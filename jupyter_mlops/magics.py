@@ -21,7 +21,7 @@ from . import api, report
 from .capture import RunRecorder, TrackOptions
 from .capture.analysis import analyze
 from .capture.cells import CellHistory
-from .errors import MLOpsError, StoreError
+from .errors import MLOpsError, NoEvaluationDataError, StoreError
 from .fingerprint import fingerprint_data
 from .promotion import add_promotion_options, eval_data_names, promote
 from .store import Store, open_store
@@ -376,9 +376,9 @@ class MLOpsMagics(Magics):
             version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
                               reason=args.reason, force=args.force,
                               verify=False if args.no_verify else None, data=data, store=store)
+        except NoEvaluationDataError:
+            raise UsageError(self._no_eval_data(store, args.run)) from None
         except (MLOpsError, ValueError, LookupError) as exc:
-            if data is None and args.gate and args.gate.strip().lower() == "champion":
-                raise UsageError(self._no_eval_data(store, args.run)) from None
             raise UsageError(str(exc)) from None
         print(f"promoted: {report.format_version(version)}")
 
@@ -477,7 +477,6 @@ class MLOpsMagics(Magics):
                 raise UsageError(f"{name} has changed since the run was evaluated on it; "
                                  "the champion gate needs the same evaluation data")
         return values[0], values[1]
-
 
     def _no_eval_data(self, store: Store, run_ref: str) -> str:
         """Why the champion gate found no evaluation data for the run in this notebook."""

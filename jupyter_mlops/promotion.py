@@ -16,7 +16,7 @@ import numpy as np
 
 from .capture.environment import user
 from .capture.models import evaluate
-from .errors import NotFoundError, PromotionError
+from .errors import NoEvaluationDataError, NotFoundError, PromotionError
 from .gates import Condition, GateResult, evaluate_gate
 from .store import Store, open_store, registry
 from .store.registry import ModelVersion, get_version, register_version
@@ -65,7 +65,7 @@ def champion_gate(store: Store, name: str, stage: str, candidate: Any,
     except NotFoundError:
         return GateResult(expression, True, [Condition("no current champion", 1.0, 0.0, True)])
     if data is None:
-        raise PromotionError(
+        raise NoEvaluationDataError(
             f"gate 'champion' re-scores this model and {holder.ref} on the same evaluation "
             "data, which the command line cannot load: promote from the notebook (`%mlops "
             "promote RUN --gate champion` finds the run's --eval data) or from Python with "
