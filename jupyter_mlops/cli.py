@@ -22,13 +22,15 @@ DESCRIPTION = (
     "performance, and retrain on it."
 )
 EPILOG = (
-    "--store goes before or after the command. Commands that only read (runs, show, lineage, "
-    "models, events, export, doctor, serve, monitor --history) never create a store."
+    "--store goes before or after the command. Only monitor and watch (which record batches, "
+    "also of a bundle's model) create a store that does not exist yet; every other command "
+    "needs an existing one."
 )
 STORE_HELP = ("store directory, before or after the command (default: $JUPYTER_MLOPS_STORE, "
               "else the nearest .mlops/ upwards)")
-# Commands that only read the store: they refuse to create one at a mistyped path.
-READ_ONLY = {"runs", "show", "lineage", "models", "events", "export", "doctor", "serve"}
+# The commands that may create the store (they record monitoring batches, also for a bundle's
+# model); every other one needs records that exist, so a mistyped path is an error.
+CREATE_STORE = {"monitor", "watch"}
 
 
 def _store_option(default: Any) -> argparse.ArgumentParser:
@@ -143,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
-    creates = args.command not in READ_ONLY and not getattr(args, "history", False)
+    creates = args.command in CREATE_STORE and not getattr(args, "history", False)
     try:
         if args.command == "serve":
             return _serve(args.bundle, args.host, args.port, args.log_requests)
@@ -309,7 +311,7 @@ def _monitor(args: argparse.Namespace, store: Store) -> int:
     if args.data is None:
         raise ValueError("monitor MODEL DATA: give the batch file (or --history to list the "
                          "stored batches)")
-    data = read_table(args.data)
+    data = read_table(args.data, squeeze=False)
     data = data.drop(columns=[c for c in LOG_FIELDS if c in data.columns])
     labels = None
     if args.label_column:

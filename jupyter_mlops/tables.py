@@ -10,8 +10,9 @@ import pandas as pd
 SUFFIXES = (".csv", ".parquet", ".jsonl")
 
 
-def read_table(path: str | Path) -> Any:
-    """A DataFrame (a Series when it has one column) from a .csv, .parquet or .jsonl file."""
+def read_table(path: str | Path, *, squeeze: bool = True) -> Any:
+    """A DataFrame from a .csv, .parquet or .jsonl file; with ``squeeze``, a Series when it has
+    one column (targets, a vector). Batches of features keep their frame: ``squeeze=False``."""
     suffix = Path(path).suffix.lower()
     readers: dict[str, Any] = {".csv": pd.read_csv, ".parquet": pd.read_parquet,
                                ".jsonl": lambda p: pd.read_json(p, lines=True)}
@@ -23,4 +24,4 @@ def read_table(path: str | Path) -> Any:
         raise ValueError(f"reading {path} needs pyarrow: pip install pyarrow") from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read {path}: {exc}") from None
-    return frame.iloc[:, 0] if frame.shape[1] == 1 else frame
+    return frame.iloc[:, 0] if squeeze and frame.shape[1] == 1 else frame

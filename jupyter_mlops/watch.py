@@ -40,7 +40,7 @@ def _directory_batches(directory: Path) -> Callable[[], tuple[str, pd.DataFrame]
         for path in sorted(directory.iterdir()):
             if path.suffix in SUFFIXES and path.name not in seen:
                 seen.add(path.name)
-                return path.name, read_table(path)
+                return path.name, read_table(path, squeeze=False)
         return None
 
     return next_batch

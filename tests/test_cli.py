@@ -99,15 +99,17 @@ def scored(tmp_path: Path) -> Path:
     return tmp_path
 
 
-READ_ONLY_COMMANDS = [["runs"], ["show", "r"], ["lineage", "r"], ["models"], ["events"],
-                      ["doctor"], ["export", "m@production", "out"],
-                      ["monitor", "m", "--history"]]
+COMMANDS_ON_RECORDS = [["runs"], ["show", "r"], ["lineage", "r"], ["models"], ["events"],
+                       ["doctor"], ["export", "m@production", "out"],
+                       ["monitor", "m", "--history"], ["transition", "m", "1", "staging"],
+                       ["promote", "r", "--name", "m"], ["retrain", "r"],
+                       ["delete-version", "m", "1", "--reason", "x"]]
 
 
-@pytest.mark.parametrize("command", READ_ONLY_COMMANDS, ids=lambda c: " ".join(c))
-def test_read_only_commands_never_create_a_store(
+@pytest.mark.parametrize("command", COMMANDS_ON_RECORDS, ids=lambda c: " ".join(c))
+def test_commands_on_existing_records_never_create_a_store(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
-    # Given a mistyped --store, when a command that only reads runs,
+    # Given a mistyped --store, when a command that needs existing runs or versions runs,
     missing = tmp_path / "nonexist" / "xx"
     code, out, err = run_cli(capsys, "--store", str(missing), *command)
     # then it exits 1 with one line naming the path, and creates nothing.
@@ -136,10 +138,11 @@ def test_read_only_command_without_any_store_found(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_writing_commands_still_create_their_store(
+def test_monitoring_still_creates_its_store(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "--store", str(tmp_path / "new"), "transition", "m", "1",
-                           "staging")
+    (tmp_path / "batch.csv").write_text("a\n1\n")
+    code, _, err = run_cli(capsys, "--store", str(tmp_path / "new"), "monitor", "m@production",
+                           str(tmp_path / "batch.csv"))
     assert code == 2 and "no jupyter-mlops store" not in err
     assert (tmp_path / "new" / "lineage.db").is_file()
 
@@ -305,3 +308,11 @@ def test_readme_documents_every_command_and_option() -> None:
                 assert any(re.search(rf"(?<![\w-]){o}(?![\w-])", section) for o in options), \
                     f"{name} {options}"
     assert "--store" in section and "before or after" in section
+
+
+def test_a_one_column_batch_stays_a_frame_and_a_target_file_a_series(tmp_path: Path) -> None:
+    from jupyter_mlops.tables import read_table
+
+    (tmp_path / "one.csv").write_text("age\n30\n40\n")
+    assert list(read_table(tmp_path / "one.csv", squeeze=False).columns) == ["age"]
+    assert read_table(tmp_path / "one.csv").tolist() == [30, 40]
