@@ -108,9 +108,7 @@ def _resolve(ref: str, store: Store) -> _Target:
         bundle = load_bundle(path)
         root = bundle.path
         lineage = json.loads((root / "lineage.json").read_text())
-        version = bundle.metadata["model"].get("version")
-        return _Target(version.split("/")[0] if version else path.stem,
-                       bundle.metadata["model"]["run_id"],
+        return _Target(_bundle_label(bundle.metadata, path), bundle.metadata["model"]["run_id"],
                        json.loads((root / "reference_profile.json").read_text()),
                        lineage.get("metrics", {}), lambda: bundle.model)
     if is_model_ref(ref):
@@ -271,11 +269,24 @@ def _number(value: Any) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
+def _bundle_label(manifest: dict[str, Any], path: Path) -> str:
+    """The name a bundle's batches are stored under: its registered model's, else the path's."""
+    version = manifest["model"].get("version")
+    return str(version).split("/")[0] if version else path.stem
+
+
 def _history_label(store: Store, model: str) -> str:
     """The name batches are stored under: a registry reference's model name (the history of
-    all its versions), else ``model`` as given, else the name of the run it refers to."""
+    all its versions), a bundle's (see :func:`_bundle_label`), else ``model`` as given, else
+    the name of the run it refers to."""
     if is_model_ref(model):
         return parse_model_ref(model)[0]
+    path = Path(model)
+    if path.exists() and (path.is_file() or (path / "MANIFEST.json").exists()):
+        from .bundle.load import unpacked
+
+        manifest = json.loads((unpacked(path) / "MANIFEST.json").read_text())
+        return _bundle_label(manifest, path)
     if store.conn.execute("SELECT 1 FROM monitor_batches WHERE model = ? LIMIT 1",
                           [model]).fetchone():
         return model

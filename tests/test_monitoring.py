@@ -179,6 +179,8 @@ def test_served_bundle_request_log_feeds_monitor(deployed: Shell, store_dir: Pat
     done = cli(store_dir, "monitor", str(bundle), str(log))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "churn: 600 rows" in done.stdout
+    history = cli(store_dir, "monitor", str(bundle), "--history")  # by the bundle's path
+    assert history.returncode == 0 and "of columns drifted" in history.stdout, history.stderr
 
 
 def test_request_log_rotates(tmp_path: Path) -> None:
