@@ -216,6 +216,8 @@ function useSubmission(
   send: () => Promise<IModelVersion>
 ): {
   busy: boolean;
+  /** busy, or done: the form's fields no longer change */
+  locked: boolean;
   error: string | null;
   done: IModelVersion | null;
   submit(event?: React.FormEvent): Promise<void>;
@@ -240,7 +242,43 @@ function useSubmission(
       setBusy(false);
     }
   };
-  return { busy, error, done, submit };
+  return { busy, locked: busy || !!done, error, done, submit };
+}
+
+/** Cancel and the action while the form is open; once done, Close (after `extra`). */
+function SubmitFooter({
+  busy,
+  done,
+  action,
+  busyAction,
+  onSubmit,
+  onClose,
+  extra
+}: {
+  busy: boolean;
+  done: boolean;
+  action: string;
+  busyAction: string;
+  onSubmit(): void;
+  onClose(): void;
+  extra?: React.ReactNode;
+}): JSX.Element {
+  return done ? (
+    <>
+      {extra}
+      <DialogButton label="Close" accept onClick={onClose} />
+    </>
+  ) : (
+    <>
+      <DialogButton label="Cancel" onClick={onClose} />
+      <DialogButton
+        label={busy ? busyAction : action}
+        accept
+        disabled={busy}
+        onClick={onSubmit}
+      />
+    </>
+  );
 }
 
 export interface IPromoteDialogProps {
@@ -266,7 +304,7 @@ export function PromoteDialog({
   const [reason, setReason] = React.useState('');
   const [force, setForce] = React.useState(false);
   const [verify, setVerify] = React.useState(false);
-  const { busy, error, done, submit } = useSubmission(
+  const { busy, locked, error, done, submit } = useSubmission(
     () => (name.trim() ? null : 'Give the registered model a name.'),
     () => {
       const body: IPromoteRequest = { run_id: run.run_id };
@@ -286,25 +324,18 @@ export function PromoteDialog({
       return promote(name.trim(), body);
     }
   );
-  const locked = busy || !!done;
-
-  const footer = done ? (
-    <>
-      {onShowModels && (
-        <DialogButton label="Show in Models" onClick={onShowModels} />
-      )}
-      <DialogButton label="Close" accept onClick={onClose} />
-    </>
-  ) : (
-    <>
-      <DialogButton label="Cancel" onClick={onClose} />
-      <DialogButton
-        label={busy ? 'Promoting…' : 'Promote'}
-        accept
-        disabled={busy}
-        onClick={() => void submit()}
-      />
-    </>
+  const footer = (
+    <SubmitFooter
+      busy={busy}
+      done={!!done}
+      action="Promote"
+      busyAction="Promoting…"
+      onSubmit={() => void submit()}
+      onClose={onClose}
+      extra={
+        onShowModels && <DialogButton label="Show in Models" onClick={onShowModels} />
+      }
+    />
   );
 
   return (
@@ -394,7 +425,7 @@ export function TransitionDialog({
     version.stage === 'staging' ? 'production' : 'staging'
   );
   const [reason, setReason] = React.useState('');
-  const { busy, error, done, submit } = useSubmission(
+  const { busy, locked, error, done, submit } = useSubmission(
     () => (stage.trim() ? null : 'Choose a stage, or type an alias.'),
     () => {
       const body: ITransitionRequest = { stage: stage.trim() };
@@ -404,20 +435,15 @@ export function TransitionDialog({
       return transition(version.name, version.version, body);
     }
   );
-  const locked = busy || !!done;
-
-  const footer = done ? (
-    <DialogButton label="Close" accept onClick={onClose} />
-  ) : (
-    <>
-      <DialogButton label="Cancel" onClick={onClose} />
-      <DialogButton
-        label={busy ? 'Moving…' : 'Transition'}
-        accept
-        disabled={busy}
-        onClick={() => void submit()}
-      />
-    </>
+  const footer = (
+    <SubmitFooter
+      busy={busy}
+      done={!!done}
+      action="Transition"
+      busyAction="Moving…"
+      onSubmit={() => void submit()}
+      onClose={onClose}
+    />
   );
 
   return (
