@@ -100,9 +100,14 @@ class _Target:
     load_model: Any
 
 
+def _is_bundle(path: Path) -> bool:
+    """Whether a model reference names a bundle: a .zip, or a directory with a manifest."""
+    return path.exists() and (path.is_file() or (path / "MANIFEST.json").exists())
+
+
 def _resolve(ref: str, store: Store) -> _Target:
     path = Path(ref)
-    if path.exists() and (path.is_file() or (path / "MANIFEST.json").exists()):
+    if _is_bundle(path):
         from .bundle import load_bundle
 
         bundle = load_bundle(path)
@@ -282,7 +287,7 @@ def _history_label(store: Store, model: str) -> str:
     if is_model_ref(model):
         return parse_model_ref(model)[0]
     path = Path(model)
-    if path.exists() and (path.is_file() or (path / "MANIFEST.json").exists()):
+    if _is_bundle(path):
         from .bundle.load import unpacked
 
         manifest = json.loads((unpacked(path) / "MANIFEST.json").read_text())
