@@ -13,6 +13,7 @@ from .errors import MLOpsError, StoreNotFoundError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
+from .store.listing import SORT_VALUES, SORTABLE
 from .tables import read_table
 
 DESCRIPTION = (
@@ -189,17 +190,15 @@ def _listed(names: Sequence[str], most: int = 20) -> str:
 
 def _logged_keys(store: Store, kind: str) -> list[str]:
     """The metric (``kind="metrics"``) or param keys any run logged, sorted."""
-    table = "latest_metrics" if kind == "metrics" else "params"
+    table = SORT_VALUES[kind][0]
     return [key for (key,) in store.conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key")]
 
 
 def _check_key(store: Store, key: str, *, sortable: bool) -> None:
     """Raise ValueError naming the keys that exist when no run has ``key`` to sort or show."""
-    from .store.listing import SORTABLE
-
     kind, _, name = key.partition(".")
-    if kind in ("metrics", "params") and name:
-        table = "latest_metrics" if kind == "metrics" else "params"
+    if kind in SORT_VALUES and name:
+        table = SORT_VALUES[kind][0]
         if store.conn.execute(f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1",
                               [name]).fetchone():
             return
