@@ -223,6 +223,8 @@ class MLOpsMagics(Magics):
         except Exception as exc:
             _warn(f"this run will not be recorded: {exc}")
             return None
+        for warning in recorder.early:  # a mistyped option name: say so before the result
+            _warn(warning)
         if store is not None:
             try:
                 recorder.begin()

@@ -130,8 +130,11 @@ def test_options_that_name_nothing_or_leave_a_choice_warn(shell: Shell) -> None:
                      "ridge = Ridge().fit(X, y)\nlasso = Lasso().fit(X, y)")
     assert cell.result.success
     warnings = latest(shell).warnings
-    assert "--model nope: no such variable after the cell ran" in warnings
-    assert "--data ghost: no such variable after the cell ran" in warnings
+    assert warnings[:2] == [
+        "--model nope: no variable nope exists, and the cell does not assign it; --model "
+        "ignores it",
+        "--data ghost: no variable ghost exists, and the cell does not assign it; --data "
+        "ignores it"]
     assert "--eval scored ridge (the cell has models ridge, lasso): name one with --model" \
         in warnings
     assert "nope" in cell.stderr + cell.stdout and "ghost" in cell.stderr + cell.stdout
