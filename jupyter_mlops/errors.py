@@ -105,6 +105,20 @@ class BundleError(MLOpsError):
     """A deployment bundle cannot be written, or fails its integrity or type checks."""
 
 
+class UnfinishedRunError(PromotionError, BundleError):
+    """A failed, interrupted or still running run was asked to be promoted or bundled."""
+
+    def __init__(self, run_id: str, name: str, status: str, error: str | None = None) -> None:
+        why = f" ({error})" if error else ""
+        what = {"interrupted": "was interrupted", "running": "is still running"}.get(
+            status, status)
+        super().__init__(
+            f"run {run_id} ({name}) {what}{why}: only the model of a finished run can be "
+            "promoted or bundled, since a run that did not finish may not have made the model "
+            "it names. Fix the cell and run it again under %%track, then promote that run."
+        )
+
+
 class NoPredictionsError(NotFoundError):
     """A diagnostics chart was asked of a run that kept no ``--eval`` predictions."""
 

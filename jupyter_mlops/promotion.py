@@ -130,6 +130,7 @@ def promote(
         run_id, model_variable = source.run_id, source.model_variable
     else:
         run_id = store.resolve_run_id(run_or_model)
+    registry.require_finished(store, run_id)
     variable, fingerprint = _model_output(store, run_id, model_variable)
     audit: dict[str, Any] = {}
     if gate is not None:
