@@ -169,7 +169,8 @@ FILES = {"clean.json", "clean.csv", "arr.npy", "notes.txt", "meta.json"}
 def test_files_a_run_writes_are_its_outputs_and_link_their_readers(shell: Shell) -> None:
     shell.run("import pandas as pd, numpy as np\nfrom pathlib import Path\n"
               "raw = pd.DataFrame({'a': np.arange(30.0)})")
-    shell.run("%%track prep\n" + WRITER)
+    cell = shell.run("%%track prep\n" + WRITER)
+    assert "wrote clean.json clean.csv arr.npy notes.txt …" in cell.stdout
     shell.run("%%track train\n" + READER)
     ids = run_ids(shell)
     store = shell.store()

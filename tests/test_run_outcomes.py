@@ -21,7 +21,8 @@ def test_a_failed_cell_claims_only_what_it_made_before_the_error(shell: Shell) -
     # Given a model an earlier cell made
     shell.run(DATA)
     # When a tracked cell fails before it rebinds that name
-    cell = shell.run("%%track broken\nC = -1\nclf = LogisticRegression(C=C).fit(X, y)\n"
+    cell = shell.run("%%track broken --model clf --eval X y\n"
+                     "C = -1\nclf = LogisticRegression(C=C).fit(X, y)\n"
                      "acc = clf.score(X, y)")
     assert not cell.result.success  # the exception still reaches the user
     run = shell.store().get_run("broken")

@@ -113,7 +113,7 @@ def _first_uses(tree: ast.AST) -> dict[str, ast.Name]:
 
 def effects(tree: ast.AST) -> Effects:
     """The files ``tree`` writes by literal path and the models it refits before using."""
-    writes: dict[str, None] = {}
+    writes: dict[str, tuple[int, int]] = {}  # path → where first written, for source order
     write_nodes: set[int] = set()
     also_read: set[str] = set()
     refitting: set[int] = set()  # ids of Name nodes used as `name.fit(...)` or `clone(name)`
@@ -123,7 +123,8 @@ def effects(tree: ast.AST) -> Effects:
         found = _written(node)
         if found is not None:
             path_node, path, reads_too = found
-            writes.setdefault(path)
+            position = (path_node.lineno, path_node.col_offset)
+            writes[path] = min(position, writes.get(path, position))
             write_nodes.add(id(path_node))
             if reads_too:
                 also_read.add(path)
@@ -141,4 +142,5 @@ def effects(tree: ast.AST) -> Effects:
         if text is not None and text in writes and id(node) not in write_nodes:
             also_read.add(text)
     refits = {name for name, node in _first_uses(tree).items() if id(node) in refitting}
-    return Effects(tuple(writes), frozenset(set(writes) - also_read), frozenset(refits))
+    return Effects(tuple(sorted(writes, key=writes.__getitem__)),
+                   frozenset(set(writes) - also_read), frozenset(refits))

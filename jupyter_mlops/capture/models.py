@@ -42,6 +42,16 @@ def is_fitted(model: Any) -> bool:
     return True
 
 
+def keeps_fitted_state(model: Any) -> bool:
+    """Whether refitting ``model`` starts from its fitted state (``warm_start=True``)."""
+    try:
+        params = model.get_params(deep=True)
+    except Exception:
+        return False
+    return any(value is True for key, value in params.items()
+               if key == "warm_start" or key.endswith("__warm_start"))
+
+
 def _plain_param(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value

@@ -31,7 +31,7 @@ from .analysis import CellAnalysis, analyze
 from .artifacts import artifact_bytes
 from .cells import CellHistory
 from .changes import Before, file_entity
-from .models import evaluate, is_fitted, is_metric_value, is_model, model_params
+from .models import evaluate, is_fitted, is_metric_value, is_model, keeps_fitted_state, model_params
 
 MAX_STREAM_CHARS = 64_000
 METRIC_FLUSH_POINTS = 5_000
@@ -66,16 +66,6 @@ def _shape(obj: Any) -> str:
 
 def _top_module(obj: Any) -> str:
     return (type(obj).__module__ or "").split(".")[0]
-
-
-def _keeps_state(model: Any) -> bool:
-    """Whether refitting ``model`` starts from its fitted state (``warm_start=True``)."""
-    try:
-        params = model.get_params(deep=True)
-    except Exception:
-        return False
-    return any(value is True for key, value in params.items()
-               if key == "warm_start" or key.endswith("__warm_start"))
 
 
 class RunRecorder:
@@ -153,15 +143,18 @@ class RunRecorder:
         """Warn at once about option names that no variable has and the cell does not bind."""
         if not self.analysis.parsed:
             return
-        known = [n for n, v in self.namespace.items() if not n.startswith("_") and not (
-            callable(v) or isinstance(v, ModuleType))] + list(self.analysis.binds)
+
+        def known() -> list[str]:  # what a typo may have meant: data-like names
+            return [n for n, v in self.namespace.items() if not n.startswith("_") and not (
+                callable(v) or isinstance(v, ModuleType))] + list(self.analysis.binds)
+
         for option, names in (("--eval", self.options.eval or ()), ("--model", self.options.models),
                               ("--data", self.options.data), ("--metric", self.options.metrics),
                               ("--param", self.options.params)):
             for name in names:
                 if name in self.namespace or name in self.analysis.binds or name in self.unknown:
                     continue
-                close = difflib.get_close_matches(name, known, n=1)
+                close = difflib.get_close_matches(name, known(), n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 self.unknown.append(name)
                 self.early.append(f"{option} {name}: no variable {name} exists, and the cell "
@@ -179,7 +172,7 @@ class RunRecorder:
         elif is_model(value) and is_fitted(value):
             entity = Entity("model", name, fingerprint_model(value),
                             {"class": type(value).__name__})
-            if name in self.analysis.effects.refits and not _keeps_state(value):
+            if name in self.analysis.effects.refits and not keeps_fitted_state(value):
                 self.refitted[name] = entity.fingerprint  # its fitted state is not read
             else:
                 self.inputs[name] = entity
@@ -390,7 +383,7 @@ class RunRecorder:
         x_name, y_name = self.options.eval
         found = [e.name for e in result.outputs if e.kind == "model"] + [
             e.name for e in self.inputs.values() if e.kind == "model"]
-        chosen = [n for n in self.options.models if n in self.namespace]
+        chosen = [n for n in self.options.models if n in self.namespace and self._made(n)]
         candidates = list(dict.fromkeys(chosen + found))
         if not candidates:
             self.warnings.append("--eval: the cell produced no fitted model to evaluate")
@@ -489,6 +482,9 @@ class RunRecorder:
                 for e in result.inputs if e.kind == "dataset" and e.name in self.namespace]
         if data:
             parts.append("data " + " ".join(data[:4]) + (" …" if len(data) > 4 else ""))
+        files = [e.name for e in result.outputs if e.detail.get("written")]
+        if files:
+            parts.append("wrote " + " ".join(files[:4]) + (" …" if len(files) > 4 else ""))
         top = "".join(f"⚠ {w}\n" for w in result.warnings if w in self.early)
         line = top + " · ".join(parts) + "\n  " + self._chart_hints(result)
         for warning in result.warnings:
