@@ -9,13 +9,16 @@ many batches and retrains. The tests then read what the store recorded.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from palmerpenguins import load_penguins
 
+import jupyter_mlops as mlops
 from jupyter_mlops import Store, open_store
 from jupyter_mlops.monitoring import drift_history
 
@@ -241,3 +244,14 @@ def test_retraining_is_recorded_as_a_child_of_its_run(flow: Any) -> None:
     assert child.metrics["accuracy"] > 0.9 and "promotion" in child.tags
     train = {e.name: e for e in child.inputs}["X_train"]
     assert store.get_dataset(train.fingerprint)["shape"] == [275, 6]
+
+
+def test_the_bundle_carries_the_lineage_and_serves_rows_with_nans(
+        flow: Any, tmp_path: Path) -> None:
+    _, _, store = flow
+    bundle = mlops.export_bundle("penguins/2", tmp_path / "bundle", store=store)
+    lineage = json.loads((bundle / "lineage.json").read_text())
+    assert [r["name"] for r in lineage["upstream"]] == ["penguins-prep", "penguins-split"]
+    rows = load_penguins().drop(columns=["species", "year"]).head(5)  # row 3 is all NaN
+    assert rows.isna().any(axis=None)
+    assert len(mlops.load_bundle(bundle).predict(rows)) == 5
