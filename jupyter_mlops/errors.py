@@ -74,6 +74,14 @@ class RunNotFoundError(NotFoundError):
         super().__init__(f"no run {run_id!r} in this store: {hint}")
 
 
+class AmbiguousRunError(RunNotFoundError):
+    """A run id prefix matches several runs."""
+
+    def __init__(self, prefix: str, count: int, examples: str) -> None:
+        NotFoundError.__init__(self, f"ambiguous: {prefix!r} matches {count} runs "
+                               f"({examples}); give more characters of the run id")
+
+
 class ArtifactError(MLOpsError):
     """An artifact is missing, unreadable or does not match its recorded hash."""
 

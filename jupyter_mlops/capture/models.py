@@ -93,7 +93,9 @@ def is_metric_value(name: str, value: Any) -> bool:
     return bool(METRIC_NAME.search(name))
 
 
-def _is_classifier(model: Any, y: np.ndarray) -> bool:
+def is_classifier(model: Any, y: np.ndarray) -> bool:
+    """Whether ``model`` classifies (scikit-learn says so, or the target ``y`` looks like
+    labels: strings, booleans, or at most 20 distinct integers)."""
     estimator_type = getattr(model, "_estimator_type", None)
     try:
         from sklearn.base import is_classifier
@@ -115,7 +117,7 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     y_pred = np.asarray(model.predict(X)).ravel()
     arrays: dict[str, np.ndarray] = {"y_true": y_true, "y_pred": y_pred}
     scores: dict[str, float] = {}
-    classification = _is_classifier(model, y_true)
+    classification = is_classifier(model, y_true)
     arrays["task"] = np.array("classification" if classification else "regression")
     if classification:
         labels = np.unique(np.concatenate([y_true, y_pred]))
