@@ -164,12 +164,15 @@ def _check_promotion(store: Store, original: Run, *, promote_to: str, gate: str 
 
 
 def _eval_source(store: Store, original: Run, names: tuple[str, str] | None,
-                 namespace: Mapping[str, Any], held_out: str | None) -> str | None:
+                 namespace: Mapping[str, Any], held_out: str | None,
+                 given: Mapping[str, Any]) -> str | None:
     """Where the new run's ``--eval`` metrics come from, in words (its ``eval_data`` tag)."""
     if names is None or not all(n in namespace for n in names):
         return None
     if held_out is not None:
         return held_out
+    if all(n in given for n in names):
+        return f"{names[0]}, {names[1]} as given in data="
     recorded = {e.name: e.fingerprint for e in original.inputs}
     if not all(n in recorded for n in names):
         return f"{names[0]}, {names[1]} as the replay bound them"
@@ -267,7 +270,7 @@ def retrain(
     namespace.update(rebound)
     evaluated = eval_names if eval_names and all(n in namespace for n in eval_names) else None
     tags = {k: v for k, v in original.tags.items() if k not in HISTORY_TAGS}
-    eval_source = _eval_source(store, original, evaluated, namespace, held_out)
+    eval_source = _eval_source(store, original, evaluated, namespace, held_out, data or {})
     if eval_source:
         tags["eval_data"] = eval_source
     options = TrackOptions(

@@ -63,7 +63,7 @@ def test_gated_retrain_that_loses_is_not_promoted(champion: Shell) -> None:
     ns = champion.ns
     worse = retrain("lr", data={"X_train": ns["X_train"].iloc[:25],
                                 "y_train": ns["y_train"].iloc[:25]},
-                    promote_to="production", store=store)
+                    promote_to="production", holdout=0, store=store)  # judged on X_test
     assert worse.tags["promotion"].startswith("refused: gate refused")
     assert mlops.open_store(store.directory).models()["version"].tolist() == [1]
     assert "promotion-refused" in [e.action for e in store.events("bc")]
@@ -189,7 +189,8 @@ def test_a_retrained_run_keeps_its_own_story(drifting: Shell, store_dir: Path) -
                 holdout=0, store=store)
     failed = store.get_run(store.runs(limit=1)["run_id"][0])
     assert failed.status == "failed" and failed.parent_run_id == first.run_id
-    assert "promotion" not in failed.tags and "eval_data" not in failed.tags
+    assert "promotion" not in failed.tags
+    assert failed.tags["eval_data"] == "X_test, y_test as given in data="  # its own
     assert failed.tags["retrain_of"] == first.run_id and failed.tags["team"] == "fraud"
     # show says which run a name with several picked; model references are run references
     cli = [sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir)]
