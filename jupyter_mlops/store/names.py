@@ -42,20 +42,23 @@ def _when(started: float) -> str:
 def _by_name(conn: sqlite3.Connection, name: str) -> Resolution | None:
     rows = conn.execute(
         "SELECT run_id, parent_run_id IS NOT NULL, started_at FROM runs WHERE name = ? "
-        "ORDER BY parent_run_id IS NOT NULL, started_at DESC, run_id DESC", [name]).fetchall()
+        "ORDER BY parent_run_id IS NOT NULL, started_at DESC, run_id DESC LIMIT ?",
+        [name, SHOWN_IDS + 2]).fetchall()
     if not rows:
         return None
     picked, retrained, started = rows[0]
     if len(rows) == 1:
         return Resolution(picked)
-    others = rows[1:]
-    children = sum(1 for row in others if row[1])
+    total, children = conn.execute(
+        "SELECT count(*), sum(parent_run_id IS NOT NULL) FROM runs WHERE name = ?",
+        [name]).fetchone()
     kind = ("the latest of its runs, all retrained" if retrained
             else "the latest run tracked under that name")
-    what = f"{len(others)} other run(s)" + (f", {children} of them retrained" if children else "")
-    return Resolution(picked, f"name {name!r} has {len(rows)} runs: picked {picked} ({kind}, "
+    what = f"{total - 1} other run(s)" + (
+        f", {children - retrained} of them retrained" if children - retrained else "")
+    return Resolution(picked, f"name {name!r} has {total} runs: picked {picked} ({kind}, "
                               f"started {_when(started)}); {what}: "
-                              f"{_ids([(row[0],) for row in others])} (use a run id)")
+                              f"{_ids([(row[0],) for row in rows[1:]])} (use a run id)")
 
 
 def resolve(store: Store, ref: str) -> Resolution:
