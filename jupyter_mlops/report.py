@@ -74,8 +74,7 @@ def format_runs(frame: pd.DataFrame, sort: str = "started_at",
         more = ", …" if len(hidden_params) > 3 else ""
         parts.append(f"{len(hidden_params)} params ({names}{more})")
     if compact:
-        return (f"{text}\nnot shown: {'; '.join(parts)}. The full frame: "
-                "`%mlops runs --frame`, or `.to_string()` of this table")
+        return f"{text}\nnot shown: {'; '.join(parts)}\n(every column: %mlops runs --frame)"
     example = ",".join([*hidden_metrics[:1], *hidden_params[:1]])
     return f"{text}\nnot shown: {'; '.join(parts)}. Pick columns with --columns {example}"
 

@@ -106,8 +106,9 @@ def holdout_split(data: dict[str, Any], names: tuple[str, str], share: float
                   ) -> tuple[Any, Any] | None:
     """Hold out the last ``share`` of the rows of the training variables ``names`` (X, y)
     in ``data``: ``data`` keeps the first rows for training; returns the held-out (X, y), or
-    None when ``data`` does not hold both with the same number of rows. Used by ``retrain``
-    and ``watch``, so a new model and its champion are judged on new rows neither trained on.
+    None when ``data`` does not hold both with the same number of rows. ``retrain`` (and so
+    ``watch``) uses it, so a new model and its champion are judged on new rows neither
+    trained on.
     """
     x_name, y_name = names
     if not 0 < share < 1 or x_name not in data or y_name not in data:
