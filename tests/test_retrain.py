@@ -230,11 +230,20 @@ def test_a_retrain_checks_its_promotion_before_replaying(champion: Shell) -> Non
         with pytest.raises((RetrainError, ValueError), match=message):
             retrain("unpromoted", data=new_data, store=store, **options)
     assert store.count_runs() == before  # nothing was replayed or stored
+    # retraining "lr" twice, the first refused: the second retrains the same root, which
+    # was promoted, so it knows the registered name
+    root = store.get_run("lr").run_id
+    refused = retrain("lr", data={"X_train": ns["X_train"].iloc[:25],
+                                  "y_train": ns["y_train"].iloc[:25]},
+                      promote_to="production", holdout=0, store=store)
+    assert refused.tags["promotion"].startswith("refused: gate refused")
+    again = retrain("lr", data=new_data, promote_to="staging", gate=None, store=store)
+    assert again.parent_run_id == root and again.tags["promotion"] == "promoted as bc/2 (staging)"
     # the name of a run promoted before is found through the run it was retrained from
     child = retrain("lr", data=new_data, store=store)
     grandchild = retrain(child.run_id, data=new_data, promote_to="staging", gate=None,
                          store=store)
-    assert grandchild.tags["promotion"] == "promoted as bc/2 (staging)"
+    assert grandchild.tags["promotion"] == "promoted as bc/3 (staging)"
 
 
 def test_lineage_of_a_retrained_run_shows_its_parent_and_replayed_cells(
