@@ -30,7 +30,7 @@ from .store import Store, open_store
 TRACK_PREFIX = "%%track"
 MLOPS_USAGE = """\
 %mlops runs [-e EXP] [-n N] [--sort K] [--asc] [--frame]  the latest runs (a DataFrame)
-%mlops show RUN                      everything recorded about a run
+%mlops show RUN|MODEL                everything recorded about a run
 %mlops lineage RUN|MODEL             upstream and downstream runs (text and a graph)
 %mlops compare RUN... [--metric K]... metrics of several runs side by side
 %mlops curves RUN... [--metric K]     logged metric curves over steps
