@@ -206,7 +206,7 @@ def test_promotion_through_a_metric_gate_and_the_champion_gate(flow: Any) -> Non
     assert "promoted: penguins/2" in _output_of(outputs, "%mlops promote penguins-lr")
     beaten = _output_of(outputs, "%mlops promote penguins-weak --name penguins --stage "
                                  "production --gate champion")
-    assert "gate refused" in beaten and "of penguins/2" in beaten
+    assert "gate refused" in beaten and "vs penguins/2 (penguins@production)" in beaten
     models = store.models().set_index(["name", "version"])
     assert models.loc[("penguins", 2), "run_id"] == ids["penguins-lr"]
     assert models.loc[("penguins", 1), "stage"] == "archived"
@@ -243,7 +243,10 @@ def test_retraining_is_recorded_as_a_child_of_its_run(flow: Any) -> None:
     assert child.tags["retrain_of"] == ids["penguins-lr"]
     assert child.metrics["accuracy"] > 0.9 and "promotion" in child.tags
     train = {e.name: e for e in child.inputs}["X_train"]
-    assert store.get_dataset(train.fingerprint)["shape"] == [275, 6]
+    # it trained on the first 70 % of the 275 new rows; metrics and gate use the other 83
+    assert store.get_dataset(train.fingerprint)["shape"] == [192, 6]
+    assert child.tags["eval_data"] == ("the last 83 of the 275 new rows of X_train, y_train, "
+                                       "held out from training")
 
 
 def test_the_bundle_carries_the_lineage_and_serves_rows_with_nans(
