@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import report
-from .errors import MLOpsError, StoreNotFoundError
+from .errors import EmptyStoreError, MLOpsError, StoreNotFoundError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
@@ -74,7 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("run", help=RUN_HELP)
     lineage = command("lineage", "runs upstream and downstream of a run")
     lineage.add_argument("run", help=RUN_HELP)
-    command("doctor", "check the store's integrity and its audit chain; exit 1 on a problem")
+    doctor = command("doctor", "check the store's integrity, its audit chain and its anchors; "
+                     "exit 1 on a problem")
+    doctor.add_argument("--fix", action="store_true",
+                        help="remove artifact files that no record refers to (left by a crash "
+                        "before their run was committed) and, when the audit key was just "
+                        "configured and nothing else is wrong, sign the audit head with it")
+    doctor.add_argument("--bundle", action="append", default=[], metavar="PATH",
+                        help="also check the audit head recorded in this bundle's lineage.json "
+                        "(repeatable)")
     promote = command("promote", "register a run's model as a new version")
     promote.add_argument("run", help="run id, prefix or name")
     add_promotion_options(promote)
@@ -157,7 +165,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return _serve(args.bundle, args.host, args.port, args.log_requests)
         with open_store(args.store, create=creates) as store:
             if args.command == "doctor":
-                return _doctor(store)
+                return _doctor(store, fix=args.fix, bundles=args.bundle)
             if args.command == "monitor":
                 return _monitor(args, store)
             if args.command == "watch":
@@ -183,6 +191,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"jupyter-mlops: {message}", file=sys.stderr)
         return 1
     except (MLOpsError, ValueError) as exc:
+        if args.command == "doctor" and isinstance(exc, EmptyStoreError):
+            print(f"problem: {exc}")  # the store's problem is doctor's finding
+            return 1
         print(f"jupyter-mlops: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -373,16 +384,37 @@ def _serve(bundle: str, host: str, port: int, log_requests: str | None) -> int:
                        *extra])
 
 
-def _doctor(store: Store) -> int:
-    problems = store.check()
+def _doctor(store: Store, *, fix: bool, bundles: list[str]) -> int:
+    from pathlib import Path
+
+    from .store.doctor import collect_garbage, diagnose, sign_head
+
+    found = diagnose(store, [Path(b) for b in bundles])
     print(f"store    {store.directory}")
     print(f"schema   {', '.join(store.schema_version)}")
     print(f"runs     {store.count_runs()}")
-    if not problems:
+    if fix and found.unsigned_head and found.problems == [
+            p for p in found.problems if "is not signed with the audit key" in p]:
+        sign_head(store)
+        print("fixed: signed the audit head with the audit key")
+        found.problems = []
+    if fix and found.unreferenced:
+        removed = collect_garbage(store, found.unreferenced)
+        for path in removed:
+            print(f"fixed: removed unreferenced artifact file {path}")
+        kept = [p for p in found.unreferenced if p not in removed]
+        found.warnings = [w for w in found.warnings
+                          if not any(str(p) in w for p in removed)]
+        if kept:
+            print(f"kept {len(kept)} newer unreferenced artifact file(s): a running cell may "
+                  "be about to record them; run --fix again later")
+    for warning in found.warnings:
+        print(f"warning: {warning}")
+    for problem in found.problems:
+        print(f"problem: {problem}")
+    if not found.problems:
         print("ok: no problems found")
         return 0
-    for problem in problems:
-        print(f"problem: {problem}")
     return 1
 
 
