@@ -387,27 +387,14 @@ def _serve(bundle: str, host: str, port: int, log_requests: str | None) -> int:
 def _doctor(store: Store, *, fix: bool, bundles: list[str]) -> int:
     from pathlib import Path
 
-    from .store.doctor import collect_garbage, diagnose, sign_head
+    from .store.doctor import diagnose, repair
 
     found = diagnose(store, [Path(b) for b in bundles])
     print(f"store    {store.directory}")
     print(f"schema   {', '.join(store.schema_version)}")
     print(f"runs     {store.count_runs()}")
-    if fix and found.unsigned_head and found.problems == [
-            p for p in found.problems if "is not signed with the audit key" in p]:
-        sign_head(store)
-        print("fixed: signed the audit head with the audit key")
-        found.problems = []
-    if fix and found.unreferenced:
-        removed = collect_garbage(store, found.unreferenced)
-        for path in removed:
-            print(f"fixed: removed unreferenced artifact file {path}")
-        kept = [p for p in found.unreferenced if p not in removed]
-        found.warnings = [w for w in found.warnings
-                          if not any(str(p) in w for p in removed)]
-        if kept:
-            print(f"kept {len(kept)} newer unreferenced artifact file(s): a running cell may "
-                  "be about to record them; run --fix again later")
+    for line in repair(store, found) if fix else []:
+        print(f"fixed: {line}")
     for warning in found.warnings:
         print(f"warning: {warning}")
     for problem in found.problems:

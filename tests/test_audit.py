@@ -297,3 +297,12 @@ def test_a_store_made_by_the_previous_version_is_upgraded_and_anchored(tmp_path:
     conn.close()
     done = doctor(directory)
     assert done.returncode == 1 and "deleted from the end" in done.stdout
+
+
+def test_a_key_configured_later_signs_the_head_with_fix(audited: Path) -> None:
+    done = doctor(audited, key="s3cret")
+    assert done.returncode == 1 and "not signed with the audit key" in done.stdout
+    fixed = doctor(audited, "--fix", key="s3cret")
+    assert fixed.returncode == 0 and "signed the audit head" in fixed.stdout, fixed.stdout
+    assert doctor(audited, key="s3cret").returncode == 0
+    assert doctor(audited, key="another").returncode == 1

@@ -10,11 +10,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import Shell
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle import target
+from jupyter_mlops.bundle.serve import RequestLog
 from jupyter_mlops.errors import EmptyStoreError, StoreNotFoundError
 
 DATA = """import pandas as pd
@@ -77,8 +79,15 @@ def test_overwrite_replaces_only_a_previous_bundle(project: Path, store_dir: Pat
     assert cli("export", "tiny", "mine", "--overwrite", cwd=project,
                store=store_dir).returncode == 2
     assert (mine / "notes.txt").read_text() == "keep"
-    first = cli("export", "tiny", "bundle", cwd=project, store=store_dir)
+    promoted = cli("promote", "tiny", "--name", "tiny", "--stage", "staging", cwd=project,
+                   store=store_dir)
+    assert promoted.returncode == 0, promoted.stderr
+    first = cli("export", "tiny@staging", "bundle", cwd=project, store=store_dir)
     assert first.returncode == 0, first.stderr
+    # The bundle carries the audit chain's head (create-model, register, transition).
+    lineage = json.loads((project / "bundle" / "lineage.json").read_text())
+    assert lineage["audit_head"]["seq"] == 3
+    assert cli("doctor", "--bundle", "bundle", cwd=project, store=store_dir).returncode == 0
     again = cli("export", "tiny", "bundle", "--overwrite", cwd=project, store=store_dir)
     assert again.returncode == 0, again.stderr
     assert mlops.load_bundle(project / "bundle").predict([{"a": 1.0, "b": 0.0}]).shape == (1,)
@@ -157,3 +166,21 @@ def test_a_zero_byte_database_is_refused_not_reinitialised(store_dir: Path,
     assert done.returncode == 1 and "recover" in done.stdout and "backup" in done.stdout
     assert (store_dir / "lineage.db").stat().st_size == 0
     assert (store_dir / "lineage.db-wal").read_bytes() == b"frames that may hold the runs"
+
+
+def test_the_request_log_never_appends_to_or_rotates_away_a_file_of_yours(
+        project: Path, shell: Shell) -> None:
+    bundle = mlops.export_bundle("tiny", project / "b", store=shell.store())
+    notebook = project / "analysis.ipynb"
+    done = subprocess.run([sys.executable, str(bundle / "serve.py"), "--port", "1",
+                           "--log-requests", str(notebook)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "not a request log of ours" in done.stderr
+    assert notebook.read_text() == "{}"
+    (project / "requests.jsonl.2").write_text("my data, not a log\n")  # rotation would replace
+    with pytest.raises(ValueError, match="requests.jsonl.2 exists"):
+        RequestLog(project / "requests.jsonl", keep=2)
+    log = RequestLog(project / "fresh.jsonl", max_bytes=200, keep=2)
+    for _ in range(4):
+        log.write(pd.DataFrame({"a": [1.0, 2.0]}), [0, 1])
+    RequestLog(project / "fresh.jsonl", keep=2)  # its own rotated logs are fine

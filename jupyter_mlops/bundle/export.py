@@ -139,7 +139,7 @@ def export_bundle(
             {**contents.lineage_document(run, upstream, version_info, events),
              # The store's audit chain head at export: `doctor --bundle` detects a log later
              # truncated or re-written before it.
-             "audit_head": dataclasses.asdict(audit_head(store.conn))},
+             "audit_head": audit_head(store.conn).anchor()},
             indent=1, default=str),
         "train.py": train_script(run, variable),
         "serve.py": SERVE_SOURCE.read_text(encoding="utf-8"),

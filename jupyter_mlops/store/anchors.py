@@ -39,6 +39,10 @@ class Head:
     hash: str
     signature: str | None = None
 
+    def anchor(self) -> dict[str, int | str]:
+        """The (seq, hash) as written into a bundle's ``lineage.json``."""
+        return {"seq": self.seq, "hash": self.hash}
+
 
 def audit_key(store_directory: Path | None = None) -> bytes | None:
     """The audit key from the environment (the value, or a file's content), or None.

@@ -57,9 +57,7 @@ def diagnose(store: Store, bundles: list[Path] | None = None) -> Diagnosis:
     problems, warnings = verify_chain(store.conn, key)
     found.problems += problems + _trigger_problems(store)
     found.warnings += warnings
-    anchors = _anchor_problems(store, key)
-    found.unsigned_head = any("is not signed with the audit key" in p for p in anchors)
-    found.problems += anchors
+    found.problems += _anchor_problems(store, key, found)
     for bundle in bundles or []:
         found.problems += _bundle_problems(store, bundle)
     found.problems += registry_problems(store.conn)
@@ -119,7 +117,7 @@ def _trigger_problems(store: Store) -> list[str]:
     return problems
 
 
-def _anchor_problems(store: Store, key: bytes | None) -> list[str]:
+def _anchor_problems(store: Store, key: bytes | None, found: Diagnosis) -> list[str]:
     conn = store.conn
     hashes = dict(conn.execute("SELECT seq, hash FROM events"))
     problems = []
@@ -135,6 +133,7 @@ def _anchor_problems(store: Store, key: bytes | None) -> list[str]:
     elif head is not None:
         problems += _check_anchor(hashes, head, f"its head file ({HEAD_FILENAME})")
         if key is not None and head.seq and head.signature is None:
+            found.unsigned_head = True
             problems.append(
                 f"audit log: {HEAD_FILENAME} is not signed with the audit key, so a log "
                 "re-written without the key cannot be told from this one. If the key was only "
@@ -197,11 +196,22 @@ def collect_garbage(store: Store, paths: list[Path], *, now: float | None = None
     return removed
 
 
-def sign_head(store: Store) -> bool:
-    """Sign the head file with the audit key (``doctor --fix`` after the key was configured);
-    False when no key is set."""
-    key = audit_key(store.directory)
-    if key is None:
-        return False
-    write_head(store.directory, chain_head(store.conn), key, replace=True)
-    return True
+def repair(store: Store, found: Diagnosis) -> list[str]:
+    """``doctor --fix``: remove the unreferenced artifact files old enough, and sign the head
+    file with the audit key when that is the only problem (the key was just configured).
+    Updates ``found`` and returns what was done."""
+    done = []
+    if found.unsigned_head and len(found.problems) == 1:
+        write_head(store.directory, chain_head(store.conn), audit_key(store.directory),
+                   replace=True)
+        found.problems, found.unsigned_head = [], False
+        done.append("signed the audit head with the audit key")
+    removed = collect_garbage(store, found.unreferenced) if found.unreferenced else []
+    done += [f"removed unreferenced artifact file {path}" for path in removed]
+    found.warnings = [w for w in found.warnings if not any(str(p) in w for p in removed)]
+    kept = len(found.unreferenced) - len(removed)
+    found.unreferenced = [p for p in found.unreferenced if p not in removed]
+    if kept:
+        done.append(f"kept {kept} newer unreferenced artifact file(s): a running cell may be "
+                    "about to record them; run --fix again later")
+    return done
