@@ -32,7 +32,7 @@ from ..errors import (
     StoreVersionError,
 )
 from . import audit
-from .anchors import audit_key, write_head
+from .anchors import Head, audit_key, write_head
 from .artifacts import ArtifactFiles
 from .discovery import DB_FILENAME, ENV_VAR, check_store_dir, find_store_dir
 from .records import RunResult
@@ -191,16 +191,16 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            head = audit.head(self.conn)  # read in the transaction's snapshot: cheap
         except BaseException:
             self.conn.rollback()
             raise
         self.conn.commit()
-        self._write_head()
+        self._write_head(head)
 
-    def _write_head(self) -> None:
+    def _write_head(self, current: Head) -> None:
         """Anchor the audit chain's head in the head file when events were appended (after
         the commit: the file may lag the table after a crash, never lead it)."""
-        current = audit.head(self.conn)
         if current.seq <= self._anchored_seq:
             return
         try:
