@@ -70,7 +70,8 @@ LOW_CARDINALITY = 5  # numeric columns with at most this many values are tested 
 DISCRETE_VALUES = 20  # numeric columns with at most this many values are binned by value
 MISSING_P_VALUE, MISSING_DISTANCE = 0.05, 0.1  # when a change of the missing share is drift
 FRAME_COLUMNS = ["column", "test", "statistic", "p_value", "threshold", "drifted", "kind",
-                 "nan_share_reference", "nan_share_current", "note"]
+                 "nan_share_reference", "nan_share_current", "note", "missing_p_value",
+                 "column_p_value"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,14 @@ class Distribution:
 
 @dataclass(frozen=True)
 class ColumnDrift:
-    """The verdict on one column; ``test == ""`` when it could not be tested (see ``note``)."""
+    """The verdict on one column; ``test == ""`` when it could not be tested (see ``note``).
+
+    ``statistic`` and ``p_value`` are the distribution test's; ``missing_p_value`` is the
+    missing-value test's (Fisher's exact). With a p-value test, ``column_p_value`` joins
+    both (see the module's docstring) and the column drifted when it is below ``threshold``;
+    with a distance, both are NaN and the column drifted when the distance (or the
+    missing-share distance) reached its threshold.
+    """
 
     column: str
     test: str
@@ -113,6 +121,8 @@ class ColumnDrift:
     nan_share_current: float
     note: str
     distribution: Distribution | None = None
+    missing_p_value: float = math.nan
+    column_p_value: float = math.nan
 
 
 class DriftReport:
@@ -161,12 +171,15 @@ class DriftReport:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per column: ``column, test, statistic, p_value, threshold, drifted``,
-        then ``kind, nan_share_reference, nan_share_current, note``."""
+        then ``kind, nan_share_reference, nan_share_current, note, missing_p_value,
+        column_p_value``."""
         rows = [[c.column, c.test, c.statistic, c.p_value, c.threshold, c.drifted, c.kind,
-                 c.nan_share_reference, c.nan_share_current, c.note] for c in self.columns]
+                 c.nan_share_reference, c.nan_share_current, c.note, c.missing_p_value,
+                 c.column_p_value] for c in self.columns]
         frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
         return frame.astype({"statistic": float, "p_value": float, "threshold": float,
-                             "drifted": bool})
+                             "drifted": bool, "missing_p_value": float,
+                             "column_p_value": float})
 
     def _summary(self) -> str:
         verdict = "drifted" if self.drifted else "not drifted"
@@ -300,15 +313,20 @@ def _compare_column(name: str, ref: Side, cur: Side, test: str | None, global_te
                      f"{cur.infinite} current)")
     nan_r = ref.missing / ref.rows if ref.rows else math.nan
     nan_c = cur.missing / cur.rows
-    missing_drift, missing_note = _missingness(ref, cur)
-    if missing_note:
-        notes.append(missing_note)
+    missing = st.missing_test(ref.missing, ref.rows, cur.missing, cur.rows)
     if ref.present == 0 or cur.present == 0:
         where = ("on both sides" if ref.present == cur.present == 0
                  else "in reference" if ref.present == 0 else "in current")
-        notes.append(f"all values missing {where}: not tested")
-        return ColumnDrift(name, "", math.nan, math.nan, math.nan, missing_drift, ref.kind,
-                           nan_r, nan_c, "; ".join(notes))
+        if ref.rows <= SMALL_REFERENCE:
+            drifted = missing.p_value < (threshold or MISSING_P_VALUE)
+            column_p = missing.p_value
+        else:
+            drifted, column_p = _missing_distance(ref, cur) >= MISSING_DISTANCE, math.nan
+        notes += [_missing_note(ref, cur, missing, drifted, math.isnan(column_p)),
+                  f"all values missing {where}: not tested"]
+        return ColumnDrift(name, "", math.nan, math.nan, math.nan, drifted, ref.kind, nan_r,
+                           nan_c, "; ".join(n for n in notes if n),
+                           missing_p_value=missing.p_value, column_p_value=column_p)
     if ref.numeric:
         comparison, table, distinct = _numeric_tables(ref, cur)
         histogram = comparison.histogram
@@ -337,12 +355,20 @@ def _compare_column(name: str, ref: Side, cur: Side, test: str | None, global_te
             chosen = requested
     statistic, p_value = _run_test(chosen, ref, cur, comparison, table)
     cutoff = threshold if threshold is not None else DEFAULT_THRESHOLDS[chosen]
-    if chosen in P_VALUE_TESTS:
-        drifted = p_value < cutoff
-    else:
-        drifted = statistic >= cutoff
-    return ColumnDrift(name, chosen, statistic, p_value, cutoff, bool(drifted or missing_drift),
-                       ref.kind, nan_r, nan_c, "; ".join(notes), distribution)
+    if chosen in P_VALUE_TESTS:  # one p-value for both tests of the column, against cutoff
+        column_p = st.min_p_value(p_value, missing)
+        drifted = column_p < cutoff
+        by_missing = drifted and missing.p_value < p_value
+        missing_p = missing.p_value
+    else:  # effect sizes: the distribution's distance, or the missing share's
+        column_p = missing_p = math.nan
+        by_missing = _missing_distance(ref, cur) >= MISSING_DISTANCE
+        drifted = statistic >= cutoff or by_missing
+    if by_missing:
+        notes.append(_missing_note(ref, cur, missing, True, chosen not in P_VALUE_TESTS))
+    return ColumnDrift(name, chosen, statistic, p_value, cutoff, bool(drifted), ref.kind, nan_r,
+                       nan_c, "; ".join(notes), distribution, missing_p_value=missing_p,
+                       column_p_value=column_p)
 
 
 def _numeric_tables(ref: Side, cur: Side) -> tuple[st.NumericComparison,
@@ -432,17 +458,22 @@ def _std(values: np.ndarray) -> float:
     return float((values / scale).std()) * scale
 
 
-def _missingness(ref: Side, cur: Side) -> tuple[bool, str]:
-    """Whether the share of missing (or infinite) values moved enough to count as drift."""
+def _missing_distance(ref: Side, cur: Side) -> float:
+    """Jensen–Shannon distance between the two sides' missing/present shares."""
+    return st.jensen_shannon(np.array([ref.missing, ref.rows - ref.missing], dtype=float),
+                             np.array([cur.missing, cur.rows - cur.missing], dtype=float))
+
+
+def _missing_note(ref: Side, cur: Side, missing: st.MissingTest, drifted: bool,
+                  by_distance: bool) -> str:
+    """What the missing-value test found, when it decided the verdict."""
+    if not drifted:
+        return ""
     share_r = ref.missing / ref.rows if ref.rows else 0.0
-    share_c = cur.missing / cur.rows
-    if share_r == share_c:
-        return False, ""
-    counts_r = np.array([ref.missing, ref.rows - ref.missing], dtype=float)
-    counts_c = np.array([cur.missing, cur.rows - cur.missing], dtype=float)
-    if ref.rows <= SMALL_REFERENCE:
-        drifted = st.z_test(counts_r, counts_c)[1] < MISSING_P_VALUE
+    if by_distance:
+        evidence = (f"Jensen–Shannon distance {_missing_distance(ref, cur):.3g} "
+                    f"≥ {MISSING_DISTANCE}")
     else:
-        drifted = st.jensen_shannon(counts_r, counts_c) >= MISSING_DISTANCE
-    return drifted, (f"missing values {share_r:.1%} → {share_c:.1%}: drifted" if drifted
-                     else "")
+        test = "Fisher's exact" if missing.name == "fisher" else "chi-square"
+        evidence = f"{test} p = {missing.p_value:.2g}"
+    return f"missing values {share_r:.1%} → {cur.missing / cur.rows:.1%}: drifted ({evidence})"
