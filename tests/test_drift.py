@@ -668,7 +668,8 @@ moved = drift(reference, X_test * 1.5)
 def test_html_view_is_compact_self_contained_and_highlights_drift() -> None:
     report = drift(mixed(3000), mixed(3000, 0.5).assign(b=np.nan))
     page = report._repr_html_()
-    assert "dataset drifted: 3 of 4 columns drifted (75%" in page
+    assert "dataset drifted: 3 of 4 columns drifted; dataset drift needs 2" in page
+    assert "The dataset drifts when 2 of 4 columns do (share 50%)." in page
     assert page.count('<tr class="drifted" style="background:#fde2e1">') == 3
     assert "<script" not in page and "http" not in page and "<link" not in page
     assert "missing values 0.0% → 100.0%" in page
