@@ -252,18 +252,17 @@ def ks_test(reference: np.ndarray, current: np.ndarray, statistic: float) -> tup
     (:func:`ks_p_value_with_ties`).
     """
     n1, n2 = reference.size, current.size
-    if max(n1, n2) <= EXACT_KS_MAX_N:
-        result = stats.ks_2samp(reference, current)
-        statistic, pvalue = float(result.statistic), float(result.pvalue)
-    else:
-        m, n = sorted((float(n1), float(n2)), reverse=True)
-        pvalue = float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0.0, 1.0))
     if (n1 + n2) * (min(n1, n2) + 1) <= EXACT_TIES_MAX_CELLS:
         pooled = np.sort(np.concatenate((reference, current)))
         tied = pooled[1:] == pooled[:-1]
         if tied.any():
             groups = np.flatnonzero(np.append(~tied, True)) + 1  # pooled count up to each value
-            pvalue = ks_p_value_with_ties(n1, n2, groups, statistic)
+            return statistic, ks_p_value_with_ties(n1, n2, groups, statistic)
+    if max(n1, n2) <= EXACT_KS_MAX_N:
+        result = stats.ks_2samp(reference, current)
+        return float(result.statistic), float(result.pvalue)
+    m, n = sorted((float(n1), float(n2)), reverse=True)
+    pvalue = float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0.0, 1.0))
     return statistic, pvalue
 
 
@@ -278,20 +277,27 @@ def ks_p_value_with_ties(n1: int, n2: int, checkpoints: np.ndarray, statistic: f
     """
     small, large = sorted((n1, n2))
     total = small + large
-    taken = np.arange(small + 1, dtype=float)  # values of the smaller side taken so far
     probability = np.zeros(small + 1)
     probability[0] = 1.0
+    left = small - np.arange(small + 1, dtype=float)  # values of the smaller side still to come
     check = np.zeros(total + 1, dtype=bool)
     check[checkpoints] = True
     bound = statistic * (1.0 - 1e-9) - 1e-12  # what counts as reaching the observed D
+    slope = 1.0 / small + 1.0 / large
+    moved = np.empty(small + 1)
     for step in range(total):
-        to_small = (small - taken) / (total - step)  # chance the next value is the small side's
-        moved = probability * to_small
-        probability = probability - moved
+        np.multiply(probability, left, out=moved)
+        moved *= 1.0 / (total - step)  # the next value is the smaller side's
+        probability -= moved
         probability[1:] += moved[:-1]
-        if check[step + 1]:
-            gap = np.abs(taken / small - (step + 1 - taken) / large)
-            probability[gap >= bound] = 0.0
+        if check[step + 1]:  # after i values of the smaller side: |i/small − j/large| < bound
+            centre = (step + 1) / large  # the gap is |i · slope − centre|
+            low = math.floor((centre - bound) / slope) + 1  # reached below this i ...
+            high = math.ceil((centre + bound) / slope)  # ... and from this i up
+            if low > 0:
+                probability[:low] = 0.0
+            if high <= small:
+                probability[max(high, 0):] = 0.0
     return float(np.clip(1.0 - probability.sum(), 0.0, 1.0))
 
 
