@@ -6,7 +6,8 @@ Tree ensembles and boosting models report ``feature_importances_``. Linear model
 of a pipeline, measured on the rows given. A model that reports neither, or whose inputs are
 not the table's columns one to one (one-hot encoders, column transformers), has no
 importance here: the caller then treats every column as important. Permutation importance
-would need labelled rows with the training columns, which a monitored batch seldom has.
+was not chosen: it needs labelled rows with the training columns, and a run keeps its
+``--eval`` predictions and profile, not those rows, while a monitored batch seldom has labels.
 """
 
 from __future__ import annotations
