@@ -75,6 +75,8 @@ from ._drift_sides import (
     against_profile,
     as_kind,
     data_side,
+    missing_distance,
+    missing_note,
     profile_side,
     reconcile,
     value_counts,
@@ -369,8 +371,8 @@ def _compare_column(name: str, ref: Side, cur: Side, test: str | None, global_te
             drifted = missing.p_value < (threshold or MISSING_P_VALUE)
             column_p = missing.p_value
         else:
-            drifted, column_p = _missing_distance(ref, cur) >= MISSING_DISTANCE, math.nan
-        notes += [_missing_note(ref, cur, missing, drifted, math.isnan(column_p)),
+            drifted, column_p = missing_distance(ref, cur) >= MISSING_DISTANCE, math.nan
+        notes += [missing_note(ref, cur, missing, drifted, math.isnan(column_p)),
                   f"all values missing {where}: not tested"]
         return ColumnDrift(name, "", math.nan, math.nan, math.nan, drifted, ref.kind, nan_r,
                            nan_c, "; ".join(n for n in notes if n),
@@ -410,10 +412,10 @@ def _compare_column(name: str, ref: Side, cur: Side, test: str | None, global_te
         missing_p = missing.p_value
     else:  # effect sizes: the distribution's distance, or the missing share's
         column_p = missing_p = math.nan
-        by_missing = _missing_distance(ref, cur) >= MISSING_DISTANCE
+        by_missing = missing_distance(ref, cur) >= MISSING_DISTANCE
         drifted = statistic >= cutoff or by_missing
     if by_missing:
-        notes.append(_missing_note(ref, cur, missing, True, chosen not in P_VALUE_TESTS))
+        notes.append(missing_note(ref, cur, missing, True, chosen not in P_VALUE_TESTS))
     return ColumnDrift(name, chosen, statistic, p_value, cutoff, bool(drifted), ref.kind, nan_r,
                        nan_c, "; ".join(notes), distribution, missing_p_value=missing_p,
                        column_p_value=column_p)
@@ -504,24 +506,3 @@ def _std(values: np.ndarray) -> float:
         return std
     scale = float(np.abs(values).max())
     return float((values / scale).std()) * scale
-
-
-def _missing_distance(ref: Side, cur: Side) -> float:
-    """Jensen–Shannon distance between the two sides' missing/present shares."""
-    return st.jensen_shannon(np.array([ref.missing, ref.rows - ref.missing], dtype=float),
-                             np.array([cur.missing, cur.rows - cur.missing], dtype=float))
-
-
-def _missing_note(ref: Side, cur: Side, missing: st.MissingTest, drifted: bool,
-                  by_distance: bool) -> str:
-    """What the missing-value test found, when it decided the verdict."""
-    if not drifted:
-        return ""
-    share_r = ref.missing / ref.rows if ref.rows else 0.0
-    if by_distance:
-        evidence = (f"Jensen–Shannon distance {_missing_distance(ref, cur):.3g} "
-                    f"≥ {MISSING_DISTANCE}")
-    else:
-        test = "Fisher's exact" if missing.name == "fisher" else "chi-square"
-        evidence = f"{test} p = {missing.p_value:.2g}"
-    return f"missing values {share_r:.1%} → {cur.missing / cur.rows:.1%}: drifted ({evidence})"
