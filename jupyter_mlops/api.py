@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .capture.fits import watching
 from .capture.recorder import RunRecorder
 from .errors import NoActiveRunError
 
@@ -18,7 +19,8 @@ def activate(recorder: RunRecorder | None) -> Iterator[None]:
     global _active
     previous, _active = _active, recorder
     try:
-        yield
+        with watching(recorder.fits if recorder is not None else None):
+            yield
     finally:
         _active = previous
 

@@ -24,7 +24,7 @@ PROFILE_VERSION = 2
 SAMPLE_ROWS = 20_000
 QUANTILES = np.linspace(0.0, 1.0, 201)
 HISTOGRAM_BINS = 20
-TOP_CATEGORIES = 50  # categories a schema lists per categorical column
+SCHEMA_CATEGORIES = 100_000  # categories a schema lists per pandas category dtype
 PROFILE_CATEGORIES = 1000  # categories a profile counts per column; the rest are "other"
 DISTINCT_VALUES = 200  # numeric columns with at most this many distinct values keep them all
 TAIL_RANKS = (1, 2, 5, 10, 20, 50)  # order statistics kept at both ends of a numeric sample
@@ -51,7 +51,10 @@ def schema_of(obj: Any) -> dict[str, Any]:
     for name, dtype in frame.dtypes.items():
         column: dict[str, Any] = {"name": str(name), "dtype": str(dtype)}
         if isinstance(dtype, pd.CategoricalDtype):
-            column["categories"] = [_plain(c) for c in dtype.categories[:TOP_CATEGORIES]]
+            # All of them (up to a bound): a model fitted on the dtype knows each by its code.
+            column["categories"] = [_plain(c) for c in dtype.categories[:SCHEMA_CATEGORIES]]
+            if dtype.ordered:
+                column["ordered"] = True
         columns.append(column)
     return {"columns": columns, "rows": int(frame.shape[0])}
 

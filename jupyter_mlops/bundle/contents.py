@@ -9,8 +9,13 @@ import platform
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..entities import Run
+from ..errors import BundleError
+from ..profile import as_frame
+from .features import Need, column_needs
+from .serve import RequestError, frame_from_payload, validate
 
 # Packages a notebook imports that a served model never needs.
 NOTEBOOK_ONLY = {
@@ -18,6 +23,8 @@ NOTEBOOK_ONLY = {
     "jupyter-client", "jupyter-core", "nbformat", "nbclient", "matplotlib", "plotly",
     "seaborn", "tqdm", "pytest",
 }
+# A text value seen fewer times in the training data stays out of a bundle's profile.
+MIN_SHARED_COUNT = 5
 # What the bundle's model loading and serve.py always need.
 RUNTIME = ("numpy", "pandas", "scikit-learn", "skops", "starlette", "uvicorn")
 
@@ -47,9 +54,9 @@ def python_env_yaml(python_version: str | None = None) -> str:
             "dependencies:\n- -r requirements.txt\n")
 
 
-def _kind(column: dict[str, Any], profile: dict[str, Any]) -> str:
-    dtype = column["dtype"]
-    if dtype == "bool":
+def _kind(dtype: str, need: Need | None) -> str:
+    """The schema kind of a column: its dtype, and for text what the model does with it."""
+    if dtype in ("bool", "boolean"):
         return "boolean"
     if dtype.startswith(("int", "uint", "Int", "UInt")):
         return "integer"
@@ -57,23 +64,44 @@ def _kind(column: dict[str, Any], profile: dict[str, Any]) -> str:
         return "number"
     if dtype.startswith("datetime"):
         return "datetime"
-    if dtype == "category" or profile.get("n_unique_sample", 10**9) <= 50:
+    if need is not None and (not need.used or need.text):
+        return "string"
+    if dtype == "category" or (need is not None and need.categories is not None):
         return "category"
     return "string"
 
 
 def input_schema(schema: dict[str, Any], profile: dict[str, Any], model: Any) -> dict[str, Any]:
-    """schema.json: columns in the model's order with dtype, kind, categories and ranges."""
+    """schema.json: columns in the model's order with dtype, kind, categories and ranges.
+
+    Categories are those the model knows (its fitted encoders, else the pandas category
+    dtype it was fitted on), never the profile's most frequent values; ``unknown`` says
+    whether unseen ones are refused (``"error"``) or handled by the model (``"accepted"``).
+    Columns the model drops or reads as free text are open ``string`` columns.
+    """
     columns = []
     profiled = profile.get("columns", {})
+    needs = column_needs(model, [c["name"] for c in schema["columns"]])
     for column in schema["columns"]:
         info = profiled.get(column["name"], {})
+        need = needs.get(column["name"])
         entry: dict[str, Any] = {"name": column["name"], "dtype": column["dtype"],
-                                 "kind": _kind(column, info),
+                                 "kind": _kind(column["dtype"], need),
                                  "nullable": bool(info.get("nulls", 0))}
+        if need is not None and not need.used:
+            entry["used"] = False
         if entry["kind"] == "category":
-            entry["categories"] = column.get("categories") or sorted(info.get("top", {}))
-        if info.get("min") is not None:
+            dtype_categories = column.get("categories") if column["dtype"] == "category" else None
+            known = need.categories if need is not None and need.categories is not None \
+                else dtype_categories
+            entry["categories"] = known or []
+            entry["unknown"] = "accepted" if need is not None and need.unknown_ok and \
+                need.categories is not None else "error"
+            if dtype_categories is not None and dtype_categories != entry["categories"]:
+                entry["dtype_categories"] = dtype_categories
+            if column.get("ordered"):
+                entry["ordered"] = True
+        if info.get("min") is not None and entry["kind"] in ("number", "integer"):
             entry["min"], entry["max"] = info["min"], info["max"]
         columns.append(entry)
     prediction: dict[str, Any] = {}
@@ -86,41 +114,107 @@ def input_schema(schema: dict[str, Any], profile: dict[str, Any], model: Any) ->
 
 def input_example(schema: dict[str, Any], profile: dict[str, Any], rows: int = 3
                   ) -> dict[str, Any]:
-    """A few valid rows, built from the training profile (no training data is kept)."""
+    """A few valid rows synthesized from the schema and the profile's aggregates: medians
+    (and other quantiles) of numbers and dates, the model's first categories, placeholder
+    text. No row, and no text value, of the training data is copied."""
     profiled = profile.get("columns", {})
     data: list[list[Any]] = [[] for _ in range(rows)]
     for column in schema["columns"]:
-        info = profiled.get(column["name"], {})
-        quantiles = info.get("quantiles") or []
+        quantiles = profiled.get(column["name"], {}).get("quantiles") or []
         for i in range(rows):
-            if column["kind"] in ("number", "integer") and quantiles:
-                value: Any = quantiles[int((i + 1) * (len(quantiles) - 1) / (rows + 1))]
-                if column["kind"] == "integer":
-                    value = int(round(value))
-            elif column["kind"] in ("number", "integer"):
-                value = 0
-            elif column["kind"] == "boolean":
-                value = i % 2 == 0
-            elif column.get("categories"):
-                value = column["categories"][i % len(column["categories"])]
-            else:
-                value = next(iter(info.get("top", {})), "")
-            data[i].append(value)
+            data[i].append(_example_value(column, quantiles, i, rows))
     return {"columns": [c["name"] for c in schema["columns"]], "data": data}
+
+
+def _example_value(column: dict[str, Any], quantiles: list[float], i: int, rows: int) -> Any:
+    kind = column["kind"]
+    value: Any = quantiles[int((i + 1) * (len(quantiles) - 1) / (rows + 1))] \
+        if quantiles else 0
+    if kind == "number":
+        return round(float(value), 6)
+    if kind == "integer":
+        return int(round(value))
+    if kind == "datetime":  # the profile counts nanoseconds since the epoch
+        return pd.Timestamp(int(value)).floor("D").isoformat() if quantiles else \
+            "2000-01-01T00:00:00"
+    if kind == "boolean":
+        return i % 2 == 0
+    categories = column.get("categories")
+    if kind == "category" and categories:
+        return categories[i % len(categories)]
+    return f"example text {i + 1}"
+
+
+def bundle_profile(profile: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """reference_profile.json: the training profile without values that could single out a
+    training row. Numeric entries are aggregates already (counts, quantiles, histograms);
+    of a text column's value counts, only the categories the model knows and values seen at
+    least ``MIN_SHARED_COUNT`` times stay listed, the others are counted in ``other`` (drift
+    still compares their total share)."""
+    known = {c["name"]: set(c.get("categories") or []) for c in schema["columns"]}
+    columns = {}
+    for name, entry in profile.get("columns", {}).items():
+        top = entry.get("top")
+        if top:
+            keep = {k: v for k, v in top.items()
+                    if v >= MIN_SHARED_COUNT or k in known.get(name, ())}
+            entry = {**entry, "top": keep,
+                     "other": int(entry.get("other", 0)) + sum(top.values()) - sum(keep.values()),
+                     "withheld_values": len(top) - len(keep)}
+        columns[name] = entry
+    return {**profile, "columns": columns}
+
+
+def example_from_frame(frame: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """The input example a user chose (``input_example=``), checked against the schema."""
+    frame = as_frame(frame)
+    names = [c["name"] for c in schema["columns"]]
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise BundleError(f"input_example lacks the model's column(s) {', '.join(missing)}")
+    split = json.loads(frame[names].to_json(orient="split", index=False, date_format="iso",
+                                            date_unit="us"))
+    try:
+        validate(frame_from_payload({"dataframe_split": split}, names), schema)
+    except RequestError as exc:
+        raise BundleError(f"input_example does not fit the model's schema: {exc}") from None
+    return {"columns": names, "data": split["data"]}
 
 
 _MLFLOW_TYPES = {"number": "double", "integer": "long", "boolean": "boolean",
                  "category": "string", "string": "string", "datetime": "datetime"}
 
 
+def _mlflow_type(column: dict[str, Any]) -> str:
+    """The MLflow signature type of a schema column, as ``infer_signature`` gives for the
+    training frame; ``any`` for pandas dtypes that MLflow's schema enforcement refuses under
+    every type (category; nullable Int, Float and boolean: "Can not safely convert category
+    to <U0", "cannot convert NA to integer"): the bundle's own loader (serve.py) checks those
+    against schema.json and restores the dtype the model was fitted on."""
+    dtype = column["dtype"]
+    if dtype in ("category", "boolean") or dtype.startswith(("Int", "UInt", "Float")):
+        return "any"
+    return _MLFLOW_TYPES[column["kind"]] if column.get("used", True) else "any"
+
+
+def signature_inputs(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The MLmodel signature's inputs: one column spec per schema column, optional where
+    the training data had missing values (or the model drops the column)."""
+    return [{"type": _mlflow_type(c), "name": c["name"],
+             "required": not c["nullable"] and c.get("used", True)} for c in schema["columns"]]
+
+
 def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[str],
                  created: float) -> str:
-    """The MLmodel file: sklearn + python_function flavors, signature, input example."""
+    """The MLmodel file: sklearn + python_function flavors, signature, input example.
+
+    MLflow's pyfunc loads the bundle through serve.py (the bundle directory is its code
+    path), so a frame gets the same checks and dtypes as a request to the bundle's server.
+    """
     import sklearn
     import yaml
 
-    inputs = [{"type": _MLFLOW_TYPES[c["kind"]], "name": c["name"], "required": True}
-              for c in schema["columns"]]
+    inputs = signature_inputs(schema)
     classes = schema["prediction"].get("classes")
     output_type = "double"
     if classes:
@@ -129,9 +223,9 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
         "artifact_path": "model",
         "flavors": {
             "python_function": {
+                "code": ".",
                 "env": {"virtualenv": "python_env.yaml"},
-                "loader_module": "mlflow.sklearn",
-                "model_path": "model.skops",
+                "loader_module": "serve",
                 "predict_fn": "predict",
                 "python_version": platform.python_version(),
             },
@@ -181,8 +275,27 @@ def lineage_document(run: Run, upstream: list[Run], version: dict[str, Any] | No
     }
 
 
+def data_statement(schema: dict[str, Any], example_source: str) -> list[str]:
+    """The model card's account of the training data a bundle carries (no rows)."""
+    closed = [c for c in schema["columns"] if c.get("categories")]
+    count = sum(len(c["categories"]) for c in closed)
+    return [
+        "No training rows. `schema.json` lists column names, dtypes, numeric ranges and "
+        f"{count} categor{'y' if count == 1 else 'ies'} of {len(closed)} column(s) that the "
+        "model's fitted encoders know (they are part of the model).",
+        "`reference_profile.json` holds aggregates for drift checks: counts, missing values, "
+        "quantiles, histograms, a numeric column's distinct values when it has at most 200, "
+        f"and frequencies of text values seen at least {MIN_SHARED_COUNT} times (rarer ones "
+        "are counted together, never listed).",
+        f"`input_example.json`: {example_source}.",
+        "`model.skops` holds the model's learned state (coefficients, trees, encoder "
+        "categories; some models, such as nearest neighbours, keep training rows by design).",
+    ]
+
+
 def model_card(run: Run, model: Any, schema: dict[str, Any], requirements: list[str],
-               version: dict[str, Any] | None, events: list[dict[str, Any]]) -> str:
+               version: dict[str, Any] | None, events: list[dict[str, Any]],
+               example_source: str = "synthesized from the schema and the profile") -> str:
     """model_card.md: what the model is, how it was made and judged, who promoted it and why."""
     title = f"{version['name']} v{version['version']}" if version else run.name
     lines = [f"# {title}", "", f"`{type(model).__name__}` from run `{run.run_id}` "
@@ -196,6 +309,8 @@ def model_card(run: Run, model: Any, schema: dict[str, Any], requirements: list[
     lines += ["", "## Parameters", ""] + [f"- {k}: {v}" for k, v in sorted(run.params.items())]
     lines += ["", "## Data", ""] + [
         f"- {e.kind} `{e.name}` {e.fingerprint} {e.detail.get('shape', '')}" for e in run.inputs]
+    lines += ["", "## What of the training data this bundle holds", ""] + data_statement(
+        schema, example_source)
     lines += ["", "## Input schema", ""] + [
         f"- `{c['name']}` {c['kind']}" + (f" [{c['min']:.4g}, {c['max']:.4g}]"
                                           if "min" in c else "") for c in schema["columns"]]

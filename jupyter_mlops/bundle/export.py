@@ -35,12 +35,15 @@ def _resolve(store: Store, ref: ModelVersion | str) -> tuple[str, str | None, Mo
     return store.resolve_run_id(ref), None, None
 
 
-def _training_data(store: Store, run: Any, model: Any) -> dict[str, Any]:
-    """The recorded dataset the model was fitted on: the input matching its features."""
+def _training_data(store: Store, run: Any, model: Any, variable: str) -> dict[str, Any]:
+    """The recorded dataset the model was fitted on: the ``fit`` input the capture observed
+    for it, else the largest 2-D dataset the run read or built that has its features."""
     names = [str(n) for n in getattr(model, "feature_names_in_", [])]
     width = getattr(model, "n_features_in_", None)
     best: dict[str, Any] | None = None
-    for entity in run.inputs:
+    candidates = [e for e in run.inputs if e.detail.get("fit_of") == variable]
+    candidates += [e for e in [*run.inputs, *run.outputs] if e not in candidates]
+    for entity in candidates:
         if entity.kind != "dataset" or not entity.fingerprint.startswith("data:"):
             continue
         dataset = store.get_dataset(entity.fingerprint)
@@ -48,6 +51,8 @@ def _training_data(store: Store, run: Any, model: Any) -> dict[str, Any]:
         if len(dataset["shape"]) != 2 or (names and columns != names) or (
                 width is not None and len(columns) != width):
             continue
+        if entity.detail.get("fit_of") == variable:
+            return dict(dataset)
         if best is None or dataset["shape"][0] > best["shape"][0]:
             best = dataset
     if best is None:
@@ -76,6 +81,7 @@ def export_bundle(
     store: Store | None = None,
     trusted: list[str] | None = None,
     overwrite: bool = False,
+    input_example: Any = None,
 ) -> Path:
     """Write the deployment bundle of a model version (or of a run's model) to ``path``.
 
@@ -87,6 +93,8 @@ def export_bundle(
     trusted : extra types (besides scikit-learn, numpy, scipy) the model may contain
     overwrite : replace a previous bundle at ``path`` (and ``path.zip``); never anything
         else (see :mod:`jupyter_mlops.bundle.target`)
+    input_example : rows (a DataFrame) to ship as the input example; by default the example
+        is synthesized from the schema and profile, so no training row leaves the store
 
     Returns the bundle directory (or the .zip file when ``zip=True``).
     """
@@ -113,9 +121,16 @@ def export_bundle(
             f"the model contains types outside scikit-learn/numpy/scipy: {', '.join(foreign)}. "
             "If you trust them, pass trusted=[...] with these names to export_bundle."
         )
-    dataset = _training_data(store, run, model)
+    dataset = _training_data(store, run, model, variable)
     schema = contents.input_schema(dataset["schema"], dataset["profile"], model)
-    example = contents.input_example(schema, dataset["profile"])
+    if input_example is None:
+        example = contents.input_example(schema, dataset["profile"])
+        example_source = "synthesized from the schema and the profile (medians, quantiles, " \
+            "the model's first categories, placeholder text), not copied from training rows"
+    else:
+        example = contents.example_from_frame(input_example, schema)
+        example_source = f"{len(example['data'])} row(s) chosen by the exporter " \
+            "(input_example=)"
     requirements = contents.requirements(run)
     version_info = dataclasses.asdict(version) if version else None
     subject = version.name if version else None
@@ -132,9 +147,10 @@ def export_bundle(
         # The same rows as a request body: `curl -d @serving_input_example.json` (MLflow's name).
         "serving_input_example.json": json.dumps({"dataframe_split": example}, indent=1),
         "schema.json": json.dumps(schema, indent=1),
-        "reference_profile.json": json.dumps(dataset["profile"]),
+        "reference_profile.json": json.dumps(contents.bundle_profile(dataset["profile"],
+                                                                     schema)),
         "model_card.md": contents.model_card(run, model, schema, requirements, version_info,
-                                             events),
+                                             events, example_source),
         "lineage.json": json.dumps(
             {**contents.lineage_document(run, upstream, version_info, events),
              # The store's audit chain head at export: `doctor --bundle` detects a log later

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import numbers
 import socket
 import sys
 from pathlib import Path
@@ -122,24 +123,38 @@ def _records(rows: Any, columns: list[str]) -> pd.DataFrame:
     raise RequestError("rows must all be objects (column: value) or all be lists")
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN, pandas' NA or NaT."""
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
 def _check_value(column: dict[str, Any], value: Any) -> str | None:
     """Why one value does not fit its column, or None."""
     kind = column["kind"]
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return None if column.get("nullable", True) else "must not be missing"
+    if not column.get("used", True):
+        return None  # the model drops this column: any value will do
     if kind in ("number", "integer"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             return f"must be a number, got {type(value).__name__} {value!r}"
-        if kind == "integer" and isinstance(value, float) and not value.is_integer():
+        if kind == "integer" and not float(value).is_integer():
             return f"must be a whole number, got {value!r}"
     elif kind == "boolean":
-        if not isinstance(value, bool):
+        if not isinstance(value, (bool, np.bool_)):
             return f"must be true or false, got {value!r}"
+    elif kind == "datetime":
+        try:
+            pd.Timestamp(value)
+        except (ValueError, TypeError):
+            return f"must be a date and time (ISO 8601 text), got {value!r}"
     elif kind in ("category", "string"):
         if not isinstance(value, str):
             return f"must be a string, got {type(value).__name__} {value!r}"
         known = column.get("categories")
-        if kind == "category" and known and value not in known:
+        if kind == "category" and column.get("unknown", "error") == "error" and known \
+                and value not in known:
             return f"unseen category {value!r} (known: {', '.join(map(str, known[:20]))})"
     return None
 
@@ -147,6 +162,8 @@ def _check_value(column: dict[str, Any], value: Any) -> str | None:
 def validate(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
     """The frame with the schema's columns in order and dtypes; RequestError otherwise."""
     expected = [c["name"] for c in schema["columns"]]
+    frame = frame.assign(**{c["name"]: None for c in schema["columns"]  # dropped by the model
+                            if not c.get("used", True) and c["name"] not in frame.columns})
     missing = [c for c in expected if c not in frame.columns]
     unknown = [str(c) for c in frame.columns if c not in expected]
     if missing:
@@ -165,9 +182,37 @@ def validate(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
             problem = _check_value(column, value)
             if problem:
                 raise RequestError(f"column {column['name']!r}, row {position}: {problem}", 422)
-    dtypes = {c["name"]: c["dtype"] for c in schema["columns"]
-              if str(frame[c["name"]].dtype) != c["dtype"]}
-    return frame.astype(dtypes) if dtypes else frame
+    converted = {}
+    for column in schema["columns"]:
+        values = frame[column["name"]]
+        dtype = _dtype_of(column, values)
+        if str(values.dtype) != str(dtype) or isinstance(dtype, pd.CategoricalDtype):
+            converted[column["name"]] = _convert(values, dtype, column)
+    return frame.assign(**converted) if converted else frame
+
+
+def _dtype_of(column: dict[str, Any], values: pd.Series) -> Any:
+    """The dtype the model was fitted on: category dtypes with their categories in the
+    training order (unseen values that the model accepts appended after them)."""
+    if column["dtype"] != "category":
+        return column["dtype"]
+    known = list(column.get("dtype_categories") or column.get("categories") or [])
+    seen = set(known)
+    extra = [v for v in pd.unique(values.dropna().astype(object)) if v not in seen]
+    return pd.CategoricalDtype(known + sorted(extra, key=str), ordered=bool(
+        column.get("ordered")))
+
+
+def _convert(values: pd.Series, dtype: Any, column: dict[str, Any]) -> pd.Series:
+    if isinstance(dtype, pd.CategoricalDtype) and isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)  # re-code by value, not by the request's own codes
+    try:
+        if column["kind"] == "datetime" and not pd.api.types.is_datetime64_any_dtype(values):
+            values = pd.to_datetime(values.astype(object))
+        return values.astype(dtype)
+    except (ValueError, TypeError) as exc:
+        raise RequestError(f"column {column['name']!r}: cannot convert to {dtype} ({exc})",
+                           422) from None
 
 
 def _column_ok(column: dict[str, Any], values: pd.Series) -> bool:
@@ -175,6 +220,8 @@ def _column_ok(column: dict[str, Any], values: pd.Series) -> bool:
     if not column.get("nullable", True) and values.isna().any():
         return False
     kind = column["kind"]
+    if not column.get("used", True):
+        return True
     if kind in ("number", "integer"):
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             return False
@@ -182,12 +229,15 @@ def _column_ok(column: dict[str, Any], values: pd.Series) -> bool:
             (values.dropna() % 1 == 0).all())
     if kind == "boolean":
         return pd.api.types.is_bool_dtype(values)
+    if kind == "datetime":
+        return pd.api.types.is_datetime64_any_dtype(values)
     if kind in ("category", "string"):
         present = values.dropna()
         if not present.map(lambda v: isinstance(v, str)).all():
             return False
         known = column.get("categories")
-        return kind == "string" or not known or bool(present.isin(known).all())
+        return kind == "string" or column.get("unknown", "error") != "error" or not known \
+            or bool(present.isin(known).all())
     return False
 
 
@@ -313,6 +363,28 @@ class Model:
         if self.log is not None:
             self.log.write(frame, predictions)
         return {"predictions": predictions}
+
+
+class PyFunc:
+    """The bundle as ``mlflow.pyfunc.load_model`` returns it: MLmodel names this file as the
+    loader module, so MLflow's frames get the checks and dtypes of a request."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else \
+            frame_from_payload(model_input, self.model.columns)
+        try:
+            features = validate(frame, self.model.schema)
+        except RequestError as exc:
+            raise ValueError(str(exc)) from None
+        return self.model.predictor(features.to_numpy() if self.model.as_array else features)
+
+
+def _load_pyfunc(path: str) -> PyFunc:
+    """MLflow's pyfunc entry point: ``path`` is the bundle directory."""
+    return PyFunc(Model(Path(path)))
 
 
 def create_app(root: Path = HERE, log: RequestLog | None = None) -> Any:

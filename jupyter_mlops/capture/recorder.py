@@ -31,6 +31,7 @@ from .analysis import CellAnalysis, analyze
 from .artifacts import artifact_bytes
 from .cells import CellHistory
 from .changes import Before, file_entity
+from .fits import FitWatcher
 from .models import evaluate, is_fitted, is_metric_value, is_model, keeps_fitted_state, model_params
 
 MAX_STREAM_CHARS = 64_000
@@ -120,6 +121,7 @@ class RunRecorder:
         self._live_flush = True  # off after a failed flush: the rest waits for finish()
         self._git = environment.git_state_soon()
         self._slice = history.code_slice(self.analysis.reads)
+        self.fits = FitWatcher(namespace)  # started by api.activate while the cell runs
 
     # -- before the cell -------------------------------------------------------------------
     def _dataset_entity(self, name: str, value: Any) -> Entity:
@@ -322,6 +324,7 @@ class RunRecorder:
             result.outputs.append(Entity("model", name, fingerprint, {
                 "class": type(value).__name__, "module": type(value).__module__,
                 "format": fmt}))
+            self._fit_input(result, name, value)
         elif is_dataset(value):
             entity = self._dataset_entity(name, value)
             if before is None or before.fingerprint != entity.fingerprint:
@@ -329,6 +332,21 @@ class RunRecorder:
         elif name in self.options.models:
             raise MLOpsError(f"--model {name} is a {type(value).__name__} without fit() and "
                              "predict(), or is not fitted yet")
+
+    def _fit_input(self, result: RunResult, name: str, model: Any) -> None:
+        """Record the data ``model`` was fitted on in this cell as an input of the run (with
+        ``fit_of`` naming the model), even when it was built inside the cell or the call."""
+        X = self.fits.fitted_on(model)
+        if X is None or not is_dataset(X):
+            return
+        bound = next((n for n in (*self.analysis.binds, *self.analysis.reads)
+                      if self.namespace.get(n) is X), None)
+        entity = self._dataset_entity(bound or f"{name}.fit(X)", X)
+        entity = Entity("dataset", entity.name, entity.fingerprint,
+                        {**entity.detail, "fit_of": name})
+        result.inputs = [e for e in result.inputs if not (
+            e.kind == "dataset" and e.fingerprint == entity.fingerprint
+            and e.name == entity.name)] + [entity]
 
     def _params(self, result: RunResult) -> None:
         params: dict[str, Any] = {}
