@@ -67,7 +67,7 @@ def _visit(model: Any, columns: list[str], needs: dict[str, Need]) -> None:
             if step is None or step == "passthrough":
                 continue
             _visit(step, columns, needs)
-            if not _keeps_columns(step):
+            if not _keeps_columns(step, columns):
                 break
         return
     transformers = getattr(model, "transformers_", None)
@@ -97,9 +97,15 @@ def _visit(model: Any, columns: list[str], needs: dict[str, Need]) -> None:
     _visit(getattr(model, "_preprocessor", None), columns, needs)
 
 
-def _keeps_columns(step: Any) -> bool:
-    """Whether a pipeline step hands its input columns on by name (feature functions)."""
-    return type(step).__name__ == "FunctionTransformer"
+def _keeps_columns(step: Any, columns: list[str]) -> bool:
+    """Whether a pipeline step hands its input columns on by name: one output per input
+    (imputers, scalers), or a function adding features (FunctionTransformer)."""
+    if type(step).__name__ == "FunctionTransformer":
+        return True
+    try:
+        return [str(n) for n in step.get_feature_names_out(columns)] == columns
+    except Exception:  # no names out, or they cannot be computed for these inputs
+        return False
 
 
 def column_needs(model: Any, columns: list[str]) -> dict[str, Need]:

@@ -15,10 +15,13 @@ loaded (then the export matches the model's features against the recorded datase
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.machinery
 import inspect
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
@@ -33,6 +36,7 @@ class FitWatcher:
         self._patched: list[tuple[type, str, Any]] = []
         self._hook: tuple[type, Any] | None = None
         self._running: set[int] = set()  # estimators inside a fit call
+        self._finder: _AfterImport | None = None
 
     def fitted_on(self, estimator: Any) -> Any | None:
         """The ``X`` that ``estimator`` was last fitted on by the cell, or None."""
@@ -67,17 +71,23 @@ class FitWatcher:
                 setattr(cls, method, self._wrap(function))
 
     def start(self) -> None:
-        """Wrap the fit methods of every loaded estimator class (and of those defined
-        while the cell runs)."""
-        base_module = sys.modules.get("sklearn.base")
-        base = getattr(base_module, "BaseEstimator", None)
-        if base is None:
-            return
+        """Wrap the fit methods of every loaded estimator class, and of those defined while
+        the cell runs (also when the cell is the first to import scikit-learn)."""
+        base = getattr(sys.modules.get("sklearn.base"), "BaseEstimator", None)
+        if base is not None:
+            self._watch(base)
+        else:
+            self._finder = _AfterImport("sklearn.base", lambda module: self._watch(
+                module.BaseEstimator))
+            sys.meta_path.insert(0, self._finder)
+
+    def _watch(self, base: Any) -> None:
         seen: set[type] = set()
-        pending = [base]
+        pending: list[type] = [base]
         while pending:
             cls = pending.pop()
-            for sub in type.__subclasses__(cls):
+            subclasses: list[type] = type.__subclasses__(cls)
+            for sub in subclasses:
                 if sub not in seen:
                     seen.add(sub)
                     pending.append(sub)
@@ -86,18 +96,21 @@ class FitWatcher:
         original = base.__dict__.get("__init_subclass__")
         watcher = self
 
-        def init_subclass(cls: type, **kwargs: Any) -> None:
+        def init_subclass(cls: Any, **kwargs: Any) -> None:
             if original is not None:
                 original.__func__(cls, **kwargs)
             else:
-                super(base, cls).__init_subclass__(**kwargs)  # type: ignore[misc]
+                super(base, cls).__init_subclass__(**kwargs)
             watcher._patch(cls)
 
-        base.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
+        base.__init_subclass__ = classmethod(init_subclass)
         self._hook = (base, original)
 
     def stop(self) -> None:
         """Put every wrapped method back."""
+        if self._finder is not None and self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
+        self._finder = None
         if self._hook is not None:
             base, original = self._hook
             if original is None:
@@ -108,6 +121,30 @@ class FitWatcher:
         for cls, method, function in reversed(self._patched):
             setattr(cls, method, function)
         self._patched = []
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``callback(module)`` once, right after the module ``name`` is first imported."""
+
+    def __init__(self, name: str, callback: Callable[[ModuleType], None]) -> None:
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # once, and not for the lookup below
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        execute, callback = loader.exec_module, self.callback
+
+        def exec_module(module: ModuleType) -> None:
+            execute(module)
+            callback(module)
+
+        loader.exec_module = exec_module
+        return spec
 
 
 @contextmanager
