@@ -29,6 +29,23 @@ def track_chain(shell: Shell) -> None:
     shell.run("%%track unrelated\nother = pd.DataFrame({'z': [1, 2]})")
 
 
+def json_split(frame: Any) -> dict[str, Any]:
+    """A DataFrame as an MLflow ``dataframe_split`` body with every value exact (pandas'
+    ``to_json`` rounds floats to 10 digits): missing values as null, times as ISO text."""
+    import pandas as pd
+
+    def plain(value: Any) -> Any:
+        if value is None or value is pd.NA or value is pd.NaT or value != value:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.isoformat()
+        return value.item() if hasattr(value, "item") else value
+
+    rows = frame.astype(object).itertuples(index=False, name=None)
+    return {"columns": [str(c) for c in frame.columns],
+            "data": [[plain(v) for v in row] for row in rows]}
+
+
 def run_workers(code: str, arguments: list[list[str]], timeout: float = 600) -> list[str]:
     """Run ``python -c code ARGS...`` once per argument list, all at the same time (separate
     processes, like separate kernels); returns their stdout, failing on any error."""

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Shell
+from conftest import Shell, json_split
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import _install, free_port, post_json, wait_until_healthy
@@ -37,14 +37,17 @@ promo[rng.random(n) < 0.03] = pd.NA
 sales = pd.DataFrame({
     "store": pd.Categorical(rng.choice(stores, n), categories=stores),
     "holiday": rng.random(n) < 0.1,
+    "open_late": pd.array(np.where(rng.random(n) < 0.05, None, rng.random(n) < 0.3),
+                          dtype="boolean"),
     "note": pd.array([f"call {rng.integers(1000, 9999)} re order {i}" for i in range(n)],
                      dtype="string"),
     "promo_units": promo,
     "date": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
     "price": rng.normal(20, 4, n).round(2),
 })
-sales["units"] = (50 + 30 * sales.holiday + sales.promo_units.fillna(0).astype(float)
-                  - sales.price + rng.normal(0, 5, n))
+sales["units"] = (50 + 30 * sales.holiday + 5 * sales.open_late.fillna(False).astype(float)
+                  + sales.promo_units.fillna(0).astype(float) - sales.price
+                  + rng.normal(0, 5, n))
 train, test = sales.iloc[:4000], sales.iloc[4000:].reset_index(drop=True)
 """
 SALES_TRAIN = """%%track sales-ridge
@@ -58,6 +61,8 @@ features = ColumnTransformer([
     ("promo", make_pipeline(SimpleImputer(), StandardScaler()), ["promo_units"]),
     ("date", make_pipeline(StandardScaler(), SplineTransformer(n_knots=6)), ["date"]),
     ("numbers", StandardScaler(), ["price", "holiday"]),
+    ("flag", make_pipeline(SimpleImputer(strategy="most_frequent"), StandardScaler()),
+     ["open_late"]),
 ], remainder="drop")
 X, y = train.drop(columns="units"), train["units"]
 model = make_pipeline(features, Ridge(alpha=1.0)).fit(X, y)
@@ -184,6 +189,7 @@ def test_signature_reads_the_real_dtypes(exported: dict[str, Any]) -> None:
     assert inputs["price"] == {"type": "double", "name": "price", "required": True}
     assert inputs["holiday"]["type"] == "boolean" and inputs["date"]["type"] == "datetime"
     assert inputs["store"]["type"] == "any" and inputs["promo_units"]["type"] == "any"
+    assert inputs["open_late"] == {"type": "any", "name": "open_late", "required": False}
     assert inputs["promo_units"]["required"] is False and inputs["note"]["required"] is False
     assert mlmodel["flavors"]["python_function"]["loader_module"] == "serve"
 
@@ -240,8 +246,7 @@ def test_serve_from_a_fresh_venv_predicts_the_same(exported: dict[str, Any], nam
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(url, process, 60)
-        split = json.loads(case["test"].to_json(orient="split", index=False,
-                                                date_format="iso", date_unit="us"))
+        split = json_split(case["test"])
         status, answer = post_json(url + "/invocations", {"dataframe_split": split})
         assert status == 200, answer
         assert answer["predictions"] == case["expected"]

@@ -1,0 +1,138 @@
+"""schema.json holds what the fitted model needs, and validation accepts every pandas dtype."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import json_split
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+
+from jupyter_mlops.bundle import contents, serve
+from jupyter_mlops.profile import profile_of, schema_of
+
+N = 400
+RNG = np.random.default_rng(1)
+CITIES = [f"city-{i:03d}" for i in range(120)]  # more than the profile's old top 50
+FRAME = pd.DataFrame({
+    "city": RNG.choice(CITIES, N),
+    "shop": pd.Categorical(RNG.choice(["a", "b", "c"], N), categories=["c", "a", "b", "z"]),
+    "note": pd.array([f"free text {i}" for i in range(N)], dtype="string"),
+    "units": pd.array(np.where(RNG.random(N) < 0.05, None, RNG.integers(0, 9, N)),
+                      dtype="Int64"),
+    "flag": pd.array(np.where(RNG.random(N) < 0.05, None, RNG.random(N) < 0.5),
+                     dtype="boolean"),
+    "holiday": RNG.random(N) < 0.2,
+    "day": pd.to_datetime("2024-01-01") + pd.to_timedelta(RNG.integers(0, 300, N), unit="D"),
+    "price": RNG.normal(10, 2, N),
+})
+TARGET = RNG.normal(size=N)
+NUMERIC = ["units", "flag", "holiday", "price"]
+
+
+def _scaled() -> Any:
+    from sklearn.impute import SimpleImputer
+
+    return make_pipeline(SimpleImputer(strategy="most_frequent"), StandardScaler())
+
+
+def _fit(encoder: Any, text: Any = "drop") -> Any:
+    return make_pipeline(make_column_transformer(
+        (encoder, ["city", "shop"]), (text, "note"), (_scaled(), NUMERIC),
+        (StandardScaler(), ["day"])), Ridge()
+    ).fit(FRAME, TARGET)
+
+
+def _schema(model: Any) -> dict[str, dict[str, Any]]:
+    schema = contents.input_schema(schema_of(FRAME), profile_of(FRAME), model)
+    return {c["name"]: c for c in schema["columns"]}
+
+
+@pytest.mark.parametrize("encoder, unknown", [
+    (OneHotEncoder(handle_unknown="ignore"), "accepted"),
+    (OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=2), "accepted"),
+    (OneHotEncoder(), "error"),
+    (OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), "accepted"),
+    (OrdinalEncoder(), "error"),
+    (TargetEncoder(), "accepted"),
+])
+def test_categories_come_from_the_fitted_encoder(encoder: Any, unknown: str) -> None:
+    columns = _schema(_fit(encoder))
+    assert columns["city"]["categories"] == sorted(set(FRAME.city))  # all 120, not 50
+    assert columns["city"]["kind"] == "category" and columns["city"]["unknown"] == unknown
+    assert columns["shop"]["categories"] == ["a", "b", "c"]
+    assert columns["shop"]["dtype_categories"] == ["c", "a", "b", "z"]
+    assert columns["note"] == {"name": "note", "dtype": "string", "kind": "string",
+                               "nullable": True, "used": False}
+
+
+def test_text_read_by_a_vectorizer_is_open() -> None:
+    columns = _schema(_fit(OneHotEncoder(handle_unknown="ignore"), TfidfVectorizer()))
+    assert columns["note"]["kind"] == "string" and "categories" not in columns["note"]
+    assert columns["note"].get("used", True)
+
+
+def test_histgradientboosting_categories_from_its_own_preprocessing() -> None:
+    frame = FRAME[["shop", "price"]]
+    model = HistGradientBoostingRegressor(max_iter=5).fit(frame, TARGET)
+    schema = contents.input_schema(schema_of(frame), profile_of(frame), model)
+    shop = schema["columns"][0]
+    assert shop["categories"] == ["a", "b", "c"] and shop["unknown"] == "accepted"
+    assert shop["dtype_categories"] == ["c", "a", "b", "z"]  # the cast keeps the codes
+
+
+@pytest.mark.parametrize("encoder", [OneHotEncoder(handle_unknown="ignore"), OneHotEncoder()])
+def test_validation_accepts_the_notebook_frame_and_its_json(encoder: Any) -> None:
+    model = _fit(encoder)
+    schema = contents.input_schema(schema_of(FRAME), profile_of(FRAME), model)
+    expected = model.predict(FRAME)
+    as_frame = serve.validate(FRAME, schema)
+    assert (as_frame.dtypes == FRAME.dtypes).all()
+    split = json.loads(json.dumps(json_split(FRAME)))
+    as_json = serve.validate(serve.frame_from_payload({"dataframe_split": split},
+                                                      list(FRAME.columns)), schema)
+    assert (as_json.dtypes == FRAME.dtypes).all()
+    assert model.predict(as_frame).tolist() == expected.tolist()
+    assert model.predict(as_json).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("city", "atlantis", "unseen category 'atlantis'"),
+    ("units", "many", "must be a number"),
+    ("units", 1.5, "must be a whole number"),
+    ("flag", "yes", "must be true or false"),
+    ("day", "someday", "must be a date"),
+    ("price", None, "must not be missing"),
+])
+def test_validation_names_the_bad_value(column: str, value: Any, message: str) -> None:
+    schema = contents.input_schema(schema_of(FRAME), profile_of(FRAME), _fit(OneHotEncoder()))
+    records = json.loads(FRAME.head(2).to_json(orient="records", date_format="iso"))
+    records[1][column] = value
+    with pytest.raises(serve.RequestError, match=f"column '{column}', row 1: {message}"):
+        serve.validate(serve.frame_from_payload(records, list(FRAME.columns)), schema)
+
+
+def test_signature_types_follow_the_dtypes() -> None:
+    schema = contents.input_schema(schema_of(FRAME), profile_of(FRAME), _fit(OneHotEncoder()))
+    types = {c["name"]: (c["type"], c["required"]) for c in contents.signature_inputs(schema)}
+    assert types == {"city": ("string", True), "shop": ("any", True), "note": ("any", False),
+                     "units": ("any", False), "flag": ("any", False),
+                     "holiday": ("boolean", True), "day": ("datetime", True),
+                     "price": ("double", True)}
+
+
+def test_bundle_profile_keeps_no_rare_text() -> None:
+    schema = contents.input_schema(schema_of(FRAME), profile_of(FRAME), _fit(OneHotEncoder()))
+    profile = contents.bundle_profile(profile_of(FRAME), schema)
+    note = profile["columns"]["note"]
+    assert note["top"] == {} and note["other"] == N and note["withheld_values"] == N
+    assert len(profile["columns"]["city"]["top"]) == len(set(FRAME.city))  # the model's own
+    assert "free text 1" not in json.dumps(profile)
