@@ -28,9 +28,10 @@ def reference_profile(store: Store, ref: str, *, name: str | None = None) -> dic
     ----------
     store : the lineage store holding the run.
     ref : a run id, a unique prefix of one, or a run name (its latest run).
-    name : the variable of the input to use (e.g. ``"X_train"``). By default the run's
-        largest 2-D dataset input (most values), which is its training matrix even when the
-        cell also read a test set.
+    name : the variable of the input to use (e.g. ``"X_train"``). By default the data the
+        run's model was fitted on (observed in its ``fit`` call), else the run's largest 2-D
+        dataset input (most values), which is its training matrix even when the cell also
+        read a test set.
 
     Returns
     -------
@@ -47,19 +48,21 @@ def reference_profile(store: Store, ref: str, *, name: str | None = None) -> dic
     """
     run_id = store.resolve_run_id(ref)
     rows = store.conn.execute(
-        "SELECT io.name, d.shape, d.profile FROM run_io io "
+        "SELECT io.name, d.shape, d.profile, io.detail FROM run_io io "
         "JOIN datasets d ON d.fingerprint = io.fingerprint "
         "WHERE io.run_id = ? AND io.direction = 'input' AND io.kind = 'dataset' "
         "ORDER BY io.rowid", [run_id],
     ).fetchall()
-    inputs = [(input_name, json.loads(shape), profile) for input_name, shape, profile in rows]
+    inputs = [(input_name, json.loads(shape), profile) for input_name, shape, profile, _ in rows]
+    fitted = [row for row, (*_, detail) in zip(inputs, rows, strict=True)
+              if len(row[1]) == 2 and "fit_of" in json.loads(detail or "{}")]
     if name is not None:
         chosen = [row for row in inputs if row[0] == name]
         if not chosen:
             read = ", ".join(row[0] for row in inputs) or "no datasets"
             raise NotFoundError(f"run {run_id} read no dataset named {name!r} (it read {read})")
     else:
-        chosen = [row for row in inputs if len(row[1]) == 2]
+        chosen = fitted or [row for row in inputs if len(row[1]) == 2]
         if not chosen:
             raise NotFoundError(
                 f"run {run_id} read no 2-D dataset (DataFrame or 2-D array) whose profile was "

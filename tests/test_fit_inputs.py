@@ -43,6 +43,8 @@ def test_the_fit_input_is_recorded_and_exportable(shell: Shell, tmp_path: Path, 
     loaded = mlops.load_bundle(bundle)
     frame = shell.ns["df"][loaded.columns].head(5)
     assert loaded.predict(frame).tolist() == shell.ns["model"].predict(frame).tolist()
+    reference = mlops.reference_profile(shell.store(), "fit-here")  # drift: what it saw
+    assert list(reference["columns"]) == loaded.columns
 
 
 def test_fits_inside_libraries_are_not_mistaken(shell: Shell) -> None:
