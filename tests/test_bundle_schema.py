@@ -136,3 +136,19 @@ def test_bundle_profile_keeps_no_rare_text() -> None:
     assert note["top"] == {} and note["other"] == N and note["withheld_values"] == N
     assert len(profile["columns"]["city"]["top"]) == len(set(FRAME.city))  # the model's own
     assert "free text 1" not in json.dumps(profile)
+
+
+def test_names_pass_through_a_feature_function_step() -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    frame = FRAME[["price", "city", "note"]]
+    model = make_pipeline(
+        FunctionTransformer(lambda X: X.assign(log_price=np.log(X.price.abs() + 1))),
+        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["city"]),
+                                (StandardScaler(), ["log_price"]), remainder="drop"),
+        Ridge()).fit(frame, TARGET[:N])
+    schema = contents.input_schema(schema_of(frame), profile_of(frame), model)
+    columns = {c["name"]: c for c in schema["columns"]}
+    assert len(columns["city"]["categories"]) == len(set(FRAME.city))
+    assert columns["note"].get("used", True)  # the function might read any column
+    assert columns["price"].get("used", True) and columns["price"]["kind"] == "number"

@@ -273,6 +273,8 @@ def test_no_training_rows_in_the_bundle(exported: dict[str, Any], name: str) -> 
     case = exported[name]
     training: pd.DataFrame = case["training"]
     texts = _bundle_texts(case["bundle"])
+    assert "No training rows" in texts["model_card.md"]
+    assert "synthesized from the schema" in texts["model_card.md"]
     text_columns = [c for c in training.columns
                     if not pd.api.types.is_numeric_dtype(training[c])
                     and not pd.api.types.is_datetime64_any_dtype(training[c])]

@@ -63,13 +63,22 @@ def _visit(model: Any, columns: list[str], needs: dict[str, Need]) -> None:
     if isinstance(steps, list):
         # The first step reads the raw columns; a step that keeps them (e.g. a
         # FunctionTransformer adding features) passes the names on to the next one.
+        after_function = False  # a function may read any column: none is known unused
         for _, step in steps:
             if step is None or step == "passthrough":
                 continue
-            _visit(step, columns, needs)
+            found: dict[str, Need] = {}
+            _visit(step, columns, found)
+            for name, need in found.items():
+                need.used = need.used or after_function
+                needs.setdefault(name, need)
+            after_function = after_function or type(step).__name__ == "FunctionTransformer"
             if not _keeps_columns(step, columns):
                 break
         return
+    # A step that was fitted on named columns knows its own input names (which may differ
+    # from the raw columns when an earlier step added features).
+    columns = [str(n) for n in getattr(model, "feature_names_in_", columns)]
     transformers = getattr(model, "transformers_", None)
     if isinstance(transformers, list):
         for name, transformer, spec in transformers:
