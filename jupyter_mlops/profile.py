@@ -55,8 +55,18 @@ def schema_of(obj: Any) -> dict[str, Any]:
             column["categories"] = [_plain(c) for c in dtype.categories[:SCHEMA_CATEGORIES]]
             if dtype.ordered:
                 column["ordered"] = True
+        elif pd.api.types.is_object_dtype(dtype) and _missing_is_none(frame[name]):
+            column["missing"] = "None"  # models may tell None from NaN (SimpleImputer does)
         columns.append(column)
     return {"columns": columns, "rows": int(frame.shape[0])}
+
+
+def _missing_is_none(column: Any) -> bool:
+    """Whether an object column's missing values are None (not NaN)."""
+    if isinstance(column, pd.DataFrame):  # duplicate column names: not described
+        return False
+    missing = column[column.isna()]
+    return bool(len(missing)) and all(value is None for value in missing.tolist())
 
 
 def _plain(value: Any) -> Any:

@@ -12,6 +12,7 @@ from conftest import json_split
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
@@ -33,21 +34,24 @@ FRAME = pd.DataFrame({
     "holiday": RNG.random(N) < 0.2,
     "day": pd.to_datetime("2024-01-01") + pd.to_timedelta(RNG.integers(0, 300, N), unit="D"),
     "price": RNG.normal(10, 2, N),
+    # Python objects with None: SimpleImputer leaves None (it masks NaN) and the encoder
+    # learns it as a category, so a request's missing value must come back as None.
+    "channel": pd.Series(RNG.choice(["web", "shop", None], N), dtype=object),
 })
 TARGET = RNG.normal(size=N)
 NUMERIC = ["units", "flag", "holiday", "price"]
 
 
 def _scaled() -> Any:
-    from sklearn.impute import SimpleImputer
-
     return make_pipeline(SimpleImputer(strategy="most_frequent"), StandardScaler())
 
 
 def _fit(encoder: Any, text: Any = "drop") -> Any:
     return make_pipeline(make_column_transformer(
         (encoder, ["city", "shop"]), (text, "note"), (_scaled(), NUMERIC),
-        (StandardScaler(), ["day"])), Ridge()
+        (StandardScaler(), ["day"]),
+        (make_pipeline(SimpleImputer(strategy="most_frequent"),
+                       OneHotEncoder(handle_unknown="ignore")), ["channel"])), Ridge()
     ).fit(FRAME, TARGET)
 
 
@@ -100,6 +104,8 @@ def test_validation_accepts_the_notebook_frame_and_its_json(encoder: Any) -> Non
     as_json = serve.validate(serve.frame_from_payload({"dataframe_split": split},
                                                       list(FRAME.columns)), schema)
     assert (as_json.dtypes == FRAME.dtypes).all()
+    assert as_json.channel.isna().sum() and all(
+        v is None for v in as_json.channel[as_json.channel.isna()])
     assert model.predict(as_frame).tolist() == expected.tolist()
     assert model.predict(as_json).tolist() == expected.tolist()
 
@@ -126,7 +132,7 @@ def test_signature_types_follow_the_dtypes() -> None:
     assert types == {"city": ("string", True), "shop": ("any", True), "note": ("any", False),
                      "units": ("any", False), "flag": ("any", False),
                      "holiday": ("boolean", True), "day": ("datetime", True),
-                     "price": ("double", True)}
+                     "price": ("double", True), "channel": ("string", False)}
 
 
 def test_bundle_profile_keeps_no_rare_text() -> None:

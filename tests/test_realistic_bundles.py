@@ -79,7 +79,9 @@ penguins = pd.DataFrame({
     "bill_length_mm": rng.normal(44, 5, n) + (species == "Gentoo") * 3,
     "flipper_length_mm": rng.normal(200, 14, n) + (species == "Gentoo") * 15,
     "body_mass_g": rng.normal(4200, 800, n),
-    "sex": rng.choice(["male", "female", None], n, p=[0.48, 0.48, 0.04]),
+    # object dtype, as read from older files or built from Python lists (pandas 3 says str)
+    "sex": pd.Series(rng.choice(["male", "female", None], n, p=[0.48, 0.48, 0.04]),
+                     dtype=object),
     "species": species,
 })
 penguins.loc[rng.random(n) < 0.02, ["bill_length_mm", "flipper_length_mm"]] = np.nan

@@ -90,6 +90,8 @@ def input_schema(schema: dict[str, Any], profile: dict[str, Any], model: Any) ->
                                  "nullable": bool(info.get("nulls", 0))}
         if need is not None and not need.used:
             entry["used"], entry["nullable"] = False, True
+        if column.get("missing"):
+            entry["missing"] = column["missing"]
         if entry["kind"] == "category":
             dtype_categories = column.get("categories") if column["dtype"] == "category" else None
             known = need.categories if need is not None and need.categories is not None \

@@ -186,7 +186,8 @@ def validate(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
     for column in schema["columns"]:
         values = frame[column["name"]]
         dtype = _dtype_of(column, values)
-        if str(values.dtype) != str(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        if str(values.dtype) != str(dtype) or isinstance(dtype, pd.CategoricalDtype) or (
+                column.get("missing") == "None" and values.isna().any()):
             converted[column["name"]] = _convert(values, dtype, column)
     return frame.assign(**converted) if converted else frame
 
@@ -209,6 +210,8 @@ def _convert(values: pd.Series, dtype: Any, column: dict[str, Any]) -> pd.Series
     try:
         if column["kind"] == "datetime" and not pd.api.types.is_datetime64_any_dtype(values):
             values = pd.to_datetime(values.astype(object))
+        if column.get("missing") == "None":  # as in training: None, not NaN
+            return values.astype(object).where(values.notna(), None)
         return values.astype(dtype)
     except (ValueError, TypeError) as exc:
         raise RequestError(f"column {column['name']!r}: cannot convert to {dtype} ({exc})",
