@@ -193,7 +193,6 @@ def test_signature_reads_the_real_dtypes(exported: dict[str, Any]) -> None:
     assert inputs["store"]["type"] == "any" and inputs["promo_units"]["type"] == "any"
     assert inputs["open_late"] == {"type": "any", "name": "open_late", "required": False}
     assert inputs["promo_units"]["required"] is False and inputs["note"]["required"] is False
-    assert mlmodel["flavors"]["python_function"]["loader_module"] == "serve"
 
 
 def test_the_fit_input_is_recorded_with_its_upstream(exported: dict[str, Any]) -> None:
