@@ -23,7 +23,13 @@ import pytest
 from conftest import Shell, json_split
 
 import jupyter_mlops as mlops
-from jupyter_mlops.bundle.verify import _install, free_port, post_json, wait_until_healthy
+from jupyter_mlops.bundle.verify import (
+    _install,
+    free_port,
+    post_json,
+    verify_bundle,
+    wait_until_healthy,
+)
 
 MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
 
@@ -254,6 +260,14 @@ def test_serve_from_a_fresh_venv_predicts_the_same(exported: dict[str, Any], nam
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_promotion_verification_passes(exported: dict[str, Any], name: str,
+                                       fresh_python: Path) -> None:
+    case = exported[name]  # what promote(stage="production") runs, in the shared venv
+    outcome = verify_bundle(case["bundle"], case["model"], python=fresh_python)
+    assert outcome.ok, outcome.detail
 
 
 def _bundle_texts(bundle: Path) -> dict[str, str]:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .serve import RequestError, validate
+
 INSTALL_TIMEOUT_S = 900
 START_TIMEOUT_S = 60
 
@@ -81,18 +83,22 @@ def _install(bundle: Path, venv: Path) -> Path:
     return python
 
 
-def verify_bundle(bundle: Path, model: Any) -> Verification:
-    """Serve ``bundle`` from a fresh virtualenv and compare its answers with ``model``'s."""
+def verify_bundle(bundle: Path, model: Any, *, python: Path | None = None) -> Verification:
+    """Serve ``bundle`` from a fresh virtualenv (or the one of ``python``, already holding
+    its requirements) and compare its answers with ``model``'s."""
     bundle = Path(bundle)
     example = json.loads((bundle / "input_example.json").read_text())
     schema = json.loads((bundle / "schema.json").read_text())
-    frame = pd.DataFrame(example["data"], columns=example["columns"])
+    try:  # the example in the dtypes the model was fitted on (dates, categories...)
+        frame = validate(pd.DataFrame(example["data"], columns=example["columns"]), schema)
+    except RequestError as exc:
+        return Verification(False, f"input_example.json does not fit schema.json: {exc}")
     features = frame if schema.get("feature_names", True) else frame.to_numpy()
     expected = np.asarray(model.predict(features)).tolist()
     with tempfile.TemporaryDirectory(prefix="mlops-venv-") as scratch:
         started = time.monotonic()
         try:
-            python = _install(bundle, Path(scratch) / "venv")
+            python = python or _install(bundle, Path(scratch) / "venv")
         except (RuntimeError, subprocess.SubprocessError) as exc:
             return Verification(False, str(exc))
         port = free_port()
