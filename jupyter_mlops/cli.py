@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import report
+from .bundle.trust import add_trust_option
 from .errors import MLOpsError, StoreNotFoundError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--zip", action="store_true", help="also write PATH.zip")
     export.add_argument("--overwrite", action="store_true",
                         help="replace PATH (and PATH.zip) if it exists")
+    add_trust_option(export)
     retrain = command("retrain", "re-run a run's recorded cell on new data")
     add_retrain_options(retrain)
     check = command("monitor", "check a batch of new data against a model; exit 1 on an alert")
@@ -119,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="promote a retrained model that passes the gate (default production)")
     loop.add_argument("--no-verify", action="store_true",
                       help="skip the fresh-virtualenv verification of a production bundle")
+    add_trust_option(loop)
     serve = command("serve", "serve a bundle over HTTP")
     serve.add_argument("bundle", help="bundle directory or .zip")
     serve.add_argument("--host", default="127.0.0.1",
@@ -126,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="default 8080")
     serve.add_argument("--log-requests", metavar="FILE.jsonl",
                        help="log the scored features and predictions (rotated) for monitoring")
+    add_trust_option(serve)
     return parser
 
 
@@ -149,7 +153,7 @@ def _main(argv: Sequence[str] | None) -> int:
     creates = args.command in CREATE_STORE and not getattr(args, "history", False)
     try:
         if args.command == "serve":
-            return _serve(args.bundle, args.host, args.port, args.log_requests)
+            return _serve(args.bundle, args.host, args.port, args.log_requests, args.trust)
         with open_store(args.store, create=creates) as store:
             if args.command == "doctor":
                 return _doctor(store)
@@ -267,7 +271,8 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
     if args.command == "promote":
         version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
                           reason=args.reason, force=args.force,
-                          verify=False if args.no_verify else None, store=store)
+                          verify=False if args.no_verify else None, trusted=args.trust,
+                          store=store)
         return report.format_version(version)
     if args.command == "transition":
         return report.format_version(
@@ -281,7 +286,7 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
         delete_version(store, args.name, args.version, actor=user(), reason=args.reason)
         return f"deleted {args.name}/{args.version} (its run and model stay in the store)"
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite, trusted=args.trust)
     return f"bundle written to {path}\nserve it with: jupyter-mlops serve {path}"
 
 
@@ -291,7 +296,7 @@ def _retrain(args: argparse.Namespace, store: Store) -> str:
     data = {name: read_table(path) for name, path in parse_bindings(args.data)}
     run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
                   name=args.name, reason=args.reason, verify=False if args.no_verify else None,
-                  store=store)
+                  trusted=args.trust, store=store)
     return (f"retrained: run {run.run_id} ({run.name}) from {run.parent_run_id}\n"
             f"{run.tags.get('promotion')}")
 
@@ -365,17 +370,20 @@ def _watch(args: argparse.Namespace, store: Store) -> int:
     for step in watch(args.model, args.directory, every=args.every, target=args.target,
                       retrain=not args.no_retrain, gate=args.gate, promote_to=args.promote_to,
                       max_batches=args.max_batches,
-                      verify=False if args.no_verify else None, store=store):
+                      verify=False if args.no_verify else None, trusted=args.trust,
+                      store=store):
         print(f"{step.source}: {'DRIFT' if step.drifted else 'ok'} · {step.alerts} alert(s) · "
               f"{step.outcome}", flush=True)
     return 0
 
 
-def _serve(bundle: str, host: str, port: int, log_requests: str | None) -> int:
+def _serve(bundle: str, host: str, port: int, log_requests: str | None,
+           trusted: list[str]) -> int:
     from .bundle import serve
     from .bundle.load import unpacked
 
     extra = ["--log-requests", log_requests] if log_requests else []
+    extra += [arg for name in trusted for arg in ("--trust", name)]
     return serve.main(["--bundle", str(unpacked(bundle)), "--host", host, "--port", str(port),
                        *extra])
 

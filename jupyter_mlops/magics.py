@@ -375,7 +375,8 @@ class MLOpsMagics(Magics):
         try:
             version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
                               reason=args.reason, force=args.force,
-                              verify=False if args.no_verify else None, data=data, store=store)
+                              verify=False if args.no_verify else None, data=data,
+                              trusted=args.trust, store=store)
         except NoEvaluationDataError:
             raise UsageError(self._no_eval_data(store, args.run)) from None
         except (MLOpsError, ValueError, LookupError) as exc:
@@ -396,7 +397,8 @@ class MLOpsMagics(Magics):
                 data[name] = self.shell.user_ns[variable]
             run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
                           name=args.name, reason=args.reason,
-                          verify=False if args.no_verify else None, store=store)
+                          verify=False if args.no_verify else None, trusted=args.trust,
+                          store=store)
         except (MLOpsError, ValueError, LookupError) as exc:
             raise UsageError(str(exc)) from None
         print(f"retrained: run {run.run_id[:10]} ({run.name}) from {run.parent_run_id} · "

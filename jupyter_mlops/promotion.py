@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .bundle.trust import add_trust_option
 from .capture.environment import user
 from .capture.models import evaluate
 from .errors import NoEvaluationDataError, NotFoundError, PromotionError
@@ -34,6 +35,7 @@ def add_promotion_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="override a failing gate")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip serving the bundle from a fresh virtualenv (audited)")
+    add_trust_option(parser)
 
 
 def _model_output(store: Store, run_id: str, variable: str | None) -> tuple[str, str]:
@@ -99,6 +101,7 @@ def promote(
     verify: bool | None = None,
     data: tuple[Any, Any] | None = None,
     model_variable: str | None = None,
+    trusted: list[str] | None = None,
     store: Store | None = None,
 ) -> ModelVersion:
     """Register the model of a run as the next version of ``name``, gated and audited.
@@ -115,6 +118,8 @@ def promote(
         before promoting; default True for ``production``. ``False`` is recorded.
     data : ``(X, y)`` evaluation data for ``gate="champion"``
     model_variable : which model, when the run produced several
+    trusted : exact type or function names the model may contain beyond the bundle loader's
+        allowlist, for the bundle built and served by the verification (``--trust``)
 
     Raises
     ------
@@ -150,7 +155,7 @@ def promote(
         verify = stage == "production"
     if verify:
         try:
-            audit["verification"] = _verify(store, run_id, variable)
+            audit["verification"] = _verify(store, run_id, variable, trusted or [])
         except PromotionError as exc:
             registry.record_refusal(store, name=name, run_id=run_id, actor=user(),
                                     detail={**audit, "verification": str(exc)}, reason=reason)
@@ -162,13 +167,13 @@ def promote(
                             reason=reason, audit=audit)
 
 
-def _verify(store: Store, run_id: str, variable: str) -> str:
+def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str:
     from .bundle.export import export_bundle
     from .bundle.verify import verify_bundle
 
     with tempfile.TemporaryDirectory(prefix="mlops-verify-") as scratch:
-        bundle = export_bundle(run_id, f"{scratch}/bundle", store=store)
-        outcome = verify_bundle(bundle, store.load_model(run_id, variable))
+        bundle = export_bundle(run_id, f"{scratch}/bundle", store=store, trusted=trusted)
+        outcome = verify_bundle(bundle, store.load_model(run_id, variable), trusted=trusted)
     if not outcome.ok:
         raise PromotionError(f"the bundle of run {run_id} failed verification, so it was not "
                              f"promoted: {outcome.detail}")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import api
+from .bundle.trust import add_trust_option
 from .capture import RunRecorder, TrackOptions
 from .capture.analysis import CellAnalysis, analyze
 from .capture.cells import CellHistory
@@ -65,6 +66,7 @@ def add_retrain_options(parser: Any) -> None:
     parser.add_argument("--reason", help="why (recorded in the audit log)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the fresh-virtualenv verification of a production bundle")
+    add_trust_option(parser)
 
 
 def parse_bindings(pairs: list[str]) -> list[tuple[str, str]]:
@@ -94,6 +96,7 @@ def retrain(
     reason: str | None = None,
     verify: bool | None = None,
     gate_data: tuple[Any, Any] | None = None,
+    trusted: list[str] | None = None,
     store: Store | None = None,
 ) -> Run:
     """Re-run the recorded cell of ``run_id`` with ``data`` re-bound; returns the new run.
@@ -107,6 +110,7 @@ def retrain(
     promote_to : promote the new model to this stage if the gate passes
     name : the registered model name (default: the one the original run was promoted under)
     gate_data : ``(X, y)`` to judge the champion gate on (default: the run's ``--eval`` data)
+    trusted : exact extra type names for the promotion's bundle (see :func:`promote`)
 
     The new run has ``parent_run_id`` = the original, tag ``retrain_of``, and tag
     ``promotion`` saying what happened to it. A refused gate leaves the champion in place.
@@ -171,7 +175,7 @@ def retrain(
             gate_data = (namespace[eval_names[0]], namespace[eval_names[1]])
         try:
             version = promote(recorder.run_id, name=model_name, stage=promote_to, gate=gate,
-                              data=gate_data, verify=verify, store=store,
+                              data=gate_data, verify=verify, trusted=trusted, store=store,
                               reason=reason or f"retrained from {original.run_id}")
             outcome = f"promoted as {version.ref} ({promote_to})"
         except PromotionError as exc:

@@ -128,11 +128,10 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
     document = {
         "artifact_path": "model",
         "flavors": {
-            "python_function": {
+            "python_function": {  # our loader (code/mlops_pyfunc.py): the allowlist decides
+                "code": "code",
                 "env": {"virtualenv": "python_env.yaml"},
-                "loader_module": "mlflow.sklearn",
-                "model_path": "model.skops",
-                "predict_fn": "predict",
+                "loader_module": "mlops_pyfunc",
                 "python_version": platform.python_version(),
             },
             "sklearn": {

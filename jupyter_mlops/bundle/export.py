@@ -13,15 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
-from ..modelio import SKOPS, foreign_types, load_model
+from ..modelio import SKOPS, load_model
 from ..store import Store, open_store
 from ..store.registry import ModelVersion, get_version, is_model_ref
-from . import contents
+from . import contents, trust
 from .trainscript import train_script
 
 FORMAT = "jupyter-mlops-bundle"
 FORMAT_VERSION = 1
 SERVE_SOURCE = Path(__file__).with_name("serve.py")
+# The loader code a bundle carries for serve.py and MLflow (MLflow's code_paths convention).
+CODE_FILES = {"code/mlops_trust.py": Path(__file__).with_name("trust.py"),
+              "code/mlops_pyfunc.py": Path(__file__).with_name("pyfunc.py")}
 
 
 def _resolve(store: Store, ref: ModelVersion | str) -> tuple[str, str | None, ModelVersion | None]:
@@ -61,6 +64,7 @@ def _training_data(store: Store, run: Any, model: Any) -> dict[str, Any]:
 
 def _write(directory: Path, name: str, data: str | bytes) -> None:
     target = directory / name
+    target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         target.write_text(data, encoding="utf-8")
     else:
@@ -83,7 +87,9 @@ def export_bundle(
     version_or_run : a ModelVersion, ``"name@stage"``, ``"name/3"``, or a run id/name
     path : the bundle directory to create
     zip : also write ``path + ".zip"``
-    trusted : extra types (besides scikit-learn, numpy, scipy) the model may contain
+    trusted : exact type or function names the model may contain beyond the loader's
+        allowlist (scikit-learn's estimators and the types they need); whoever loads the
+        bundle must trust them too
     overwrite : replace an existing bundle at ``path``
 
     Returns the bundle directory (or the .zip file when ``zip=True``).
@@ -104,13 +110,10 @@ def export_bundle(
     stored, fmt, stored_types = store.model_artifact(run_id, variable)
     model = load_model(stored, fmt, stored_types)
     model_bytes = stored if fmt == SKOPS else sio.dumps(model)  # skops already: reuse bytes
-    found = sorted(sio.get_untrusted_types(data=model_bytes))
-    foreign = foreign_types(found, trusted)
-    if foreign:
-        raise BundleError(
-            f"the model contains types outside scikit-learn/numpy/scipy: {', '.join(foreign)}. "
-            "If you trust them, pass trusted=[...] with these names to export_bundle."
-        )
+    try:
+        found = trust.audit(model_bytes, f"the model of run {run_id}", trusted or ())
+    except trust.ModelRefused as exc:
+        raise BundleError(str(exc)) from None
     dataset = _training_data(store, run, model)
     schema = contents.input_schema(dataset["schema"], dataset["profile"], model)
     example = contents.input_example(schema, dataset["profile"])
@@ -137,13 +140,15 @@ def export_bundle(
                                                              events), indent=1, default=str),
         "train.py": train_script(run, variable),
         "serve.py": SERVE_SOURCE.read_text(encoding="utf-8"),
+        **{name: source.read_text(encoding="utf-8") for name, source in CODE_FILES.items()},
     }
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": created,
         "model": {"class": type(model).__name__, "module": type(model).__module__,
                   "fingerprint": next(e.fingerprint for e in models if e.name == variable),
                   "run_id": run_id, "version": version.ref if version else None},
-        "skops_trusted_types": found,
+        # What the model holds beyond skops' defaults, for reading only: loaders never trust it.
+        "model_types": found,
         "files": {name: hashlib.sha256(data.encode() if isinstance(data, str) else data)
                   .hexdigest() for name, data in files.items()},
     }

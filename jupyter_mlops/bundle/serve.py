@@ -8,6 +8,10 @@ Needs only the packages of the bundle's requirements.txt (not jupyter-mlops). En
 (the same, or a bare list of records). Answers ``{"predictions": [...]}``. Requests are checked
 against schema.json; a bad request gets a 4xx with a JSON message naming the column and the
 problem, and never stops the server. The files are checked against MANIFEST.json at start.
+
+What the model may contain is decided here, never by the bundle: the allowlist of
+``code/mlops_trust.py`` (exact scikit-learn, numpy and scipy types) plus the names given with
+``--trust TYPE``. The manifest's own type list is never used to widen it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+try:  # imported as jupyter_mlops.bundle.serve
+    from . import trust
+except ImportError:  # run as the bundle's serve.py: the same module ships as code/mlops_trust.py
+    sys.dont_write_bytecode = True  # keep the bundle exactly as its manifest lists it
+    sys.path.insert(0, str(HERE / "code"))
+    import mlops_trust as trust  # type: ignore[import-not-found,no-redef]
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 LOG_FIELDS = ("_ts", "_prediction")  # what a request log adds to each scored row
@@ -45,30 +55,72 @@ class IntegrityError(Exception):
     """A bundle file is missing or differs from what MANIFEST.json recorded."""
 
 
+REQUIRED_FILES = ("model.skops", "schema.json")
+
+
+def _bundle_files(root: Path) -> list[str]:
+    """Every file under ``root`` (posix paths), except MANIFEST.json and Python's own bytecode
+    caches (written when this bundle's code is imported); a symlink is refused."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            raise IntegrityError(f"{path} is a symbolic link: a bundle holds only its own files")
+        if path.is_dir() or relative == "MANIFEST.json" or (
+                path.parent.name == "__pycache__" and path.suffix == ".pyc"):
+            continue
+        found.append(relative)
+    return found
+
+
+def _inside(root: Path, name: str) -> Path:
+    """The listed file ``name`` under ``root``; IntegrityError if it could point elsewhere."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or ":" in name or any(
+            part in ("", ".", "..") for part in parts):
+        raise IntegrityError(f"{root / 'MANIFEST.json'} lists {name!r}, a path outside the "
+                             "bundle: refused")
+    return root.joinpath(*parts)
+
+
 def verify_manifest(root: Path) -> dict[str, Any]:
-    """The manifest, after checking every listed file's sha256."""
+    """The manifest, after checking that it lists exactly the bundle's files, each inside the
+    bundle and with the recorded sha256."""
+    where = root / "MANIFEST.json"
     try:
-        manifest = json.loads((root / "MANIFEST.json").read_text())
-        listed = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        manifest = json.loads(where.read_text())
+    except (OSError, ValueError) as exc:
         raise IntegrityError(f"{root} has no readable MANIFEST.json ({exc}): is it a bundle?"
                              ) from None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
+        raise IntegrityError(f"{where} has no file list (\"files\": {{name: sha256}}): the "
+                             "bundle cannot be checked; export it again")
+    missing = [name for name in REQUIRED_FILES if name not in listed]
+    if missing:
+        raise IntegrityError(f"{where} does not list {', '.join(missing)}: the bundle cannot "
+                             "be checked; export it again")
+    unlisted = sorted(set(_bundle_files(root)) - set(listed))
+    if unlisted:
+        raise IntegrityError(f"{root / unlisted[0]} is not listed in MANIFEST.json: a bundle "
+                             "holds only the files it lists; remove it or export again")
     for name, expected in listed.items():
+        path = _inside(root, name)
         try:
-            digest = hashlib.sha256((root / name).read_bytes()).hexdigest()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
-            raise IntegrityError(f"{root / name} is missing: the bundle is incomplete") from None
+            raise IntegrityError(f"{path} is missing: the bundle is incomplete") from None
         if digest != expected:
-            raise IntegrityError(f"{root / name} does not match MANIFEST.json: the bundle was "
+            raise IntegrityError(f"{path} does not match MANIFEST.json: the bundle was "
                                  "changed after export; export it again")
     return manifest
 
 
-def load_model(root: Path, manifest: dict[str, Any]) -> Any:
-    """The model, trusting only the types recorded in the (verified) manifest."""
-    import skops.io as sio
-
-    return sio.load(root / "model.skops", trusted=manifest["skops_trusted_types"])
+def load_model(root: Path, trusted: list[str] | tuple[str, ...] = ()) -> Any:
+    """The model, audited against the loader's allowlist plus ``trusted`` (exact names)
+    before anything is built; :class:`trust.ModelRefused` otherwise."""
+    return trust.load_file(root / "model.skops", trusted)
 
 
 def frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
@@ -261,11 +313,12 @@ class Model:
     """The bundle's model with its schema: what the HTTP handlers call."""
 
     def __init__(self, root: Path = HERE, log: RequestLog | None = None,
-                 manifest: dict[str, Any] | None = None) -> None:
+                 manifest: dict[str, Any] | None = None,
+                 trusted: list[str] | tuple[str, ...] = ()) -> None:
         self.log = log
         self.manifest = manifest or verify_manifest(root)  # given: already verified
         self.schema = json.loads((root / "schema.json").read_text())
-        self.model = load_model(root, self.manifest)
+        self.model = load_model(root, trusted)
         self.columns = [c["name"] for c in self.schema["columns"]]
         self.as_array = not self.schema.get("feature_names", True)
         self.predictor = self.model.predict
@@ -293,14 +346,16 @@ class Model:
         return {"predictions": predictions}
 
 
-def create_app(root: Path = HERE, log: RequestLog | None = None) -> Any:
-    """The ASGI application serving the bundle in ``root`` (logging requests to ``log``)."""
+def create_app(root: Path = HERE, log: RequestLog | None = None,
+               trusted: list[str] | tuple[str, ...] = ()) -> Any:
+    """The ASGI application serving the bundle in ``root`` (logging requests to ``log``),
+    loading its model with the allowlist plus ``trusted``."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    model = Model(root, log)
+    model = Model(root, log, trusted=trusted)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -352,14 +407,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="append scored rows and predictions here, for monitoring")
     parser.add_argument("--log-max-mb", type=float, default=LOG_MAX_BYTES / 2**20,
                         help="rotate the request log past this size")
+    trust.add_trust_option(parser)
     args = parser.parse_args(argv)
     import uvicorn
 
     log = RequestLog(Path(args.log_requests), int(args.log_max_mb * 2**20)) \
         if args.log_requests else None
     try:
-        app = create_app(Path(args.bundle).resolve(), log)
-    except IntegrityError as exc:
+        app = create_app(Path(args.bundle).resolve(), log, trusted=args.trust)
+    except (IntegrityError, trust.ModelRefused) as exc:
         print(f"serve.py: {exc}", file=sys.stderr)
         return 2
     problem = port_problem(args.host, args.port)

@@ -1,0 +1,44 @@
+"""MLflow's ``python_function`` loader for a bundle (shipped as ``code/mlops_pyfunc.py``).
+
+``mlflow.pyfunc.load_model(bundle)`` imports this module (the MLmodel names it as
+``loader_module``, with ``code: code``) and calls ``_load_pyfunc``. It loads the model through
+the bundle's ``serve.py``: the manifest is verified and the model audited against the
+loader's allowlist, never against the bundle's own type lists. Extra exact type names are
+trusted with ``mlflow.pyfunc.load_model(path, model_config={"trust": ["pkg.Type"]})``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class BundleModel:
+    """What MLflow calls: ``predict(frame)`` checked against the bundle's schema."""
+
+    def __init__(self, served: Any) -> None:
+        self.served = served
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        """Predictions for a DataFrame (or any MLflow scoring payload)."""
+        return self.served.predictor(self.served.features(
+            {"dataframe_split": model_input.to_dict(orient="split", index=False)}
+            if hasattr(model_input, "to_dict") else model_input))
+
+    def get_raw_model(self) -> Any:
+        """The scikit-learn model."""
+        return self.served.model
+
+
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> BundleModel:
+    root = Path(path)
+    root = root if root.is_dir() else root.parent
+    spec = importlib.util.spec_from_file_location("mlops_bundle_serve", root / "serve.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{root / 'serve.py'} cannot be imported")
+    serve = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = serve
+    spec.loader.exec_module(serve)
+    return BundleModel(serve.Model(root, trusted=list((model_config or {}).get("trust", []))))
