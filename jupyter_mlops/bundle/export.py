@@ -109,7 +109,14 @@ def export_bundle(
     variable = variable or models[0].name
     stored, fmt, stored_types = store.model_artifact(run_id, variable)
     model = load_model(stored, fmt, stored_types)
-    model_bytes = stored if fmt == SKOPS else sio.dumps(model)  # skops already: reuse bytes
+    model_bytes = stored  # skops already: reuse the bytes
+    if fmt != SKOPS:
+        try:
+            model_bytes = sio.dumps(model)
+        except Exception as exc:
+            raise BundleError(f"{type(model).__name__} cannot be written in the skops format "
+                              f"({exc}), so it cannot be bundled: a bundle never holds a "
+                              "pickle") from None
     try:
         found = trust.audit(model_bytes, f"the model of run {run_id}", trusted or ())
     except trust.ModelRefused as exc:

@@ -61,7 +61,13 @@ FUNCTIONS = (
     "numpy.mean", "numpy.median", "numpy.sum", "numpy.max", "numpy.min", "numpy.std",
     "numpy.var", "numpy.clip", "numpy.round", "numpy.nan_to_num",
 )
-VALUES = ("numpy.dtype",)  # a dtype built from its description (SimpleImputer, KBinsDiscretizer)
+VALUES = (
+    "numpy.dtype",  # a dtype built from its description (SimpleImputer, KBinsDiscretizer)
+    # sparse matrices (e.g. SparseRandomProjection's components_), index-checked on load
+    "scipy.sparse._csr.csr_matrix", "scipy.sparse._csc.csc_matrix",
+    "scipy.sparse._coo.coo_matrix", "scipy.sparse._csr.csr_array",
+    "scipy.sparse._csc.csc_array", "scipy.sparse._coo.coo_array",
+)
 OPT_IN = ("If you have reviewed them and trust them, opt in by name: --trust TYPE (serve.py, "
           "jupyter-mlops serve/export/promote), trusted=[...] (load_bundle, export_bundle, "
           'promote) or model_config={"trust": [...]} (mlflow.pyfunc.load_model).')
@@ -237,6 +243,22 @@ def _check_space_tree(label: str, tree: Any) -> None:
                            "the file is corrupt or crafted; refused")
 
 
+def _check_sparse(label: str, matrix: Any) -> None:
+    """Compressed or coordinate sparse matrices: every index inside the shape."""
+    try:
+        if matrix.format in ("csr", "csc"):
+            matrix.check_format(full_check=True)
+        elif matrix.format == "coo":
+            for axis, index in enumerate(matrix.coords):
+                if index.size and not (0 <= index.min() and index.max() < matrix.shape[axis]):
+                    raise ValueError("coordinates out of range")
+        else:
+            raise ValueError(f"unexpected format {matrix.format}")
+    except ValueError as exc:
+        raise ModelRefused(f"{label} holds a sparse matrix with invalid indices ({exc}): "
+                           "refused") from None
+
+
 def _children(obj: Any) -> Iterable[Any]:
     if isinstance(obj, (list, tuple, set, frozenset)):
         return obj
@@ -250,6 +272,7 @@ def _children(obj: Any) -> Iterable[Any]:
 
 def check_structure(model: Any, label: str = "the model") -> None:
     """Refuse a loaded model whose trees hold out-of-range indices (see above)."""
+    from scipy.sparse import issparse
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.neighbors import BallTree, KDTree
     from sklearn.tree._tree import Tree
@@ -269,6 +292,8 @@ def check_structure(model: Any, label: str = "the model") -> None:
             _check_tree(label, obj, None)
         elif isinstance(obj, (KDTree, BallTree)):
             _check_space_tree(label, obj)
+        elif issparse(obj):
+            _check_sparse(label, obj)
         predictors = vars(obj).get("_predictors") if hasattr(obj, "__dict__") else None
         if predictors is not None:
             for predictor in (p for group in predictors for p in group):
