@@ -17,7 +17,7 @@ import numpy as np
 from .bundle.trust import add_trust_option
 from .capture.environment import user
 from .capture.models import evaluate
-from .errors import NoEvaluationDataError, NotFoundError, PromotionError
+from .errors import BundleError, NoEvaluationDataError, NotFoundError, PromotionError
 from .gates import Condition, GateResult, evaluate_gate
 from .store import Store, open_store, registry
 from .store.registry import ModelVersion, get_version, register_version
@@ -172,7 +172,11 @@ def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str
     from .bundle.verify import verify_bundle
 
     with tempfile.TemporaryDirectory(prefix="mlops-verify-") as scratch:
-        bundle = export_bundle(run_id, f"{scratch}/bundle", store=store, trusted=trusted)
+        try:
+            bundle = export_bundle(run_id, f"{scratch}/bundle", store=store, trusted=trusted)
+        except BundleError as exc:
+            raise PromotionError(f"the bundle of run {run_id} cannot be built, so it was not "
+                                 f"promoted: {exc}") from None
         outcome = verify_bundle(bundle, store.load_model(run_id, variable), trusted=trusted)
     if not outcome.ok:
         raise PromotionError(f"the bundle of run {run_id} failed verification, so it was not "

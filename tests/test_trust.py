@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Shell
 from malicious import dump, gadgets, rehash, write_bundle
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle import load, trust
-from jupyter_mlops.errors import BundleError
+from jupyter_mlops.errors import BundleError, PromotionError
 
 GADGETS = sorted(gadgets(Path("unused")))
 MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
@@ -203,3 +204,49 @@ def test_a_zip_is_unpacked_once_into_the_cache(honest: Path, tmp_path: Path,
         assert mlops.load_bundle(archive).model.coef_[0] == pytest.approx(1.0)
     assert set(os.listdir(tempfile.gettempdir())) - before == set()
     assert len(list((bundle_cache / "bundles").iterdir())) == 1
+
+
+# --- every path that builds a bundle takes the same trust options ---------------------------
+
+SORTER = """%%track sorter
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.linear_model import LinearRegression
+model = make_pipeline(FunctionTransformer(np.sort), LinearRegression()).fit(X, y)
+"""
+
+
+def test_promote_export_and_serve_take_trust_options(shell: Shell, store_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """numpy.sort is not on the allowlist: every door refuses it by name until trusted."""
+    shell.run("import numpy as np, pandas as pd\n"
+              "X = pd.DataFrame({'a': np.arange(20.0), 'b': np.arange(20.0) % 3})\n"
+              "y = X.a * 2")
+    assert shell.run(SORTER).result.success
+    store = shell.store()
+    with pytest.raises(PromotionError, match=r"numpy.sort.*--trust"):
+        mlops.promote("sorter", name="sorter", stage="production", store=store)
+    refused = shell.run("%mlops promote sorter --name sorter --stage production")
+    assert "numpy.sort" in refused.stderr + refused.stdout
+    done = shell.run("%mlops promote sorter --name sorter --stage staging --no-verify "
+                     "--trust numpy.sort")
+    assert done.result.success and "promoted" in done.stdout
+    cli = [sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir)]
+    exported = subprocess.run([*cli, "export", "sorter@staging", str(tmp_path / "b"), "--zip"],
+                              capture_output=True, text=True)
+    assert exported.returncode != 0 and "numpy.sort" in exported.stderr
+    assert "Traceback" not in exported.stderr
+    exported = subprocess.run([*cli, "export", "sorter@staging", str(tmp_path / "b"), "--zip",
+                               "--trust", "numpy.sort"], capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    with pytest.raises(BundleError, match="numpy.sort"):  # the loader decides, again
+        mlops.load_bundle(tmp_path / "b.zip")
+    assert mlops.load_bundle(tmp_path / "b.zip", trusted=["numpy.sort"]).predict(
+        shell.ns["X"]).shape == (20,)
+    promoted = subprocess.run([*cli, "promote", "sorter", "--name", "sorter", "--stage",
+                               "production", "--trust", "numpy.sort"],
+                              capture_output=True, text=True, timeout=1200)
+    assert promoted.returncode == 0, promoted.stderr  # verified: served with --trust
+    verified = [e.detail["verification"] for e in store.events("sorter")
+                if e.action == "register" and "verification" in e.detail]
+    assert len(verified) == 1 and "served from a fresh virtualenv" in verified[0]
