@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import report
-from .bundle.trust import add_trust_option
-from .errors import MLOpsError, StoreNotFoundError
+from .bundle.trust import add_trust_code_option, add_trust_option
+from .errors import MLOpsError, StoreError, StoreNotFoundError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-requests", metavar="FILE.jsonl",
                        help="log the scored features and predictions (rotated) for monitoring")
     add_trust_option(serve)
+    add_trust_code_option(serve)
     return parser
 
 
@@ -153,7 +154,8 @@ def _main(argv: Sequence[str] | None) -> int:
     creates = args.command in CREATE_STORE and not getattr(args, "history", False)
     try:
         if args.command == "serve":
-            return _serve(args.bundle, args.host, args.port, args.log_requests, args.trust)
+            return _serve(args.bundle, args.host, args.port, args.log_requests, args.trust,
+                          args.trust_code, args.store)
         with open_store(args.store, create=creates) as store:
             if args.command == "doctor":
                 return _doctor(store)
@@ -378,14 +380,22 @@ def _watch(args: argparse.Namespace, store: Store) -> int:
 
 
 def _serve(bundle: str, host: str, port: int, log_requests: str | None,
-           trusted: list[str]) -> int:
+           trusted: list[str], trust_code: bool, store_path: str | None) -> int:
     from .bundle import serve
-    from .bundle.load import unpacked
+    from .bundle.load import code_recorded, unpacked
 
     extra = ["--log-requests", log_requests] if log_requests else []
     extra += [arg for name in trusted for arg in ("--trust", name)]
-    return serve.main(["--bundle", str(unpacked(bundle)), "--host", host, "--port", str(port),
-                       *extra])
+    root = unpacked(bundle)
+    if not trust_code and store_path is not None:  # the store named, else the one found
+        try:
+            with open_store(store_path, create=False) as store:
+                trust_code = code_recorded(root, store)
+        except StoreError:
+            pass
+    if trust_code or (store_path is None and code_recorded(root)):
+        extra.append("--trust-code")
+    return serve.main(["--bundle", str(root), "--host", host, "--port", str(port), *extra])
 
 
 def _doctor(store: Store) -> int:

@@ -177,7 +177,8 @@ def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str
         except BundleError as exc:
             raise PromotionError(f"the bundle of run {run_id} cannot be built, so it was not "
                                  f"promoted: {exc}") from None
-        outcome = verify_bundle(bundle, store.load_model(run_id, variable), trusted=trusted)
+        outcome = verify_bundle(bundle, store.load_model(run_id, variable), trusted=trusted,
+                                trust_code=True)  # its notebook code: just captured by us
     if not outcome.ok:
         raise PromotionError(f"the bundle of run {run_id} failed verification, so it was not "
                              f"promoted: {outcome.detail}")

@@ -59,9 +59,13 @@ def dump(model: Any) -> tuple[bytes, list[str]]:
     return data, sorted(sio.get_untrusted_types(data=data))
 
 
-def write_bundle(root: Path, model_bytes: bytes, trusted_types: list[str]) -> Path:
+def write_bundle(root: Path, model_bytes: bytes, trusted_types: list[str], *,
+                 mlflow_config: bool = False) -> Path:
     """A bundle laid out like an exported one, with this model and a manifest (and MLmodel)
-    that list ``trusted_types`` as trusted: what an attacker would ship."""
+    that list ``trusted_types`` as trusted: what an attacker would ship. ``mlflow_config``:
+    the MLmodel's model_config also trusts them (MLflow passes it to the loader)."""
+    config = json.dumps({"trust": trusted_types if mlflow_config else [],
+                         "trust_code": mlflow_config})
     from jupyter_mlops.bundle.export import CODE_FILES, SERVE_SOURCE
 
     root.mkdir(parents=True)
@@ -74,6 +78,7 @@ def write_bundle(root: Path, model_bytes: bytes, trusted_types: list[str]) -> Pa
         "serve.py": SERVE_SOURCE.read_bytes(),
         "MLmodel": (
             "flavors:\n  python_function:\n    code: code\n    loader_module: mlops_pyfunc\n"
+            f"    config: {config}\n"
             "  sklearn:\n    pickled_model: model.skops\n    serialization_format: skops\n"
             f"    skops_trusted_types: {json.dumps(trusted_types)}\n"
         ).encode(),

@@ -79,6 +79,9 @@ def test_mlflow_pyfunc_refuses_the_corpus(tmp_path: Path) -> None:
     for name, (model, bad) in gadgets(marker).items():
         data, types = dump(model)
         paths[name] = (str(write_bundle(tmp_path / name, data, types)), bad)
+    data, types = dump(gadgets(marker)["exec_chain"][0])
+    paths["mlmodel_config"] = (str(write_bundle(tmp_path / "configured", data, types,
+                                                mlflow_config=True)), "trust options itself")
     code = (
         "import json, sys, mlflow.pyfunc\n"
         f"paths = json.loads({json.dumps(json.dumps(paths))})\n"

@@ -132,6 +132,9 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
                 "code": "code",
                 "env": {"virtualenv": "python_env.yaml"},
                 "loader_module": "mlops_pyfunc",
+                # Only so that MLflow passes the loader's overrides through; a bundle whose
+                # MLmodel widens these defaults is refused by mlops_pyfunc.
+                "config": {"trust": [], "trust_code": False},
                 "python_version": platform.python_version(),
             },
             "sklearn": {

@@ -16,7 +16,7 @@ from ..errors import BundleError
 from ..modelio import SKOPS, load_model
 from ..store import Store, open_store
 from ..store.registry import ModelVersion, get_version, is_model_ref
-from . import contents, trust
+from . import contents, notebook_code, trust
 from .trainscript import train_script
 
 FORMAT = "jupyter-mlops-bundle"
@@ -108,7 +108,16 @@ def export_bundle(
         raise BundleError(f"run {run_id} ({run.name}) produced no model to bundle")
     variable = variable or models[0].name
     stored, fmt, stored_types = store.model_artifact(run_id, variable)
-    model = load_model(stored, fmt, stored_types)
+    code: notebook_code.NotebookCode | None = None
+    local = notebook_code.notebook_functions(stored_types)
+    if local and fmt == SKOPS:  # functions of the notebook's __main__: carried as code/
+        code = notebook_code.capture(run, local)
+        stored = notebook_code.rebind(stored, local)
+        stored_types = sorted(sio.get_untrusted_types(data=stored))
+        with notebook_code.importable(notebook_code.module(code)):
+            model = load_model(stored, fmt, stored_types)
+    else:
+        model = load_model(stored, fmt, stored_types)
     model_bytes = stored  # skops already: reuse the bytes
     if fmt != SKOPS:
         try:
@@ -118,7 +127,9 @@ def export_bundle(
                               f"({exc}), so it cannot be bundled: a bundle never holds a "
                               "pickle") from None
     try:
-        found = trust.audit(model_bytes, f"the model of run {run_id}", trusted or ())
+        found = trust.audit(model_bytes, f"the model of run {run_id}", [
+            *(trusted or ()), *(f"{trust.CODE_MODULE}.{f}" for f in (code.functions if code
+                                                                       else []))])
     except trust.ModelRefused as exc:
         raise BundleError(str(exc)) from None
     dataset = _training_data(store, run, model)
@@ -149,6 +160,9 @@ def export_bundle(
         "serve.py": SERVE_SOURCE.read_text(encoding="utf-8"),
         **{name: source.read_text(encoding="utf-8") for name, source in CODE_FILES.items()},
     }
+    if code is not None:
+        files[trust.CODE_PATH] = code.source
+        files["model_card.md"] = str(files["model_card.md"]) + notebook_code.card_section(code)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": created,
         "model": {"class": type(model).__name__, "module": type(model).__module__,
@@ -156,6 +170,7 @@ def export_bundle(
                   "run_id": run_id, "version": version.ref if version else None},
         # What the model holds beyond skops' defaults, for reading only: loaders never trust it.
         "model_types": found,
+        "notebook_functions": code.functions if code else [],
         "files": {name: hashlib.sha256(data.encode() if isinstance(data, str) else data)
                   .hexdigest() for name, data in files.items()},
     }
@@ -171,6 +186,8 @@ def export_bundle(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if code is not None:  # lets this store's loaders run the code without --trust-code
+        store.put_artifact(code.source.encode(), notebook_code.MEDIA_TYPE)
     if zip:
         return Path(shutil.make_archive(str(target), "zip", root_dir=target))
     return target

@@ -18,8 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import BundleError
+from ..errors import BundleError, StoreError
+from ..store import Store, open_store
 from . import serve, trust
+from .notebook_code import MEDIA_TYPE
 
 MAX_UNPACKED_BYTES = 8 * 1024**3
 MAX_MEMBERS = 10_000
@@ -142,7 +144,28 @@ def unpacked(path: str | Path) -> Path:
     return root
 
 
-def load_bundle(path: str | Path, *, trusted: list[str] | None = None) -> Bundle:
+def code_recorded(root: Path, store: Store | None = None) -> bool:
+    """Whether the bundle's notebook code is what ``store`` (default: the store found from
+    the working directory, never created) recorded when it exported a bundle."""
+    path = root / trust.CODE_PATH
+    if not path.is_file():
+        return False
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        opened = store or open_store(create=False)
+    except StoreError:
+        return False
+    try:
+        row = opened.conn.execute("SELECT 1 FROM artifacts WHERE sha256 = ? AND media_type = ?",
+                                  [digest, MEDIA_TYPE]).fetchone()
+    finally:
+        if store is None:
+            opened.close()
+    return row is not None
+
+
+def load_bundle(path: str | Path, *, trusted: list[str] | None = None,
+                trust_code: bool = False, store: Store | None = None) -> Bundle:
     """Verify a bundle directory (or .zip) against its manifest and load its model.
 
     The manifest must list every file of the bundle, each inside it, with its sha256; the
@@ -154,10 +177,15 @@ def load_bundle(path: str | Path, *, trusted: list[str] | None = None) -> Bundle
     ----------
     path : a bundle directory or .zip
     trusted : exact type or function names to allow beyond the allowlist
+    trust_code : run the notebook functions the bundle carries (``code/notebook_functions.py``);
+        without it they run only when ``store`` (default: the store found from the working
+        directory) recorded that exact code when it exported the bundle
     """
     root = unpacked(path)
     try:
         manifest = serve.verify_manifest(root)
-        return Bundle(root, serve.Model(root, manifest=manifest, trusted=trusted or ()))
+        allowed = trust_code or code_recorded(root, store)
+        return Bundle(root, serve.Model(root, manifest=manifest, trusted=trusted or (),
+                                        trust_code=allowed))
     except (serve.IntegrityError, trust.ModelRefused) as exc:
         raise BundleError(str(exc)) from None

@@ -117,10 +117,13 @@ def verify_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_model(root: Path, trusted: list[str] | tuple[str, ...] = ()) -> Any:
+def load_model(root: Path, trusted: list[str] | tuple[str, ...] = (),
+               trust_code: bool = False) -> Any:
     """The model, audited against the loader's allowlist plus ``trusted`` (exact names)
-    before anything is built; :class:`trust.ModelRefused` otherwise."""
-    return trust.load_file(root / "model.skops", trusted)
+    before anything is built; the bundle's notebook functions run only with ``trust_code``.
+    :class:`trust.ModelRefused` otherwise."""
+    local = trust.load_code(root, trust_code)
+    return trust.load_file(root / "model.skops", [*trusted, *local])
 
 
 def frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
@@ -314,11 +317,11 @@ class Model:
 
     def __init__(self, root: Path = HERE, log: RequestLog | None = None,
                  manifest: dict[str, Any] | None = None,
-                 trusted: list[str] | tuple[str, ...] = ()) -> None:
+                 trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False) -> None:
         self.log = log
         self.manifest = manifest or verify_manifest(root)  # given: already verified
         self.schema = json.loads((root / "schema.json").read_text())
-        self.model = load_model(root, trusted)
+        self.model = load_model(root, trusted, trust_code)
         self.columns = [c["name"] for c in self.schema["columns"]]
         self.as_array = not self.schema.get("feature_names", True)
         self.predictor = self.model.predict
@@ -347,7 +350,7 @@ class Model:
 
 
 def create_app(root: Path = HERE, log: RequestLog | None = None,
-               trusted: list[str] | tuple[str, ...] = ()) -> Any:
+               trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False) -> Any:
     """The ASGI application serving the bundle in ``root`` (logging requests to ``log``),
     loading its model with the allowlist plus ``trusted``."""
     from starlette.applications import Starlette
@@ -355,7 +358,7 @@ def create_app(root: Path = HERE, log: RequestLog | None = None,
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    model = Model(root, log, trusted=trusted)
+    model = Model(root, log, trusted=trusted, trust_code=trust_code)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -408,13 +411,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-max-mb", type=float, default=LOG_MAX_BYTES / 2**20,
                         help="rotate the request log past this size")
     trust.add_trust_option(parser)
+    trust.add_trust_code_option(parser)
     args = parser.parse_args(argv)
     import uvicorn
 
     log = RequestLog(Path(args.log_requests), int(args.log_max_mb * 2**20)) \
         if args.log_requests else None
     try:
-        app = create_app(Path(args.bundle).resolve(), log, trusted=args.trust)
+        app = create_app(Path(args.bundle).resolve(), log, trusted=args.trust,
+                         trust_code=args.trust_code)
     except (IntegrityError, trust.ModelRefused) as exc:
         print(f"serve.py: {exc}", file=sys.stderr)
         return 2

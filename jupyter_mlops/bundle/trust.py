@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
+import re
+import sys
+import types
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -72,6 +75,13 @@ OPT_IN = ("If you have reviewed them and trust them, opt in by name: --trust TYP
           "jupyter-mlops serve/export/promote), trusted=[...] (load_bundle, export_bundle, "
           'promote) or model_config={"trust": [...]} (mlflow.pyfunc.load_model).')
 MAX_MODEL_BYTES = 4 * 1024**3  # uncompressed size of a model file's members
+# Functions defined in the notebook travel as this module (MLflow's code_paths convention).
+CODE_MODULE = "notebook_functions"
+CODE_PATH = f"code/{CODE_MODULE}.py"
+CODE_OPT_IN = ("Loading it runs that code: read it, then opt in with --trust-code (serve.py, "
+               "jupyter-mlops serve), trust_code=True (load_bundle) or "
+               'model_config={"trust_code": True} (mlflow.pyfunc.load_model). A bundle '
+               "exported from the store you load it with is trusted without it.")
 
 
 def add_trust_option(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +91,13 @@ def add_trust_option(parser: argparse.ArgumentParser) -> None:
                         help="also allow this exact type or function name in the model "
                         "(repeatable), e.g. --trust mypackage.MyEstimator; a bundle's own "
                         "type lists are never used")
+
+
+def add_trust_code_option(parser: argparse.ArgumentParser) -> None:
+    """``--trust-code``: run the notebook functions a bundle carries (serve.py, serve)."""
+    parser.add_argument("--trust-code", action="store_true",
+                        help=f"run the bundle's {CODE_PATH} (functions defined in the "
+                        "notebook that the model calls); read it first")
 
 
 class ModelRefused(Exception):
@@ -184,6 +201,33 @@ def load_file(path: Path, trusted: Iterable[str] = ()) -> Any:
     except OSError as exc:
         raise ModelRefused(f"{path} cannot be read ({exc.strerror or exc})") from None
     return load(data, str(path), trusted)
+
+
+def load_code(root: Path, allowed: bool) -> list[str]:
+    """Import the bundle's notebook functions when ``allowed``; their names, to be trusted.
+
+    Raises
+    ------
+    ModelRefused
+        the bundle carries notebook code and the loader was not told to run it.
+    """
+    path = root / CODE_PATH
+    if not path.is_file():
+        return []
+    source = path.read_text(encoding="utf-8")
+    if not allowed:
+        functions = re.findall(r"^def (\w+)", source, flags=re.MULTILINE)
+        raise ModelRefused(f"the model calls functions defined in its notebook "
+                           f"({', '.join(functions)}), shipped as {path}. {CODE_OPT_IN}")
+    module = types.ModuleType(CODE_MODULE)
+    module.__file__ = str(path)
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - opted in
+    except Exception as exc:
+        raise ModelRefused(f"{path} failed to run ({type(exc).__name__}: {exc})") from None
+    sys.modules[CODE_MODULE] = module  # what the model's references resolve to
+    return [f"{CODE_MODULE}.{name}" for name, value in vars(module).items()
+            if inspect.isfunction(value) and value.__module__ == CODE_MODULE]
 
 
 # --- structural checks ----------------------------------------------------------------------

@@ -81,8 +81,8 @@ def _install(bundle: Path, venv: Path) -> Path:
     return python
 
 
-def verify_bundle(bundle: Path, model: Any, *, trusted: list[str] | None = None
-                  ) -> Verification:
+def verify_bundle(bundle: Path, model: Any, *, trusted: list[str] | None = None,
+                  trust_code: bool = False) -> Verification:
     """Serve ``bundle`` from a fresh virtualenv and compare its answers with ``model``'s
     (its serve.py trusting the allowlist plus ``trusted``, as the user would serve it)."""
     bundle = Path(bundle)
@@ -99,6 +99,7 @@ def verify_bundle(bundle: Path, model: Any, *, trusted: list[str] | None = None
             return Verification(False, str(exc))
         port = free_port()
         trust = [arg for name in trusted or [] for arg in ("--trust", name)]
+        trust += ["--trust-code"] if trust_code else []
         process = subprocess.Popen([str(python), str(bundle / "serve.py"), "--port", str(port),
                                     *trust],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
