@@ -50,7 +50,7 @@ class Bundle:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The manifest: format version, model, trusted types, file hashes."""
+        """The manifest: format version, model, the types it holds, file hashes."""
         return self.served.manifest
 
     @property

@@ -310,6 +310,8 @@ def _children(obj: Any) -> Iterable[Any]:
         return obj.values()
     if isinstance(obj, np.ndarray):
         return obj.ravel().tolist() if obj.dtype == object else ()
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+        return ()  # code, not fitted state
     state = getattr(obj, "__dict__", None)
     return state.values() if isinstance(state, dict) else ()
 
