@@ -6,21 +6,40 @@ mlops`` gives the Python API below.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from importlib import import_module
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .api import log_artifact, log_metric, log_metrics, log_param
-from .bundle import Bundle, export_bundle, load_bundle
-from .drift import DriftReport, drift
-from .drift_reference import reference_profile
-from .entities import Entity, MetricPoint, Run
-from .errors import MLOpsError
-from .monitoring import MonitorResult, monitor
-from .promotion import promote, transition
-from .retrain import retrain
-from .store import Store, open_store
-from .store.registry import ModelVersion
-from .watch import watch
+
+# The public API, imported on first use (PEP 562): ``import jupyter_mlops`` stays cheap, and
+# scipy.stats, plotly, scikit-learn and ipywidgets load only when a name that needs them is used.
+_LAZY = {
+    "log_artifact": "api", "log_metric": "api", "log_metrics": "api", "log_param": "api",
+    "Bundle": "bundle", "export_bundle": "bundle", "load_bundle": "bundle",
+    "DriftReport": "drift", "drift": "drift", "reference_profile": "drift_reference",
+    "Entity": "entities", "MetricPoint": "entities", "Run": "entities",
+    "MLOpsError": "errors", "MonitorResult": "monitoring", "monitor": "monitoring",
+    "promote": "promotion", "transition": "promotion", "retrain": "retrain",
+    "Store": "store", "open_store": "store", "ModelVersion": "store.registry",
+    "watch": "watch", "RunBrowser": "widgets",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .api import log_artifact, log_metric, log_metrics, log_param
+    from .bundle import Bundle, export_bundle, load_bundle
+    from .drift import DriftReport, drift
+    from .drift_reference import reference_profile
+    from .entities import Entity, MetricPoint, Run
+    from .errors import MLOpsError
+    from .monitoring import MonitorResult, monitor
+    from .promotion import promote, transition
+    from .retrain import retrain
+    from .store import Store, open_store
+    from .store.registry import ModelVersion
+    from .watch import watch
+    from .widgets import RunBrowser
 
 __all__ = [
     "Bundle", "DriftReport", "Entity", "MLOpsError", "MetricPoint", "ModelVersion",
@@ -31,11 +50,33 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RunBrowser":  # imports ipywidgets only when asked for
-        from .widgets import RunBrowser
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return RunBrowser
-    raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(ModuleType):
+    """This package, keeping ``drift``, ``retrain`` and ``watch`` the public functions.
+
+    Importing a submodule binds it on its package, so the first ``import jupyter_mlops.drift``
+    (by any module) would otherwise shadow the function ``jupyter_mlops.drift``; the eager
+    imports of earlier versions had the function win, and so does this.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _LAZY.get(name) == name:
+            return  # the submodule stays in sys.modules; the package name is the function
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import report
@@ -14,7 +17,7 @@ from .errors import MLOpsError, StoreError, StoreNotFoundError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
-from .store.listing import SORT_VALUES, SORTABLE
+from .store.listing import check_key
 from .tables import read_table
 
 DESCRIPTION = (
@@ -30,6 +33,8 @@ EPILOG = (
 )
 STORE_HELP = ("store directory, before or after the command (default: $JUPYTER_MLOPS_STORE, "
               "else the nearest .mlops/ upwards)")
+RUN_HELP = ("run id, unique id prefix, NAME@STAGE or NAME/VERSION (the run of that model "
+            "version), or run name (its latest tracked run)")
 # The commands that may create the store (they record monitoring batches, also for a bundle's
 # model); every other one needs records that exist, so a mistyped path is an error.
 CREATE_STORE = {"monitor", "watch"}
@@ -67,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                       "metrics.roc_auc,params.C (default: the sort key and the first "
                       f"{report.METRIC_COLUMNS} metrics)")
     show = command("show", "everything recorded about a run")
-    show.add_argument("run", help="run id, unique id prefix, or run name (latest)")
+    show.add_argument("run", help=RUN_HELP)
     lineage = command("lineage", "runs upstream and downstream of a run")
-    lineage.add_argument("run", help="run id, unique id prefix, or run name (latest)")
+    lineage.add_argument("run", help=RUN_HELP)
     command("doctor", "check the store's integrity and its audit chain; exit 1 on a problem")
     promote = command("promote", "register a run's model as a new version")
     promote.add_argument("run", help="run id, prefix or name")
@@ -173,7 +178,7 @@ def _main(argv: Sequence[str] | None) -> int:
                                   "delete-version"):
                 print(_registry_command(args, store))
             elif args.command == "show":
-                print(report.format_run(store.get_run(args.run)))
+                print(report.show_run(store, args.run))
             elif args.command == "lineage":
                 print(report.format_lineage(store, args.run))
     except StoreNotFoundError as exc:
@@ -194,49 +199,14 @@ def _listed(names: Sequence[str], most: int = 20) -> str:
     return shown + (f", … ({len(names) - most} more)" if len(names) > most else "")
 
 
-def _logged_keys(store: Store, kind: str) -> list[str]:
-    """The metric (``kind="metrics"``) or param keys any run logged, sorted."""
-    table = SORT_VALUES[kind][0]
-    return [key for (key,) in store.conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key")]
-
-
-def _check_key(store: Store, key: str, *, sortable: bool) -> None:
-    """Raise ValueError naming the keys that exist when no run has ``key`` to sort or show."""
-    kind, _, name = key.partition(".")
-    if kind in SORT_VALUES and name:
-        table = SORT_VALUES[kind][0]
-        if store.conn.execute(f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1",
-                              [name]).fetchone():
-            return
-        problem = f"no run logged a {kind[:-1]} {name!r}"
-    elif sortable and key in SORTABLE:
-        return
-    else:
-        problem = ("not a column, metrics.K or params.K" if sortable
-                   else "name a metrics.K or params.K")
-    metrics, params = _logged_keys(store, "metrics"), _logged_keys(store, "params")
-    hint = ""
-    word, _, order = key.rpartition(" ")
-    if sortable and word and order.lower() in ("asc", "desc", "ascending", "descending"):
-        hint = (f" (for lowest first: --sort {word} --asc)" if order.lower().startswith("a")
-                else f" (--sort {word} sorts highest first)")
-    elif key in metrics or key in params:
-        hint = f" (did you mean {'metrics' if key in metrics else 'params'}.{key}?)"
-    lines = [f"cannot {'sort runs by' if sortable else 'show column'} {key!r}: {problem}{hint}"]
-    if sortable:
-        lines.append(f"  columns: {', '.join(SORTABLE)}")
-    lines.append(f"  metrics: {_listed(metrics)}" if metrics else "  no run logged metrics")
-    lines.append(f"  params:  {_listed(params)}" if params else "  no run logged params")
-    raise ValueError("\n".join(lines))
-
-
 def _runs(args: argparse.Namespace, store: Store) -> str:
-    _check_key(store, args.sort, sortable=True)
+    check_key(store.conn, args.sort, sortable=True)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else []
     for column in columns:
-        _check_key(store, column, sortable=False)
+        check_key(store.conn, column, sortable=False)
     frame = store.runs(args.experiment, status=args.status, sort=args.sort,
-                       descending=not args.asc, limit=args.limit)
+                       descending=not args.asc, limit=args.limit,
+                       params="all" if columns else "differing")
     if frame.empty and (total := store.count_runs()):
         return _no_runs(args, store, total)
     return report.format_runs(frame, args.sort, columns)
@@ -289,17 +259,40 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
         return f"deleted {args.name}/{args.version} (its run and model stay in the store)"
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,
                          overwrite=args.overwrite, trusted=args.trust)
-    return f"bundle written to {path}\nserve it with: jupyter-mlops serve {path}"
+    return (f"bundle written to {path}\nserve it with: {this_command()} serve "
+            f"{shlex.quote(str(path))}")
+
+
+def this_command() -> str:
+    """How to run this CLI again from the current shell, as it would be typed: plain
+    ``jupyter-mlops`` when that is on PATH and is this installation, else the script beside
+    this Python (``.venv/bin/jupyter-mlops``), else ``python -m jupyter_mlops.cli``."""
+    here = Path(sys.executable).parent
+    script = here / "jupyter-mlops"
+    found = shutil.which("jupyter-mlops")
+    if found and script.exists() and Path(found).resolve() == script.resolve():
+        return "jupyter-mlops"
+
+    def typed(path: Path) -> str:
+        relative = os.path.relpath(path)
+        shown = relative if not relative.startswith("..") else str(path)
+        return shlex.quote(shown if os.sep in shown else f".{os.sep}{shown}")
+
+    if script.exists():
+        return typed(script)
+    return f"{typed(Path(sys.executable))} -m jupyter_mlops.cli"
 
 
 def _retrain(args: argparse.Namespace, store: Store) -> str:
     from .retrain import parse_bindings, retrain
 
     data = {name: read_table(path) for name, path in parse_bindings(args.data)}
+    picked = store.resolve_run(args.run).note
     run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
                   name=args.name, reason=args.reason, verify=False if args.no_verify else None,
                   trusted=args.trust, store=store)
-    return (f"retrained: run {run.run_id} ({run.name}) from {run.parent_run_id}\n"
+    return ((f"({picked})\n" if picked else "")
+            + f"retrained: run {run.run_id} ({run.name}) from {run.parent_run_id}\n"
             f"{run.tags.get('promotion')}")
 
 

@@ -74,6 +74,14 @@ class RunNotFoundError(NotFoundError):
         super().__init__(f"no run {run_id!r} in this store: {hint}")
 
 
+class AmbiguousRunError(RunNotFoundError):
+    """A run id prefix matches several runs."""
+
+    def __init__(self, prefix: str, count: int, examples: str) -> None:
+        NotFoundError.__init__(self, f"ambiguous: {prefix!r} matches {count} runs "
+                               f"({examples}); give more characters of the run id")
+
+
 class ArtifactError(MLOpsError):
     """An artifact is missing, unreadable or does not match its recorded hash."""
 
@@ -103,6 +111,20 @@ class NoEvaluationDataError(PromotionError):
 
 class BundleError(MLOpsError):
     """A deployment bundle cannot be written, or fails its integrity or type checks."""
+
+
+class UnfinishedRunError(PromotionError, BundleError):
+    """A failed, interrupted or still running run was asked to be promoted or bundled."""
+
+    def __init__(self, run_id: str, name: str, status: str, error: str | None = None) -> None:
+        why = f" ({error})" if error else ""
+        what = {"interrupted": "was interrupted", "running": "is still running"}.get(
+            status, status)
+        super().__init__(
+            f"run {run_id} ({name}) {what}{why}: only the model of a finished run can be "
+            "promoted or bundled, since a run that did not finish may not have made the model "
+            "it names. Fix the cell and run it again under %%track, then promote that run."
+        )
 
 
 class NoPredictionsError(NotFoundError):

@@ -21,16 +21,16 @@ from . import api, report
 from .capture import RunRecorder, TrackOptions
 from .capture.analysis import analyze
 from .capture.cells import CellHistory
+from .champion import parse_champion
 from .errors import MLOpsError, NoEvaluationDataError, StoreError
 from .fingerprint import fingerprint_data
 from .promotion import add_promotion_options, eval_data_names, promote
 from .store import Store, open_store
-from .store.registry import get_version, is_model_ref
 
 TRACK_PREFIX = "%%track"
 MLOPS_USAGE = """\
-%mlops runs [-e EXPERIMENT] [-n N]   the latest runs (a DataFrame)
-%mlops show RUN                      everything recorded about a run
+%mlops runs [-e EXP] [-n N] [--sort K] [--asc] [--frame]  the latest runs (a DataFrame)
+%mlops show RUN|MODEL                everything recorded about a run
 %mlops lineage RUN|MODEL             upstream and downstream runs (text and a graph)
 %mlops compare RUN... [--metric K]... metrics of several runs side by side
 %mlops curves RUN... [--metric K]     logged metric curves over steps
@@ -223,6 +223,8 @@ class MLOpsMagics(Magics):
         except Exception as exc:
             _warn(f"this run will not be recorded: {exc}")
             return None
+        for warning in recorder.early:  # a mistyped option name: say so before the result
+            _warn(warning)
         if store is not None:
             try:
                 recorder.begin()
@@ -332,11 +334,11 @@ class MLOpsMagics(Magics):
                 raise UsageError(f"usage: %mlops {command} RUN")
             try:
                 if command == "show":
-                    print(report.format_run(store.get_run(rest[0])))
+                    print(report.show_run(store, rest[0]))
                     return None
                 from . import charts  # plotly loads on first use, not at %load_ext
 
-                run_id = _run_of(store, rest[0])
+                run_id = store.resolve_run_id(rest[0])
                 print(report.format_lineage(store, run_id))
                 display(charts.mimebundle(charts.lineage_graph(store, run_id)), raw=True)
             except LookupError as exc:
@@ -370,9 +372,9 @@ class MLOpsMagics(Magics):
         add_promotion_options(parser)
         args = parser.parse_args(words)
         data = None
-        if args.gate and args.gate.strip().lower() == "champion":
-            data = self._eval_data(store, args.run)
         try:
+            if parse_champion(args.gate) is not None:
+                data = self._eval_data(store, args.run)
             version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
                               reason=args.reason, force=args.force,
                               verify=False if args.no_verify else None, data=data,
@@ -395,6 +397,9 @@ class MLOpsMagics(Magics):
                 if variable not in self.shell.user_ns:
                     raise UsageError(f"--data {name}={variable}: no variable {variable!r}")
                 data[name] = self.shell.user_ns[variable]
+            picked = store.resolve_run(args.run).note
+            if picked:
+                print(f"({picked})")
             run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
                           name=args.name, reason=args.reason,
                           verify=False if args.no_verify else None, trusted=args.trust,
@@ -409,12 +414,26 @@ class MLOpsMagics(Magics):
         parser.add_argument("-e", "--experiment", help="only the runs of this experiment")
         parser.add_argument("-n", "--limit", type=int, default=20,
                             help="how many runs, newest first (default 20)")
+        parser.add_argument("--sort", default="started_at", metavar="KEY",
+                            help="started_at (default), a column, metrics.K or params.K")
+        parser.add_argument("--asc", action="store_true", help="lowest first")
+        parser.add_argument("--frame", action="store_true",
+                            help="return the plain DataFrame with every param column")
         args = parser.parse_args(words)
-        runs = store.runs(args.experiment, limit=args.limit)
+        try:
+            runs = store.runs(args.experiment, limit=args.limit, sort=args.sort,
+                              descending=not args.asc,
+                              params="all" if args.frame else "differing")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         if runs.empty and args.experiment is not None:
             known = ", ".join(store.experiments()) or "none yet"
             print(f"no runs in experiment {args.experiment!r} (experiments: {known})")
-        return runs
+        if args.frame:
+            return runs
+        table = report.RunsFrame(runs)
+        table.sort_key = args.sort
+        return table
 
     def _monitor(self, store: Store, words: list[str]) -> None:
         from . import charts
@@ -454,7 +473,7 @@ class MLOpsMagics(Magics):
             if reference_ref in self.shell.user_ns:
                 reference = self.shell.user_ns[reference_ref]
             else:
-                reference = reference_profile(store, _run_of(store, reference_ref))
+                reference = reference_profile(store, store.resolve_run_id(reference_ref))
             report = drift(reference, self._variable(current))
         except (MLOpsError, ValueError, LookupError) as exc:
             raise UsageError(str(exc)) from None
@@ -488,13 +507,6 @@ class MLOpsMagics(Magics):
                     f"but {run_ref} was not tracked with --eval X Y")
         return (f"the champion gate re-scores both models on {names[0]} and {names[1]}: "
                 f"define them as they were when {run_ref} was evaluated, then promote again")
-
-
-def _run_of(store: Store, ref: str) -> str:
-    """The run behind a run reference or a model reference (``name@stage``, ``name/3``)."""
-    if is_model_ref(ref):
-        return get_version(store, ref).run_id
-    return store.resolve_run_id(ref)
 
 
 class _UsageParser(argparse.ArgumentParser):

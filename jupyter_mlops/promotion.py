@@ -12,25 +12,22 @@ import argparse
 import tempfile
 from typing import Any
 
-import numpy as np
-
 from .bundle.trust import add_trust_option
 from .capture.environment import user
-from .capture.models import evaluate
+from .champion import ChampionRule, compare_models, parse_champion
 from .errors import BundleError, NoEvaluationDataError, NotFoundError, PromotionError
 from .gates import Condition, GateResult, evaluate_gate
 from .store import Store, open_store, registry
 from .store.registry import ModelVersion, get_version, register_version
-
-CHAMPION = "champion"
-HIGHER_IS_BETTER = ("roc_auc", "accuracy", "f1", "r2")
 
 
 def add_promotion_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``promote``, shared by the CLI and ``%mlops promote``."""
     parser.add_argument("--name", required=True, help="registered model name")
     parser.add_argument("--stage", help="staging, production, archived, or an alias")
-    parser.add_argument("--gate", help='e.g. "auc>=0.9 and f1>0.8", or champion')
+    parser.add_argument("--gate", help='e.g. "auc>=0.9 and f1>0.8", or champion (beat the '
+                        "current holder of the stage on the same rows), or champion(min_"
+                        "improvement=0.01, test='bootstrap')")
     parser.add_argument("--reason", help="why (recorded in the audit log)")
     parser.add_argument("--force", action="store_true", help="override a failing gate")
     parser.add_argument("--no-verify", action="store_true",
@@ -51,17 +48,13 @@ def _model_output(store: Store, run_id: str, variable: str | None) -> tuple[str,
     return models[0].name, models[0].fingerprint
 
 
-def _primary_score(scores: dict[str, float]) -> tuple[str, float]:
-    for key in HIGHER_IS_BETTER:
-        if key in scores and np.isfinite(scores[key]):
-            return key, scores[key]
-    raise PromotionError(f"no comparable metric among {sorted(scores)}")
-
-
 def champion_gate(store: Store, name: str, stage: str, candidate: Any,
-                  data: tuple[Any, Any] | None) -> GateResult:
-    """The candidate must beat the current holder of ``stage`` on the same data, re-scored."""
-    expression = f"{CHAMPION} ({name}@{stage})"
+                  data: tuple[Any, Any] | None, rule: ChampionRule | None = None
+                  ) -> GateResult:
+    """The candidate must beat the current holder of ``stage`` on the same rows, both
+    re-scored now, as :mod:`jupyter_mlops.champion` defines it."""
+    rule = rule or ChampionRule()
+    expression = f"{rule.describe()} ({name}@{stage})"
     try:
         holder = get_version(store, f"{name}@{stage}")
     except NotFoundError:
@@ -75,11 +68,8 @@ def champion_gate(store: Store, name: str, stage: str, candidate: Any,
         )
     X, y = data
     champion = store.load_model(holder.run_id, holder.model_variable)
-    metric, challenger_score = _primary_score(evaluate(candidate, X, y)[0])
-    champion_score = evaluate(champion, X, y)[0][metric]
-    condition = Condition(f"{metric} > {metric} of {holder.ref}", challenger_score,
-                          champion_score, challenger_score > champion_score)
-    return GateResult(expression, condition.passed, [condition])
+    return compare_models(candidate, champion, X, y, rule=rule,
+                          champion_label=f"{holder.ref} ({name}@{stage})", expression=expression)
 
 
 def eval_data_names(store: Store, run_id: str) -> tuple[str, str] | None:
@@ -112,6 +102,8 @@ def promote(
     name : the registered model's name
     stage : ``staging``, ``production``, ``archived``, or a free alias such as ``champion``
     gate : an expression over the run's metrics (``"auc>=0.9 and f1>0.8"``) or ``"champion"``
+        (see :mod:`jupyter_mlops.champion`; options: ``"champion(min_improvement=0.01,
+        test='bootstrap')"``)
     reason : why; recorded in the audit log (required with ``force``)
     force : promote even when the gate fails (recorded as a gate override)
     verify : build the bundle, serve it from a fresh virtualenv and compare its answers
@@ -135,12 +127,14 @@ def promote(
         run_id, model_variable = source.run_id, source.model_variable
     else:
         run_id = store.resolve_run_id(run_or_model)
+    registry.require_finished(store, run_id)
     variable, fingerprint = _model_output(store, run_id, model_variable)
     audit: dict[str, Any] = {}
     if gate is not None:
-        if gate.strip().lower() == CHAMPION:
+        rule = parse_champion(gate)
+        if rule is not None:
             candidate = store.load_model(run_id, variable)
-            result = champion_gate(store, name, stage or "production", candidate, data)
+            result = champion_gate(store, name, stage or "production", candidate, data, rule)
         else:
             result = evaluate_gate(gate, store.get_run(run_id).metrics)
         audit["gate"] = result.as_dict()

@@ -28,10 +28,17 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+COMPACT_PARAMS = 3  # differing param columns of the compact runs table
+
+
 def format_runs(frame: pd.DataFrame, sort: str = "started_at",
-                columns: Sequence[str] = ()) -> str:
+                columns: Sequence[str] = (), *, compact: bool = False) -> str:
     """The runs as a terminal table: the sort key's column first, then ``columns`` (default:
-    the first metrics by name), and a footer naming the metric and param columns left out."""
+    the first metrics by name), and a footer naming the metric and param columns left out.
+
+    ``compact``: one short line per run (``run_id, name, status, started``, the sort key or
+    the first two metrics, the first three param columns of ``frame``), for ``%mlops runs``.
+    """
     if frame.empty:
         return "no runs yet: put %%track on the first line of a cell to record one"
     metrics = sorted(c for c in frame.columns if c.startswith("metrics."))
@@ -39,13 +46,22 @@ def format_runs(frame: pd.DataFrame, sort: str = "started_at",
     chosen = [sort] if sort.startswith(("metrics.", "params.")) else []
     if columns:
         chosen += [c for c in columns if c not in chosen]
+    elif compact:
+        chosen += [m for m in metrics if m not in chosen][:2 - len(chosen)]
+        chosen += [p for p in params if p not in chosen][:COMPACT_PARAMS]
     else:
         chosen += [m for m in metrics if m not in chosen][:METRIC_COLUMNS - len(chosen)]
-    view = frame.reindex(columns=[*BASE_COLUMNS, *chosen]).copy()
+    base = ("run_id", "name", "status", "started_at") if compact else BASE_COLUMNS
+    view = frame.reindex(columns=[*base, *chosen]).copy()
     view["run_id"] = view["run_id"].str[:10]
-    view["started_at"] = view["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
-    view.columns = [c.removeprefix("metrics.") for c in view.columns]
-    text = view.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+    started = view["started_at"].dt.tz_convert(None)
+    view["started_at"] = started.dt.strftime("%m-%d %H:%M" if compact else "%Y-%m-%d %H:%M:%S")
+    if compact:
+        view = view.rename(columns={"started_at": "started"})
+    view.columns = [c.removeprefix("metrics.").removeprefix("params." if compact else "")
+                    for c in view.columns]
+    text = view.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}",
+                          max_colwidth=24 if compact else None)
     hidden_metrics = [m for m in metrics if m not in chosen]
     hidden_params = [p for p in params if p not in chosen]
     if columns or not hidden_metrics and not hidden_params:
@@ -57,8 +73,26 @@ def format_runs(frame: pd.DataFrame, sort: str = "started_at",
         names = ", ".join(p.removeprefix("params.") for p in hidden_params[:3])
         more = ", …" if len(hidden_params) > 3 else ""
         parts.append(f"{len(hidden_params)} params ({names}{more})")
+    if compact:
+        return f"{text}\nnot shown: {'; '.join(parts)}\n(every column: %mlops runs --frame)"
     example = ",".join([*hidden_metrics[:1], *hidden_params[:1]])
     return f"{text}\nnot shown: {'; '.join(parts)}. Pick columns with --columns {example}"
+
+
+class RunsFrame(pd.DataFrame):
+    """The runs DataFrame of ``%mlops runs``: shown as a compact table where output is plain
+    text (its ``repr``), as the usual HTML table in a notebook; anything derived from it is
+    a plain DataFrame."""
+
+    _metadata = ["sort_key"]
+    sort_key: str = "started_at"
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        return format_runs(self, self.sort_key, compact=True)
 
 
 def format_run(run: Run) -> str:
@@ -100,6 +134,13 @@ def format_run(run: Run) -> str:
     return "\n".join(lines)
 
 
+def show_run(store: Store, ref: str) -> str:
+    """``show RUN``: which run the reference picked, when it had a choice, then the run."""
+    picked = store.resolve_run(ref)
+    text = format_run(store.get_run(picked.run_id))
+    return f"({picked.note})\n{text}" if picked.note else text
+
+
 def format_version(version: Any) -> str:
     """One registered model version, as a line (and one more for the gate it passed)."""
     labels = ", ".join(filter(None, [version.stage, *version.aliases])) or "no stage"
@@ -111,7 +152,7 @@ def format_version(version: Any) -> str:
     if not gate:
         return line
     outcome = "passed" if gate["passed"] else "FAILED, overridden with --force"
-    conditions = "; ".join(c["text"] for c in gate["conditions"])
+    conditions = gate.get("verdict") or "; ".join(c["text"] for c in gate["conditions"])
     return f"{line}\n  gate {gate['expression']}: {outcome}" + (
         f" ({conditions})" if conditions else "")
 
@@ -130,14 +171,19 @@ def format_events(events: list[Any]) -> str:
     """Audit events, newest first."""
     if not events:
         return "the audit log is empty"
+    seq = max(len(str(e.seq)) for e in events)
+    actor = max(len(str(e.actor)) for e in events)
+    action = max(len(e.action) for e in events)
     return "\n".join(
-        f"{e.seq:>5} {_when(e.at)} {e.actor:10} {e.action:14} {e.subject}"
+        f"{e.seq:>{seq}} {_when(e.at)} {e.actor!s:{actor}} {e.action:{action}} {e.subject}"
         + (f"  — {e.reason}" if e.reason else "") for e in events)
 
 
 def format_lineage(store: Store, ref: str) -> str:
-    """The runs upstream and downstream of one run, with what links them."""
-    run = store.get_run(ref)
+    """The runs upstream and downstream of one run, with what links them (and the run it
+    was retrained from)."""
+    picked = store.resolve_run(ref)
+    run = store.get_run(picked.run_id)
 
     def describe(run_id: str) -> str:
         other = store.get_run(run_id)
@@ -145,7 +191,8 @@ def format_lineage(store: Store, ref: str) -> str:
         return f"    {other.run_id[:10]} {other.name} [{other.status}]" + (
             f" → {made}" if made else "")
 
-    lines = [f"lineage of run {run.run_id[:10]} {run.name}"]
+    lines = [f"({picked.note})"] if picked.note else []
+    lines.append(f"lineage of run {run.run_id[:10]} {run.name}")
     ins = ", ".join(f"{e.name}" for e in run.inputs) or "nothing tracked"
     outs = ", ".join(f"{e.name}" for e in run.outputs) or "nothing tracked"
     lines.append(f"  reads {ins}; produces {outs}")
@@ -153,7 +200,16 @@ def format_lineage(store: Store, ref: str) -> str:
                        ("downstream", store.downstream(run.run_id))):
         lines.append(f"  {title}: {'none' if not ids else ''}")
         lines += [describe(i) for i in ids]
+    children = store.retrains(run.run_id)
+    for title, ids in (("retrained from (its cells replayed on new data)",
+                        [run.parent_run_id] if run.parent_run_id else []),
+                       ("retrained as", children)):
+        if ids:
+            lines.append(f"  {title}:")
+            lines += [describe(i) for i in ids]
     if run.code_slice:
-        labels = " ".join(f"[{c.execution_count}]" for c in run.code_slice)
-        lines.append(f"  code slice: cells {labels} then this cell")
+        labels = " ".join("[?]" if c.execution_count is None else f"[{c.execution_count}]"
+                          for c in run.code_slice)
+        where = " (replayed)" if run.parent_run_id else ""
+        lines.append(f"  code slice{where}: cells {labels} then this cell")
     return "\n".join(lines)

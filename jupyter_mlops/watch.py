@@ -15,10 +15,7 @@ from .monitoring import monitor, training_variables
 from .retrain import retrain as retrain_run
 from .store import Store, open_store
 from .store.audit import append_event
-from .store.registry import get_version, is_model_ref
 from .tables import SUFFIXES, read_table
-
-TRAIN_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -99,19 +96,21 @@ def watch(
             if retrain and labels is None:
                 outcome = "drift: no labels in the batch to retrain on"
             elif retrain and labels is not None:
-                run_id = get_version(store, model_ref).run_id if is_model_ref(model_ref) \
-                    else store.resolve_run_id(model_ref)
+                run_id = store.resolve_run_id(model_ref)
                 names = dict(bindings or {})
                 if not names:
                     x_name, y_name = training_variables(store, run_id)
                     names = {x_name: "features", y_name: "labels"}
-                # Train on 70% of the batch; judge challenger and champion on the rest.
-                cut = int(len(frame) * TRAIN_SHARE)
-                values = {"features": frame.iloc[:cut], "labels": labels.iloc[:cut]}
+                # retrain trains on the first rows of the batch and judges challenger and
+                # champion on the rest (its held-out share), as a retrain by hand does.
+                values = {"features": frame, "labels": labels}
+                bound = {kind: variable for variable, kind in names.items()}
                 new = retrain_run(run_id, data={k: values[v] for k, v in names.items()},
-                              promote_to=promote_to, gate=gate, name=result.model, store=store,
-                              gate_data=(frame.iloc[cut:], labels.iloc[cut:]), verify=verify,
-                              trusted=trusted, reason=f"drift in {label}")
+                                  promote_to=promote_to, gate=gate, name=result.model,
+                                  store=store,
+                                  training=(bound.get("features", ""), bound.get("labels", "")),
+                                  verify=verify, trusted=trusted,
+                                  reason=f"drift in {label}")
                 retrained, outcome = new.run_id, new.tags.get("promotion", "")
         with store.transaction() as conn:
             append_event(conn, actor=user(), action="watch", subject=result.model,

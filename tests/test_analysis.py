@@ -50,3 +50,35 @@ def test_literals_modules_and_strings() -> None:
 def test_invalid_source_is_reported_not_raised() -> None:
     analysis = analyze("x = (")
     assert not analysis.parsed and not analysis.reads
+
+
+@pytest.mark.parametrize("source, writes, write_only", [
+    ("df.to_csv('out.csv', index=False)", ["out.csv"], {"out.csv"}),
+    ("df.to_parquet(path='a.parquet')", ["a.parquet"], {"a.parquet"}),
+    ("np.save('arr', x)\nnp.savez('many.npz', a=x)", ["arr.npy", "many.npz"],
+     {"arr.npy", "many.npz"}),
+    ("joblib.dump(model, 'm.joblib')", ["m.joblib"], {"m.joblib"}),
+    ("with open('o.txt', 'w') as fh:\n    fh.write('x')", ["o.txt"], {"o.txt"}),
+    ("with open('log.txt', mode='a') as fh:\n    fh.write('x')", ["log.txt"], set()),
+    ("Path('p.json').write_text('{}')", ["p.json"], {"p.json"}),
+    ("pd.read_csv('a.csv').to_csv('a.csv')", ["a.csv"], set()),
+    ("text = open('in.txt').read()\nPath('in.txt').read_text()", [], set()),
+    ("path = 'out.csv'\ndf.to_csv(path)", [], set()),  # not a literal argument: not seen
+])
+def test_files_a_cell_writes(source: str, writes: list[str], write_only: set[str]) -> None:
+    effects = analyze(source).effects
+    assert list(effects.writes) == writes
+    assert effects.write_only == write_only
+
+
+@pytest.mark.parametrize("source, refits", [
+    ("model = pipe.fit(X, y)", {"pipe"}),
+    ("Z = scaler.fit_transform(X)", {"scaler"}),
+    ("other = clone(est).fit(X, y)", {"est"}),
+    ("scores = cross_val_score(est, X, y)", {"est"}),
+    ("search = GridSearchCV(estimator=est, param_grid={})", {"est"}),
+    ("p = model.predict(X)\nmodel.fit(X, y)", set()),  # used fitted before the refit
+    ("model.partial_fit(X, y)", set()),
+])
+def test_models_a_cell_refits_before_using(source: str, refits: set[str]) -> None:
+    assert analyze(source).effects.refits == refits

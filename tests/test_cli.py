@@ -185,7 +185,7 @@ def test_events_of_an_unknown_subject(tmp_path: Path,
     code, out, _ = run_cli(capsys, "--store", store, "events", "nope")
     assert "no events for 'nope'" in out and "fraud" in out and "empty" not in out
     code, out, _ = run_cli(capsys, "--store", store, "events")
-    assert "register       fraud/1" in out and "create-model   fraud" in out
+    assert "me register     fraud/1" in out and "me create-model fraud" in out
 
 
 @pytest.mark.parametrize("key", ["metrics.nope", "metrics.rmse asc", "params.nope", "size",
@@ -316,3 +316,29 @@ def test_a_one_column_batch_stays_a_frame_and_a_target_file_a_series(tmp_path: P
     (tmp_path / "one.csv").write_text("age\n30\n40\n")
     assert list(read_table(tmp_path / "one.csv", squeeze=False).columns) == ["age"]
     assert read_table(tmp_path / "one.csv").tolist() == [30, 40]
+
+
+def test_show_of_an_ambiguous_prefix_says_so(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        for run_id in ("01M8AAA", "01M8BBB", "01M8CCC"):
+            store.start_run(run_id, name="r", experiment="e", source="x = 1",
+                            source_hash="h", started_at=time.time())
+    done = cli("show", "01m8", store=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == ("jupyter-mlops: ambiguous: '01m8' matches 3 runs (01M8AAA, 01M8BBB, "
+                           "01M8CCC); give more characters of the run id\n")
+
+
+def test_events_columns_line_up_whatever_the_actor(tmp_path: Path) -> None:
+    store = seeded(tmp_path)
+    with open_store(store) as opened, opened.transaction() as conn:
+        append_event(conn, actor="ci", action="create-model", subject="wine")
+        append_event(conn, actor="a-much-longer-user", action="promotion-refused",
+                     subject="wine", reason="gate")
+        append_event(conn, actor="me", action="register", subject="wine/1")
+    lines = cli("events", "wine", store=store).stdout.splitlines()
+    assert len(lines) == 3
+    starts = {line.index(" wine") for line in lines}
+    assert len(starts) == 1, lines  # the subject column starts at the same place on every line
+    assert len({line.index(action) for line, action in
+                zip(lines, ["register", "promotion-refused", "create-model"], strict=True)}) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,3 +141,17 @@ def test_schema() -> None:
     assert schema["rows"] == 4
     assert [c["name"] for c in schema["columns"]] == list(frame().columns)
     assert schema["columns"][3]["categories"] == ["x", "y"]
+
+
+def test_large_files_are_fingerprinted_by_a_bounded_sample(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 40_000  # ~10 MB
+    (tmp_path / "a.bin").write_bytes(data)
+    (tmp_path / "b.bin").write_bytes(data)
+    edited = bytearray(data)
+    edited[0] ^= 1
+    (tmp_path / "c.bin").write_bytes(bytes(edited))
+    small = {"limit": 1 << 20}
+    sampled = fingerprint_file(tmp_path / "a.bin", **small)
+    assert sampled == fingerprint_file(tmp_path / "b.bin", **small)
+    assert sampled != fingerprint_file(tmp_path / "c.bin", **small)
+    assert sampled != fingerprint_file(tmp_path / "a.bin")  # whole-file hash below the limit

@@ -31,3 +31,23 @@ def test_cli_imports_no_front_end() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == ""
+
+
+HEAVY = ("scipy.stats", "plotly", "sklearn", "ipywidgets", "skops", "IPython")
+
+
+def test_import_of_the_package_is_light() -> None:
+    """`import jupyter_mlops` loads none of the heavy libraries; each name loads on use."""
+    code = ("import sys, jupyter_mlops as m\n"
+            f"print(','.join(x for x in {HEAVY!r} if x in sys.modules))\n"
+            "import jupyter_mlops.monitoring, jupyter_mlops.retrain, jupyter_mlops.watch\n"
+            "print(m.drift.__module__, m.retrain.__module__, m.watch.__module__)\n"
+            "print(sorted(m.__all__) == sorted(n for n in dir(m) if n in m.__all__))\n"
+            "print(all(getattr(m, n) is not None for n in m.__all__ if n != 'RunBrowser'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    heavy, modules, listed, resolved = done.stdout.splitlines()
+    assert heavy == ""
+    # a submodule imported first (monitoring imports drift) does not shadow the function
+    assert modules == "jupyter_mlops.drift jupyter_mlops.retrain jupyter_mlops.watch"
+    assert listed == "True" and resolved == "True"

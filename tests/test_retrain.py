@@ -45,9 +45,14 @@ def test_retrain_on_new_data_makes_a_child_run_with_lineage(champion: Shell) -> 
     assert new.params["C"] == 0.5 and new.params["max_iter"] == 5000  # the original params
     inputs = {e.name: e.fingerprint for e in new.inputs}
     assert inputs["X_train"] != {e.name: e.fingerprint for e in original.inputs}["X_train"]
-    assert "roc_auc" in new.metrics  # evaluated on the original --eval data
+    assert "roc_auc" in new.metrics  # evaluated on the last 18 of the 60 new rows
+    assert new.tags["eval_data"] == ("the last 18 of the 60 new rows of X_train, y_train, held "
+                                     "out from training")
     assert new.source == original.source
-    assert any("train_test_split" in c.source for c in new.code_slice)
+    kept = retrain(original.run_id, data={"X_train": small_X, "y_train": small_y}, holdout=0,
+                   store=store)  # no hold-out: --eval uses X_test as the recorded cells make it
+    assert any("train_test_split" in c.source for c in kept.code_slice)
+    assert "evaluation data of run" in kept.tags["eval_data"]
     assert store.load_model(new.run_id).n_features_in_ == 30
     assert "not promoted" in new.tags["promotion"]
     assert store.load_model("bc@production").__class__.__name__ == "LogisticRegression"
@@ -58,7 +63,7 @@ def test_gated_retrain_that_loses_is_not_promoted(champion: Shell) -> None:
     ns = champion.ns
     worse = retrain("lr", data={"X_train": ns["X_train"].iloc[:25],
                                 "y_train": ns["y_train"].iloc[:25]},
-                    promote_to="production", store=store)
+                    promote_to="production", holdout=0, store=store)  # judged on X_test
     assert worse.tags["promotion"].startswith("refused: gate refused")
     assert mlops.open_store(store.directory).models()["version"].tolist() == [1]
     assert "promotion-refused" in [e.action for e in store.events("bc")]
@@ -117,3 +122,145 @@ def test_magic_and_cli(champion: Shell, store_dir: Path, tmp_path: Path) -> None
                           "retrain", "lr", "--data", "X_train=data.xlsx"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "use a .csv, .parquet or .jsonl file" in bad.stderr
+
+
+DRIFTING = """
+import numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})
+y = pd.Series((X.a > 0).astype(int), name="y")
+X_train, y_train, X_test, y_test = X[:300], y[:300], X[300:], y[300:]
+"""
+CONCEPT_SHIFT = """
+X_new = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+y_new = pd.Series((X_new.a < 0).astype(int), name="y")
+"""
+
+
+@pytest.fixture
+def drifting(shell: Shell) -> Shell:
+    for cell in (DRIFTING, "%%track churn-lr -e shift --tag team=fraud --eval X_test y_test\n"
+                 "model = LogisticRegression().fit(X_train, y_train)",
+                 "%mlops promote churn-lr --name churn --stage production --no-verify",
+                 CONCEPT_SHIFT):
+        assert shell.run(cell).result.success
+    return shell
+
+
+def test_the_champion_gate_of_a_retrain_judges_on_held_out_new_rows(drifting: Shell) -> None:
+    # Given a model of the old concept in production and data of a new concept, when it is
+    # retrained with the champion gate, then both models are judged on new rows the new
+    # model did not train on (where the old one is wrong), so the retrained one is promoted.
+    store = drifting.store()
+    ns = drifting.ns
+    new = retrain("churn-lr", data={"X_train": ns["X_new"], "y_train": ns["y_new"]},
+                  gate="champion", promote_to="production", verify=False, store=store)
+    assert new.tags["promotion"] == "promoted as churn/2 (production)", new.tags["promotion"]
+    assert new.tags["eval_data"] == ("the last 90 of the 300 new rows of X_train, y_train, "
+                                     "held out from training")
+    assert new.metrics["accuracy"] > 0.9  # its --eval metrics are on those new rows too
+    assert {e.name: e.detail.get("shape") for e in new.inputs}["X_train"] == [210, 2]
+    gate = next(e for e in store.events("churn") if e.action == "register"
+                and e.subject == "churn/2").detail["gate"]
+    assert gate["rows"] == 90 and gate["decided_by"] == "roc_auc"
+
+
+def test_a_retrained_run_keeps_its_own_story(drifting: Shell, store_dir: Path) -> None:
+    store = drifting.store()
+    ns = drifting.ns
+    original = store.get_run("churn-lr")
+    first = retrain("churn-lr", data={"X_train": ns["X_new"], "y_train": ns["y_new"]},
+                    promote_to="staging", verify=False, store=store)
+    assert first.tags["promotion"].startswith("promoted as churn/2")
+    # A name means the latest run tracked under it (the root of its retraining lineage),
+    # not the retrained run that took the same name.
+    assert store.resolve_run_id("churn-lr") == original.run_id
+    second = retrain("churn-lr", data={"X_train": ns["X_new"], "y_train": ns["y_new"]},
+                     store=store)
+    assert second.parent_run_id == original.run_id
+    assert second.tags["retrain_of"] == original.run_id
+    assert second.tags["promotion"] == "not promoted (no promote_to)"
+    assert second.tags["team"] == "fraud"  # the user's tags are inherited
+    # A retrain of a retrained run that fails: it carries none of its parent's history.
+    with pytest.raises(RetrainError, match="failed run"):
+        retrain(first.run_id, data={"X_train": ns["X_new"].iloc[:50], "y_train": ns["y_new"],
+                                    "X_test": ns["X_new"], "y_test": ns["y_new"]},
+                holdout=0, store=store)
+    failed = store.get_run(store.runs(limit=1)["run_id"][0])
+    assert failed.status == "failed" and failed.parent_run_id == first.run_id
+    assert "promotion" not in failed.tags
+    assert failed.tags["eval_data"] == "X_test, y_test as given in data="  # its own
+    assert failed.tags["retrain_of"] == first.run_id and failed.tags["team"] == "fraud"
+    # show says which run a name with several picked; model references are run references
+    cli = [sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir)]
+    shown = subprocess.run([*cli, "show", "churn-lr"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(f"(name 'churn-lr' has 4 runs: picked {original.run_id} "
+                                   "(the latest run tracked under that name, started ")
+    assert "3 other run(s), 3 of them retrained: " in shown.stdout
+    staged = subprocess.run([*cli, "show", "churn@staging"], capture_output=True, text=True)
+    assert staged.returncode == 0, staged.stderr
+    assert f"run {first.run_id}  churn-lr" in staged.stdout
+    assert "(churn@staging is churn/2, the model of run" in staged.stdout
+    lineage = subprocess.run([*cli, "lineage", "churn@staging"], capture_output=True,
+                             text=True)
+    assert lineage.returncode == 0, lineage.stderr
+    assert "retrained from (its cells replayed on new data):\n" \
+           f"    {original.run_id[:10]} churn-lr [finished]" in lineage.stdout
+    root = subprocess.run([*cli, "lineage", "churn-lr"], capture_output=True, text=True)
+    assert "  retrained as:\n" in root.stdout and first.run_id[:10] in root.stdout
+
+
+def test_a_retrain_checks_its_promotion_before_replaying(champion: Shell) -> None:
+    store = champion.store()
+    ns = champion.ns
+    champion.run("%%track unpromoted -e cancer --eval X_test y_test\n"
+                 "from sklearn.tree import DecisionTreeClassifier\n"
+                 "tree = DecisionTreeClassifier(max_depth=2).fit(X_train, y_train)")
+    before = store.count_runs()
+    new_data = {"X_train": ns["X_train"], "y_train": ns["y_train"]}
+    for bad, message in (
+        ({}, r"run \w+ \(unpromoted\) was never promoted: pass name= \(--name\)"),
+        ({"name": "bc", "gate": "auc >>= 1"}, "is not a valid expression"),
+        ({"name": "bc", "promote_to": "no stage"}, "invalid stage or alias 'no stage'"),
+        ({"name": "bc", "gate": "champion(test='z')"}, "use one of bootstrap, mcnemar"),
+    ):
+        options = {"promote_to": "production", **bad}
+        with pytest.raises((RetrainError, ValueError), match=message):
+            retrain("unpromoted", data=new_data, store=store, **options)
+    assert store.count_runs() == before  # nothing was replayed or stored
+    # retraining "lr" twice, the first refused: the second retrains the same root, which
+    # was promoted, so it knows the registered name
+    root = store.get_run("lr").run_id
+    refused = retrain("lr", data={"X_train": ns["X_train"].iloc[:25],
+                                  "y_train": ns["y_train"].iloc[:25]},
+                      promote_to="production", holdout=0, store=store)
+    assert refused.tags["promotion"].startswith("refused: gate refused")
+    again = retrain("lr", data=new_data, promote_to="staging", gate=None, store=store)
+    assert again.parent_run_id == root and again.tags["promotion"] == "promoted as bc/2 (staging)"
+    # the name of a run promoted before is found through the run it was retrained from
+    child = retrain("lr", data=new_data, store=store)
+    grandchild = retrain(child.run_id, data=new_data, promote_to="staging", gate=None,
+                         store=store)
+    assert grandchild.tags["promotion"] == "promoted as bc/3 (staging)"
+
+
+def test_lineage_of_a_retrained_run_shows_its_parent_and_replayed_cells(
+        champion: Shell, store_dir: Path) -> None:
+    store = champion.store()
+    ns = champion.ns
+    original = store.get_run("lr")
+    new = retrain("lr", data={"X_train": ns["X_train"].iloc[:100],
+                              "y_train": ns["y_train"].iloc[:100]}, holdout=0, store=store)
+    counts = [c.execution_count for c in original.code_slice]
+    assert [c.execution_count for c in new.code_slice] == counts and None not in counts
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "--store",
+                           str(store_dir), "lineage", new.run_id], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert "[None]" not in done.stdout
+    labels = " ".join(f"[{n}]" for n in counts)
+    assert f"  code slice (replayed): cells {labels} then this cell" in done.stdout
+    assert f"retrained from (its cells replayed on new data):\n    {original.run_id[:10]} lr" \
+        in done.stdout

@@ -150,7 +150,8 @@ def test_runs_frame_columns_order_filters_and_sorting(store: Store) -> None:
     assert list(frame["run_id"]) == ["01C", "01B", "01A"]
     assert isinstance(frame["started_at"].dtype, pd.DatetimeTZDtype)
     assert frame.set_index("run_id").loc["01A", "metrics.acc"] == 0.8  # latest step wins
-    assert frame.set_index("run_id").loc["01A", "params.k"] == "x"
+    assert "params.k" not in frame  # one value: it does not differ between the runs
+    assert store.runs(params="all").set_index("run_id").loc["01A", "params.k"] == "x"
     assert list(store.runs("e1")["run_id"]) == ["01B", "01A"]
     assert list(store.runs(sort="metrics.acc")["run_id"]) == ["01B", "01A", "01C"]
     assert list(store.runs(sort="params.C", descending=False)["run_id"]) == ["01A", "01B", "01C"]
@@ -170,7 +171,7 @@ def test_runs_frame_reads_nan_metrics_and_runs_without_summaries(store: Store) -
             metrics=[("loss", float("nan"), 0, t), ("acc", float("inf"), 0, t)])
     store.start_run("01S", name="s", experiment="default", source="", source_hash="",
                      started_at=t + 1)  # still running: no params or metrics summary yet
-    frame = store.runs().set_index("run_id")
+    frame = store.runs(params="all").set_index("run_id")
     assert pd.isna(frame.loc["01N", "metrics.loss"]) and frame.loc["01N", "metrics.acc"] > 1e308
     assert frame.loc["01N", "params.C"] == 1.0 and pd.isna(frame.loc["01S", "params.C"])
 
@@ -192,7 +193,8 @@ def test_get_run_by_prefix_and_name(store: Store) -> None:
     add_run(store, "01ABXYZ", name="second")
     assert store.get_run("01ABC").name == "first"
     assert store.get_run("second").run_id == "01ABXYZ"
-    with pytest.raises(RunNotFoundError, match="several runs"):
+    with pytest.raises(RunNotFoundError, match=r"^ambiguous: '01AB' matches 2 runs "
+                                               r"\(01ABCDEF, 01ABXYZ\); give more characters"):
         store.get_run("01AB")
     with pytest.raises(RunNotFoundError, match="no run 'zzz'"):
         store.get_run("zzz")
@@ -266,3 +268,33 @@ def test_sorted_pages_read_the_key_value_index(store: Store, sort: str, index: s
     runs_frame(Explained(), sort=sort, limit=10)  # type: ignore[arg-type]
     assert f"SEARCH sk USING INDEX {index} (key=?)" in plans
     assert not any("TEMP B-TREE" in plan for plan in plans)  # no sort of all the rows
+
+
+def test_runs_show_the_params_that_differ_unless_all_are_asked_for(store: Store) -> None:
+    # Given runs of two kinds of model, each with many params of which few were varied
+    lr = {"C": 0.1, "penalty": "l2", "tol": 1e-4, "max_iter": 100, "classes": [0, 1]}
+    forest = {"max_depth": 3, "n_estimators": 100, "criterion": "gini", "classes": [0, 1]}
+    add_run(store, "01P1", params=lr)
+    add_run(store, "01P2", params={**lr, "C": 1.0})
+    add_run(store, "01P3", params=forest)
+    add_run(store, "01P4", params={**forest, "max_depth": 5})
+    # When they are listed, then only the params whose value differs are columns
+    assert {c for c in store.runs() if c.startswith("params.")} == {"params.C",
+                                                                     "params.max_depth"}
+    assert len([c for c in store.runs(params="all") if c.startswith("params.")]) == 8
+    assert "params.tol" in store.runs(sort="params.tol")  # the sort key always stays
+    assert "params.criterion" in store.runs(limit=1)  # one run: nothing to compare, all shown
+    with pytest.raises(ValueError, match="params='some': use 'differing'"):
+        store.runs(params="some")
+
+
+def test_sorting_by_a_key_no_run_logged_names_the_keys(store: Store) -> None:
+    add_run(store, "01K1", params={"C": 1.0}, metrics=[("acc", 0.9, 0, 1.0)])
+    with pytest.raises(ValueError) as refused:
+        store.runs(sort="metrics.nope")
+    assert str(refused.value).splitlines() == [
+        "cannot sort runs by 'metrics.nope': no run logged a metric 'nope'",
+        "  columns: run_id, name, status, experiment, started_at, duration_s, updated_at",
+        "  metrics: acc", "  params:  C"]
+    with pytest.raises(ValueError, match="no run logged a param 'acc'"):
+        store.runs(sort="params.acc")

@@ -130,8 +130,11 @@ def test_options_that_name_nothing_or_leave_a_choice_warn(shell: Shell) -> None:
                      "ridge = Ridge().fit(X, y)\nlasso = Lasso().fit(X, y)")
     assert cell.result.success
     warnings = latest(shell).warnings
-    assert "--model nope: no such variable after the cell ran" in warnings
-    assert "--data ghost: no such variable after the cell ran" in warnings
+    assert warnings[:2] == [
+        "--model nope: no variable nope exists, and the cell does not assign it; --model "
+        "ignores it",
+        "--data ghost: no variable ghost exists, and the cell does not assign it; --data "
+        "ignores it"]
     assert "--eval scored ridge (the cell has models ridge, lasso): name one with --model" \
         in warnings
     assert "nope" in cell.stderr + cell.stdout and "ghost" in cell.stderr + cell.stdout
@@ -345,3 +348,23 @@ def test_run_records_the_git_state_of_the_kernel_directory(
     commit = git("rev-parse", "HEAD")
     assert store.get_run("clean").git == {"commit": commit, "branch": "trunk", "dirty": False}
     assert store.get_run("edited").git == {"commit": commit, "branch": "trunk", "dirty": True}
+
+
+def test_mlops_runs_as_plain_text_is_one_line_per_run(shell: Shell) -> None:
+    # Given 20 runs of a model with many params, two of which vary
+    shell.run("from sklearn.linear_model import LogisticRegression\nimport numpy as np\n"
+              "X = np.arange(40.0).reshape(20, 2)\ny = np.arange(20) % 2")
+    for i in range(20):
+        assert shell.run(f"%%track lr-{i}\nm = LogisticRegression(C={i + 1}, "
+                         f"max_iter={100 + i % 3}).fit(X, y)\nacc = {i / 20}").result.success
+    runs = shell.run("%mlops runs --sort metrics.acc").value
+    # then the plain-text view is a compact table: a header, 20 rows, at most a footer
+    lines = repr(runs).splitlines()
+    assert len(lines) <= 23 and max(map(len, lines)) <= 100, "\n".join(lines)
+    assert lines[0].split() == ["run_id", "name", "status", "started", "acc", "C", "max_iter"]
+    assert lines[1].split()[1:3] == ["lr-19", "finished"] and "0.95" in lines[1]
+    assert "params.C" in runs and "params.penalty" not in runs  # the params that differ
+    full = shell.run("%mlops runs --frame").value  # on request: the plain frame, every param
+    assert type(full).__name__ == "DataFrame" and len(full) == 20
+    assert "params.penalty" in full and "penalty" in full.to_string()
+    assert "UsageError" in shell.run("%mlops runs --sort metrics.nope").stderr

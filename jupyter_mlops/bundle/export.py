@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import BundleError
 from ..modelio import SKOPS, load_model
 from ..store import Store, open_store
-from ..store.registry import ModelVersion, get_version, is_model_ref
+from ..store.registry import ModelVersion, get_version, is_model_ref, require_finished
 from . import contents, notebook_code, trust
 from .trainscript import train_script
 
@@ -102,6 +102,7 @@ def export_bundle(
         raise BundleError(f"{target} already exists and is not empty: choose another path or "
                           "replace it (overwrite=True, --overwrite on the command line)")
     run_id, variable, version = _resolve(store, version_or_run)
+    require_finished(store, run_id)
     run = store.get_run(run_id)
     models = [e for e in run.outputs if e.kind == "model"]
     if not models:

@@ -7,6 +7,8 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
+from .effects import Effects, effects
+
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit"}
 
 
@@ -21,6 +23,7 @@ class CellAnalysis:
     literals : top-level ``name = <literal>`` assignments (candidate parameters)
     modules : top-level packages the cell imports
     strings : string constants (candidate file paths)
+    effects : the files the cell writes and the models it refits
     parsed : False when the source is not valid Python (nothing else is then known)
     """
 
@@ -29,6 +32,7 @@ class CellAnalysis:
     literals: dict[str, Any] = field(default_factory=dict)
     modules: frozenset[str] = frozenset()
     strings: tuple[str, ...] = ()
+    effects: Effects = Effects()
     parsed: bool = True
 
 
@@ -177,4 +181,5 @@ def analyze(source: str) -> CellAnalysis:
         literals=literals,
         modules=frozenset(visitor.modules),
         strings=tuple(dict.fromkeys(visitor.strings)),
+        effects=effects(tree),
     )

@@ -42,6 +42,16 @@ def is_fitted(model: Any) -> bool:
     return True
 
 
+def keeps_fitted_state(model: Any) -> bool:
+    """Whether refitting ``model`` starts from its fitted state (``warm_start=True``)."""
+    try:
+        params = model.get_params(deep=True)
+    except Exception:
+        return False
+    return any(value is True for key, value in params.items()
+               if key == "warm_start" or key.endswith("__warm_start"))
+
+
 def _plain_param(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -83,7 +93,9 @@ def is_metric_value(name: str, value: Any) -> bool:
     return bool(METRIC_NAME.search(name))
 
 
-def _is_classifier(model: Any, y: np.ndarray) -> bool:
+def is_classifier(model: Any, y: np.ndarray) -> bool:
+    """Whether ``model`` classifies (scikit-learn says so, or the target ``y`` looks like
+    labels: strings, booleans, or at most 20 distinct integers)."""
     estimator_type = getattr(model, "_estimator_type", None)
     try:
         from sklearn.base import is_classifier
@@ -105,7 +117,7 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     y_pred = np.asarray(model.predict(X)).ravel()
     arrays: dict[str, np.ndarray] = {"y_true": y_true, "y_pred": y_pred}
     scores: dict[str, float] = {}
-    classification = _is_classifier(model, y_true)
+    classification = is_classifier(model, y_true)
     arrays["task"] = np.array("classification" if classification else "regression")
     if classification:
         labels = np.unique(np.concatenate([y_true, y_pred]))

@@ -6,13 +6,14 @@ and the store to write to.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from ulid import ULID
 
 from ..entities import Entity
 from ..errors import MLOpsError
-from ..fingerprint import fingerprint_data, fingerprint_file, is_dataset
+from ..fingerprint import fingerprint_data, is_dataset
 from ..modelio import dump_model, fingerprint_model
 from ..profile import profile_of, schema_of
 from ..store import DatasetInfo, ModelInfo, RunResult, Store
@@ -29,7 +30,8 @@ from . import environment
 from .analysis import CellAnalysis, analyze
 from .artifacts import artifact_bytes
 from .cells import CellHistory
-from .models import evaluate, is_fitted, is_metric_value, is_model, model_params
+from .changes import Before, file_entity
+from .models import evaluate, is_fitted, is_metric_value, is_model, keeps_fitted_state, model_params
 
 MAX_STREAM_CHARS = 64_000
 METRIC_FLUSH_POINTS = 5_000
@@ -109,6 +111,11 @@ class RunRecorder:
         self.metric_count: dict[str, int] = {}
         self.artifacts: list[tuple[bytes, str, Entity]] = []
         self.warnings: list[str] = []
+        self.unknown: list[str] = []  # option names that name no variable (typos)
+        self.early: list[str] = []  # warnings known before the cell runs: shown first
+        self.failed = False
+        self.refitted: dict[str, str] = {}  # read models the cell refits: fingerprint before
+        self.before = Before()
         self._last_flush = time.monotonic()
         self._live_flush = True  # off after a failed flush: the rest waits for finish()
         self._git = environment.git_state_soon()
@@ -127,6 +134,32 @@ class RunRecorder:
         return Entity("dataset", name, fingerprint, {"shape": list(value.shape),
                                                      "type": type(value).__name__})
 
+    def _option_names(self) -> list[str]:
+        names = [*self.options.models, *self.options.data, *self.options.metrics,
+                 *self.options.params, *(self.options.eval or ())]
+        return list(dict.fromkeys(names))
+
+    def _check_option_names(self) -> None:
+        """Warn at once about option names that no variable has and the cell does not bind."""
+        if not self.analysis.parsed:
+            return
+
+        def known() -> list[str]:  # what a typo may have meant: data-like names
+            return [n for n, v in self.namespace.items() if not n.startswith("_") and not (
+                callable(v) or isinstance(v, ModuleType))] + list(self.analysis.binds)
+
+        for option, names in (("--eval", self.options.eval or ()), ("--model", self.options.models),
+                              ("--data", self.options.data), ("--metric", self.options.metrics),
+                              ("--param", self.options.params)):
+            for name in names:
+                if name in self.namespace or name in self.analysis.binds or name in self.unknown:
+                    continue
+                close = difflib.get_close_matches(name, known(), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.unknown.append(name)
+                self.early.append(f"{option} {name}: no variable {name} exists, and the cell "
+                                     f"does not assign it{hint}; {option} ignores it")
+
     def _input_names(self) -> list[str]:
         names = list(self.analysis.reads) + self.options.data
         if self.options.eval:
@@ -137,9 +170,12 @@ class RunRecorder:
         if is_dataset(value):
             self.inputs[name] = self._dataset_entity(name, value)
         elif is_model(value) and is_fitted(value):
-            self.inputs[name] = Entity(
-                "model", name, fingerprint_model(value), {"class": type(value).__name__}
-            )
+            entity = Entity("model", name, fingerprint_model(value),
+                            {"class": type(value).__name__})
+            if name in self.analysis.effects.refits and not keeps_fitted_state(value):
+                self.refitted[name] = entity.fingerprint  # its fitted state is not read
+            else:
+                self.inputs[name] = entity
         elif name in self.options.data:
             raise MLOpsError(
                 f"--data {name} is a {type(value).__name__}, not a DataFrame, Series or array"
@@ -147,17 +183,18 @@ class RunRecorder:
 
     def prepare(self) -> None:
         """Fingerprint the inputs and note stale ones; call :meth:`begin` next."""
+        self._check_option_names()
         for name in self._input_names():
             try:
                 self._add_input(name, self.namespace[name])
             except Exception as exc:  # one odd object must not cost the whole run
                 self.warnings.append(f"input {name} not recorded: {exc}")
+        effects = self.analysis.effects
         for text in self.analysis.strings:
-            if os.path.isfile(text):
-                self.inputs[text] = Entity(
-                    "dataset", text, fingerprint_file(text),
-                    {"path": str(Path(text).resolve()), "size": os.path.getsize(text)},
-                )
+            if text not in effects.write_only and os.path.isfile(text):
+                self.inputs[text] = file_entity(text)
+        self.before = Before.take(self.namespace, self._option_names() + list(
+            self.analysis.binds), effects.writes)
         self.warnings += self.history.staleness(self.analysis.reads)
 
     def begin(self) -> None:
@@ -242,24 +279,42 @@ class RunRecorder:
         names = [*self.analysis.binds, *self.options.models, *self.options.data,
                  *self.analysis.reads]
         for name in dict.fromkeys(names):
-            if name in self.namespace:
+            if name in self.namespace and self._made(name):
                 try:
                     self._add_output(result, name, self.namespace[name])
                 except Exception as exc:  # one odd object must not cost the whole run
                     self.warnings.append(f"output {name} not recorded: {exc}")
+        for path in self.analysis.effects.writes:
+            if self.before.written(path):
+                try:
+                    entity = file_entity(path)
+                except OSError as exc:
+                    self.warnings.append(f"file {path} not recorded: {exc}")
+                    continue
+                result.outputs.append(Entity(entity.kind, entity.name, entity.fingerprint,
+                                             {**entity.detail, "written": True}))
         for option, missing in (("--model", self.options.models), ("--data", self.options.data)):
             for name in missing:
-                if name not in self.namespace:
+                if name not in self.namespace and name not in self.unknown:
                     self.warnings.append(f"{option} {name}: no such variable after the cell ran")
         for data, media_type, entity in self.artifacts:
             result.artifacts.append((data, media_type))
             result.outputs.append(entity)
 
+    def _made(self, name: str) -> bool:
+        """Whether the cell may have made the value of ``name``: any name for a cell that
+        finished; for a failed one, a name it rebound, or a value it read (and changed)."""
+        return not self.failed or name in self.analysis.reads or self.before.rebound(
+            name, self.namespace)
+
     def _add_output(self, result: RunResult, name: str, value: Any) -> None:
         before = self.inputs.get(name)
         if is_model(value) and is_fitted(value):
             fingerprint = fingerprint_model(value)
-            if before is not None and before.fingerprint == fingerprint:
+            # A refit by a failed cell may not have happened: unchanged, it is not an output.
+            old = before.fingerprint if before is not None else (
+                self.refitted.get(name) if self.failed else None)
+            if old == fingerprint:
                 return
             data, fmt, trusted = dump_model(value)
             result.models.append(ModelInfo(fingerprint, type(value).__name__,
@@ -283,8 +338,10 @@ class RunRecorder:
             params.update({prefix + k: v for k, v in
                            model_params(self.namespace.get(entity.name)).items()})
         params.update({k: v for k, v in self.analysis.literals.items()
-                       if not is_metric_value(k, v)})
+                       if not is_metric_value(k, v) and self._made(k)})
         for name in self.options.params:
+            if name in self.unknown:
+                continue
             if name not in self.namespace:
                 self.warnings.append(f"--param {name}: no such variable after the cell ran")
             else:
@@ -296,9 +353,11 @@ class RunRecorder:
         scalars: dict[str, float] = {}
         for name in self.analysis.binds:
             value: Any = self.namespace.get(name)
-            if is_metric_value(name, value):
+            if is_metric_value(name, value) and self._made(name):
                 scalars[name] = float(value)
         for name in self.options.metrics:
+            if name in self.unknown:
+                continue
             try:
                 scalars[name] = float(self.namespace[name])
             except KeyError:
@@ -306,7 +365,13 @@ class RunRecorder:
             except (TypeError, ValueError):
                 self.warnings.append(f"--metric {name}: not a number")
         if self.options.eval:
-            self._evaluate(result, scalars)
+            try:
+                self._evaluate(result, scalars)
+            except Exception as exc:  # only the --eval metrics are lost, not the cell's own
+                x_name, y_name = self.options.eval
+                self.warnings.append(f"--eval {x_name} {y_name} could not score the model "
+                                     f"({type(exc).__name__}: {exc}); its standard metrics are "
+                                     "missing, the metrics the cell computed are kept")
         for key, value in scalars.items():
             if key not in self.metric_count:
                 self.log_metric(key, value)
@@ -318,7 +383,7 @@ class RunRecorder:
         x_name, y_name = self.options.eval
         found = [e.name for e in result.outputs if e.kind == "model"] + [
             e.name for e in self.inputs.values() if e.kind == "model"]
-        chosen = [n for n in self.options.models if n in self.namespace]
+        chosen = [n for n in self.options.models if n in self.namespace and self._made(n)]
         candidates = list(dict.fromkeys(chosen + found))
         if not candidates:
             self.warnings.append("--eval: the cell produced no fitted model to evaluate")
@@ -328,7 +393,8 @@ class RunRecorder:
                                  f"{', '.join(candidates)}): name one with --model")
         for name in (x_name, y_name):
             if name not in self.namespace:
-                self.warnings.append(f"--eval: no variable {name}")
+                if name not in self.unknown:
+                    self.warnings.append(f"--eval: no variable {name} after the cell ran")
                 return
         if np.ndim(self.namespace[x_name]) == 1 and np.ndim(self.namespace[y_name]) == 2:
             self.warnings.append(f"--eval {x_name} {y_name}: {x_name} is 1-D and {y_name} 2-D; "
@@ -357,6 +423,11 @@ class RunRecorder:
                            inputs=list(self.inputs.values()), stdout=_bounded(stdout),
                            stderr=_bounded(stderr))
         if error is not None:
+            self.failed = True
+            result.tags["partial"] = "what the cell made before the error"
+            stopped = "was interrupted" if status == "interrupted" else "failed"
+            self.warnings.append(f"the cell {stopped}: only what it made before that is "
+                                 "recorded (a partial run, which cannot be promoted)")
             result.error = f"{type(error).__name__}: {error}"
             result.traceback = "".join(traceback.format_exception(
                 type(error), error, error.__traceback__))
@@ -381,7 +452,7 @@ class RunRecorder:
         result.environment = environment.environment(modules)
         result.git = self._git.result()
         result.code_slice = CellHistory.as_code(self._slice)
-        result.warnings = self.warnings
+        result.warnings = self.early + self.warnings
         self.begin()  # when the store was unavailable at the start, try once more now
         assert self.store is not None
         self.store.finish_run(self.run_id, result)
@@ -411,9 +482,14 @@ class RunRecorder:
                 for e in result.inputs if e.kind == "dataset" and e.name in self.namespace]
         if data:
             parts.append("data " + " ".join(data[:4]) + (" …" if len(data) > 4 else ""))
-        line = " · ".join(parts) + "\n  " + self._chart_hints(result)
+        files = [e.name for e in result.outputs if e.detail.get("written")]
+        if files:
+            parts.append("wrote " + " ".join(files[:4]) + (" …" if len(files) > 4 else ""))
+        top = "".join(f"⚠ {w}\n" for w in result.warnings if w in self.early)
+        line = top + " · ".join(parts) + "\n  " + self._chart_hints(result)
         for warning in result.warnings:
-            line += f"\n  ⚠ {warning}"
+            if warning not in self.early:
+                line += f"\n  ⚠ {warning}"
         return line
 
     def _chart_hints(self, result: RunResult) -> str:

@@ -96,6 +96,49 @@ SORT_VALUES = {"metrics": ("latest_metrics", "sk.value"),
                "params": ("params", "json_extract(sk.value, '$')")}
 
 
+def _listed(names: Sequence[str], most: int = 20) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", … ({len(names) - most} more)" if len(names) > most else "")
+
+
+def _logged_keys(conn: sqlite3.Connection, kind: str) -> list[str]:
+    """The metric (``kind="metrics"``) or param keys any run logged, sorted."""
+    table = SORT_VALUES[kind][0]
+    return [key for (key,) in conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key")]
+
+
+def check_key(conn: sqlite3.Connection, key: str, *, sortable: bool) -> None:
+    """Raise ValueError naming the keys that exist when no run has ``key`` to sort by
+    (``sortable``) or to show as a column: one message for the API, the CLI and REST. An
+    empty store has nothing to sort: any metric or param key is accepted there."""
+    kind, _, name = key.partition(".")
+    if kind in SORT_VALUES and name:
+        table = SORT_VALUES[kind][0]
+        if conn.execute(f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1", [name]).fetchone() \
+                or not conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone():
+            return
+        problem = f"no run logged a {kind[:-1]} {name!r}"
+    elif sortable and key in SORTABLE:
+        return
+    else:
+        problem = ("not a column, metrics.K or params.K" if sortable
+                   else "name a metrics.K or params.K")
+    metrics, params = _logged_keys(conn, "metrics"), _logged_keys(conn, "params")
+    hint = ""
+    word, _, order = key.rpartition(" ")
+    if sortable and word and order.lower() in ("asc", "desc", "ascending", "descending"):
+        hint = (f" (for lowest first: --sort {word} --asc, descending=False)"
+                if order.lower().startswith("a") else f" (--sort {word} sorts highest first)")
+    elif key in metrics or key in params:
+        hint = f" (did you mean {'metrics' if key in metrics else 'params'}.{key}?)"
+    lines = [f"cannot {'sort runs by' if sortable else 'show column'} {key!r}: {problem}{hint}"]
+    if sortable:
+        lines.append(f"  columns: {', '.join(SORTABLE)}")
+    lines.append(f"  metrics: {_listed(metrics)}" if metrics else "  no run logged metrics")
+    lines.append(f"  params:  {_listed(params)}" if params else "  no run logged params")
+    raise ValueError("\n".join(lines))
+
+
 def _rows_by_value(conn: sqlite3.Connection, kind: str, key: str, where: list[str],
                    args: list[Any], descending: bool, limit: int,
                    offset: int) -> list[tuple[Any, ...]]:
@@ -132,6 +175,7 @@ def run_rows(
     started_at, duration_s, params_json, metrics_json``."""
     if limit is not None and limit < 0 or offset < 0:
         raise ValueError("limit and offset must be zero or positive")
+    check_key(conn, sort, sortable=True)
     where, args = _filters(experiment, status, name, search)
     kind, _, key = sort.partition(".")
     if kind in SORT_VALUES and key:
@@ -172,10 +216,32 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def runs_frame(conn: sqlite3.Connection, **query: Any) -> pd.DataFrame:
+PARAMS_SHOWN = ("differing", "all")
+
+
+def runs_frame(conn: sqlite3.Connection, *, params: str = "differing",
+               **query: Any) -> pd.DataFrame:
     """The runs table (see :meth:`Store.runs`)."""
+    if params not in PARAMS_SHOWN:
+        raise ValueError(f"params={params!r}: use 'differing' (the params whose value differs "
+                         "between the listed runs) or 'all'")
     with _gc_paused():
-        return _frame(run_rows(conn, **query))
+        frame = _frame(run_rows(conn, **query))
+    if params == "all" or len(frame) < 2:
+        return frame
+    keep = str(query.get("sort", ""))
+    same = [c for c in frame.columns if c.startswith("params.") and c != keep
+            and _distinct(frame[c]) < 2]
+    return frame.drop(columns=same)
+
+
+def _distinct(column: pd.Series) -> int:
+    """How many different values a column holds, missing ones left out."""
+    values = column.dropna()
+    try:
+        return int(values.nunique())
+    except TypeError:  # lists are unhashable: compare their text
+        return int(values.map(repr).nunique())
 
 
 def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundError, PromotionError
+from ..errors import NotFoundError, PromotionError, UnfinishedRunError
 from .audit import append_event
 
 if TYPE_CHECKING:
@@ -95,6 +95,20 @@ def get_version(store: Store, ref: str) -> ModelVersion:
                             f"{', '.join(known) or 'none'}; promote a run with "
                             "`%mlops promote RUN --name NAME`)")
     return _row_to_version(row)
+
+
+def require_finished(store: Store, run_id: str) -> None:
+    """Refuse a run that did not finish: its model cannot be promoted or bundled.
+
+    Raises
+    ------
+    UnfinishedRunError
+        the run failed, was interrupted or is still running.
+    """
+    row = store.conn.execute("SELECT name, status, error FROM runs WHERE run_id = ?",
+                             [run_id]).fetchone()
+    if row is not None and row[1] != "finished":
+        raise UnfinishedRunError(run_id, row[0], row[1], row[2])
 
 
 def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:

@@ -324,29 +324,20 @@ class Store:
 
     # -- reading ---------------------------------------------------------------------------
     def resolve_run_id(self, ref: str) -> str:
-        """A run id from a full id, a unique id prefix, or a run name (its latest run)."""
-        ref = str(ref).strip()
-        if not ref:
-            raise RunNotFoundError(ref)
-        conn = self.conn
-        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [ref]).fetchone():
-            return ref
-        rows = conn.execute(
-            "SELECT run_id FROM runs WHERE run_id LIKE ? LIMIT 2", [ref.upper() + "%"]
-        ).fetchall()
-        if len(rows) == 1:
-            return str(rows[0][0])
-        if len(rows) > 1:
-            raise RunNotFoundError(ref, "that prefix matches several runs; give more characters")
-        row = conn.execute(
-            "SELECT run_id FROM runs WHERE name = ? ORDER BY started_at DESC LIMIT 1", [ref]
-        ).fetchone()
-        if row:
-            return str(row[0])
-        raise RunNotFoundError(ref)
+        """A run id from a run reference: a full id, a unique id prefix, a model reference
+        (``name@production``, ``name/3``) or a run name (its latest tracked run); see
+        :mod:`jupyter_mlops.store.names`."""
+        return self.resolve_run(ref).run_id
+
+    def resolve_run(self, ref: str) -> Any:
+        """Like :meth:`resolve_run_id`, with a note saying which run a name picked when it
+        has several: a :class:`~jupyter_mlops.store.names.Resolution`."""
+        from .names import resolve
+
+        return resolve(self, ref)
 
     def get_run(self, ref: str) -> Run:
-        """Everything recorded about a run (by id, id prefix, or name for its latest run)."""
+        """Everything recorded about a run (by any run reference, see :meth:`resolve_run_id`)."""
         run_id = self.resolve_run_id(ref)
         conn = self.conn
         conn.row_factory = sqlite3.Row
@@ -456,6 +447,11 @@ class Store:
         """Ids of the runs that consumed this run's outputs, transitively (oldest first)."""
         return self._walk(self.resolve_run_id(ref), upstream=False)
 
+    def retrains(self, run_id: str) -> list[str]:
+        """Ids of the runs retrained from this one (its children), oldest first."""
+        return [row[0] for row in self.conn.execute(
+            "SELECT run_id FROM runs WHERE parent_run_id = ? ORDER BY started_at", [run_id])]
+
     def load_model(self, ref: str, name: str | None = None) -> Any:
         """A fitted model: ``"name@production"``, ``"name/3"``, or the model a run produced
         (``name``: its variable, when the run made several)."""
@@ -485,16 +481,22 @@ class Store:
         _, sha, fmt, trusted = rows[0]
         return self.artifacts.get(sha), fmt, json.loads(trusted)
 
-    def runs(self, experiment: str | None = None, **query: Any) -> Any:
+    def runs(self, experiment: str | None = None, *, params: str = "differing",
+             **query: Any) -> Any:
         """One row per run, newest first: ``run_id, experiment, name, status, started_at,
         duration_s``, then ``params.<key>`` and ``metrics.<key>`` (latest value).
 
-        Keyword filters: ``status``, ``name``, ``sort`` (a column, ``params.K`` or ``metrics.K``),
-        ``descending``, ``limit``, ``offset``. Returns a :class:`pandas.DataFrame`.
+        Keyword filters: ``status``, ``name``, ``sort`` (a column, ``params.K`` or ``metrics.K``;
+        a key no run logged is a ``ValueError`` naming the known keys), ``descending``,
+        ``limit``, ``offset``. ``params="differing"`` (default) keeps the param columns whose
+        value differs between the listed runs (at least two different values; all of them
+        when one run is listed; the sort key always), as a comparison view does;
+        ``params="all"`` keeps every param of every listed run. Returns a
+        :class:`pandas.DataFrame`.
         """
         from .listing import runs_frame
 
-        return runs_frame(self.conn, experiment=experiment, **query)
+        return runs_frame(self.conn, experiment=experiment, params=params, **query)
 
     def models(self) -> Any:
         """Registered model versions, one row each (newest first per model), as a DataFrame:

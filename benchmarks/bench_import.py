@@ -1,0 +1,94 @@
+"""Benchmarks of start-up: importing the package, loading the extensions, the first tracked cell.
+
+    .venv/bin/python benchmarks/bench_import.py           # full figures (15 fresh processes each)
+    .venv/bin/python benchmarks/bench_import.py --quick   # smoke run: 3 processes each
+
+Every figure is measured in fresh Python processes, beyond what numpy and pandas cost (a
+notebook has them already): ``import jupyter_mlops``, ``%load_ext jupyter_mlops`` in a fresh
+IPython shell, the Jupyter server extension's import, and the overhead of the first ``%%track``
+cell of a kernel over the same cell untracked. ``import mlflow`` is measured beside them with
+the Python of ``.venv-bench`` or ``.venv-mlflow`` (or ``$MLFLOW_PYTHON``) when one exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Row, print_header, print_row  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PRELUDE = "import time, numpy, pandas\nstart = time.perf_counter()\n"
+PROBES = {
+    "import": "import jupyter_mlops\n",
+    "load_ext": (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "start = time.perf_counter()\n"
+        "shell.run_line_magic('load_ext', 'jupyter_mlops')\n"
+    ),
+    "server": "import jupyter_server.serverapp\nstart = time.perf_counter()\n"
+              "import jupyter_mlops.server\n",
+    "first_cell": (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_line_magic('load_ext', 'jupyter_mlops')\n"
+        "shell.run_cell('x = 1')\n"
+        "t = time.perf_counter(); shell.run_cell('y = x + 1'); plain = time.perf_counter() - t\n"
+        "start = time.perf_counter() + plain\n"
+        "shell.run_cell('%%track first\\ny = x + 1')\n"
+    ),
+    "mlflow": "import mlflow\n",
+}
+
+
+def seconds(python: str, probe: str, env: dict[str, str]) -> float:
+    """Seconds the probe takes in one fresh process (after numpy and pandas are imported)."""
+    code = PRELUDE + PROBES[probe] + "print(time.perf_counter() - start)\n"
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env,
+                          check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def mlflow_python() -> str | None:
+    """A Python with mlflow installed, if this checkout has one."""
+    candidates = [os.environ.get("MLFLOW_PYTHON", ""),
+                  str(ROOT / ".venv-bench/bin/python"), str(ROOT / ".venv-mlflow/bin/python")]
+    return next((c for c in candidates if c and Path(c).exists()), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    reps = 3 if args.quick else 15
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as scratch:
+        env = {**os.environ, "JUPYTER_MLOPS_STORE": str(Path(scratch) / "store"),
+               "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db"}
+
+        def median(python: str, probe: str) -> float:
+            return statistics.median(seconds(python, probe, env) for _ in range(reps))
+
+        other = mlflow_python()
+        baseline = median(other, "mlflow") if other else None
+        print(f"{reps} fresh processes per figure; medians; beyond numpy + pandas",
+              file=sys.stderr)
+        print_header()
+        for probe, figure, target in (
+                ("import", "import jupyter_mlops", 0.15),
+                ("load_ext", "%load_ext jupyter_mlops", 0.15),
+                ("server", "server extension import", 0.2),
+                ("first_cell", "first %%track cell overhead", 0.25)):
+            ours = median(sys.executable, probe)
+            print_row(Row(figure, ours, "import mlflow", baseline,
+                          f"<= {target * 1e3:.0f} ms", ours <= target))
+
+
+if __name__ == "__main__":
+    main()
