@@ -43,6 +43,16 @@ def _share(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.1%}"
 
 
+def _p_value_cell(column: ColumnDrift) -> str:
+    """The p-value compared with the threshold (both tests of the column joined), with each
+    test's own p-value on hover."""
+    if math.isnan(column.column_p_value):
+        return _number(column.p_value)
+    title = (f"{column.test} p = {_number(column.p_value) or 'n/a'}; missing-value test p = "
+             f"{_number(column.missing_p_value)}")
+    return f'<span title="{html.escape(title)}">{_number(column.column_p_value)}</span>'
+
+
 def _row(column: ColumnDrift) -> str:
     kind = "drifted" if column.drifted else ("untested" if not column.test else "")
     missing = ""
@@ -52,7 +62,7 @@ def _row(column: ColumnDrift) -> str:
         f"<b>{html.escape(column.column)}</b>" if column.drifted else html.escape(column.column),
         f'<span title="{html.escape(TEST_TITLES.get(column.test, ""))}">'
         f"{html.escape(column.test)}</span>",
-        _number(column.statistic), _number(column.p_value), _number(column.threshold),
+        _number(column.statistic), _p_value_cell(column), _number(column.threshold),
         "drifted" if column.drifted else ("no" if column.kind else ""),
         html.escape(column.kind), missing, html.escape(column.note),
     ]
@@ -60,13 +70,16 @@ def _row(column: ColumnDrift) -> str:
     return opening + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def report_html(report: DriftReport, summary: str) -> str:
-    """The report as an HTML fragment: the dataset verdict, then one row per column."""
+def report_html(report: DriftReport, summary: str, rule: str) -> str:
+    """The report as an HTML fragment: the dataset verdict and its rule, then one row per
+    column."""
     colour = "#b3261e" if report.drifted else "#1e7b34"
     headers = ["column", "test", "statistic", "p-value", "threshold", "verdict", "kind",
                "missing (ref → cur)", "note"]
     head = "".join(f"<th>{h}</th>" for h in headers)
-    note = f'<div class="note">{html.escape(report.note)}</div>' if report.note else ""
+    note = f'<div class="note">{html.escape(rule)}</div>'
+    if report.note:
+        note += f'<div class="note">{html.escape(report.note)}</div>'
     return (
         f'<div class="jupyter-mlops-drift">{STYLE}'
         f'<div style="font-weight:bold;color:{colour};margin-bottom:4px">'

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._drift_stats import core_range
+from ._drift_stats import MissingTest, core_range, jensen_shannon
 from .profile import TAIL_RANKS, column_kind, numeric_values
 
 NUMERIC_KINDS = ("numeric", "datetime", "timedelta")
@@ -246,3 +246,24 @@ def value_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of a numeric array and how often each occurs (hashing, no sort)."""
     counts = pd.Series(values, copy=False).value_counts(sort=False)
     return counts.index.to_numpy(dtype=float), counts.to_numpy()
+
+
+# -- missing values -------------------------------------------------------------------------
+def missing_distance(ref: Side, cur: Side) -> float:
+    """Jensen–Shannon distance between the two sides' missing/present shares."""
+    return jensen_shannon(np.array([ref.missing, ref.rows - ref.missing], dtype=float),
+                          np.array([cur.missing, cur.rows - cur.missing], dtype=float))
+
+
+def missing_note(ref: Side, cur: Side, missing: MissingTest, drifted: bool,
+                 by_distance: bool) -> str:
+    """What the missing-value test found, when it decided the verdict."""
+    if not drifted:
+        return ""
+    share_r = ref.missing / ref.rows if ref.rows else 0.0
+    if by_distance:
+        evidence = f"Jensen–Shannon distance {missing_distance(ref, cur):.3g} ≥ 0.1"
+    else:
+        test = "Fisher's exact" if missing.name == "fisher" else "chi-square"
+        evidence = f"{test} p = {missing.p_value:.2g}"
+    return f"missing values {share_r:.1%} → {cur.missing / cur.rows:.1%}: drifted ({evidence})"

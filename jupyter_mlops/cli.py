@@ -13,7 +13,7 @@ from typing import Any
 
 from . import report
 from .bundle.trust import add_trust_code_option, add_trust_option
-from .errors import MLOpsError, StoreError, StoreNotFoundError
+from .errors import EmptyStoreError, MLOpsError, StoreError, StoreNotFoundError
 from .promotion import add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
@@ -75,7 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("run", help=RUN_HELP)
     lineage = command("lineage", "runs upstream and downstream of a run")
     lineage.add_argument("run", help=RUN_HELP)
-    command("doctor", "check the store's integrity and its audit chain; exit 1 on a problem")
+    doctor = command("doctor", "check the store's integrity, its audit chain and its anchors; "
+                     "exit 1 on a problem")
+    doctor.add_argument("--fix", action="store_true",
+                        help="remove artifact files that no record refers to (left by a crash "
+                        "before their run was committed) and, when the audit key was just "
+                        "configured and nothing else is wrong, sign the audit head with it")
+    doctor.add_argument("--bundle", action="append", default=[], metavar="PATH",
+                        help="also check the audit head recorded in this bundle's lineage.json "
+                        "(repeatable)")
     promote = command("promote", "register a run's model as a new version")
     promote.add_argument("run", help="run id, prefix or name")
     add_promotion_options(promote)
@@ -163,7 +171,7 @@ def _main(argv: Sequence[str] | None) -> int:
                           args.trust_code, args.store)
         with open_store(args.store, create=creates) as store:
             if args.command == "doctor":
-                return _doctor(store)
+                return _doctor(store, fix=args.fix, bundles=args.bundle)
             if args.command == "monitor":
                 return _monitor(args, store)
             if args.command == "watch":
@@ -189,6 +197,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"jupyter-mlops: {message}", file=sys.stderr)
         return 1
     except (MLOpsError, ValueError) as exc:
+        if args.command == "doctor" and isinstance(exc, EmptyStoreError):
+            print(f"problem: {exc}")  # the store's problem is doctor's finding
+            return 1
         print(f"jupyter-mlops: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -391,16 +402,24 @@ def _serve(bundle: str, host: str, port: int, log_requests: str | None,
     return serve.main(["--bundle", str(root), "--host", host, "--port", str(port), *extra])
 
 
-def _doctor(store: Store) -> int:
-    problems = store.check()
+def _doctor(store: Store, *, fix: bool, bundles: list[str]) -> int:
+    from pathlib import Path
+
+    from .store.doctor import diagnose, repair
+
+    found = diagnose(store, [Path(b) for b in bundles])
     print(f"store    {store.directory}")
     print(f"schema   {', '.join(store.schema_version)}")
     print(f"runs     {store.count_runs()}")
-    if not problems:
+    for line in repair(store, found) if fix else []:
+        print(f"fixed: {line}")
+    for warning in found.warnings:
+        print(f"warning: {warning}")
+    for problem in found.problems:
+        print(f"problem: {problem}")
+    if not found.problems:
         print("ok: no problems found")
         return 0
-    for problem in problems:
-        print(f"problem: {problem}")
     return 1
 
 

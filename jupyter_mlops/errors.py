@@ -27,6 +27,20 @@ class CorruptStoreError(StoreError):
         )
 
 
+class EmptyStoreError(CorruptStoreError):
+    """``lineage.db`` exists but holds 0 bytes: it was truncated, and is not re-initialised."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        StoreError.__init__(
+            self,
+            f"{path} is empty (0 bytes): the store was truncated, and it was not re-initialised "
+            "so that nothing more is lost. Copy the whole folder aside first; the runs may be "
+            f"recoverable from {path.name}-wal beside it (open that copy with sqlite3 and run "
+            f"`.recover`) or from a backup. If this store never held anything, delete {path.name}."
+        )
+
+
 class StoreNotFoundError(StoreError):
     """A store was asked for without creating one, and there is none at that place.
 

@@ -7,8 +7,9 @@ verdict), so drift over time is a query; alerts also go to the audit log.
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from .capture.models import evaluate
 from .drift import DriftReport, drift
 from .drift_reference import reference_profile
 from .errors import MLOpsError, RunNotFoundError
+from .importance import column_importance, important_columns
 from .promotion import eval_data_names
 from .store import Store, open_store
 from .store.audit import append_event
@@ -30,6 +32,7 @@ HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 # Watched by default (largest allowed drop); other metrics only when given a threshold.
 DEFAULT_DROPS = {"accuracy": 0.05, "roc_auc": 0.05, "r2": 0.1}
+DRIFT_ALERTS = ("important", "any", "dataset")  # see drift_alerts
 
 
 class MonitorError(MLOpsError, ValueError):
@@ -58,6 +61,7 @@ class MonitorResult:
     performance: dict[str, dict[str, float]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     batch_id: int | None = None
+    notes: list[str] = field(default_factory=list)  # drifted columns that raised no alert
 
     @property
     def drifted(self) -> bool:
@@ -77,6 +81,7 @@ class MonitorResult:
             lines.append(f"  {key}: {figures['current']:.4g} now vs {figures['training']:.4g} "
                          "at training")
         lines += [f"  ALERT {a.message}" for a in self.alerts] or ["  no alerts"]
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,7 +91,7 @@ class MonitorResult:
                 "drifted": self.drifted, "share_drifted": self.report.share_drifted,
                 "columns": json.loads(frame.to_json(orient="records")),
                 "performance": self.performance, "alerts": [asdict(a) for a in self.alerts],
-                "batch_id": self.batch_id}
+                "batch_id": self.batch_id, "notes": self.notes}
 
 
 @dataclass
@@ -212,6 +217,7 @@ def monitor(
     thresholds: Mapping[str, float] | None = None,
     name: str | None = None,
     store: Store | None = None,
+    drift_alert: str = "important",
 ) -> MonitorResult:
     """Check a batch of new data (and, with labels, the model's performance on it).
 
@@ -225,9 +231,15 @@ def monitor(
         roc_auc 0.05, r2 0.1 are watched; ``"performance"`` sets one limit for all), or a
         column name for that column's drift test cut-off
     name : what to file the batch under (default: the model's registered name)
+    drift_alert : when drift raises an alert besides the dataset verdict (see
+        :func:`drift_alerts`): ``"important"`` (default) for a drifted column the model
+        relies on, ``"any"`` for any drifted column, ``"dataset"`` only for dataset drift.
 
     Every call is stored as a monitoring batch; alerts are also audit events.
     """
+    if drift_alert not in DRIFT_ALERTS:
+        raise ValueError(f"drift_alert must be one of {', '.join(DRIFT_ALERTS)}, "
+                         f"got {drift_alert!r}")
     store = store or open_store()
     limits = dict(thresholds or {})
     target = _resolve(model_ref, store)
@@ -235,19 +247,61 @@ def monitor(
     columns = {k: v for k, v in limits.items() if k in target.profile["columns"]}
     report = drift(target.profile, frame, thresholds=columns or None,
                    share=float(limits.get("share", 0.5)))
-    alerts = []
-    if report.drifted:
-        alerts.append(Alert("drift", "dataset", report.share_drifted, report.share,
-                            f"data drift in {len(report.drifted_columns)} column(s): "
-                            f"{', '.join(report.drifted_columns[:8])}"))
+    alerts, notes = drift_alerts(report, target.load_model, frame, drift_alert)
     performance: dict[str, dict[str, float]] = {}
     if labels is not None:
         performance, performance_alerts = _performance(target, frame, labels, limits)
         alerts += performance_alerts
     result = MonitorResult(name or target.label, target.run_id, len(frame), report,
-                           performance, alerts)
+                           performance, alerts, notes=notes)
     result.batch_id = _record(store, result)
     return result
+
+
+def drift_alerts(report: DriftReport, load_model: Callable[[], Any], frame: pd.DataFrame,
+                 rule: str = "important") -> tuple[list[Alert], list[str]]:
+    """The drift alerts of one batch, and notes on drifted columns that raised none.
+
+    Dataset drift (the report's share rule) always alerts. Otherwise, with ``rule``
+    ``"important"`` or ``"any"``, a column alerts when it drifted and survives Holm's
+    correction over the columns watched (:meth:`DriftReport.significant_columns`), so a
+    batch with no drift alerts with probability at most the threshold (5 %), however many
+    columns there are. ``"important"`` watches the columns the model relies on
+    (:func:`jupyter_mlops.importance.important_columns`: at least half an even share of its
+    importance, or all when the model does not say); the model is loaded only when some
+    column drifted.
+    """
+    if report.drifted:
+        return [Alert("drift", "dataset", report.share_drifted, report.share,
+                      f"data drift: {len(report.drifted_columns)} of {len(report.compared)} "
+                      f"columns drifted (dataset drift needs {report.needed}): "
+                      f"{', '.join(report.drifted_columns[:8])}")], []
+    if rule == "dataset" or not report.drifted_columns:
+        return [], []
+    compared = [c.column for c in report.compared]
+    shares = column_importance(load_model(), frame) if rule == "important" else None
+    watched = important_columns(shares, compared)
+    alerting = report.significant_columns(watched)
+    by_name = {c.column: c for c in report.columns}
+    alerts, notes = [], []
+    for name in report.drifted_columns:
+        column = by_name[name]
+        weight = ("" if shares is None
+                  else f", {shares.get(name, 1.0):.0%} of the model's importance")
+        by_p = not math.isnan(column.column_p_value)
+        evidence = (f"p = {column.column_p_value:.2g}" if by_p
+                    else f"{column.test} {column.statistic:.3g}" if column.test
+                    else "missing share")
+        if name in alerting:
+            value = column.column_p_value if by_p else column.statistic
+            alerts.append(Alert("drift", name, float(value), column.threshold,
+                                f"column {name} drifted ({evidence}{weight})"))
+        elif name not in watched:
+            notes.append(f"{name} drifted ({evidence}) but the model hardly uses it{weight}")
+        else:
+            notes.append(f"{name} drifted ({evidence}) but not below the threshold shared by "
+                         f"the {len(watched)} watched columns (Holm): no alert")
+    return alerts, notes
 
 
 def _record(store: Store, result: MonitorResult) -> int:

@@ -118,7 +118,7 @@ def promote(
     PromotionError
         the gate failed (without ``force``) or the verification failed; nothing is registered.
     """
-    store = store or open_store()
+    store = store or open_store(create=False)
     if force and not reason:
         raise PromotionError("forcing past a gate (force=True, --force) needs a reason "
                              "(reason=..., --reason TEXT): it is audited")
@@ -182,5 +182,5 @@ def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str
 def transition(name: str, version: int, stage: str, reason: str | None = None, *,
                store: Store | None = None) -> ModelVersion:
     """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it); audited."""
-    return registry.transition(store or open_store(), name, version, stage, actor=user(),
-                               reason=reason)
+    return registry.transition(store or open_store(create=False), name, version, stage,
+                               actor=user(), reason=reason)

@@ -232,7 +232,7 @@ def retrain(
         the run cannot be replayed or promoted (it names what is missing), or the replayed cell
         failed (the failed run is recorded).
     """
-    store = store or open_store()
+    store = store or open_store(create=False)
     original = store.get_run(run_id)
     models = [e.name for e in original.outputs if e.kind == "model"]
     if not models:

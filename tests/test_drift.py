@@ -89,7 +89,11 @@ def test_ks_and_wasserstein_equal_scipy(n1: int, n2: int, shape: str) -> None:
     report = drift(pd.DataFrame({"x": reference}), pd.DataFrame({"x": current}), tests="ks")
     expected = stats.ks_2samp(reference, current)
     assert row(report, "x")["statistic"] == pytest.approx(expected.statistic, abs=1e-9)
-    assert row(report, "x")["p_value"] == pytest.approx(expected.pvalue, abs=1e-6)
+    pooled = np.concatenate((reference, current))
+    if np.unique(pooled).size == pooled.size or (n1 + n2) * (min(n1, n2) + 1) > 4_000_000:
+        assert row(report, "x")["p_value"] == pytest.approx(expected.pvalue, abs=1e-6)
+    else:  # with ties scipy's p-value assumes none and is too large (tests/test_calibration)
+        assert row(report, "x")["p_value"] <= expected.pvalue + 1e-9
     report = drift(pd.DataFrame({"x": reference}), pd.DataFrame({"x": current}),
                    tests="wasserstein")
     normed = stats.wasserstein_distance(reference, current) / max(np.std(reference), 0.001)
@@ -100,8 +104,9 @@ def test_ks_by_hand() -> None:
     # F_ref − F_cur at 1, 2, 3, 4: 1/3, 2/3 − 1/4, 1 − 2/4, 1 − 3/4: the largest is 1/2
     report = drift(pd.Series([1.0, 2, 3]), pd.Series([2.0, 3, 4, 5]), tests="ks")
     assert row(report, "value")["statistic"] == pytest.approx(0.5, abs=1e-12)
-    assert row(report, "value")["p_value"] == pytest.approx(
-        stats.ks_2samp([1, 2, 3], [2, 3, 4, 5]).pvalue, abs=1e-12)
+    # 2 and 3 are on both sides: 17 of the C(7, 3) = 35 ways to split the 7 values reach
+    # D ≥ 1/2 (scipy's 23/35 assumes no ties)
+    assert row(report, "value")["p_value"] == pytest.approx(17 / 35, abs=1e-12)
 
 
 def test_wasserstein_by_hand() -> None:
@@ -663,7 +668,8 @@ moved = drift(reference, X_test * 1.5)
 def test_html_view_is_compact_self_contained_and_highlights_drift() -> None:
     report = drift(mixed(3000), mixed(3000, 0.5).assign(b=np.nan))
     page = report._repr_html_()
-    assert "dataset drifted: 3 of 4 columns drifted (75%" in page
+    assert "dataset drifted: 3 of 4 columns drifted; dataset drift needs 2" in page
+    assert "The dataset drifts when 2 of 4 columns do (share 50%)." in page
     assert page.count('<tr class="drifted" style="background:#fde2e1">') == 3
     assert "<script" not in page and "http" not in page and "<link" not in page
     assert "missing values 0.0% → 100.0%" in page

@@ -111,6 +111,11 @@ TRAIN = [
     "retrained = mlops.retrain('penguins-lr', data={'X_train': new, 'y_train': y[new.index]},\n"
     "                          gate='champion', promote_to='production', verify=False)\n"
     "print('retrained:', retrained.run_id, retrained.status, retrained.tags.get('promotion'))",
+    # ... and again: the name still means the original run, which is retrained a second time.
+    "newer = X.sample(frac=0.8, random_state=8)\n"
+    "again = mlops.retrain('penguins-lr', data={'X_train': newer, 'y_train': y[newer.index]},\n"
+    "                      gate='champion', promote_to='production', verify=False)\n"
+    "print('retrained again:', again.run_id, again.status)",
 ]
 
 
@@ -227,7 +232,7 @@ def test_drift_on_a_random_split_and_on_a_shifted_batch(flow: Any) -> None:
 def test_monitoring_many_batches(flow: Any) -> None:
     _, outputs, store = flow
     text = _output_of(outputs, "quiet, loud = [], []")
-    assert "quiet performance alerts: 0" in text
+    assert "quiet performance alerts: 0" in text and "quiet drift alerts: 0" in text
     assert "loud drift alerts: 3" in text and "loud performance alerts: 3" in text
     history = drift_history(store, "penguins")
     assert history["batch"].nunique() == 13
@@ -247,6 +252,19 @@ def test_retraining_is_recorded_as_a_child_of_its_run(flow: Any) -> None:
     assert store.get_dataset(train.fingerprint)["shape"] == [192, 6]
     assert child.tags["eval_data"] == ("the last 83 of the 275 new rows of X_train, y_train, "
                                        "held out from training")
+
+
+def test_retraining_twice_retrains_the_original_run(flow: Any) -> None:
+    _, outputs, store = flow
+    ids = _ids(store)
+    first = _output_of(outputs, "new = X.sample").split("retrained:")[1].split()[0]
+    text = _output_of(outputs, "newer = X.sample")
+    second, status = text.split("retrained again:")[1].split()[:2]
+    assert status == "finished" and second != first
+    child = store.get_run(second)
+    # its parent is the original run, not the first retrain (the name means the root)
+    assert child.parent_run_id == ids["penguins-lr"] != first
+    assert child.tags["retrain_of"] == ids["penguins-lr"]
 
 
 def test_the_bundle_carries_the_lineage_and_serves_rows_with_nans(

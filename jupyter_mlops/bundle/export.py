@@ -15,11 +15,12 @@ from typing import Any
 from ..errors import BundleError
 from ..modelio import SKOPS, load_model
 from ..store import Store, open_store
+from ..store.audit import head as audit_head
 from ..store.registry import ModelVersion, get_version, is_model_ref, require_finished
 from . import contents, notebook_code, trust
+from .target import FORMAT, check_target, install, write_zip
 from .trainscript import train_script
 
-FORMAT = "jupyter-mlops-bundle"
 FORMAT_VERSION = 1
 SERVE_SOURCE = Path(__file__).with_name("serve.py")
 # The loader code a bundle carries for serve.py and MLflow (MLflow's code_paths convention).
@@ -90,17 +91,17 @@ def export_bundle(
     trusted : exact type or function names the model may contain beyond the loader's
         allowlist (scikit-learn's estimators and the types they need); whoever loads the
         bundle must trust them too
-    overwrite : replace an existing bundle at ``path``
+    overwrite : replace a previous bundle at ``path`` (and ``path.zip``); never anything
+        else (see :mod:`jupyter_mlops.bundle.target`)
 
     Returns the bundle directory (or the .zip file when ``zip=True``).
     """
     import skops.io as sio
 
-    store = store or open_store()
+    store = store or open_store(create=False)
     target = Path(path)
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise BundleError(f"{target} already exists and is not empty: choose another path or "
-                          "replace it (overwrite=True, --overwrite on the command line)")
+    check_target(target, overwrite=overwrite, zip=zip,
+                 protected=[store.directory, Path.cwd(), Path.home()])
     run_id, variable, version = _resolve(store, version_or_run)
     require_finished(store, run_id)
     run = store.get_run(run_id)
@@ -155,8 +156,12 @@ def export_bundle(
         "reference_profile.json": json.dumps(dataset["profile"]),
         "model_card.md": contents.model_card(run, model, schema, requirements, version_info,
                                              events),
-        "lineage.json": json.dumps(contents.lineage_document(run, upstream, version_info,
-                                                             events), indent=1, default=str),
+        "lineage.json": json.dumps(
+            {**contents.lineage_document(run, upstream, version_info, events),
+             # The store's audit chain head at export: `doctor --bundle` detects a log later
+             # truncated or re-written before it.
+             "audit_head": audit_head(store.conn).anchor()},
+            indent=1, default=str),
         "train.py": train_script(run, variable),
         "serve.py": SERVE_SOURCE.read_text(encoding="utf-8"),
         **{name: source.read_text(encoding="utf-8") for name, source in CODE_FILES.items()},
@@ -181,14 +186,10 @@ def export_bundle(
         for name, data in files.items():
             _write(staging, name, data)
         _write(staging, "MANIFEST.json", json.dumps(manifest, indent=1))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        install(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if code is not None:  # lets this store's loaders run the code without --trust-code
         store.put_artifact(code.source.encode(), notebook_code.MEDIA_TYPE)
-    if zip:
-        return Path(shutil.make_archive(str(target), "zip", root_dir=target))
-    return target
+    return write_zip(target) if zip else target

@@ -284,12 +284,34 @@ def to_json_list(values: Any) -> list[Any]:
     return np.asarray(values).tolist()
 
 
+def _is_request_log(path: Path) -> bool:
+    """Whether ``path`` is absent, empty, or a request log (its first line has our fields)."""
+    if not path.exists():
+        return True
+    if not path.is_file() or path.is_symlink():
+        return False
+    with path.open("rb") as handle:
+        first = handle.readline(1 << 20)
+    if not first.strip():
+        return True
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and "_ts" in row and "_prediction" in row
+
+
 class RequestLog:
     """Scored rows appended as JSON lines (features, ``_ts``, ``_prediction``), rotated:
     past ``max_bytes`` the file moves to ``.1`` (then ``.2``...; ``keep`` are kept)."""
 
     def __init__(self, path: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> None:
         self.path, self.max_bytes, self.keep = path, max_bytes, keep
+        for place in [path, *(path.with_name(f"{path.name}.{i}") for i in range(1, keep + 1))]:
+            if not _is_request_log(place):
+                raise ValueError(f"{place} exists and is not a request log of ours: it was left "
+                                 "untouched (the log appends to and rotates these files); give "
+                                 "another --log-requests path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _rotate(self) -> None:
@@ -415,12 +437,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import uvicorn
 
-    log = RequestLog(Path(args.log_requests), int(args.log_max_mb * 2**20)) \
-        if args.log_requests else None
     try:
+        log = RequestLog(Path(args.log_requests), int(args.log_max_mb * 2**20)) \
+            if args.log_requests else None
         app = create_app(Path(args.bundle).resolve(), log, trusted=args.trust,
                          trust_code=args.trust_code)
-    except (IntegrityError, trust.ModelRefused) as exc:
+    except (IntegrityError, trust.ModelRefused, ValueError) as exc:
         print(f"serve.py: {exc}", file=sys.stderr)
         return 2
     problem = port_problem(args.host, args.port)

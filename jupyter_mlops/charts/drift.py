@@ -29,7 +29,8 @@ def _verdict_table(report: DriftReport) -> go.Table:
         header={"values": ["column", "test", "statistic", "p-value", "threshold", "drifted"],
                 "align": "left"},
         cells={"values": [frame["column"], frame["test"], fmt(frame["statistic"]),
-                          fmt(frame["p_value"]), fmt(frame["threshold"]),
+                          fmt(frame["column_p_value"].fillna(frame["p_value"])),
+                          fmt(frame["threshold"]),
                           ["yes" if d else "no" for d in frame["drifted"]]],
                "fill_color": [["white"] * len(frame)] * 5 + [colors], "align": "left"},
     )
@@ -64,7 +65,8 @@ def drift_figure(report: DriftReport, columns: list[str] | None = None) -> go.Fi
                                  legendgroup=side), row=row, col=col)
     fig.update_layout(barmode="overlay", height=260 + 220 * (rows - 1),
                       title=f"drift: {len(report.drifted_columns)} of {len(report.compared)} "
-                            f"columns drifted — dataset {'DRIFTED' if report.drifted else 'ok'}")
+                            f"columns drifted; dataset drift needs {report.needed} — dataset "
+                            f"{'DRIFTED' if report.drifted else 'ok'}")
     return fig
 
 

@@ -1,8 +1,9 @@
 """The append-only, hash-chained audit log of promotions, transitions and deletions.
 
-Each event stores the sha256 of its own content chained with the previous event's hash, so
-editing or deleting a row (after dropping the store's protective triggers) breaks the chain
-from that row on, and :func:`verify_chain` says where.
+Each event stores the sha256 (an HMAC with the audit key, see :mod:`.anchors`) of its own
+content chained with the previous event's hash, so editing a row (after dropping the store's
+protective triggers) breaks the chain from that row on, and :func:`verify_chain` says where.
+Removing the newest rows or recomputing the whole chain is caught by the anchors.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from .anchors import Head, audit_key, sign
 
 GENESIS = "0" * 64
 
@@ -32,10 +35,10 @@ class Event:
 
 
 def _digest(prev_hash: str, seq: int, at: float, actor: str, action: str, subject: str,
-            detail: str, reason: str | None) -> str:
+            detail: str, reason: str | None, key: bytes | None = None) -> str:
     canonical = json.dumps([prev_hash, seq, repr(at), actor, action, subject, detail, reason],
                            ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return sign(key, canonical) if key else hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def append_event(conn: sqlite3.Connection, *, actor: str, action: str, subject: str,
@@ -45,11 +48,12 @@ def append_event(conn: sqlite3.Connection, *, actor: str, action: str, subject: 
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = time.time()
     detail_text = json.dumps(detail or {}, sort_keys=True, default=repr)
-    digest = _digest(prev_hash, seq, at, actor, action, subject, detail_text, reason)
+    key = audit_key()
+    digest = _digest(prev_hash, seq, at, actor, action, subject, detail_text, reason, key)
     conn.execute(
-        "INSERT INTO events (seq, at, actor, action, subject, detail, reason, prev_hash, hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [seq, at, actor, action, subject, detail_text, reason, prev_hash, digest],
+        "INSERT INTO events (seq, at, actor, action, subject, detail, reason, prev_hash, hash, "
+        "keyed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [seq, at, actor, action, subject, detail_text, reason, prev_hash, digest, int(bool(key))],
     )
     return Event(seq, at, actor, action, subject, detail or {}, reason, digest)
 
@@ -70,20 +74,47 @@ def events(conn: sqlite3.Connection, subject: str | None = None, limit: int | No
             for seq, at, actor, action, subj, detail, reason, digest in conn.execute(sql, args)]
 
 
-def verify_chain(conn: sqlite3.Connection) -> list[str]:
-    """Problems in the audit chain (empty when every event is intact and in sequence)."""
+def head(conn: sqlite3.Connection) -> Head:
+    """The newest event's (seq, hash); ``Head(0, GENESIS)`` for an empty log."""
+    row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return Head(row[0], row[1]) if row else Head(0, GENESIS)
+
+
+def verify_chain(conn: sqlite3.Connection, key: bytes | None = None
+                 ) -> tuple[list[str], list[str]]:
+    """Problems and warnings of the audit chain (no problems: every event is intact and in
+    sequence). Events signed with a key are checked with ``key``; without it, only their
+    order and links, which is a warning."""
     problems: list[str] = []
+    unverified: list[int] = []
+    signed_from: int | None = None
     prev_hash, expected_seq = GENESIS, 1
     rows = conn.execute(
-        "SELECT seq, at, actor, action, subject, detail, reason, prev_hash, hash "
+        "SELECT seq, at, actor, action, subject, detail, reason, prev_hash, hash, keyed "
         "FROM events ORDER BY seq"
     )
-    for seq, at, actor, action, subject, detail, reason, stored_prev, digest in rows:
+    for seq, at, actor, action, subject, detail, reason, stored_prev, digest, keyed in rows:
         if seq != expected_seq:
             problems.append(f"audit log: event {expected_seq} is missing (next is {seq})")
         if stored_prev != prev_hash:
             problems.append(f"audit log: event {seq} does not follow the event before it")
-        if _digest(stored_prev, seq, at, actor, action, subject, detail, reason) != digest:
+        if keyed and signed_from is None:
+            signed_from = seq
+        if not keyed and signed_from is not None:
+            problems.append(f"audit log: event {seq} ({action} {subject}) is not signed although "
+                            f"events from {signed_from} on are: it was rewritten without the key")
+        if keyed and key is None:
+            unverified.append(seq)
+        elif _digest(stored_prev, seq, at, actor, action, subject, detail, reason,
+                     key if keyed else None) != digest:
             problems.append(f"audit log: event {seq} ({action} {subject}) was altered")
         prev_hash, expected_seq = digest, seq + 1
-    return problems
+    warnings = []
+    if unverified:
+        warnings.append(f"audit log: events {unverified[0]}-{unverified[-1]} are signed with an "
+                        "audit key that is not set here, so only their order was checked: set "
+                        "$JUPYTER_MLOPS_AUDIT_KEY (or ..._KEY_FILE) to verify them")
+    if key is not None and signed_from is None and expected_seq > 1:
+        warnings.append("audit log: an audit key is set but no event is signed with it yet; "
+                        "the next audited change starts the signed chain")
+    return problems, warnings

@@ -7,15 +7,12 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import pandas as pd
 
 from ..entities import RUN_STATUSES
-
-if TYPE_CHECKING:
-    from .store import Store
 
 BASE_COLUMNS = ("run_id", "experiment", "name", "status", "started_at", "duration_s")
 SORTABLE = {
@@ -253,38 +250,3 @@ def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     params = _expand(columns[6], "params")
     metrics = _expand(columns[7], "metrics")
     return pd.concat([frame, params, metrics], axis=1)
-
-
-def integrity_problems(store: Store) -> list[str]:
-    """What `doctor` reports: schema, SQLite integrity, missing or altered artifacts."""
-    from .audit import verify_chain
-    from .schema import known_migrations
-
-    problems: list[str] = []
-    applied = store.schema_version
-    missing = [name for name in known_migrations() if name not in applied]
-    if missing:
-        problems.append(f"schema is missing migrations {missing}")
-    result = store.conn.execute("PRAGMA quick_check").fetchone()[0]
-    if result != "ok":
-        problems.append(f"SQLite quick_check: {result}")
-    recorded = {row[0] for row in store.conn.execute("SELECT sha256 FROM artifacts")}
-    on_disk = store.artifacts.all_hashes()
-    for sha in sorted(recorded - on_disk):
-        problems.append(f"artifact {sha} is recorded but missing from {store.artifacts.root}")
-    for sha in sorted(recorded & on_disk):
-        try:
-            store.artifacts.get(sha, verify=True)
-        except Exception as exc:
-            problems.append(str(exc))
-    for sha in sorted(on_disk - recorded):
-        problems.append(
-            f"dangling artifact file {store.artifacts.path(sha)} (no record refers to it)"
-        )
-    dangling_models = store.conn.execute(
-        "SELECT count(*) FROM models WHERE artifact_sha256 NOT IN (SELECT sha256 FROM artifacts)"
-    ).fetchone()[0]
-    if dangling_models:
-        problems.append(f"{dangling_models} model(s) refer to artifacts that are not recorded")
-    problems += verify_chain(store.conn)
-    return problems

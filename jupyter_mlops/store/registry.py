@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, PromotionError, UnfinishedRunError
-from .audit import append_event
+from .audit import Event, append_event
 
 if TYPE_CHECKING:
     from .store import Store
@@ -140,6 +140,13 @@ def versions(store: Store, name: str | None = None) -> list[ModelVersion]:
     return [_row_to_version(row) for row in rows]
 
 
+def _anchor(conn: Any, name: str, version: int, event: Event) -> None:
+    """Record on the version's row the last audit event about it (an anchor of the chain
+    outside the events table: removing or rewriting that event is then detected)."""
+    conn.execute("UPDATE model_versions SET audit_seq = ?, audit_hash = ? "
+                 "WHERE name = ? AND version = ?", [event.seq, event.hash, name, version])
+
+
 def _assign(store: Store, name: str, version: int, label: str, actor: str,
             reason: str | None) -> None:
     """Give ``label`` (stage or alias) to a version, inside the caller's transaction."""
@@ -154,14 +161,15 @@ def _assign(store: Store, name: str, version: int, label: str, actor: str,
             for holder in holders:
                 conn.execute("UPDATE model_versions SET stage = 'archived' "
                              "WHERE name = ? AND version = ?", [name, holder])
-                append_event(conn, actor=actor, action="transition", subject=f"{name}/{holder}",
-                             detail={"from": label, "to": "archived",
-                                     "because": f"{name}/{version} moved to {label}"},
-                             reason=reason)
+                _anchor(conn, name, holder, append_event(
+                    conn, actor=actor, action="transition", subject=f"{name}/{holder}",
+                    detail={"from": label, "to": "archived",
+                            "because": f"{name}/{version} moved to {label}"}, reason=reason))
         conn.execute("UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?",
                      [label, name, version])
-        append_event(conn, actor=actor, action="transition", subject=f"{name}/{version}",
-                     detail={"from": previous, "to": label}, reason=reason)
+        _anchor(conn, name, version, append_event(
+            conn, actor=actor, action="transition", subject=f"{name}/{version}",
+            detail={"from": previous, "to": label}, reason=reason))
     else:
         old = conn.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
                            [name, label]).fetchone()
@@ -169,9 +177,9 @@ def _assign(store: Store, name: str, version: int, label: str, actor: str,
             "INSERT INTO model_aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, "
             "updated_at = excluded.updated_at", [name, label, version, time.time()])
-        append_event(conn, actor=actor, action="alias", subject=f"{name}/{version}",
-                     detail={"alias": label, "previous_version": old[0] if old else None},
-                     reason=reason)
+        _anchor(conn, name, version, append_event(
+            conn, actor=actor, action="alias", subject=f"{name}/{version}",
+            detail={"alias": label, "previous_version": old[0] if old else None}, reason=reason))
 
 
 def register_version(
@@ -192,15 +200,19 @@ def register_version(
         version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
                                "WHERE name = ?", [name]).fetchone()[0]
         conn.execute(
-            "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            "INSERT INTO model_versions (name, version, run_id, model_fingerprint, "
+            "model_variable, stage, created_at, created_by, reason, gate) "
+            "VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
             [name, version, run_id, model_fingerprint, model_variable, now, actor, reason,
              json.dumps(audit.get("gate")) if audit.get("gate") else None])
-        append_event(conn, actor=actor, action="register", subject=f"{name}/{version}",
-                     detail={"run_id": run_id, "model": model_fingerprint, **audit},
-                     reason=reason)
+        event = append_event(conn, actor=actor, action="register", subject=f"{name}/{version}",
+                             detail={"run_id": run_id, "model": model_fingerprint, **audit},
+                             reason=reason)
         if audit.get("forced"):
-            append_event(conn, actor=actor, action="gate-override", subject=f"{name}/{version}",
-                         detail={"gate": audit.get("gate")}, reason=reason)
+            event = append_event(conn, actor=actor, action="gate-override",
+                                 subject=f"{name}/{version}", detail={"gate": audit.get("gate")},
+                                 reason=reason)
+        _anchor(conn, name, version, event)
         if label is not None:
             _assign(store, name, version, label, actor, reason)
     return get_version(store, f"{name}/{version}")

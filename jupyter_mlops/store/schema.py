@@ -195,6 +195,43 @@ def m007_param_sort_index(db: Database) -> None:
     that page (0.5 s -> under 1 ms over 100k runs), as metric-sorted pages already do."""
     db.execute("CREATE INDEX idx_params_key_value ON params (key, json_extract(value, '$'))")
 
+# The triggers that keep the audit log append-only, by name: `doctor` checks each exists with
+# exactly this SQL. UPDATE and DELETE are refused; an INSERT must extend the chain (seq max+1,
+# prev_hash the newest hash), which also refuses INSERT OR REPLACE / upsert onto an existing
+# event (the BEFORE INSERT trigger runs before the conflict is resolved, and REPLACE would
+# otherwise delete the old row without firing the DELETE trigger).
+AUDIT_TRIGGERS = {
+    "events_no_update": "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+                        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "events_no_delete": "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+                        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "events_append_only": (
+        "CREATE TRIGGER events_append_only BEFORE INSERT ON events "
+        "WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM events) "
+        "OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), "
+        f"'{'0' * 64}') "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: a new event must extend the "
+        "chain'); END"
+    ),
+}
+
+
+@migrations()
+def m008_audit_anchors(db: Database) -> None:
+    """Close the audit log's rewrite paths and anchor its chain: an INSERT must extend the
+    chain (no REPLACE or upsert onto an event), events say whether they are signed with the
+    audit key, and each model version records the last event about it (seq and hash)."""
+    db.execute(AUDIT_TRIGGERS["events_append_only"])
+    db.execute("ALTER TABLE events ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE model_versions ADD COLUMN audit_seq INTEGER")
+    db.execute("ALTER TABLE model_versions ADD COLUMN audit_hash TEXT")
+    db.execute(
+        "UPDATE model_versions SET audit_seq = (SELECT max(seq) FROM events "
+        "WHERE subject = model_versions.name || '/' || model_versions.version)")
+    db.execute("UPDATE model_versions SET audit_hash = (SELECT hash FROM events "
+               "WHERE seq = model_versions.audit_seq)")
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     return [m.name for m in migrations.pending(Database(memory=True))]

@@ -13,7 +13,9 @@ import math
 import os
 import socket
 import sqlite3
+import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,14 @@ from sqlite_utils import Database
 from ..entities import CodeCell, Entity, MetricPoint, Run
 from ..errors import (
     CorruptStoreError,
+    EmptyStoreError,
     NotFoundError,
     RunNotFoundError,
     StoreError,
     StoreVersionError,
 )
+from . import audit
+from .anchors import Head, audit_key, write_head
 from .artifacts import ArtifactFiles
 from .discovery import DB_FILENAME, ENV_VAR, check_store_dir, find_store_dir
 from .records import RunResult
@@ -57,6 +62,31 @@ def _metric(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def _create_database(path: Path) -> None:
+    """Create ``path`` as an empty WAL database unless it exists; refuse a 0-byte one.
+
+    The new file is made under a temporary name and hard-linked into place, so another
+    process never sees a 0-byte ``lineage.db`` that is being created: a 0-byte one was
+    truncated, and initialising it would hide that the runs it held are lost.
+    """
+    if path.exists():
+        if path.stat().st_size == 0:
+            raise EmptyStoreError(path)
+        return
+    fd, temporary = tempfile.mkstemp(prefix=".lineage-", suffix=".db", dir=path.parent)
+    os.close(fd)
+    try:
+        with contextlib.closing(sqlite3.connect(temporary)) as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            os.link(temporary, path)
+        except OSError:
+            pass  # another process created it first (use theirs), or no hard links here
+            # (some network filesystems): then sqlite creates it on connecting
+    finally:
+        os.unlink(temporary)
+
+
 class Store:
     """A lineage store directory. Open one with :func:`open_store`."""
 
@@ -65,6 +95,7 @@ class Store:
         self.db_path = self.directory / DB_FILENAME
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            _create_database(self.db_path)
             conn = sqlite3.connect(
                 self.db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False
             )
@@ -76,6 +107,7 @@ class Store:
         self.conn = conn
         self.db = Database(conn, execute_plugins=False)
         self.artifacts = ArtifactFiles(self.directory / "artifacts")
+        self._anchored_seq = -1  # the newest audit event this process wrote to the head file
         try:
             self._prepare()
         except sqlite3.OperationalError as exc:
@@ -107,11 +139,19 @@ class Store:
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self.db.enable_wal()
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        # A REPLACE then fires DELETE triggers too (a second guard beside events_append_only).
+        self.conn.execute("PRAGMA recursive_triggers = ON")
+        audit_key(self.directory)  # a misplaced or unreadable key file is an error now
+        # The head file is written when a commit appends events, and once when the schema
+        # was just created or upgraded (an upgraded store is anchored from then on); never
+        # merely on opening, which would re-anchor a truncated log.
         if migrations.pending(self.db):
             with self.transaction():
                 # Re-check inside the write lock: another process may have just migrated.
                 if migrations.pending(self.db):
                     migrations.apply(self.db)
+        else:
+            self._anchored_seq = audit.head(self.conn).seq
         self._mark_orphaned_runs()
 
     @property
@@ -151,10 +191,25 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            head = audit.head(self.conn)  # read in the transaction's snapshot: cheap
         except BaseException:
             self.conn.rollback()
             raise
         self.conn.commit()
+        self._write_head(head)
+
+    def _write_head(self, current: Head) -> None:
+        """Anchor the audit chain's head in the head file when events were appended (after
+        the commit: the file may lag the table after a crash, never lead it)."""
+        if current.seq <= self._anchored_seq:
+            return
+        try:
+            write_head(self.directory, current, audit_key())
+        except OSError as exc:
+            warnings.warn(f"the audit head file in {self.directory} could not be written "
+                          f"({exc}); `jupyter-mlops doctor` will report it", stacklevel=3)
+            return
+        self._anchored_seq = current.seq
 
     def close(self) -> None:
         """Close the database connection."""
@@ -519,10 +574,11 @@ class Store:
         return events(self.conn, subject, limit)
 
     def check(self) -> list[str]:
-        """Integrity problems of this store (empty when healthy); used by ``doctor``."""
-        from .listing import integrity_problems
+        """Integrity problems of this store (empty when healthy); ``doctor`` also shows
+        warnings (see :func:`jupyter_mlops.store.doctor.diagnose`)."""
+        from .doctor import diagnose
 
-        return integrity_problems(self)
+        return diagnose(self).problems
 
 
 def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
