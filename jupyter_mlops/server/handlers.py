@@ -26,7 +26,7 @@ from ..errors import (
 from ..lineage import lineage
 from ..promotion import promote, transition
 from ..store import Store, open_store
-from ..store.listing import count_runs, runs_page
+from ..store.listing import count_runs, run_keys, runs_page
 from ..store.registry import versions
 
 MAX_LIMIT = 1000
@@ -126,6 +126,28 @@ class RunsHandler(MLOpsHandler):
                          descending=order == "desc", limit=limit, offset=offset)
         self.reply({"runs": runs, "total": count_runs(self.store.conn, **filters),
                     "offset": offset, "limit": limit})
+
+
+class KeysHandler(MLOpsHandler):
+    """The metric and param keys of every run the filters match: the column chooser's menu."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.reply(run_keys(self.store.conn,
+                            experiment=self.get_argument("experiment", None) or None,
+                            status=self.get_argument("status", None) or None,
+                            search=self.get_argument("q", None) or None))
+
+
+class CompareHandler(MLOpsHandler):
+    """Runs side by side: params, metrics, curves and parallel coordinates (plotly JSON)."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..charts import comparison  # plotly loads on the first comparison only
+
+        refs = [ref for ref in self.get_argument("runs", "").split(",") if ref]
+        self.reply(comparison(self.store, refs))
 
 
 def run_payload(store: Store, run_id: str) -> dict[str, Any]:
@@ -277,6 +299,8 @@ def setup_handlers(web_app: Any) -> None:
     routes = [
         ("experiments", ExperimentsHandler),
         ("runs", RunsHandler),
+        ("keys", KeysHandler),
+        ("compare", CompareHandler),
         (f"runs/{RUN}", RunHandler),
         (f"runs/{RUN}/lineage", LineageHandler),
         (f"runs/{RUN}/metrics/(?P<key>[^/]+)", MetricHandler),

@@ -250,3 +250,37 @@ def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     params = _expand(columns[6], "params")
     metrics = _expand(columns[7], "metrics")
     return pd.concat([frame, params, metrics], axis=1)
+
+
+# The tables whose keys name the runs table's columns: metric keys (latest values) and params.
+KEY_TABLES = {"metrics": "latest_metrics", "params": "params"}
+
+
+def _distinct_keys(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Every key of a table, read by skipping through its key index (one seek per key)."""
+    rows = conn.execute(
+        f"WITH RECURSIVE k(key) AS (SELECT min(key) FROM {table} UNION ALL "
+        f"SELECT (SELECT min(key) FROM {table} WHERE key > k.key) FROM k "
+        "WHERE k.key IS NOT NULL) SELECT key FROM k WHERE key IS NOT NULL").fetchall()
+    return [key for (key,) in rows]
+
+
+def run_keys(conn: sqlite3.Connection, *, experiment: str | None = None,
+             status: str | None = None, search: str | None = None) -> dict[str, list[str]]:
+    """The metric and param keys of the runs matching the filters (all of them, not a page),
+    sorted: ``{"metrics": [...], "params": [...]}``.
+
+    Each key of the store is checked with one indexed ``EXISTS`` under the filters, so the
+    cost grows with the number of distinct keys, not with the number of runs.
+    """
+    where, args = _filters(experiment, status, None, search)
+    found: dict[str, list[str]] = {}
+    for kind, table in KEY_TABLES.items():
+        keys = _distinct_keys(conn, table)
+        if where:
+            exists = (f"SELECT 1 FROM {table} m JOIN runs r ON r.run_id = m.run_id "
+                      f"JOIN experiments e ON e.id = r.experiment_id "
+                      f"{_where(['m.key = ?', *where])} LIMIT 1")
+            keys = [key for key in keys if conn.execute(exists, [key, *args]).fetchone()]
+        found[kind] = keys
+    return found
