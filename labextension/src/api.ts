@@ -3,6 +3,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { requestAPI } from './request';
 import {
   IChanges,
+  IComparison,
   IEvent,
   IExperiment,
   ILineage,
@@ -12,6 +13,7 @@ import {
   IModelVersion,
   IPromoteRequest,
   IRun,
+  IRunKeys,
   IRunsPage,
   IRunsQuery,
   ITransitionRequest
@@ -55,6 +57,15 @@ export class MLOpsAPI implements IMLOpsAPI {
 
   run(runId: string): Promise<IRun> {
     return this.get(`runs/${enc(runId)}`);
+  }
+
+  keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {
+    const { experiment, status, q } = query;
+    return this.get(`keys${queryString({ experiment, status, q })}`);
+  }
+
+  compare(runIds: string[]): Promise<IComparison> {
+    return this.get(`compare${queryString({ runs: runIds.join(',') })}`);
   }
 
   lineage(runId: string): Promise<ILineage> {

@@ -14,6 +14,7 @@ import {
   IModelVersion,
   IPromoteRequest,
   IRun,
+  IRunKeys,
   IRunsQuery,
   IRunSummary,
   ITransitionRequest
@@ -48,6 +49,9 @@ export const DEFAULT_QUERY: IRunsQuery = {
   limit: PAGE_SIZE
 };
 
+/** Metrics a table shows first when the runs have them (as the Python charts prefer). */
+export const PREFERRED_METRICS = ['roc_auc', 'accuracy', 'acc', 'f1', 'r2', 'rmse', 'val_loss', 'loss'];
+
 /** The sort column of a run table header: started_at, name, status, duration_s, metric. */
 export type SortColumn = string;
 
@@ -81,8 +85,12 @@ export class MLOpsModel {
 
   readonly pollInterval: number;
   query: IRunsQuery = { ...DEFAULT_QUERY };
-  /** The metric shown in the table's last column (null: the first one found). */
+  /** The metric chosen for the table's last column (null: a default one). */
   metricKey: string | null = null;
+  /** Metric and param keys of every run the filters match (null: not loaded yet). */
+  keys: IRunKeys | null = null;
+  /** Run ids ticked for a comparison, in the order they were ticked (across pages). */
+  selected: string[] = [];
   experiments: IExperiment[] = [];
   runs: IRunSummary[] = [];
   total = 0;
@@ -123,21 +131,92 @@ export class MLOpsModel {
     return !!(this.query.experiment || this.query.status || this.query.q);
   }
 
-  /** Metric keys of the runs on the page, sorted. */
+  /**
+   * Metric keys of every run the filters match (from the server), sorted; until they
+   * arrive, those of the runs on the page.
+   */
   get metricKeys(): string[] {
+    if (this.keys) {
+      return this.keys.metrics;
+    }
     const keys = new Set<string>();
     for (const run of this.runs) {
       Object.keys(run.metrics ?? {}).forEach(k => keys.add(k));
     }
-    if (this.metricKey) {
-      keys.add(this.metricKey);
-    }
     return [...keys].sort();
   }
 
-  /** The metric of the table's last column. */
+  /**
+   * The metric of the table's last column: the one chosen if the filtered runs have it,
+   * else a metric they have (a preferred one first).
+   */
   get metricColumn(): string | null {
-    return this.metricKey ?? this.metricKeys[0] ?? null;
+    const keys = this.metricKeys;
+    if (this.metricKey && keys.includes(this.metricKey)) {
+      return this.metricKey;
+    }
+    return PREFERRED_METRICS.find(k => keys.includes(k)) ?? keys[0] ?? null;
+  }
+
+  /** Whether a run is ticked for a comparison. */
+  isSelected(runId: string): boolean {
+    return this.selected.includes(runId);
+  }
+
+  /**
+   * Tick or untick a run for a comparison. With `range` (shift-click), every run of the
+   * page from the last one clicked to this one takes this run's new state.
+   */
+  toggleSelected(runId: string, range = false): void {
+    const select = !this.isSelected(runId);
+    const ids = this.runs.map(r => r.run_id);
+    const from = this._anchor === null ? -1 : ids.indexOf(this._anchor);
+    const to = ids.indexOf(runId);
+    const span =
+      range && from >= 0 && to >= 0
+        ? ids.slice(Math.min(from, to), Math.max(from, to) + 1)
+        : [runId];
+    this.setSelected(span, select);
+    this._anchor = runId;
+  }
+
+  /** Tick every run of the page, or untick them all when they all are ticked already. */
+  togglePage(): void {
+    const ids = this.runs.map(r => r.run_id);
+    this.setSelected(ids, !this.pageSelected);
+  }
+
+  /** Whether every run of the page is ticked. */
+  get pageSelected(): boolean {
+    return this.runs.length > 0 && this.runs.every(r => this.isSelected(r.run_id));
+  }
+
+  clearSelection(): void {
+    this.selected = [];
+    this._anchor = null;
+    this.changed();
+  }
+
+  private setSelected(ids: string[], select: boolean): void {
+    const kept = this.selected.filter(id => !ids.includes(id));
+    this.selected = select ? [...kept, ...ids] : kept;
+    this.changed();
+  }
+
+  /** Load the metric and param keys of every run the filters match. */
+  async loadKeys(): Promise<void> {
+    const { experiment, status, q } = this.query;
+    const asked = `${experiment}\u0000${status}\u0000${q}`;
+    this._keysRequest = asked;
+    try {
+      const keys = await this.api.keys({ experiment, status, q });
+      if (asked === this._keysRequest) {
+        this.keys = keys;
+        this.changed();
+      }
+    } catch {
+      // the page's own keys stand in; the runs request reports what is wrong
+    }
   }
 
   get page(): number {
@@ -151,9 +230,14 @@ export class MLOpsModel {
   /** Change filters (back to the first page unless an offset is given) and reload. */
   async setQuery(patch: Partial<IRunsQuery>): Promise<void> {
     const offset = patch.offset ?? 0;
+    const before = this.query;
     this.query = { ...this.query, ...patch, offset: Math.max(0, offset) };
     this.changed();
-    await this.loadRuns();
+    const refilter =
+      before.experiment !== this.query.experiment ||
+      before.status !== this.query.status ||
+      before.q !== this.query.q;
+    await Promise.all([this.loadRuns(), refilter ? this.loadKeys() : null]);
   }
 
   async clearFilters(): Promise<void> {
@@ -203,7 +287,8 @@ export class MLOpsModel {
     try {
       const [{ experiments }] = await Promise.all([
         this.api.experiments(),
-        this.loadRuns(false)
+        this.loadRuns(false),
+        this.loadKeys()
       ]);
       this.experiments = experiments;
       this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
@@ -277,7 +362,8 @@ export class MLOpsModel {
     this.fresh = new Set(changes.runs);
     const [{ experiments }] = await Promise.all([
       this.api.experiments().catch(() => ({ experiments: this.experiments })),
-      this.loadRuns()
+      this.loadRuns(),
+      this.loadKeys()
     ]);
     this.experiments = experiments;
     this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
@@ -436,5 +522,7 @@ export class MLOpsModel {
   private _disposed = false;
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _runsRequest = 0;
+  private _keysRequest = '';
+  private _anchor: string | null = null;
   private _detailRequest = 0;
 }

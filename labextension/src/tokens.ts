@@ -191,11 +191,44 @@ export interface ITransitionRequest {
   reason?: string;
 }
 
+/** `GET keys`: the metric and param keys of every run the filters match. */
+export interface IRunKeys {
+  metrics: string[];
+  params: string[];
+}
+
+/** A row of a comparison: one value per compared run (null when not set). */
+export interface IComparedRow {
+  key: string;
+  values: unknown[];
+  differs: boolean;
+}
+
+/** A plotly figure specification (`application/vnd.plotly.v1+json` data). */
+export interface IPlotlyFigure {
+  data: Record<string, unknown>[];
+  layout: Record<string, unknown>;
+}
+
+/** `GET compare?runs=`: runs side by side. */
+export interface IComparison {
+  runs: (Pick<
+    IRunSummary,
+    'run_id' | 'name' | 'experiment' | 'status' | 'started_at' | 'duration_s'
+  > & { label: string })[];
+  params: IComparedRow[];
+  metrics: IComparedRow[];
+  curves: IPlotlyFigure[];
+  parallel: IPlotlyFigure | null;
+}
+
 /** The REST API as the sidebar uses it (a fake implements it in the unit tests). */
 export interface IMLOpsAPI {
   experiments(): Promise<{ experiments: IExperiment[] }>;
   runs(query: Partial<IRunsQuery>): Promise<IRunsPage>;
   run(runId: string): Promise<IRun>;
+  keys(query: Partial<IRunsQuery>): Promise<IRunKeys>;
+  compare(runIds: string[]): Promise<IComparison>;
   lineage(runId: string): Promise<ILineage>;
   metric(runId: string, key: string): Promise<IMetricHistory>;
   models(): Promise<{ models: IModel[] }>;
@@ -215,4 +248,6 @@ export interface ISidebarActions {
   insertIntoNotebook(source: string): { ok: boolean; message: string };
   /** Copy text to the system clipboard. */
   copy(text: string): void;
+  /** Open the selected runs side by side in the main area (absent: no comparison). */
+  compare?(runIds: string[]): void;
 }

@@ -2,6 +2,7 @@
 import { APIError } from '../errors';
 import {
   IChanges,
+  IComparison,
   IEvent,
   ILineage,
   IMLOpsAPI,
@@ -9,6 +10,7 @@ import {
   IModelVersion,
   IPromoteRequest,
   IRun,
+  IRunKeys,
   IRunsPage,
   IRunsQuery,
   IRunSummary,
@@ -143,6 +145,45 @@ export class FakeAPI implements IMLOpsAPI {
       throw new APIError(404, `no run ${runId}`, true);
     }
     return fullRun(found);
+  }
+
+  async keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {
+    this.check(`keys ${JSON.stringify(query)}`);
+    const rows = this.runsList.filter(
+      r =>
+        (!query.experiment || r.experiment === query.experiment) &&
+        (!query.status || r.status === query.status) &&
+        (!query.q || r.name.includes(query.q))
+    );
+    const keys = (pick: (r: IRunSummary) => object) =>
+      [...new Set(rows.flatMap(r => Object.keys(pick(r))))].sort();
+    return { metrics: keys(r => r.metrics), params: keys(r => r.params) };
+  }
+
+  async compare(runIds: string[]): Promise<IComparison> {
+    this.check(`compare ${runIds.join(',')}`);
+    const runs = runIds.map(id => this.runsList.find(r => r.run_id === id)!);
+    const rows = (pick: (r: IRunSummary) => Record<string, unknown>) =>
+      [...new Set(runs.flatMap(r => Object.keys(pick(r))))].sort().map(key => {
+        const values = runs.map(r => pick(r)[key] ?? null);
+        return {
+          key,
+          values,
+          differs: new Set(values.map(v => JSON.stringify(v))).size > 1
+        };
+      });
+    return {
+      runs: runs.map(r => ({ ...r, label: `${r.name} · ${r.run_id}` })),
+      params: rows(r => r.params),
+      metrics: rows(r => r.metrics),
+      curves: [
+        {
+          data: runs.map(r => ({ type: 'scatter', name: r.name, x: [0, 1], y: [1, 0] })),
+          layout: { title: 'loss over steps' }
+        }
+      ],
+      parallel: null
+    };
   }
 
   async lineage(runId: string): Promise<ILineage> {

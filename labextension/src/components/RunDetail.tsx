@@ -5,6 +5,7 @@ import { MLOpsModel } from '../model';
 import { IEntity, IRun, ISidebarActions } from '../tokens';
 import { LineageGraph } from './LineageGraph';
 import { Sparkline } from './Sparkline';
+import { CopyIcon } from './CopyIcon';
 import { StatusBadge } from './StatusBadge';
 import { useModel } from './useModel';
 
@@ -203,7 +204,20 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
         <StatusBadge status={run.status} />
       </div>
       <div className="jp-mlops-meta">
-        <span title={run.run_id}>{shortId(run.run_id)}</span>
+        <span title={run.run_id}>
+          {shortId(run.run_id)}
+          <button
+            className="jp-mlops-icon-button"
+            aria-label="Copy the full run id"
+            title={`Copy ${run.run_id}`}
+            onClick={() => {
+              actions.copy(run.run_id);
+              setNotice(`Copied the run id ${run.run_id}.`);
+            }}
+          >
+            <CopyIcon />
+          </button>
+        </span>
         <span>{run.experiment}</span>
         <span>{formatTime(run.started_at)}</span>
         <span>{run.status === 'running' ? 'running…' : formatDuration(run.duration_s)}</span>

@@ -2,7 +2,7 @@ import * as React from 'react';
 
 import { formatAgo, formatDuration, formatTime, formatValue, pageLabel } from '../format';
 import { MLOpsModel } from '../model';
-import { RunStatus } from '../tokens';
+import { ISidebarActions, RunStatus } from '../tokens';
 import { NoMatch, NoRunsYet } from './States';
 import { StatusBadge, StatusSymbol } from './StatusBadge';
 import { useModel } from './useModel';
@@ -60,8 +60,47 @@ function SortHeader({
   );
 }
 
+/** The selection bar: how many runs are ticked, Compare, Clear. */
+function SelectionBar({
+  model,
+  compare
+}: {
+  model: MLOpsModel;
+  compare?: (runIds: string[]) => void;
+}): JSX.Element | null {
+  const count = model.selected.length;
+  if (!compare || count === 0) {
+    return null;
+  }
+  return (
+    <div className="jp-mlops-selection" role="toolbar" aria-label="Selected runs">
+      <span role="status">
+        {count} run{count === 1 ? '' : 's'} selected
+      </span>
+      <button
+        className="jp-mlops-button jp-mod-accept"
+        disabled={count < 2}
+        title={count < 2 ? 'Select two or more runs to compare them' : undefined}
+        onClick={() => compare(model.selected)}
+      >
+        Compare {count}
+      </button>
+      <button className="jp-mlops-button" onClick={() => model.clearSelection()}>
+        Clear
+      </button>
+    </div>
+  );
+}
+
 /** The runs: filters, a sortable table that updates live, pages. */
-export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
+export function RunsView({
+  model,
+  actions
+}: {
+  model: MLOpsModel;
+  actions?: ISidebarActions;
+}): JSX.Element {
+  const compare = actions?.compare?.bind(actions);
   useModel(model);
   const [search, setSearch] = React.useState(model.query.q);
   const debounced = useDebounced(q => void model.setQuery({ q }));
@@ -141,10 +180,22 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
   return (
     <div className="jp-mlops-runs">
       {toolbar}
+      <SelectionBar model={model} compare={compare} />
       <div className="jp-mlops-table-wrap">
         <table className="jp-mlops-table" aria-label="Runs">
           <thead>
             <tr>
+              {compare && (
+                <th scope="col" className="jp-mlops-col-select">
+                  <input
+                    type="checkbox"
+                    aria-label="Select all runs on this page"
+                    title="Select all runs on this page"
+                    checked={model.pageSelected}
+                    onChange={() => model.togglePage()}
+                  />
+                </th>
+              )}
               <SortHeader model={model} column="name" label="Name" />
               <SortHeader model={model} column="status" label="Status" />
               <SortHeader model={model} column="started_at" label="Started" />
@@ -193,18 +244,48 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
             </tr>
           </thead>
           <tbody>
-            {model.runs.map((run, index) => (
+            {model.runs.map((run, index) => {
+              const props = rowProps(index);
+              const selected = model.isSelected(run.run_id);
+              return (
               <tr
                 key={run.run_id}
                 aria-label={`Run ${run.name}, ${run.status}`}
+                aria-selected={compare ? selected : undefined}
+                aria-keyshortcuts={compare ? 'x' : undefined}
                 className={
                   `jp-mlops-row jp-mlops-row-${run.status}` +
-                  (model.fresh.has(run.run_id) ? ' jp-mod-fresh' : '')
+                  (model.fresh.has(run.run_id) ? ' jp-mod-fresh' : '') +
+                  (selected ? ' jp-mod-selected' : '')
                 }
                 onClick={() => void model.openRun(run.run_id)}
-                title={`${run.experiment} · ${run.run_id}`}
-                {...rowProps(index)}
+                title={`${run.name}\n${run.experiment} · ${run.run_id}`}
+                {...props}
+                onKeyDown={event => {
+                  if (compare && event.key === 'x' && event.target === event.currentTarget) {
+                    event.preventDefault();
+                    model.toggleSelected(run.run_id, event.shiftKey);
+                    return;
+                  }
+                  props.onKeyDown?.(event);
+                }}
               >
+                {compare && (
+                  <td className="jp-mlops-col-select" onClick={e => e.stopPropagation()}>
+                    <input
+                      type="checkbox"
+                      tabIndex={-1}
+                      aria-label={`Select ${run.name} to compare`}
+                      checked={selected}
+                      onChange={e =>
+                        model.toggleSelected(
+                          run.run_id,
+                          (e.nativeEvent as MouseEvent).shiftKey === true
+                        )
+                      }
+                    />
+                  </td>
+                )}
                 <td className="jp-mlops-name">
                   <StatusSymbol status={run.status} />
                   {run.name}
@@ -220,7 +301,8 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
                   {metric ? formatValue(run.metrics?.[metric]) : ''}
                 </td>
               </tr>
-            ))}
+              );
+            })}
           </tbody>
         </table>
       </div>

@@ -40,6 +40,14 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
     wrap: true
   });
 
+  // a run opened from elsewhere (the open-run command, a comparison) shows in the Runs tab
+  const openedRun = model.detail?.run?.run_id;
+  React.useEffect(() => {
+    if (openedRun) {
+      setTab('runs');
+    }
+  }, [openedRun]);
+
   const openRun = (runId: string) => {
     setTab('runs');
     void model.openRun(runId);
@@ -70,7 +78,7 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
   } else if (model.detail) {
     body = <RunDetail model={model} actions={actions} onPromote={run => void promote(run)} />;
   } else {
-    body = <RunsView model={model} />;
+    body = <RunsView model={model} actions={actions} />;
   }
 
   return (

@@ -1,0 +1,133 @@
+// @vitest-environment jsdom
+import * as React from 'react';
+import { act } from 'react';
+import { createRoot, Root } from 'react-dom/client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { ComparisonView } from '../components/ComparisonView';
+import { RunsView } from '../components/RunsView';
+import { MLOpsModel } from '../model';
+import { IPlotlyFigure } from '../tokens';
+import { FakeAPI, settle, summary } from './fakeApi';
+
+(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
+
+let container: HTMLDivElement;
+let root: Root;
+
+beforeEach(() => {
+  container = document.createElement('div');
+  document.body.appendChild(container);
+  root = createRoot(container);
+});
+
+afterEach(() => {
+  act(() => root.unmount());
+  document.body.innerHTML = '';
+});
+
+async function render(element: React.ReactElement): Promise<void> {
+  await act(async () => {
+    root.render(element);
+    await settle();
+  });
+}
+
+async function click(element: Element | null | undefined, init: MouseEventInit = {}) {
+  expect(element).toBeTruthy();
+  await act(async () => {
+    element!.dispatchEvent(new MouseEvent('click', { bubbles: true, ...init }));
+    await settle();
+  });
+}
+
+function api(): FakeAPI {
+  const fake = new FakeAPI();
+  fake.runsList = [
+    summary('a', 1, { params: { C: 1, solver: 'lbfgs' }, metrics: { acc: 0.8 } }),
+    summary('b', 2, { params: { C: 10, solver: 'lbfgs' }, metrics: { acc: 0.9 } }),
+    summary('c', 3, { params: { C: 100, solver: 'lbfgs' }, metrics: { acc: 0.7 } })
+  ];
+  return fake;
+}
+
+describe('ComparisonView', () => {
+  it('highlights differing params, folds identical ones and draws every curve', async () => {
+    const drawn: IPlotlyFigure[] = [];
+    const opened: string[] = [];
+    await render(
+      <ComparisonView
+        api={api()}
+        runIds={['01A', '01B', '01C']}
+        renderFigure={async (figure, host) => {
+          drawn.push(figure);
+          host.textContent = `${figure.data.length} traces`;
+          return () => undefined;
+        }}
+        onOpenRun={id => opened.push(id)}
+        onCopy={() => undefined}
+      />
+    );
+    const params = document.querySelector('table[aria-label="Params"]')!;
+    const rows = [...params.querySelectorAll('tbody tr')];
+    expect(rows.map(r => r.getAttribute('aria-label'))).toEqual(['C, differs']);
+    expect(rows[0].className).toContain('jp-mod-differs');
+    expect(rows[0].textContent).toContain('100');
+    const fold = [...document.querySelectorAll('button')].find(b =>
+      b.textContent?.startsWith('Show 1 identical')
+    );
+    expect(fold?.getAttribute('aria-expanded')).toBe('false');
+    await click(fold);
+    expect(params.querySelectorAll('tbody tr')).toHaveLength(2);
+    expect(drawn).toHaveLength(1);
+    expect(drawn[0].data).toHaveLength(3);
+    expect(document.querySelector('[role="figure"]')?.textContent).toContain('3 traces');
+    await click([...document.querySelectorAll('button')].find(b => b.textContent === 'b'));
+    expect(opened).toEqual(['01B']);
+  });
+
+  it('says why a comparison cannot be shown', async () => {
+    await render(
+      <ComparisonView
+        api={api()}
+        runIds={['01A', '01NOPE']}
+        renderFigure={async () => () => undefined}
+        onOpenRun={() => undefined}
+        onCopy={() => undefined}
+      />
+    );
+    // the fake answers a missing run with a TypeError; the view shows it, not a blank tab
+    expect(document.querySelector('[role="alert"]')?.textContent).toContain(
+      'Cannot compare these runs'
+    );
+  });
+});
+
+describe('RunsView selection', () => {
+  it('ticks rows (shift-click for a range) and compares the ticked runs', async () => {
+    const model = new MLOpsModel(api());
+    await model.refresh();
+    const compared: string[][] = [];
+    const actions = {
+      insertIntoNotebook: () => ({ ok: true, message: '' }),
+      copy: () => undefined,
+      compare: (ids: string[]) => compared.push(ids)
+    };
+    await render(<RunsView model={model} actions={actions} />);
+    const box = (name: string) =>
+      document.querySelector(`input[aria-label="Select ${name} to compare"]`);
+    await click(box('c'));
+    await click(box('a'), { shiftKey: true });
+    expect(model.selected).toEqual(['01C', '01B', '01A']);
+    // ticking does not open the run
+    expect(model.detail).toBeNull();
+    const compare = [...document.querySelectorAll('button')].find(b =>
+      b.textContent?.startsWith('Compare')
+    );
+    expect(compare?.textContent).toBe('Compare 3');
+    await click(compare);
+    expect(compared).toEqual([['01C', '01B', '01A']]);
+    await click(document.querySelector('input[aria-label="Select all runs on this page"]'));
+    expect(model.selected).toEqual([]);
+  });
+});

@@ -1,0 +1,194 @@
+"""The sidebar as a workbench, in a real JupyterLab and a real Chromium: runs compared in the
+main area (differing params highlighted, curves drawn by JupyterLab's plotly renderer), the
+comparison restored after a reload, deep links to a run, and an axe-core scan of the sidebar
+and the comparison in the light and dark themes.
+
+The runs are written straight into the store (no kernel needed). Screenshots go to
+``tests/ui/screenshots/``; with ``UPDATE_DOCS_SCREENSHOT=1`` the comparison is also copied to
+``docs/comparison.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from recorded import record_run
+
+from jupyter_mlops import open_store
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:coroutine 'ServerApp._cleanup' was never awaited:RuntimeWarning")
+
+AXE = Path(__file__).parents[2] / "labextension" / "node_modules" / "axe-core" / "axe.min.js"
+DOCS = Path(__file__).parents[2] / "docs"
+SLOW = 120_000
+ALPHAS = (10.0, 100.0, 1000.0)
+
+
+@pytest.fixture(scope="module")
+def runs(lab: Any) -> dict[str, str]:
+    """Three wine runs that differ in alpha only, with 5-step loss curves, and older
+    diabetes runs whose only metric is rmse (none of them on the first page)."""
+    ids: dict[str, str] = {}
+    with open_store(lab.store) as store:
+        for i in range(30):
+            record_run(store, f"diabetes-ridge-{i}", experiment="diabetes",
+                       params={"alpha": float(i)}, metrics={"rmse": 50.0 + i},
+                       started_at=1_000_000.0 + i)
+        for i, alpha in enumerate(ALPHAS):
+            name = f"wine-lr-alpha{alpha}"
+            ids[name] = record_run(
+                store, name, experiment="wine", params={"alpha": alpha, "solver": "lbfgs"},
+                metrics={"accuracy": 0.9 - i / 10},
+                curves={"loss": [1.0 / (step + 1 + i) for step in range(5)]})
+        record_run(store, "wine-broken", experiment="wine", status="failed",
+                   params={"alpha": -1.0})
+    return ids
+
+
+@pytest.fixture
+def page(browser: Any, lab: Any, runs: dict[str, str], screenshots: Path) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    console: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    try:
+        yield page
+    finally:
+        page.screenshot(path=str(screenshots / "workbench-last.png"))
+        (screenshots / "workbench-console.log").write_text("\n".join(console))
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def open_sidebar(page: Any, lab: Any) -> Any:
+    page.goto(lab.lab_url("lab"))
+    page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=SLOW)
+    tab = page.get_by_role("tab", name="MLOps", exact=True)
+    tab.wait_for()
+    page.wait_for_timeout(500)  # the restored layout settles
+    if tab.get_attribute("aria-selected") != "true":
+        tab.click()
+    sidebar = page.get_by_role("region", name="MLOps sidebar")
+    sidebar.wait_for(state="visible")
+    return sidebar
+
+
+def axe_violations(page: Any, selector: str) -> list[str]:
+    """Serious and critical axe-core violations inside the visible ``selector``."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run jlpm install in labextension/")
+    if not page.evaluate("!!window.axe"):
+        page.add_script_tag(path=str(AXE))
+    checked, results = page.evaluate(
+        "async selector => { const r = await axe.run([...document.querySelectorAll(selector)]"
+        ".find(e => e.offsetParent !== null)); "
+        "return [r.passes.length, r.violations"
+        ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+        ".map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`)"
+        "]; }", selector)
+    assert checked > 10, f"axe-core checked only {checked} rules in {selector}"
+    return list(results)
+
+
+def set_theme(page: Any, name: str) -> None:
+    light = "true" if "Light" in name else "false"
+    if page.evaluate("document.body.dataset.jpThemeLight") == light:
+        return
+    page.get_by_role("menuitem", name="Settings", exact=True).click()
+    page.locator(".lm-Menu-item", has_text=re.compile(r"^Theme\s*$")).click()
+    page.get_by_role("menuitem", name=name, exact=True).click()
+    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'", timeout=SLOW)
+    page.wait_for_timeout(300)
+
+
+def test_three_runs_are_compared_in_the_main_area_and_a_reload_restores_it(
+    page: Any, lab: Any, runs: dict[str, str], screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    # Given the runs table
+    sidebar = open_sidebar(page, lab)
+    table = sidebar.get_by_role("table", name="Runs")
+    first, middle, last = (f"wine-lr-alpha{a}" for a in ALPHAS)
+    table.get_by_role("row", name=f"Run {first}, finished").wait_for()
+
+    # When three runs are ticked: one click, then a shift-click for the range
+    table.get_by_role("checkbox", name=f"Select {last} to compare").click()
+    table.get_by_role("checkbox", name=f"Select {first} to compare").click(modifiers=["Shift"])
+    for name in (first, middle, last):
+        expect(table.get_by_role("checkbox", name=f"Select {name} to compare")).to_be_checked()
+    expect(sidebar.get_by_role("region", name=re.compile(r"^Run "))).to_have_count(0)
+    sidebar.get_by_role("button", name="Compare 3").click()
+
+    # Then a main-area tab compares them
+    comparison = page.get_by_role("region", name="Comparison of 3 runs")
+    expect(comparison).to_be_visible(timeout=SLOW)
+    assert page.locator("#jp-main-dock-panel").get_by_role("region",
+                                                          name="Comparison of 3 runs").count()
+    params = comparison.get_by_role("table", name="Params")
+    alpha = params.get_by_role("row", name="alpha, differs")
+    expect(alpha).to_have_class(re.compile("jp-mod-differs"))
+    expect(alpha).to_contain_text("1000")
+    # the identical solver is folded away until asked for
+    expect(params.get_by_role("row", name=re.compile(r"^solver"))).to_have_count(0)
+    comparison.get_by_role("button", name="Show 1 identical one").click()
+    expect(params.get_by_role("row", name="solver, same in every run")).to_be_visible()
+
+    # three loss curves, drawn by JupyterLab's plotly renderer, with hover values
+    curves = comparison.get_by_role("figure", name="loss over steps")
+    expect(curves.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(3,
+                                                                                timeout=SLOW)
+    curves.locator(".js-plotly-plot .nsewdrag").first.hover()
+    parallel = comparison.get_by_role("figure", name=re.compile("against accuracy"))
+    expect(parallel.locator(".js-plotly-plot .parcoords")).to_have_count(1)
+    page.screenshot(path=str(screenshots / "light-comparison.png"))
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
+        shutil.copyfile(screenshots / "light-comparison.png", DOCS / "comparison.png")
+
+    # Then a reload restores the comparison of the same runs (kept in the workspace)
+    page.reload()
+    page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=SLOW)
+    comparison = page.get_by_role("region", name="Comparison of 3 runs")
+    expect(comparison).to_be_visible(timeout=SLOW)
+    expect(comparison.get_by_role("list", name="Compared runs")).to_contain_text(middle)
+
+    # a compared run opens in the sidebar (the jupyter-mlops:open-run command)
+    comparison.get_by_role("button", name=middle, exact=True).click()
+    sidebar = page.get_by_role("region", name="MLOps sidebar")
+    detail = sidebar.get_by_role("region", name=f"Run {middle}")
+    expect(detail).to_be_visible(timeout=SLOW)
+    # and its full id is one click from the clipboard
+    detail.get_by_role("button", name="Copy the full run id").click()
+    expect(detail.get_by_role("status")).to_contain_text(runs[middle])
+    assert page.evaluate("navigator.clipboard.readText()") == runs[middle]
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_no_serious_accessibility_violations(
+    page: Any, lab: Any, runs: dict[str, str], screenshots: Path, theme: str
+) -> None:
+    from playwright.sync_api import expect
+
+    sidebar = open_sidebar(page, lab)
+    set_theme(page, theme)
+    table = sidebar.get_by_role("table", name="Runs")
+    table.get_by_role("row", name=re.compile(r"^Run wine-lr")).first.wait_for()
+    table.get_by_role("checkbox", name="Select all runs on this page").click()
+    assert axe_violations(page, ".jp-mlops-sidebar") == []
+    sidebar.get_by_role("button", name=re.compile(r"^Compare \d+$")).click()
+    comparison = page.get_by_role("region", name=re.compile(r"^Comparison of \d+ runs$"))
+    expect(comparison).to_be_visible(timeout=SLOW)
+    expect(comparison.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW)
+    assert axe_violations(page, ".jp-mlops-compare") == []
+    page.screenshot(path=str(screenshots / f"{theme.split()[-1].lower()}-comparison-all.png"))
