@@ -87,6 +87,8 @@ export class MLOpsModel {
   query: IRunsQuery = { ...DEFAULT_QUERY };
   /** The metric chosen for the table's last column (null: a default one). */
   metricKey: string | null = null;
+  /** Value columns the user chose (null: the default metric column). */
+  chosenColumns: string[] | null = null;
   /** Metric and param keys of every run the filters match (null: not loaded yet). */
   keys: IRunKeys | null = null;
   /** Run ids ticked for a comparison, in the order they were ticked (across pages). */
@@ -156,6 +158,32 @@ export class MLOpsModel {
       return this.metricKey;
     }
     return PREFERRED_METRICS.find(k => keys.includes(k)) ?? keys[0] ?? null;
+  }
+
+  /**
+   * The value columns of the table, `metrics.KEY` or `params.KEY`: those chosen, else the
+   * default metric column.
+   */
+  get columns(): string[] {
+    if (this.chosenColumns !== null) {
+      return this.chosenColumns;
+    }
+    const metric = this.metricColumn;
+    return metric ? [`metrics.${metric}`] : [];
+  }
+
+  /** Show or hide a value column (`metrics.KEY` or `params.KEY`). */
+  toggleColumn(column: string): void {
+    const columns = this.columns;
+    this.chosenColumns = columns.includes(column)
+      ? columns.filter(c => c !== column)
+      : [...columns, column];
+    this.changed();
+  }
+
+  /** Whether the table shows an Experiment column: when no experiment is chosen. */
+  get showsExperiment(): boolean {
+    return this.query.experiment === '' && this.experiments.length > 1;
   }
 
   /** Whether a run is ticked for a comparison. */
@@ -262,6 +290,10 @@ export class MLOpsModel {
       this.query.sort.startsWith('metrics.') &&
       this.query.sort !== `metrics.${key}`;
     this.metricKey = key;
+    if (this.chosenColumns !== null) {
+      const others = this.chosenColumns.filter(c => !c.startsWith('metrics.'));
+      this.chosenColumns = [`metrics.${key}`, ...others];
+    }
     this.changed();
     if (sortedByOld) {
       await this.setQuery({ sort: `metrics.${key}` });

@@ -33,14 +33,18 @@ ALPHAS = (10.0, 100.0, 1000.0)
 
 @pytest.fixture(scope="module")
 def runs(lab: Any) -> dict[str, str]:
-    """Three wine runs that differ in alpha only, with 5-step loss curves, and older
-    diabetes runs whose only metric is rmse (none of them on the first page)."""
+    """Three wine runs that differ in alpha only, with 5-step loss curves, a failed wine
+    run, 25 older heart runs (auc) and still older diabetes runs whose only metric is rmse
+    (none of them on the first page)."""
     ids: dict[str, str] = {}
     with open_store(lab.store) as store:
         for i in range(30):
             record_run(store, f"diabetes-ridge-{i}", experiment="diabetes",
                        params={"alpha": float(i)}, metrics={"rmse": 50.0 + i},
                        started_at=1_000_000.0 + i)
+        for i in range(25):  # newer: the first page holds no diabetes run
+            record_run(store, f"heart-gb-{i}", experiment="heart", params={"depth": i},
+                       metrics={"auc": 0.5 + i / 100}, started_at=2_000_000.0 + i)
         for i, alpha in enumerate(ALPHAS):
             name = f"wine-lr-alpha{alpha}"
             ids[name] = record_run(
@@ -192,3 +196,68 @@ def test_no_serious_accessibility_violations(
     expect(comparison.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW)
     assert axe_violations(page, ".jp-mlops-compare") == []
     page.screenshot(path=str(screenshots / f"{theme.split()[-1].lower()}-comparison-all.png"))
+
+
+def test_columns_come_from_every_filtered_run_and_names_stay_readable(
+    page: Any, lab: Any, runs: dict[str, str], screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    sidebar = open_sidebar(page, lab)
+    table = sidebar.get_by_role("table", name="Runs")
+    table.get_by_role("row", name=re.compile(r"^Run wine-lr")).first.wait_for()
+    assert "diabetes" not in table.inner_text()
+    drag_sidebar(page, 560 - sidebar.evaluate("e => e.getBoundingClientRect().width"))
+    # the default column is a metric the runs have, its header whole
+    expect(table.get_by_role("columnheader", name="accuracy")).to_be_visible()
+
+    # When rmse (logged only by runs on later pages) and the param alpha are added
+    sidebar.get_by_label("Choose columns").click()
+    columns = sidebar.get_by_role("group", name="Columns")
+    columns.get_by_role("checkbox", name="rmse").check()
+    columns.get_by_role("checkbox", name="alpha").check()
+    sidebar.get_by_label("Choose columns").click()
+    for header in ("accuracy", "rmse", "alpha", "Experiment"):
+        expect(table.get_by_role("columnheader", name=header)).to_be_visible()
+    # Then sorting by rmse brings the diabetes runs with their values
+    table.get_by_role("button", name="Sort by rmse").click()
+    expect(table.get_by_role("row").nth(1)).to_contain_text("79")
+    expect(table.get_by_role("row").nth(1)).to_contain_text("diabetes")
+    # the name keeps its room: extra columns scroll sideways rather than squeeze it
+    first_name = table.get_by_role("row").nth(1).locator(".jp-mlops-name")
+    assert first_name.evaluate("e => e.getBoundingClientRect().width") >= 120
+    page.screenshot(path=str(screenshots / "light-columns.png"))
+    table.get_by_role("button", name="Sort by Started").click()
+
+    # Names: the full name is the tooltip, and at a narrow width "Started" goes before the
+    # name is squeezed; the distinguishing end of a long name stays visible
+    sidebar.get_by_label("Choose columns").click()
+    for key in ("rmse", "alpha", "accuracy"):
+        sidebar.get_by_role("group", name="Columns").get_by_role("checkbox", name=key).uncheck()
+    sidebar.get_by_label("Choose columns").click()
+    drag_sidebar(page, 300 - sidebar.evaluate("e => e.getBoundingClientRect().width"))
+    name = f"wine-lr-alpha{ALPHAS[1]}"
+    cell = table.get_by_role("row", name=f"Run {name}, finished").locator(".jp-mlops-name")
+    expect(cell).to_have_attribute("title", name)
+    expect(table.get_by_role("columnheader", name="Started")).to_be_hidden()
+    expect(cell.locator(".jp-mlops-run-name-tail")).to_have_text("alpha100.0")
+    tail = cell.locator(".jp-mlops-run-name-tail").evaluate(
+        "e => e.getBoundingClientRect().right <= e.closest('td').getBoundingClientRect().right")
+    assert tail, "the end of the name is cut off"
+    page.screenshot(path=str(screenshots / "light-narrow.png"))
+    # the detail heading wraps the whole name
+    table.get_by_role("row", name=f"Run {name}, finished").click()
+    heading = sidebar.get_by_role("heading", name=name)
+    expect(heading).to_have_attribute("title", name)
+    assert heading.evaluate("e => e.scrollWidth <= e.clientWidth")
+
+
+def drag_sidebar(page: Any, delta: float) -> None:
+    """Drag the left panel's splitter by ``delta`` pixels, as a user would."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + delta, y, steps=5)
+    page.mouse.up()

@@ -131,3 +131,39 @@ describe('RunsView selection', () => {
     expect(model.selected).toEqual([]);
   });
 });
+
+describe('RunsView columns', () => {
+  it('chooses metric and param columns from every filtered run, and names stay readable', async () => {
+    const fake = new FakeAPI();
+    fake.runsList = [
+      summary('wine-lr-alpha10.0', 3, { experiment: 'wine', metrics: { accuracy: 0.9 } }),
+      summary('wine-lr-alpha100.0', 2, { experiment: 'wine', metrics: { accuracy: 0.8 } }),
+      summary('ridge', 1, { experiment: 'diabetes', metrics: { rmse: 52 }, params: { a: 1 } })
+    ];
+    const model = new MLOpsModel(fake);
+    model.query.limit = 2; // the page holds the wine runs only
+    await model.refresh();
+    await render(<RunsView model={model} />);
+    const headers = () =>
+      [...document.querySelectorAll('thead th')].map(th => th.textContent?.replace(/[▲▼]/, '').trim());
+    expect(headers()).toEqual(['Name', 'Status', 'Started', 'Duration', 'Experiment', 'accuracy']);
+    const box = (label: string) =>
+      [...document.querySelectorAll('.jp-mlops-columns-menu label')].find(
+        l => l.textContent === label
+      )?.querySelector('input');
+    await click(box('rmse'));
+    await click(box('a'));
+    expect(headers().slice(-3)).toEqual(['accuracy', 'rmse', 'a']);
+    await click(box('accuracy'));
+    expect(model.columns).toEqual(['metrics.rmse', 'params.a']);
+    // a long name keeps its distinguishing end whole, the full name is its tooltip
+    const name = document.querySelector('tbody tr .jp-mlops-name')!;
+    expect(name.getAttribute('title')).toBe('wine-lr-alpha10.0');
+    expect(name.querySelector('.jp-mlops-run-name-tail')?.textContent).toBe('-alpha10.0');
+    // one experiment chosen: no Experiment column
+    await act(async () => {
+      await model.setQuery({ experiment: 'wine' });
+    });
+    expect(headers()).not.toContain('Experiment');
+  });
+});

@@ -198,7 +198,7 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
     >
       <div className="jp-mlops-detail-header">
         {back}
-        <h2 tabIndex={-1} ref={heading}>
+        <h2 tabIndex={-1} ref={heading} title={run.name}>
           {run.name}
         </h2>
         <StatusBadge status={run.status} />

@@ -1,6 +1,14 @@
 import * as React from 'react';
 
-import { formatAgo, formatDuration, formatTime, formatValue, pageLabel } from '../format';
+import {
+  columnLabel,
+  formatAgo,
+  formatDuration,
+  formatTime,
+  formatValue,
+  pageLabel,
+  splitName
+} from '../format';
 import { MLOpsModel } from '../model';
 import { ISidebarActions, RunStatus } from '../tokens';
 import { NoMatch, NoRunsYet } from './States';
@@ -32,18 +40,23 @@ function useDebounced(callback: (value: string) => void, delay = 250) {
 function SortHeader({
   model,
   column,
-  label
+  label,
+  className,
+  title
 }: {
   model: MLOpsModel;
   column: string;
   label: string;
+  className?: string;
+  title?: string;
 }): JSX.Element {
   const active = model.query.sort === column;
   const ascending = model.query.order === 'asc';
   return (
     <th
       scope="col"
-      className={`jp-mlops-col-${column}`}
+      className={className ?? `jp-mlops-col-${column}`}
+      title={title}
       aria-sort={active ? (ascending ? 'ascending' : 'descending') : 'none'}
     >
       <button
@@ -57,6 +70,51 @@ function SortHeader({
         </span>
       </button>
     </th>
+  );
+}
+
+/** A run name cut in the middle when it must be: the end that tells runs apart stays. */
+export function RunName({ name }: { name: string }): JSX.Element {
+  const [head, tail] = splitName(name);
+  return (
+    <span className="jp-mlops-run-name">
+      <span className="jp-mlops-run-name-head">{head}</span>
+      {tail && <span className="jp-mlops-run-name-tail">{tail}</span>}
+    </span>
+  );
+}
+
+/** Which metric and param columns the table shows: the keys of every filtered run. */
+function ColumnChooser({ model }: { model: MLOpsModel }): JSX.Element {
+  const groups: [string, string, string[]][] = [
+    ['Metrics', 'metrics', model.metricKeys],
+    ['Params', 'params', model.keys?.params ?? []]
+  ];
+  return (
+    <details className="jp-mlops-columns">
+      <summary aria-label="Choose columns">Columns ({model.columns.length})</summary>
+      <div className="jp-mlops-columns-menu" role="group" aria-label="Columns">
+        {groups.map(([legend, kind, keys]) => (
+          <fieldset key={kind}>
+            <legend>{legend}</legend>
+            {keys.length === 0 && <span className="jp-mlops-muted">none</span>}
+            {keys.map(key => {
+              const column = `${kind}.${key}`;
+              return (
+                <label key={column} title={key}>
+                  <input
+                    type="checkbox"
+                    checked={model.columns.includes(column)}
+                    onChange={() => model.toggleColumn(column)}
+                  />
+                  {key}
+                </label>
+              );
+            })}
+          </fieldset>
+        ))}
+      </div>
+    </details>
   );
 }
 
@@ -118,8 +176,6 @@ export function RunsView({
     orientation: 'vertical',
     onOpen: index => void model.openRun(model.runs[index].run_id)
   });
-  const metric = model.metricColumn;
-  const metricSort = metric ? `metrics.${metric}` : '';
   const { query } = model;
 
   const toolbar = (
@@ -161,6 +217,7 @@ export function RunsView({
           debounced(e.target.value);
         }}
       />
+      <ColumnChooser model={model} />
     </div>
   );
 
@@ -182,7 +239,11 @@ export function RunsView({
       {toolbar}
       <SelectionBar model={model} compare={compare} />
       <div className="jp-mlops-table-wrap">
-        <table className="jp-mlops-table" aria-label="Runs">
+        <table
+          className={`jp-mlops-table${model.showsExperiment ? ' jp-mod-experiment' : ''}`}
+          aria-label="Runs"
+          style={{ '--jp-mlops-values': `${84 * model.columns.length}px` } as React.CSSProperties}
+        >
           <thead>
             <tr>
               {compare && (
@@ -200,47 +261,19 @@ export function RunsView({
               <SortHeader model={model} column="status" label="Status" />
               <SortHeader model={model} column="started_at" label="Started" />
               <SortHeader model={model} column="duration_s" label="Duration" />
-              <th
-                scope="col"
-                className="jp-mlops-col-metric"
-                aria-sort={
-                  metric && query.sort === metricSort
-                    ? query.order === 'asc'
-                      ? 'ascending'
-                      : 'descending'
-                    : 'none'
-                }
-              >
-                <span className="jp-mlops-metric-header">
-                  <select
-                    aria-label="Metric column"
-                    value={metric ?? ''}
-                    onChange={e => void model.setMetricKey(e.target.value)}
-                    disabled={model.metricKeys.length === 0}
-                  >
-                    {model.metricKeys.length === 0 && <option value="">metric</option>}
-                    {model.metricKeys.map(k => (
-                      <option key={k} value={k}>
-                        {k}
-                      </option>
-                    ))}
-                  </select>
-                  <button
-                    className="jp-mlops-sort"
-                    aria-label={`Sort by ${metric ?? 'metric'}`}
-                    disabled={!metric}
-                    onClick={() => metric && void model.sortBy(metricSort)}
-                  >
-                    <span aria-hidden="true" className="jp-mlops-sort-arrow">
-                      {query.sort === metricSort
-                        ? query.order === 'asc'
-                          ? '▲'
-                          : '▼'
-                        : '↕'}
-                    </span>
-                  </button>
-                </span>
-              </th>
+              {model.showsExperiment && (
+                <SortHeader model={model} column="experiment" label="Experiment" />
+              )}
+              {model.columns.map(column => (
+                <SortHeader
+                  key={column}
+                  model={model}
+                  column={column}
+                  label={columnLabel(column)}
+                  className="jp-mlops-col-value"
+                  title={column}
+                />
+              ))}
             </tr>
           </thead>
           <tbody>
@@ -286,20 +319,37 @@ export function RunsView({
                     />
                   </td>
                 )}
-                <td className="jp-mlops-name">
-                  <StatusSymbol status={run.status} />
-                  {run.name}
+                <td className="jp-mlops-name" title={run.name}>
+                  <span className="jp-mlops-name-cell">
+                    <StatusSymbol status={run.status} />
+                    <RunName name={run.name} />
+                  </span>
                 </td>
                 <td className="jp-mlops-col-status">
                   <StatusBadge status={run.status} />
                 </td>
-                <td title={formatTime(run.started_at)}>{formatAgo(run.started_at)}</td>
+                <td className="jp-mlops-col-started_at" title={formatTime(run.started_at)}>
+                  {formatAgo(run.started_at)}
+                </td>
                 <td className="jp-mlops-num jp-mlops-col-duration_s">
                   {run.status === 'running' ? '…' : formatDuration(run.duration_s)}
                 </td>
-                <td className="jp-mlops-num">
-                  {metric ? formatValue(run.metrics?.[metric]) : ''}
-                </td>
+                {model.showsExperiment && (
+                  <td className="jp-mlops-col-experiment" title={run.experiment}>
+                    {run.experiment}
+                  </td>
+                )}
+                {model.columns.map(column => {
+                  const key = columnLabel(column);
+                  const value = column.startsWith('params.')
+                    ? run.params?.[key]
+                    : run.metrics?.[key];
+                  return (
+                    <td key={column} className="jp-mlops-num" title={`${key} = ${String(value ?? '—')}`}>
+                      {formatValue(value)}
+                    </td>
+                  );
+                })}
               </tr>
               );
             })}
