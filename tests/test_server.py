@@ -323,3 +323,16 @@ async def test_keys_cover_every_filtered_run_not_a_page(jp_fetch: Any, store_pat
     assert await get(jp_fetch, "keys", q="train") == {"metrics": ["acc", "loss"],
                                                       "params": ["C"]}
     assert (await failure(jp_fetch, "keys", status="bogus"))[0] == 400
+
+
+async def test_gate_preview_is_the_promotion_decision(jp_fetch: Any, store_path: Path) -> None:
+    ids = seed(store_path)
+    result = await get(jp_fetch, "runs", ids["train"], "gate", expression="acc>=0.95")
+    assert result == {"expression": "acc>=0.95", "passed": False, "conditions": [
+        {"text": "acc >= 0.95", "value": 0.9, "threshold": 0.95, "passed": False}]}
+    passed = await get(jp_fetch, "runs", ids["train"], "gate", expression="acc>0.5 and loss<1")
+    assert passed["passed"] is True and len(passed["conditions"]) == 2
+    code, message = await failure(jp_fetch, "runs", ids["train"], "gate", expression="f1>0.5")
+    assert code == 400 and "f1" in message
+    assert (await failure(jp_fetch, "runs", ids["train"], "gate", expression="champion"))[0] == 400
+    assert (await failure(jp_fetch, "runs", ids["train"], "gate"))[0] == 400

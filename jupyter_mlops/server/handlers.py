@@ -23,8 +23,9 @@ from ..errors import (
     PromotionError,
     StoreError,
 )
+from ..gates import evaluate_gate
 from ..lineage import lineage
-from ..promotion import promote, transition
+from ..promotion import CHAMPION, promote, transition
 from ..store import Store, open_store
 from ..store.listing import count_runs, run_keys, runs_page
 from ..store.registry import versions
@@ -173,6 +174,21 @@ class LineageHandler(MLOpsHandler):
         self.reply(lineage(self.store, run_id).as_dict())
 
 
+class GateHandler(MLOpsHandler):
+    """A gate over a run's metrics, evaluated without promoting: the promote dialog shows its
+    conditions while the user types, and after a refusal (the same function decides both)."""
+
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        expression = self.get_argument("expression", "").strip()
+        if not expression:
+            raise BadRequest("expression is required: a gate such as accuracy>=0.9")
+        if expression.lower() == CHAMPION:
+            raise BadRequest("the champion gate scores both models on evaluation data: it runs "
+                             "when the model is promoted")
+        self.reply(evaluate_gate(expression, self.store.get_run(run_id).metrics).as_dict())
+
+
 class MetricHandler(MLOpsHandler):
     @tornado.web.authenticated
     def get(self, run_id: str, key: str) -> None:
@@ -303,6 +319,7 @@ def setup_handlers(web_app: Any) -> None:
         ("compare", CompareHandler),
         (f"runs/{RUN}", RunHandler),
         (f"runs/{RUN}/lineage", LineageHandler),
+        (f"runs/{RUN}/gate", GateHandler),
         (f"runs/{RUN}/metrics/(?P<key>[^/]+)", MetricHandler),
         ("models", ModelsHandler),
         ("models/(?P<name>[^/]+)", ModelHandler),

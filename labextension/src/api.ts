@@ -6,6 +6,7 @@ import {
   IComparison,
   IEvent,
   IExperiment,
+  IGateResult,
   ILineage,
   IMetricHistory,
   IMLOpsAPI,
@@ -62,6 +63,10 @@ export class MLOpsAPI implements IMLOpsAPI {
   keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {
     const { experiment, status, q } = query;
     return this.get(`keys${queryString({ experiment, status, q })}`);
+  }
+
+  gate(runId: string, expression: string): Promise<IGateResult> {
+    return this.get(`runs/${enc(runId)}/gate${queryString({ expression })}`);
   }
 
   compare(runIds: string[]): Promise<IComparison> {

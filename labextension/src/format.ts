@@ -73,6 +73,20 @@ export function shortId(runId: string): string {
   return runId.slice(0, 10);
 }
 
+/**
+ * A server message made readable: the run's own id becomes its name, any other run id
+ * (26-character ULID) its short form.
+ */
+export function readableMessage(message: string, run?: { run_id: string; name: string }): string {
+  let text = message;
+  if (run) {
+    text = text.split(`run ${run.run_id} (${run.name})`).join(`run ${run.name}`);
+    text = text.split(`run ${run.run_id}`).join(`run ${run.name}`);
+    text = text.split(run.run_id).join(run.name);
+  }
+  return text.replace(/\b[0-9A-HJKMNP-TV-Z]{26}\b/g, id => `${shortId(id)}…`);
+}
+
 /** Truncate a label to `max` characters with an ellipsis. */
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(1, max - 1))}…`;

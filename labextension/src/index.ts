@@ -33,17 +33,23 @@ function sidebarActions(
     compare(runIds: string[]) {
       void app.commands.execute(COMPARE_COMMAND, { runs: runIds });
     },
-    insertIntoNotebook(source: string) {
+    insertIntoNotebook(sources: string[]) {
       const panel = notebooks?.currentWidget;
       if (!panel) {
         return { ok: false, message: 'Open a notebook first: the cell goes below its active cell.' };
       }
       const notebook = panel.content;
-      NotebookActions.insertBelow(notebook);
-      NotebookActions.changeCellType(notebook, 'code');
-      notebook.activeCell?.model.sharedModel.setSource(source);
+      for (const source of sources) {
+        NotebookActions.insertBelow(notebook);
+        NotebookActions.changeCellType(notebook, 'code');
+        notebook.activeCell?.model.sharedModel.setSource(source);
+      }
       app.shell.activateById(panel.id);
-      return { ok: true, message: `Inserted a cell below the active cell of ${panel.title.label}.` };
+      const cells = sources.length === 1 ? 'a cell' : `${sources.length} cells`;
+      return {
+        ok: true,
+        message: `Inserted ${cells} below the active cell of ${panel.title.label}.`
+      };
     },
     copy(text: string) {
       Clipboard.copyToSystem(text);

@@ -87,6 +87,8 @@ export class MLOpsModel {
   query: IRunsQuery = { ...DEFAULT_QUERY };
   /** The metric chosen for the table's last column (null: a default one). */
   metricKey: string | null = null;
+  /** The run whose detail was closed last: the table gives its row the focus back. */
+  returnTo: string | null = null;
   /** Value columns the user chose (null: the default metric column). */
   chosenColumns: string[] | null = null;
   /** Metric and param keys of every run the filters match (null: not loaded yet). */
@@ -461,6 +463,7 @@ export class MLOpsModel {
   /** Open a run's detail: the run, its lineage and the history of each metric. */
   async openRun(runId: string, showLoading = true): Promise<void> {
     const previous = this.detail;
+    this._openRunId = runId;
     this.detail = {
       run: previous?.run?.run_id === runId ? previous.run : null,
       lineage: previous?.run?.run_id === runId ? previous.lineage : null,
@@ -505,6 +508,7 @@ export class MLOpsModel {
 
   closeRun(): void {
     this._detailRequest++;
+    this.returnTo = this._openRunId;
     this.detail = null;
     this.changed();
   }
@@ -523,6 +527,19 @@ export class MLOpsModel {
       this.problem = problemFor(error);
     }
     this.changed();
+  }
+
+  /** The model name a run was last registered under, or null. */
+  registeredAs(runId: string): string | null {
+    let latest: IModelVersion | null = null;
+    for (const m of this.models) {
+      for (const v of m.versions) {
+        if (v.run_id === runId && (!latest || v.created_at > latest.created_at)) {
+          latest = v;
+        }
+      }
+    }
+    return latest?.name ?? null;
   }
 
   /** Promote a run's model; the models are reloaded. Errors (409: refused) are thrown. */
@@ -556,5 +573,6 @@ export class MLOpsModel {
   private _runsRequest = 0;
   private _keysRequest = '';
   private _anchor: string | null = null;
+  private _openRunId: string | null = null;
   private _detailRequest = 0;
 }

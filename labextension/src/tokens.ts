@@ -228,6 +228,8 @@ export interface IMLOpsAPI {
   runs(query: Partial<IRunsQuery>): Promise<IRunsPage>;
   run(runId: string): Promise<IRun>;
   keys(query: Partial<IRunsQuery>): Promise<IRunKeys>;
+  /** A gate evaluated over a run's metrics, without promoting (400: not understood). */
+  gate(runId: string, expression: string): Promise<IGateResult>;
   compare(runIds: string[]): Promise<IComparison>;
   lineage(runId: string): Promise<ILineage>;
   metric(runId: string, key: string): Promise<IMetricHistory>;
@@ -244,8 +246,8 @@ export interface IMLOpsAPI {
 
 /** What the sidebar asks of JupyterLab (notebooks, clipboard). */
 export interface ISidebarActions {
-  /** Insert a code cell with `source` below the active cell; returns what happened. */
-  insertIntoNotebook(source: string): { ok: boolean; message: string };
+  /** Insert code cells (in order) below the active cell; returns what happened. */
+  insertIntoNotebook(sources: string[]): { ok: boolean; message: string };
   /** Copy text to the system clipboard. */
   copy(text: string): void;
   /** Open the selected runs side by side in the main area (absent: no comparison). */

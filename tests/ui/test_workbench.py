@@ -250,6 +250,14 @@ def test_columns_come_from_every_filtered_run_and_names_stay_readable(
     heading = sidebar.get_by_role("heading", name=name)
     expect(heading).to_have_attribute("title", name)
     assert heading.evaluate("e => e.scrollWidth <= e.clientWidth")
+    # Escape leaves the detail, and the focus is back on the run's row
+    page.keyboard.press("Escape")
+    expect(heading).to_have_count(0)
+    expect(table.get_by_role("row", name=f"Run {name}, finished")).to_be_focused()
+    # "‹ Runs" does the same
+    page.keyboard.press("Enter")
+    sidebar.get_by_role("button", name="Back to runs").click()
+    expect(table.get_by_role("row", name=f"Run {name}, finished")).to_be_focused()
 
 
 def drag_sidebar(page: Any, delta: float) -> None:

@@ -3,6 +3,7 @@ import { APIError } from '../errors';
 import {
   IChanges,
   IComparison,
+  IGateResult,
   IEvent,
   ILineage,
   IMLOpsAPI,
@@ -158,6 +159,21 @@ export class FakeAPI implements IMLOpsAPI {
     const keys = (pick: (r: IRunSummary) => object) =>
       [...new Set(rows.flatMap(r => Object.keys(pick(r))))].sort();
     return { metrics: keys(r => r.metrics), params: keys(r => r.params) };
+  }
+
+  /** A gate of `metric>=threshold` conditions joined by `and`, over the run's metrics. */
+  async gate(runId: string, expression: string): Promise<IGateResult> {
+    this.check(`gate ${runId} ${expression}`);
+    const run = this.runsList.find(r => r.run_id === runId)!;
+    const conditions = expression.split(/\s+and\s+/).map(part => {
+      const [key, threshold] = part.split('>=').map(x => x.trim());
+      if (!(key in run.metrics)) {
+        throw new APIError(400, `the gate names ${key}, which run ${runId} did not log`, true);
+      }
+      const value = run.metrics[key];
+      return { text: `${key} >= ${threshold}`, value, threshold: +threshold, passed: value >= +threshold };
+    });
+    return { expression, passed: conditions.every(c => c.passed), conditions };
   }
 
   async compare(runIds: string[]): Promise<IComparison> {

@@ -69,3 +69,16 @@ describe('the metric column', () => {
     expect(model.metricColumn).toBe('accuracy');
   });
 });
+
+describe('leaving a run', () => {
+  it('remembers the run to give its row the focus back, even before it loaded', async () => {
+    const model = new MLOpsModel(storeOf(3));
+    await model.refresh();
+    const id = model.runs[1].run_id;
+    const opening = model.openRun(id);
+    model.closeRun(); // "‹ Runs" while the detail still says Loading…
+    expect(model.returnTo).toBe(id);
+    await opening;
+    expect(model.detail).toBeNull();
+  });
+});

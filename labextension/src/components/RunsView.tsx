@@ -168,7 +168,19 @@ export function RunsView({
       setSearch('');
     }
   }, [model.query.q]);
-  const [row, setRow] = React.useState(0);
+  const [row, setRow] = React.useState(() =>
+    Math.max(0, model.runs.findIndex(r => r.run_id === model.returnTo))
+  );
+  const tableRef = React.useRef<HTMLTableElement>(null);
+  React.useEffect(() => {
+    // back from a run's detail: the focus returns to that run's row
+    const id = model.returnTo;
+    model.returnTo = null;
+    if (id) {
+      const rows = tableRef.current?.querySelectorAll<HTMLElement>('tr[data-run-id]');
+      Array.from(rows ?? []).find(r => r.dataset.runId === id)?.focus();
+    }
+  }, []);
   const rowProps = useRovingFocus<HTMLTableRowElement>({
     count: model.runs.length,
     active: row,
@@ -240,6 +252,7 @@ export function RunsView({
       <SelectionBar model={model} compare={compare} />
       <div className="jp-mlops-table-wrap">
         <table
+          ref={tableRef}
           className={`jp-mlops-table${model.showsExperiment ? ' jp-mod-experiment' : ''}`}
           aria-label="Runs"
           style={{ '--jp-mlops-values': `${84 * model.columns.length}px` } as React.CSSProperties}
@@ -283,6 +296,7 @@ export function RunsView({
               return (
               <tr
                 key={run.run_id}
+                data-run-id={run.run_id}
                 aria-label={`Run ${run.name}, ${run.status}`}
                 aria-selected={compare ? selected : undefined}
                 aria-keyshortcuts={compare ? 'x' : undefined}

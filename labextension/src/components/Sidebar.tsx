@@ -143,6 +143,8 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
         <PromoteDialog
           run={dialog.run}
           modelNames={model.models.map(m => m.name)}
+          registeredAs={model.registeredAs(dialog.run.run_id)}
+          checkGate={expression => model.api.gate(dialog.run.run_id, expression)}
           promote={(name, request) => model.promote(name, request)}
           onClose={() => setDialog(null)}
           onShowModels={() => {
@@ -154,6 +156,7 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
       {dialog?.kind === 'transition' && (
         <TransitionDialog
           version={dialog.version}
+          versions={model.models.find(m => m.name === dialog.version.name)?.versions ?? []}
           transition={(name, version, request) => model.transition(name, version, request)}
           onClose={() => setDialog(null)}
         />
