@@ -105,6 +105,32 @@ def axe_violations(page: Any, selector: str) -> list[str]:
     return list(results)
 
 
+# The contrast of an element's text over what is behind it (backgrounds composited over the
+# page), with colours resolved by a canvas so color-mix() and rgba() both work.
+CONTRAST_JS = """element => {
+  const ctx = document.createElement('canvas').getContext('2d', {willReadFrequently: true});
+  const rgba = css => {
+    ctx.clearRect(0, 0, 1, 1); ctx.fillStyle = '#000'; ctx.fillStyle = css;
+    ctx.fillRect(0, 0, 1, 1); const d = ctx.getImageData(0, 0, 1, 1).data;
+    return [d[0], d[1], d[2], d[3] / 255];
+  };
+  const over = (top, under) => top.slice(0, 3).map((c, i) => c * top[3] + under[i] * (1 - top[3]));
+  const layers = [];
+  for (let e = element; e; e = e.parentElement) {
+    const bg = getComputedStyle(e).backgroundColor;
+    if (bg && bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') layers.push(rgba(bg));
+  }
+  let back = [255, 255, 255];
+  for (const layer of layers.reverse()) back = over(layer, back);
+  const fore = over(rgba(getComputedStyle(element).color), back);
+  const lum = rgb => { const [r, g, b] = rgb.map(v => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const [a, b] = [lum(fore), lum(back)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
 def set_theme(page: Any, name: str) -> None:
     light = "true" if "Light" in name else "false"
     if page.evaluate("document.body.dataset.jpThemeLight") == light:
@@ -188,6 +214,16 @@ def test_no_serious_accessibility_violations(
     set_theme(page, theme)
     table = sidebar.get_by_role("table", name="Runs")
     table.get_by_role("row", name=re.compile(r"^Run wine-lr")).first.wait_for()
+    # WCAG AA (4.5:1) for status text and a failed run's name, which axe cannot judge over
+    # the rows' tinted backgrounds
+    failed = table.get_by_role("row", name="Run wine-broken, failed")
+    samples = {"finished status": table.locator(".jp-mlops-status.jp-mlops-status-finished").first,
+               "failed status": failed.locator(".jp-mlops-status.jp-mlops-status-failed"),
+               "failed name": failed.locator(".jp-mlops-run-name")}
+    drag_sidebar(page, 560 - sidebar.evaluate("e => e.getBoundingClientRect().width"))
+    for what, element in samples.items():
+        ratio = element.evaluate(CONTRAST_JS)
+        assert ratio >= 4.5, f"{what} in {theme}: contrast {ratio:.2f} < 4.5"
     table.get_by_role("checkbox", name="Select all runs on this page").click()
     assert axe_violations(page, ".jp-mlops-sidebar") == []
     sidebar.get_by_role("button", name=re.compile(r"^Compare \d+$")).click()
