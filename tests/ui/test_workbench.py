@@ -5,7 +5,7 @@ and the comparison in the light and dark themes.
 
 The runs are written straight into the store (no kernel needed). Screenshots go to
 ``tests/ui/screenshots/``; with ``UPDATE_DOCS_SCREENSHOT=1`` the comparison is also copied to
-``docs/comparison.png``.
+``docs/comparison.png`` (and the dark one to ``docs/comparison-dark.png``).
 """
 
 from __future__ import annotations
@@ -231,7 +231,10 @@ def test_no_serious_accessibility_violations(
     expect(comparison).to_be_visible(timeout=SLOW)
     expect(comparison.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW)
     assert axe_violations(page, ".jp-mlops-compare") == []
-    page.screenshot(path=str(screenshots / f"{theme.split()[-1].lower()}-comparison-all.png"))
+    shot = screenshots / f"{theme.split()[-1].lower()}-comparison-all.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") and "Dark" in theme:
+        shutil.copyfile(shot, DOCS / "comparison-dark.png")
 
 
 def test_columns_come_from_every_filtered_run_and_names_stay_readable(
