@@ -16,6 +16,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from ..champion import parse_champion
 from ..errors import (
     GateError,
     MLOpsError,
@@ -25,7 +26,7 @@ from ..errors import (
 )
 from ..gates import evaluate_gate
 from ..lineage import lineage
-from ..promotion import CHAMPION, promote, transition
+from ..promotion import promote, transition
 from ..store import Store, open_store
 from ..store.listing import count_runs, run_keys, runs_page
 from ..store.registry import versions
@@ -183,7 +184,7 @@ class GateHandler(MLOpsHandler):
         expression = self.get_argument("expression", "").strip()
         if not expression:
             raise BadRequest("expression is required: a gate such as accuracy>=0.9")
-        if expression.lower() == CHAMPION:
+        if parse_champion(expression) is not None:
             raise BadRequest("the champion gate scores both models on evaluation data: it runs "
                              "when the model is promoted")
         self.reply(evaluate_gate(expression, self.store.get_run(run_id).metrics).as_dict())

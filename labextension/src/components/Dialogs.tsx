@@ -332,7 +332,7 @@ function useGatePreview(
     const expression = gate.trim();
     setResult(null);
     setProblem(null);
-    if (!checkGate || !expression || expression.toLowerCase() === 'champion') {
+    if (!checkGate || !expression || expression.toLowerCase().startsWith('champion')) {
       return;
     }
     let gone = false;
