@@ -304,6 +304,10 @@ async def test_compare_puts_runs_side_by_side_with_plotly_figures(
     assert curve["data"][0]["type"] == "scatter"
     assert curve["layout"]["xaxis"]["title"]["text"] == "step"
     assert payload["parallel"]["data"][0]["type"] == "parcoords"
+    dark = await get(jp_fetch, "compare", runs=f"{ids['train']},01TRAIN2", theme="dark")
+    assert dark["curves"][0]["layout"]["template"]["layout"]["font"]["color"] == "#f2f5fa"
+    assert "template" not in curve["layout"] or curve["layout"]["template"] != dark["curves"][0][
+        "layout"]["template"]
     assert (await failure(jp_fetch, "compare", runs=ids["train"]))[0] == 400
     assert (await failure(jp_fetch, "compare", runs=f"{ids['train']},nope"))[0] == 404
 

@@ -20,8 +20,10 @@ MAX_COMPARED = 50
 MAX_CURVE_FIGURES = 8
 
 
-def _figure_json(figure: go.Figure) -> dict[str, Any]:
-    """A figure as plain JSON data (``data`` and ``layout``), numpy arrays made lists."""
+def _figure_json(figure: go.Figure, dark: bool) -> dict[str, Any]:
+    """A figure as plain JSON data (``data`` and ``layout``), in the page's theme."""
+    if dark:
+        figure.update_layout(template="plotly_dark", paper_bgcolor="rgba(0,0,0,0)")
     return json.loads(figure.to_json())  # type: ignore[no-any-return]
 
 
@@ -44,13 +46,14 @@ def _curve_keys(store: Store, ids: Sequence[str]) -> list[str]:
     return sorted({key for (key,) in rows})
 
 
-def comparison(store: Store, run_ids: Sequence[str]) -> dict[str, Any]:
+def comparison(store: Store, run_ids: Sequence[str], *, dark: bool = False) -> dict[str, Any]:
     """What a comparison of runs shows, as JSON-friendly data.
 
     Parameters
     ----------
     store : the lineage store.
     run_ids : two or more run ids, unique id prefixes or run names (at most 50).
+    dark : draw the figures for a dark page (plotly's ``plotly_dark`` template).
 
     Returns
     -------
@@ -80,11 +83,11 @@ def comparison(store: Store, run_ids: Sequence[str]) -> dict[str, Any]:
     metrics = latest_metrics(store, ids)
     param_keys = sorted({key for run in params.values() for key in run})
     metric_keys = sorted({key for run in metrics.values() for key in run})
-    curves = [_figure_json(metric_curves(store, ids, key))
+    curves = [_figure_json(metric_curves(store, ids, key), dark)
               for key in _curve_keys(store, ids)[:MAX_CURVE_FIGURES]]
     parallel = None
     if metric_keys and param_keys:
-        parallel = _figure_json(parallel_coordinates(store, ids))
+        parallel = _figure_json(parallel_coordinates(store, ids), dark)
     return {"runs": runs, "params": _rows(param_keys, params, ids),
             "metrics": _rows(metric_keys, metrics, ids), "curves": curves,
             "parallel": parallel}

@@ -149,7 +149,10 @@ class CompareHandler(MLOpsHandler):
         from ..charts import comparison  # plotly loads on the first comparison only
 
         refs = [ref for ref in self.get_argument("runs", "").split(",") if ref]
-        self.reply(comparison(self.store, refs))
+        theme = self.get_argument("theme", "light")
+        if theme not in ("light", "dark"):
+            raise BadRequest(f"theme must be light or dark, got {theme!r}")
+        self.reply(comparison(self.store, refs, dark=theme == "dark"))
 
 
 def run_payload(store: Store, run_id: str) -> dict[str, Any]:

@@ -69,8 +69,8 @@ export class MLOpsAPI implements IMLOpsAPI {
     return this.get(`runs/${enc(runId)}/gate${queryString({ expression })}`);
   }
 
-  compare(runIds: string[]): Promise<IComparison> {
-    return this.get(`compare${queryString({ runs: runIds.join(',') })}`);
+  compare(runIds: string[], theme: 'light' | 'dark' = 'light'): Promise<IComparison> {
+    return this.get(`compare${queryString({ runs: runIds.join(','), theme })}`);
   }
 
   lineage(runId: string): Promise<ILineage> {

@@ -230,7 +230,7 @@ export interface IMLOpsAPI {
   keys(query: Partial<IRunsQuery>): Promise<IRunKeys>;
   /** A gate evaluated over a run's metrics, without promoting (400: not understood). */
   gate(runId: string, expression: string): Promise<IGateResult>;
-  compare(runIds: string[]): Promise<IComparison>;
+  compare(runIds: string[], theme?: 'light' | 'dark'): Promise<IComparison>;
   lineage(runId: string): Promise<ILineage>;
   metric(runId: string, key: string): Promise<IMetricHistory>;
   models(): Promise<{ models: IModel[] }>;

@@ -230,6 +230,10 @@ def test_no_serious_accessibility_violations(
     comparison = page.get_by_role("region", name=re.compile(r"^Comparison of \d+ runs$"))
     expect(comparison).to_be_visible(timeout=SLOW)
     expect(comparison.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW)
+    # the figures follow the theme (plotly's dark template on a dark page)
+    font = comparison.locator(".js-plotly-plot .gtitle").first.evaluate(
+        "e => getComputedStyle(e).fill")
+    assert (font == "rgb(242, 245, 250)") == ("Dark" in theme), font
     assert axe_violations(page, ".jp-mlops-compare") == []
     shot = screenshots / f"{theme.split()[-1].lower()}-comparison-all.png"
     page.screenshot(path=str(shot))

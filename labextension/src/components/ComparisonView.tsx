@@ -40,7 +40,9 @@ function Figure({
 }): JSX.Element {
   const host = React.useRef<HTMLDivElement>(null);
   const [error, setError] = React.useState<string | null>(null);
-  React.useEffect(() => {
+  // a layout effect: its cleanup runs while the host is still in the page, so the renderer
+  // (a Lumino widget) can detach itself
+  React.useLayoutEffect(() => {
     let dispose: (() => void) | null = null;
     let gone = false;
     render(figure, host.current!)
@@ -148,6 +150,18 @@ function ComparedTable({
   );
 }
 
+/** The page's theme, as JupyterLab marks it on the body; the figures are drawn to match. */
+function usePageTheme(): 'light' | 'dark' {
+  const read = () => (document.body.dataset.jpThemeLight === 'false' ? 'dark' : 'light');
+  const [theme, setTheme] = React.useState<'light' | 'dark'>(read);
+  React.useEffect(() => {
+    const observer = new MutationObserver(() => setTheme(read()));
+    observer.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light'] });
+    return () => observer.disconnect();
+  }, []);
+  return theme;
+}
+
 /** Runs side by side: who they are, metrics, params (differences first), curves. */
 export function ComparisonView({
   api,
@@ -159,18 +173,19 @@ export function ComparisonView({
   const [data, setData] = React.useState<IComparison | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const key = runIds.join(',');
+  const theme = usePageTheme();
   React.useEffect(() => {
     let gone = false;
     setData(null);
     setError(null);
-    api.compare(runIds).then(
+    api.compare(runIds, theme).then(
       result => !gone && setData(result),
       e => !gone && setError(errorMessage(e))
     );
     return () => {
       gone = true;
     };
-  }, [key]);
+  }, [key, theme]);
 
   if (error) {
     return (
