@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,14 @@ def main() -> None:
     args = parser.parse_args()
     runs, mlflow_runs, requests = (5_000, 100, 30) if args.quick else (100_000, 2_000, 200)
     scratch = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    try:
+        measure(scratch, runs, mlflow_runs, requests)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure(scratch: Path, runs: int, mlflow_runs: int, requests: int) -> None:
+    """Fill a store in ``scratch``, serve it, and print the figures."""
     populate_store(scratch / "store", runs)
     compared = add_curves(scratch / "store")
     token = secrets.token_hex(16)
