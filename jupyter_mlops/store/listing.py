@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -58,6 +59,9 @@ def _expand(texts: Sequence[Any], prefix: str) -> pd.DataFrame:
     return frame
 
 
+_TAG_SEARCH = re.compile(r"(?P<key>[A-Za-z_][\w.-]*):(?P<value>\S.*)")
+
+
 def _filters(experiment: str | None, status: str | None, name: str | None,
              search: str | None) -> tuple[list[str], list[Any]]:
     """The WHERE conditions (and their arguments) shared by listing and counting."""
@@ -70,7 +74,12 @@ def _filters(experiment: str | None, status: str | None, name: str | None,
         if value is not None:
             where.append(clause)
             args.append(value)
-    if search:  # a name or a param (key or value), case-insensitive, or a run id's start
+    tag = _TAG_SEARCH.fullmatch(search.strip()) if search else None
+    if tag:  # key:value, a tag (%%track --tag owner=alice is found by owner:alice)
+        where.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.run_id AND t.key = ? "
+                     "AND t.value = ?)")
+        args += [tag["key"], tag["value"]]
+    elif search:  # a name or a param (key or value), case-insensitive, or a run id's start
         where.append("(r.name LIKE ? ESCAPE '\\' OR r.params_json LIKE ? ESCAPE '\\' "
                      "OR r.run_id LIKE ? ESCAPE '\\')")
         pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -53,6 +53,8 @@ def runs(lab: Any) -> dict[str, str]:
                 curves={"loss": [1.0 / (step + 1 + i) for step in range(5)]})
         record_run(store, "wine-broken", experiment="wine", status="failed",
                    params={"alpha": -1.0})
+        for name in (f"wine-lr-alpha{ALPHAS[0]}", f"wine-lr-alpha{ALPHAS[2]}"):
+            store.set_tag(ids[name], "owner", "alice")
     return ids
 
 
@@ -301,6 +303,23 @@ def test_columns_come_from_every_filtered_run_and_names_stay_readable(
     page.keyboard.press("Enter")
     sidebar.get_by_role("button", name="Back to runs").click()
     expect(table.get_by_role("row", name=f"Run {name}, finished")).to_be_focused()
+
+
+def test_a_tag_is_shown_and_finds_the_runs_that_carry_it(
+    page: Any, lab: Any, runs: dict[str, str]
+) -> None:
+    from playwright.sync_api import expect
+
+    sidebar = open_sidebar(page, lab)
+    table = sidebar.get_by_role("table", name="Runs")
+    name = f"wine-lr-alpha{ALPHAS[0]}"
+    table.get_by_role("row", name=f"Run {name}, finished").click()
+    detail = sidebar.get_by_role("region", name=f"Run {name}")
+    detail.get_by_role("list", name="Tags").get_by_role("button", name="owner=alice").click()
+    expect(sidebar.get_by_role("searchbox", name="Search runs")).to_have_value("owner:alice")
+    expect(table.get_by_role("row", name=re.compile(r"^Run "))).to_have_count(2)
+    for alpha in (ALPHAS[0], ALPHAS[2]):
+        expect(table.get_by_role("row", name=f"Run wine-lr-alpha{alpha}, finished")).to_be_visible()
 
 
 def drag_sidebar(page: Any, delta: float) -> None:

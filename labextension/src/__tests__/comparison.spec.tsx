@@ -167,3 +167,26 @@ describe('RunsView columns', () => {
     expect(headers()).not.toContain('Experiment');
   });
 });
+
+describe('tags', () => {
+  it('shows a run’s tags, and one click lists the runs that carry it', async () => {
+    const { Sidebar } = await import('../components/Sidebar');
+    const fake = api();
+    fake.tags = { '01A': { owner: 'alice' }, '01C': { owner: 'alice' } };
+    const model = new MLOpsModel(fake);
+    const acts = { insertIntoNotebook: () => ({ ok: true, message: '' }), copy: () => undefined };
+    await render(<Sidebar model={model} actions={acts} />);
+    await act(async () => {
+      await model.refresh();
+    });
+    await click(document.querySelector('[aria-label="Run a, finished"]'));
+    const tag = [...document.querySelectorAll('[aria-label="Tags"] button')];
+    expect(tag.map(t => t.textContent)).toEqual(['owner=alice']);
+    await click(tag[0]);
+    expect(model.query.q).toBe('owner:alice');
+    expect(model.runs.map(r => r.name)).toEqual(['c', 'a']);
+    expect(document.querySelector<HTMLInputElement>('input[type="search"]')!.value).toBe(
+      'owner:alice'
+    );
+  });
+});

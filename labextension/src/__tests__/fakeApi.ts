@@ -92,6 +92,7 @@ export class FakeAPI implements IMLOpsAPI {
   models_: IModel[] = [];
   events_: IEvent[] = [];
   histories: Record<string, number[]> = {};
+  tags: Record<string, Record<string, string>> = {};
   lineages: Record<string, ILineage> = {};
   fail: { status: number; message: string; fromAPI?: boolean } | null = null;
   promoteError: APIError | null = null;
@@ -125,7 +126,7 @@ export class FakeAPI implements IMLOpsAPI {
       r =>
         (!query.experiment || r.experiment === query.experiment) &&
         (!query.status || r.status === query.status) &&
-        (!query.q || r.name.includes(query.q))
+        (!query.q || r.name.includes(query.q) || this.tagged(r.run_id, query.q))
     );
     const sort = query.sort ?? 'started_at';
     const key = (r: IRunSummary): any =>
@@ -139,13 +140,18 @@ export class FakeAPI implements IMLOpsAPI {
     return { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit };
   }
 
+  private tagged(runId: string, q: string): boolean {
+    const [key, value] = q.split(':');
+    return value !== undefined && this.tags[runId]?.[key] === value;
+  }
+
   async run(runId: string): Promise<IRun> {
     this.check(`run ${runId}`);
     const found = this.runsList.find(r => r.run_id === runId);
     if (!found) {
       throw new APIError(404, `no run ${runId}`, true);
     }
-    return fullRun(found);
+    return { ...fullRun(found), tags: this.tags[runId] ?? {} };
   }
 
   async keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {

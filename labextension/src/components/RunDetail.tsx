@@ -329,6 +329,26 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
           </table>
         )}
       </Section>
+      {Object.keys(run.tags ?? {}).length > 0 && (
+        <Section title="Tags" count={Object.keys(run.tags).length}>
+          <ul className="jp-mlops-tags" aria-label="Tags">
+            {Object.entries(run.tags).map(([key, value]) => (
+              <li key={key}>
+                <button
+                  className="jp-mlops-tag"
+                  title={`Show the runs tagged ${key}:${value}`}
+                  onClick={() => {
+                    void model.setQuery({ q: `${key}:${value}` });
+                    model.closeRun();
+                  }}
+                >
+                  {key}={value}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </Section>
+      )}
       <Section title="Parameters" count={Object.keys(run.params ?? {}).length}>
         <Params params={run.params ?? {}} />
       </Section>

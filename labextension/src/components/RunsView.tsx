@@ -222,7 +222,7 @@ export function RunsView({
         className="jp-mlops-search"
         type="search"
         aria-label="Search runs"
-        placeholder="Search name, param or id…"
+        placeholder="Search name, param, id or tag (owner:alice)…"
         value={search}
         onChange={e => {
           setSearch(e.target.value);
