@@ -38,3 +38,45 @@ def test_hostile_gate_on_the_command_line_is_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert f"a gate has at most {MAX_GATE_CHARS}" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def registered(tmp_path: Path) -> Path:
+    """A store whose models' names differ only where LIKE would see a wildcard."""
+    from jupyter_mlops import open_store
+    from jupyter_mlops.store.registry import register_version
+
+    seed(tmp_path)
+    with open_store(tmp_path) as store:
+        for name in ("a_v", "axv", "a_v2"):
+            register_version(store, name=name, run_id="01TRAIN", model_fingerprint="f",
+                             model_variable="model", actor="test", reason=name)
+    return tmp_path
+
+
+def test_events_match_their_subject_literally(tmp_path: Path) -> None:
+    from jupyter_mlops import open_store
+
+    with open_store(registered(tmp_path)) as store:
+        assert {e.subject for e in store.events("a_v")} == {"a_v", "a_v/1"}
+        assert {e.subject for e in store.events("a_v/1")} == {"a_v/1"}
+        assert store.events("%") == [] and store.events("a%") == [] and store.events("_") == []
+        assert store.events("A_V") == []  # model names are case-sensitive
+    done = subprocess.run([*CLI, "--store", str(tmp_path), "events", "a_v"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "axv" not in done.stdout and "a_v2" not in done.stdout
+
+
+def test_run_id_prefixes_and_searches_match_literally(tmp_path: Path) -> None:
+    from jupyter_mlops import open_store
+    from jupyter_mlops.errors import RunNotFoundError
+    from jupyter_mlops.store.listing import MAX_SEARCH_CHARS, count_runs, runs_page
+
+    with open_store(registered(tmp_path)) as store:
+        assert store.resolve_run_id("01TR") == "01TRAIN"
+        for prefix in ("0_TR", "01%", "_1TRAIN", "%"):
+            with pytest.raises(RunNotFoundError):
+                store.resolve_run_id(prefix)
+        assert count_runs(store.conn, search="%") == count_runs(store.conn, search="_") == 0
+        assert [r["run_id"] for r in runs_page(store.conn, search="tra")] == ["01TRAIN"]
+        with pytest.raises(ValueError, match=f"at most {MAX_SEARCH_CHARS} characters"):
+            count_runs(store.conn, search="x" * (MAX_SEARCH_CHARS + 1))

@@ -14,7 +14,9 @@ import orjson
 import pandas as pd
 
 from ..entities import RUN_STATUSES
+from .like import ESCAPE, like_escape
 
+MAX_SEARCH_CHARS = 200
 BASE_COLUMNS = ("run_id", "experiment", "name", "status", "started_at", "duration_s")
 SORTABLE = {
     "run_id": "r.run_id", "name": "r.name", "status": "r.status", "experiment": "e.name",
@@ -67,6 +69,9 @@ def _filters(experiment: str | None, status: str | None, name: str | None,
     """The WHERE conditions (and their arguments) shared by listing and counting."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(RUN_STATUSES)}")
+    if search is not None and len(search) > MAX_SEARCH_CHARS:
+        raise ValueError(f"the search text is {len(search)} characters long; it matches names, "
+                         f"params and run ids, and is at most {MAX_SEARCH_CHARS} characters")
     where: list[str] = []
     args: list[Any] = []
     for clause, value in (("e.name = ?", experiment), ("r.status = ?", status),
@@ -80,9 +85,9 @@ def _filters(experiment: str | None, status: str | None, name: str | None,
                      "AND t.value = ?)")
         args += [tag["key"], tag["value"]]
     elif search:  # a name or a param (key or value), case-insensitive, or a run id's start
-        where.append("(r.name LIKE ? ESCAPE '\\' OR r.params_json LIKE ? ESCAPE '\\' "
-                     "OR r.run_id LIKE ? ESCAPE '\\')")
-        pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(f"(r.name LIKE ? {ESCAPE} OR r.params_json LIKE ? {ESCAPE} "
+                     f"OR r.run_id LIKE ? {ESCAPE})")
+        pattern = like_escape(search)
         args += [f"%{pattern}%", f"%{pattern}%", f"{pattern.upper()}%"]
     return where, args
 
