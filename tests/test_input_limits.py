@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Shell
 from test_server import seed
 
 from jupyter_mlops.errors import GateError
@@ -80,3 +81,34 @@ def test_run_id_prefixes_and_searches_match_literally(tmp_path: Path) -> None:
         assert [r["run_id"] for r in runs_page(store.conn, search="tra")] == ["01TRAIN"]
         with pytest.raises(ValueError, match=f"at most {MAX_SEARCH_CHARS} characters"):
             count_runs(store.conn, search="x" * (MAX_SEARCH_CHARS + 1))
+
+
+def test_track_arguments_are_split_like_a_shell(shell: Shell) -> None:
+    """Given quoted values with spaces, every option gets the words without the quotes."""
+    shell.run("import pandas as pd\nframe = pd.DataFrame({'a': [1.0, 2.0]})")
+    cell = shell.run('%%track "two words" -e \'my experiment\' --tag "team=data science" '
+                     '--data frame\nscore = float(frame.a.sum())')
+    assert cell.result.success, cell.stderr
+    run = shell.store().get_run(shell.store().resolve_run_id("two words"))
+    assert (run.name, run.experiment, run.tags) == (
+        "two words", "my experiment", {"team": "data science"})
+    listed = shell.run('%mlops runs -e "my experiment"')
+    assert list(listed.value["name"]) == ["two words"]
+
+
+@pytest.mark.parametrize("line, message", [
+    ('%%track "unclosed', "No closing quotation"),
+    ("%%track " + "n" * 300, "is 300 characters long; at most 200"),
+    ("%%track x --tag " + "k=" + "v" * 300, "at most 200"),
+])
+def test_unreadable_track_arguments_are_a_usage_error(shell: Shell, line: str,
+                                                      message: str) -> None:
+    cell = shell.run(line + "\nran = True")
+    assert "UsageError" in cell.stderr and message in cell.stderr
+    assert "Traceback" not in cell.stderr + cell.stdout and "ran" not in shell.ns
+
+
+def test_unreadable_mlops_arguments_are_a_usage_error(shell: Shell) -> None:
+    cell = shell.run('%mlops show "unclosed')
+    assert "UsageError" in cell.stderr and "No closing quotation" in cell.stderr
+    assert "Traceback" not in cell.stderr + cell.stdout
