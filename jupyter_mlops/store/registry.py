@@ -148,8 +148,9 @@ def _anchor(conn: Any, name: str, version: int, event: Event) -> None:
 
 
 def _assign(store: Store, name: str, version: int, label: str, actor: str,
-            reason: str | None) -> None:
-    """Give ``label`` (stage or alias) to a version, inside the caller's transaction."""
+            reason: str | None, checks: dict[str, Any] | None = None) -> None:
+    """Give ``label`` (stage or alias) to a version, inside the caller's transaction; the
+    ``checks`` it passed (gate, verification) go into its event."""
     conn = store.conn
     if label in STAGES:
         previous = conn.execute("SELECT stage FROM model_versions WHERE name = ? AND version = ?",
@@ -169,7 +170,7 @@ def _assign(store: Store, name: str, version: int, label: str, actor: str,
                      [label, name, version])
         _anchor(conn, name, version, append_event(
             conn, actor=actor, action="transition", subject=f"{name}/{version}",
-            detail={"from": previous, "to": label}, reason=reason))
+            detail={"from": previous, "to": label, **(checks or {})}, reason=reason))
     else:
         old = conn.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
                            [name, label]).fetchone()
@@ -179,7 +180,8 @@ def _assign(store: Store, name: str, version: int, label: str, actor: str,
             "updated_at = excluded.updated_at", [name, label, version, time.time()])
         _anchor(conn, name, version, append_event(
             conn, actor=actor, action="alias", subject=f"{name}/{version}",
-            detail={"alias": label, "previous_version": old[0] if old else None}, reason=reason))
+            detail={"alias": label, "previous_version": old[0] if old else None,
+                    **(checks or {})}, reason=reason))
 
 
 def register_version(
@@ -227,15 +229,17 @@ def record_refusal(store: Store, *, name: str, run_id: str, actor: str,
 
 
 def transition(store: Store, name: str, version: int, label: str, *, actor: str,
-               reason: str | None = None) -> ModelVersion:
-    """Move a version to a stage, or point an alias at it; audited."""
+               reason: str | None = None, detail: dict[str, Any] | None = None
+               ) -> ModelVersion:
+    """Move a version to a stage, or point an alias at it; audited (with ``detail``: the
+    checks the move passed)."""
     check_name(label, "stage or alias")
     with store.transaction() as conn:
         exists = conn.execute("SELECT 1 FROM model_versions WHERE name = ? AND version = ?",
                               [name, version]).fetchone()
         if not exists:
             raise NotFoundError(f"no version {version} of model {name!r}")
-        _assign(store, name, version, label, actor, reason)
+        _assign(store, name, version, label, actor, reason, detail)
     return get_version(store, f"{name}/{version}")
 
 
