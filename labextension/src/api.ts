@@ -17,7 +17,8 @@ import {
   IRunKeys,
   IRunsPage,
   IRunsQuery,
-  ITransitionRequest
+  ITransitionRequest,
+  ITransitionResult
 } from './tokens';
 
 /** The query string of a request, without empty values. */
@@ -101,7 +102,7 @@ export class MLOpsAPI implements IMLOpsAPI {
     name: string,
     version: number,
     body: ITransitionRequest
-  ): Promise<IModelVersion> {
+  ): Promise<ITransitionResult> {
     return this.post(`models/${enc(name)}/versions/${version}/stage`, body);
   }
 }

@@ -17,7 +17,8 @@ import {
   IRunKeys,
   IRunsQuery,
   IRunSummary,
-  ITransitionRequest
+  ITransitionRequest,
+  ITransitionResult
 } from './tokens';
 
 /** Why the sidebar cannot show anything, or null. */
@@ -553,7 +554,7 @@ export class MLOpsModel {
     name: string,
     version: number,
     body: ITransitionRequest
-  ): Promise<IModelVersion> {
+  ): Promise<ITransitionResult> {
     const moved = await this.api.transition(name, version, body);
     await this.loadModels();
     return moved;

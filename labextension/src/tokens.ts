@@ -185,10 +185,30 @@ export interface IPromoteRequest {
   verify?: boolean;
 }
 
-/** The body of `POST models/{name}/versions/{v}/stage`. */
+/**
+ * The body of `POST models/{name}/versions/{v}/stage`. A move to production takes the
+ * checks of a promotion: it needs a reason, runs the gate (default: the version's own) and
+ * verifies the bundle in a fresh virtualenv unless `verify` is false.
+ */
 export interface ITransitionRequest {
   stage: string;
   reason?: string;
+  gate?: string;
+  force?: boolean;
+  verify?: boolean;
+}
+
+/** What a transition checked: the gate that ran (null: none) and the verification. */
+export interface ITransitionChecks {
+  gate: IGateResult | null;
+  forced: boolean;
+  /** what serving the bundle from a fresh virtualenv found, "skipped …", or null */
+  verification: string | null;
+}
+
+/** The answer of `POST models/{name}/versions/{v}/stage`. */
+export interface ITransitionResult extends IModelVersion {
+  checks: ITransitionChecks;
 }
 
 /** `GET keys`: the metric and param keys of every run the filters match. */
@@ -241,7 +261,7 @@ export interface IMLOpsAPI {
     name: string,
     version: number,
     body: ITransitionRequest
-  ): Promise<IModelVersion>;
+  ): Promise<ITransitionResult>;
 }
 
 /** What the sidebar asks of JupyterLab (notebooks, clipboard). */

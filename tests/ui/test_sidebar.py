@@ -236,13 +236,15 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     expect_visible(version)
     assert "staging" in version.inner_text()
 
-    # and a transition moves it to production
+    # and a transition moves it to production, through the gate it was promoted with
     version.get_by_role("button", name="Transition ui-model version 1").click()
     moving = page.get_by_role("dialog", name="Transition ui-model version 1")
     moving.get_by_role("combobox", name="Stage or alias").fill("production")
     moving.get_by_role("textbox", name="Reason", exact=True).fill("checked by hand")
+    moving.get_by_role("checkbox", name="Verify the bundle in a fresh virtualenv").uncheck()
     moving.get_by_role("button", name="Transition").click()
     expect_text(moving.get_by_role("status"), "Moved ui-model version 1")
+    assert "acc>=0.8" in moving.get_by_label("Gate result").inner_text()
     moving.get_by_role("button", name="Close").click()
     expect_text(version, "production")
 

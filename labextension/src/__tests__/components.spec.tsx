@@ -67,6 +67,25 @@ async function press(element: HTMLElement, ...keys: string[]): Promise<void> {
   }
 }
 
+/** Type into the text field, or set the checkbox, labelled `label` (inside its <label>). */
+async function fill(label: string, value: string | boolean): Promise<void> {
+  const field = [...document.querySelectorAll('label')]
+    .find(l => l.textContent?.trim().startsWith(label))!
+    .querySelector('input')!;
+  await act(async () => {
+    if (typeof value === 'boolean') {
+      if (field.checked !== value) {
+        field.click();
+      }
+    } else {
+      const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+      setter.call(field, value);
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+    await settle();
+  });
+}
+
 function byLabel(label: string): HTMLElement | null {
   return document.querySelector(`[aria-label="${label}"]`);
 }
@@ -214,10 +233,17 @@ describe('Sidebar', () => {
       'No version of train is in production now: none is archived.'
     );
     await click(button('Transition')!);
-    expect(api.calls).toContain('transition train 1 production');
-    expect(document.querySelector('[role="dialog"] [role="status"]')!.textContent).toContain(
-      'Moved train version 1 to production'
-    );
+    const moving = '{"stage":"production","verify":true}';
+    expect(api.calls).toContain(`transition train 1 ${moving}`);
+    expect(document.querySelector('[role="alert"]')!.textContent).toContain('needs a reason');
+    await fill('Reason', 'checked by hand');
+    await fill('Verify the bundle in a fresh virtualenv first (slow)', false);
+    await click(button('Transition')!);
+    const sent = '{"stage":"production","reason":"checked by hand","verify":false}';
+    expect(api.calls).toContain(`transition train 1 ${sent}`);
+    const status = document.querySelector('[role="dialog"] [role="status"]')!.textContent;
+    expect(status).toContain('Moved train version 1 to production');
+    expect(status).toContain('Verification: skipped (verify=False)');
   });
 });
 

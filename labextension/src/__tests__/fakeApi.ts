@@ -15,7 +15,8 @@ import {
   IRunsPage,
   IRunsQuery,
   IRunSummary,
-  ITransitionRequest
+  ITransitionRequest,
+  ITransitionResult
 } from '../tokens';
 
 export function summary(
@@ -264,11 +265,27 @@ export class FakeAPI implements IMLOpsAPI {
     return version;
   }
 
-  async transition(name: string, version: number, body: ITransitionRequest) {
-    this.check(`transition ${name} ${version} ${body.stage}`);
+  async transition(
+    name: string,
+    version: number,
+    body: ITransitionRequest
+  ): Promise<ITransitionResult> {
+    this.check(`transition ${name} ${version} ${JSON.stringify(body)}`);
+    if (body.stage === 'production' && !body.reason) {
+      throw new APIError(409, `moving ${name}/${version} to production needs a reason`, true);
+    }
     const v = this.models_.find(m => m.name === name)!.versions.find(x => x.version === version)!;
     v.stage = body.stage;
-    return v;
+    const gate = body.gate ?? v.gate?.expression;
+    return {
+      ...v,
+      checks: {
+        gate: gate ? { expression: gate, passed: true, conditions: [] } : null,
+        forced: false,
+        verification:
+          body.verify === false ? 'skipped (verify=False)' : 'served from a fresh virtualenv'
+      }
+    };
   }
 }
 

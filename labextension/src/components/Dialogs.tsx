@@ -3,7 +3,14 @@ import { createPortal } from 'react-dom';
 
 import { APIError, errorMessage } from '../errors';
 import { formatValue, readableMessage } from '../format';
-import { IGateResult, IModelVersion, IPromoteRequest, IRun, ITransitionRequest } from '../tokens';
+import {
+  IGateResult,
+  IModelVersion,
+  IPromoteRequest,
+  IRun,
+  ITransitionRequest,
+  ITransitionResult
+} from '../tokens';
 import { StageBadge } from './StatusBadge';
 
 const STAGES = ['staging', 'production', 'archived'];
@@ -183,6 +190,18 @@ function VersionDone({ version, verb }: { version: IModelVersion; verb: string }
   );
 }
 
+/** A finished transition: where the version is now, which gate ran, what verification found. */
+function TransitionDone({ moved }: { moved: ITransitionResult }) {
+  const { gate, verification } = moved.checks ?? { gate: null, verification: null };
+  return (
+    <>
+      <VersionDone version={{ ...moved, gate: null }} verb="Moved" />
+      {gate ? <GateResultView gate={gate} /> : <div>No gate ran.</div>}
+      {verification && <div>Verification: {verification}</div>}
+    </>
+  );
+}
+
 /** A labelled text input; with `options`, the browser suggests them as you type. */
 function TextField({
   label,
@@ -226,21 +245,21 @@ function TextField({
  * The life of a dialog's request: `check` names what is missing (or null), then `send`
  * runs; while it does the dialog is busy, then it shows the answer or the error.
  */
-function useSubmission(
+function useSubmission<T extends IModelVersion>(
   check: () => string | null,
-  send: () => Promise<IModelVersion>,
+  send: () => Promise<T>,
   run?: { run_id: string; name: string }
 ): {
   busy: boolean;
   /** busy, or done: the form's fields no longer change */
   locked: boolean;
   error: string | null;
-  done: IModelVersion | null;
+  done: T | null;
   submit(event?: React.FormEvent): Promise<void>;
 } {
   const [busy, setBusy] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
-  const [done, setDone] = React.useState<IModelVersion | null>(null);
+  const [done, setDone] = React.useState<T | null>(null);
   const submit = async (event?: React.FormEvent) => {
     event?.preventDefault();
     const problem = check();
@@ -514,11 +533,15 @@ export interface ITransitionDialogProps {
   version: IModelVersion;
   /** every version of the same registered model (to name the one a move archives) */
   versions?: IModelVersion[];
-  transition(name: string, version: number, body: ITransitionRequest): Promise<IModelVersion>;
+  transition(name: string, version: number, body: ITransitionRequest): Promise<ITransitionResult>;
   onClose(): void;
 }
 
-/** Move a model version to a stage, or point an alias at it (audited). */
+/**
+ * Move a model version to a stage, or point an alias at it (audited). The server decides a
+ * move to production like a promotion (reason, gate, verification); the answer shows which
+ * gate ran, and a refusal says why.
+ */
 export function TransitionDialog({
   version,
   versions = [],
@@ -529,12 +552,20 @@ export function TransitionDialog({
     version.stage === 'staging' ? 'production' : 'staging'
   );
   const [reason, setReason] = React.useState('');
+  const [gate, setGate] = React.useState('');
+  const [verify, setVerify] = React.useState(stage === 'production');
   const { busy, locked, error, done, submit } = useSubmission(
     () => (stage.trim() ? null : 'Choose a stage, or type an alias.'),
     () => {
       const body: ITransitionRequest = { stage: stage.trim() };
       if (reason.trim()) {
         body.reason = reason.trim();
+      }
+      if (gate.trim()) {
+        body.gate = gate.trim();
+      }
+      if (stage.trim() === 'production') {
+        body.verify = verify;
       }
       return transition(version.name, version.version, body);
     }
@@ -565,14 +596,17 @@ export function TransitionDialog({
         <TextField
           label="Stage or alias"
           value={stage}
-          onChange={setStage}
+          onChange={value => {
+            setStage(value);
+            setVerify(value.trim() === 'production');
+          }}
           disabled={locked}
           options={STAGES}
         />
         <TextField
           label="Reason"
           value={reason}
-          placeholder={REASON_HINT}
+          placeholder={stage.trim() === 'production' ? `${REASON_HINT}; required` : REASON_HINT}
           onChange={setReason}
           disabled={locked}
         />
@@ -585,10 +619,32 @@ export function TransitionDialog({
                 : ''}
           </p>
         )}
-        {version.gate && <GateResultView gate={version.gate} />}
+        <TextField
+          label="Gate"
+          value={gate}
+          placeholder={
+            version.gate && !version.gate.expression.startsWith('champion')
+              ? `default for production: ${version.gate.expression}`
+              : 'e.g. accuracy>=0.9 and f1>0.8'
+          }
+          onChange={setGate}
+          disabled={locked}
+        />
+        {stage.trim() === 'production' && (
+          <label className="jp-mlops-check">
+            <input
+              type="checkbox"
+              checked={verify}
+              onChange={e => setVerify(e.target.checked)}
+              disabled={locked}
+            />
+            Verify the bundle in a fresh virtualenv first (slow)
+          </label>
+        )}
+        {!done && version.gate && <GateResultView gate={version.gate} />}
         <button type="submit" hidden tabIndex={-1} aria-hidden="true" />
       </form>
-      <Outcome error={error} done={done && <VersionDone version={done} verb="Moved" />} />
+      <Outcome error={error} done={done && <TransitionDone moved={done} />} />
     </DialogFrame>
   );
 }
