@@ -112,3 +112,24 @@ def test_unreadable_mlops_arguments_are_a_usage_error(shell: Shell) -> None:
     cell = shell.run('%mlops show "unclosed')
     assert "UsageError" in cell.stderr and "No closing quotation" in cell.stderr
     assert "Traceback" not in cell.stderr + cell.stdout
+
+
+def test_cli_transition_to_production_takes_promotes_checks(tmp_path: Path) -> None:
+    seed(tmp_path)
+
+    def transition(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "--store", str(tmp_path), "transition", "demo-model", "1",
+                               "production", *args], capture_output=True, text=True, timeout=120)
+
+    done = transition("--no-verify")
+    assert done.returncode == 2 and "needs a reason" in done.stderr
+    done = transition("--no-verify", "--reason", "ship it", "--gate", "acc >= 0.95")
+    assert done.returncode == 2 and "acc >= 0.95: 0.9 (FAILED" in done.stderr
+    done = transition("--no-verify", "--reason", "ship it", "--gate", "acc >= 0.8")
+    assert done.returncode == 0, done.stderr
+    from jupyter_mlops import open_store
+
+    with open_store(tmp_path) as store:
+        moved = store.events("demo-model/1")[0]
+    assert moved.detail["gate"]["expression"] == "acc >= 0.8" and moved.reason == "ship it"
+    assert moved.detail["verification"] == "skipped (verify=False)"
