@@ -219,7 +219,8 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
         no reason for production, a failed gate (without ``force``) or verification.
     """
     store = store or open_store(create=False)
-    current = get_version(store, f"{registry.check_name(name)}/{int(version)}")
+    current = get_version(store, f"{registry.check_name(name)}/"
+                                 f"{registry.check_version(version)}")
     checks: dict[str, Any] = {}
     if stage == "production":
         if not reason:

@@ -133,3 +133,16 @@ def test_cli_transition_to_production_takes_promotes_checks(tmp_path: Path) -> N
         moved = store.events("demo-model/1")[0]
     assert moved.detail["gate"]["expression"] == "acc >= 0.8" and moved.reason == "ship it"
     assert moved.detail["verification"] == "skipped (verify=False)"
+
+
+@pytest.mark.parametrize("args", [
+    ["transition", "demo-model", "9" * 30, "staging"], ["delete-version", "demo-model", "9" * 30,
+                                                        "--reason", "x"],
+    ["export", "demo-model/" + "9" * 30, "out"], ["transition", "demo-model", "0", "staging"],
+])
+def test_huge_version_numbers_are_one_line_errors(tmp_path: Path, args: list[str]) -> None:
+    seed(tmp_path)
+    done = subprocess.run([*CLI, "--store", str(tmp_path), *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "version" in done.stderr and len(done.stderr.strip().splitlines()) == 1
