@@ -30,7 +30,7 @@ from ..lineage import lineage
 from ..promotion import move_version, promote
 from ..store import Store, open_store
 from ..store.listing import MAX_SEARCH_CHARS, count_runs, run_keys, runs_page
-from ..store.registry import versions
+from ..store.registry import MAX_VERSION, versions
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 10**9
@@ -349,7 +349,7 @@ class StageHandler(MLOpsHandler):
             raise BadRequest("the body needs stage: staging, production, archived or an alias")
         moved = await _in_worker(
             move_version, store_path=self.store.directory, name=name,
-            version=bounded_int("version", version, 1, MAX_OFFSET), stage=body["stage"],
+            version=bounded_int("version", version, 1, MAX_VERSION), stage=body["stage"],
             reason=body["reason"], gate=body["gate"], force=bool(body["force"]),
             verify=body["verify"])
         self.reply({**dataclasses.asdict(moved.version),
