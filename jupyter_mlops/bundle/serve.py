@@ -190,7 +190,7 @@ def _refuse_unscorable_numbers(frame: pd.DataFrame) -> None:
         raise RequestError(f"column(s) {', '.join(infinite)} hold a number beyond the range of "
                            "a 64-bit float: send finite numbers, and null for a missing value",
                            422)
-    for column in frame.select_dtypes("object").columns:
+    for column in (c for c in frame.columns if frame[c].dtype == object):
         for value in frame[column].to_numpy():
             if isinstance(value, int) and not -INT64 <= value < 2 * INT64:
                 raise RequestError(f"column {str(column)!r}: an integer of "
