@@ -52,7 +52,7 @@ UNSCORABLE = [  # (body, status, message): each once against one running server
     ('{"dataframe_records": [{"age": 30, "income": -Infinity, "city": "paris"}]}', 422,
      "-Infinity cannot be scored"),
     ('{"dataframe_records": [{"age": 30, "income": NaN, "city": "paris"}]}', 422,
-     "NaN cannot be scored"),
+     "column 'income', row 0: must not be missing"),  # NaN is missing, as null is
     ('{"dataframe_records": [{"age": 30, "income": 1e400, "city": "paris"}]}', 422,
      "column(s) income hold a number beyond the range of a 64-bit float"),
     ('{"instances": [[30, -1e999, "paris"]]}', 422, "beyond the range of a 64-bit float"),

@@ -11,9 +11,9 @@ problem, and never stops the server. The files are checked against MANIFEST.json
 
 Input limits: a body is read in chunks and refused (413) past ``MAX_BODY_BYTES`` whether or not
 it declares a Content-Length; JSON deeper than ``MAX_JSON_DEPTH`` is refused (400) before it
-is decoded, and so is an integer outside 64 bits; ``NaN``, ``Infinity`` and numbers beyond
-float range (``1e400``) are refused (422: send ``null`` for a missing value); a request
-holds at least one row and at most ``MAX_ROWS``.
+is decoded, and so is an integer outside 64 bits; ``Infinity`` and numbers beyond float
+range (``1e400``) are refused (422); ``NaN`` is a missing value like ``null``, refused (422)
+where the schema allows none; a request holds at least one row and at most ``MAX_ROWS``.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def payload_from_body(body: bytes, content_type: str) -> Any:
         raise RequestError(f"the JSON body is nested {depth} or more levels deep; a scoring "
                            f"payload needs a few and at most {MAX_JSON_DEPTH} are read")
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        return json.loads(body, parse_constant=_refuse_infinity)
     except (ValueError, RecursionError) as exc:  # RecursionError: depth counted too low
         if "integer string conversion" in str(exc):
             raise RequestError("the body holds an integer of more than 4300 digits: numbers "
@@ -176,7 +176,11 @@ def json_depth(body: bytes, block: int = 1 << 20) -> int:
     return deepest
 
 
-def _refuse_constant(name: str) -> float:
+def _refuse_infinity(name: str) -> float:
+    """``NaN`` is a missing value, as ``null`` (the schema says whether one is allowed);
+    ``Infinity`` and ``-Infinity`` cannot be scored."""
+    if name == "NaN":
+        return math.nan
     raise RequestError(f"{name} cannot be scored: send finite numbers, and null for a missing "
                        "value", 422)
 
