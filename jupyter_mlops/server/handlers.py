@@ -1,6 +1,7 @@
 """Thin, authenticated REST handlers over the store; the route table is at the bottom.
 
-Every handler parses its parameters, calls the store (or the promotion API) and returns
+Every handler reads its parameters through :class:`MLOpsHandler`, which bounds them all
+(lengths, numbers, body size and fields), calls the store (or the promotion API) and returns
 JSON. Exceptions become HTTP codes in one place, :meth:`MLOpsHandler.write_error`.
 The API is described in ``api.yml`` next to this file.
 """
@@ -75,6 +76,7 @@ class MLOpsHandler(APIHandler):
     """
 
     _chunks: list[bytes]
+    _size: int
 
     async def prepare(self) -> None:  # type: ignore[override]
         self._chunks, self._size = [], 0
