@@ -126,9 +126,7 @@ def parse_gate(expression: str) -> ast.expr:
     """Check a gate's syntax and size; returns its parsed form or raises :class:`GateError`."""
     if not isinstance(expression, str) or not expression.strip():
         raise GateError("a gate is a non-empty expression such as \"auc>=0.9 and f1>0.8\"")
-    if len(expression) > MAX_GATE_CHARS:
-        raise GateError(f"gate {expression[:40]!r}... is {len(expression)} characters long; a "
-                        f"gate has at most {MAX_GATE_CHARS}")
+    check_gate_length(expression)
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
@@ -139,6 +137,14 @@ def parse_gate(expression: str) -> ast.expr:
     if _depth(tree.body) > MAX_GATE_DEPTH:
         raise _too_deep(expression)
     return tree.body
+
+
+def check_gate_length(expression: str) -> None:
+    """Raise :class:`GateError` for a gate longer than ``MAX_GATE_CHARS``: every gate parser
+    (this module's and the champion gate's) calls it before parsing."""
+    if len(expression) > MAX_GATE_CHARS:
+        raise GateError(f"gate {expression[:40]!r}... is {len(expression)} characters long; a "
+                        f"gate has at most {MAX_GATE_CHARS}")
 
 
 def _too_deep(expression: str) -> GateError:

@@ -26,6 +26,15 @@ def test_hostile_gates_are_a_gate_error(gate: str) -> None:
         evaluate_gate(gate, {"acc": 0.9})
 
 
+@pytest.mark.parametrize("gate", ["champion(min_improvement=" + "-" * 10_000 + "1)",
+                                  "champion(" + "not " * 10_000 + ")"])
+def test_hostile_champion_gates_are_a_gate_error(gate: str) -> None:
+    from jupyter_mlops.champion import parse_champion
+
+    with pytest.raises(GateError, match=f"at most {MAX_GATE_CHARS}"):
+        parse_champion(gate)
+
+
 def test_reasonable_nesting_still_evaluates() -> None:
     gate = "not (" * 10 + "acc > 0.5 and -(-acc) < 1" + ")" * 10
     assert evaluate_gate(gate, {"acc": 0.9}).passed
