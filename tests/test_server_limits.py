@@ -32,6 +32,12 @@ HUGE = "9" * 40
     (("changes",), {"since": f"1.0:{HUGE}:1"}, "since must be a cursor"),
     (("changes",), {"since": "nan:3:1"}, "since must be a cursor"),
     (("changes",), {"since": "1e999:3:1"}, "since must be a cursor"),
+    (("keys",), {"q": "x" * 300}, "q is 300 characters long; at most 200"),
+    (("keys",), {"experiment": "e" * 300}, "experiment is 300 characters long"),
+    (("compare",), {"runs": ",".join(["01TRAIN"] * 101)}, "at most 100 runs can be compared"),
+    (("compare",), {"runs": "R" * 5000}, "runs is 5000 characters long"),
+    (("runs", "01TRAIN", "gate"), {"expression": "not " * 2500 + "acc>0"},
+     "expression is 10005 characters long"),
     (("runs", "R" * 300), {}, "run_id is 300 characters long"),
     (("runs", "01TRAIN", "metrics", "k" * 300), {}, "key is 300 characters long"),
 ])

@@ -34,6 +34,7 @@ from ..store.listing import MAX_SEARCH_CHARS, count_runs, run_keys, runs_page
 from ..store.registry import MAX_VERSION, versions
 
 MAX_LIMIT = 1000
+MAX_COMPARED = 100  # runs in one comparison
 MAX_OFFSET = 10**9
 MAX_TEXT = 200  # a name, id, key, filter or stage
 MAX_REASON = 2000
@@ -220,10 +221,9 @@ class KeysHandler(MLOpsHandler):
 
     @tornado.web.authenticated
     def get(self) -> None:
-        self.reply(run_keys(self.store.conn,
-                            experiment=self.get_argument("experiment", None) or None,
-                            status=self.get_argument("status", None) or None,
-                            search=self.get_argument("q", None) or None))
+        self.reply(run_keys(self.store.conn, experiment=self.text_argument("experiment"),
+                            status=self.text_argument("status"),
+                            search=self.text_argument("q", max_chars=MAX_SEARCH_CHARS)))
 
 
 class CompareHandler(MLOpsHandler):
@@ -233,8 +233,11 @@ class CompareHandler(MLOpsHandler):
     def get(self) -> None:
         from ..charts import comparison  # plotly loads on the first comparison only
 
-        refs = [ref for ref in self.get_argument("runs", "").split(",") if ref]
-        theme = self.get_argument("theme", "light")
+        refs = [ref for ref in (self.text_argument("runs", "", max_chars=MAX_COMPARED * 40)
+                                or "").split(",") if ref]
+        if len(refs) > MAX_COMPARED:
+            raise BadRequest(f"at most {MAX_COMPARED} runs can be compared, got {len(refs)}")
+        theme = self.text_argument("theme", "light")
         if theme not in ("light", "dark"):
             raise BadRequest(f"theme must be light or dark, got {theme!r}")
         self.reply(comparison(self.store, refs, dark=theme == "dark"))
@@ -269,7 +272,8 @@ class GateHandler(MLOpsHandler):
 
     @tornado.web.authenticated
     def get(self, run_id: str) -> None:
-        expression = self.get_argument("expression", "").strip()
+        expression = (self.text_argument("expression", "", max_chars=MAX_GATE_CHARS)
+                      or "").strip()
         if not expression:
             raise BadRequest("expression is required: a gate such as accuracy>=0.9")
         if parse_champion(expression) is not None:
