@@ -14,7 +14,7 @@ from typing import Any
 from . import report
 from .bundle.trust import add_trust_code_option, add_trust_option
 from .errors import EmptyStoreError, MLOpsError, StoreError, StoreNotFoundError
-from .promotion import add_promotion_options
+from .promotion import add_check_options, add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
 from .store.listing import check_key
@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     move.add_argument("name", help="registered model name")
     move.add_argument("version", type=int, help="version number")
     move.add_argument("stage", help="staging, production, archived, or an alias")
-    move.add_argument("--reason", help="why (recorded in the audit log)")
+    add_check_options(move)
     command("models", "registered models and their versions")
     delete = command("delete-version", "remove a model version (audited)")
     delete.add_argument("name", help="registered model name")
@@ -258,8 +258,9 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
                           store=store)
         return report.format_version(version)
     if args.command == "transition":
-        return report.format_version(
-            transition(args.name, args.version, args.stage, args.reason, store=store))
+        return report.format_version(transition(
+            args.name, args.version, args.stage, args.reason, gate=args.gate, force=args.force,
+            verify=False if args.no_verify else None, trusted=args.trust, store=store))
     if args.command == "models":
         return report.format_models(store.models())
     if args.command == "delete-version":

@@ -239,7 +239,7 @@ def test_serving_accepts_mlflow_scoring_formats(server: str, churn: Shell,
      "must be a whole number"),
     ({"dataframe_records": [{"age": 30, "income": 1.0, "city": "rome"}]}, 422,
      "unseen category 'rome'"),
-    ({"dataframe_records": []}, 400, "non-empty list"),
+    ({"dataframe_records": []}, 422, "no rows to score"),
     ({"something": 1}, 400, "dataframe_split, dataframe_records, instances or inputs"),
     ({"instances": [[1, 2]]}, 400, "each row needs 3 values"),
 ])

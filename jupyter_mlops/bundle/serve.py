@@ -12,6 +12,12 @@ problem, and never stops the server. The files are checked against MANIFEST.json
 What the model may contain is decided here, never by the bundle: the allowlist of
 ``code/mlops_trust.py`` (exact scikit-learn, numpy and scipy types) plus the names given with
 ``--trust TYPE``. The manifest's own type list is never used to widen it.
+
+Input limits: a body is read in chunks and refused (413) past ``MAX_BODY_BYTES`` whether or not
+it declares a Content-Length; JSON deeper than ``MAX_JSON_DEPTH`` is refused (400) before it
+is decoded, and so is an integer outside 64 bits; ``Infinity`` and numbers beyond float
+range (``1e400``) are refused (422); ``NaN`` is a missing value like ``null``, refused (422)
+where the schema allows none; a request holds at least one row and at most ``MAX_ROWS``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ except ImportError:  # run as the bundle's serve.py: the same module ships as co
     import mlops_trust as trust  # type: ignore[import-not-found,no-redef]
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
+MAX_JSON_DEPTH = 32  # a scoring payload needs 4 levels; Python's decoder recurses per level
+INT64 = 2**63
 LOG_FIELDS = ("_ts", "_prediction")  # what a request log adds to each scored row
 LOG_MAX_BYTES = 50 * 1024 * 1024
 LOG_KEEP = 5
@@ -126,8 +134,20 @@ def load_model(root: Path, trusted: list[str] | tuple[str, ...] = (),
     return trust.load_file(root / "model.skops", [*trusted, *local])
 
 
+NO_ROWS = "the request holds no rows to score: send at least one"
+
+
 def frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
-    """A DataFrame from any of MLflow's scoring formats (or a bare list of records)."""
+    """A DataFrame from any of MLflow's scoring formats (or a bare list of records), with at
+    least one row."""
+    frame = _frame_from_payload(payload, columns)
+    if len(frame) == 0:
+        raise RequestError(NO_ROWS, 422)
+    _refuse_unscorable_numbers(frame)
+    return frame
+
+
+def _frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
     if isinstance(payload, dict):
         if "dataframe_split" in payload:
             split = payload["dataframe_split"]
@@ -157,16 +177,90 @@ def payload_from_body(body: bytes, content_type: str) -> Any:
         except (ValueError, pd.errors.ParserError) as exc:
             raise RequestError(f"the body is not readable CSV ({exc})") from None
         return {"dataframe_split": frame.to_dict(orient="split", index=False)}
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise RequestError(f"the JSON body is nested {depth} or more levels deep; a scoring "
+                           f"payload needs a few and at most {MAX_JSON_DEPTH} are read")
     try:
-        return json.loads(body)
-    except ValueError as exc:
+        return json.loads(body, parse_constant=_refuse_infinity)
+    except (ValueError, RecursionError) as exc:  # RecursionError: depth counted too low
+        if "integer string conversion" in str(exc):
+            raise RequestError("the body holds an integer of more than 4300 digits: numbers "
+                               "must fit in 64 bits") from None
         raise RequestError(f"the body is not valid JSON ({exc}); CSV with a header row is "
                            "accepted with Content-Type: text/csv") from None
 
 
+async def read_body(request: Any) -> bytes:
+    """The body of a Starlette request, streamed: refused (413) as soon as it passes
+    ``MAX_BODY_BYTES``, so a chunked body without Content-Length is never held whole."""
+    too_large = RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+    declared = (request.headers.get("content-length") or "0").strip()
+    if not declared.isdigit():
+        raise RequestError(f"Content-Length must be a number of bytes, got {declared[:40]!r}")
+    if len(declared) > 12 or int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_depth(body: bytes, block: int = 1 << 20) -> int:
+    """How deeply a JSON text nests arrays and objects (brackets inside strings ignored),
+    counted with numpy a block at a time; stops counting once past ``MAX_JSON_DEPTH``."""
+    # escaped backslashes, then escaped quotes, cannot open or close a string
+    text = np.frombuffer(body.replace(b"\\\\", b"__").replace(b'\\"', b"__"), dtype=np.uint8)
+    deepest = depth = quotes = 0
+    for start in range(0, len(text), block):
+        part = text[start:start + block]
+        quote = part == ord('"')
+        outside = (quotes + np.cumsum(quote, dtype=np.int32)) % 2 == 0
+        opens = outside & ((part == ord("[")) | (part == ord("{")))
+        closes = outside & ((part == ord("]")) | (part == ord("}")))
+        levels = depth + np.cumsum(opens.astype(np.int32) - closes, dtype=np.int32)
+        if len(levels):
+            deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+        quotes += int(quote.sum())
+        if deepest > MAX_JSON_DEPTH:
+            break
+    return deepest
+
+
+def _refuse_infinity(name: str) -> float:
+    """``NaN`` is a missing value, as ``null`` (the schema says whether one is allowed);
+    ``Infinity`` and ``-Infinity`` cannot be scored."""
+    if name == "NaN":
+        return math.nan
+    raise RequestError(f"{name} cannot be scored: send finite numbers, and null for a missing "
+                       "value", 422)
+
+
+def _refuse_unscorable_numbers(frame: pd.DataFrame) -> None:
+    """422 for an infinite number (``1e400`` in JSON, ``inf`` in CSV), 400 for an integer
+    outside 64 bits, naming the column."""
+    numbers = frame.select_dtypes("number")
+    infinite = [str(c) for c in numbers.columns if np.isinf(numbers[c].to_numpy(float)).any()]
+    if infinite:
+        raise RequestError(f"column(s) {', '.join(infinite)} hold a number beyond the range of "
+                           "a 64-bit float: send finite numbers, and null for a missing value",
+                           422)
+    for column in (c for c in frame.columns if frame[c].dtype == object):
+        for value in frame[column].to_numpy():
+            if isinstance(value, int) and not -INT64 <= value < 2 * INT64:
+                raise RequestError(f"column {str(column)!r}: an integer of "
+                                   f"{len(str(abs(value)))} digits does not fit in 64 bits")
+
+
 def _records(rows: Any, columns: list[str]) -> pd.DataFrame:
-    if not isinstance(rows, list) or not rows:
-        raise RequestError("expected a non-empty list of rows")
+    if not isinstance(rows, list):
+        raise RequestError("expected a list of rows")
+    if not rows:
+        raise RequestError(NO_ROWS, 422)
     if all(isinstance(row, dict) for row in rows):
         return pd.DataFrame.from_records(rows)
     if all(isinstance(row, list) for row in rows):
@@ -392,17 +486,12 @@ def create_app(root: Path = HERE, log: RequestLog | None = None,
 
     async def score(request: Request) -> JSONResponse:
         try:
-            declared = int(request.headers.get("content-length") or 0)
-            if declared > MAX_BODY_BYTES:
-                raise RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                raise RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+            body = await read_body(request)
             return JSONResponse(model.predict(
                 payload_from_body(body, request.headers.get("content-type", ""))))
         except RequestError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
             return JSONResponse({"error": f"cannot score this input: {exc}"}, status_code=422)
         except Exception as exc:  # the server must outlive any single request
             return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"},
