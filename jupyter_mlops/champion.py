@@ -27,7 +27,7 @@ import numpy as np
 
 from .capture.models import is_classifier
 from .errors import GateError
-from .gates import Condition, GateResult
+from .gates import Condition, GateResult, check_gate_length
 
 CHAMPION = "champion"
 CLASSIFIER_METRICS = ("roc_auc", "log_loss", "brier", "accuracy")
@@ -82,6 +82,7 @@ def parse_champion(gate: str | None) -> ChampionRule | None:
     text = gate.strip()
     if text.lower() == CHAMPION:
         return ChampionRule()
+    check_gate_length(text)  # within it Python's parser cannot run out of stack or memory
     try:
         node = ast.parse(text, mode="eval").body
     except SyntaxError:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from . import report
-from .errors import EmptyStoreError, MLOpsError, StoreNotFoundError
-from .promotion import add_promotion_options
+from .bundle.trust import add_trust_code_option, add_trust_option
+from .errors import EmptyStoreError, MLOpsError, StoreError, StoreNotFoundError
+from .promotion import add_check_options, add_promotion_options
 from .retrain import add_retrain_options
 from .store import Store, open_store
 from .store.listing import check_key
@@ -90,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     move.add_argument("name", help="registered model name")
     move.add_argument("version", type=int, help="version number")
     move.add_argument("stage", help="staging, production, archived, or an alias")
-    move.add_argument("--reason", help="why (recorded in the audit log)")
+    add_check_options(move)
     command("models", "registered models and their versions")
     delete = command("delete-version", "remove a model version (audited)")
     delete.add_argument("name", help="registered model name")
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--zip", action="store_true", help="also write PATH.zip")
     export.add_argument("--overwrite", action="store_true",
                         help="replace PATH (and PATH.zip) if it exists")
+    add_trust_option(export)
     retrain = command("retrain", "re-run a run's recorded cell on new data")
     add_retrain_options(retrain)
     check = command("monitor", "check a batch of new data against a model; exit 1 on an alert")
@@ -132,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="promote a retrained model that passes the gate (default production)")
     loop.add_argument("--no-verify", action="store_true",
                       help="skip the fresh-virtualenv verification of a production bundle")
+    add_trust_option(loop)
     serve = command("serve", "serve a bundle over HTTP")
     serve.add_argument("bundle", help="bundle directory or .zip")
     serve.add_argument("--host", default="127.0.0.1",
@@ -139,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="default 8080")
     serve.add_argument("--log-requests", metavar="FILE.jsonl",
                        help="log the scored features and predictions (rotated) for monitoring")
+    add_trust_option(serve)
+    add_trust_code_option(serve)
     return parser
 
 
@@ -162,7 +167,8 @@ def _main(argv: Sequence[str] | None) -> int:
     creates = args.command in CREATE_STORE and not getattr(args, "history", False)
     try:
         if args.command == "serve":
-            return _serve(args.bundle, args.host, args.port, args.log_requests)
+            return _serve(args.bundle, args.host, args.port, args.log_requests, args.trust,
+                          args.trust_code, args.store)
         with open_store(args.store, create=creates) as store:
             if args.command == "doctor":
                 return _doctor(store, fix=args.fix, bundles=args.bundle)
@@ -248,11 +254,13 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
     if args.command == "promote":
         version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
                           reason=args.reason, force=args.force,
-                          verify=False if args.no_verify else None, store=store)
+                          verify=False if args.no_verify else None, trusted=args.trust,
+                          store=store)
         return report.format_version(version)
     if args.command == "transition":
-        return report.format_version(
-            transition(args.name, args.version, args.stage, args.reason, store=store))
+        return report.format_version(transition(
+            args.name, args.version, args.stage, args.reason, gate=args.gate, force=args.force,
+            verify=False if args.no_verify else None, trusted=args.trust, store=store))
     if args.command == "models":
         return report.format_models(store.models())
     if args.command == "delete-version":
@@ -262,7 +270,7 @@ def _registry_command(args: argparse.Namespace, store: Store) -> str:
         delete_version(store, args.name, args.version, actor=user(), reason=args.reason)
         return f"deleted {args.name}/{args.version} (its run and model stay in the store)"
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite, trusted=args.trust)
     return (f"bundle written to {path}\nserve it with: {this_command()} serve "
             f"{shlex.quote(str(path))}")
 
@@ -294,7 +302,7 @@ def _retrain(args: argparse.Namespace, store: Store) -> str:
     picked = store.resolve_run(args.run).note
     run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
                   name=args.name, reason=args.reason, verify=False if args.no_verify else None,
-                  store=store)
+                  trusted=args.trust, store=store)
     return ((f"({picked})\n" if picked else "")
             + f"retrained: run {run.run_id} ({run.name}) from {run.parent_run_id}\n"
             f"{run.tags.get('promotion')}")
@@ -369,19 +377,30 @@ def _watch(args: argparse.Namespace, store: Store) -> int:
     for step in watch(args.model, args.directory, every=args.every, target=args.target,
                       retrain=not args.no_retrain, gate=args.gate, promote_to=args.promote_to,
                       max_batches=args.max_batches,
-                      verify=False if args.no_verify else None, store=store):
+                      verify=False if args.no_verify else None, trusted=args.trust,
+                      store=store):
         print(f"{step.source}: {'DRIFT' if step.drifted else 'ok'} · {step.alerts} alert(s) · "
               f"{step.outcome}", flush=True)
     return 0
 
 
-def _serve(bundle: str, host: str, port: int, log_requests: str | None) -> int:
+def _serve(bundle: str, host: str, port: int, log_requests: str | None,
+           trusted: list[str], trust_code: bool, store_path: str | None) -> int:
     from .bundle import serve
-    from .bundle.load import unpacked
+    from .bundle.load import code_recorded, unpacked
 
     extra = ["--log-requests", log_requests] if log_requests else []
-    return serve.main(["--bundle", str(unpacked(bundle)), "--host", host, "--port", str(port),
-                       *extra])
+    extra += [arg for name in trusted for arg in ("--trust", name)]
+    root = unpacked(bundle)
+    if not trust_code and store_path is not None:  # the store named, else the one found
+        try:
+            with open_store(store_path, create=False) as store:
+                trust_code = code_recorded(root, store)
+        except StoreError:
+            pass
+    if trust_code or (store_path is None and code_recorded(root)):
+        extra.append("--trust-code")
+    return serve.main(["--bundle", str(root), "--host", host, "--port", str(port), *extra])
 
 
 def _doctor(store: Store, *, fix: bool, bundles: list[str]) -> int:

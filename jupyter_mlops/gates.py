@@ -2,7 +2,9 @@
 
 The expression is parsed into a small, fixed grammar and interpreted: comparisons between
 metric names and numbers, joined by ``and``/``or``/``not`` and parentheses. Nothing is ever
-passed to ``eval``. The result says which condition failed and by how much.
+passed to ``eval``. The result says which condition failed and by how much. An expression
+is at most ``MAX_GATE_CHARS`` characters and nests at most ``MAX_GATE_DEPTH`` levels, so no
+input makes the parser or the interpreter run out of stack or memory.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ _COMPARISONS: dict[type[ast.cmpop], tuple[str, Callable[[float, float], bool]]] 
     ast.GtE: (">=", operator.ge), ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne),
 }
 METRIC_ALIASES = {"auc": "roc_auc", "acc": "accuracy", "f1_score": "f1"}
+MAX_GATE_CHARS = 1000
+MAX_GATE_DEPTH = 50  # syntax-tree levels: "(a>1 or b>2) and not c<3" uses 5
 
 
 @dataclass(frozen=True)
@@ -119,15 +123,44 @@ class _Gate:
 
 
 def parse_gate(expression: str) -> ast.expr:
-    """Check a gate's syntax; returns its parsed form or raises :class:`GateError`."""
+    """Check a gate's syntax and size; returns its parsed form or raises :class:`GateError`."""
     if not isinstance(expression, str) or not expression.strip():
         raise GateError("a gate is a non-empty expression such as \"auc>=0.9 and f1>0.8\"")
+    check_gate_length(expression)
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
         raise GateError(f"gate {expression!r} is not a valid expression ({exc.msg} at column "
                         f"{exc.offset}); write e.g. \"auc>=0.9 and f1>0.8\"") from None
+    except (RecursionError, MemoryError):  # the parser's own nesting limit
+        raise _too_deep(expression) from None
+    if _depth(tree.body) > MAX_GATE_DEPTH:
+        raise _too_deep(expression)
     return tree.body
+
+
+def check_gate_length(expression: str) -> None:
+    """Raise :class:`GateError` for a gate longer than ``MAX_GATE_CHARS``: every gate parser
+    (this module's and the champion gate's) calls it before parsing."""
+    if len(expression) > MAX_GATE_CHARS:
+        raise GateError(f"gate {expression[:40]!r}... is {len(expression)} characters long; a "
+                        f"gate has at most {MAX_GATE_CHARS}")
+
+
+def _too_deep(expression: str) -> GateError:
+    return GateError(f"gate {expression[:40]!r}... nests more than {MAX_GATE_DEPTH} levels "
+                     "(of operators, 'not' and signs); write it flatter, e.g. "
+                     "\"auc>=0.9 and f1>0.8\"")
+
+
+def _depth(root: ast.AST) -> int:
+    """The depth of a syntax tree, walked without recursion."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def evaluate_gate(expression: str, metrics: Mapping[str, float]) -> GateResult:

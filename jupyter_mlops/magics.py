@@ -14,7 +14,7 @@ from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from . import api, report
@@ -147,6 +147,26 @@ def _ends_with_semicolon(source: str) -> bool:
         return False
 
 
+MAX_NAME_CHARS = 200  # a run name, experiment, tag, variable name of %%track
+
+
+def _split(line: str) -> list[str]:
+    """A magic's arguments, split as a shell would (quotes group words and are removed)."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the arguments {line!r} ({exc}): quote a value with "
+                         "spaces as \"two words\"") from None
+
+
+def _check_lengths(args: argparse.Namespace) -> None:
+    for option, value in vars(args).items():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str) and len(text) > MAX_NAME_CHARS:
+                raise UsageError(f"{option} {text[:30]!r}... is {len(text)} characters long; "
+                                 f"at most {MAX_NAME_CHARS}")
+
+
 def _parse_tags(pairs: list[str]) -> dict[str, str]:
     tags = {}
     for pair in pairs:
@@ -192,7 +212,8 @@ class MLOpsMagics(Magics):
         to this run. Errors in tracking become a warning and never affect the cell.
         """
         try:
-            args = parse_argstring(self.track, line)
+            args = self.track.parser.parse_args(_split(line))
+            _check_lengths(args)
             tags = _parse_tags(args.tag)
         except UsageError as exc:
             usage = " ".join(self.track.parser.format_usage().replace("::", "").split())
@@ -285,7 +306,7 @@ class MLOpsMagics(Magics):
 
         ``%mlops`` alone lists the commands and their arguments.
         """
-        words = shlex.split(line)
+        words = _split(line)
         if not words:
             raise UsageError(f"%mlops needs a command:\n{MLOPS_USAGE}")
         command, rest = words[0], words[1:]
@@ -377,7 +398,8 @@ class MLOpsMagics(Magics):
                 data = self._eval_data(store, args.run)
             version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
                               reason=args.reason, force=args.force,
-                              verify=False if args.no_verify else None, data=data, store=store)
+                              verify=False if args.no_verify else None, data=data,
+                              trusted=args.trust, store=store)
         except NoEvaluationDataError:
             raise UsageError(self._no_eval_data(store, args.run)) from None
         except (MLOpsError, ValueError, LookupError) as exc:
@@ -401,7 +423,8 @@ class MLOpsMagics(Magics):
                 print(f"({picked})")
             run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
                           name=args.name, reason=args.reason,
-                          verify=False if args.no_verify else None, store=store)
+                          verify=False if args.no_verify else None, trusted=args.trust,
+                          store=store)
         except (MLOpsError, ValueError, LookupError) as exc:
             raise UsageError(str(exc)) from None
         print(f"retrained: run {run.run_id[:10]} ({run.name}) from {run.parent_run_id} · "

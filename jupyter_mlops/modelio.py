@@ -3,6 +3,8 @@
 A model is stored in the skops format with the list of types it contains, so that loading
 it back from our own store trusts exactly the types that were there when it was saved, and
 nothing else. Objects skops cannot represent fall back to pickle, and say so in ``format``.
+The store is the user's own file, trusted like their notebooks (see SECURITY.md); bundles,
+which travel, are loaded through ``bundle.trust``'s allowlist instead.
 """
 
 from __future__ import annotations
@@ -16,17 +18,6 @@ import xxhash
 SKOPS = "skops"
 PICKLE = "pickle"
 
-
-# Types from these packages are what scikit-learn models are made of; they are trusted by
-# default. Anything else must be trusted explicitly by the user.
-TRUSTED_MODULES = ("sklearn", "numpy", "scipy", "builtins", "collections", "joblib")
-
-
-def foreign_types(types: list[str], trusted: list[str] | None = None) -> list[str]:
-    """The types in ``types`` that are neither from a trusted package nor in ``trusted``."""
-    allowed = set(trusted or [])
-    return sorted(t for t in types
-                  if t not in allowed and t.split(".")[0] not in TRUSTED_MODULES)
 
 
 def fingerprint_model(model: Any) -> str:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
+from .bundle.trust import add_trust_option
 from .capture.environment import user
-from .champion import ChampionRule, compare_models, parse_champion
-from .errors import NoEvaluationDataError, NotFoundError, PromotionError
+from .champion import CHAMPION, ChampionRule, compare_models, parse_champion
+from .errors import BundleError, NoEvaluationDataError, NotFoundError, PromotionError
 from .gates import Condition, GateResult, evaluate_gate
 from .store import Store, open_store, registry
 from .store.registry import ModelVersion, get_version, register_version
@@ -24,6 +26,12 @@ def add_promotion_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``promote``, shared by the CLI and ``%mlops promote``."""
     parser.add_argument("--name", required=True, help="registered model name")
     parser.add_argument("--stage", help="staging, production, archived, or an alias")
+    add_check_options(parser)
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the checks (:func:`check_move`), shared by ``promote`` and
+    ``transition``."""
     parser.add_argument("--gate", help='e.g. "auc>=0.9 and f1>0.8", or champion (beat the '
                         "current holder of the stage on the same rows), or champion(min_"
                         "improvement=0.01, test='bootstrap')")
@@ -31,6 +39,7 @@ def add_promotion_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="override a failing gate")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip serving the bundle from a fresh virtualenv (audited)")
+    add_trust_option(parser)
 
 
 def _model_output(store: Store, run_id: str, variable: str | None) -> tuple[str, str]:
@@ -89,6 +98,7 @@ def promote(
     verify: bool | None = None,
     data: tuple[Any, Any] | None = None,
     model_variable: str | None = None,
+    trusted: list[str] | None = None,
     store: Store | None = None,
 ) -> ModelVersion:
     """Register the model of a run as the next version of ``name``, gated and audited.
@@ -107,6 +117,8 @@ def promote(
         before promoting; default True for ``production``. ``False`` is recorded.
     data : ``(X, y)`` evaluation data for ``gate="champion"``
     model_variable : which model, when the run produced several
+    trusted : exact type or function names the model may contain beyond the bundle loader's
+        allowlist, for the bundle built and served by the verification (``--trust``)
 
     Raises
     ------
@@ -114,9 +126,6 @@ def promote(
         the gate failed (without ``force``) or the verification failed; nothing is registered.
     """
     store = store or open_store(create=False)
-    if force and not reason:
-        raise PromotionError("forcing past a gate (force=True, --force) needs a reason "
-                             "(reason=..., --reason TEXT): it is audited")
     if "/" in run_or_model or "@" in run_or_model:
         source = get_version(store, run_or_model)
         run_id, model_variable = source.run_id, source.model_variable
@@ -124,6 +133,27 @@ def promote(
         run_id = store.resolve_run_id(run_or_model)
     registry.require_finished(store, run_id)
     variable, fingerprint = _model_output(store, run_id, model_variable)
+    audit = check_move(store, name=name, run_id=run_id, variable=variable, stage=stage,
+                       gate=gate, reason=reason, force=force, verify=verify, data=data,
+                       trusted=trusted)
+    return register_version(store, name=name, run_id=run_id, model_fingerprint=fingerprint,
+                            model_variable=variable, actor=user(), label=stage,
+                            reason=reason, audit=audit)
+
+
+def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: str | None,
+               gate: str | None, reason: str | None, force: bool, verify: bool | None,
+               data: tuple[Any, Any] | None, trusted: list[str] | None = None
+               ) -> dict[str, Any]:
+    """The gate and the verification of putting a run's model under ``name`` at ``stage``:
+    what :func:`promote` and a :func:`transition` to production both decide by.
+
+    Returns the audit detail (``gate``, ``forced``, ``verification``); a refusal is audited
+    and raised as :class:`PromotionError`.
+    """
+    if force and not reason:
+        raise PromotionError("forcing past a gate (force=True, --force) needs a reason "
+                             "(reason=..., --reason TEXT): it is audited")
     audit: dict[str, Any] = {}
     if gate is not None:
         rule = parse_champion(gate)
@@ -144,33 +174,86 @@ def promote(
         verify = stage == "production"
     if verify:
         try:
-            audit["verification"] = _verify(store, run_id, variable)
+            audit["verification"] = _verify(store, run_id, variable, trusted or [])
         except PromotionError as exc:
             registry.record_refusal(store, name=name, run_id=run_id, actor=user(),
                                     detail={**audit, "verification": str(exc)}, reason=reason)
             raise
     elif stage == "production":
         audit["verification"] = "skipped (verify=False)"
-    return register_version(store, name=name, run_id=run_id, model_fingerprint=fingerprint,
-                            model_variable=variable, actor=user(), label=stage,
-                            reason=reason, audit=audit)
+    return audit
 
 
-def _verify(store: Store, run_id: str, variable: str) -> str:
+def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str:
     from .bundle.export import export_bundle
     from .bundle.verify import verify_bundle
 
     with tempfile.TemporaryDirectory(prefix="mlops-verify-") as scratch:
-        bundle = export_bundle(run_id, f"{scratch}/bundle", store=store)
-        outcome = verify_bundle(bundle, store.load_model(run_id, variable))
+        try:
+            bundle = export_bundle(run_id, f"{scratch}/bundle", store=store, trusted=trusted)
+        except (NotFoundError, BundleError) as exc:
+            raise PromotionError(f"the bundle of run {run_id} could not be built for its "
+                                 f"verification, so it was not promoted: {exc}") from None
+        outcome = verify_bundle(bundle, store.load_model(run_id, variable), trusted=trusted,
+                                trust_code=True)  # its notebook code: just captured by us
     if not outcome.ok:
         raise PromotionError(f"the bundle of run {run_id} failed verification, so it was not "
                              f"promoted: {outcome.detail}")
     return outcome.detail
 
 
+@dataclass(frozen=True)
+class Move:
+    """A version moved to a stage or alias, with the checks that ran (the audit detail:
+    ``gate``, ``forced``, ``verification``; empty when none did)."""
+
+    version: ModelVersion
+    checks: dict[str, Any]
+
+
+def move_version(name: str, version: int, stage: str, reason: str | None = None, *,
+                 gate: str | None = None, force: bool = False, verify: bool | None = None,
+                 data: tuple[Any, Any] | None = None, trusted: list[str] | None = None,
+                 store: Store | None = None) -> Move:
+    """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it); audited.
+
+    A move to ``production`` decides like :func:`promote` (:func:`check_move`): it needs a
+    ``reason``; the ``gate`` runs (by default the expression gate the version was registered
+    with, re-checked) and the bundle is verified in a fresh virtualenv unless
+    ``verify=False`` (audited). A move elsewhere runs a ``gate`` only when one is given.
+    ``trusted`` widens the bundle loader's allowlist for the verification, as in ``promote``.
+
+    Raises
+    ------
+    PromotionError
+        no reason for production, a failed gate (without ``force``) or verification.
+    """
+    store = store or open_store(create=False)
+    current = get_version(store, f"{registry.check_name(name)}/"
+                                 f"{registry.check_version(version)}")
+    checks: dict[str, Any] = {}
+    if stage == "production":
+        if not reason:
+            raise PromotionError(f"moving {current.ref} to production needs a reason "
+                                 "(reason=..., --reason TEXT): it is audited")
+        recorded = (current.gate or {}).get("expression")
+        if gate is None and isinstance(recorded, str) and not recorded.startswith(CHAMPION):
+            gate = recorded
+    if stage == "production" or gate is not None:
+        checks = check_move(store, name=name, run_id=current.run_id,
+                            variable=current.model_variable, stage=stage, gate=gate,
+                            reason=reason, force=force, verify=verify, data=data,
+                            trusted=trusted)
+    moved = registry.transition(store, name, version, stage, actor=user(), reason=reason,
+                                detail=checks)
+    return Move(moved, checks)
+
+
 def transition(name: str, version: int, stage: str, reason: str | None = None, *,
+               gate: str | None = None, force: bool = False, verify: bool | None = None,
+               data: tuple[Any, Any] | None = None, trusted: list[str] | None = None,
                store: Store | None = None) -> ModelVersion:
-    """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it); audited."""
-    return registry.transition(store or open_store(create=False), name, version, stage,
-                               actor=user(), reason=reason)
+    """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it), checked
+    and audited as :func:`move_version` says; returns the moved version."""
+    return move_version(name, version, stage, reason, gate=gate, force=force, verify=verify,
+                        data=data, trusted=trusted, store=store).version

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import api
+from .bundle.trust import add_trust_option
 from .capture import RunRecorder, TrackOptions
 from .capture.analysis import CellAnalysis, analyze
 from .capture.cells import CellHistory
@@ -76,6 +77,7 @@ def add_retrain_options(parser: Any) -> None:
     parser.add_argument("--reason", help="why (recorded in the audit log)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the fresh-virtualenv verification of a production bundle")
+    add_trust_option(parser)
 
 
 def parse_bindings(pairs: list[str]) -> list[tuple[str, str]]:
@@ -195,6 +197,7 @@ def retrain(
     gate_data: tuple[Any, Any] | None = None,
     holdout: float = HOLDOUT_SHARE,
     training: tuple[str, str] | None = None,
+    trusted: list[str] | None = None,
     store: Store | None = None,
 ) -> Run:
     """Re-run the recorded cell of ``run_id`` with ``data`` re-bound; returns the new run.
@@ -215,6 +218,7 @@ def retrain(
         ``--eval`` metrics and the champion gate are computed on the held-out new rows.
         ``0``: train on all of it; metrics and gate then use the run's ``--eval`` variables.
     training : the (X, y) training variable names (default: found from the run's inputs)
+    trusted : exact extra type names for the promotion's bundle (see :func:`promote`)
 
     The new run has ``parent_run_id`` = the original, tag ``retrain_of``, tag ``eval_data``
     (where its ``--eval`` metrics come from) and tag ``promotion`` saying what happened to it;
@@ -299,7 +303,7 @@ def retrain(
             gate_data = (namespace[evaluated[0]], namespace[evaluated[1]])
         try:
             version = promote(recorder.run_id, name=model_name, stage=promote_to, gate=gate,
-                              data=gate_data, verify=verify, store=store,
+                              data=gate_data, verify=verify, trusted=trusted, store=store,
                               reason=reason or f"retrained from {original.run_id}")
             outcome = f"promoted as {version.ref} ({promote_to})"
         except PromotionError as exc:

@@ -56,6 +56,7 @@ def watch(
     thresholds: Mapping[str, float] | None = None,
     max_batches: int | None = None,
     verify: bool | None = None,
+    trusted: list[str] | None = None,
     store: Store | None = None,
 ) -> Iterator[WatchStep]:
     """Monitor each new batch; on drift or an alert, retrain on it and promote if it wins.
@@ -71,6 +72,7 @@ def watch(
         ``{"X_train": "features", "y_train": "labels"}`` (default: found from the run)
     max_batches : stop after this many batches (default: run until interrupted)
     verify : verify the bundle before promoting to production (default: yes)
+    trusted : exact extra type names for the promotion's bundle (see :func:`promote`)
 
     Yields a :class:`WatchStep` per batch; every decision is also an audit event.
     """
@@ -107,7 +109,8 @@ def watch(
                                   promote_to=promote_to, gate=gate, name=result.model,
                                   store=store,
                                   training=(bound.get("features", ""), bound.get("labels", "")),
-                                  verify=verify, reason=f"drift in {label}")
+                                  verify=verify, trusted=trusted,
+                                  reason=f"drift in {label}")
                 retrained, outcome = new.run_id, new.tags.get("promotion", "")
         with store.transaction() as conn:
             append_event(conn, actor=user(), action="watch", subject=result.model,

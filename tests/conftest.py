@@ -59,6 +59,14 @@ def run_workers(code: str, arguments: list[list[str]], timeout: float = 600) -> 
     return outputs
 
 
+@pytest.fixture(autouse=True)
+def bundle_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Unpacked .zip bundles go to the test's temp dir, not the user's cache."""
+    directory = tmp_path / "bundle-cache"
+    monkeypatch.setenv("JUPYTER_MLOPS_CACHE", str(directory))
+    return directory
+
+
 @pytest.fixture
 def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh store directory, also set as $JUPYTER_MLOPS_STORE."""

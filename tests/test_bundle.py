@@ -24,7 +24,8 @@ from jupyter_mlops.errors import BundleError
 
 FILES = {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml", "input_example.json",
          "serving_input_example.json", "schema.json", "reference_profile.json", "model_card.md",
-         "lineage.json", "serve.py", "train.py", "MANIFEST.json"}
+         "lineage.json", "serve.py", "train.py", "MANIFEST.json", "code/mlops_trust.py",
+         "code/mlops_pyfunc.py"}
 
 DATA = """
 import numpy as np, pandas as pd
@@ -67,12 +68,12 @@ def bundle(churn: Shell, tmp_path: Path) -> Path:
 
 
 def test_layout_manifest_and_metadata(bundle: Path, churn: Shell) -> None:
-    assert {p.name for p in bundle.iterdir()} == FILES
+    assert {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()} == FILES
     manifest = json.loads((bundle / "MANIFEST.json").read_text())
     assert manifest["format_version"] == 1 and set(manifest["files"]) == FILES - {"MANIFEST.json"}
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
-    assert "sklearn.tree._tree.Tree" in manifest["skops_trusted_types"]
+    assert "sklearn.tree._tree.Tree" in manifest["model_types"]
     requirements = (bundle / "requirements.txt").read_text().split()
     names = {line.split("==")[0] for line in requirements}
     assert {"scikit-learn", "numpy", "pandas", "skops", "starlette", "uvicorn"} <= names
@@ -238,7 +239,7 @@ def test_serving_accepts_mlflow_scoring_formats(server: str, churn: Shell,
      "must be a whole number"),
     ({"dataframe_records": [{"age": 30, "income": 1.0, "city": "rome"}]}, 422,
      "unseen category 'rome'"),
-    ({"dataframe_records": []}, 400, "non-empty list"),
+    ({"dataframe_records": []}, 422, "no rows to score"),
     ({"something": 1}, 400, "dataframe_split, dataframe_records, instances or inputs"),
     ({"instances": [[1, 2]]}, 400, "each row needs 3 values"),
 ])

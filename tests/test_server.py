@@ -272,3 +272,71 @@ def test_openapi_describes_every_route() -> None:
     served = {"/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", path.replace("{RUN}", "{run_id}"))
               for path, name in routes if name != "NotFound"}
     assert served == documented
+
+
+def decoded(array: Any) -> Any:
+    import base64
+
+    import numpy as np
+
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return array
+
+
+async def test_compare_puts_runs_side_by_side_with_plotly_figures(
+    jp_fetch: Any, store_path: Path
+) -> None:
+    ids = seed(store_path)
+    with open_store(store_path) as store:
+        store.start_run("01TRAIN2", name="train", experiment="demo", source="# t",
+                        source_hash="h", started_at=time.time() + 5)
+        store.finish_run("01TRAIN2", RunResult(
+            status="finished", ended_at=time.time() + 6, params={"C": 10.0},
+            metrics=[("loss", 0.6, 0, 0.0), ("loss", 0.4, 1, 0.0), ("acc", 0.8, 0, 0.0)]))
+    payload = await get(jp_fetch, "compare", runs=f"{ids['train']},01TRAIN2,{ids['prep']}")
+    assert [r["run_id"] for r in payload["runs"]] == ["01TRAIN", "01TRAIN2", "01PREP"]
+    assert payload["params"] == [{"key": "C", "values": [1.0, 10.0, None], "differs": True}]
+    assert {"key": "acc", "values": [0.9, 0.8, None], "differs": True} in payload["metrics"]
+    (curve,) = payload["curves"]
+    # numpy arrays travel as plotly's typed arrays (base64), which plotly.js reads as they are
+    assert [list(decoded(t["y"])) for t in curve["data"]] == [[0.5, 0.25], [0.6, 0.4]]
+    assert curve["data"][0]["type"] == "scatter"
+    assert curve["layout"]["xaxis"]["title"]["text"] == "step"
+    assert payload["parallel"]["data"][0]["type"] == "parcoords"
+    dark = await get(jp_fetch, "compare", runs=f"{ids['train']},01TRAIN2", theme="dark")
+    assert dark["curves"][0]["layout"]["template"]["layout"]["font"]["color"] == "#f2f5fa"
+    assert "template" not in curve["layout"] or curve["layout"]["template"] != dark["curves"][0][
+        "layout"]["template"]
+    assert (await failure(jp_fetch, "compare", runs=ids["train"]))[0] == 400
+    assert (await failure(jp_fetch, "compare", runs=f"{ids['train']},nope"))[0] == 404
+
+
+async def test_keys_cover_every_filtered_run_not_a_page(jp_fetch: Any, store_path: Path) -> None:
+    seed(store_path)
+    with open_store(store_path) as store:
+        store.start_run("01OTHER", name="ridge", experiment="other", source="# r",
+                        source_hash="h", started_at=time.time() + 5)
+        store.finish_run("01OTHER", RunResult(status="finished", ended_at=time.time() + 6,
+                                              params={"alpha": 1.0},
+                                              metrics=[("rmse", 3.0, 0, 0.0)]))
+    assert await get(jp_fetch, "keys") == {"metrics": ["acc", "loss", "rmse"],
+                                           "params": ["C", "alpha"]}
+    assert await get(jp_fetch, "keys", experiment="other") == {"metrics": ["rmse"],
+                                                               "params": ["alpha"]}
+    assert await get(jp_fetch, "keys", q="train") == {"metrics": ["acc", "loss"],
+                                                      "params": ["C"]}
+    assert (await failure(jp_fetch, "keys", status="bogus"))[0] == 400
+
+
+async def test_gate_preview_is_the_promotion_decision(jp_fetch: Any, store_path: Path) -> None:
+    ids = seed(store_path)
+    result = await get(jp_fetch, "runs", ids["train"], "gate", expression="acc>=0.95")
+    assert result == {"expression": "acc>=0.95", "passed": False, "conditions": [
+        {"text": "acc >= 0.95", "value": 0.9, "threshold": 0.95, "passed": False}]}
+    passed = await get(jp_fetch, "runs", ids["train"], "gate", expression="acc>0.5 and loss<1")
+    assert passed["passed"] is True and len(passed["conditions"]) == 2
+    code, message = await failure(jp_fetch, "runs", ids["train"], "gate", expression="f1>0.5")
+    assert code == 400 and "f1" in message
+    assert (await failure(jp_fetch, "runs", ids["train"], "gate", expression="champion"))[0] == 400
+    assert (await failure(jp_fetch, "runs", ids["train"], "gate"))[0] == 400

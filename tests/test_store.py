@@ -298,3 +298,18 @@ def test_sorting_by_a_key_no_run_logged_names_the_keys(store: Store) -> None:
         "  metrics: acc", "  params:  C"]
     with pytest.raises(ValueError, match="no run logged a param 'acc'"):
         store.runs(sort="params.acc")
+
+
+def test_runs_are_found_by_tag_as_key_colon_value(store: Store) -> None:
+    t = time.time()
+    for run_id, owner in (("01A", "alice"), ("01B", "bob"), ("01C", None)):
+        add_run(store, run_id, started=t, params={"owner": "alice"})
+        if owner:
+            store.set_tag(run_id, "owner", owner)
+    # owner:alice is the tag, not the param value "alice" or a name
+    assert list(store.runs(search="owner:alice")["run_id"]) == ["01A"]
+    assert store.runs(search="owner:carol").empty
+    assert len(store.runs(search="alice")) == 3  # plain text still searches params
+    from jupyter_mlops.store.listing import count_runs
+
+    assert count_runs(store.conn, search="owner:bob") == 1

@@ -224,11 +224,13 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
     document = {
         "artifact_path": "model",
         "flavors": {
-            "python_function": {
-                "code": ".",
+            "python_function": {  # our loader (code/mlops_pyfunc.py): the allowlist decides
+                "code": "code",
                 "env": {"virtualenv": "python_env.yaml"},
-                "loader_module": "serve",
-                "predict_fn": "predict",
+                "loader_module": "mlops_pyfunc",
+                # Only so that MLflow passes the loader's overrides through; a bundle whose
+                # MLmodel widens these defaults is refused by mlops_pyfunc.
+                "config": {"trust": [], "trust_code": False},
                 "python_version": platform.python_version(),
             },
             "sklearn": {

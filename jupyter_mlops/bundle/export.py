@@ -13,16 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
-from ..modelio import SKOPS, foreign_types, load_model
+from ..modelio import SKOPS, load_model
 from ..store import Store, open_store
 from ..store.audit import head as audit_head
 from ..store.registry import ModelVersion, get_version, is_model_ref, require_finished
-from . import contents
+from . import contents, notebook_code, trust
 from .target import FORMAT, check_target, install, write_zip
 from .trainscript import train_script
 
 FORMAT_VERSION = 1
 SERVE_SOURCE = Path(__file__).with_name("serve.py")
+# The loader code a bundle carries for serve.py and MLflow (MLflow's code_paths convention).
+CODE_FILES = {"code/mlops_trust.py": Path(__file__).with_name("trust.py"),
+              "code/mlops_pyfunc.py": Path(__file__).with_name("pyfunc.py")}
 
 
 def _resolve(store: Store, ref: ModelVersion | str) -> tuple[str, str | None, ModelVersion | None]:
@@ -67,6 +70,7 @@ def _training_data(store: Store, run: Any, model: Any, variable: str) -> dict[st
 
 def _write(directory: Path, name: str, data: str | bytes) -> None:
     target = directory / name
+    target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         target.write_text(data, encoding="utf-8")
     else:
@@ -90,7 +94,9 @@ def export_bundle(
     version_or_run : a ModelVersion, ``"name@stage"``, ``"name/3"``, or a run id/name
     path : the bundle directory to create
     zip : also write ``path + ".zip"``
-    trusted : extra types (besides scikit-learn, numpy, scipy) the model may contain
+    trusted : exact type or function names the model may contain beyond the loader's
+        allowlist (scikit-learn's estimators and the types they need); whoever loads the
+        bundle must trust them too
     overwrite : replace a previous bundle at ``path`` (and ``path.zip``); never anything
         else (see :mod:`jupyter_mlops.bundle.target`)
     input_example : rows (a DataFrame) to ship as the input example; by default the example
@@ -112,15 +118,30 @@ def export_bundle(
         raise BundleError(f"run {run_id} ({run.name}) produced no model to bundle")
     variable = variable or models[0].name
     stored, fmt, stored_types = store.model_artifact(run_id, variable)
-    model = load_model(stored, fmt, stored_types)
-    model_bytes = stored if fmt == SKOPS else sio.dumps(model)  # skops already: reuse bytes
-    found = sorted(sio.get_untrusted_types(data=model_bytes))
-    foreign = foreign_types(found, trusted)
-    if foreign:
-        raise BundleError(
-            f"the model contains types outside scikit-learn/numpy/scipy: {', '.join(foreign)}. "
-            "If you trust them, pass trusted=[...] with these names to export_bundle."
-        )
+    code: notebook_code.NotebookCode | None = None
+    local = notebook_code.notebook_functions(stored_types)
+    if local and fmt == SKOPS:  # functions of the notebook's __main__: carried as code/
+        code = notebook_code.capture(run, local)
+        stored = notebook_code.rebind(stored, local)
+        stored_types = sorted(sio.get_untrusted_types(data=stored))
+        with notebook_code.importable(notebook_code.module(code)):
+            model = load_model(stored, fmt, stored_types)
+    else:
+        model = load_model(stored, fmt, stored_types)
+    model_bytes = stored  # skops already: reuse the bytes
+    if fmt != SKOPS:
+        try:
+            model_bytes = sio.dumps(model)
+        except Exception as exc:
+            raise BundleError(f"{type(model).__name__} cannot be written in the skops format "
+                              f"({exc}), so it cannot be bundled: a bundle never holds a "
+                              "pickle") from None
+    try:
+        found = trust.audit(model_bytes, f"the model of run {run_id}", [
+            *(trusted or ()), *(f"{trust.CODE_MODULE}.{f}" for f in (code.functions if code
+                                                                       else []))])
+    except trust.ModelRefused as exc:
+        raise BundleError(str(exc)) from None
     dataset = _training_data(store, run, model, variable)
     schema = contents.input_schema(dataset["schema"], dataset["profile"], model)
     if input_example is None:
@@ -159,13 +180,19 @@ def export_bundle(
             indent=1, default=str),
         "train.py": train_script(run, variable),
         "serve.py": SERVE_SOURCE.read_text(encoding="utf-8"),
+        **{name: source.read_text(encoding="utf-8") for name, source in CODE_FILES.items()},
     }
+    if code is not None:
+        files[trust.CODE_PATH] = code.source
+        files["model_card.md"] = str(files["model_card.md"]) + notebook_code.card_section(code)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": created,
         "model": {"class": type(model).__name__, "module": type(model).__module__,
                   "fingerprint": next(e.fingerprint for e in models if e.name == variable),
                   "run_id": run_id, "version": version.ref if version else None},
-        "skops_trusted_types": found,
+        # What the model holds beyond skops' defaults, for reading only: loaders never trust it.
+        "model_types": found,
+        "notebook_functions": code.functions if code else [],
         "files": {name: hashlib.sha256(data.encode() if isinstance(data, str) else data)
                   .hexdigest() for name, data in files.items()},
     }
@@ -179,4 +206,6 @@ def export_bundle(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if code is not None:  # lets this store's loaders run the code without --trust-code
+        store.put_artifact(code.source.encode(), notebook_code.MEDIA_TYPE)
     return write_zip(target) if zip else target

@@ -1,7 +1,15 @@
-"""Load a deployment bundle back: integrity first, then types, then the model."""
+"""Load a deployment bundle back: integrity first, then types, then the model.
+
+What the model may contain is decided by this loader (``trust.allowlist()`` plus the caller's
+``trusted=``), never by the bundle. A .zip is unpacked once into a cache keyed by its sha256.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -10,9 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import BundleError
-from ..modelio import foreign_types
-from . import serve
+from ..errors import BundleError, StoreError
+from ..store import Store, open_store
+from . import serve, trust
+from .notebook_code import MEDIA_TYPE
+
+MAX_UNPACKED_BYTES = 8 * 1024**3
+MAX_MEMBERS = 10_000
 
 
 @dataclass
@@ -38,7 +50,7 @@ class Bundle:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The manifest: format version, model, trusted types, file hashes."""
+        """The manifest: format version, model, the types it holds, file hashes."""
         return self.served.manifest
 
     @property
@@ -66,39 +78,114 @@ class Bundle:
         return self.model.predict_proba(self._features(data))
 
 
+def cache_directory() -> Path:
+    """Where unpacked .zip bundles are kept: ``$JUPYTER_MLOPS_CACHE``, else the user's cache
+    directory (``$XDG_CACHE_HOME`` or ``~/.cache``) under ``jupyter-mlops``."""
+    configured = os.environ.get("JUPYTER_MLOPS_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "jupyter-mlops"
+
+
+def _check_members(archive: zipfile.ZipFile, label: Path) -> None:
+    """Refuse members that could land outside the target, links, and archives too large."""
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise BundleError(f"{label} holds {len(members)} files: not a bundle; refused")
+    total = 0
+    for member in members:
+        name = member.filename
+        parts = name.rstrip("/").split("/")
+        if name.startswith("/") or "\\" in name or ":" in name or ".." in parts:
+            raise BundleError(f"{label} holds {name!r}, a path outside the bundle: refused")
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise BundleError(f"{label} holds {name!r}, a symbolic link: refused")
+        total += member.file_size
+    if total > MAX_UNPACKED_BYTES:
+        raise BundleError(f"{label} unpacks to {total} bytes, more than {MAX_UNPACKED_BYTES}: "
+                          "refused")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def unpacked(path: str | Path) -> Path:
-    """A bundle directory: ``path`` itself, or a .zip extracted to a temporary directory."""
+    """A bundle directory: ``path`` itself, or a .zip unpacked once into the cache (keyed by
+    the archive's sha256, so every later call reuses it and nothing piles up)."""
     root = Path(path)
-    if root.is_file() and zipfile.is_zipfile(root):
-        extracted = Path(tempfile.mkdtemp(prefix="mlops-bundle-"))
-        with zipfile.ZipFile(root) as archive:
-            archive.extractall(extracted)
-        root = extracted
+    if root.is_file():
+        try:
+            archive = zipfile.ZipFile(root)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise BundleError(f"{path} is not a bundle directory or .zip ({exc})") from None
+        target = cache_directory() / "bundles" / _sha256(root)
+        with archive:
+            if not target.is_dir():
+                _check_members(archive, root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=target.parent))
+                try:
+                    archive.extractall(staging)
+                    os.replace(staging, target)
+                except OSError:
+                    if not target.is_dir():  # not lost to a concurrent unpacking
+                        raise
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+        root = target
     if not root.is_dir():
         raise BundleError(f"{path} is not a bundle directory or .zip")
     return root
 
 
-def load_bundle(path: str | Path, *, trusted: list[str] | None = None) -> Bundle:
+def code_recorded(root: Path, store: Store | None = None) -> bool:
+    """Whether the bundle's notebook code is what ``store`` (default: the store found from
+    the working directory, never created) recorded when it exported a bundle."""
+    path = root / trust.CODE_PATH
+    if not path.is_file():
+        return False
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        opened = store or open_store(create=False)
+    except StoreError:
+        return False
+    try:
+        row = opened.conn.execute("SELECT 1 FROM artifacts WHERE sha256 = ? AND media_type = ?",
+                                  [digest, MEDIA_TYPE]).fetchone()
+    finally:
+        if store is None:
+            opened.close()
+    return row is not None
+
+
+def load_bundle(path: str | Path, *, trusted: list[str] | None = None,
+                trust_code: bool = False, store: Store | None = None) -> Bundle:
     """Verify a bundle directory (or .zip) against its manifest and load its model.
 
-    Every file's sha256 is checked before anything is loaded; the model's types are audited
-    (scikit-learn, numpy and scipy types, plus ``trusted``) before any object is built.
+    The manifest must list every file of the bundle, each inside it, with its sha256; the
+    model is then audited against the loader's allowlist (scikit-learn's estimators and the
+    exact internal, numpy and scipy types they need) plus ``trusted`` before any object is
+    built. The bundle's own type lists are never used.
+
+    Parameters
+    ----------
+    path : a bundle directory or .zip
+    trusted : exact type or function names to allow beyond the allowlist
+    trust_code : run the notebook functions the bundle carries (``code/notebook_functions.py``);
+        without it they run only when ``store`` (default: the store found from the working
+        directory) recorded that exact code when it exported the bundle
     """
     root = unpacked(path)
     try:
         manifest = serve.verify_manifest(root)
-    except serve.IntegrityError as exc:
+        allowed = trust_code or code_recorded(root, store)
+        return Bundle(root, serve.Model(root, manifest=manifest, trusted=trusted or (),
+                                        trust_code=allowed))
+    except (serve.IntegrityError, trust.ModelRefused) as exc:
         raise BundleError(str(exc)) from None
-    import skops.io as sio
-
-    model_file = root / "model.skops"
-    present = sorted(sio.get_untrusted_types(file=model_file))
-    foreign = foreign_types(present, trusted)
-    if foreign:
-        raise BundleError(f"{model_file} contains types outside scikit-learn/numpy/scipy: "
-                          f"{', '.join(foreign)}; pass trusted=[...] if you trust them")
-    if sorted(manifest.get("skops_trusted_types", [])) != present:
-        raise BundleError(f"{model_file} holds types its manifest does not list: the bundle "
-                          "is inconsistent; export it again")
-    return Bundle(root, serve.Model(root, manifest=manifest))

@@ -8,6 +8,16 @@ Needs only the packages of the bundle's requirements.txt (not jupyter-mlops). En
 (the same, or a bare list of records). Answers ``{"predictions": [...]}``. Requests are checked
 against schema.json; a bad request gets a 4xx with a JSON message naming the column and the
 problem, and never stops the server. The files are checked against MANIFEST.json at start.
+
+What the model may contain is decided here, never by the bundle: the allowlist of
+``code/mlops_trust.py`` (exact scikit-learn, numpy and scipy types) plus the names given with
+``--trust TYPE``. The manifest's own type list is never used to widen it.
+
+Input limits: a body is read in chunks and refused (413) past ``MAX_BODY_BYTES`` whether or not
+it declares a Content-Length; JSON deeper than ``MAX_JSON_DEPTH`` is refused (400) before it
+is decoded, and so is an integer outside 64 bits; ``Infinity`` and numbers beyond float
+range (``1e400``) are refused (422); ``NaN`` is a missing value like ``null``, refused (422)
+where the schema allows none; a request holds at least one row and at most ``MAX_ROWS``.
 """
 
 from __future__ import annotations
@@ -27,8 +37,16 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+try:  # imported as jupyter_mlops.bundle.serve
+    from . import trust
+except ImportError:  # run as the bundle's serve.py: the same module ships as code/mlops_trust.py
+    sys.dont_write_bytecode = True  # keep the bundle exactly as its manifest lists it
+    sys.path.insert(0, str(HERE / "code"))
+    import mlops_trust as trust  # type: ignore[import-not-found,no-redef]
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
+MAX_JSON_DEPTH = 32  # a scoring payload needs 4 levels; Python's decoder recurses per level
+INT64 = 2**63
 LOG_FIELDS = ("_ts", "_prediction")  # what a request log adds to each scored row
 LOG_MAX_BYTES = 50 * 1024 * 1024
 LOG_KEEP = 5
@@ -46,34 +64,91 @@ class IntegrityError(Exception):
     """A bundle file is missing or differs from what MANIFEST.json recorded."""
 
 
+REQUIRED_FILES = ("model.skops", "schema.json")
+
+
+def _bundle_files(root: Path) -> list[str]:
+    """Every file under ``root`` (posix paths), except MANIFEST.json and Python's own bytecode
+    caches (written when this bundle's code is imported); a symlink is refused."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            raise IntegrityError(f"{path} is a symbolic link: a bundle holds only its own files")
+        if path.is_dir() or relative == "MANIFEST.json" or (
+                path.parent.name == "__pycache__" and path.suffix == ".pyc"):
+            continue
+        found.append(relative)
+    return found
+
+
+def _inside(root: Path, name: str) -> Path:
+    """The listed file ``name`` under ``root``; IntegrityError if it could point elsewhere."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or ":" in name or any(
+            part in ("", ".", "..") for part in parts):
+        raise IntegrityError(f"{root / 'MANIFEST.json'} lists {name!r}, a path outside the "
+                             "bundle: refused")
+    return root.joinpath(*parts)
+
+
 def verify_manifest(root: Path) -> dict[str, Any]:
-    """The manifest, after checking every listed file's sha256."""
+    """The manifest, after checking that it lists exactly the bundle's files, each inside the
+    bundle and with the recorded sha256."""
+    where = root / "MANIFEST.json"
     try:
-        manifest = json.loads((root / "MANIFEST.json").read_text())
-        listed = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        manifest = json.loads(where.read_text())
+    except (OSError, ValueError) as exc:
         raise IntegrityError(f"{root} has no readable MANIFEST.json ({exc}): is it a bundle?"
                              ) from None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
+        raise IntegrityError(f"{where} has no file list (\"files\": {{name: sha256}}): the "
+                             "bundle cannot be checked; export it again")
+    missing = [name for name in REQUIRED_FILES if name not in listed]
+    if missing:
+        raise IntegrityError(f"{where} does not list {', '.join(missing)}: the bundle cannot "
+                             "be checked; export it again")
+    unlisted = sorted(set(_bundle_files(root)) - set(listed))
+    if unlisted:
+        raise IntegrityError(f"{root / unlisted[0]} is not listed in MANIFEST.json: a bundle "
+                             "holds only the files it lists; remove it or export again")
     for name, expected in listed.items():
+        path = _inside(root, name)
         try:
-            digest = hashlib.sha256((root / name).read_bytes()).hexdigest()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
-            raise IntegrityError(f"{root / name} is missing: the bundle is incomplete") from None
+            raise IntegrityError(f"{path} is missing: the bundle is incomplete") from None
         if digest != expected:
-            raise IntegrityError(f"{root / name} does not match MANIFEST.json: the bundle was "
+            raise IntegrityError(f"{path} does not match MANIFEST.json: the bundle was "
                                  "changed after export; export it again")
     return manifest
 
 
-def load_model(root: Path, manifest: dict[str, Any]) -> Any:
-    """The model, trusting only the types recorded in the (verified) manifest."""
-    import skops.io as sio
+def load_model(root: Path, trusted: list[str] | tuple[str, ...] = (),
+               trust_code: bool = False) -> Any:
+    """The model, audited against the loader's allowlist plus ``trusted`` (exact names)
+    before anything is built; the bundle's notebook functions run only with ``trust_code``.
+    :class:`trust.ModelRefused` otherwise."""
+    local = trust.load_code(root, trust_code)
+    return trust.load_file(root / "model.skops", [*trusted, *local])
 
-    return sio.load(root / "model.skops", trusted=manifest["skops_trusted_types"])
+
+NO_ROWS = "the request holds no rows to score: send at least one"
 
 
 def frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
-    """A DataFrame from any of MLflow's scoring formats (or a bare list of records)."""
+    """A DataFrame from any of MLflow's scoring formats (or a bare list of records), with at
+    least one row."""
+    frame = _frame_from_payload(payload, columns)
+    if len(frame) == 0:
+        raise RequestError(NO_ROWS, 422)
+    _refuse_unscorable_numbers(frame)
+    return frame
+
+
+def _frame_from_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
     if isinstance(payload, dict):
         if "dataframe_split" in payload:
             split = payload["dataframe_split"]
@@ -103,16 +178,90 @@ def payload_from_body(body: bytes, content_type: str) -> Any:
         except (ValueError, pd.errors.ParserError) as exc:
             raise RequestError(f"the body is not readable CSV ({exc})") from None
         return {"dataframe_split": frame.to_dict(orient="split", index=False)}
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise RequestError(f"the JSON body is nested {depth} or more levels deep; a scoring "
+                           f"payload needs a few and at most {MAX_JSON_DEPTH} are read")
     try:
-        return json.loads(body)
-    except ValueError as exc:
+        return json.loads(body, parse_constant=_refuse_infinity)
+    except (ValueError, RecursionError) as exc:  # RecursionError: depth counted too low
+        if "integer string conversion" in str(exc):
+            raise RequestError("the body holds an integer of more than 4300 digits: numbers "
+                               "must fit in 64 bits") from None
         raise RequestError(f"the body is not valid JSON ({exc}); CSV with a header row is "
                            "accepted with Content-Type: text/csv") from None
 
 
+async def read_body(request: Any) -> bytes:
+    """The body of a Starlette request, streamed: refused (413) as soon as it passes
+    ``MAX_BODY_BYTES``, so a chunked body without Content-Length is never held whole."""
+    too_large = RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+    declared = (request.headers.get("content-length") or "0").strip()
+    if not declared.isdigit():
+        raise RequestError(f"Content-Length must be a number of bytes, got {declared[:40]!r}")
+    if len(declared) > 12 or int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_depth(body: bytes, block: int = 1 << 20) -> int:
+    """How deeply a JSON text nests arrays and objects (brackets inside strings ignored),
+    counted with numpy a block at a time; stops counting once past ``MAX_JSON_DEPTH``."""
+    # escaped backslashes, then escaped quotes, cannot open or close a string
+    text = np.frombuffer(body.replace(b"\\\\", b"__").replace(b'\\"', b"__"), dtype=np.uint8)
+    deepest = depth = quotes = 0
+    for start in range(0, len(text), block):
+        part = text[start:start + block]
+        quote = part == ord('"')
+        outside = (quotes + np.cumsum(quote, dtype=np.int32)) % 2 == 0
+        opens = outside & ((part == ord("[")) | (part == ord("{")))
+        closes = outside & ((part == ord("]")) | (part == ord("}")))
+        levels = depth + np.cumsum(opens.astype(np.int32) - closes, dtype=np.int32)
+        if len(levels):
+            deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+        quotes += int(quote.sum())
+        if deepest > MAX_JSON_DEPTH:
+            break
+    return deepest
+
+
+def _refuse_infinity(name: str) -> float:
+    """``NaN`` is a missing value, as ``null`` (the schema says whether one is allowed);
+    ``Infinity`` and ``-Infinity`` cannot be scored."""
+    if name == "NaN":
+        return math.nan
+    raise RequestError(f"{name} cannot be scored: send finite numbers, and null for a missing "
+                       "value", 422)
+
+
+def _refuse_unscorable_numbers(frame: pd.DataFrame) -> None:
+    """422 for an infinite number (``1e400`` in JSON, ``inf`` in CSV), 400 for an integer
+    outside 64 bits, naming the column."""
+    numbers = frame.select_dtypes("number")
+    infinite = [str(c) for c in numbers.columns if np.isinf(numbers[c].to_numpy(float)).any()]
+    if infinite:
+        raise RequestError(f"column(s) {', '.join(infinite)} hold a number beyond the range of "
+                           "a 64-bit float: send finite numbers, and null for a missing value",
+                           422)
+    for column in (c for c in frame.columns if frame[c].dtype == object):
+        for value in frame[column].to_numpy():
+            if isinstance(value, int) and not -INT64 <= value < 2 * INT64:
+                raise RequestError(f"column {str(column)!r}: an integer of "
+                                   f"{len(str(abs(value)))} digits does not fit in 64 bits")
+
+
 def _records(rows: Any, columns: list[str]) -> pd.DataFrame:
-    if not isinstance(rows, list) or not rows:
-        raise RequestError("expected a non-empty list of rows")
+    if not isinstance(rows, list):
+        raise RequestError("expected a list of rows")
+    if not rows:
+        raise RequestError(NO_ROWS, 422)
     if all(isinstance(row, dict) for row in rows):
         return pd.DataFrame.from_records(rows)
     if all(isinstance(row, list) for row in rows):
@@ -336,11 +485,12 @@ class Model:
     """The bundle's model with its schema: what the HTTP handlers call."""
 
     def __init__(self, root: Path = HERE, log: RequestLog | None = None,
-                 manifest: dict[str, Any] | None = None) -> None:
+                 manifest: dict[str, Any] | None = None,
+                 trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False) -> None:
         self.log = log
         self.manifest = manifest or verify_manifest(root)  # given: already verified
         self.schema = json.loads((root / "schema.json").read_text())
-        self.model = load_model(root, self.manifest)
+        self.model = load_model(root, trusted, trust_code)
         self.columns = [c["name"] for c in self.schema["columns"]]
         self.as_array = not self.schema.get("feature_names", True)
         self.predictor = self.model.predict
@@ -352,8 +502,11 @@ class Model:
                 self.predictor = fast
 
     def frame(self, payload: Any) -> pd.DataFrame:
-        """The validated rows of a request payload."""
-        return validate(frame_from_payload(payload, self.columns), self.schema)
+        """The validated rows of a request payload, or of a DataFrame as it is (MLflow's
+        pyfunc and ``load_bundle`` pass frames: their dtypes are kept)."""
+        rows = payload if isinstance(payload, pd.DataFrame) else frame_from_payload(
+            payload, self.columns)
+        return validate(rows, self.schema)
 
     def features(self, payload: Any) -> Any:
         """The validated model input for a request payload."""
@@ -368,36 +521,16 @@ class Model:
         return {"predictions": predictions}
 
 
-class PyFunc:
-    """The bundle as ``mlflow.pyfunc.load_model`` returns it: MLmodel names this file as the
-    loader module, so MLflow's frames get the checks and dtypes of a request."""
-
-    def __init__(self, model: Model) -> None:
-        self.model = model
-
-    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        frame = model_input if isinstance(model_input, pd.DataFrame) else \
-            frame_from_payload(model_input, self.model.columns)
-        try:
-            features = validate(frame, self.model.schema)
-        except RequestError as exc:
-            raise ValueError(str(exc)) from None
-        return self.model.predictor(features.to_numpy() if self.model.as_array else features)
-
-
-def _load_pyfunc(path: str) -> PyFunc:
-    """MLflow's pyfunc entry point: ``path`` is the bundle directory."""
-    return PyFunc(Model(Path(path)))
-
-
-def create_app(root: Path = HERE, log: RequestLog | None = None) -> Any:
-    """The ASGI application serving the bundle in ``root`` (logging requests to ``log``)."""
+def create_app(root: Path = HERE, log: RequestLog | None = None,
+               trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False) -> Any:
+    """The ASGI application serving the bundle in ``root`` (logging requests to ``log``),
+    loading its model with the allowlist plus ``trusted``."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    model = Model(root, log)
+    model = Model(root, log, trusted=trusted, trust_code=trust_code)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -409,17 +542,12 @@ def create_app(root: Path = HERE, log: RequestLog | None = None) -> Any:
 
     async def score(request: Request) -> JSONResponse:
         try:
-            declared = int(request.headers.get("content-length") or 0)
-            if declared > MAX_BODY_BYTES:
-                raise RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                raise RequestError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+            body = await read_body(request)
             return JSONResponse(model.predict(
                 payload_from_body(body, request.headers.get("content-type", ""))))
         except RequestError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
             return JSONResponse({"error": f"cannot score this input: {exc}"}, status_code=422)
         except Exception as exc:  # the server must outlive any single request
             return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"},
@@ -449,14 +577,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="append scored rows and predictions here, for monitoring")
     parser.add_argument("--log-max-mb", type=float, default=LOG_MAX_BYTES / 2**20,
                         help="rotate the request log past this size")
+    trust.add_trust_option(parser)
+    trust.add_trust_code_option(parser)
     args = parser.parse_args(argv)
     import uvicorn
 
     try:
         log = RequestLog(Path(args.log_requests), int(args.log_max_mb * 2**20)) \
             if args.log_requests else None
-        app = create_app(Path(args.bundle).resolve(), log)
-    except (IntegrityError, ValueError) as exc:
+        app = create_app(Path(args.bundle).resolve(), log, trusted=args.trust,
+                         trust_code=args.trust_code)
+    except (IntegrityError, trust.ModelRefused, ValueError) as exc:
         print(f"serve.py: {exc}", file=sys.stderr)
         return 2
     problem = port_problem(args.host, args.port)

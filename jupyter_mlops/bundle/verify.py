@@ -83,9 +83,11 @@ def _install(bundle: Path, venv: Path) -> Path:
     return python
 
 
-def verify_bundle(bundle: Path, model: Any, *, python: Path | None = None) -> Verification:
+def verify_bundle(bundle: Path, model: Any, *, trusted: list[str] | None = None,
+                  trust_code: bool = False, python: Path | None = None) -> Verification:
     """Serve ``bundle`` from a fresh virtualenv (or the one of ``python``, already holding
-    its requirements) and compare its answers with ``model``'s."""
+    its requirements) and compare its answers with ``model``'s (its serve.py trusting the
+    allowlist plus ``trusted``, as the user would serve it)."""
     bundle = Path(bundle)
     example = json.loads((bundle / "input_example.json").read_text())
     schema = json.loads((bundle / "schema.json").read_text())
@@ -102,7 +104,10 @@ def verify_bundle(bundle: Path, model: Any, *, python: Path | None = None) -> Ve
         except (RuntimeError, subprocess.SubprocessError) as exc:
             return Verification(False, str(exc))
         port = free_port()
-        process = subprocess.Popen([str(python), str(bundle / "serve.py"), "--port", str(port)],
+        trust = [arg for name in trusted or [] for arg in ("--trust", name)]
+        trust += ["--trust-code"] if trust_code else []
+        process = subprocess.Popen([str(python), str(bundle / "serve.py"), "--port", str(port),
+                                    *trust],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             url = f"http://127.0.0.1:{port}"

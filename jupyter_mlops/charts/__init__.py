@@ -16,12 +16,13 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from .comparison import comparison
 from .diagnostics import classifier_diagnostics, diagnostics, regressor_diagnostics
 from .drift import drift_figure, drift_over_time
 from .lineage import lineage_graph
 from .runs import compare_runs, metric_curves, parallel_coordinates
 
-__all__ = ["classifier_diagnostics", "compare_runs", "diagnostics", "drift_figure",
+__all__ = ["classifier_diagnostics", "compare_runs", "comparison", "diagnostics", "drift_figure",
            "drift_over_time", "lineage_graph", "metric_curves", "mimebundle",
            "parallel_coordinates", "regressor_diagnostics"]
 

@@ -1,6 +1,7 @@
 """Thin, authenticated REST handlers over the store; the route table is at the bottom.
 
-Every handler parses its parameters, calls the store (or the promotion API) and returns
+Every handler reads its parameters through :class:`MLOpsHandler`, which bounds them all
+(lengths, numbers, body size and fields), calls the store (or the promotion API) and returns
 JSON. Exceptions become HTTP codes in one place, :meth:`MLOpsHandler.write_error`.
 The API is described in ``api.yml`` next to this file.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from ..champion import parse_champion
 from ..errors import (
     GateError,
     MLOpsError,
@@ -23,18 +26,31 @@ from ..errors import (
     PromotionError,
     StoreError,
 )
+from ..gates import MAX_GATE_CHARS, evaluate_gate
 from ..lineage import lineage
-from ..promotion import promote, transition
+from ..promotion import move_version, promote
 from ..store import Store, open_store
-from ..store.listing import count_runs, runs_page
-from ..store.registry import versions
+from ..store.listing import MAX_SEARCH_CHARS, count_runs, run_keys, runs_page
+from ..store.registry import MAX_VERSION, versions
 
 MAX_LIMIT = 1000
+MAX_COMPARED = 100  # runs in one comparison
+MAX_OFFSET = 10**9
+MAX_TEXT = 200  # a name, id, key, filter or stage
+MAX_REASON = 2000
+MAX_BODY_BYTES = 64 * 1024  # a request body is a few fields
 API_PREFIX = "jupyter-mlops/api"
 
 
 class BadRequest(ValueError):
     """A query parameter or body field is missing or malformed."""
+
+
+class BodyTooLarge(tornado.web.HTTPError):
+    """A request body past :data:`MAX_BODY_BYTES`."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
 
 
 def _status_for(error: BaseException) -> int:
@@ -51,8 +67,32 @@ def _status_for(error: BaseException) -> int:
     return 500
 
 
+@tornado.web.stream_request_body
 class MLOpsHandler(APIHandler):
-    """Base handler: the shared store, parameter parsing, and errors mapped to HTTP codes."""
+    """Base handler: the shared store, parameter parsing, and errors mapped to HTTP codes.
+
+    Every input is checked here, before a handler sees it: path parts and text parameters
+    are at most :data:`MAX_TEXT` characters, numbers are digits within their bounds, and
+    the body is streamed and refused (413) past :data:`MAX_BODY_BYTES`.
+    """
+
+    _chunks: list[bytes]
+    _size: int
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self._chunks, self._size = [], 0
+        await super().prepare()
+        for name, value in self.path_kwargs.items():
+            if len(value) > MAX_TEXT:
+                raise BadRequest(f"{name} is {len(value)} characters long; at most {MAX_TEXT}")
+        declared = self.request.headers.get("Content-Length", "0")
+        if not declared.isdigit() or len(declared) > 12 or int(declared) > MAX_BODY_BYTES:
+            raise BodyTooLarge()
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= MAX_BODY_BYTES:  # past it (chunked): dropped, and refused in body()
+            self._chunks.append(chunk)
 
     @property
     def store(self) -> Store:
@@ -60,22 +100,28 @@ class MLOpsHandler(APIHandler):
         return holder.store()
 
     def int_argument(self, name: str, default: int, *, low: int = 0,
-                     high: int | None = None) -> int:
+                     high: int = MAX_OFFSET) -> int:
+        """A whole-number query parameter within [low, high]."""
         raw = self.get_argument(name, None)
         if raw is None or raw == "":
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
-        if value < low or (high is not None and value > high):
-            raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
-        return value
+        return bounded_int(name, raw, low, high)
+
+    def text_argument(self, name: str, default: str | None = None, *,
+                      max_chars: int = MAX_TEXT) -> str | None:
+        """A text query parameter of at most ``max_chars`` characters (empty: ``default``)."""
+        raw = self.get_argument(name, None)
+        if not raw:
+            return default
+        return bounded_text(name, raw, max_chars)
 
     def body(self) -> dict[str, Any]:
+        """The JSON object of the request body (at most :data:`MAX_BODY_BYTES`)."""
+        if self._size > MAX_BODY_BYTES:
+            raise BodyTooLarge()
         try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError as exc:
+            data = json.loads(b"".join(self._chunks) or b"{}")
+        except (ValueError, RecursionError) as exc:
             raise BadRequest(f"the body is not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON object")
@@ -100,6 +146,47 @@ class MLOpsHandler(APIHandler):
             super().log_exception(typ, value, tb)
 
 
+def bounded_int(name: str, raw: str, low: int, high: int) -> int:
+    """``raw`` as a whole number in [low, high], or :class:`BadRequest` saying so."""
+    text = raw.strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or not digits.isascii():
+        raise BadRequest(f"{name} must be an integer, got {raw[:40]!r}")
+    if len(digits) > len(str(max(abs(low), abs(high)))) or not low <= int(text) <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, got {raw[:40]}")
+    return int(text)
+
+
+def bounded_text(name: str, value: Any, max_chars: int = MAX_TEXT) -> str:
+    """``value`` as text of at most ``max_chars`` characters, or :class:`BadRequest`."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise BadRequest(f"{name} is {len(value)} characters long; at most {max_chars}")
+    return value
+
+
+def body_fields(body: dict[str, Any], **kinds: tuple[type, int]) -> dict[str, Any]:
+    """The body's fields named in ``kinds`` (``field=(str, max_chars)`` or ``(bool, 0)``),
+    checked; absent or null fields are None. Unknown fields are refused."""
+    unknown = sorted(set(body) - set(kinds))
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(map(repr, unknown))[:200]}; the body "
+                         f"takes {', '.join(kinds)}")
+    fields: dict[str, Any] = {}
+    for name, (kind, max_chars) in kinds.items():
+        value = body.get(name)
+        if value is None or (kind is str and value == ""):
+            fields[name] = None
+        elif kind is bool:
+            if not isinstance(value, bool):
+                raise BadRequest(f"{name} must be true or false, got {str(value)[:40]!r}")
+            fields[name] = value
+        else:
+            fields[name] = bounded_text(name, value, max_chars)
+    return fields
+
+
 class ExperimentsHandler(MLOpsHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -114,18 +201,46 @@ class ExperimentsHandler(MLOpsHandler):
 class RunsHandler(MLOpsHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        order = self.get_argument("order", "desc")
+        order = self.text_argument("order", "desc")
         if order not in ("asc", "desc"):
             raise BadRequest(f"order must be asc or desc, got {order!r}")
-        filters = {"experiment": self.get_argument("experiment", None) or None,
-                   "status": self.get_argument("status", None) or None,
-                   "search": self.get_argument("q", None) or None}
+        filters = {"experiment": self.text_argument("experiment"),
+                   "status": self.text_argument("status"),
+                   "search": self.text_argument("q", max_chars=MAX_SEARCH_CHARS)}
         limit = self.int_argument("limit", 50, low=1, high=MAX_LIMIT)
         offset = self.int_argument("offset", 0)
-        runs = runs_page(self.store.conn, **filters, sort=self.get_argument("sort", "started_at"),
+        runs = runs_page(self.store.conn, **filters,
+                         sort=self.text_argument("sort", "started_at") or "started_at",
                          descending=order == "desc", limit=limit, offset=offset)
         self.reply({"runs": runs, "total": count_runs(self.store.conn, **filters),
                     "offset": offset, "limit": limit})
+
+
+class KeysHandler(MLOpsHandler):
+    """The metric and param keys of every run the filters match: the column chooser's menu."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.reply(run_keys(self.store.conn, experiment=self.text_argument("experiment"),
+                            status=self.text_argument("status"),
+                            search=self.text_argument("q", max_chars=MAX_SEARCH_CHARS)))
+
+
+class CompareHandler(MLOpsHandler):
+    """Runs side by side: params, metrics, curves and parallel coordinates (plotly JSON)."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..charts import comparison  # plotly loads on the first comparison only
+
+        refs = [ref for ref in (self.text_argument("runs", "", max_chars=MAX_COMPARED * 40)
+                                or "").split(",") if ref]
+        if len(refs) > MAX_COMPARED:
+            raise BadRequest(f"at most {MAX_COMPARED} runs can be compared, got {len(refs)}")
+        theme = self.text_argument("theme", "light")
+        if theme not in ("light", "dark"):
+            raise BadRequest(f"theme must be light or dark, got {theme!r}")
+        self.reply(comparison(self.store, refs, dark=theme == "dark"))
 
 
 def run_payload(store: Store, run_id: str) -> dict[str, Any]:
@@ -149,6 +264,22 @@ class LineageHandler(MLOpsHandler):
     @tornado.web.authenticated
     def get(self, run_id: str) -> None:
         self.reply(lineage(self.store, run_id).as_dict())
+
+
+class GateHandler(MLOpsHandler):
+    """A gate over a run's metrics, evaluated without promoting: the promote dialog shows its
+    conditions while the user types, and after a refusal (the same function decides both)."""
+
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        expression = (self.text_argument("expression", "", max_chars=MAX_GATE_CHARS)
+                      or "").strip()
+        if not expression:
+            raise BadRequest("expression is required: a gate such as accuracy>=0.9")
+        if parse_champion(expression) is not None:
+            raise BadRequest("the champion gate scores both models on evaluation data: it runs "
+                             "when the model is promoted")
+        self.reply(evaluate_gate(expression, self.store.get_run(run_id).metrics).as_dict())
 
 
 class MetricHandler(MLOpsHandler):
@@ -200,36 +331,44 @@ async def _in_worker(function: Any, **kwargs: Any) -> Any:
 class VersionsHandler(MLOpsHandler):
     @tornado.web.authenticated
     async def post(self, name: str) -> None:
-        body = self.body()
-        run = body.get("run_id")
-        if not isinstance(run, str) or not run:
+        body = body_fields(self.body(), run_id=(str, MAX_TEXT), stage=(str, MAX_TEXT),
+                           gate=(str, MAX_GATE_CHARS), reason=(str, MAX_REASON),
+                           force=(bool, 0), verify=(bool, 0))
+        if body["run_id"] is None:
             raise BadRequest("the body needs run_id: the run whose model to promote")
         version = await _in_worker(
-            promote, store_path=self.store.directory, run_or_model=run, name=name,
-            stage=body.get("stage") or None, gate=body.get("gate") or None,
-            reason=body.get("reason") or None, force=bool(body.get("force", False)),
-            verify=body.get("verify"))
+            promote, store_path=self.store.directory, run_or_model=body["run_id"], name=name,
+            stage=body["stage"], gate=body["gate"], reason=body["reason"],
+            force=bool(body["force"]), verify=body["verify"])
         self.reply(dataclasses.asdict(version), 201)
 
 
 class StageHandler(MLOpsHandler):
+    """Move a version to a stage or alias; production takes promote's checks
+    (:func:`~jupyter_mlops.promotion.move_version`), and the answer says which ran."""
+
     @tornado.web.authenticated
     async def post(self, name: str, version: str) -> None:
-        body = self.body()
-        stage = body.get("stage")
-        if not isinstance(stage, str) or not stage:
+        body = body_fields(self.body(), stage=(str, MAX_TEXT), reason=(str, MAX_REASON),
+                           gate=(str, MAX_GATE_CHARS), force=(bool, 0), verify=(bool, 0))
+        if body["stage"] is None:
             raise BadRequest("the body needs stage: staging, production, archived or an alias")
-        moved = await _in_worker(transition, store_path=self.store.directory, name=name,
-                                 version=int(version), stage=stage,
-                                 reason=body.get("reason") or None)
-        self.reply(dataclasses.asdict(moved))
+        moved = await _in_worker(
+            move_version, store_path=self.store.directory, name=name,
+            version=bounded_int("version", version, 1, MAX_VERSION), stage=body["stage"],
+            reason=body["reason"], gate=body["gate"], force=bool(body["force"]),
+            verify=body["verify"])
+        self.reply({**dataclasses.asdict(moved.version),
+                    "checks": {"gate": moved.checks.get("gate"),
+                               "forced": bool(moved.checks.get("forced")),
+                               "verification": moved.checks.get("verification")}})
 
 
 class EventsHandler(MLOpsHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         limit = self.int_argument("limit", 100, low=1, high=MAX_LIMIT)
-        events = self.store.events(self.get_argument("subject", None) or None, limit)
+        events = self.store.events(self.text_argument("subject"), limit)
         self.reply({"events": [dataclasses.asdict(e) for e in events]})
 
 
@@ -239,20 +378,33 @@ def _cursor(store: Store) -> str:
     return f"{updated or 0!r}:{runs}:{seq or 0}"
 
 
+def _parse_cursor(since: str) -> tuple[float, int]:
+    """(updated_at, event seq) of a cursor ``UPDATED:RUNS:SEQ`` made by :func:`_cursor`."""
+    parts = since.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        updated = float(parts[0])
+        if not math.isfinite(updated):
+            raise ValueError
+        bounded_int("since", parts[1], 0, 2**63 - 1)
+        return updated, bounded_int("since", parts[2], 0, 2**63 - 1)
+    except ValueError:
+        raise BadRequest(f"since must be a cursor returned by this endpoint, got "
+                         f"{since[:40]!r}") from None
+
+
 class ChangesHandler(MLOpsHandler):
     """A cheap poll: has anything changed since the client's cursor, and which runs."""
 
     @tornado.web.authenticated
     def get(self) -> None:
-        since = self.get_argument("since", "") or ""
+        since = self.text_argument("since") or ""
         cursor = _cursor(self.store)
-        if since and since.count(":") != 2:
-            raise BadRequest(f"since must be a cursor returned by this endpoint, got {since!r}")
         if since == cursor:
             self.reply({"cursor": cursor, "changed": False, "runs": [], "events": False})
             return
-        updated = float(since.split(":")[0]) if since else 0.0
-        seq = int(since.split(":")[2]) if since else 0
+        updated, seq = _parse_cursor(since) if since else (0.0, 0)
         rows = self.store.conn.execute(
             "SELECT run_id FROM runs WHERE updated_at > ? ORDER BY updated_at DESC LIMIT 200",
             [updated]).fetchall()
@@ -277,8 +429,11 @@ def setup_handlers(web_app: Any) -> None:
     routes = [
         ("experiments", ExperimentsHandler),
         ("runs", RunsHandler),
+        ("keys", KeysHandler),
+        ("compare", CompareHandler),
         (f"runs/{RUN}", RunHandler),
         (f"runs/{RUN}/lineage", LineageHandler),
+        (f"runs/{RUN}/gate", GateHandler),
         (f"runs/{RUN}/metrics/(?P<key>[^/]+)", MetricHandler),
         ("models", ModelsHandler),
         ("models/(?P<name>[^/]+)", ModelHandler),

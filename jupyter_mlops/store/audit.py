@@ -64,8 +64,8 @@ def events(conn: sqlite3.Connection, subject: str | None = None, limit: int | No
     sql = "SELECT seq, at, actor, action, subject, detail, reason, hash FROM events"
     args: list[Any] = []
     if subject is not None:
-        sql += " WHERE subject = ? OR subject LIKE ?"
-        args += [subject, subject + "/%"]
+        sql += " WHERE subject = ? OR substr(subject, 1, ?) = ?"  # exact, not LIKE: no wildcards
+        args += [subject, len(subject) + 1, subject + "/"]
     sql += " ORDER BY seq DESC"
     if limit is not None:
         sql += " LIMIT ?"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,9 @@ import orjson
 import pandas as pd
 
 from ..entities import RUN_STATUSES
+from .like import ESCAPE, like_escape
 
+MAX_SEARCH_CHARS = 200
 BASE_COLUMNS = ("run_id", "experiment", "name", "status", "started_at", "duration_s")
 SORTABLE = {
     "run_id": "r.run_id", "name": "r.name", "status": "r.status", "experiment": "e.name",
@@ -58,11 +61,17 @@ def _expand(texts: Sequence[Any], prefix: str) -> pd.DataFrame:
     return frame
 
 
+_TAG_SEARCH = re.compile(r"(?P<key>[A-Za-z_][\w.-]*):(?P<value>\S.*)")
+
+
 def _filters(experiment: str | None, status: str | None, name: str | None,
              search: str | None) -> tuple[list[str], list[Any]]:
     """The WHERE conditions (and their arguments) shared by listing and counting."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(RUN_STATUSES)}")
+    if search is not None and len(search) > MAX_SEARCH_CHARS:
+        raise ValueError(f"the search text is {len(search)} characters long; it matches names, "
+                         f"params and run ids, and is at most {MAX_SEARCH_CHARS} characters")
     where: list[str] = []
     args: list[Any] = []
     for clause, value in (("e.name = ?", experiment), ("r.status = ?", status),
@@ -70,10 +79,15 @@ def _filters(experiment: str | None, status: str | None, name: str | None,
         if value is not None:
             where.append(clause)
             args.append(value)
-    if search:  # a name or a param (key or value), case-insensitive, or a run id's start
-        where.append("(r.name LIKE ? ESCAPE '\\' OR r.params_json LIKE ? ESCAPE '\\' "
-                     "OR r.run_id LIKE ? ESCAPE '\\')")
-        pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    tag = _TAG_SEARCH.fullmatch(search.strip()) if search else None
+    if tag:  # key:value, a tag (%%track --tag owner=alice is found by owner:alice)
+        where.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.run_id AND t.key = ? "
+                     "AND t.value = ?)")
+        args += [tag["key"], tag["value"]]
+    elif search:  # a name or a param (key or value), case-insensitive, or a run id's start
+        where.append(f"(r.name LIKE ? {ESCAPE} OR r.params_json LIKE ? {ESCAPE} "
+                     f"OR r.run_id LIKE ? {ESCAPE})")
+        pattern = like_escape(search)
         args += [f"%{pattern}%", f"%{pattern}%", f"{pattern.upper()}%"]
     return where, args
 
@@ -250,3 +264,37 @@ def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     params = _expand(columns[6], "params")
     metrics = _expand(columns[7], "metrics")
     return pd.concat([frame, params, metrics], axis=1)
+
+
+# The tables whose keys name the runs table's columns: metric keys (latest values) and params.
+KEY_TABLES = {"metrics": "latest_metrics", "params": "params"}
+
+
+def _distinct_keys(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Every key of a table, read by skipping through its key index (one seek per key)."""
+    rows = conn.execute(
+        f"WITH RECURSIVE k(key) AS (SELECT min(key) FROM {table} UNION ALL "
+        f"SELECT (SELECT min(key) FROM {table} WHERE key > k.key) FROM k "
+        "WHERE k.key IS NOT NULL) SELECT key FROM k WHERE key IS NOT NULL").fetchall()
+    return [key for (key,) in rows]
+
+
+def run_keys(conn: sqlite3.Connection, *, experiment: str | None = None,
+             status: str | None = None, search: str | None = None) -> dict[str, list[str]]:
+    """The metric and param keys of the runs matching the filters (all of them, not a page),
+    sorted: ``{"metrics": [...], "params": [...]}``.
+
+    Each key of the store is checked with one indexed ``EXISTS`` under the filters, so the
+    cost grows with the number of distinct keys, not with the number of runs.
+    """
+    where, args = _filters(experiment, status, None, search)
+    found: dict[str, list[str]] = {}
+    for kind, table in KEY_TABLES.items():
+        keys = _distinct_keys(conn, table)
+        if where:
+            exists = (f"SELECT 1 FROM {table} m JOIN runs r ON r.run_id = m.run_id "
+                      f"JOIN experiments e ON e.id = r.experiment_id "
+                      f"{_where(['m.key = ?', *where])} LIMIT 1")
+            keys = [key for key in keys if conn.execute(exists, [key, *args]).fetchone()]
+        found[kind] = keys
+    return found

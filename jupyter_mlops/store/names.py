@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import AmbiguousRunError, NotFoundError, RunNotFoundError
+from .like import ESCAPE, like_escape
 
 if TYPE_CHECKING:
     from .store import Store
@@ -72,14 +73,14 @@ def resolve(store: Store, ref: str) -> Resolution:
         raise RunNotFoundError(ref)
     if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [ref]).fetchone():
         return Resolution(ref)
-    escaped = ref.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    rows = conn.execute("SELECT run_id FROM runs WHERE run_id LIKE ? ESCAPE '\\' "
-                        "ORDER BY run_id LIMIT ?", [escaped + "%", SHOWN_IDS + 1]).fetchall()
+    prefix = like_escape(ref.upper()) + "%"
+    rows = conn.execute(f"SELECT run_id FROM runs WHERE run_id LIKE ? {ESCAPE} "
+                        "ORDER BY run_id LIMIT ?", [prefix, SHOWN_IDS + 1]).fetchall()
     if len(rows) == 1:
         return Resolution(str(rows[0][0]))
     if len(rows) > 1:
-        total = conn.execute("SELECT count(*) FROM runs WHERE run_id LIKE ? ESCAPE '\\'",
-                             [escaped + "%"]).fetchone()[0]
+        total = conn.execute(f"SELECT count(*) FROM runs WHERE run_id LIKE ? {ESCAPE}",
+                             [prefix]).fetchone()[0]
         raise AmbiguousRunError(ref, total, _ids(rows))
     model_error: NotFoundError | ValueError | None = None
     if is_model_ref(ref):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 STAGES = ("staging", "production", "archived")
 EXCLUSIVE_STAGES = ("staging", "production")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_VERSION = 10**9
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,15 @@ def check_name(name: str, what: str = "model name") -> str:
         raise ValueError(f"invalid {what} {name!r}: use letters, digits, '_', '-', '.' "
                          "(starting with a letter or digit, at most 128 characters)")
     return name
+
+
+def check_version(version: int) -> int:
+    """Validate a version number early (SQLite cannot even compare a 20-digit integer)."""
+    if isinstance(version, bool) or not isinstance(version, int) or \
+            not 1 <= version <= MAX_VERSION:
+        raise ValueError(f"invalid version number {str(version)[:20]!r}: versions are counted "
+                         f"from 1 (at most {MAX_VERSION})")
+    return version
 
 
 def _row_to_version(row: Any) -> ModelVersion:
@@ -118,9 +128,10 @@ def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
         return check_name(name), None, check_name(label, "stage or alias")
     if "/" in ref:
         name, _, number = ref.rpartition("/")
-        if not number.isdigit():
-            raise ValueError(f"invalid model reference {ref!r}: use NAME/VERSION or NAME@STAGE")
-        return check_name(name), int(number), None
+        if not number.isdigit() or len(number) > len(str(MAX_VERSION)):
+            raise ValueError(f"invalid model reference {ref[:60]!r}: use NAME/VERSION (a "
+                             f"version up to {MAX_VERSION}) or NAME@STAGE")
+        return check_name(name), check_version(int(number)), None
     return check_name(ref), None, None
 
 
@@ -148,8 +159,9 @@ def _anchor(conn: Any, name: str, version: int, event: Event) -> None:
 
 
 def _assign(store: Store, name: str, version: int, label: str, actor: str,
-            reason: str | None) -> None:
-    """Give ``label`` (stage or alias) to a version, inside the caller's transaction."""
+            reason: str | None, checks: dict[str, Any] | None = None) -> None:
+    """Give ``label`` (stage or alias) to a version, inside the caller's transaction; the
+    ``checks`` it passed (gate, verification) go into its event."""
     conn = store.conn
     if label in STAGES:
         previous = conn.execute("SELECT stage FROM model_versions WHERE name = ? AND version = ?",
@@ -169,7 +181,7 @@ def _assign(store: Store, name: str, version: int, label: str, actor: str,
                      [label, name, version])
         _anchor(conn, name, version, append_event(
             conn, actor=actor, action="transition", subject=f"{name}/{version}",
-            detail={"from": previous, "to": label}, reason=reason))
+            detail={"from": previous, "to": label, **(checks or {})}, reason=reason))
     else:
         old = conn.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
                            [name, label]).fetchone()
@@ -179,7 +191,8 @@ def _assign(store: Store, name: str, version: int, label: str, actor: str,
             "updated_at = excluded.updated_at", [name, label, version, time.time()])
         _anchor(conn, name, version, append_event(
             conn, actor=actor, action="alias", subject=f"{name}/{version}",
-            detail={"alias": label, "previous_version": old[0] if old else None}, reason=reason))
+            detail={"alias": label, "previous_version": old[0] if old else None,
+                    **(checks or {})}, reason=reason))
 
 
 def register_version(
@@ -227,15 +240,18 @@ def record_refusal(store: Store, *, name: str, run_id: str, actor: str,
 
 
 def transition(store: Store, name: str, version: int, label: str, *, actor: str,
-               reason: str | None = None) -> ModelVersion:
-    """Move a version to a stage, or point an alias at it; audited."""
+               reason: str | None = None, detail: dict[str, Any] | None = None
+               ) -> ModelVersion:
+    """Move a version to a stage, or point an alias at it; audited (with ``detail``: the
+    checks the move passed)."""
     check_name(label, "stage or alias")
+    check_version(version)
     with store.transaction() as conn:
         exists = conn.execute("SELECT 1 FROM model_versions WHERE name = ? AND version = ?",
                               [name, version]).fetchone()
         if not exists:
             raise NotFoundError(f"no version {version} of model {name!r}")
-        _assign(store, name, version, label, actor, reason)
+        _assign(store, name, version, label, actor, reason, detail)
     return get_version(store, f"{name}/{version}")
 
 
@@ -243,6 +259,7 @@ def delete_version(store: Store, name: str, version: int, *, actor: str, reason:
     """Remove a version from the registry (its run and model stay); audited."""
     if not reason:
         raise PromotionError("deleting a model version needs a reason (it goes in the audit log)")
+    check_version(version)
     with store.transaction() as conn:
         deleted = conn.execute("DELETE FROM model_versions WHERE name = ? AND version = ?",
                                [name, version]).rowcount

@@ -3,8 +3,10 @@ import { ServerConnection } from '@jupyterlab/services';
 import { requestAPI } from './request';
 import {
   IChanges,
+  IComparison,
   IEvent,
   IExperiment,
+  IGateResult,
   ILineage,
   IMetricHistory,
   IMLOpsAPI,
@@ -12,9 +14,11 @@ import {
   IModelVersion,
   IPromoteRequest,
   IRun,
+  IRunKeys,
   IRunsPage,
   IRunsQuery,
-  ITransitionRequest
+  ITransitionRequest,
+  ITransitionResult
 } from './tokens';
 
 /** The query string of a request, without empty values. */
@@ -57,6 +61,19 @@ export class MLOpsAPI implements IMLOpsAPI {
     return this.get(`runs/${enc(runId)}`);
   }
 
+  keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {
+    const { experiment, status, q } = query;
+    return this.get(`keys${queryString({ experiment, status, q })}`);
+  }
+
+  gate(runId: string, expression: string): Promise<IGateResult> {
+    return this.get(`runs/${enc(runId)}/gate${queryString({ expression })}`);
+  }
+
+  compare(runIds: string[], theme: 'light' | 'dark' = 'light'): Promise<IComparison> {
+    return this.get(`compare${queryString({ runs: runIds.join(','), theme })}`);
+  }
+
   lineage(runId: string): Promise<ILineage> {
     return this.get(`runs/${enc(runId)}/lineage`);
   }
@@ -85,7 +102,7 @@ export class MLOpsAPI implements IMLOpsAPI {
     name: string,
     version: number,
     body: ITransitionRequest
-  ): Promise<IModelVersion> {
+  ): Promise<ITransitionResult> {
     return this.post(`models/${enc(name)}/versions/${version}/stage`, body);
   }
 }

@@ -73,9 +73,32 @@ export function shortId(runId: string): string {
   return runId.slice(0, 10);
 }
 
+/**
+ * A server message made readable: the run's own id becomes its name, any other run id
+ * (26-character ULID) its short form.
+ */
+export function readableMessage(message: string, run?: { run_id: string; name: string }): string {
+  let text = message;
+  if (run) {
+    text = text.split(`run ${run.run_id} (${run.name})`).join(`run ${run.name}`);
+    text = text.split(`run ${run.run_id}`).join(`run ${run.name}`);
+    text = text.split(run.run_id).join(run.name);
+  }
+  return text.replace(/\b[0-9A-HJKMNP-TV-Z]{26}\b/g, id => `${shortId(id)}…`);
+}
+
 /** Truncate a label to `max` characters with an ellipsis. */
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(1, max - 1))}…`;
+}
+
+/** Cut in the middle, keeping the end that tells similar names apart: `wine…pha10.0`. */
+export function truncateMiddle(text: string, max: number): string {
+  if (text.length <= max) {
+    return text;
+  }
+  const tail = Math.ceil((max - 1) / 2);
+  return `${text.slice(0, max - 1 - tail)}…${text.slice(text.length - tail)}`;
 }
 
 /** `1–25 of 10,000` */
@@ -85,4 +108,20 @@ export function pageLabel(offset: number, count: number, total: number): string 
   }
   const fmt = (n: number) => n.toLocaleString('en-US');
   return `${fmt(offset + 1)}–${fmt(offset + count)} of ${fmt(total)}`;
+}
+
+/**
+ * A name split for a middle ellipsis: the head may be cut (with CSS), the tail always shows,
+ * so `…alpha10.0` and `…alpha100.0` stay apart. Short names have an empty tail.
+ */
+export function splitName(name: string, tail = 10): [string, string] {
+  if (name.length <= tail + 4) {
+    return [name, ''];
+  }
+  return [name.slice(0, name.length - tail), name.slice(name.length - tail)];
+}
+
+/** The header of a value column: `accuracy` for `metrics.accuracy`, `C` for `params.C`. */
+export function columnLabel(column: string): string {
+  return column.replace(/^(metrics|params)\./, '');
 }

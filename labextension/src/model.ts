@@ -14,9 +14,11 @@ import {
   IModelVersion,
   IPromoteRequest,
   IRun,
+  IRunKeys,
   IRunsQuery,
   IRunSummary,
-  ITransitionRequest
+  ITransitionRequest,
+  ITransitionResult
 } from './tokens';
 
 /** Why the sidebar cannot show anything, or null. */
@@ -47,6 +49,9 @@ export const DEFAULT_QUERY: IRunsQuery = {
   offset: 0,
   limit: PAGE_SIZE
 };
+
+/** Metrics a table shows first when the runs have them (as the Python charts prefer). */
+export const PREFERRED_METRICS = ['roc_auc', 'accuracy', 'acc', 'f1', 'r2', 'rmse', 'val_loss', 'loss'];
 
 /** The sort column of a run table header: started_at, name, status, duration_s, metric. */
 export type SortColumn = string;
@@ -81,8 +86,16 @@ export class MLOpsModel {
 
   readonly pollInterval: number;
   query: IRunsQuery = { ...DEFAULT_QUERY };
-  /** The metric shown in the table's last column (null: the first one found). */
+  /** The metric chosen for the table's last column (null: a default one). */
   metricKey: string | null = null;
+  /** The run whose detail was closed last: the table gives its row the focus back. */
+  returnTo: string | null = null;
+  /** Value columns the user chose (null: the default metric column). */
+  chosenColumns: string[] | null = null;
+  /** Metric and param keys of every run the filters match (null: not loaded yet). */
+  keys: IRunKeys | null = null;
+  /** Run ids ticked for a comparison, in the order they were ticked (across pages). */
+  selected: string[] = [];
   experiments: IExperiment[] = [];
   runs: IRunSummary[] = [];
   total = 0;
@@ -123,21 +136,118 @@ export class MLOpsModel {
     return !!(this.query.experiment || this.query.status || this.query.q);
   }
 
-  /** Metric keys of the runs on the page, sorted. */
+  /**
+   * Metric keys of every run the filters match (from the server), sorted; until they
+   * arrive, those of the runs on the page.
+   */
   get metricKeys(): string[] {
+    if (this.keys) {
+      return this.keys.metrics;
+    }
     const keys = new Set<string>();
     for (const run of this.runs) {
       Object.keys(run.metrics ?? {}).forEach(k => keys.add(k));
     }
-    if (this.metricKey) {
-      keys.add(this.metricKey);
-    }
     return [...keys].sort();
   }
 
-  /** The metric of the table's last column. */
+  /**
+   * The metric of the table's last column: the one chosen if the filtered runs have it,
+   * else a metric they have (a preferred one first).
+   */
   get metricColumn(): string | null {
-    return this.metricKey ?? this.metricKeys[0] ?? null;
+    const keys = this.metricKeys;
+    if (this.metricKey && keys.includes(this.metricKey)) {
+      return this.metricKey;
+    }
+    return PREFERRED_METRICS.find(k => keys.includes(k)) ?? keys[0] ?? null;
+  }
+
+  /**
+   * The value columns of the table, `metrics.KEY` or `params.KEY`: those chosen, else the
+   * default metric column.
+   */
+  get columns(): string[] {
+    if (this.chosenColumns !== null) {
+      return this.chosenColumns;
+    }
+    const metric = this.metricColumn;
+    return metric ? [`metrics.${metric}`] : [];
+  }
+
+  /** Show or hide a value column (`metrics.KEY` or `params.KEY`). */
+  toggleColumn(column: string): void {
+    const columns = this.columns;
+    this.chosenColumns = columns.includes(column)
+      ? columns.filter(c => c !== column)
+      : [...columns, column];
+    this.changed();
+  }
+
+  /** Whether the table shows an Experiment column: when no experiment is chosen. */
+  get showsExperiment(): boolean {
+    return this.query.experiment === '' && this.experiments.length > 1;
+  }
+
+  /** Whether a run is ticked for a comparison. */
+  isSelected(runId: string): boolean {
+    return this.selected.includes(runId);
+  }
+
+  /**
+   * Tick or untick a run for a comparison. With `range` (shift-click), every run of the
+   * page from the last one clicked to this one takes this run's new state.
+   */
+  toggleSelected(runId: string, range = false): void {
+    const select = !this.isSelected(runId);
+    const ids = this.runs.map(r => r.run_id);
+    const from = this._anchor === null ? -1 : ids.indexOf(this._anchor);
+    const to = ids.indexOf(runId);
+    const span =
+      range && from >= 0 && to >= 0
+        ? ids.slice(Math.min(from, to), Math.max(from, to) + 1)
+        : [runId];
+    this.setSelected(span, select);
+    this._anchor = runId;
+  }
+
+  /** Tick every run of the page, or untick them all when they all are ticked already. */
+  togglePage(): void {
+    const ids = this.runs.map(r => r.run_id);
+    this.setSelected(ids, !this.pageSelected);
+  }
+
+  /** Whether every run of the page is ticked. */
+  get pageSelected(): boolean {
+    return this.runs.length > 0 && this.runs.every(r => this.isSelected(r.run_id));
+  }
+
+  clearSelection(): void {
+    this.selected = [];
+    this._anchor = null;
+    this.changed();
+  }
+
+  private setSelected(ids: string[], select: boolean): void {
+    const kept = this.selected.filter(id => !ids.includes(id));
+    this.selected = select ? [...kept, ...ids] : kept;
+    this.changed();
+  }
+
+  /** Load the metric and param keys of every run the filters match. */
+  async loadKeys(): Promise<void> {
+    const { experiment, status, q } = this.query;
+    const asked = `${experiment}\u0000${status}\u0000${q}`;
+    this._keysRequest = asked;
+    try {
+      const keys = await this.api.keys({ experiment, status, q });
+      if (asked === this._keysRequest) {
+        this.keys = keys;
+        this.changed();
+      }
+    } catch {
+      // the page's own keys stand in; the runs request reports what is wrong
+    }
   }
 
   get page(): number {
@@ -151,9 +261,14 @@ export class MLOpsModel {
   /** Change filters (back to the first page unless an offset is given) and reload. */
   async setQuery(patch: Partial<IRunsQuery>): Promise<void> {
     const offset = patch.offset ?? 0;
+    const before = this.query;
     this.query = { ...this.query, ...patch, offset: Math.max(0, offset) };
     this.changed();
-    await this.loadRuns();
+    const refilter =
+      before.experiment !== this.query.experiment ||
+      before.status !== this.query.status ||
+      before.q !== this.query.q;
+    await Promise.all([this.loadRuns(), refilter ? this.loadKeys() : null]);
   }
 
   async clearFilters(): Promise<void> {
@@ -178,6 +293,10 @@ export class MLOpsModel {
       this.query.sort.startsWith('metrics.') &&
       this.query.sort !== `metrics.${key}`;
     this.metricKey = key;
+    if (this.chosenColumns !== null) {
+      const others = this.chosenColumns.filter(c => !c.startsWith('metrics.'));
+      this.chosenColumns = [`metrics.${key}`, ...others];
+    }
     this.changed();
     if (sortedByOld) {
       await this.setQuery({ sort: `metrics.${key}` });
@@ -203,7 +322,8 @@ export class MLOpsModel {
     try {
       const [{ experiments }] = await Promise.all([
         this.api.experiments(),
-        this.loadRuns(false)
+        this.loadRuns(false),
+        this.loadKeys()
       ]);
       this.experiments = experiments;
       this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
@@ -277,7 +397,8 @@ export class MLOpsModel {
     this.fresh = new Set(changes.runs);
     const [{ experiments }] = await Promise.all([
       this.api.experiments().catch(() => ({ experiments: this.experiments })),
-      this.loadRuns()
+      this.loadRuns(),
+      this.loadKeys()
     ]);
     this.experiments = experiments;
     this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
@@ -343,6 +464,7 @@ export class MLOpsModel {
   /** Open a run's detail: the run, its lineage and the history of each metric. */
   async openRun(runId: string, showLoading = true): Promise<void> {
     const previous = this.detail;
+    this._openRunId = runId;
     this.detail = {
       run: previous?.run?.run_id === runId ? previous.run : null,
       lineage: previous?.run?.run_id === runId ? previous.lineage : null,
@@ -387,6 +509,7 @@ export class MLOpsModel {
 
   closeRun(): void {
     this._detailRequest++;
+    this.returnTo = this._openRunId;
     this.detail = null;
     this.changed();
   }
@@ -407,6 +530,19 @@ export class MLOpsModel {
     this.changed();
   }
 
+  /** The model name a run was last registered under, or null. */
+  registeredAs(runId: string): string | null {
+    let latest: IModelVersion | null = null;
+    for (const m of this.models) {
+      for (const v of m.versions) {
+        if (v.run_id === runId && (!latest || v.created_at > latest.created_at)) {
+          latest = v;
+        }
+      }
+    }
+    return latest?.name ?? null;
+  }
+
   /** Promote a run's model; the models are reloaded. Errors (409: refused) are thrown. */
   async promote(name: string, body: IPromoteRequest): Promise<IModelVersion> {
     const version = await this.api.promote(name, body);
@@ -418,7 +554,7 @@ export class MLOpsModel {
     name: string,
     version: number,
     body: ITransitionRequest
-  ): Promise<IModelVersion> {
+  ): Promise<ITransitionResult> {
     const moved = await this.api.transition(name, version, body);
     await this.loadModels();
     return moved;
@@ -436,5 +572,8 @@ export class MLOpsModel {
   private _disposed = false;
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _runsRequest = 0;
+  private _keysRequest = '';
+  private _anchor: string | null = null;
+  private _openRunId: string | null = null;
   private _detailRequest = 0;
 }

@@ -185,10 +185,61 @@ export interface IPromoteRequest {
   verify?: boolean;
 }
 
-/** The body of `POST models/{name}/versions/{v}/stage`. */
+/**
+ * The body of `POST models/{name}/versions/{v}/stage`. A move to production takes the
+ * checks of a promotion: it needs a reason, runs the gate (default: the version's own) and
+ * verifies the bundle in a fresh virtualenv unless `verify` is false.
+ */
 export interface ITransitionRequest {
   stage: string;
   reason?: string;
+  gate?: string;
+  force?: boolean;
+  verify?: boolean;
+}
+
+/** What a transition checked: the gate that ran (null: none) and the verification. */
+export interface ITransitionChecks {
+  gate: IGateResult | null;
+  forced: boolean;
+  /** what serving the bundle from a fresh virtualenv found, "skipped …", or null */
+  verification: string | null;
+}
+
+/** The answer of `POST models/{name}/versions/{v}/stage`. */
+export interface ITransitionResult extends IModelVersion {
+  checks: ITransitionChecks;
+}
+
+/** `GET keys`: the metric and param keys of every run the filters match. */
+export interface IRunKeys {
+  metrics: string[];
+  params: string[];
+}
+
+/** A row of a comparison: one value per compared run (null when not set). */
+export interface IComparedRow {
+  key: string;
+  values: unknown[];
+  differs: boolean;
+}
+
+/** A plotly figure specification (`application/vnd.plotly.v1+json` data). */
+export interface IPlotlyFigure {
+  data: Record<string, unknown>[];
+  layout: Record<string, unknown>;
+}
+
+/** `GET compare?runs=`: runs side by side. */
+export interface IComparison {
+  runs: (Pick<
+    IRunSummary,
+    'run_id' | 'name' | 'experiment' | 'status' | 'started_at' | 'duration_s'
+  > & { label: string })[];
+  params: IComparedRow[];
+  metrics: IComparedRow[];
+  curves: IPlotlyFigure[];
+  parallel: IPlotlyFigure | null;
 }
 
 /** The REST API as the sidebar uses it (a fake implements it in the unit tests). */
@@ -196,6 +247,10 @@ export interface IMLOpsAPI {
   experiments(): Promise<{ experiments: IExperiment[] }>;
   runs(query: Partial<IRunsQuery>): Promise<IRunsPage>;
   run(runId: string): Promise<IRun>;
+  keys(query: Partial<IRunsQuery>): Promise<IRunKeys>;
+  /** A gate evaluated over a run's metrics, without promoting (400: not understood). */
+  gate(runId: string, expression: string): Promise<IGateResult>;
+  compare(runIds: string[], theme?: 'light' | 'dark'): Promise<IComparison>;
   lineage(runId: string): Promise<ILineage>;
   metric(runId: string, key: string): Promise<IMetricHistory>;
   models(): Promise<{ models: IModel[] }>;
@@ -206,13 +261,15 @@ export interface IMLOpsAPI {
     name: string,
     version: number,
     body: ITransitionRequest
-  ): Promise<IModelVersion>;
+  ): Promise<ITransitionResult>;
 }
 
 /** What the sidebar asks of JupyterLab (notebooks, clipboard). */
 export interface ISidebarActions {
-  /** Insert a code cell with `source` below the active cell; returns what happened. */
-  insertIntoNotebook(source: string): { ok: boolean; message: string };
+  /** Insert code cells (in order) below the active cell; returns what happened. */
+  insertIntoNotebook(sources: string[]): { ok: boolean; message: string };
   /** Copy text to the system clipboard. */
   copy(text: string): void;
+  /** Open the selected runs side by side in the main area (absent: no comparison). */
+  compare?(runIds: string[]): void;
 }

@@ -191,8 +191,9 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     assert cells.count() == before + 1
     inserted = cells.nth(active + 1).get_by_role("textbox").inner_text()
     assert TRAIN_SOURCE_LINE in inserted
-    assert not inserted.startswith("%%track")
-    detail.get_by_role("button", name="Copy").click()
+    # a cell that runs again as a tracked run: the %%track line, then the source
+    assert inserted.startswith("%%track train -e ui\n")
+    detail.get_by_role("button", name="Copy", exact=True).click()
     expect_text(detail.get_by_role("status"), "Copied")
 
     # When the run is promoted from the UI: a refused gate shows the server's reason
@@ -202,11 +203,24 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     dialog.get_by_role("combobox", name="Registered model").fill("ui-model")
     dialog.get_by_role("textbox", name="Gate", exact=True).fill("acc>=1.01")
     dialog.get_by_role("button", name="Promote").click()
+    # shown as the gate's conditions (the run's value beside the threshold), not a raw string
     refusal = dialog.get_by_role("alert")
-    expect_visible(refusal)
-    assert "acc" in refusal.inner_text() and "1.01" in refusal.inner_text()
+    expect_text(refusal, "The gate refused this promotion: nothing was registered.")
+    conditions = dialog.get_by_role("group", name="Gate refusal").inner_text()
+    assert "✕ acc >= 1.01" in conditions and "threshold 1.01" in conditions
+    assert train_id not in dialog.inner_text()
+    # the focus stayed in the dialog
 
     # and a passing gate registers the version, with its gate result
+    assert page.evaluate("!!document.activeElement.closest('[role=dialog]')")
+    # and Escape closes it; opened again, it offers no name (the run was never registered)
+    page.keyboard.press("Escape")
+    from playwright.sync_api import expect
+
+    expect(dialog).to_have_count(0)
+    detail.get_by_role("button", name="Promote…").click()
+    expect(dialog.get_by_role("combobox", name="Registered model")).to_have_value("")
+    dialog.get_by_role("combobox", name="Registered model").fill("ui-model")
     dialog.get_by_role("textbox", name="Gate", exact=True).fill("acc>=0.8")
     dialog.get_by_role("textbox", name="Reason", exact=True).fill("first model from the UI test")
     dialog.get_by_role("button", name="Promote").click()
@@ -222,13 +236,15 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     expect_visible(version)
     assert "staging" in version.inner_text()
 
-    # and a transition moves it to production
+    # and a transition moves it to production, through the gate it was promoted with
     version.get_by_role("button", name="Transition ui-model version 1").click()
     moving = page.get_by_role("dialog", name="Transition ui-model version 1")
     moving.get_by_role("combobox", name="Stage or alias").fill("production")
     moving.get_by_role("textbox", name="Reason", exact=True).fill("checked by hand")
+    moving.get_by_role("checkbox", name="Verify the bundle in a fresh virtualenv").uncheck()
     moving.get_by_role("button", name="Transition").click()
     expect_text(moving.get_by_role("status"), "Moved ui-model version 1")
+    assert "acc>=0.8" in moving.get_by_label("Gate result").inner_text()
     moving.get_by_role("button", name="Close").click()
     expect_text(version, "production")
 

@@ -36,6 +36,16 @@ async function render(element: React.ReactElement): Promise<void> {
   });
 }
 
+/** Type into a React-controlled input. */
+async function type(input: HTMLInputElement, value: string): Promise<void> {
+  await act(async () => {
+    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+    setter.call(input, value);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+    await settle();
+  });
+}
+
 async function click(element: Element | null): Promise<void> {
   expect(element).not.toBeNull();
   await act(async () => {
@@ -57,6 +67,25 @@ async function press(element: HTMLElement, ...keys: string[]): Promise<void> {
   }
 }
 
+/** Type into the text field, or set the checkbox, labelled `label` (inside its <label>). */
+async function fill(label: string, value: string | boolean): Promise<void> {
+  const field = [...document.querySelectorAll('label')]
+    .find(l => l.textContent?.trim().startsWith(label))!
+    .querySelector('input')!;
+  await act(async () => {
+    if (typeof value === 'boolean') {
+      if (field.checked !== value) {
+        field.click();
+      }
+    } else {
+      const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+      setter.call(field, value);
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+    await settle();
+  });
+}
+
 function byLabel(label: string): HTMLElement | null {
   return document.querySelector(`[aria-label="${label}"]`);
 }
@@ -73,8 +102,8 @@ const actions = (): ISidebarActions & { inserted: string[]; copied: string[] } =
   return {
     inserted,
     copied,
-    insertIntoNotebook: (source: string) => {
-      inserted.push(source);
+    insertIntoNotebook: (sources: string[]) => {
+      inserted.push(...sources);
       return { ok: true, message: 'Inserted a cell.' };
     },
     copy: (text: string) => copied.push(text)
@@ -153,12 +182,20 @@ describe('Sidebar', () => {
       'acc history: 3 values'
     );
     await click(button('Insert into notebook')!);
-    expect(acts.inserted).toEqual(['model = fit()  # train']);
+    // a cell that runs: the %%track line, then the source
+    expect(acts.inserted).toEqual(['%%track train -e exp\nmodel = fit()  # train']);
     expect(document.querySelector('[role="status"]')!.textContent).toBe('Inserted a cell.');
     await click(button('Copy')!);
     expect(acts.copied).toEqual(['model = fit()  # train']);
     await click(byLabel('Back to runs'));
     expect(byLabel('Runs')).not.toBeNull();
+    // the focus is back on the row the detail was opened from
+    expect(document.activeElement).toBe(byLabel('Run train, finished'));
+    // and Escape leaves a run's detail too
+    await click(byLabel('Run train, finished'));
+    await press(byLabel('Run train')!.querySelector('h2')!, 'Escape');
+    expect(byLabel('Run train')).toBeNull();
+    expect(document.activeElement).toBe(byLabel('Run train, finished'));
   });
 
   it('promotes from a run and shows the model in the Models view', async () => {
@@ -169,17 +206,44 @@ describe('Sidebar', () => {
     await click(button('Promote…')!);
     const dialog = document.querySelector('[role="dialog"]')!;
     expect(dialog.textContent).toContain('Promote the model of run train');
+    // never registered: no name is offered (not the first name in the registry)
+    const name = dialog.querySelector<HTMLInputElement>('input')!;
+    expect(name.value).toBe('');
+    await type(name, 'wine');
     await click(button('Promote')!);
     expect(document.querySelector('[role="dialog"] [role="status"]')!.textContent).toContain(
-      'Registered train version 1'
+      'Registered wine version 1'
     );
+    await click(button('Close')!);
+    await click(button('Promote…')!);
+    // registered once: that name is preselected
+    expect(document.querySelector<HTMLInputElement>('[role="dialog"] input')!.value).toBe('wine');
+    await click(button('Cancel')!);
+    await click(byLabel('Back to runs'));
+    await click(byLabel('Run train, finished'));
+    await click(button('Promote…')!);
+    await type(document.querySelector<HTMLInputElement>('[role="dialog"] input')!, 'train');
+    await click(button('Promote')!);
     await click(button('Show in Models')!);
     expect(document.querySelector('[role="dialog"]')).toBeNull();
     const row = byLabel('train version 1')!;
     expect(row.textContent).toContain('staging');
     await click(byLabel('Transition train version 1'));
+    expect(byLabel('What moves')!.textContent).toBe(
+      'No version of train is in production now: none is archived.'
+    );
     await click(button('Transition')!);
-    expect(api.calls).toContain('transition train 1 production');
+    const moving = '{"stage":"production","verify":true}';
+    expect(api.calls).toContain(`transition train 1 ${moving}`);
+    expect(document.querySelector('[role="alert"]')!.textContent).toContain('needs a reason');
+    await fill('Reason', 'checked by hand');
+    await fill('Verify the bundle in a fresh virtualenv first (slow)', false);
+    await click(button('Transition')!);
+    const sent = '{"stage":"production","reason":"checked by hand","verify":false}';
+    expect(api.calls).toContain(`transition train 1 ${sent}`);
+    const status = document.querySelector('[role="dialog"] [role="status"]')!.textContent;
+    expect(status).toContain('Moved train version 1 to production');
+    expect(status).toContain('Verification: skipped (verify=False)');
   });
 });
 
@@ -268,42 +332,72 @@ describe('Sidebar keyboard', () => {
 });
 
 describe('PromoteDialog', () => {
-  it('shows the server’s refusal and keeps the form open', async () => {
+  it('shows a refusal as the gate’s conditions, keeps focus inside, Escape closes', async () => {
     const onClose = vi.fn();
     const promote = vi.fn(async () => {
-      throw new APIError(409, 'gate refused: acc 0.5 < 0.9 (short by 0.4)', true);
+      throw new APIError(409, 'gate refused the promotion of run 01TRAIN to fraud: …', true);
     });
+    const api = new FakeAPI();
+    const run = summary('train', 1, { metrics: { acc: 0.5, f1: 0.7 } });
+    api.runsList = [run];
     await render(
       <PromoteDialog
-        run={fullRun(summary('train', 1))}
+        run={fullRun(run)}
         modelNames={['fraud']}
+        registeredAs="fraud"
+        checkGate={expression => api.gate(run.run_id, expression)}
         promote={promote}
         onClose={onClose}
       />
     );
+    // the run's metrics sit beside the gate field, and the gate is checked while typing
+    expect(byLabel("This run's metrics")!.textContent).toBe('acc 0.5f1 0.7');
     const gate = document.querySelector<HTMLInputElement>('input[placeholder^="e.g."]')!;
+    await type(gate, 'acc>=0.9 and f1>=0.6');
     await act(async () => {
-      const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
-      setter.call(gate, 'acc>=0.9');
-      gate.dispatchEvent(new Event('input', { bubbles: true }));
+      await new Promise(resolve => setTimeout(resolve, 350));
+      await settle();
     });
+    expect(byLabel('Gate preview')!.textContent).toContain('✕ acc >= 0.9');
     await click(button('Promote')!);
     expect(promote).toHaveBeenCalledWith('fraud', {
       run_id: '01TRAIN',
       stage: 'staging',
-      gate: 'acc>=0.9',
+      gate: 'acc>=0.9 and f1>=0.6',
       verify: false
     });
     expect(document.querySelector('[role="alert"]')!.textContent).toBe(
-      'gate refused: acc 0.5 < 0.9 (short by 0.4)'
+      'The gate refused this promotion: nothing was registered.'
     );
-    expect(button('Cancel')).toBeDefined();
-    await act(async () => {
-      document
-        .querySelector('[role="dialog"]')!
-        .dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
-    });
+    const refusal = byLabel('Gate refusal')!;
+    expect([...refusal.querySelectorAll('li')].map(li => li.textContent)).toEqual([
+      '✕ acc >= 0.9 (value 0.5, threshold 0.9)',
+      '✓ f1 >= 0.6 (value 0.7, threshold 0.6)'
+    ]);
+    expect(document.body.textContent).not.toContain('01TRAIN');
+    // the focus stayed in the dialog, so Escape closes it
+    expect(document.querySelector('[role="dialog"]')!.contains(document.activeElement)).toBe(true);
+    await press(document.activeElement as HTMLElement, 'Escape');
     expect(onClose).toHaveBeenCalled();
+  });
+
+  it('names run ids readably in other refusals', async () => {
+    const promote = vi.fn(async () => {
+      throw new APIError(409, 'the bundle of run 01TRAIN failed verification; 01J9ZZZZZZZZZZZZZZZZZZZZZZ', true);
+    });
+    await render(
+      <PromoteDialog
+        run={fullRun(summary('train', 1))}
+        modelNames={[]}
+        registeredAs="fraud"
+        promote={promote}
+        onClose={() => undefined}
+      />
+    );
+    await click(button('Promote')!);
+    expect(document.querySelector('[role="alert"]')!.textContent).toBe(
+      'the bundle of run train failed verification; 01J9ZZZZZZ…'
+    );
   });
 });
 

@@ -2,6 +2,8 @@
 import { APIError } from '../errors';
 import {
   IChanges,
+  IComparison,
+  IGateResult,
   IEvent,
   ILineage,
   IMLOpsAPI,
@@ -9,10 +11,12 @@ import {
   IModelVersion,
   IPromoteRequest,
   IRun,
+  IRunKeys,
   IRunsPage,
   IRunsQuery,
   IRunSummary,
-  ITransitionRequest
+  ITransitionRequest,
+  ITransitionResult
 } from '../tokens';
 
 export function summary(
@@ -89,6 +93,7 @@ export class FakeAPI implements IMLOpsAPI {
   models_: IModel[] = [];
   events_: IEvent[] = [];
   histories: Record<string, number[]> = {};
+  tags: Record<string, Record<string, string>> = {};
   lineages: Record<string, ILineage> = {};
   fail: { status: number; message: string; fromAPI?: boolean } | null = null;
   promoteError: APIError | null = null;
@@ -122,7 +127,7 @@ export class FakeAPI implements IMLOpsAPI {
       r =>
         (!query.experiment || r.experiment === query.experiment) &&
         (!query.status || r.status === query.status) &&
-        (!query.q || r.name.includes(query.q))
+        (!query.q || r.name.includes(query.q) || this.tagged(r.run_id, query.q))
     );
     const sort = query.sort ?? 'started_at';
     const key = (r: IRunSummary): any =>
@@ -136,13 +141,72 @@ export class FakeAPI implements IMLOpsAPI {
     return { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit };
   }
 
+  private tagged(runId: string, q: string): boolean {
+    const [key, value] = q.split(':');
+    return value !== undefined && this.tags[runId]?.[key] === value;
+  }
+
   async run(runId: string): Promise<IRun> {
     this.check(`run ${runId}`);
     const found = this.runsList.find(r => r.run_id === runId);
     if (!found) {
       throw new APIError(404, `no run ${runId}`, true);
     }
-    return fullRun(found);
+    return { ...fullRun(found), tags: this.tags[runId] ?? {} };
+  }
+
+  async keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {
+    this.check(`keys ${JSON.stringify(query)}`);
+    const rows = this.runsList.filter(
+      r =>
+        (!query.experiment || r.experiment === query.experiment) &&
+        (!query.status || r.status === query.status) &&
+        (!query.q || r.name.includes(query.q))
+    );
+    const keys = (pick: (r: IRunSummary) => object) =>
+      [...new Set(rows.flatMap(r => Object.keys(pick(r))))].sort();
+    return { metrics: keys(r => r.metrics), params: keys(r => r.params) };
+  }
+
+  /** A gate of `metric>=threshold` conditions joined by `and`, over the run's metrics. */
+  async gate(runId: string, expression: string): Promise<IGateResult> {
+    this.check(`gate ${runId} ${expression}`);
+    const run = this.runsList.find(r => r.run_id === runId)!;
+    const conditions = expression.split(/\s+and\s+/).map(part => {
+      const [key, threshold] = part.split('>=').map(x => x.trim());
+      if (!(key in run.metrics)) {
+        throw new APIError(400, `the gate names ${key}, which run ${runId} did not log`, true);
+      }
+      const value = run.metrics[key];
+      return { text: `${key} >= ${threshold}`, value, threshold: +threshold, passed: value >= +threshold };
+    });
+    return { expression, passed: conditions.every(c => c.passed), conditions };
+  }
+
+  async compare(runIds: string[]): Promise<IComparison> {
+    this.check(`compare ${runIds.join(',')}`);
+    const runs = runIds.map(id => this.runsList.find(r => r.run_id === id)!);
+    const rows = (pick: (r: IRunSummary) => Record<string, unknown>) =>
+      [...new Set(runs.flatMap(r => Object.keys(pick(r))))].sort().map(key => {
+        const values = runs.map(r => pick(r)[key] ?? null);
+        return {
+          key,
+          values,
+          differs: new Set(values.map(v => JSON.stringify(v))).size > 1
+        };
+      });
+    return {
+      runs: runs.map(r => ({ ...r, label: `${r.name} · ${r.run_id}` })),
+      params: rows(r => r.params),
+      metrics: rows(r => r.metrics),
+      curves: [
+        {
+          data: runs.map(r => ({ type: 'scatter', name: r.name, x: [0, 1], y: [1, 0] })),
+          layout: { title: 'loss over steps' }
+        }
+      ],
+      parallel: null
+    };
   }
 
   async lineage(runId: string): Promise<ILineage> {
@@ -201,11 +265,27 @@ export class FakeAPI implements IMLOpsAPI {
     return version;
   }
 
-  async transition(name: string, version: number, body: ITransitionRequest) {
-    this.check(`transition ${name} ${version} ${body.stage}`);
+  async transition(
+    name: string,
+    version: number,
+    body: ITransitionRequest
+  ): Promise<ITransitionResult> {
+    this.check(`transition ${name} ${version} ${JSON.stringify(body)}`);
+    if (body.stage === 'production' && !body.reason) {
+      throw new APIError(409, `moving ${name}/${version} to production needs a reason`, true);
+    }
     const v = this.models_.find(m => m.name === name)!.versions.find(x => x.version === version)!;
     v.stage = body.stage;
-    return v;
+    const gate = body.gate ?? v.gate?.expression;
+    return {
+      ...v,
+      checks: {
+        gate: gate ? { expression: gate, passed: true, conditions: [] } : null,
+        forced: false,
+        verification:
+          body.verify === false ? 'skipped (verify=False)' : 'served from a fresh virtualenv'
+      }
+    };
   }
 }
 

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { formatAgo, formatDuration, formatValue, pageLabel, truncate } from '../format';
+import {
+  formatAgo,
+  formatDuration,
+  formatValue,
+  pageLabel,
+  splitName,
+  truncate,
+  truncateMiddle
+} from '../format';
 
 describe('format', () => {
   it.each([
@@ -41,5 +49,13 @@ describe('format', () => {
     expect(pageLabel(0, 0, 0)).toBe('0 runs');
     expect(truncate('a-long-run-name', 6)).toBe('a-lon…');
     expect(truncate('short', 6)).toBe('short');
+  });
+
+  it('cuts names in the middle so the distinguishing end survives', () => {
+    expect(truncateMiddle('wine-lr-alpha10.0', 13)).toBe('wine-l…ha10.0');
+    expect(truncateMiddle('wine-lr-alpha100.0', 13)).toBe('wine-l…a100.0');
+    expect(truncateMiddle('short', 13)).toBe('short');
+    expect(splitName('wine-lr-alpha100.0')).toEqual(['wine-lr-', 'alpha100.0']);
+    expect(splitName('prep')).toEqual(['prep', '']);
   });
 });

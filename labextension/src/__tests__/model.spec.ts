@@ -163,7 +163,8 @@ describe('MLOpsModel', () => {
     const version = await model.promote('m', { run_id: '01RUN000', stage: 'staging' });
     expect(version.stage).toBe('staging');
     expect(model.models.map(m => m.name)).toEqual(['m']);
-    await model.transition('m', 1, { stage: 'production' });
+    const moved = await model.transition('m', 1, { stage: 'production', reason: 'go' });
+    expect(moved.checks.verification).toBe('served from a fresh virtualenv');
     expect(model.models[0].versions[0].stage).toBe('production');
     api.promoteError = new APIError(409, 'gate refused: acc 0.5 < 0.9', true);
     await expect(model.promote('m', { run_id: '01RUN000' })).rejects.toThrow('gate refused');

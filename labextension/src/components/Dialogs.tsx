@@ -1,9 +1,16 @@
 import * as React from 'react';
 import { createPortal } from 'react-dom';
 
-import { errorMessage } from '../errors';
-import { formatValue } from '../format';
-import { IGateResult, IModelVersion, IPromoteRequest, IRun, ITransitionRequest } from '../tokens';
+import { APIError, errorMessage } from '../errors';
+import { formatValue, readableMessage } from '../format';
+import {
+  IGateResult,
+  IModelVersion,
+  IPromoteRequest,
+  IRun,
+  ITransitionRequest,
+  ITransitionResult
+} from '../tokens';
 import { StageBadge } from './StatusBadge';
 
 const STAGES = ['staging', 'production', 'archived'];
@@ -34,6 +41,15 @@ function DialogFrame({
       'input, select, textarea, button.jp-mod-accept'
     );
     first?.focus();
+    // Escape closes the dialog even when the focus was lost to the page (a disabled button)
+    const onEscape = (event: KeyboardEvent) => {
+      if (event.key === 'Escape' && !ref.current?.contains(document.activeElement)) {
+        event.stopPropagation();
+        onClose();
+      }
+    };
+    document.addEventListener('keydown', onEscape, true);
+    return () => document.removeEventListener('keydown', onEscape, true);
   }, []);
   const onKeyDown = (event: React.KeyboardEvent) => {
     if (event.key === 'Escape') {
@@ -78,25 +94,31 @@ function DialogFrame({
   );
 }
 
-function DialogButton({
-  label,
-  accept = false,
-  ...props
-}: { label: string; accept?: boolean } & React.ButtonHTMLAttributes<HTMLButtonElement>) {
+const DialogButton = React.forwardRef<
+  HTMLButtonElement,
+  { label: string; accept?: boolean } & React.ButtonHTMLAttributes<HTMLButtonElement>
+>(function DialogButton({ label, accept = false, ...props }, ref) {
   return (
     <button
+      ref={ref}
       className={`jp-Dialog-button jp-mod-styled ${accept ? 'jp-mod-accept' : 'jp-mod-reject'}`}
       {...props}
     >
       <div className="jp-Dialog-buttonLabel">{label}</div>
     </button>
   );
-}
+});
 
 /** The conditions of a gate, each passed or failed with the value it compared. */
-export function GateResultView({ gate }: { gate: IGateResult }): JSX.Element {
+export function GateResultView({
+  gate,
+  label = 'Gate result'
+}: {
+  gate: IGateResult;
+  label?: string;
+}): JSX.Element {
   return (
-    <div className="jp-mlops-gate" aria-label="Gate result">
+    <div className="jp-mlops-gate" role="group" aria-label={label}>
       <div>
         Gate <code>{gate.expression}</code>:{' '}
         <strong className={gate.passed ? 'jp-mlops-pass' : 'jp-mlops-fail'}>
@@ -156,7 +178,7 @@ function VersionDone({ version, verb }: { version: IModelVersion; verb: string }
         {version.stage ? (
           <>
             {' '}
-            in <StageBadge label={version.stage} />
+            {verb === 'Moved' ? 'to' : 'in'} <StageBadge label={version.stage} />
           </>
         ) : null}
         {version.aliases.map(a => (
@@ -164,6 +186,18 @@ function VersionDone({ version, verb }: { version: IModelVersion; verb: string }
         ))}
       </div>
       {version.gate && <GateResultView gate={version.gate} />}
+    </>
+  );
+}
+
+/** A finished transition: where the version is now, which gate ran, what verification found. */
+function TransitionDone({ moved }: { moved: ITransitionResult }) {
+  const { gate, verification } = moved.checks ?? { gate: null, verification: null };
+  return (
+    <>
+      <VersionDone version={{ ...moved, gate: null }} verb="Moved" />
+      {gate ? <GateResultView gate={gate} /> : <div>No gate ran.</div>}
+      {verification && <div>Verification: {verification}</div>}
     </>
   );
 }
@@ -211,20 +245,21 @@ function TextField({
  * The life of a dialog's request: `check` names what is missing (or null), then `send`
  * runs; while it does the dialog is busy, then it shows the answer or the error.
  */
-function useSubmission(
+function useSubmission<T extends IModelVersion>(
   check: () => string | null,
-  send: () => Promise<IModelVersion>
+  send: () => Promise<T>,
+  run?: { run_id: string; name: string }
 ): {
   busy: boolean;
   /** busy, or done: the form's fields no longer change */
   locked: boolean;
   error: string | null;
-  done: IModelVersion | null;
+  done: T | null;
   submit(event?: React.FormEvent): Promise<void>;
 } {
   const [busy, setBusy] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
-  const [done, setDone] = React.useState<IModelVersion | null>(null);
+  const [done, setDone] = React.useState<T | null>(null);
   const submit = async (event?: React.FormEvent) => {
     event?.preventDefault();
     const problem = check();
@@ -237,7 +272,7 @@ function useSubmission(
     try {
       setDone(await send());
     } catch (e) {
-      setError(errorMessage(e));
+      setError(readableMessage(errorMessage(e), run));
     } finally {
       setBusy(false);
     }
@@ -263,10 +298,19 @@ function SubmitFooter({
   onClose(): void;
   extra?: React.ReactNode;
 }): JSX.Element {
+  const accept = React.useRef<HTMLButtonElement>(null);
+  const wasBusy = React.useRef(false);
+  React.useEffect(() => {
+    // the button was disabled while busy (the focus fell to the page): give it back
+    if (wasBusy.current && !busy) {
+      accept.current?.focus();
+    }
+    wasBusy.current = busy;
+  }, [busy, done]);
   return done ? (
     <>
       {extra}
-      <DialogButton label="Close" accept onClick={onClose} />
+      <DialogButton label="Close" accept onClick={onClose} ref={accept} />
     </>
   ) : (
     <>
@@ -276,6 +320,7 @@ function SubmitFooter({
         accept
         disabled={busy}
         onClick={onSubmit}
+        ref={accept}
       />
     </>
   );
@@ -284,6 +329,10 @@ function SubmitFooter({
 export interface IPromoteDialogProps {
   run: IRun;
   modelNames: string[];
+  /** the model name this run was last registered under (preselected), or null */
+  registeredAs?: string | null;
+  /** evaluate a gate over the run's metrics without promoting (the server's decision) */
+  checkGate?(expression: string): Promise<IGateResult>;
   promote(name: string, body: IPromoteRequest): Promise<IModelVersion>;
   onClose(): void;
   /** after a promotion: show the Models view */
@@ -291,14 +340,62 @@ export interface IPromoteDialogProps {
 }
 
 /** Promote a run's model as the next version of a registered model, gated and audited. */
+/** The gate's conditions over the run's metrics while the user types (debounced). */
+function useGatePreview(
+  gate: string,
+  checkGate?: (expression: string) => Promise<IGateResult>
+): { result: IGateResult | null; problem: string | null } {
+  const [result, setResult] = React.useState<IGateResult | null>(null);
+  const [problem, setProblem] = React.useState<string | null>(null);
+  React.useEffect(() => {
+    const expression = gate.trim();
+    setResult(null);
+    setProblem(null);
+    if (!checkGate || !expression || expression.toLowerCase().startsWith('champion')) {
+      return;
+    }
+    let gone = false;
+    const timer = setTimeout(() => {
+      checkGate(expression).then(
+        answer => !gone && setResult(answer),
+        e => !gone && setProblem(errorMessage(e))
+      );
+    }, 300);
+    return () => {
+      gone = true;
+      clearTimeout(timer);
+    };
+  }, [gate]);
+  return { result, problem };
+}
+
+/** The run's latest metrics, beside the gate field: what a gate can name. */
+function RunMetrics({ run }: { run: IRun }): JSX.Element {
+  const metrics = Object.entries(run.metrics ?? {});
+  return (
+    <div className="jp-mlops-run-metrics" aria-label="This run's metrics">
+      {metrics.length === 0
+        ? 'This run logged no metrics: a gate has nothing to test.'
+        : metrics.map(([key, value]) => (
+            <span key={key}>
+              {key} <strong>{formatValue(value)}</strong>
+            </span>
+          ))}
+    </div>
+  );
+}
+
 export function PromoteDialog({
   run,
   modelNames,
+  registeredAs = null,
+  checkGate,
   promote,
   onClose,
   onShowModels
 }: IPromoteDialogProps): JSX.Element {
-  const [name, setName] = React.useState(modelNames[0] ?? run.name);
+  const [name, setName] = React.useState(registeredAs ?? '');
+  const [refused, setRefused] = React.useState<IGateResult | null>(null);
   const [stage, setStage] = React.useState('staging');
   const [gate, setGate] = React.useState('');
   const [reason, setReason] = React.useState('');
@@ -321,9 +418,22 @@ export function PromoteDialog({
         body.force = true;
       }
       body.verify = verify;
-      return promote(name.trim(), body);
-    }
+      setRefused(null);
+      return promote(name.trim(), body).catch(async error => {
+        // a refusal by the gate: show the same conditions a pass shows, not a server string
+        if (error instanceof APIError && error.status === 409 && body.gate && checkGate) {
+          const result = await checkGate(body.gate).catch(() => null);
+          if (result && !result.passed) {
+            setRefused(result);
+            throw new Error('The gate refused this promotion: nothing was registered.');
+          }
+        }
+        throw error;
+      });
+    },
+    run
   );
+  const preview = useGatePreview(gate, checkGate);
   const footer = (
     <SubmitFooter
       busy={busy}
@@ -374,6 +484,15 @@ export function PromoteDialog({
           onChange={setGate}
           disabled={locked}
         />
+        <RunMetrics run={run} />
+        {!refused && !done && preview.result && (
+          <GateResultView gate={preview.result} label="Gate preview" />
+        )}
+        {!refused && !done && preview.problem && (
+          <div className="jp-mlops-muted" aria-label="Gate preview">
+            {readableMessage(preview.problem, run)}
+          </div>
+        )}
         <TextField
           label="Reason"
           value={reason}
@@ -405,19 +524,27 @@ export function PromoteDialog({
         error={error}
         done={done && <VersionDone version={done} verb="Registered" />}
       />
+      {refused && error && <GateResultView gate={refused} label="Gate refusal" />}
     </DialogFrame>
   );
 }
 
 export interface ITransitionDialogProps {
   version: IModelVersion;
-  transition(name: string, version: number, body: ITransitionRequest): Promise<IModelVersion>;
+  /** every version of the same registered model (to name the one a move archives) */
+  versions?: IModelVersion[];
+  transition(name: string, version: number, body: ITransitionRequest): Promise<ITransitionResult>;
   onClose(): void;
 }
 
-/** Move a model version to a stage, or point an alias at it (audited). */
+/**
+ * Move a model version to a stage, or point an alias at it (audited). The server decides a
+ * move to production like a promotion (reason, gate, verification); the answer shows which
+ * gate ran, and a refusal says why.
+ */
 export function TransitionDialog({
   version,
+  versions = [],
   transition,
   onClose
 }: ITransitionDialogProps): JSX.Element {
@@ -425,6 +552,8 @@ export function TransitionDialog({
     version.stage === 'staging' ? 'production' : 'staging'
   );
   const [reason, setReason] = React.useState('');
+  const [gate, setGate] = React.useState('');
+  const [verify, setVerify] = React.useState(stage === 'production');
   const { busy, locked, error, done, submit } = useSubmission(
     () => (stage.trim() ? null : 'Choose a stage, or type an alias.'),
     () => {
@@ -432,9 +561,20 @@ export function TransitionDialog({
       if (reason.trim()) {
         body.reason = reason.trim();
       }
+      if (gate.trim()) {
+        body.gate = gate.trim();
+      }
+      if (stage.trim() === 'production') {
+        body.verify = verify;
+      }
       return transition(version.name, version.version, body);
     }
   );
+  const target = stage.trim();
+  const holder =
+    target === 'staging' || target === 'production'
+      ? versions.find(v => v.stage === target && v.version !== version.version)
+      : undefined;
   const footer = (
     <SubmitFooter
       busy={busy}
@@ -456,21 +596,55 @@ export function TransitionDialog({
         <TextField
           label="Stage or alias"
           value={stage}
-          onChange={setStage}
+          onChange={value => {
+            setStage(value);
+            setVerify(value.trim() === 'production');
+          }}
           disabled={locked}
           options={STAGES}
         />
         <TextField
           label="Reason"
           value={reason}
-          placeholder={REASON_HINT}
+          placeholder={stage.trim() === 'production' ? `${REASON_HINT}; required` : REASON_HINT}
           onChange={setReason}
           disabled={locked}
         />
-        {version.gate && <GateResultView gate={version.gate} />}
+        {!done && (
+          <p className="jp-mlops-note" aria-label="What moves">
+            {holder
+              ? `${version.name} version ${holder.version} is in ${target} now: it will be archived.`
+              : target === 'staging' || target === 'production'
+                ? `No version of ${version.name} is in ${target} now: none is archived.`
+                : ''}
+          </p>
+        )}
+        <TextField
+          label="Gate"
+          value={gate}
+          placeholder={
+            version.gate && !version.gate.expression.startsWith('champion')
+              ? `default for production: ${version.gate.expression}`
+              : 'e.g. accuracy>=0.9 and f1>0.8'
+          }
+          onChange={setGate}
+          disabled={locked}
+        />
+        {stage.trim() === 'production' && (
+          <label className="jp-mlops-check">
+            <input
+              type="checkbox"
+              checked={verify}
+              onChange={e => setVerify(e.target.checked)}
+              disabled={locked}
+            />
+            Verify the bundle in a fresh virtualenv first (slow)
+          </label>
+        )}
+        {!done && version.gate && <GateResultView gate={version.gate} />}
         <button type="submit" hidden tabIndex={-1} aria-hidden="true" />
       </form>
-      <Outcome error={error} done={done && <VersionDone version={done} verb="Moved" />} />
+      <Outcome error={error} done={done && <TransitionDone moved={done} />} />
     </DialogFrame>
   );
 }

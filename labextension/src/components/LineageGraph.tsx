@@ -6,7 +6,7 @@ import {
   NODE_WIDTH,
   runIdOf
 } from '../graph';
-import { truncate } from '../format';
+import { truncateMiddle } from '../format';
 import { ILineage } from '../tokens';
 
 export interface ILineageGraphProps {
@@ -106,7 +106,7 @@ export function LineageGraph({
                 rx={node.kind === 'dataset' ? NODE_HEIGHT / 2 : 3}
               />
               <text x={NODE_WIDTH / 2} y={NODE_HEIGHT / 2} dy="0.35em">
-                {truncate(node.name, 13)}
+                {truncateMiddle(node.name, 13)}
               </text>
             </g>
           );

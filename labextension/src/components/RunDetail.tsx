@@ -5,6 +5,7 @@ import { MLOpsModel } from '../model';
 import { IEntity, IRun, ISidebarActions } from '../tokens';
 import { LineageGraph } from './LineageGraph';
 import { Sparkline } from './Sparkline';
+import { CopyIcon } from './CopyIcon';
 import { StatusBadge } from './StatusBadge';
 import { useModel } from './useModel';
 
@@ -149,6 +150,16 @@ export interface IRunDetailProps {
   onPromote(run: IRun): void;
 }
 
+/** The run's cell as a `%%track` cell that runs again: the magic line, then the source. */
+export function trackedCell(run: IRun): string {
+  const name = /^[\w.-]+$/.test(run.name) ? run.name : JSON.stringify(run.name);
+  const experiment = /^[\w.-]+$/.test(run.experiment)
+    ? run.experiment
+    : JSON.stringify(run.experiment);
+  const body = run.source.startsWith('%%track') ? run.source.split('\n').slice(1).join('\n') : run.source;
+  return `%%track ${name} -e ${experiment}\n${body}`;
+}
+
 /** Everything about one run, with its source, lineage and the actions on it. */
 export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.Element | null {
   useModel(model);
@@ -188,22 +199,45 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
   }
   const run = detail.run;
   const hasModel = run.outputs.some(o => o.kind === 'model');
+  const promotable = hasModel && run.status === 'finished';
   const metrics = Object.entries(run.metrics ?? {});
+  const tracked = trackedCell(run);
+  const slice = (run.code_slice ?? []).map(cell => cell.source);
   return (
     <div
       className={`jp-mlops-detail jp-mlops-detail-${run.status}`}
       role="region"
       aria-label={`Run ${run.name}`}
+      onKeyDown={event => {
+        // Escape goes back to the runs (a dialog handles its own Escape first)
+        if (event.key === 'Escape' && !event.defaultPrevented) {
+          event.preventDefault();
+          model.closeRun();
+        }
+      }}
     >
       <div className="jp-mlops-detail-header">
         {back}
-        <h2 tabIndex={-1} ref={heading}>
+        <h2 tabIndex={-1} ref={heading} title={run.name}>
           {run.name}
         </h2>
         <StatusBadge status={run.status} />
       </div>
       <div className="jp-mlops-meta">
-        <span title={run.run_id}>{shortId(run.run_id)}</span>
+        <span title={run.run_id}>
+          {shortId(run.run_id)}
+          <button
+            className="jp-mlops-icon-button"
+            aria-label="Copy the full run id"
+            title={`Copy ${run.run_id}`}
+            onClick={() => {
+              actions.copy(run.run_id);
+              setNotice(`Copied the run id ${run.run_id}.`);
+            }}
+          >
+            <CopyIcon />
+          </button>
+        </span>
         <span>{run.experiment}</span>
         <span>{formatTime(run.started_at)}</span>
         <span>{run.status === 'running' ? 'running…' : formatDuration(run.duration_s)}</span>
@@ -211,10 +245,22 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
       <div className="jp-mlops-actions" role="toolbar" aria-label="Run actions">
         <button
           className="jp-mlops-button"
-          onClick={() => setNotice(actions.insertIntoNotebook(run.source).message)}
+          title="A %%track cell that records a new run of this code"
+          onClick={() => setNotice(actions.insertIntoNotebook([tracked]).message)}
         >
           Insert into notebook
         </button>
+        {slice.length > 0 && (
+          <button
+            className="jp-mlops-button"
+            title="The cells this run's inputs came from, then the tracked cell"
+            onClick={() =>
+              setNotice(actions.insertIntoNotebook([...slice, tracked]).message)
+            }
+          >
+            Insert with the {slice.length} cell{slice.length === 1 ? '' : 's'} it needs
+          </button>
+        )}
         <button
           className="jp-mlops-button"
           onClick={() => {
@@ -226,8 +272,14 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
         </button>
         <button
           className="jp-mlops-button jp-mod-accept"
-          disabled={!hasModel}
-          title={hasModel ? 'Register this model as a new version' : 'This run made no model'}
+          disabled={!promotable}
+          title={
+            !hasModel
+              ? 'This run made no model'
+              : run.status !== 'finished'
+                ? `This run ${run.status === 'running' ? 'is still running' : run.status}: only a finished run's model can be promoted`
+                : 'Register this model as a new version'
+          }
           onClick={() => onPromote(run)}
         >
           Promote…
@@ -277,6 +329,26 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
           </table>
         )}
       </Section>
+      {Object.keys(run.tags ?? {}).length > 0 && (
+        <Section title="Tags" count={Object.keys(run.tags).length}>
+          <ul className="jp-mlops-tags" aria-label="Tags">
+            {Object.entries(run.tags).map(([key, value]) => (
+              <li key={key}>
+                <button
+                  className="jp-mlops-tag"
+                  title={`Show the runs tagged ${key}:${value}`}
+                  onClick={() => {
+                    void model.setQuery({ q: `${key}:${value}` });
+                    model.closeRun();
+                  }}
+                >
+                  {key}={value}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </Section>
+      )}
       <Section title="Parameters" count={Object.keys(run.params ?? {}).length}>
         <Params params={run.params ?? {}} />
       </Section>

@@ -1,8 +1,16 @@
 import * as React from 'react';
 
-import { formatAgo, formatDuration, formatTime, formatValue, pageLabel } from '../format';
+import {
+  columnLabel,
+  formatAgo,
+  formatDuration,
+  formatTime,
+  formatValue,
+  pageLabel,
+  splitName
+} from '../format';
 import { MLOpsModel } from '../model';
-import { RunStatus } from '../tokens';
+import { ISidebarActions, RunStatus } from '../tokens';
 import { NoMatch, NoRunsYet } from './States';
 import { StatusBadge, StatusSymbol } from './StatusBadge';
 import { useModel } from './useModel';
@@ -32,18 +40,23 @@ function useDebounced(callback: (value: string) => void, delay = 250) {
 function SortHeader({
   model,
   column,
-  label
+  label,
+  className,
+  title
 }: {
   model: MLOpsModel;
   column: string;
   label: string;
+  className?: string;
+  title?: string;
 }): JSX.Element {
   const active = model.query.sort === column;
   const ascending = model.query.order === 'asc';
   return (
     <th
       scope="col"
-      className={`jp-mlops-col-${column}`}
+      className={className ?? `jp-mlops-col-${column}`}
+      title={title}
       aria-sort={active ? (ascending ? 'ascending' : 'descending') : 'none'}
     >
       <button
@@ -60,8 +73,92 @@ function SortHeader({
   );
 }
 
+/** A run name cut in the middle when it must be: the end that tells runs apart stays. */
+export function RunName({ name }: { name: string }): JSX.Element {
+  const [head, tail] = splitName(name);
+  return (
+    <span className="jp-mlops-run-name">
+      <span className="jp-mlops-run-name-head">{head}</span>
+      {tail && <span className="jp-mlops-run-name-tail">{tail}</span>}
+    </span>
+  );
+}
+
+/** Which metric and param columns the table shows: the keys of every filtered run. */
+function ColumnChooser({ model }: { model: MLOpsModel }): JSX.Element {
+  const groups: [string, string, string[]][] = [
+    ['Metrics', 'metrics', model.metricKeys],
+    ['Params', 'params', model.keys?.params ?? []]
+  ];
+  return (
+    <details className="jp-mlops-columns">
+      <summary aria-label="Choose columns">Columns ({model.columns.length})</summary>
+      <div className="jp-mlops-columns-menu" role="group" aria-label="Columns">
+        {groups.map(([legend, kind, keys]) => (
+          <fieldset key={kind}>
+            <legend>{legend}</legend>
+            {keys.length === 0 && <span className="jp-mlops-muted">none</span>}
+            {keys.map(key => {
+              const column = `${kind}.${key}`;
+              return (
+                <label key={column} title={key}>
+                  <input
+                    type="checkbox"
+                    checked={model.columns.includes(column)}
+                    onChange={() => model.toggleColumn(column)}
+                  />
+                  {key}
+                </label>
+              );
+            })}
+          </fieldset>
+        ))}
+      </div>
+    </details>
+  );
+}
+
+/** The selection bar: how many runs are ticked, Compare, Clear. */
+function SelectionBar({
+  model,
+  compare
+}: {
+  model: MLOpsModel;
+  compare?: (runIds: string[]) => void;
+}): JSX.Element | null {
+  const count = model.selected.length;
+  if (!compare || count === 0) {
+    return null;
+  }
+  return (
+    <div className="jp-mlops-selection" role="toolbar" aria-label="Selected runs">
+      <span role="status">
+        {count} run{count === 1 ? '' : 's'} selected
+      </span>
+      <button
+        className="jp-mlops-button jp-mod-accept"
+        disabled={count < 2}
+        title={count < 2 ? 'Select two or more runs to compare them' : undefined}
+        onClick={() => compare(model.selected)}
+      >
+        Compare {count}
+      </button>
+      <button className="jp-mlops-button" onClick={() => model.clearSelection()}>
+        Clear
+      </button>
+    </div>
+  );
+}
+
 /** The runs: filters, a sortable table that updates live, pages. */
-export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
+export function RunsView({
+  model,
+  actions
+}: {
+  model: MLOpsModel;
+  actions?: ISidebarActions;
+}): JSX.Element {
+  const compare = actions?.compare?.bind(actions);
   useModel(model);
   const [search, setSearch] = React.useState(model.query.q);
   const debounced = useDebounced(q => void model.setQuery({ q }));
@@ -71,7 +168,19 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
       setSearch('');
     }
   }, [model.query.q]);
-  const [row, setRow] = React.useState(0);
+  const [row, setRow] = React.useState(() =>
+    Math.max(0, model.runs.findIndex(r => r.run_id === model.returnTo))
+  );
+  const tableRef = React.useRef<HTMLTableElement>(null);
+  React.useEffect(() => {
+    // back from a run's detail: the focus returns to that run's row
+    const id = model.returnTo;
+    model.returnTo = null;
+    if (id) {
+      const rows = tableRef.current?.querySelectorAll<HTMLElement>('tr[data-run-id]');
+      Array.from(rows ?? []).find(r => r.dataset.runId === id)?.focus();
+    }
+  }, []);
   const rowProps = useRovingFocus<HTMLTableRowElement>({
     count: model.runs.length,
     active: row,
@@ -79,8 +188,6 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
     orientation: 'vertical',
     onOpen: index => void model.openRun(model.runs[index].run_id)
   });
-  const metric = model.metricColumn;
-  const metricSort = metric ? `metrics.${metric}` : '';
   const { query } = model;
 
   const toolbar = (
@@ -115,13 +222,14 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
         className="jp-mlops-search"
         type="search"
         aria-label="Search runs"
-        placeholder="Search name, param or id…"
+        placeholder="Search name, param, id or tag (owner:alice)…"
         value={search}
         onChange={e => {
           setSearch(e.target.value);
           debounced(e.target.value);
         }}
       />
+      <ColumnChooser model={model} />
     </div>
   );
 
@@ -141,86 +249,124 @@ export function RunsView({ model }: { model: MLOpsModel }): JSX.Element {
   return (
     <div className="jp-mlops-runs">
       {toolbar}
+      <SelectionBar model={model} compare={compare} />
       <div className="jp-mlops-table-wrap">
-        <table className="jp-mlops-table" aria-label="Runs">
+        <table
+          ref={tableRef}
+          className={`jp-mlops-table${model.showsExperiment ? ' jp-mod-experiment' : ''}`}
+          aria-label="Runs"
+          style={{ '--jp-mlops-values': `${84 * model.columns.length}px` } as React.CSSProperties}
+        >
           <thead>
             <tr>
+              {compare && (
+                <th scope="col" className="jp-mlops-col-select">
+                  <input
+                    type="checkbox"
+                    aria-label="Select all runs on this page"
+                    title="Select all runs on this page"
+                    checked={model.pageSelected}
+                    onChange={() => model.togglePage()}
+                  />
+                </th>
+              )}
               <SortHeader model={model} column="name" label="Name" />
               <SortHeader model={model} column="status" label="Status" />
               <SortHeader model={model} column="started_at" label="Started" />
               <SortHeader model={model} column="duration_s" label="Duration" />
-              <th
-                scope="col"
-                className="jp-mlops-col-metric"
-                aria-sort={
-                  metric && query.sort === metricSort
-                    ? query.order === 'asc'
-                      ? 'ascending'
-                      : 'descending'
-                    : 'none'
-                }
-              >
-                <span className="jp-mlops-metric-header">
-                  <select
-                    aria-label="Metric column"
-                    value={metric ?? ''}
-                    onChange={e => void model.setMetricKey(e.target.value)}
-                    disabled={model.metricKeys.length === 0}
-                  >
-                    {model.metricKeys.length === 0 && <option value="">metric</option>}
-                    {model.metricKeys.map(k => (
-                      <option key={k} value={k}>
-                        {k}
-                      </option>
-                    ))}
-                  </select>
-                  <button
-                    className="jp-mlops-sort"
-                    aria-label={`Sort by ${metric ?? 'metric'}`}
-                    disabled={!metric}
-                    onClick={() => metric && void model.sortBy(metricSort)}
-                  >
-                    <span aria-hidden="true" className="jp-mlops-sort-arrow">
-                      {query.sort === metricSort
-                        ? query.order === 'asc'
-                          ? '▲'
-                          : '▼'
-                        : '↕'}
-                    </span>
-                  </button>
-                </span>
-              </th>
+              {model.showsExperiment && (
+                <SortHeader model={model} column="experiment" label="Experiment" />
+              )}
+              {model.columns.map(column => (
+                <SortHeader
+                  key={column}
+                  model={model}
+                  column={column}
+                  label={columnLabel(column)}
+                  className="jp-mlops-col-value"
+                  title={column}
+                />
+              ))}
             </tr>
           </thead>
           <tbody>
-            {model.runs.map((run, index) => (
+            {model.runs.map((run, index) => {
+              const props = rowProps(index);
+              const selected = model.isSelected(run.run_id);
+              return (
               <tr
                 key={run.run_id}
+                data-run-id={run.run_id}
                 aria-label={`Run ${run.name}, ${run.status}`}
+                aria-selected={compare ? selected : undefined}
+                aria-keyshortcuts={compare ? 'x' : undefined}
                 className={
                   `jp-mlops-row jp-mlops-row-${run.status}` +
-                  (model.fresh.has(run.run_id) ? ' jp-mod-fresh' : '')
+                  (model.fresh.has(run.run_id) ? ' jp-mod-fresh' : '') +
+                  (selected ? ' jp-mod-selected' : '')
                 }
                 onClick={() => void model.openRun(run.run_id)}
-                title={`${run.experiment} · ${run.run_id}`}
-                {...rowProps(index)}
+                title={`${run.name}\n${run.experiment} · ${run.run_id}`}
+                {...props}
+                onKeyDown={event => {
+                  if (compare && event.key === 'x' && event.target === event.currentTarget) {
+                    event.preventDefault();
+                    model.toggleSelected(run.run_id, event.shiftKey);
+                    return;
+                  }
+                  props.onKeyDown?.(event);
+                }}
               >
-                <td className="jp-mlops-name">
-                  <StatusSymbol status={run.status} />
-                  {run.name}
+                {compare && (
+                  <td className="jp-mlops-col-select" onClick={e => e.stopPropagation()}>
+                    <input
+                      type="checkbox"
+                      tabIndex={-1}
+                      aria-label={`Select ${run.name} to compare`}
+                      checked={selected}
+                      onChange={e =>
+                        model.toggleSelected(
+                          run.run_id,
+                          (e.nativeEvent as MouseEvent).shiftKey === true
+                        )
+                      }
+                    />
+                  </td>
+                )}
+                <td className="jp-mlops-name" title={run.name}>
+                  <span className="jp-mlops-name-cell">
+                    <StatusSymbol status={run.status} />
+                    <RunName name={run.name} />
+                  </span>
                 </td>
                 <td className="jp-mlops-col-status">
                   <StatusBadge status={run.status} />
                 </td>
-                <td title={formatTime(run.started_at)}>{formatAgo(run.started_at)}</td>
+                <td className="jp-mlops-col-started_at" title={formatTime(run.started_at)}>
+                  {formatAgo(run.started_at)}
+                </td>
                 <td className="jp-mlops-num jp-mlops-col-duration_s">
                   {run.status === 'running' ? '…' : formatDuration(run.duration_s)}
                 </td>
-                <td className="jp-mlops-num">
-                  {metric ? formatValue(run.metrics?.[metric]) : ''}
-                </td>
+                {model.showsExperiment && (
+                  <td className="jp-mlops-col-experiment" title={run.experiment}>
+                    {run.experiment}
+                  </td>
+                )}
+                {model.columns.map(column => {
+                  const key = columnLabel(column);
+                  const value = column.startsWith('params.')
+                    ? run.params?.[key]
+                    : run.metrics?.[key];
+                  return (
+                    <td key={column} className="jp-mlops-num" title={`${key} = ${String(value ?? '—')}`}>
+                      {formatValue(value)}
+                    </td>
+                  );
+                })}
               </tr>
-            ))}
+              );
+            })}
           </tbody>
         </table>
       </div>

@@ -40,6 +40,14 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
     wrap: true
   });
 
+  // a run opened from elsewhere (the open-run command, a comparison) shows in the Runs tab
+  const openedRun = model.detail?.run?.run_id;
+  React.useEffect(() => {
+    if (openedRun) {
+      setTab('runs');
+    }
+  }, [openedRun]);
+
   const openRun = (runId: string) => {
     setTab('runs');
     void model.openRun(runId);
@@ -70,7 +78,7 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
   } else if (model.detail) {
     body = <RunDetail model={model} actions={actions} onPromote={run => void promote(run)} />;
   } else {
-    body = <RunsView model={model} />;
+    body = <RunsView model={model} actions={actions} />;
   }
 
   return (
@@ -135,6 +143,8 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
         <PromoteDialog
           run={dialog.run}
           modelNames={model.models.map(m => m.name)}
+          registeredAs={model.registeredAs(dialog.run.run_id)}
+          checkGate={expression => model.api.gate(dialog.run.run_id, expression)}
           promote={(name, request) => model.promote(name, request)}
           onClose={() => setDialog(null)}
           onShowModels={() => {
@@ -146,6 +156,7 @@ export function Sidebar({ model, actions }: ISidebarProps): JSX.Element {
       {dialog?.kind === 'transition' && (
         <TransitionDialog
           version={dialog.version}
+          versions={model.models.find(m => m.name === dialog.version.name)?.versions ?? []}
           transition={(name, version, request) => model.transition(name, version, request)}
           onClose={() => setDialog(null)}
         />

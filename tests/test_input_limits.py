@@ -1,0 +1,157 @@
+"""Every door validates its input: gates, search strings and magic arguments answer bad or
+oversized input with one clear error, never a traceback (the HTTP doors have their own files:
+test_bundle_limits.py, test_server_limits.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Shell
+from test_server import seed
+
+from jupyter_mlops.errors import GateError
+from jupyter_mlops.gates import MAX_GATE_CHARS, MAX_GATE_DEPTH, evaluate_gate
+
+CLI = [sys.executable, "-m", "jupyter_mlops.cli"]
+HOSTILE_GATES = ["not " * 10_000 + "acc>0.5", "-" * 10_000 + "1<acc", "not " * 200 + "acc>0.5",
+                 "-" * 900 + "1<acc", "acc>0.5 and " * 200 + "acc>0.5"]
+
+
+@pytest.mark.parametrize("gate", HOSTILE_GATES)
+def test_hostile_gates_are_a_gate_error(gate: str) -> None:
+    with pytest.raises(GateError, match=f"at most {MAX_GATE_CHARS}|more than {MAX_GATE_DEPTH}"):
+        evaluate_gate(gate, {"acc": 0.9})
+
+
+@pytest.mark.parametrize("gate", ["champion(min_improvement=" + "-" * 10_000 + "1)",
+                                  "champion(" + "not " * 10_000 + ")"])
+def test_hostile_champion_gates_are_a_gate_error(gate: str) -> None:
+    from jupyter_mlops.champion import parse_champion
+
+    with pytest.raises(GateError, match=f"at most {MAX_GATE_CHARS}"):
+        parse_champion(gate)
+
+
+def test_reasonable_nesting_still_evaluates() -> None:
+    gate = "not (" * 10 + "acc > 0.5 and -(-acc) < 1" + ")" * 10
+    assert evaluate_gate(gate, {"acc": 0.9}).passed
+
+
+def test_hostile_gate_on_the_command_line_is_one_line(tmp_path: Path) -> None:
+    seed(tmp_path)
+    for gate in HOSTILE_GATES[:2]:
+        done = subprocess.run([*CLI, "--store", str(tmp_path), "promote", "01TRAIN", "--name",
+                               "m", f"--gate={gate}"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert f"a gate has at most {MAX_GATE_CHARS}" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def registered(tmp_path: Path) -> Path:
+    """A store whose models' names differ only where LIKE would see a wildcard."""
+    from jupyter_mlops import open_store
+    from jupyter_mlops.store.registry import register_version
+
+    seed(tmp_path)
+    with open_store(tmp_path) as store:
+        for name in ("a_v", "axv", "a_v2"):
+            register_version(store, name=name, run_id="01TRAIN", model_fingerprint="f",
+                             model_variable="model", actor="test", reason=name)
+    return tmp_path
+
+
+def test_events_match_their_subject_literally(tmp_path: Path) -> None:
+    from jupyter_mlops import open_store
+
+    with open_store(registered(tmp_path)) as store:
+        assert {e.subject for e in store.events("a_v")} == {"a_v", "a_v/1"}
+        assert {e.subject for e in store.events("a_v/1")} == {"a_v/1"}
+        assert store.events("%") == [] and store.events("a%") == [] and store.events("_") == []
+        assert store.events("A_V") == []  # model names are case-sensitive
+    done = subprocess.run([*CLI, "--store", str(tmp_path), "events", "a_v"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "axv" not in done.stdout and "a_v2" not in done.stdout
+
+
+def test_run_id_prefixes_and_searches_match_literally(tmp_path: Path) -> None:
+    from jupyter_mlops import open_store
+    from jupyter_mlops.errors import RunNotFoundError
+    from jupyter_mlops.store.listing import MAX_SEARCH_CHARS, count_runs, runs_page
+
+    with open_store(registered(tmp_path)) as store:
+        assert store.resolve_run_id("01TR") == "01TRAIN"
+        for prefix in ("0_TR", "01%", "_1TRAIN", "%"):
+            with pytest.raises(RunNotFoundError):
+                store.resolve_run_id(prefix)
+        assert count_runs(store.conn, search="%") == count_runs(store.conn, search="_") == 0
+        assert [r["run_id"] for r in runs_page(store.conn, search="tra")] == ["01TRAIN"]
+        with pytest.raises(ValueError, match=f"at most {MAX_SEARCH_CHARS} characters"):
+            count_runs(store.conn, search="x" * (MAX_SEARCH_CHARS + 1))
+
+
+def test_track_arguments_are_split_like_a_shell(shell: Shell) -> None:
+    """Given quoted values with spaces, every option gets the words without the quotes."""
+    shell.run("import pandas as pd\nframe = pd.DataFrame({'a': [1.0, 2.0]})")
+    cell = shell.run('%%track "two words" -e \'my experiment\' --tag "team=data science" '
+                     '--data frame\nscore = float(frame.a.sum())')
+    assert cell.result.success, cell.stderr
+    run = shell.store().get_run(shell.store().resolve_run_id("two words"))
+    assert (run.name, run.experiment, run.tags) == (
+        "two words", "my experiment", {"team": "data science"})
+    listed = shell.run('%mlops runs -e "my experiment"')
+    assert list(listed.value["name"]) == ["two words"]
+
+
+@pytest.mark.parametrize("line, message", [
+    ('%%track "unclosed', "No closing quotation"),
+    ("%%track " + "n" * 300, "is 300 characters long; at most 200"),
+    ("%%track x --tag " + "k=" + "v" * 300, "at most 200"),
+])
+def test_unreadable_track_arguments_are_a_usage_error(shell: Shell, line: str,
+                                                      message: str) -> None:
+    cell = shell.run(line + "\nran = True")
+    assert "UsageError" in cell.stderr and message in cell.stderr
+    assert "Traceback" not in cell.stderr + cell.stdout and "ran" not in shell.ns
+
+
+def test_unreadable_mlops_arguments_are_a_usage_error(shell: Shell) -> None:
+    cell = shell.run('%mlops show "unclosed')
+    assert "UsageError" in cell.stderr and "No closing quotation" in cell.stderr
+    assert "Traceback" not in cell.stderr + cell.stdout
+
+
+def test_cli_transition_to_production_takes_promotes_checks(tmp_path: Path) -> None:
+    seed(tmp_path)
+
+    def transition(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "--store", str(tmp_path), "transition", "demo-model", "1",
+                               "production", *args], capture_output=True, text=True, timeout=120)
+
+    done = transition("--no-verify")
+    assert done.returncode == 2 and "needs a reason" in done.stderr
+    done = transition("--no-verify", "--reason", "ship it", "--gate", "acc >= 0.95")
+    assert done.returncode == 2 and "acc >= 0.95: 0.9 (FAILED" in done.stderr
+    done = transition("--no-verify", "--reason", "ship it", "--gate", "acc >= 0.8")
+    assert done.returncode == 0, done.stderr
+    from jupyter_mlops import open_store
+
+    with open_store(tmp_path) as store:
+        moved = store.events("demo-model/1")[0]
+    assert moved.detail["gate"]["expression"] == "acc >= 0.8" and moved.reason == "ship it"
+    assert moved.detail["verification"] == "skipped (verify=False)"
+
+
+@pytest.mark.parametrize("args", [
+    ["transition", "demo-model", "9" * 30, "staging"], ["delete-version", "demo-model", "9" * 30,
+                                                        "--reason", "x"],
+    ["export", "demo-model/" + "9" * 30, "out"], ["transition", "demo-model", "0", "staging"],
+])
+def test_huge_version_numbers_are_one_line_errors(tmp_path: Path, args: list[str]) -> None:
+    seed(tmp_path)
+    done = subprocess.run([*CLI, "--store", str(tmp_path), *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "version" in done.stderr and len(done.stderr.strip().splitlines()) == 1
