@@ -273,13 +273,14 @@ def test_promotion_verification_passes(exported: dict[str, Any], name: str,
 def _bundle_texts(bundle: Path) -> dict[str, str]:
     """Every file of a bundle as text, model.skops' members included."""
     texts = {}
-    for path in bundle.iterdir():
-        if path.name == "model.skops":
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        name = path.relative_to(bundle).as_posix()
+        if name == "model.skops":
             with zipfile.ZipFile(path) as archive:
                 for member in archive.namelist():
                     texts[f"model.skops/{member}"] = archive.read(member).decode("latin-1")
         else:
-            texts[path.name] = path.read_text(encoding="utf-8")
+            texts[name] = path.read_text(encoding="utf-8")
     return texts
 
 
