@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import subprocess
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -109,6 +110,28 @@ forest = make_pipeline(prep, RandomForestClassifier(n_estimators=25, random_stat
 forest.fit(p_train[cols], p_train.species)
 """
 
+# A function defined in an earlier cell of the notebook, used by the model (the bundle carries
+# it as code/notebook_functions.py), and HistGradientBoosting on a pandas category column.
+SALES_FUNCTIONS = SALES + """
+hgb_columns = ["store", "price", "holiday", "promo_units", "date"]
+def date_features(frame):
+    out = frame[["store", "price"]].copy()
+    out["holiday"] = frame["holiday"].astype(float)
+    out["promo_units"] = frame["promo_units"].astype("float64")
+    out["day"] = frame["date"].dt.day_of_year
+    out["weekday"] = frame["date"].dt.day_of_week
+    return out
+"""
+SALES_HGB_TRAIN = """%%track sales-hgb
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+hgb = make_pipeline(FunctionTransformer(date_features),
+                    HistGradientBoostingRegressor(categorical_features="from_dtype",
+                                                  max_iter=40, random_state=0))
+hgb.fit(train[hgb_columns], train["units"])
+"""
+
 
 def _notebook(shell: Shell, data: str, cell: str, model: str, frame: str) -> dict[str, Any]:
     assert shell.run(data).result.success
@@ -122,7 +145,14 @@ def _notebook(shell: Shell, data: str, cell: str, model: str, frame: str) -> dic
 NOTEBOOKS = {
     "sales": (SALES, SALES_TRAIN, "model", "X_test"),
     "penguins": (PENGUINS, PENGUINS_TRAIN, "forest", "p_test[cols]"),
+    "sales-hgb": (SALES_FUNCTIONS, SALES_HGB_TRAIN, "hgb", "test[hgb_columns]"),
 }
+TRAINING_FRAME = {"sales": "train", "penguins": "p_train", "sales-hgb": "train"}
+
+
+def _trusts_code(case: dict[str, Any]) -> bool:
+    """Whether the bundle carries notebook functions (run only when the loader says so)."""
+    return (case["bundle"] / "code" / "notebook_functions.py").exists()
 
 
 @pytest.fixture(scope="module")
@@ -139,18 +169,21 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     ip.reset(new_session=True)
     ip.run_cell("%reload_ext jupyter_mlops")
     shell = Shell(ip)
+    patch = pytest.MonkeyPatch()  # a kernel's user namespace is __main__ (functions live there)
+    patch.setitem(sys.modules, "__main__", ip.user_module)
     try:
         cases: dict[str, Any] = {}
         for name, (data, cell, model, frame) in NOTEBOOKS.items():
             case = _notebook(shell, data, cell, model, frame)
             run = cell.split()[1]
             case["bundle"] = mlops.export_bundle(run, root / name, store=shell.store())
-            case["training"] = shell.ns["train" if name == "sales" else "p_train"]
+            case["training"] = shell.ns[TRAINING_FRAME[name]]
             case["run"] = shell.store().get_run(run)
             case["store"] = root / "store"
             cases[name] = case
         yield cases
     finally:
+        patch.undo()
         ip.run_cell("%unload_ext jupyter_mlops")
         if previous is None:
             os.environ.pop("JUPYTER_MLOPS_STORE", None)
@@ -162,8 +195,19 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
 def test_load_bundle_predicts_what_the_kernel_predicted(exported: dict[str, Any],
                                                         name: str) -> None:
     case = exported[name]
+    # notebook code runs because this store recorded it at export (no trust_code= needed)
     loaded = mlops.load_bundle(case["bundle"])
     assert loaded.predict(case["test"]).tolist() == case["expected"]
+
+
+def test_notebook_functions_travel_with_the_bundle(exported: dict[str, Any]) -> None:
+    bundle = exported["sales-hgb"]["bundle"]
+    assert _trusts_code(exported["sales-hgb"]) and not _trusts_code(exported["sales"])
+    assert "def date_features(frame):" in (bundle / "code/notebook_functions.py").read_text()
+    assert "date_features" in (bundle / "model_card.md").read_text()
+    with pytest.raises(mlops.MLOpsError, match="date_features"):  # another store: opt in
+        mlops.load_bundle(bundle, store=mlops.open_store(exported["sales-hgb"]["store"].parent
+                                                         / "other-store"))
 
 
 def test_schema_holds_what_the_model_needs(exported: dict[str, Any]) -> None:
@@ -219,7 +263,8 @@ def test_mlflow_scores_the_notebook_frame(exported: dict[str, Any], name: str,
     (tmp_path / "frame.pkl").write_bytes(pickle.dumps(case["test"]))
     code = (
         "import json, pickle, sys, mlflow.pyfunc\n"
-        f"model = mlflow.pyfunc.load_model({str(case['bundle'])!r})\n"
+        f"model = mlflow.pyfunc.load_model({str(case['bundle'])!r}, "
+        f"model_config={{'trust_code': {_trusts_code(case)}}})\n"
         f"frame = pickle.load(open({str(tmp_path / 'frame.pkl')!r}, 'rb'))\n"
         "print(json.dumps(model.predict(frame).tolist()))\n"
     )
@@ -247,8 +292,9 @@ def test_serve_from_a_fresh_venv_predicts_the_same(exported: dict[str, Any], nam
                                                    fresh_python: Path) -> None:
     case = exported[name]
     port = free_port()
+    trust = ["--trust-code"] if _trusts_code(case) else []
     process = subprocess.Popen([str(fresh_python), str(case["bundle"] / "serve.py"),
-                                "--port", str(port)],
+                                "--port", str(port), *trust],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -266,7 +312,8 @@ def test_serve_from_a_fresh_venv_predicts_the_same(exported: dict[str, Any], nam
 def test_promotion_verification_passes(exported: dict[str, Any], name: str,
                                        fresh_python: Path) -> None:
     case = exported[name]  # what promote(stage="production") runs, in the shared venv
-    outcome = verify_bundle(case["bundle"], case["model"], python=fresh_python)
+    outcome = verify_bundle(case["bundle"], case["model"], python=fresh_python,
+                            trust_code=_trusts_code(case))
     assert outcome.ok, outcome.detail
 
 
