@@ -352,14 +352,16 @@ def test_lineage_graph_of_a_prepare_train_score_chain(shell: Shell) -> None:
     fig = charts.lineage_graph(store, "train")
 
     nodes, edges = nodes_and_edges(fig)
+    # train also read what its model was fitted on: clean[['a']], recorded as tree.fit(X)
     assert set(nodes) == {("run", "prep"), ("run", "train"), ("run", "score"),
                           ("dataset", "raw"), ("dataset", "clean"), ("model", "tree"),
-                          ("dataset", "preds")}
+                          ("dataset", "preds"), ("dataset", "tree.fit(X)")}
     assert edges == {("raw", "prep"), ("prep", "clean"), ("clean", "train"), ("train", "tree"),
-                     ("tree", "score"), ("clean", "score"), ("score", "preds")}
+                     ("tree", "score"), ("clean", "score"), ("score", "preds"),
+                     ("tree.fit(X)", "train")}
     depth = {name: x for (_, name), (x, _) in nodes.items()}
     assert depth == {"raw": 0, "prep": 1, "clean": 2, "train": 3, "tree": 4, "score": 5,
-                     "preds": 6}
+                     "preds": 6, "tree.fit(X)": 0}
     runs = next(t for t in fig.data if t.name == "run")
     sizes = dict(zip(runs.text, runs.marker.size, strict=True))
     assert sizes["train"] > sizes["prep"] == sizes["score"]
