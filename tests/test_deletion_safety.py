@@ -184,3 +184,45 @@ def test_the_request_log_never_appends_to_or_rotates_away_a_file_of_yours(
     for _ in range(4):
         log.write(pd.DataFrame({"a": [1.0, 2.0]}), [0, 1])
     RequestLog(project / "fresh.jsonl", keep=2)  # its own rotated logs are fine
+
+
+@pytest.mark.parametrize("where", ["STORE/bundle", "STORE/artifacts/x", "STORE"])
+def test_no_bundle_is_ever_written_inside_the_store(project: Path, store_dir: Path,
+                                                    where: str) -> None:
+    target = where.replace("STORE", str(store_dir))
+    before = snapshot(store_dir)
+    done = cli("export", "tiny", target, cwd=project, store=store_dir)
+    assert done.returncode == 2 and "refusing to write a bundle" in done.stderr, done.stderr
+    assert f"{store_dir}/" not in done.stderr.split("e.g.")[-1]  # the suggestion is outside
+    assert snapshot(store_dir) == before
+
+
+def test_overwrite_keeps_files_a_bundle_manifest_does_not_list(project: Path,
+                                                               store_dir: Path) -> None:
+    forged = project / "data"
+    (forged / "data").mkdir(parents=True)
+    (forged / "data" / "train.csv").write_text("a,b\n1,2\n")
+    (forged / "MANIFEST.json").write_text(json.dumps({"format": "jupyter-mlops-bundle"}))
+    done = cli("export", "tiny", "data", "--overwrite", cwd=project, store=store_dir)
+    assert done.returncode == 2 and "data/train.csv" in done.stderr, done.stderr
+    assert (forged / "data" / "train.csv").read_text() == "a,b\n1,2\n"
+    assert cli("export", "tiny", "bundle", "--zip", cwd=project, store=store_dir).returncode == 0
+    (project / "bundle" / "notes.txt").write_text("mine")
+    (project / "bundle" / "results").mkdir()
+    (project / "bundle" / "results" / "auc.txt").write_text("0.9")
+    done = cli("export", "tiny", "bundle", "--overwrite", cwd=project, store=store_dir)
+    assert done.returncode == 2, done.stderr
+    assert "notes.txt" in done.stderr and "results/auc.txt" in done.stderr
+    assert (project / "bundle" / "notes.txt").read_text() == "mine"
+    (project / "bundle" / "notes.txt").unlink()
+    (project / "bundle" / "results" / "auc.txt").unlink()
+    done = cli("export", "tiny", "bundle", "--overwrite", cwd=project, store=store_dir)
+    assert done.returncode == 2 and "results/" in done.stderr  # an empty folder of theirs too
+    (project / "bundle" / "results").rmdir()
+    assert cli("export", "tiny", "bundle", "--overwrite", cwd=project,
+               store=store_dir).returncode == 0
+    with zipfile.ZipFile(project / "bundle.zip", "a") as archive:
+        archive.writestr("notes.txt", "mine")
+    done = cli("export", "tiny", "bundle", "--zip", "--overwrite", cwd=project, store=store_dir)
+    assert done.returncode == 2 and "notes.txt" in done.stderr, done.stderr
+    assert "notes.txt" in zipfile.ZipFile(project / "bundle.zip").namelist()

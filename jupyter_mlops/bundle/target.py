@@ -2,8 +2,9 @@
 
 jupyter-mlops deletes only what it made: ``overwrite`` replaces a previous *bundle* (a folder
 whose ``MANIFEST.json`` says ``jupyter-mlops-bundle``, or a .zip holding one), never another
-folder or file, and never the store, the working directory, the home directory or a folder
-that contains one of them. The new bundle is written beside the target first; the old one is
+folder or file, and never a bundle holding files its manifest does not list (they are the
+user's); it never writes inside a store, nor at the working directory, the home directory or a
+folder that contains one of them. The new bundle is written beside the target first; the old one is
 moved aside, the new one moved in, and only then is the old one removed, so a failure at any
 step leaves a complete bundle (old or new) at the target.
 """
@@ -21,28 +22,82 @@ from pathlib import Path
 from ..errors import BundleError
 
 FORMAT = "jupyter-mlops-bundle"
+STORE_DATABASE = "lineage.db"
+
+
+MANIFEST_MAX_BYTES = 1 << 20
 
 
 def is_bundle_dir(path: Path) -> bool:
     """Whether ``path`` is a folder that jupyter-mlops wrote as a bundle."""
-    return _is_bundle_manifest(path / "MANIFEST.json") if path.is_dir() else False
+    return _listed(path) is not None if path.is_dir() else False
 
 
-def _is_bundle_manifest(manifest: Path) -> bool:
+def _manifest_files(text: bytes | str) -> set[str] | None:
+    """The paths a bundle manifest lists (with ``MANIFEST.json``), or None when ``text`` is
+    not a bundle manifest."""
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+        manifest = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return None
+    files = manifest.get("files")
+    return {str(name) for name in files} | {"MANIFEST.json"} if isinstance(files, dict) \
+        else {"MANIFEST.json"}
+
+
+def _listed(folder: Path) -> set[str] | None:
+    manifest = folder / "MANIFEST.json"
+    try:
+        if manifest.is_symlink() or manifest.stat().st_size > MANIFEST_MAX_BYTES:
+            return None
+        return _manifest_files(manifest.read_bytes())
+    except OSError:
+        return None
+
+
+def _unlisted(names: Iterable[str], listed: set[str]) -> list[str]:
+    """The entries (``/``-separated, folders ending in ``/``) a manifest does not list."""
+    parents = {"/".join(name.split("/")[:i]) + "/" for name in listed
+               for i in range(1, name.count("/") + 1)}
+    return sorted(name for name in names if name not in listed and name not in parents)
+
+
+def unlisted_in_dir(folder: Path, listed: set[str]) -> list[str]:
+    """Files and folders under ``folder`` that its manifest does not list."""
+    names = [path.relative_to(folder).as_posix() + ("/" if path.is_dir() and
+                                                    not path.is_symlink() else "")
+             for path in folder.rglob("*")]
+    return _unlisted(names, listed)
 
 
 def is_bundle_zip(path: Path) -> bool:
     """Whether ``path`` is a .zip that holds a bundle's ``MANIFEST.json``."""
+    return _zip_unlisted(path) is not None
+
+
+def _zip_unlisted(path: Path) -> list[str] | None:
+    """The entries of a bundle .zip its manifest does not list; None: not a bundle .zip."""
     try:
         with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read("MANIFEST.json"))
-        return isinstance(manifest, dict) and manifest.get("format") == FORMAT
+            info = archive.getinfo("MANIFEST.json")
+            if info.file_size > MANIFEST_MAX_BYTES:
+                return None
+            listed = _manifest_files(archive.read(info))
+            names = archive.namelist()
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return False
+        return None
+    return None if listed is None else _unlisted(names, listed)
+
+
+def _not_only_the_bundle(where: Path, unlisted: list[str]) -> BundleError:
+    shown = ", ".join(unlisted[:5]) + (f" and {len(unlisted) - 5} more" if len(unlisted) > 5
+                                       else "")
+    return BundleError(
+        f"{where} holds files its bundle MANIFEST.json does not list ({shown}): it was left "
+        "untouched, as --overwrite replaces only a bundle exactly as jupyter-mlops wrote it. "
+        "Move those files out, or choose another path")
 
 
 def check_target(target: Path, *, overwrite: bool, zip: bool, protected: Iterable[Path]) -> None:
@@ -50,6 +105,11 @@ def check_target(target: Path, *, overwrite: bool, zip: bool, protected: Iterabl
     ``target.zip`` when ``zip``): it is new or an empty folder, or, with ``overwrite``, a
     previous bundle that is none of ``protected`` (nor contains one of them)."""
     resolved = target.resolve()
+    for folder in (resolved, *resolved.parents):
+        if (folder / STORE_DATABASE).is_file():
+            raise BundleError(
+                f"refusing to write a bundle at {target}: it is inside the store {folder}. "
+                f"Give a folder outside it, e.g. {folder.parent / 'bundle'}")
     for place in protected:
         place = place.resolve()
         if resolved == place or resolved in place.parents:
@@ -62,7 +122,8 @@ def check_target(target: Path, *, overwrite: bool, zip: bool, protected: Iterabl
         raise BundleError(f"{target} is a file or a link, not a folder: it was left untouched; "
                           "give a new folder for the bundle")
     if target.is_dir() and any(target.iterdir()):
-        if not is_bundle_dir(target):
+        listed = _listed(target)
+        if listed is None:
             raise BundleError(
                 f"{target} already exists and is not a jupyter-mlops bundle (no MANIFEST.json "
                 "of ours): it was left untouched; choose another path. --overwrite replaces "
@@ -71,14 +132,21 @@ def check_target(target: Path, *, overwrite: bool, zip: bool, protected: Iterabl
         if not overwrite:
             raise BundleError(f"{target} already exists and is not empty: choose another path "
                               "or replace it (overwrite=True, --overwrite on the command line)")
+        unlisted = unlisted_in_dir(target, listed)
+        if unlisted:
+            raise _not_only_the_bundle(target, unlisted)
     archive = zip_path(target)
     if zip and (archive.exists() or archive.is_symlink()):
-        if not archive.is_file() or not is_bundle_zip(archive):
+        in_zip = _zip_unlisted(archive) if archive.is_file() and not archive.is_symlink() \
+            else None
+        if in_zip is None:
             raise BundleError(f"{archive} already exists and is not a jupyter-mlops bundle .zip: "
                               "it was left untouched; choose another path")
         if not overwrite:
             raise BundleError(f"{archive} already exists: choose another path or replace it "
                               "(overwrite=True, --overwrite on the command line)")
+        if in_zip:
+            raise _not_only_the_bundle(archive, in_zip)
 
 
 def zip_path(target: Path) -> Path:
