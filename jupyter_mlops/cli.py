@@ -79,8 +79,10 @@ def _parser() -> argparse.ArgumentParser:
                      "exit 1 on a problem")
     doctor.add_argument("--fix", action="store_true",
                         help="remove artifact files that no record refers to (left by a crash "
-                        "before their run was committed) and, when the audit key was just "
-                        "configured and nothing else is wrong, sign the audit head with it")
+                        "before their run was committed)")
+    doctor.add_argument("--adopt-key", action="store_true",
+                        help="start the signed audit chain with the audit key just configured; "
+                        "refused when anything records that the store had a key before")
     doctor.add_argument("--bundle", action="append", default=[], metavar="PATH",
                         help="also check the audit head recorded in this bundle's lineage.json "
                         "(repeatable)")
@@ -171,7 +173,8 @@ def _main(argv: Sequence[str] | None) -> int:
                           args.trust_code, args.store)
         with open_store(args.store, create=creates) as store:
             if args.command == "doctor":
-                return _doctor(store, fix=args.fix, bundles=args.bundle)
+                return _doctor(store, fix=args.fix, bundles=args.bundle,
+                               adopt=args.adopt_key)
             if args.command == "monitor":
                 return _monitor(args, store)
             if args.command == "watch":
@@ -403,15 +406,17 @@ def _serve(bundle: str, host: str, port: int, log_requests: str | None,
     return serve.main(["--bundle", str(root), "--host", host, "--port", str(port), *extra])
 
 
-def _doctor(store: Store, *, fix: bool, bundles: list[str]) -> int:
-    from pathlib import Path
+def _doctor(store: Store, *, fix: bool, bundles: list[str], adopt: bool) -> int:
+    from .capture.environment import user
+    from .store.doctor import adopt_key, diagnose, repair
 
-    from .store.doctor import diagnose, repair
-
-    found = diagnose(store, [Path(b) for b in bundles])
+    paths = [Path(b) for b in bundles]
     print(f"store    {store.directory}")
     print(f"schema   {', '.join(store.schema_version)}")
     print(f"runs     {store.count_runs()}")
+    if adopt:
+        print(f"fixed: {adopt_key(store, paths, actor=user())}")
+    found = diagnose(store, paths)
     for line in repair(store, found) if fix else []:
         print(f"fixed: {line}")
     for warning in found.warnings:

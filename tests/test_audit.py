@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -299,10 +300,120 @@ def test_a_store_made_by_the_previous_version_is_upgraded_and_anchored(tmp_path:
     assert done.returncode == 1 and "deleted from the end" in done.stdout
 
 
-def test_a_key_configured_later_signs_the_head_with_fix(audited: Path) -> None:
+def cli(store: Path, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, KEY_FILE_ENV)}
+    if key:
+        env[KEY_ENV] = key
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store),
+                           *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def count_events(directory: Path) -> int:
+    conn = attacker(directory)
+    try:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_key_configured_later_is_adopted_explicitly(audited: Path) -> None:
     done = doctor(audited, key="s3cret")
-    assert done.returncode == 1 and "not signed with the audit key" in done.stdout
-    fixed = doctor(audited, "--fix", key="s3cret")
-    assert fixed.returncode == 0 and "signed the audit head" in fixed.stdout, fixed.stdout
+    assert done.returncode == 1 and "--adopt-key" in done.stdout, done.stdout
+    assert doctor(audited, "--fix", key="s3cret").returncode == 1  # --fix blesses nothing
+    before = count_events(audited)
+    moved = cli(audited, "transition", "m", "1", "archived", key="s3cret")
+    assert moved.returncode != 0 and "not signed with the audit key" in moved.stderr
+    assert count_events(audited) == before  # refused: nothing signed over the unsigned log
+    adopted = doctor(audited, "--adopt-key", key="s3cret")
+    assert adopted.returncode == 0 and "adopted the audit key" in adopted.stdout, adopted.stdout
+    assert cli(audited, "transition", "m", "1", "archived", key="s3cret").returncode == 0
     assert doctor(audited, key="s3cret").returncode == 0
     assert doctor(audited, key="another").returncode == 1
+    again = doctor(audited, "--adopt-key", key="s3cret")
+    assert again.returncode != 0 and "signed with a key before" in again.stderr
+
+
+def exported(store: Store, archive: Path) -> Path:
+    """A bundle .zip whose lineage.json carries the audit head, as ``export --zip`` writes it."""
+    from jupyter_mlops.store.audit import head
+
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("lineage.json", json.dumps({"audit_head": head(store.conn).anchor(),
+                                                 "audit": []}))
+    return archive
+
+
+def downgrade(directory: Path, *, reset_flags: bool) -> None:
+    """What an attacker without the key can do to a keyed store: re-chain every event as
+    unkeyed sha256 (actor changed), re-anchor the version rows, write an unsigned head file."""
+    conn = attacker(directory)
+    drop_triggers(conn)
+    rechain(conn, lambda rows: [row.__setitem__(2, "eve") for row in rows])
+    conn.execute("UPDATE model_versions SET audit_hash = (SELECT hash FROM events "
+                 "WHERE seq = model_versions.audit_seq)")
+    if reset_flags:
+        conn.execute("UPDATE model_versions SET audit_keyed = 0")
+    seq, digest = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")\
+        .fetchone()
+    (directory / HEAD_FILENAME).write_text(json.dumps({"seq": seq, "hash": digest,
+                                                       "signature": None}))
+    restore_triggers(conn)
+    conn.close()
+
+
+@pytest.mark.parametrize("reset_flags", [False, True])
+def test_a_log_rewritten_without_the_key_never_passes_doctor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reset_flags: bool) -> None:
+    monkeypatch.setenv(KEY_ENV, "s3cret")
+    directory = tmp_path / "store"
+    with open_store(directory) as store:
+        history(store)
+        bundle = exported(store, tmp_path / "b.zip")
+    downgrade(directory, reset_flags=reset_flags)
+    done = doctor(directory, key="s3cret")
+    assert done.returncode == 1 and "not signed with" in done.stdout, done.stdout
+    # An honest change with the key refuses to sign over the re-written log ...
+    moved = cli(directory, "transition", "m", "1", "archived", key="s3cret")
+    assert moved.returncode != 0 and "not signed with the audit key" in moved.stderr
+    assert doctor(directory, key="s3cret").returncode == 1
+    assert doctor(directory, "--fix", key="s3cret").returncode == 1
+    # ... and adopting the key is refused while anything records it was there before.
+    evidence = ["--bundle", str(bundle)] if reset_flags else []
+    adopted = doctor(directory, "--adopt-key", *evidence, key="s3cret")
+    assert adopted.returncode != 0 and "signed with a key before" in adopted.stderr, adopted
+    assert doctor(directory, key="s3cret").returncode == 1
+    if not reset_flags:  # the version rows contradict the log even without the key
+        plain = doctor(directory)
+        assert plain.returncode == 1 and "recorded with the audit key" in plain.stdout
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000, "{" + " " * 2_000_000 + "}", "\xff\xfe"])
+def test_doctor_reports_a_hostile_head_file_once(audited: Path, content: str) -> None:
+    (audited / HEAD_FILENAME).write_text(content, encoding="latin-1")
+    done = doctor(audited)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    found = [line for line in done.stdout.splitlines() if line.startswith("problem:")]
+    assert len(found) == 1 and "is not a readable audit head" in found[0], done.stdout
+
+
+def test_doctor_checks_zip_bundles_and_survives_hostile_ones(audited: Path,
+                                                             tmp_path: Path) -> None:
+    with open_store(audited) as store:
+        bundle = exported(store, tmp_path / "b.zip")
+    done = doctor(audited, "--bundle", str(bundle))
+    assert done.returncode == 0, done.stdout
+    conn = attacker(audited)
+    drop_triggers(conn)
+    conn.execute("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)")
+    conn.close()
+    done = doctor(audited, "--bundle", str(bundle))
+    assert done.returncode == 1 and f"bundle {bundle} records event" in done.stdout, done.stdout
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    (hostile / "lineage.json").write_text("[" * 100_000)
+    with zipfile.ZipFile(tmp_path / "hostile.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("lineage.json", " " * 5_000_000)
+    for bundle in (hostile, tmp_path / "hostile.zip"):
+        done = doctor(audited, "--bundle", str(bundle))
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"bundle {bundle}: no readable audit head" in done.stdout, done.stdout

@@ -11,7 +11,8 @@ number and hash of its newest event — is also written where such an edit does 
 
 With a key (``$JUPYTER_MLOPS_AUDIT_KEY``, or a file named by ``$JUPYTER_MLOPS_AUDIT_KEY_FILE``;
 never inside the store) every event's hash is an HMAC and the head file is signed, so the
-chain cannot be recomputed without the key.
+chain cannot be recomputed without the key. Keyed mode is one-way: the head file and the version
+rows keep ``keyed`` once set, so a log re-written without the key contradicts them.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import StoreError
 
 HEAD_FILENAME = "audit-head.json"
+MAX_JSON_BYTES = 1 << 20
 KEY_ENV = "JUPYTER_MLOPS_AUDIT_KEY"
 KEY_FILE_ENV = "JUPYTER_MLOPS_AUDIT_KEY_FILE"
 
@@ -38,10 +41,11 @@ class Head:
     seq: int
     hash: str
     signature: str | None = None
+    keyed: bool = False
 
-    def anchor(self) -> dict[str, int | str]:
-        """The (seq, hash) as written into a bundle's ``lineage.json``."""
-        return {"seq": self.seq, "hash": self.hash}
+    def anchor(self) -> dict[str, int | str | bool]:
+        """The (seq, hash, keyed) as written into a bundle's ``lineage.json``."""
+        return {"seq": self.seq, "hash": self.hash, "keyed": self.keyed}
 
 
 def audit_key(store_directory: Path | None = None) -> bytes | None:
@@ -86,12 +90,37 @@ def read_head(directory: Path) -> Head | None:
     """
     path = directory / HEAD_FILENAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Head(int(data["seq"]), str(data["hash"]), data.get("signature"))
+        data = read_json(path)
+        signature = data.get("signature")
+        return Head(int(data["seq"]), str(data["hash"]),
+                    None if signature is None else str(signature),
+                    data.get("keyed") is True or signature is not None)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"{path} is not a readable audit head ({exc})") from exc
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StoreError(f"{path} is not a readable audit head ({_why(exc)})") from exc
+
+
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parse a small JSON file that anyone may have written: at most ``max_bytes``, and
+    nesting too deep for the parser is a :class:`ValueError` (not a RecursionError)."""
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes} bytes")
+    return parse_json(data)
+
+
+def parse_json(data: bytes | str) -> Any:
+    """``json.loads``, with nesting too deep for the parser a :class:`ValueError`."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)[:200]
 
 
 def write_head(directory: Path, head: Head, key: bytes | None, *, replace: bool = False
@@ -106,7 +135,9 @@ def write_head(directory: Path, head: Head, key: bytes | None, *, replace: bool 
                                 (current.seq == head.seq and not replace)):
         return
     signature = head_signature(key, head.seq, head.hash) if key else None
-    text = json.dumps({"seq": head.seq, "hash": head.hash, "signature": signature})
+    keyed = key is not None or head.keyed or (current is not None and current.keyed)
+    text = json.dumps({"seq": head.seq, "hash": head.hash, "signature": signature,
+                       "keyed": keyed})
     fd, temporary = tempfile.mkstemp(prefix=".audit-head-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

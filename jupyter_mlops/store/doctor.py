@@ -1,4 +1,4 @@
-"""What ``jupyter-mlops doctor`` checks, and the one repair it may make.
+"""What ``jupyter-mlops doctor`` checks, the one repair it may make, and key adoption.
 
 Problems: the schema, SQLite's own check, missing or altered artifacts, the audit chain (its
 hashes, its protective triggers, its anchors: head file, version rows, bundles) and the
@@ -6,21 +6,31 @@ registry against the replayed log. Warnings: what is harmless or needs the user'
 as an artifact file no row refers to (a crash between writing a model and committing its
 run). ``--fix`` removes only those: files named by their sha256 under ``artifacts/``, older
 than :data:`GRACE_S` (a run may be about to record a newer one), that no row references.
+``--adopt-key`` starts the signed chain on a store that provably never had an audit key.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from .anchors import HEAD_FILENAME, Head, audit_key, head_signature, read_head, write_head
+from .anchors import (
+    HEAD_FILENAME,
+    MAX_JSON_BYTES,
+    Head,
+    audit_key,
+    head_signature,
+    parse_json,
+    read_head,
+    read_json,
+)
+from .audit import ADOPT_KEY, append_event, verify_chain
 from .audit import head as chain_head
-from .audit import verify_chain
 from .replay import registry_problems
 from .schema import AUDIT_TRIGGERS, known_migrations
 
@@ -39,7 +49,7 @@ class Diagnosis:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unreferenced: list[Path] = field(default_factory=list)
-    unsigned_head: bool = False
+    keyed_evidence: list[str] = field(default_factory=list)
 
 
 def diagnose(store: Store, bundles: list[Path] | None = None) -> Diagnosis:
@@ -58,8 +68,10 @@ def diagnose(store: Store, bundles: list[Path] | None = None) -> Diagnosis:
     found.problems += problems + _trigger_problems(store)
     found.warnings += warnings
     found.problems += _anchor_problems(store, key, found)
+    if store.conn.execute("SELECT 1 FROM events WHERE keyed LIMIT 1").fetchone():
+        found.keyed_evidence.append("signed events")
     for bundle in bundles or []:
-        found.problems += _bundle_problems(store, bundle)
+        found.problems += _bundle_problems(store, bundle, found)
     found.problems += registry_problems(store.conn)
     return found
 
@@ -120,34 +132,56 @@ def _trigger_problems(store: Store) -> list[str]:
 def _anchor_problems(store: Store, key: bytes | None, found: Diagnosis) -> list[str]:
     conn = store.conn
     hashes = dict(conn.execute("SELECT seq, hash FROM events"))
+    keyed_events = {seq for (seq,) in conn.execute("SELECT seq FROM events WHERE keyed")}
     problems = []
     try:
         head = read_head(store.directory)
     except StoreError as exc:
-        problems.append(f"audit log: {exc}")
-        head = None
-    if head is None and "m008_audit_anchors" in store.schema_version:
-        problems.append(f"audit log: its head file {store.directory / HEAD_FILENAME} is "
-                        "missing: it was deleted (with it, events removed from the end of the "
-                        "log cannot be detected from the store alone)")
-    elif head is not None:
-        problems += _check_anchor(hashes, head, f"its head file ({HEAD_FILENAME})")
-        if key is not None and head.seq and head.signature is None:
-            found.unsigned_head = True
-            problems.append(
-                f"audit log: {HEAD_FILENAME} is not signed with the audit key, so a log "
-                "re-written without the key cannot be told from this one. If the key was only "
-                "just configured, `jupyter-mlops doctor --fix` signs the current head (do it "
-                "only if you trust the log as it is), as does the next audited change")
-        elif key is not None and head.seq and \
-                head.signature != head_signature(key, head.seq, head.hash):
-            problems.append(f"audit log: the signature in {HEAD_FILENAME} does not match the "
-                            "audit key: the file was written without the key")
-    rows = conn.execute("SELECT name, version, audit_seq, audit_hash FROM model_versions "
-                        "WHERE audit_seq IS NOT NULL")
-    for name, version, seq, digest in rows:
-        problems += _check_anchor(hashes, Head(seq, digest), f"model version {name}/{version}")
+        problems.append(f"audit log: {exc}")  # one problem: the file is there, unreadable
+        found.keyed_evidence.append(f"an unreadable {HEAD_FILENAME}")
+    else:
+        if head is None and "m008_audit_anchors" in store.schema_version:
+            problems.append(f"audit log: its head file {store.directory / HEAD_FILENAME} is "
+                            "missing: it was deleted (with it, events removed from the end of "
+                            "the log cannot be detected from the store alone)")
+        elif head is not None:
+            problems += _check_anchor(hashes, head, f"its head file ({HEAD_FILENAME})")
+            problems += _head_key_problems(head, key, keyed_events, found)
+    rows = conn.execute("SELECT name, version, audit_seq, audit_hash, audit_keyed "
+                        "FROM model_versions WHERE audit_seq IS NOT NULL")
+    for name, version, seq, digest, keyed in rows:
+        where = f"model version {name}/{version}"
+        problems += _check_anchor(hashes, Head(seq, digest), where)
+        if keyed:
+            found.keyed_evidence.append(where)
+            if seq in hashes and seq not in keyed_events:
+                problems.append(f"audit log: {where} was recorded with the audit key, but its "
+                                f"event {seq} is not signed: the log was re-written without "
+                                "the key")
     return problems
+
+
+def _head_key_problems(head: Head, key: bytes | None, keyed_events: set[int],
+                       found: Diagnosis) -> list[str]:
+    """The head file against keyed mode: once keyed, always keyed (and signed)."""
+    if head.keyed:
+        found.keyed_evidence.append(HEAD_FILENAME)
+    if head.seq == 0:
+        return []
+    if head.keyed and head.seq not in keyed_events:
+        return [f"audit log: {HEAD_FILENAME} says the log is signed with the audit key, but "
+                f"its event {head.seq} is not: the log was re-written without the key"]
+    if key is None:
+        return []
+    if head.signature is None:
+        return [f"audit log: {HEAD_FILENAME} is not signed with the audit key set here, so a "
+                "log re-written without the key cannot be told from this one. If the key was "
+                "only just configured and this store never had one, `jupyter-mlops doctor "
+                "--adopt-key` starts the signed chain"]
+    if head.signature != head_signature(key, head.seq, head.hash):
+        return [f"audit log: the signature in {HEAD_FILENAME} does not match the audit key: "
+                "the file was written without the key (or another key is set here)"]
+    return []
 
 
 def _check_anchor(hashes: dict[int, str], head: Head, where: str) -> list[str]:
@@ -165,20 +199,44 @@ def _check_anchor(hashes: dict[int, str], head: Head, where: str) -> list[str]:
     return []
 
 
-def _bundle_problems(store: Store, bundle: Path) -> list[str]:
+def _read_lineage(bundle: Path) -> Any:
+    """A bundle's ``lineage.json``, from its folder or its .zip (bounded, depth-safe)."""
+    if bundle.is_file() and zipfile.is_zipfile(bundle):
+        with zipfile.ZipFile(bundle) as archive:
+            info = archive.getinfo("lineage.json")
+            if info.file_size > MAX_JSON_BYTES:
+                raise ValueError(f"lineage.json is larger than {MAX_JSON_BYTES} bytes")
+            with archive.open(info) as handle:
+                return parse_json(handle.read(MAX_JSON_BYTES + 1))
+    return read_json(bundle / "lineage.json")
+
+
+def _bundle_problems(store: Store, bundle: Path, found: Diagnosis) -> list[str]:
     """Check a bundle's recorded audit head and events against the store's log."""
     try:
-        lineage = json.loads((bundle / "lineage.json").read_text(encoding="utf-8"))
+        lineage = _read_lineage(bundle)
         recorded = lineage["audit_head"]
-        head = Head(int(recorded["seq"]), str(recorded["hash"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return [f"bundle {bundle}: no readable audit head in lineage.json ({exc!r})"]
-    hashes = dict(store.conn.execute("SELECT seq, hash FROM events"))
+        head = Head(int(recorded["seq"]), str(recorded["hash"]), keyed=recorded.get("keyed")
+                    is True)
+        events = [(int(e["seq"]), str(e.get("hash")), str(e.get("action")))
+                  for e in lineage.get("audit") or [] if isinstance(e, dict) and "seq" in e]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError,
+            zipfile.BadZipFile) as exc:
+        why = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)[:200]
+        return [f"bundle {bundle}: no readable audit head in lineage.json ({why})"]
+    conn = store.conn
+    hashes = dict(conn.execute("SELECT seq, hash FROM events"))
     problems = _check_anchor(hashes, head, f"bundle {bundle}")
-    for event in lineage.get("audit") or []:
-        if isinstance(event, dict) and "seq" in event:
-            problems += _check_anchor(hashes, Head(int(event["seq"]), str(event.get("hash"))),
-                                      f"bundle {bundle} (event {event.get('action')})")
+    if head.keyed:
+        found.keyed_evidence.append(f"bundle {bundle}")
+        keyed = conn.execute("SELECT keyed FROM events WHERE seq = ?", [head.seq]).fetchone()
+        if keyed is not None and not keyed[0]:
+            problems.append(f"audit log: bundle {bundle} was exported from a log signed with "
+                            f"the audit key, but event {head.seq} is not signed: the log was "
+                            "re-written without the key")
+    for seq, digest, action in events:
+        problems += _check_anchor(hashes, Head(seq, digest),
+                                  f"bundle {bundle} (event {action})")
     return problems
 
 
@@ -197,15 +255,9 @@ def collect_garbage(store: Store, paths: list[Path], *, now: float | None = None
 
 
 def repair(store: Store, found: Diagnosis) -> list[str]:
-    """``doctor --fix``: remove the unreferenced artifact files old enough, and sign the head
-    file with the audit key when that is the only problem (the key was just configured).
-    Updates ``found`` and returns what was done."""
+    """``doctor --fix``: remove the unreferenced artifact files old enough. Updates ``found``
+    and returns what was done. (It never signs an unsigned log: see :func:`adopt_key`.)"""
     done = []
-    if found.unsigned_head and len(found.problems) == 1:
-        write_head(store.directory, chain_head(store.conn), audit_key(store.directory),
-                   replace=True)
-        found.problems, found.unsigned_head = [], False
-        done.append("signed the audit head with the audit key")
     removed = collect_garbage(store, found.unreferenced) if found.unreferenced else []
     done += [f"removed unreferenced artifact file {path}" for path in removed]
     found.warnings = [w for w in found.warnings if not any(str(p) in w for p in removed)]
@@ -215,3 +267,34 @@ def repair(store: Store, found: Diagnosis) -> list[str]:
         done.append(f"kept {kept} newer unreferenced artifact file(s): a running cell may be "
                     "about to record them; run --fix again later")
     return done
+
+
+def adopt_key(store: Store, bundles: list[Path], *, actor: str) -> str:
+    """``doctor --adopt-key``: start the signed chain on a store that never had a key, with a
+    signed event recording that the events before it were not signed.
+
+    Refused (:class:`StoreError`) without a key, when anything records that the store had one
+    (head file, version rows, signed events, the given bundles: adopting then would bless a
+    log re-written without the key), or when doctor finds any other problem.
+    """
+    key = audit_key(store.directory)
+    if key is None:
+        raise StoreError("--adopt-key needs the audit key: set $JUPYTER_MLOPS_AUDIT_KEY (or "
+                         "..._KEY_FILE) first")
+    found = diagnose(store, bundles)
+    if found.keyed_evidence:
+        raise StoreError(
+            "refusing to adopt the audit key: this store was signed with a key before (per "
+            f"{', '.join(sorted(set(found.keyed_evidence)))}), so unsigned events mean the log "
+            "was re-written without it. Restore the store from a backup")
+    other = [p for p in found.problems if "--adopt-key" not in p]
+    if other:
+        raise StoreError("refusing to adopt the audit key while doctor finds other problems: "
+                         + "; ".join(other))
+    unsigned = chain_head(store.conn).seq
+    with store.transaction() as conn:
+        append_event(conn, actor=actor, action=ADOPT_KEY, subject="audit-log",
+                     detail={"unsigned_events": unsigned},
+                     reason="audit key adopted with `doctor --adopt-key`")
+    return (f"adopted the audit key: events 1-{unsigned} stay unsigned (as they were), every "
+            "event from now on is signed")

@@ -154,8 +154,10 @@ def versions(store: Store, name: str | None = None) -> list[ModelVersion]:
 def _anchor(conn: Any, name: str, version: int, event: Event) -> None:
     """Record on the version's row the last audit event about it (an anchor of the chain
     outside the events table: removing or rewriting that event is then detected)."""
-    conn.execute("UPDATE model_versions SET audit_seq = ?, audit_hash = ? "
-                 "WHERE name = ? AND version = ?", [event.seq, event.hash, name, version])
+    conn.execute("UPDATE model_versions SET audit_seq = ?, audit_hash = ?, audit_keyed = "
+                 "max(audit_keyed, (SELECT keyed FROM events WHERE seq = ?)) "
+                 "WHERE name = ? AND version = ?",
+                 [event.seq, event.hash, event.seq, name, version])
 
 
 def _assign(store: Store, name: str, version: int, label: str, actor: str,

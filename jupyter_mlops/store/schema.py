@@ -232,6 +232,15 @@ def m008_audit_anchors(db: Database) -> None:
                "WHERE seq = model_versions.audit_seq)")
 
 
+@migrations()
+def m009_audit_keyed_versions(db: Database) -> None:
+    """Each model version records, one-way, whether an event about it was signed with the
+    audit key: a log re-written later without the key contradicts the row."""
+    db.execute("ALTER TABLE model_versions ADD COLUMN audit_keyed INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE model_versions SET audit_keyed = 1 WHERE EXISTS (SELECT 1 FROM events "
+               "WHERE keyed AND subject = model_versions.name || '/' || model_versions.version)")
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     return [m.name for m in migrations.pending(Database(memory=True))]
