@@ -358,10 +358,12 @@ def _monitor_history(model: str, store: Store) -> str:
     for batch, rows in drift.groupby("batch", sort=False):
         first = rows.iloc[0]
         drifted = ", ".join(rows.loc[rows["drifted"], "column"])
+        alerts = int(first["alerts"])
+        status = "DRIFT" if first["batch_drifted"] else "ALERT" if alerts else "ok"
         line = (f"batch {batch:>4}  {first['at'].tz_convert(None):%Y-%m-%d %H:%M:%S}  "
-                f"{'DRIFT' if first['batch_drifted'] else 'ok   '}  "
-                f"{first['share_drifted']:.0%} of columns drifted"
-                + (f" ({drifted})" if drifted else ""))
+                f"{status:<5}  {first['share_drifted']:.0%} of columns drifted"
+                + (f" ({drifted})" if drifted else "")
+                + (f" · {alerts} alert{'s' if alerts > 1 else ''}" if alerts else ""))
         scored = performance[performance["batch"] == batch]
         line += "".join(f" · {m} {_number(c)} (training {_number(t)})" for m, c, t in
                         zip(scored["metric"], scored["current"], scored["training"],

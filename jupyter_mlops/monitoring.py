@@ -76,13 +76,25 @@ class MonitorResult:
 
     def summary(self) -> str:
         """A short text report (what `jupyter-mlops monitor` prints)."""
-        lines = [f"{self.model}: {self.rows} rows, {self.report._summary()}"]
+        lines = [f"{self.model}: {self.rows} rows, {self._verdict()}"]
         for key, figures in self.performance.items():
             lines.append(f"  {key}: {figures['current']:.4g} now vs {figures['training']:.4g} "
                          "at training")
         lines += [f"  ALERT {a.message}" for a in self.alerts] or ["  no alerts"]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+    def _verdict(self) -> str:
+        """The dataset verdict, with the column alerts it does not imply."""
+        report = self.report
+        counts = (f"{len(report.drifted_columns)} of {len(report.compared)} columns; "
+                  f"needs {report.needed}")
+        if report.drifted:
+            return f"dataset drifted ({counts})"
+        columns = [a.subject for a in self.alerts if a.kind == "drift"]
+        alerted = (f" · {len(columns)} column alert{'s' if len(columns) > 1 else ''}: "
+                   f"{', '.join(columns)}" if columns else "")
+        return f"dataset not drifted ({counts}){alerted}"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (`jupyter-mlops monitor --json`)."""
@@ -357,19 +369,22 @@ def _history_label(store: Store, model: str) -> str:
 
 def drift_history(store: Store, model: str) -> pd.DataFrame:
     """Per batch and column: ``batch, at, column, test, statistic, p_value, threshold,
-    drifted``, plus the batch's ``share_drifted`` and ``batch_drifted``; oldest first.
+    drifted``, plus the batch's ``share_drifted``, ``batch_drifted`` and ``alerts`` (how many
+    alerts the batch raised: drift, column or performance); oldest first.
     ``model`` is what was monitored: a model name or reference, or a run."""
     model = _history_label(store, model)
     rows = store.conn.execute(
         "SELECT b.id, b.at, c.column_name, c.test, c.statistic, c.p_value, c.threshold, "
-        "c.drifted, b.share_drifted, b.drifted FROM monitor_batches b "
+        "c.drifted, b.share_drifted, b.drifted, "
+        "CASE WHEN json_valid(b.alerts) THEN json_array_length(b.alerts) ELSE 0 END "
+        "FROM monitor_batches b "
         "JOIN monitor_columns c ON c.batch_id = b.id WHERE b.model = ? ORDER BY b.at, b.id",
         [model]).fetchall()
     frame = pd.DataFrame(rows, columns=["batch", "at", "column", "test", "statistic", "p_value",
                                         "threshold", "drifted", "share_drifted",
-                                        "batch_drifted"])
+                                        "batch_drifted", "alerts"])
     frame["at"] = pd.to_datetime(frame["at"], unit="s", utc=True)
-    return frame.astype({"drifted": bool, "batch_drifted": bool})
+    return frame.astype({"drifted": bool, "batch_drifted": bool, "alerts": int})
 
 
 def performance_history(store: Store, model: str) -> pd.DataFrame:

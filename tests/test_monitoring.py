@@ -220,3 +220,22 @@ def test_monitor_magic(deployed: Shell) -> None:
     assert deployed.run("%mlops monitor churn --history").result.success
     assert deployed.run("%mlops monitor churn@production --history").result.success
     assert "no variable 'ghost'" in deployed.run("%mlops monitor churn@production ghost").stderr
+
+
+def test_history_and_summary_say_alert_for_alerted_batches(deployed: Shell, store_dir: Path,
+                                                           tmp_path: Path) -> None:
+    same, income = tmp_path / "same.csv", tmp_path / "income.csv"
+    deployed.ns["X_test"].to_csv(same, index=False)
+    deployed.ns["X_test"].assign(income=deployed.ns["X_test"]["income"] * 1.8)\
+        .to_csv(income, index=False)
+    assert cli(store_dir, "monitor", "churn@production", str(same)).returncode == 0
+    alerted = cli(store_dir, "monitor", "churn@production", str(income))
+    assert alerted.returncode == 1, alerted.stdout + alerted.stderr
+    verdict = alerted.stdout.splitlines()[0]
+    assert "dataset not drifted (1 of 4 columns; needs" in verdict, alerted.stdout
+    assert "1 column alert: income" in verdict and "ALERT column income" in alerted.stdout
+    history = cli(store_dir, "monitor", "churn", "--history")
+    assert history.returncode == 0, history.stderr
+    first, second = history.stdout.splitlines()
+    assert "  ok  " in first and "alert" not in first, history.stdout
+    assert "  ALERT  " in second and "1 alert" in second, history.stdout
