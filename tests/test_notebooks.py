@@ -109,3 +109,20 @@ def test_quickstart_runs_and_records_everything(quickstart) -> None:
         assert [c.source.splitlines()[0] for c in forest.code_slice] == [
             "import jupyter_mlops as mlops", "from sklearn.model_selection import train_test_split"]
         assert store.check() == []
+
+
+def test_a_mistyped_option_is_said_once_in_a_real_notebook(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path / "store"))
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext jupyter_mlops"),
+        nbformat.v4.new_code_cell(
+            "from sklearn.linear_model import LogisticRegression\n"
+            "X_test, y_test = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]"),
+        nbformat.v4.new_code_cell("%%track typo --eval X_tst y_test\n"
+                                  "model = LogisticRegression().fit(X_test, y_test)"),
+    ])
+    path = tmp_path / "typo.ipynb"
+    nbformat.write(notebook, path)
+    text = outputs_text(execute(path, timeout=120))
+    assert text.count("--eval X_tst: no variable X_tst exists") == 1, text

@@ -503,8 +503,8 @@ class RunRecorder:
         files = [e.name for e in result.outputs if e.detail.get("written")]
         if files:
             parts.append("wrote " + " ".join(files[:4]) + (" …" if len(files) > 4 else ""))
-        top = "".join(f"⚠ {w}\n" for w in result.warnings if w in self.early)
-        line = top + " · ".join(parts) + "\n  " + self._chart_hints(result)
+        # The early warnings (mistyped option names) were said before the cell ran: not again.
+        line = " · ".join(parts) + "\n  " + self._chart_hints(result)
         for warning in result.warnings:
             if warning not in self.early:
                 line += f"\n  ⚠ {warning}"
