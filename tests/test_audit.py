@@ -417,3 +417,16 @@ def test_doctor_checks_zip_bundles_and_survives_hostile_ones(audited: Path,
         done = doctor(audited, "--bundle", str(bundle))
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert f"bundle {bundle}: no readable audit head" in done.stdout, done.stdout
+
+
+def test_doctor_reports_an_event_detail_nested_too_deep(audited: Path) -> None:
+    conn = attacker(audited)
+    seq, prev = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    detail = "[" * 100_000
+    digest = _digest(prev, seq + 1, 1.0, "eve", "transition", "m/1", detail, None)
+    conn.execute(f"INSERT INTO events ({COLUMNS}) VALUES (?, 1.0, 'eve', 'transition', 'm/1', "
+                 "?, NULL, ?, ?)", [seq + 1, detail, prev, digest])  # it extends the chain
+    conn.close()
+    done = doctor(audited)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"event {seq + 1} has a detail that is not a JSON object" in done.stdout

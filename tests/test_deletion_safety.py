@@ -207,6 +207,8 @@ def test_overwrite_keeps_files_a_bundle_manifest_does_not_list(project: Path,
     assert done.returncode == 2 and "data/train.csv" in done.stderr, done.stderr
     assert (forged / "data" / "train.csv").read_text() == "a,b\n1,2\n"
     assert cli("export", "tiny", "bundle", "--zip", cwd=project, store=store_dir).returncode == 0
+    checked = cli("doctor", "--bundle", "bundle.zip", cwd=project, store=store_dir)
+    assert checked.returncode == 0, checked.stdout  # a .zip bundle is checkable as it is
     (project / "bundle" / "notes.txt").write_text("mine")
     (project / "bundle" / "results").mkdir()
     (project / "bundle" / "results" / "auc.txt").write_text("0.9")

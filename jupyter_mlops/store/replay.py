@@ -7,9 +7,10 @@ versions, stages and aliases must equal what the events say. A stage set with a 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, field
+
+from .anchors import parse_json
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Registry:
     names: set[str] = field(default_factory=set)
     versions: dict[tuple[str, int], str | None] = field(default_factory=dict)
     aliases: dict[tuple[str, str], int] = field(default_factory=dict)
+    unreadable: list[int] = field(default_factory=list)  # events whose detail is no JSON object
 
 
 def _version(subject: str) -> tuple[str, int] | None:
@@ -29,9 +31,15 @@ def _version(subject: str) -> tuple[str, int] | None:
 def replay(conn: sqlite3.Connection) -> Registry:
     """The registry as the audit events, applied in order, describe it."""
     state = Registry()
-    rows = conn.execute("SELECT action, subject, detail FROM events ORDER BY seq")
-    for action, subject, detail_text in rows:
-        detail = json.loads(detail_text)
+    rows = conn.execute("SELECT seq, action, subject, detail FROM events ORDER BY seq")
+    for seq, action, subject, detail_text in rows:
+        try:
+            detail = parse_json(detail_text)
+        except (ValueError, TypeError):
+            detail = None
+        if not isinstance(detail, dict):
+            state.unreadable.append(seq)
+            detail = {}
         if action == "create-model":
             state.names.add(subject)
         key = _version(subject)
@@ -40,9 +48,10 @@ def replay(conn: sqlite3.Connection) -> Registry:
         if action == "register":
             state.versions[key] = None
         elif action == "transition":
-            state.versions[key] = detail.get("to")
+            to = detail.get("to")
+            state.versions[key] = None if to is None else str(to)
         elif action == "alias":
-            state.aliases[(key[0], detail["alias"])] = key[1]
+            state.aliases[(key[0], str(detail.get("alias")))] = key[1]
         elif action == "delete":
             state.versions.pop(key, None)
             state.aliases = {k: v for k, v in state.aliases.items() if (k[0], v) != key}
@@ -63,8 +72,10 @@ def current(conn: sqlite3.Connection) -> Registry:
 def registry_problems(conn: sqlite3.Connection) -> list[str]:
     """Where the registry differs from what the audit log says, by name."""
     said, found = replay(conn), current(conn)
-    problems = [f"registry: model {name!r} is registered but the audit log never created it"
-                for name in sorted(found.names - said.names)]
+    problems = [f"audit log: event {seq} has a detail that is not a JSON object: it was not "
+                "written by jupyter-mlops" for seq in said.unreadable[:10]]
+    problems += [f"registry: model {name!r} is registered but the audit log never created it"
+                 for name in sorted(found.names - said.names)]
     problems += [f"registry: model {name!r} was created in the audit log but is missing"
                  for name in sorted(said.names - found.names)]
     for key in sorted(said.versions.keys() | found.versions.keys()):
