@@ -202,6 +202,31 @@ function TransitionDone({ moved }: { moved: ITransitionResult }) {
   );
 }
 
+/** A labelled checkbox. */
+function CheckField({
+  label,
+  checked,
+  onChange,
+  disabled
+}: {
+  label: string;
+  checked: boolean;
+  onChange(checked: boolean): void;
+  disabled: boolean;
+}): JSX.Element {
+  return (
+    <label className="jp-mlops-check">
+      <input
+        type="checkbox"
+        checked={checked}
+        onChange={e => onChange(e.target.checked)}
+        disabled={disabled}
+      />
+      {label}
+    </label>
+  );
+}
+
 /** A labelled text input; with `options`, the browser suggests them as you type. */
 function TextField({
   label,
@@ -500,24 +525,18 @@ export function PromoteDialog({
           onChange={setReason}
           disabled={locked}
         />
-        <label className="jp-mlops-check">
-          <input
-            type="checkbox"
-            checked={verify}
-            onChange={e => setVerify(e.target.checked)}
-            disabled={locked}
-          />
-          Verify the bundle in a fresh virtualenv first (slow)
-        </label>
-        <label className="jp-mlops-check">
-          <input
-            type="checkbox"
-            checked={force}
-            onChange={e => setForce(e.target.checked)}
-            disabled={locked}
-          />
-          Override a failing gate (needs a reason; audited)
-        </label>
+        <CheckField
+          label="Verify the bundle in a fresh virtualenv first (slow)"
+          checked={verify}
+          onChange={setVerify}
+          disabled={locked}
+        />
+        <CheckField
+          label="Override a failing gate (needs a reason; audited)"
+          checked={force}
+          onChange={setForce}
+          disabled={locked}
+        />
         <button type="submit" hidden tabIndex={-1} aria-hidden="true" />
       </form>
       <Outcome
@@ -631,15 +650,12 @@ export function TransitionDialog({
           disabled={locked}
         />
         {stage.trim() === 'production' && (
-          <label className="jp-mlops-check">
-            <input
-              type="checkbox"
-              checked={verify}
-              onChange={e => setVerify(e.target.checked)}
-              disabled={locked}
-            />
-            Verify the bundle in a fresh virtualenv first (slow)
-          </label>
+          <CheckField
+            label="Verify the bundle in a fresh virtualenv first (slow)"
+            checked={verify}
+            onChange={setVerify}
+            disabled={locked}
+          />
         )}
         {!done && version.gate && <GateResultView gate={version.gate} />}
         <button type="submit" hidden tabIndex={-1} aria-hidden="true" />
