@@ -1,45 +1,16 @@
 // @vitest-environment jsdom
 import * as React from 'react';
 import { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { ComparisonView } from '../components/ComparisonView';
 import { RunsView } from '../components/RunsView';
 import { MLOpsModel } from '../model';
 import { IPlotlyFigure } from '../tokens';
 import { FakeAPI, settle, summary } from './fakeApi';
+import { click, mountEachTest } from './dom';
 
-(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
-
-let container: HTMLDivElement;
-let root: Root;
-
-beforeEach(() => {
-  container = document.createElement('div');
-  document.body.appendChild(container);
-  root = createRoot(container);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  document.body.innerHTML = '';
-});
-
-async function render(element: React.ReactElement): Promise<void> {
-  await act(async () => {
-    root.render(element);
-    await settle();
-  });
-}
-
-async function click(element: Element | null | undefined, init: MouseEventInit = {}) {
-  expect(element).toBeTruthy();
-  await act(async () => {
-    element!.dispatchEvent(new MouseEvent('click', { bubbles: true, ...init }));
-    await settle();
-  });
-}
+const render = mountEachTest();
 
 function api(): FakeAPI {
   const fake = new FakeAPI();

@@ -1,8 +1,7 @@
 // @vitest-environment jsdom
 import * as React from 'react';
 import { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { LineageGraph } from '../components/LineageGraph';
 import { PromoteDialog } from '../components/Dialogs';
@@ -12,29 +11,9 @@ import { APIError } from '../errors';
 import { MLOpsModel } from '../model';
 import { ISidebarActions } from '../tokens';
 import { FakeAPI, fullRun, modelVersion, settle, summary } from './fakeApi';
+import { click, mountEachTest } from './dom';
 
-(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
-
-let container: HTMLDivElement;
-let root: Root;
-
-beforeEach(() => {
-  container = document.createElement('div');
-  document.body.appendChild(container);
-  root = createRoot(container);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  document.body.innerHTML = '';
-});
-
-async function render(element: React.ReactElement): Promise<void> {
-  await act(async () => {
-    root.render(element);
-    await settle();
-  });
-}
+const render = mountEachTest();
 
 /** Type into a React-controlled input. */
 async function type(input: HTMLInputElement, value: string): Promise<void> {
@@ -42,14 +21,6 @@ async function type(input: HTMLInputElement, value: string): Promise<void> {
     const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
     setter.call(input, value);
     input.dispatchEvent(new Event('input', { bubbles: true }));
-    await settle();
-  });
-}
-
-async function click(element: Element | null): Promise<void> {
-  expect(element).not.toBeNull();
-  await act(async () => {
-    element!.dispatchEvent(new MouseEvent('click', { bubbles: true }));
     await settle();
   });
 }
