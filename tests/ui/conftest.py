@@ -10,6 +10,8 @@ Chromium or Playwright the UI test is skipped on a developer machine and FAILS u
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import secrets
@@ -156,3 +158,34 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@contextlib.contextmanager
+def _watched_page(browser: Any, screenshots: Path, name: str, *, width: int, height: int,
+                  clipboard: bool = False) -> Iterator[Any]:
+    """A page in a new browser context: its console is saved to ``NAME-console.log`` and its
+    last view to ``NAME-last.png``; a JavaScript error in the page fails the test."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    if clipboard:
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    console: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    try:
+        yield page
+    finally:
+        page.screenshot(path=str(screenshots / f"{name}-last.png"))
+        (screenshots / f"{name}-console.log").write_text("\n".join(console))
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def watched_page(browser: Any, screenshots: Path) -> Any:
+    """``watched_page(NAME, width=..., height=..., clipboard=False)``: a context manager
+    giving a page whose console and last view are saved under NAME, failing the test on a
+    JavaScript error in the page."""
+    return functools.partial(_watched_page, browser, screenshots)

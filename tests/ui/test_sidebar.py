@@ -66,21 +66,9 @@ def test_the_extensions_are_installed_and_enabled() -> None:
 
 
 @pytest.fixture
-def page(browser: Any, lab: Any, screenshots: Path) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    console: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    try:
-        yield page
-    finally:
-        page.screenshot(path=str(screenshots / "last.png"))
-        (screenshots / "console.log").write_text("\n".join(console))
-        context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+def page(lab: Any, watched_page: Any) -> Iterator[Any]:
+    with watched_page("sidebar", width=1280, height=800) as opened:
+        yield opened
 
 
 def open_lab(page: Any, lab: Any, path: str) -> None:

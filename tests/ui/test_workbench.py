@@ -59,22 +59,10 @@ def runs(lab: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def page(browser: Any, lab: Any, runs: dict[str, str], screenshots: Path) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    console: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    try:
-        yield page
-    finally:
-        page.screenshot(path=str(screenshots / "workbench-last.png"))
-        (screenshots / "workbench-console.log").write_text("\n".join(console))
-        context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+def page(lab: Any, runs: dict[str, str], watched_page: Any) -> Iterator[Any]:
+    with watched_page("workbench", width=1400, height=900,
+                      clipboard=True) as opened:
+        yield opened
 
 
 def open_sidebar(page: Any, lab: Any) -> Any:
