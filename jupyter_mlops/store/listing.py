@@ -112,12 +112,6 @@ def _listed(names: Sequence[str], most: int = 20) -> str:
     return shown + (f", … ({len(names) - most} more)" if len(names) > most else "")
 
 
-def _logged_keys(conn: sqlite3.Connection, kind: str) -> list[str]:
-    """The metric (``kind="metrics"``) or param keys any run logged, sorted."""
-    table = SORT_VALUES[kind][0]
-    return [key for (key,) in conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key")]
-
-
 def check_key(conn: sqlite3.Connection, key: str, *, sortable: bool) -> None:
     """Raise ValueError naming the keys that exist when no run has ``key`` to sort by
     (``sortable``) or to show as a column: one message for the API, the CLI and REST. An
@@ -134,7 +128,7 @@ def check_key(conn: sqlite3.Connection, key: str, *, sortable: bool) -> None:
     else:
         problem = ("not a column, metrics.K or params.K" if sortable
                    else "name a metrics.K or params.K")
-    metrics, params = _logged_keys(conn, "metrics"), _logged_keys(conn, "params")
+    metrics, params = (_distinct_keys(conn, KEY_TABLES[kind]) for kind in ("metrics", "params"))
     hint = ""
     word, _, order = key.rpartition(" ")
     if sortable and word and order.lower() in ("asc", "desc", "ascending", "descending"):
@@ -267,7 +261,7 @@ def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
 
 
 # The tables whose keys name the runs table's columns: metric keys (latest values) and params.
-KEY_TABLES = {"metrics": "latest_metrics", "params": "params"}
+KEY_TABLES = {kind: table for kind, (table, _) in SORT_VALUES.items()}
 
 
 def _distinct_keys(conn: sqlite3.Connection, table: str) -> list[str]:
