@@ -141,8 +141,8 @@ Verdict = tuple[set[str], bool, bool]
 
 def ours(on_profile: bool) -> Callable[[Table, pd.DataFrame, pd.DataFrame], Verdict]:
     sys.path.insert(0, str(ROOT))
+    from jupyter_mlops.data.profile import profile_of
     from jupyter_mlops.drift import drift
-    from jupyter_mlops.profile import profile_of
 
     def run(table: Table, reference: pd.DataFrame, current: pd.DataFrame) -> Verdict:
         report = drift(profile_of(reference) if on_profile else reference, current)

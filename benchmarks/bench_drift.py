@@ -33,9 +33,9 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Row, elapsed, median_of, print_header, print_row  # noqa: E402
 
+from jupyter_mlops.data.fingerprint import fingerprint_data  # noqa: E402
+from jupyter_mlops.data.profile import profile_of  # noqa: E402
 from jupyter_mlops.drift import drift  # noqa: E402
-from jupyter_mlops.fingerprint import fingerprint_data  # noqa: E402
-from jupyter_mlops.profile import profile_of  # noqa: E402
 
 NUMERIC, CATEGORICAL = 20, 5
 LABELS = np.array(["alpha", "beta", "gamma", "delta", "epsilon"], dtype=object)

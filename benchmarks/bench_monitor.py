@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Row, elapsed, median_of, print_header, print_row  # noqa: E402
 
 from jupyter_mlops import open_store  # noqa: E402
+from jupyter_mlops.data.fingerprint import fingerprint_data  # noqa: E402
+from jupyter_mlops.data.profile import profile_of, schema_of  # noqa: E402
 from jupyter_mlops.entities import Entity  # noqa: E402
-from jupyter_mlops.fingerprint import fingerprint_data  # noqa: E402
-from jupyter_mlops.monitoring import drift_history, monitor  # noqa: E402
-from jupyter_mlops.profile import profile_of, schema_of  # noqa: E402
+from jupyter_mlops.lifecycle.monitoring import drift_history, monitor  # noqa: E402
 from jupyter_mlops.store import DatasetInfo, RunResult  # noqa: E402
 
 

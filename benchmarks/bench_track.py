@@ -33,8 +33,8 @@ from _common import Row, elapsed, median_of, print_header, print_row, quiet  # n
 
 from jupyter_mlops import open_store  # noqa: E402
 from jupyter_mlops.capture import environment  # noqa: E402
-from jupyter_mlops.fingerprint import fingerprint_data  # noqa: E402
-from jupyter_mlops.profile import profile_of  # noqa: E402
+from jupyter_mlops.data.fingerprint import fingerprint_data  # noqa: E402
+from jupyter_mlops.data.profile import profile_of  # noqa: E402
 from jupyter_mlops.store import Store  # noqa: E402
 from jupyter_mlops.store.store import to_json  # noqa: E402
 

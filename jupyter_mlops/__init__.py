@@ -11,34 +11,39 @@ from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from . import _moved
 from ._version import __version__
+
+_moved.install()  # modules that moved into subpackages keep their old import paths
 
 # The public API, imported on first use (PEP 562): ``import jupyter_mlops`` stays cheap, and
 # scipy.stats, plotly, scikit-learn and ipywidgets load only when a name that needs them is used.
 _LAZY = {
-    "log_artifact": "api", "log_metric": "api", "log_metrics": "api", "log_param": "api",
+    "log_artifact": "capture.log", "log_metric": "capture.log", "log_metrics": "capture.log",
+    "log_param": "capture.log",
     "Bundle": "bundle", "export_bundle": "bundle", "load_bundle": "bundle",
-    "DriftReport": "drift", "drift": "drift", "reference_profile": "drift_reference",
+    "DriftReport": "drift", "drift": "drift", "reference_profile": "drift",
     "Entity": "entities", "MetricPoint": "entities", "Run": "entities",
-    "MLOpsError": "errors", "MonitorResult": "monitoring", "monitor": "monitoring",
-    "promote": "promotion", "transition": "promotion", "retrain": "retrain",
+    "MLOpsError": "errors", "MonitorResult": "lifecycle.monitoring",
+    "monitor": "lifecycle.monitoring", "promote": "lifecycle.promotion",
+    "transition": "lifecycle.promotion", "retrain": "lifecycle.retrain",
     "Store": "store", "open_store": "store", "ModelVersion": "store.registry",
-    "watch": "watch", "RunBrowser": "widgets",
+    "watch": "lifecycle.watch", "RunBrowser": "widgets",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .api import log_artifact, log_metric, log_metrics, log_param
     from .bundle import Bundle, export_bundle, load_bundle
+    from .capture.log import log_artifact, log_metric, log_metrics, log_param
     from .drift import DriftReport, drift
-    from .drift_reference import reference_profile
+    from .drift.reference import reference_profile
     from .entities import Entity, MetricPoint, Run
     from .errors import MLOpsError
-    from .monitoring import MonitorResult, monitor
-    from .promotion import promote, transition
-    from .retrain import retrain
+    from .lifecycle.monitoring import MonitorResult, monitor
+    from .lifecycle.promotion import promote, transition
+    from .lifecycle.retrain import retrain
+    from .lifecycle.watch import watch
     from .store import Store, open_store
     from .store.registry import ModelVersion
-    from .watch import watch
     from .widgets import RunBrowser
 
 __all__ = [
@@ -71,7 +76,7 @@ class _Package(ModuleType):
     """
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, ModuleType) and _LAZY.get(name) == name:
+        if isinstance(value, ModuleType) and name in _LAZY:
             return  # the submodule stays in sys.modules; the package name is the function
         super().__setattr__(name, value)
 

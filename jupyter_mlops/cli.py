@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import report
 from .bundle.trust import add_trust_code_option, add_trust_option
+from .commands import views as report
+from .data.tables import read_table
 from .errors import EmptyStoreError, MLOpsError, StoreError, StoreNotFoundError
-from .promotion import add_check_options, add_promotion_options
-from .retrain import add_retrain_options
+from .lifecycle.promotion import add_check_options, add_promotion_options
+from .lifecycle.retrain import add_retrain_options
 from .store import Store, open_store
 from .store.listing import check_key
-from .tables import read_table
 
 DESCRIPTION = (
     "Work with a jupyter-mlops store from a terminal: browse the runs your %%track cells "
@@ -252,7 +252,7 @@ def _events(subject: str | None, store: Store) -> str:
 
 def _registry_command(args: argparse.Namespace, store: Store) -> str:
     from .bundle import export_bundle
-    from .promotion import promote, transition
+    from .lifecycle.promotion import promote, transition
 
     if args.command == "promote":
         version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
@@ -299,7 +299,7 @@ def this_command() -> str:
 
 
 def _retrain(args: argparse.Namespace, store: Store) -> str:
-    from .retrain import parse_bindings, retrain
+    from .lifecycle.retrain import parse_bindings, retrain
 
     data = {name: read_table(path) for name, path in parse_bindings(args.data)}
     picked = store.resolve_run(args.run).note
@@ -315,7 +315,7 @@ def _monitor(args: argparse.Namespace, store: Store) -> int:
     import json
 
     from .bundle.serve import LOG_FIELDS
-    from .monitoring import monitor
+    from .lifecycle.monitoring import monitor
 
     if args.history:
         if args.data is not None:
@@ -348,7 +348,7 @@ def _monitor(args: argparse.Namespace, store: Store) -> int:
 
 def _monitor_history(model: str, store: Store) -> str:
     """One line per stored batch of ``model``, oldest first."""
-    from .monitoring import drift_history, performance_history
+    from .lifecycle.monitoring import drift_history, performance_history
 
     drift, performance = drift_history(store, model), performance_history(store, model)
     if drift.empty and performance.empty:
@@ -377,7 +377,7 @@ def _number(value: Any) -> str:
 
 
 def _watch(args: argparse.Namespace, store: Store) -> int:
-    from .watch import watch
+    from .lifecycle.watch import watch
 
     for step in watch(args.model, args.directory, every=args.every, target=args.target,
                       retrain=not args.no_retrain, gate=args.gate, promote_to=args.promote_to,

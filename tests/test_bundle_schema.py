@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from jupyter_mlops.bundle import contents, serve
-from jupyter_mlops.profile import profile_of, schema_of
+from jupyter_mlops.data.profile import profile_of, schema_of
 
 N = 400
 RNG = np.random.default_rng(1)

@@ -8,8 +8,8 @@ import pytest
 from conftest import Shell
 
 import jupyter_mlops as mlops
-from jupyter_mlops.champion import ChampionRule, compare_models, parse_champion
 from jupyter_mlops.errors import GateError, PromotionError
+from jupyter_mlops.lifecycle.champion import ChampionRule, compare_models, parse_champion
 
 # Two classes a long way apart: every logistic regression ranks them perfectly (roc_auc 1.0),
 # a barely regularised one is far more confident (lower log_loss) than a heavily regularised one.

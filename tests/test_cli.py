@@ -311,7 +311,7 @@ def test_readme_documents_every_command_and_option() -> None:
 
 
 def test_a_one_column_batch_stays_a_frame_and_a_target_file_a_series(tmp_path: Path) -> None:
-    from jupyter_mlops.tables import read_table
+    from jupyter_mlops.data.tables import read_table
 
     (tmp_path / "one.csv").write_text("age\n30\n40\n")
     assert list(read_table(tmp_path / "one.csv", squeeze=False).columns) == ["age"]

@@ -17,12 +17,12 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from jupyter_mlops import open_store
+from jupyter_mlops.data.fingerprint import fingerprint_data
+from jupyter_mlops.data.profile import profile_of, sample_positions, schema_of
 from jupyter_mlops.drift import DriftReport, drift
-from jupyter_mlops.drift_reference import reference_profile
+from jupyter_mlops.drift.reference import reference_profile
 from jupyter_mlops.entities import Entity
 from jupyter_mlops.errors import DriftError, NotFoundError, RunNotFoundError
-from jupyter_mlops.fingerprint import fingerprint_data
-from jupyter_mlops.profile import profile_of, sample_positions, schema_of
 from jupyter_mlops.store import DatasetInfo, RunResult
 
 RNG = np.random.default_rng(0)
@@ -652,7 +652,7 @@ model = LogisticRegression(max_iter=5000).fit(X_train, y_train)
     assert cell.result.success
     cell = shell.run("""
 from jupyter_mlops.drift import drift
-from jupyter_mlops.drift_reference import reference_profile
+from jupyter_mlops.drift.reference import reference_profile
 from jupyter_mlops import open_store
 reference = reference_profile(open_store(), "cancer-lr")
 same = drift(reference, X_test)
@@ -690,7 +690,7 @@ def test_distributions_hold_what_a_chart_needs() -> None:
 
 
 def test_drift_imports_no_front_end() -> None:
-    code = ("import sys, jupyter_mlops.drift, jupyter_mlops.drift_reference\n"
+    code = ("import sys, jupyter_mlops.drift, jupyter_mlops.drift.reference\n"
             "print(','.join(m for m in ('IPython', 'plotly', 'ipywidgets', 'tornado') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

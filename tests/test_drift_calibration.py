@@ -14,11 +14,11 @@ import pytest
 from conftest import Shell
 from scipy import stats
 
-from jupyter_mlops import _drift_stats as st
+from jupyter_mlops.data.profile import profile_of
 from jupyter_mlops.drift import drift
-from jupyter_mlops.importance import column_importance, important_columns
-from jupyter_mlops.monitoring import monitor
-from jupyter_mlops.profile import profile_of
+from jupyter_mlops.drift import stats as st
+from jupyter_mlops.frameworks.importance import column_importance, important_columns
+from jupyter_mlops.lifecycle.monitoring import monitor
 
 ALPHA = 0.05
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyter_mlops.fingerprint import fingerprint_data, fingerprint_file
-from jupyter_mlops.profile import profile_of, schema_of
+from jupyter_mlops.data.fingerprint import fingerprint_data, fingerprint_file
+from jupyter_mlops.data.profile import profile_of, schema_of
 
 
 def frame() -> pd.DataFrame:

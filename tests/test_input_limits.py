@@ -13,7 +13,7 @@ from conftest import Shell
 from test_server import seed
 
 from jupyter_mlops.errors import GateError
-from jupyter_mlops.gates import MAX_GATE_CHARS, MAX_GATE_DEPTH, evaluate_gate
+from jupyter_mlops.lifecycle.gates import MAX_GATE_CHARS, MAX_GATE_DEPTH, evaluate_gate
 
 CLI = [sys.executable, "-m", "jupyter_mlops.cli"]
 HOSTILE_GATES = ["not " * 10_000 + "acc>0.5", "-" * 10_000 + "1<acc", "not " * 200 + "acc>0.5",
@@ -29,7 +29,7 @@ def test_hostile_gates_are_a_gate_error(gate: str) -> None:
 @pytest.mark.parametrize("gate", ["champion(min_improvement=" + "-" * 10_000 + "1)",
                                   "champion(" + "not " * 10_000 + ")"])
 def test_hostile_champion_gates_are_a_gate_error(gate: str) -> None:
-    from jupyter_mlops.champion import parse_champion
+    from jupyter_mlops.lifecycle.champion import parse_champion
 
     with pytest.raises(GateError, match=f"at most {MAX_GATE_CHARS}"):
         parse_champion(gate)

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import Shell, track_chain
 
 from jupyter_mlops import open_store
-from jupyter_mlops.lineage import lineage
+from jupyter_mlops.store.lineage import lineage
 
 
 def run_ids(shell: Shell) -> dict[str, str]:

@@ -15,8 +15,8 @@ from conftest import Shell
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.serve import RequestLog
 from jupyter_mlops.bundle.verify import free_port, post_json, wait_until_healthy
-from jupyter_mlops.monitoring import MonitorError, drift_history, monitor
-from jupyter_mlops.watch import watch
+from jupyter_mlops.lifecycle.monitoring import MonitorError, drift_history, monitor
+from jupyter_mlops.lifecycle.watch import watch
 
 DATA = """
 import numpy as np, pandas as pd

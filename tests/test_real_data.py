@@ -20,7 +20,7 @@ from palmerpenguins import load_penguins
 
 import jupyter_mlops as mlops
 from jupyter_mlops import Store, open_store
-from jupyter_mlops.monitoring import drift_history
+from jupyter_mlops.lifecycle.monitoring import drift_history
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
 from run import execute  # noqa: E402

@@ -13,7 +13,7 @@ from conftest import Shell, run_workers
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import GateError, NotFoundError, PromotionError
-from jupyter_mlops.gates import evaluate_gate
+from jupyter_mlops.lifecycle.gates import evaluate_gate
 
 TRAIN = """
 from sklearn.datasets import load_breast_cancer

@@ -10,7 +10,7 @@ import pytest
 from conftest import Shell
 
 import jupyter_mlops as mlops
-from jupyter_mlops.retrain import RetrainError, retrain
+from jupyter_mlops.lifecycle.retrain import RetrainError, retrain
 
 SETUP = """
 import numpy as np, pandas as pd

@@ -32,7 +32,7 @@ def seed(store_path: Path) -> dict[str, str]:
     """Two experiments, a data → model chain, a failed run, and a model with a version."""
     from sklearn.linear_model import LogisticRegression
 
-    from jupyter_mlops.modelio import dump_model, fingerprint_model
+    from jupyter_mlops.frameworks.serialize import dump_model, fingerprint_model
     from jupyter_mlops.store import ModelInfo
     from jupyter_mlops.store.registry import register_version
 

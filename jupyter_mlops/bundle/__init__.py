@@ -1,4 +1,9 @@
-"""Deployment bundles: export a tracked model, load it back, serve it (L2)."""
+"""Deployment bundles (L3): export a tracked model, load it back, serve it, verify it.
+
+May import: ``errors``, ``entities``, ``data``, ``frameworks``, ``store``. ``serve.py``,
+``trust.py`` and ``pyfunc.py`` also ship inside every bundle: they import only the standard
+library and the model's own libraries.
+"""
 
 from .export import export_bundle
 from .load import Bundle, load_bundle

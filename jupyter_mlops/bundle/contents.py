@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.profile import as_frame
 from ..entities import Run
 from ..errors import BundleError
-from ..profile import as_frame
 from .features import Need, column_needs
 from .serve import RequestError, frame_from_payload, validate
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
-from ..modelio import SKOPS, load_model
+from ..frameworks.serialize import SKOPS, load_model
 from ..store import Store, open_store
 from ..store.audit import head as audit_head
 from ..store.registry import ModelVersion, get_version, is_model_ref, require_finished

@@ -1,6 +1,8 @@
-"""Capturing runs (L2): cell analysis, history, environment, models, the run recorder.
+"""Capturing runs (L3): cell analysis, history, environment, fit calls, effects, the run
+recorder and the logging API (:mod:`.log`) that attaches to the run of the tracked cell.
 
-Nothing here imports IPython: the magic passes source, namespace and store in.
+May import: ``errors``, ``entities``, ``store``, ``data``, ``frameworks``. Nothing here imports
+IPython: the magic passes source, namespace and store in.
 """
 
 from .recorder import RunRecorder, TrackOptions

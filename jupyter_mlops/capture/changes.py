@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.fingerprint import fingerprint_file
 from ..entities import Entity
-from ..fingerprint import fingerprint_file
 
 
 def file_entity(path: str) -> Entity:

@@ -20,11 +20,19 @@ import numpy as np
 import xxhash
 from ulid import ULID
 
+from ..data.fingerprint import fingerprint_data, is_dataset
+from ..data.profile import profile_of, schema_of
 from ..entities import Entity
 from ..errors import MLOpsError
-from ..fingerprint import fingerprint_data, is_dataset
-from ..modelio import dump_model, fingerprint_model
-from ..profile import profile_of, schema_of
+from ..frameworks.models import (
+    evaluate,
+    is_fitted,
+    is_metric_value,
+    is_model,
+    keeps_fitted_state,
+    model_params,
+)
+from ..frameworks.serialize import dump_model, fingerprint_model
 from ..store import DatasetInfo, ModelInfo, RunResult, Store
 from . import environment
 from .analysis import CellAnalysis, analyze
@@ -32,7 +40,6 @@ from .artifacts import artifact_bytes
 from .cells import CellHistory
 from .changes import Before, file_entity
 from .fits import FitWatcher
-from .models import evaluate, is_fitted, is_metric_value, is_model, keeps_fitted_state, model_params
 
 MAX_STREAM_CHARS = 64_000
 METRIC_FLUSH_POINTS = 5_000

@@ -73,7 +73,7 @@ def drift_figure(report: DriftReport, columns: list[str] | None = None) -> go.Fi
 def drift_over_time(store: Store, model: str) -> go.Figure:
     """Per column, the drift statistic across monitoring batches with its threshold; below,
     the model's performance across batches (with its training value) when labels were given."""
-    from ..monitoring import drift_history, performance_history
+    from ..lifecycle.monitoring import drift_history, performance_history
 
     history = drift_history(store, model)
     if history.empty:

@@ -11,8 +11,8 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..entities import Run
-from ..lineage import lineage
 from ..store import Store
+from ..store.lineage import lineage
 
 KIND_STYLE = {  # colour and marker symbol of each kind of node
     "run": ("#636efa", "square"),

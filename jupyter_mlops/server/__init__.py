@@ -1,4 +1,4 @@
-"""The Jupyter Server extension: the REST API the JupyterLab sidebar talks to (L3).
+"""The Jupyter Server extension (L5): the REST API the JupyterLab sidebar talks to.
 
 Enabled automatically on install (``jupyter-config/server-config/jupyter_mlops.json``).
 The store is found like the kernel finds it, from the server's root directory, unless

@@ -18,7 +18,6 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..champion import parse_champion
 from ..errors import (
     GateError,
     MLOpsError,
@@ -26,10 +25,11 @@ from ..errors import (
     PromotionError,
     StoreError,
 )
-from ..gates import MAX_GATE_CHARS, evaluate_gate
-from ..lineage import lineage
-from ..promotion import move_version, promote
+from ..lifecycle.champion import parse_champion
+from ..lifecycle.gates import MAX_GATE_CHARS, evaluate_gate
+from ..lifecycle.promotion import move_version, promote
 from ..store import Store, open_store
+from ..store.lineage import lineage
 from ..store.listing import MAX_SEARCH_CHARS, count_runs, run_keys, runs_page
 from ..store.registry import MAX_VERSION, versions
 

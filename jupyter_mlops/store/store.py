@@ -510,7 +510,7 @@ class Store:
     def load_model(self, ref: str, name: str | None = None) -> Any:
         """A fitted model: ``"name@production"``, ``"name/3"``, or the model a run produced
         (``name``: its variable, when the run made several)."""
-        from ..modelio import load_model
+        from ..frameworks.serialize import load_model
 
         return load_model(*self.model_artifact(ref, name))
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._drift_stats import MissingTest, core_range, jensen_shannon
-from .profile import TAIL_RANKS, column_kind, numeric_values
+from ..data.profile import TAIL_RANKS, column_kind, numeric_values
+from .stats import MissingTest, core_range, jensen_shannon
 
 NUMERIC_KINDS = ("numeric", "datetime", "timedelta")
 OTHER = "(other)"  # categories a profile did not list one by one

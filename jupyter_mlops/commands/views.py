@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from .entities import Run
-from .store import Store
-from .store.listing import BASE_COLUMNS
+from ..entities import Run
+from ..store import Store
+from ..store.listing import BASE_COLUMNS
 
 OUTPUT_LINES = 10  # of a run's stdout/stderr shown by `show`
 METRIC_COLUMNS = 4  # metric columns of the runs table unless columns are chosen

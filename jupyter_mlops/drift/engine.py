@@ -59,8 +59,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _drift_stats as st
-from ._drift_inputs import (
+from ..data.profile import QUANTILES, sample_positions
+from . import stats as st
+from .inputs import (
     TESTS,
     align_names,
     as_profile,
@@ -69,7 +70,7 @@ from ._drift_inputs import (
     tests_for,
     thresholds_for,
 )
-from ._drift_sides import (
+from .sides import (
     OTHER,
     Side,
     against_profile,
@@ -81,7 +82,6 @@ from ._drift_sides import (
     reconcile,
     value_counts,
 )
-from .profile import QUANTILES, sample_positions
 
 __all__ = ["DEFAULT_THRESHOLDS", "TESTS", "ColumnDrift", "Distribution", "DriftReport", "drift"]
 
@@ -241,14 +241,14 @@ class DriftReport:
         return f"<DriftReport {self._summary()}>"
 
     def _repr_html_(self) -> str:
-        from ._drift_html import report_html
+        from .html import report_html
 
         return report_html(self, self._summary(), self.rule)
 
     def figure(self, columns: list[str] | None = None) -> Any:
         """The report as a plotly figure: the verdict table, then each column's reference and
         current distributions overlaid (see :func:`jupyter_mlops.charts.drift_figure`)."""
-        from .charts import drift_figure  # plotly is loaded only when a chart is asked for
+        from ..charts import drift_figure  # plotly is loaded only when a chart is asked for
 
         return drift_figure(self, columns)
 

@@ -15,8 +15,8 @@ import json
 import math
 from typing import Any
 
-from .errors import NotFoundError
-from .store import Store
+from ..errors import NotFoundError
+from ..store import Store
 
 __all__ = ["reference_profile"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .entities import Run
+from ..entities import Run
 from .store import Store
 
 

@@ -6,9 +6,9 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .capture.fits import watching
-from .capture.recorder import RunRecorder
-from .errors import NoActiveRunError
+from ..errors import NoActiveRunError
+from .fits import watching
+from .recorder import RunRecorder
 
 _active: RunRecorder | None = None
 

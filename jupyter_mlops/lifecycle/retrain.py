@@ -13,19 +13,19 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from . import api
-from .bundle.trust import add_trust_option
-from .capture import RunRecorder, TrackOptions
-from .capture.analysis import CellAnalysis, analyze
-from .capture.cells import CellHistory
+from ..bundle.trust import add_trust_option
+from ..capture import RunRecorder, TrackOptions
+from ..capture import log as api
+from ..capture.analysis import CellAnalysis, analyze
+from ..capture.cells import CellHistory
+from ..data.fingerprint import fingerprint_data
+from ..entities import Run
+from ..errors import MLOpsError, NotFoundError, PromotionError
+from ..store import Store, open_store
+from ..store.registry import check_name, get_version
 from .champion import parse_champion
-from .entities import Run
-from .errors import MLOpsError, NotFoundError, PromotionError
-from .fingerprint import fingerprint_data
 from .gates import parse_gate
 from .promotion import eval_data_names, promote
-from .store import Store, open_store
-from .store.registry import check_name, get_version
 
 HOLDOUT_SHARE = 0.3
 # Tags that tell a run's own history: a retrained run does not inherit them from its parent.

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DriftError
-from .profile import PROFILE_VERSION, as_frame
+from ..data.profile import PROFILE_VERSION, as_frame
+from ..errors import DriftError
 
 TESTS = ("ks", "chi2", "z", "psi", "jensenshannon", "wasserstein", "hellinger")
 

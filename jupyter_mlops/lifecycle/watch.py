@@ -10,12 +10,12 @@ from typing import Any
 
 import pandas as pd
 
-from .capture.environment import user
+from ..capture.environment import user
+from ..data.tables import SUFFIXES, read_table
+from ..store import Store, open_store
+from ..store.audit import append_event
 from .monitoring import monitor, training_variables
 from .retrain import retrain as retrain_run
-from .store import Store, open_store
-from .store.audit import append_event
-from .tables import SUFFIXES, read_table
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .capture.environment import user
-from .capture.models import evaluate
-from .drift import DriftReport, drift
-from .drift_reference import reference_profile
-from .errors import MLOpsError, RunNotFoundError
-from .importance import column_importance, important_columns
+from ..capture.environment import user
+from ..drift import DriftReport, drift
+from ..drift.reference import reference_profile
+from ..errors import MLOpsError, RunNotFoundError
+from ..frameworks.importance import column_importance, important_columns
+from ..frameworks.models import evaluate
+from ..store import Store, open_store
+from ..store.audit import append_event
+from ..store.registry import get_version, is_model_ref, parse_model_ref
 from .promotion import eval_data_names
-from .store import Store, open_store
-from .store.audit import append_event
-from .store.registry import get_version, is_model_ref, parse_model_ref
 
 HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
@@ -70,7 +70,7 @@ class MonitorResult:
 
     def figure(self) -> Any:
         """The drift report as a chart (per-column verdicts and distributions)."""
-        from .charts import drift_figure
+        from ..charts import drift_figure
 
         return drift_figure(self.report)
 
@@ -125,7 +125,7 @@ def _is_bundle(path: Path) -> bool:
 def _resolve(ref: str, store: Store) -> _Target:
     path = Path(ref)
     if _is_bundle(path):
-        from .bundle import load_bundle
+        from ..bundle import load_bundle
 
         bundle = load_bundle(path)
         root = bundle.path
@@ -354,7 +354,7 @@ def _history_label(store: Store, model: str) -> str:
         return parse_model_ref(model)[0]
     path = Path(model)
     if _is_bundle(path):
-        from .bundle.load import unpacked
+        from ..bundle.load import unpacked
 
         manifest = json.loads((unpacked(path) / "MANIFEST.json").read_text())
         return _bundle_label(manifest, path)

@@ -12,7 +12,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .drift import ColumnDrift, DriftReport
+    from .engine import ColumnDrift, DriftReport
 
 STYLE = (
     "<style>"

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .capture.models import is_classifier
-from .errors import GateError
+from ..errors import GateError
+from ..frameworks.models import is_classifier
 from .gates import Condition, GateResult, check_gate_length
 
 CHAMPION = "champion"

@@ -13,13 +13,13 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from .bundle.trust import add_trust_option
-from .capture.environment import user
+from ..bundle.trust import add_trust_option
+from ..capture.environment import user
+from ..errors import BundleError, NoEvaluationDataError, NotFoundError, PromotionError
+from ..store import Store, open_store, registry
+from ..store.registry import ModelVersion, get_version, register_version
 from .champion import CHAMPION, ChampionRule, compare_models, parse_champion
-from .errors import BundleError, NoEvaluationDataError, NotFoundError, PromotionError
 from .gates import Condition, GateResult, evaluate_gate
-from .store import Store, open_store, registry
-from .store.registry import ModelVersion, get_version, register_version
 
 
 def add_promotion_options(parser: argparse.ArgumentParser) -> None:
@@ -185,8 +185,8 @@ def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: st
 
 
 def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str:
-    from .bundle.export import export_bundle
-    from .bundle.verify import verify_bundle
+    from ..bundle.export import export_bundle
+    from ..bundle.verify import verify_bundle
 
     with tempfile.TemporaryDirectory(prefix="mlops-verify-") as scratch:
         try:
