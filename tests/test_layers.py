@@ -25,18 +25,6 @@ LAYERS = {
     "commands": 5, "widgets": 5, "server": 5,
     "magics": 6, "cli": 6,
 }
-# Being removed: charts still query the store (they are to take plain data).
-PENDING = {
-    "jupyter_mlops.charts._common -> jupyter_mlops.store",
-    "jupyter_mlops.charts.comparison -> jupyter_mlops.store",
-    "jupyter_mlops.charts.diagnostics -> jupyter_mlops.store",
-    "jupyter_mlops.charts.drift -> jupyter_mlops.drift",
-    "jupyter_mlops.charts.drift -> jupyter_mlops.lifecycle.monitoring",
-    "jupyter_mlops.charts.drift -> jupyter_mlops.store",
-    "jupyter_mlops.charts.lineage -> jupyter_mlops.store",
-    "jupyter_mlops.charts.lineage -> jupyter_mlops.store.lineage",
-    "jupyter_mlops.charts.runs -> jupyter_mlops.store",
-}
 # the one upward edge the design allows: the package's own lazy public API (PEP 562)
 ROOT = "jupyter_mlops"
 
@@ -100,7 +88,7 @@ def test_imports_only_go_down_the_layers() -> None:
             if target_unit == ROOT or (source_unit != target_unit
                                        and LAYERS[target_unit] >= LAYERS[source_unit]):
                 wrong.add(f"{module} -> {target}")
-    assert wrong == PENDING
+    assert wrong == set()
 
 
 def test_no_import_circles_inside_a_package() -> None:

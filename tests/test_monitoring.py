@@ -111,7 +111,7 @@ def test_batches_make_drift_over_time_a_query(deployed: Shell) -> None:
     assert history.groupby("batch")["batch_drifted"].first().tolist() == [False, True, False]
     from jupyter_mlops.charts import drift_over_time
 
-    figure = drift_over_time(store, "churn")
+    figure = drift_over_time(history, model="churn")
     assert {trace.name for trace in figure.data} >= {"age", "income", "city", "score"}
 
 

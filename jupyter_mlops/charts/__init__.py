@@ -1,12 +1,27 @@
-"""Plotly figures of runs: comparisons, metric curves, ``--eval`` diagnostics and lineage.
+"""Plotly figures of runs: comparisons, metric curves, ``--eval`` diagnostics, lineage, drift.
 
-Every function takes a :class:`~jupyter_mlops.store.Store` and returns a
-:class:`plotly.graph_objects.Figure`; none displays anything. In a notebook the figure's
-``application/vnd.plotly.v1+json`` output is drawn by the renderer that ships inside the plotly
-wheel: no CDN, no external script. Figures carry only what they plot: long curves are thinned,
-large scatter plots sampled and histograms binned before plotting.
+The charts take plain data and return a :class:`plotly.graph_objects.Figure`; none queries a
+store or displays anything. Each run chart comes twice:
 
-Runs are named by id, unique id prefix or run name (its latest run), as everywhere else.
+- ``compare_runs(source, run_ids)``, ``metric_curves``, ``parallel_coordinates``,
+  ``classifier_diagnostics``, ``regressor_diagnostics``, ``diagnostics``, ``lineage_graph``
+  and ``comparison`` read what they draw from a *source*: any object with the few methods
+  their protocol names (:class:`RunSource`, :class:`PredictionSource`,
+  :class:`LineageSource`). A :class:`~jupyter_mlops.store.Store` is one: pass the store.
+- ``compare_runs_figure(runs)``, ``metric_curves_figure``, ``parallel_coordinates_figure``,
+  ``classifier_diagnostics_figure``, ``regressor_diagnostics_figure``, ``diagnostics_figure``,
+  ``lineage_figure`` and ``comparison_document`` draw the plain objects of
+  :mod:`jupyter_mlops.entities` (``RunSet``, ``MetricPoint``, ``Predictions``,
+  ``LineageGraph``) already in hand. ``drift_figure`` and ``drift_over_time`` take a drift
+  report and the monitoring history frames.
+
+In a notebook the figure's ``application/vnd.plotly.v1+json`` output is drawn by the renderer
+that ships inside the plotly wheel: no CDN, no external script. Figures carry only what they
+plot: long curves are thinned, large scatter plots sampled and histograms binned before
+plotting. Runs are named by id, unique id prefix or run name (its latest run), as everywhere
+else.
+
+May import: ``entities`` (L0), plotly, numpy; scikit-learn inside the diagnostics.
 """
 
 from __future__ import annotations
@@ -16,15 +31,36 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .comparison import comparison
-from .diagnostics import classifier_diagnostics, diagnostics, regressor_diagnostics
+from .comparison import comparison, comparison_document
+from .diagnostics import (
+    PredictionSource,
+    classifier_diagnostics,
+    classifier_diagnostics_figure,
+    diagnostics,
+    diagnostics_figure,
+    regressor_diagnostics,
+    regressor_diagnostics_figure,
+)
 from .drift import drift_figure, drift_over_time
-from .lineage import lineage_graph
-from .runs import compare_runs, metric_curves, parallel_coordinates
+from .lineage import LineageSource, lineage_figure, lineage_graph
+from .runs import (
+    RunSource,
+    compare_runs,
+    compare_runs_figure,
+    metric_curves,
+    metric_curves_figure,
+    parallel_coordinates,
+    parallel_coordinates_figure,
+)
 
-__all__ = ["classifier_diagnostics", "compare_runs", "comparison", "diagnostics", "drift_figure",
-           "drift_over_time", "lineage_graph", "metric_curves", "mimebundle",
-           "parallel_coordinates", "regressor_diagnostics"]
+__all__ = [
+    "LineageSource", "PredictionSource", "RunSource", "classifier_diagnostics",
+    "classifier_diagnostics_figure", "compare_runs", "compare_runs_figure", "comparison",
+    "comparison_document", "diagnostics", "diagnostics_figure", "drift_figure",
+    "drift_over_time", "lineage_figure", "lineage_graph", "metric_curves",
+    "metric_curves_figure", "mimebundle", "parallel_coordinates", "parallel_coordinates_figure",
+    "regressor_diagnostics", "regressor_diagnostics_figure",
+]
 
 
 def mimebundle(figure: go.Figure) -> dict[str, Any]:

@@ -12,9 +12,16 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..store import Store
-from ._common import in_clause, latest_metrics, resolve_runs, run_labels, run_params
-from .runs import metric_curves, parallel_coordinates
+from ..entities import RunSet
+from ._common import run_labels
+from .runs import (
+    RunRefs,
+    RunSource,
+    Series,
+    metric_curves_figure,
+    metric_series,
+    parallel_coordinates_figure,
+)
 
 MAX_COMPARED = 50
 MAX_CURVE_FIGURES = 8
@@ -38,21 +45,45 @@ def _rows(keys: Sequence[str], values: dict[str, dict[str, Any]],
     return rows
 
 
-def _curve_keys(store: Store, ids: Sequence[str]) -> list[str]:
-    """Metric keys some run logged at two or more steps: the training curves."""
-    rows = store.conn.execute(
-        f"SELECT key FROM metrics WHERE run_id IN {in_clause(ids)} GROUP BY run_id, key "
-        "HAVING count(*) >= 2", list(ids)).fetchall()
-    return sorted({key for (key,) in rows})
+def _check_count(runs: RunSet) -> None:
+    if len(runs.runs) < 2:
+        raise ValueError("compare at least two runs: select two or more in the runs table")
+    if len(runs.runs) > MAX_COMPARED:
+        raise ValueError(f"compare at most {MAX_COMPARED} runs at once, not {len(runs.runs)}")
 
 
-def comparison(store: Store, run_ids: Sequence[str], *, dark: bool = False) -> dict[str, Any]:
+def _curve_keys(runs: RunSet) -> list[str]:
+    """Metric keys some run logged at two or more steps (the first 8): the training curves."""
+    return sorted({key for keys in runs.curves.values() for key in keys})[:MAX_CURVE_FIGURES]
+
+
+def comparison(source: RunSource, run_ids: RunRefs, *, dark: bool = False) -> dict[str, Any]:
     """What a comparison of runs shows, as JSON-friendly data.
 
     Parameters
     ----------
-    store : the lineage store.
+    source : where the runs and their curves are read from: the lineage store.
     run_ids : two or more run ids, unique id prefixes or run names (at most 50).
+    dark : draw the figures for a dark page (plotly's ``plotly_dark`` template).
+
+    Returns
+    -------
+    dict
+        See :func:`comparison_document`.
+    """
+    runs = source.run_set(run_ids)
+    _check_count(runs)  # before reading any curve
+    return comparison_document(runs, metric_series(source, runs, _curve_keys(runs)), dark=dark)
+
+
+def comparison_document(runs: RunSet, series: Series, *, dark: bool = False) -> dict[str, Any]:
+    """What a comparison of runs shows, from the runs' data and their curves.
+
+    Parameters
+    ----------
+    runs : two to 50 runs, with their params and latest metrics.
+    series : run id → metric key → its logged points; a figure is drawn for each metric
+        some run logged at two or more steps (the first 8 by name) that ``series`` holds.
     dark : draw the figures for a dark page (plotly's ``plotly_dark`` template).
 
     Returns
@@ -65,29 +96,23 @@ def comparison(store: Store, run_ids: Sequence[str], *, dark: bool = False) -> d
         and ``parallel`` (parameters against the most common metric, or null when the runs
         logged no metric).
     """
-    ids = resolve_runs(store, run_ids)
-    if len(ids) < 2:
-        raise ValueError("compare at least two runs: select two or more in the runs table")
-    if len(ids) > MAX_COMPARED:
-        raise ValueError(f"compare at most {MAX_COMPARED} runs at once, not {len(ids)}")
-    labels = run_labels(store, ids)
-    found = {row[0]: row for row in store.conn.execute(
-        "SELECT r.run_id, r.name, e.name, r.status, r.started_at, r.duration_s FROM runs r "
-        f"JOIN experiments e ON e.id = r.experiment_id WHERE r.run_id IN {in_clause(ids)}",
-        ids)}
-    runs = [{"run_id": run_id, "name": found[run_id][1], "label": label,
-             "experiment": found[run_id][2], "status": found[run_id][3],
-             "started_at": found[run_id][4], "duration_s": found[run_id][5]}
-            for run_id, label in zip(ids, labels, strict=True)]
-    params = run_params(store, ids)
-    metrics = latest_metrics(store, ids)
-    param_keys = sorted({key for run in params.values() for key in run})
-    metric_keys = sorted({key for run in metrics.values() for key in run})
-    curves = [_figure_json(metric_curves(store, ids, key), dark)
-              for key in _curve_keys(store, ids)[:MAX_CURVE_FIGURES]]
+    _check_count(runs)
+    ids = runs.ids
+    summaries = [{"run_id": run.run_id, "name": run.name, "label": label,
+                  "experiment": run.experiment, "status": run.status,
+                  "started_at": run.started_at, "duration_s": run.duration_s}
+                 for run, label in zip(runs.runs, run_labels(runs.runs), strict=True)]
+    param_keys = sorted({key for run in runs.params.values() for key in run})
+    metric_keys = sorted({key for run in runs.metrics.values() for key in run})
+    curves = []
+    for key in _curve_keys(runs):
+        one = {run_id: {key: points[key]} for run_id, points in series.items()
+               if points.get(key)}
+        if one:
+            curves.append(_figure_json(metric_curves_figure(runs, one), dark))
     parallel = None
     if metric_keys and param_keys:
-        parallel = _figure_json(parallel_coordinates(store, ids), dark)
-    return {"runs": runs, "params": _rows(param_keys, params, ids),
-            "metrics": _rows(metric_keys, metrics, ids), "curves": curves,
+        parallel = _figure_json(parallel_coordinates_figure(runs), dark)
+    return {"runs": summaries, "params": _rows(param_keys, runs.params, ids),
+            "metrics": _rows(metric_keys, runs.metrics, ids), "curves": curves,
             "parallel": parallel}

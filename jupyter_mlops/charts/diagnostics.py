@@ -1,17 +1,21 @@
-"""Diagnostics of a run's model from the predictions ``%%track --eval X y`` kept."""
+"""Diagnostics of a run's model from the predictions ``%%track --eval X y`` kept.
+
+``classifier_diagnostics(source, run_id)`` reads the predictions from a
+:class:`PredictionSource` (a :class:`~jupyter_mlops.store.Store` is one);
+``classifier_diagnostics_figure(predictions)`` draws :class:`~jupyter_mlops.entities.Predictions`
+already in hand. Likewise for regressors, and ``diagnostics`` picks whichever fits.
+"""
 
 from __future__ import annotations
 
-import io
 import math
+from typing import Protocol
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..entities import Run
-from ..errors import NoPredictionsError
-from ..store import Store
+from ..entities import Predictions
 from ._common import PALETTE, thin
 
 MAX_ROC_POINTS = 1_000
@@ -20,22 +24,21 @@ MAX_CLASSES = 50
 MAX_HISTOGRAM_BINS = 60
 
 
-def _predictions(store: Store, run_id: str) -> tuple[Run, dict[str, np.ndarray], str]:
-    """The run, its ``--eval`` prediction arrays and a title describing them."""
-    run = store.get_run(run_id)
-    entity = next((e for e in run.outputs if e.kind == "artifact" and e.name == "predictions"
-                   and e.detail.get("media_type") == "application/x-npz"), None)
-    if entity is None:
-        raise NoPredictionsError(f"{run.run_id} ({run.name})")
-    data = store.artifacts.get(entity.fingerprint.removeprefix("sha256:"))
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    if "y_true" not in arrays or "y_pred" not in arrays:
-        raise NoPredictionsError(f"{run.run_id} ({run.name})")
-    detail = entity.detail
-    title = (f"{run.name} · {run.run_id[:10]} · {detail.get('model', 'model')} on "
-             f"{detail.get('X', 'X')}, {detail.get('y', 'y')} ({arrays['y_true'].size:,} rows)")
-    return run, arrays, title
+class PredictionSource(Protocol):
+    """Where the diagnostics read a run's ``--eval`` predictions from."""
+
+    def eval_predictions(self, run_ref: str) -> Predictions:
+        """The predictions a run (id, unique id prefix or name) kept."""
+        ...
+
+
+def _who(p: Predictions) -> str:
+    return f"run {p.run_id} ({p.run_name})"
+
+
+def _title(p: Predictions) -> str:
+    return (f"{p.run_name} · {p.run_id[:10]} · {p.model} on {p.X}, {p.y} "
+            f"({p.arrays['y_true'].size:,} rows)")
 
 
 def _is_classification(arrays: dict[str, np.ndarray]) -> bool:
@@ -94,7 +97,20 @@ def _roc(fig: go.Figure, positive: np.ndarray, score: np.ndarray, name: str, col
     fig.update_yaxes(title_text="true positive rate", range=[0, 1.02], row=row, col=col)
 
 
-def classifier_diagnostics(store: Store, run_id: str) -> go.Figure:
+def classifier_diagnostics(source: PredictionSource, run_id: str) -> go.Figure:
+    """Confusion matrix, ROC, precision-recall and calibration of a run's ``--eval`` model
+    (see :func:`classifier_diagnostics_figure`).
+
+    Raises
+    ------
+    RunNotFoundError : no such run.
+    NoPredictionsError : the run was not tracked with ``--eval``.
+    ValueError : the run evaluated a regressor, or its ``y`` holds a single class.
+    """
+    return classifier_diagnostics_figure(source.eval_predictions(run_id))
+
+
+def classifier_diagnostics_figure(predictions: Predictions) -> go.Figure:
     """Confusion matrix, ROC, precision-recall and calibration of a run's ``--eval`` model.
 
     Computed from the predictions a ``%%track --eval X y`` run kept. A binary classifier
@@ -105,17 +121,15 @@ def classifier_diagnostics(store: Store, run_id: str) -> go.Figure:
 
     Raises
     ------
-    RunNotFoundError : no such run.
-    NoPredictionsError : the run was not tracked with ``--eval``.
     ValueError : the run evaluated a regressor, or its ``y`` holds a single class.
     """
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    run, arrays, title = _predictions(store, run_id)
+    arrays, title = predictions.arrays, _title(predictions)
     if not _is_classification(arrays):
-        raise ValueError(f"run {run.run_id} ({run.name}) evaluated a regressor: draw "
-                         f"regressor_diagnostics(store, {run.run_id!r}) instead")
+        raise ValueError(f"{_who(predictions)} evaluated a regressor: draw "
+                         f"regressor_diagnostics(store, {predictions.run_id!r}) instead")
     y_true, y_pred, proba = arrays["y_true"], arrays["y_pred"], arrays.get("proba")
     labels = _class_labels(arrays)
     if proba is None:
@@ -140,7 +154,7 @@ def classifier_diagnostics(store: Store, run_id: str) -> go.Figure:
         return fig
     positive, score = y_true == classes[1], proba[:, 1]
     if positive.all() or not positive.any():
-        raise ValueError(f"run {run.run_id} ({run.name}): its y holds only one class, so ROC "
+        raise ValueError(f"{_who(predictions)}: its y holds only one class, so ROC "
                          "and precision-recall are undefined; evaluate on data with both classes")
     fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.12, vertical_spacing=0.14,
                         subplot_titles=["confusion matrix", f"ROC (positive class {classes[1]})",
@@ -170,11 +184,9 @@ def classifier_diagnostics(store: Store, run_id: str) -> go.Figure:
     return fig
 
 
-def regressor_diagnostics(store: Store, run_id: str) -> go.Figure:
-    """Predicted against actual, residuals against predicted, and the residual histogram.
-
-    Computed from the predictions a ``%%track --eval X y`` run kept. Scatter panels show a
-    seeded random sample of 5,000 rows when there are more; the histogram counts every row.
+def regressor_diagnostics(source: PredictionSource, run_id: str) -> go.Figure:
+    """Predicted against actual, residuals against predicted, and the residual histogram
+    (see :func:`regressor_diagnostics_figure`).
 
     Raises
     ------
@@ -182,10 +194,23 @@ def regressor_diagnostics(store: Store, run_id: str) -> go.Figure:
     NoPredictionsError : the run was not tracked with ``--eval``.
     ValueError : the run evaluated a classifier.
     """
-    run, arrays, title = _predictions(store, run_id)
+    return regressor_diagnostics_figure(source.eval_predictions(run_id))
+
+
+def regressor_diagnostics_figure(predictions: Predictions) -> go.Figure:
+    """Predicted against actual, residuals against predicted, and the residual histogram.
+
+    Computed from the predictions a ``%%track --eval X y`` run kept. Scatter panels show a
+    seeded random sample of 5,000 rows when there are more; the histogram counts every row.
+
+    Raises
+    ------
+    ValueError : the run evaluated a classifier.
+    """
+    arrays, title = predictions.arrays, _title(predictions)
     if _is_classification(arrays):
-        raise ValueError(f"run {run.run_id} ({run.name}) evaluated a classifier: draw "
-                         f"classifier_diagnostics(store, {run.run_id!r}) instead")
+        raise ValueError(f"{_who(predictions)} evaluated a classifier: draw "
+                         f"classifier_diagnostics(store, {predictions.run_id!r}) instead")
     y_true = arrays["y_true"].astype(float)
     y_pred = arrays["y_pred"].astype(float)
     finite = np.isfinite(y_true) & np.isfinite(y_pred)
@@ -235,9 +260,13 @@ def regressor_diagnostics(store: Store, run_id: str) -> go.Figure:
     return fig
 
 
-def diagnostics(store: Store, run_id: str) -> go.Figure:
+def diagnostics(source: PredictionSource, run_id: str) -> go.Figure:
     """Classifier or regressor diagnostics, whichever the run's ``--eval`` predictions are."""
-    _, arrays, _ = _predictions(store, run_id)
-    if _is_classification(arrays):
-        return classifier_diagnostics(store, run_id)
-    return regressor_diagnostics(store, run_id)
+    return diagnostics_figure(source.eval_predictions(run_id))
+
+
+def diagnostics_figure(predictions: Predictions) -> go.Figure:
+    """Classifier or regressor diagnostics, whichever ``predictions`` are."""
+    if _is_classification(predictions.arrays):
+        return classifier_diagnostics_figure(predictions)
+    return regressor_diagnostics_figure(predictions)

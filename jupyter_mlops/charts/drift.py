@@ -1,16 +1,23 @@
-"""Drift charts: one report's verdicts and distributions, and drift over monitoring batches."""
+"""Drift charts: one report's verdicts and distributions, and drift over monitoring batches.
+
+Both take data: a :class:`~jupyter_mlops.drift.DriftReport`, and the frames
+:func:`~jupyter_mlops.lifecycle.monitoring.drift_history` and
+:func:`~jupyter_mlops.lifecycle.monitoring.performance_history` return.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..drift import DriftReport
-from ..store import Store
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..drift import DriftReport
 
 DRIFTED, STABLE, UNTESTED = "#ef553b", "#00cc96", "#b0b0b0"
 MAX_PANELS = 12
@@ -70,19 +77,32 @@ def drift_figure(report: DriftReport, columns: list[str] | None = None) -> go.Fi
     return fig
 
 
-def drift_over_time(store: Store, model: str) -> go.Figure:
+def drift_over_time(history: pd.DataFrame, performance: pd.DataFrame | None = None, *,
+                    model: str) -> go.Figure:
     """Per column, the drift statistic across monitoring batches with its threshold; below,
-    the model's performance across batches (with its training value) when labels were given."""
-    from ..lifecycle.monitoring import drift_history, performance_history
+    the model's performance across batches (with its training value) when labels were given.
 
-    history = drift_history(store, model)
+    Parameters
+    ----------
+    history : per batch and column, as :func:`~jupyter_mlops.lifecycle.monitoring.drift_history`
+        returns it (``batch, at, column, statistic, threshold, drifted`` are drawn).
+    performance : per batch and metric, as
+        :func:`~jupyter_mlops.lifecycle.monitoring.performance_history` returns it
+        (``at, metric, current, training``); none or empty: no performance panel.
+    model : what was monitored, for the title and messages.
+
+    Raises
+    ------
+    ValueError : ``history`` holds no batch.
+    """
     if history.empty:
         raise ValueError(f"no monitoring batches for {model!r}: run mlops.monitor({model!r}, "
                          "data) first")
-    performance = performance_history(store, model)
-    fig = make_subplots(rows=2 if not performance.empty else 1, cols=1, shared_xaxes=True,
-                        subplot_titles=["drift statistic per column (dashed: threshold)",
-                                        "performance"][: 2 if not performance.empty else 1])
+    if performance is not None and performance.empty:
+        performance = None
+    panels = ["drift statistic per column (dashed: threshold)"] + ["performance"] * (
+        performance is not None)
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels)
     for i, (column, part) in enumerate(history.groupby("column", sort=False)):
         color = f"hsl({(i * 47) % 360},60%,45%)"
         fig.add_trace(go.Scatter(x=part["at"], y=part["statistic"], name=str(column),
@@ -92,7 +112,7 @@ def drift_over_time(store: Store, model: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=part["at"], y=part["threshold"], mode="lines",
                                  line={"dash": "dash", "color": color, "width": 1},
                                  showlegend=False, hoverinfo="skip"), row=1, col=1)
-    for metric, part in performance.groupby("metric", sort=False):
+    for metric, part in [] if performance is None else performance.groupby("metric", sort=False):
         fig.add_trace(go.Scatter(x=part["at"], y=part["current"], name=f"{metric}",
                                  mode="lines+markers"), row=2, col=1)
         fig.add_trace(go.Scatter(x=part["at"], y=part["training"], mode="lines",
@@ -100,5 +120,5 @@ def drift_over_time(store: Store, model: str) -> go.Figure:
                       row=2, col=1)
     batches = history["batch"].nunique()
     fig.update_layout(title=f"{model}: drift over {batches} monitoring batch"
-                            f"{'es' * (batches != 1)}", height=420 + 260 * (not performance.empty))
+                            f"{'es' * (batches != 1)}", height=160 + 260 * len(panels))
     return fig

@@ -1,4 +1,9 @@
-"""The lineage graph of a run: runs, datasets, models and artifacts as a DAG."""
+"""The lineage graph of a run: runs, datasets, models and artifacts as a DAG.
+
+``lineage_graph(source, run_id)`` reads the graph from a :class:`LineageSource` (a
+:class:`~jupyter_mlops.store.Store` is one); ``lineage_figure(graph)`` draws a
+:class:`~jupyter_mlops.entities.LineageGraph` already in hand.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,20 @@ import datetime as dt
 import html
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import plotly.graph_objects as go
 
-from ..entities import Run
-from ..store import Store
-from ..store.lineage import lineage
+from ..entities import LineageGraph, Run
+
+
+class LineageSource(Protocol):
+    """Where the lineage chart reads a run's lineage graph from."""
+
+    def lineage(self, run_ref: str) -> LineageGraph:
+        """The graph around a run (id, unique id prefix, name or model reference)."""
+        ...
+
 
 KIND_STYLE = {  # colour and marker symbol of each kind of node
     "run": ("#636efa", "square"),
@@ -81,8 +93,18 @@ def _run_hover(run: Run, focus: bool) -> str:
             f"started {started}{took}")
 
 
-def lineage_graph(store: Store, run_id: str) -> go.Figure:
-    """The lineage DAG around a run, laid out left to right.
+def lineage_graph(source: LineageSource, run_id: str) -> go.Figure:
+    """The lineage DAG around a run, laid out left to right (see :func:`lineage_figure`).
+
+    Raises
+    ------
+    RunNotFoundError : no such run.
+    """
+    return lineage_figure(source.lineage(run_id))
+
+
+def lineage_figure(graph: LineageGraph) -> go.Figure:
+    """The lineage DAG of ``graph``, laid out left to right.
 
     Nodes are the run, every run upstream and downstream of it (``store.upstream`` and
     ``store.downstream``), and the datasets, models and artifacts they read and produced;
@@ -98,7 +120,6 @@ def lineage_graph(store: Store, run_id: str) -> go.Figure:
         ``artifact``; ``text`` holds the node labels) and one arrow annotation per edge
         (from ``(ax, ay)`` to ``(x, y)``).
     """
-    graph = lineage(store, run_id)
     focus, runs, edges = graph.focus, graph.runs, graph.edges
     kinds = {key: node.kind for key, node in graph.nodes.items()}
     names = {key: node.names for key, node in graph.nodes.items()}

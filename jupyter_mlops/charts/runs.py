@@ -1,27 +1,40 @@
-"""Comparing runs: metrics by run, parameters against a metric, metric curves over steps."""
+"""Comparing runs: metrics by run, parameters against a metric, metric curves over steps.
+
+Each chart comes twice: ``compare_runs(source, run_ids)`` reads the runs from a
+:class:`RunSource` (a :class:`~jupyter_mlops.store.Store` is one), ``compare_runs_figure(runs)``
+draws a :class:`~jupyter_mlops.entities.RunSet` already in hand.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..store import Store
-from ._common import (
-    PALETTE,
-    RunRefs,
-    in_clause,
-    latest_metrics,
-    resolve_runs,
-    run_labels,
-    run_params,
-    thin,
-)
+from ..entities import MetricPoint, RunSet
+from ._common import PALETTE, run_labels, thin
+
+RunRefs = Sequence[str] | str
+# run id → metric key → its logged points (by step)
+Series = Mapping[str, Mapping[str, Sequence[MetricPoint]]]
+
+
+class RunSource(Protocol):
+    """Where the run charts read runs and curves from."""
+
+    def run_set(self, run_refs: RunRefs) -> RunSet:
+        """The runs (ids, unique id prefixes or names), each once, in order."""
+        ...
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every logged point of one metric of a run, by step."""
+        ...
+
 
 MAX_CURVE_POINTS = 5_000
 PREFERRED_METRICS = ("roc_auc", "accuracy", "f1", "r2", "rmse", "val_loss", "loss")
@@ -38,15 +51,26 @@ def _grid(count: int, columns: int = 4) -> tuple[int, int]:
 
 
 def compare_runs(
-    store: Store, run_ids: RunRefs, metrics: Sequence[str] | None = None
+    source: RunSource, run_ids: RunRefs, metrics: Sequence[str] | None = None
 ) -> go.Figure:
     """Each metric's latest value by run: one panel of bars per metric.
 
     Parameters
     ----------
-    store : the lineage store.
+    source : where the runs are read from: the lineage store.
     run_ids : run ids, unique id prefixes or run names (a name means its latest run).
     metrics : metric keys to show; by default every metric any of the runs logged.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        See :func:`compare_runs_figure`.
+    """
+    return compare_runs_figure(source.run_set(run_ids), metrics)
+
+
+def compare_runs_figure(runs: RunSet, metrics: Sequence[str] | None = None) -> go.Figure:
+    """Each metric's latest value by run, drawn from the runs' data (see :func:`compare_runs`).
 
     Returns
     -------
@@ -55,8 +79,7 @@ def compare_runs(
         (``name · id``), bars coloured by run. Each metric has its own axis, so metrics of
         different scales (``rmse`` and ``r2``) stay readable side by side.
     """
-    ids = resolve_runs(store, run_ids)
-    values = latest_metrics(store, ids)
+    ids, values = runs.ids, runs.metrics
     available = sorted({key for run in values.values() for key in run})
     if not available:
         raise ValueError(
@@ -68,7 +91,7 @@ def compare_runs(
     if unknown:
         raise ValueError(f"none of these runs logged {', '.join(unknown)}; they logged "
                          f"{', '.join(available)}")
-    labels = run_labels(store, ids)
+    labels = run_labels(runs.runs)
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(ids))]
     rows, cols = _grid(len(keys))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=keys)
@@ -119,15 +142,29 @@ def _default_metric(values: dict[str, dict[str, float]]) -> str:
 
 
 def parallel_coordinates(
-    store: Store, run_ids: RunRefs, params: Sequence[str] | None = None,
+    source: RunSource, run_ids: RunRefs, params: Sequence[str] | None = None,
     metric: str | None = None,
 ) -> go.Figure:
     """Parameters against a metric, one line per run, as parallel coordinates.
 
     Parameters
     ----------
-    store : the lineage store.
+    source : where the runs are read from: the lineage store.
     run_ids : run ids, unique id prefixes or run names.
+    params : parameter keys, one axis each (see :func:`parallel_coordinates_figure`).
+    metric : the metric on the last axis and colouring the lines.
+    """
+    return parallel_coordinates_figure(source.run_set(run_ids), params, metric)
+
+
+def parallel_coordinates_figure(
+    runs: RunSet, params: Sequence[str] | None = None, metric: str | None = None,
+) -> go.Figure:
+    """Parameters against a metric, one line per run, drawn from the runs' data.
+
+    Parameters
+    ----------
+    runs : the runs, with their params and latest metrics.
     params : parameter keys, one axis each; by default those whose value differs between
         the runs (all of them when none differs).
     metric : the metric on the last axis and colouring the lines; by default the one most
@@ -141,15 +178,14 @@ def parallel_coordinates(
         (strings, booleans, ``None``, lists, a value missing from a run) become integer
         positions with the category names as tick text.
     """
-    ids = resolve_runs(store, run_ids)
-    scores = latest_metrics(store, ids)
+    scores = runs.metrics
     metric = metric if metric is not None else _default_metric(scores)
-    ids = [run_id for run_id in ids if metric in scores[run_id]]
+    ids = [run_id for run_id in runs.ids if metric in scores[run_id]]
     if not ids:
         logged = sorted({key for run in scores.values() for key in run})
         raise ValueError(f"none of these runs logged {metric!r}; they logged "
                          f"{', '.join(logged) or 'no metrics'}")
-    values = run_params(store, ids)
+    values = {run_id: runs.params[run_id] for run_id in ids}
     available = sorted({key for run in values.values() for key in run})
     if params is None:
         texts = {key: {json.dumps(run[key]) if key in run else None for run in values.values()}
@@ -175,15 +211,52 @@ def parallel_coordinates(
     return fig
 
 
-def metric_curves(store: Store, run_ids: RunRefs, key: str | None = None) -> go.Figure:
+def _curve_keys(runs: RunSet, key: str | None) -> list[str]:
+    """The metrics to draw: ``key``, else those logged at two or more steps, else all."""
+    logged = sorted({k for run in runs.metrics.values() for k in run})
+    if not logged:
+        return []
+    if key is None:
+        return sorted({k for keys in runs.curves.values() for k in keys}) or logged
+    if key not in logged:
+        raise ValueError(f"none of these runs logged {key!r}; they logged {', '.join(logged)}")
+    return [key]
+
+
+def metric_series(
+    source: RunSource, runs: RunSet, keys: Sequence[str]
+) -> dict[str, dict[str, list[MetricPoint]]]:
+    """Each run's logged points of each of ``keys`` it logged."""
+    return {run_id: {key: source.metric_history(run_id, key) for key in keys
+                     if key in runs.metrics[run_id]} for run_id in runs.ids}
+
+
+def metric_curves(source: RunSource, run_ids: RunRefs, key: str | None = None) -> go.Figure:
     """Metric values over steps, one line per run and metric key.
 
     Parameters
     ----------
-    store : the lineage store.
+    source : where the runs and their curves are read from: the lineage store.
     run_ids : run ids, unique id prefixes or run names.
     key : one metric to draw; by default every metric logged at two or more steps
         (every metric when none was).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        See :func:`metric_curves_figure`.
+    """
+    runs = source.run_set(run_ids)
+    return metric_curves_figure(runs, metric_series(source, runs, _curve_keys(runs, key)))
+
+
+def metric_curves_figure(runs: RunSet, series: Series) -> go.Figure:
+    """Metric values over steps, one line per run and metric key, drawn from the points.
+
+    Parameters
+    ----------
+    runs : the runs, for their order and labels.
+    series : run id → metric key → its logged points (a run or key missing is skipped).
 
     Returns
     -------
@@ -192,28 +265,15 @@ def metric_curves(store: Store, run_ids: RunRefs, key: str | None = None) -> go.
         named ``name · id · key``. Curves of more than 5,000 points are thinned evenly
         (first and last point kept).
     """
-    ids = resolve_runs(store, run_ids)
-    counts: dict[str, int] = {}
-    for metric, count in store.conn.execute(
-        f"SELECT key, count(*) FROM metrics WHERE run_id IN {in_clause(ids)} GROUP BY run_id, key",
-        ids,
-    ):
-        counts[metric] = max(counts.get(metric, 0), count)
-    if not counts:
+    keys = sorted({key for run in series.values() for key, points in run.items() if points})
+    if not keys:
         raise ValueError("these runs logged no metrics: log a curve with "
                          "mlops.log_metric('loss', value, step=epoch) inside a %%track cell")
-    if key is not None:
-        if key not in counts:
-            raise ValueError(f"none of these runs logged {key!r}; they logged "
-                             f"{', '.join(sorted(counts))}")
-        keys = [key]
-    else:
-        keys = sorted(k for k, n in counts.items() if n >= 2) or sorted(counts)
     fig = go.Figure()
     thinned = False
-    for run_id, label in zip(ids, run_labels(store, ids), strict=True):
+    for run_id, label in zip(runs.ids, run_labels(runs.runs), strict=True):
         for metric in keys:
-            points = store.metric_history(run_id, metric)
+            points = series.get(run_id, {}).get(metric)
             if not points:
                 continue
             keep = thin(len(points), MAX_CURVE_POINTS)

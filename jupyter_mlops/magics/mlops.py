@@ -211,7 +211,7 @@ class MLOpsMagics(Magics):
 
     def _monitor(self, store: Store, words: list[str]) -> None:
         from .. import charts
-        from ..lifecycle.monitoring import monitor
+        from ..lifecycle.monitoring import drift_history, monitor, performance_history
 
         parser = _UsageParser(prog="%mlops monitor")
         parser.add_argument("model", help="NAME@STAGE, NAME/VERSION, a run, or a bundle path")
@@ -222,7 +222,10 @@ class MLOpsMagics(Magics):
         args = parser.parse_args(words)
         try:
             if args.history:
-                display(charts.mimebundle(charts.drift_over_time(store, args.model)), raw=True)
+                figure = charts.drift_over_time(drift_history(store, args.model),
+                                                performance_history(store, args.model),
+                                                model=args.model)
+                display(charts.mimebundle(figure), raw=True)
                 return
             if args.data is None:
                 raise UsageError("%mlops monitor MODEL DATA: name the variable with the batch")

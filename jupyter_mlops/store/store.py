@@ -22,7 +22,15 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ..entities import CodeCell, Entity, MetricPoint, Run
+from ..entities import (
+    CodeCell,
+    Entity,
+    LineageGraph,
+    MetricPoint,
+    Predictions,
+    Run,
+    RunSet,
+)
 from ..errors import (
     CorruptStoreError,
     EmptyStoreError,
@@ -448,6 +456,26 @@ class Store:
             "ORDER BY step, timestamp, rowid", [run_id, key]
         ).fetchall()
         return [MetricPoint(key, _metric(value), step, at) for key, value, step, at in rows]
+
+    def run_set(self, run_refs: Sequence[str] | str) -> RunSet:
+        """Runs side by side (each once, in order) with their latest metrics, params and
+        curve keys: what the run charts draw. See :func:`.chartdata.run_set`."""
+        from .chartdata import run_set
+
+        return run_set(self, run_refs)
+
+    def eval_predictions(self, run_ref: str) -> Predictions:
+        """The predictions a ``%%track --eval`` run kept (for the diagnostics charts)."""
+        from .chartdata import eval_predictions
+
+        return eval_predictions(self, run_ref)
+
+    def lineage(self, run_ref: str) -> LineageGraph:
+        """The lineage graph around a run: the runs upstream and downstream of it, and the
+        datasets, models and artifacts they read and produced."""
+        from .lineage import lineage
+
+        return lineage(self, run_ref)
 
     def has_dataset(self, fingerprint: str) -> bool:
         """Whether the store already holds this dataset's schema and profile."""
