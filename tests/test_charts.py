@@ -249,6 +249,22 @@ def test_compare_runs_labels_tell_runs_of_the_same_millisecond_apart(store: Stor
     assert labels == ["x · 01J0000000AAAA", "x · 01J0000000AABB"]
 
 
+def test_run_set_reads_each_run_once_in_order(store: Store) -> None:
+    a = record_run(store, "a", params={"C": 1}, metrics={"acc": 0.5}, curves={"loss": [1, 0.5]})
+    b = record_run(store, "b", metrics={"acc": 0.7}, status="failed")
+
+    runs = store.run_set([b, "a", "b"])  # by id and by name: the same run
+
+    assert runs.ids == [b, a]
+    assert [(r.name, r.experiment, r.status) for r in runs.runs] == [
+        ("b", "recorded", "failed"), ("a", "recorded", "finished")]
+    assert runs.metrics == {b: {"acc": 0.7}, a: {"acc": 0.5, "loss": 0.5}}
+    assert runs.params == {b: {}, a: {"C": 1}}
+    assert runs.curves == {b: set(), a: {"loss"}}  # acc: one point, not a curve
+    with pytest.raises(ValueError, match="at least one run"):
+        store.run_set([])
+
+
 def test_parallel_coordinates_axes_follow_the_params(store: Store) -> None:
     r1 = record_run(store, "r1", params={"C": 0.1, "solver": "lbfgs", "max_iter": 100,
                                          "penalty": None},

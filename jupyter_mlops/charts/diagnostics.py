@@ -97,6 +97,18 @@ def _roc(fig: go.Figure, positive: np.ndarray, score: np.ndarray, name: str, col
     fig.update_yaxes(title_text="true positive rate", range=[0, 1.02], row=row, col=col)
 
 
+def _bin_edges(values: np.ndarray) -> np.ndarray:
+    """Histogram bins (numpy's ``auto``, at most 60); one bin when the values are equal but
+    for rounding (a constant offset), a range too narrow for floats to split."""
+    try:
+        edges = np.histogram_bin_edges(values, bins="auto")
+        if edges.size - 1 > MAX_HISTOGRAM_BINS:
+            edges = np.histogram_bin_edges(values, bins=MAX_HISTOGRAM_BINS)
+    except ValueError:
+        edges = np.histogram_bin_edges(values, bins=1)
+    return edges
+
+
 def classifier_diagnostics(source: PredictionSource, run_id: str) -> go.Figure:
     """Confusion matrix, ROC, precision-recall and calibration of a run's ``--eval`` model
     (see :func:`classifier_diagnostics_figure`).
@@ -240,10 +252,7 @@ def regressor_diagnostics_figure(predictions: Predictions) -> go.Figure:
     fig.add_trace(go.Scatter(x=[float(y_pred.min()), float(y_pred.max())], y=[0, 0],
                              mode="lines", showlegend=False, hoverinfo="skip",
                              line={"dash": "dash", "color": "grey"}), row=1, col=2)
-    edges = np.histogram_bin_edges(residual, bins="auto")
-    if edges.size - 1 > MAX_HISTOGRAM_BINS:
-        edges = np.histogram_bin_edges(residual, bins=MAX_HISTOGRAM_BINS)
-    counts, edges = np.histogram(residual, bins=edges)
+    counts, edges = np.histogram(residual, bins=_bin_edges(residual))
     fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
                          name="residuals", marker_color=PALETTE[1], showlegend=False,
                          hovertemplate="residual %{x:.4g}<br>%{y} rows<extra></extra>"),
