@@ -77,11 +77,14 @@ MISMATCHED = [
     ("int", "int_as_text"), ("float", "float_as_text"), ("float", "object_str"),
     ("bool", "int01"), ("int01", "bool"), ("datetime", "datetime_as_text"),
     ("timedelta", "timedelta_as_text"), ("datetime", "float"), ("object_str", "int"),
-    ("category", "int"), ("Int64", "float"),
+    ("category", "int"), ("Int64", "float"), ("boolean", "float"), ("Float64", "float_as_text"),
+    ("datetime_tz", "datetime_as_text"), ("timedelta", "float"), ("all_nan", "object_str"),
+    ("int", "int_as_str"), ("float", "boolean"),
 ]
 DTYPES |= {
     "int_as_text": lambda rng, n, s: DTYPES["int"](rng, n, s).astype(str).astype(object),
     "float_as_text": lambda rng, n, s: DTYPES["float"](rng, n, s).astype(str).astype(object),
+    "int_as_str": lambda rng, n, s: DTYPES["int"](rng, n, s).astype("str"),
     "int01": lambda rng, n, s: pd.Series(rng.integers(0, 2, n)),
     "datetime_as_text": lambda rng, n, s: _dates(rng, n, s).astype(str).astype(object),
     "timedelta_as_text": lambda rng, n, s: DTYPES["timedelta"](rng, n, s).astype(str),
