@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jupyter_mlops.data import profile as profile_module
 from jupyter_mlops.data.profile import profile_of
 from jupyter_mlops.drift import drift
 
@@ -133,3 +136,39 @@ def test_verdicts_of_every_dtype_are_unchanged(reference: str, current: str) -> 
             numbers, rel=1e-9, abs=1e-12, nan_ok=True), key
         assert got[6] == note, key
 
+
+@contextmanager
+def kind_decisions() -> Iterator[list[int]]:
+    """Count the calls of ``column_kind`` (how a dtype is read as a kind), however the
+    caller imported it."""
+    code, seen = profile_module.column_kind.__code__, [0]
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code:
+            seen[0] += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(count)
+    try:
+        yield seen
+    finally:
+        sys.setprofile(previous)
+
+
+def test_each_column_kind_is_decided_once_per_side() -> None:
+    rng = np.random.default_rng(1)
+    names = [n for n in DTYPES if n not in ("int01",)]
+    reference = pd.DataFrame({n: DTYPES[n](rng, 400, False) for n in names})
+    current = pd.DataFrame({n: DTYPES[n](rng, 400, True) for n in names})
+    current["float"] = current["float"].astype(str)  # a type change: read as numbers
+    current["int"] = current["int"].astype("Int64")
+    profile = profile_of(reference)
+    with kind_decisions() as data_vs_data:
+        drift(reference, current)
+    with kind_decisions() as profile_vs_data:  # as monitor() calls it
+        drift(profile, current)
+    with kind_decisions() as one_column:
+        drift(reference, current, columns=["int"])
+    assert data_vs_data[0] == 2 * len(names)
+    assert profile_vs_data[0] == len(names)  # the profile's kinds are stored
+    assert one_column[0] == 2

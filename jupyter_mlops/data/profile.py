@@ -15,10 +15,14 @@ infinity counts, distinct values or tails, and took a NaT for the smallest int64
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+Kind = Literal["numeric", "datetime", "timedelta", "categorical"]  # see column_kind
+KINDS: tuple[Kind, ...] = ("numeric", "datetime", "timedelta", "categorical")
+NUMERIC_KINDS: tuple[Kind, ...] = KINDS[:3]
 
 PROFILE_VERSION = 2
 SAMPLE_ROWS = 20_000
@@ -80,7 +84,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def column_kind(dtype: Any) -> str:
+def column_kind(dtype: Any) -> Kind:
     """How a column is profiled and compared: "numeric", "datetime", "timedelta" or
     "categorical" (booleans, strings, categoricals, complex numbers, objects)."""
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -93,11 +97,11 @@ def column_kind(dtype: Any) -> str:
     return "categorical"
 
 
-def numeric_values(column: pd.Series) -> np.ndarray:
-    """A numeric, datetime or timedelta column as float64, NaN where missing.
+def numeric_values(column: pd.Series, kind: Kind) -> np.ndarray:
+    """A column of kind numeric, datetime or timedelta (:func:`column_kind`, decided by the
+    caller) as float64, NaN where missing.
 
     Datetimes and timedeltas count nanoseconds (datetimes since the epoch, in UTC)."""
-    kind = column_kind(column.dtype)
     if kind in ("datetime", "timedelta"):
         stamps = column.to_numpy(dtype="datetime64[ns]" if kind == "datetime" else "m8[ns]")
         values = stamps.view("int64").astype("float64")
@@ -116,11 +120,11 @@ def sample_positions(rows: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(0).integers(0, rows, SAMPLE_ROWS))
 
 
-def _nonfinite_counts(column: pd.Series) -> tuple[int, int]:
+def _nonfinite_counts(column: pd.Series, kind: Kind) -> tuple[int, int]:
     """Missing and infinite values of a whole numeric column, in one pass when there are none."""
     if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":
         return 0, 0
-    values = numeric_values(column)
+    values = numeric_values(column, kind)
     nonfinite = values.size - int(np.count_nonzero(np.isfinite(values)))
     if not nonfinite:
         return 0, 0
@@ -240,8 +244,8 @@ def profile_of(obj: Any) -> dict[str, Any]:
             entry["other"] = int(counts.sum() - top.sum())
         else:
             entry["nulls"], entry["infinite"] = (
-                nonfinite[position] if nonfinite else _nonfinite_counts(full))
-            entry.update(_numeric_summary(numeric_values(part)))
+                nonfinite[position] if nonfinite else _nonfinite_counts(full, kind))
+            entry.update(_numeric_summary(numeric_values(part, kind)))
         columns[str(name)] = entry
     return {
         "version": PROFILE_VERSION, "rows": rows, "sample_rows": int(sample.shape[0]),

@@ -59,8 +59,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.profile import QUANTILES, sample_positions
+from ..data.profile import QUANTILES
 from . import stats as st
+from .columns import Pair, typed_columns
 from .inputs import (
     TESTS,
     align_names,
@@ -70,18 +71,7 @@ from .inputs import (
     tests_for,
     thresholds_for,
 )
-from .sides import (
-    OTHER,
-    Side,
-    against_profile,
-    as_kind,
-    data_side,
-    missing_distance,
-    missing_note,
-    profile_side,
-    reconcile,
-    value_counts,
-)
+from .sides import OTHER, Side, missing_distance, missing_note, value_counts
 
 __all__ = ["DEFAULT_THRESHOLDS", "TESTS", "ColumnDrift", "Distribution", "DriftReport", "drift"]
 
@@ -308,29 +298,20 @@ def drift(
     names = selected(columns, reference_names, list(current_frame.columns))
     test_of, global_test = tests_for(tests, names)
     threshold_of = thresholds_for(thresholds, names)
-    positions_c = sample_positions(len(current_frame))
-    positions_r = None if profile is not None else sample_positions(len(reference_frame))
-    results, rebuilt = [], False
+    both = set(reference_names) & set(current_frame.columns)
+    pairs = {pair.name: pair for pair in typed_columns(
+        reference_frame if profile is None else profile, current_frame,
+        [name for name in names if name in both])}
+    results = []
     for name in names:
-        in_reference, in_current = name in reference_names, name in current_frame.columns
-        if not (in_reference and in_current):
-            side = "reference" if in_reference else "current"
+        if name in pairs:
+            results.append(_compare_column(pairs[name], test_of.get(name), global_test,
+                                           threshold_of.get(name)))
+        else:
+            side = "reference" if name in reference_names else "current"
             results.append(ColumnDrift(name, "", math.nan, math.nan, math.nan, False, "",
                                        math.nan, math.nan, f"only in {side}: not compared"))
-            continue
-        column_c = current_frame[name]
-        if profile is None:
-            column_r = reference_frame[name]
-            kind_r, kind_c, note = reconcile(column_r, column_c)
-            side_r = data_side(as_kind(column_r, kind_r), positions_r, kind_r)
-        else:
-            side_r = profile_side(profile["columns"][name], int(profile["version"]),
-                                  int(profile.get("sample_rows") or profile["rows"]))
-            side_r, kind_c, note = against_profile(side_r, column_c)
-            rebuilt = rebuilt or side_r.rebuilt
-        side_c = data_side(as_kind(column_c, kind_c), positions_c, kind_c)
-        results.append(_compare_column(name, side_r, side_c, test_of.get(name), global_test,
-                                       threshold_of.get(name), note))
+    rebuilt = any(pair.reference.rebuilt for pair in pairs.values())
     source = "data" if profile is None else "profile"
     return DriftReport(results, share=share, reference_source=source,
                        note=_profile_note(profile, rebuilt))
@@ -352,9 +333,10 @@ def _profile_note(profile: dict[str, Any] | None, rebuilt: bool) -> str:
 
 
 # -- one column -----------------------------------------------------------------------------
-def _compare_column(name: str, ref: Side, cur: Side, test: str | None, global_test: str | None,
-                    threshold: float | None, note: str) -> ColumnDrift:
-    notes = [note] if note else []
+def _compare_column(pair: Pair, test: str | None, global_test: str | None,
+                    threshold: float | None) -> ColumnDrift:
+    name, ref, cur = pair.name, pair.reference, pair.current
+    notes = [pair.note] if pair.note else []
     if ref.sample or ref.rebuilt:
         notes.append("reference: profile " + ", ".join(
             word for word, flag in (("sample", ref.sample), ("rebuilt", ref.rebuilt)) if flag))

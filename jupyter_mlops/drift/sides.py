@@ -1,9 +1,10 @@
-"""One column of one side of a drift comparison, read from data or from a stored profile.
+"""One column of one side of a drift comparison, typed: what the per-column tests read.
 
 A :class:`Side` holds what the tests need and nothing else: the finite values of a numeric
 column (or, from a profile, its sample: exact when the profile kept every distinct value,
 else rebuilt from the stored quantiles), or the category counts of a categorical one, plus
-the missing and infinite counts that are reported beside the test.
+the missing and infinite counts that are reported beside the test. Sides of data are built
+by :mod:`.columns`, once the column's kind is decided; sides of a stored profile here.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.profile import TAIL_RANKS, column_kind, numeric_values
+from ..data.profile import KINDS, NUMERIC_KINDS, TAIL_RANKS, Kind
 from .stats import MissingTest, core_range, jensen_shannon
 
-NUMERIC_KINDS = ("numeric", "datetime", "timedelta")
 OTHER = "(other)"  # categories a profile did not list one by one
 _NAT_AS_FLOAT = float(np.iinfo(np.int64).min)  # how version-1 profiles stored a NaT
 
@@ -34,7 +34,7 @@ class Side:
     ``std``: the standard deviation a profile recorded (None: compute it from ``values``).
     """
 
-    kind: str
+    kind: Kind
     dtype: str
     rows: int
     missing: int
@@ -59,39 +59,15 @@ class Side:
         return self.kind in NUMERIC_KINDS
 
 
-# -- from data ------------------------------------------------------------------------------
-def category_counts(column: pd.Series) -> dict[str, float]:
-    """Counts of a column's non-missing values, keyed by their text (hashing, no sort)."""
-    uniques: Any
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
-    else:
-        text = (pd.api.types.is_object_dtype(column.dtype)
-                or pd.api.types.is_string_dtype(column.dtype))
-        try:  # factorize on the bare object array skips the Series overhead (~2x faster)
-            codes, uniques = pd.factorize(column.to_numpy(dtype=object) if text else column)
-        except TypeError:  # unhashable values (lists, dicts): count their text
-            codes, uniques = pd.factorize(column.dropna().astype(str).to_numpy(dtype=object))
-    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
-    result: dict[str, float] = {}
-    for key, count in zip(uniques, counts.tolist(), strict=True):
-        if count:
-            label = str(key)
-            result[label] = result.get(label, 0) + count
-    return result
-
-
-def data_side(column: pd.Series, positions: np.ndarray | None, kind: str | None = None) -> Side:
-    """A column of data; ``positions``: the rows whose quantiles set the bins (a sample)."""
-    kind = kind or column_kind(column.dtype)
-    rows = int(column.size)
-    if kind not in NUMERIC_KINDS:
-        counts = category_counts(column)
-        present = int(sum(counts.values()))
-        return Side(kind, str(column.dtype), rows, rows - present, counts=counts)
+# -- from data (its kind decided by .columns) ----------------------------------------------
+def numeric_side(values: np.ndarray, kind: Kind, dtype: str,
+                 positions: np.ndarray | None) -> Side:
+    """A numeric, datetime or timedelta column of data, as float64 with NaN where missing;
+    ``positions``: the rows whose quantiles set the bins (a sample)."""
+    rows = int(values.size)
     # one copy of a strided column (pandas 2 frames built from a 2-D array) makes the
     # following passes contiguous; a contiguous column is not copied
-    values = np.ascontiguousarray(numeric_values(column))
+    values = np.ascontiguousarray(values)
     finite = np.isfinite(values)
     kept = int(np.count_nonzero(finite))
     sample = values if positions is None else values[positions]
@@ -102,84 +78,23 @@ def data_side(column: pd.Series, positions: np.ndarray | None, kind: str | None 
         sample = sample[np.isfinite(sample)]
     if sample.size == 0:
         sample = values
-    return Side(kind, str(column.dtype), rows, rows - kept, infinite, values, core_range(sample))
+    return Side(kind, dtype, rows, rows - kept, infinite, values, core_range(sample))
 
 
-def reconcile(reference: pd.Series, current: pd.Series) -> tuple[str, str, str]:
-    """The kinds to compare two columns as, and a note when their types disagree.
-
-    A text or boolean column facing a numeric (datetime) one is read as numbers (dates)
-    when every value converts; otherwise both are compared as categories of their text.
-    """
-    kind_r, kind_c = column_kind(reference.dtype), column_kind(current.dtype)
-    if kind_r == kind_c:
-        return kind_r, kind_c, ""
-    note = f"types differ: {reference.dtype} in reference, {current.dtype} in current"
-    if kind_r in NUMERIC_KINDS and kind_c in NUMERIC_KINDS:
-        return kind_r, kind_c, note + "; compared as numbers"
-    numeric_kind = kind_r if kind_r in NUMERIC_KINDS else kind_c
-    text = current if kind_r in NUMERIC_KINDS else reference
-    if convert(text, numeric_kind) is not None:
-        return numeric_kind, numeric_kind, note + f"; compared as {numeric_kind}"
-    return "categorical", "categorical", note + "; compared as text categories"
-
-
-def convert(column: pd.Series, kind: str) -> pd.Series | None:
-    """A text/boolean column as numbers or datetimes, or None when some value does not convert."""
-    if pd.api.types.is_bool_dtype(column.dtype) and kind == "numeric":
-        return column.astype("float64")
-    if not (pd.api.types.is_object_dtype(column.dtype)
-            or pd.api.types.is_string_dtype(column.dtype)):
-        return None
-    converted: pd.Series
-    try:
-        if kind == "datetime":
-            converted = pd.to_datetime(column, errors="coerce", utc=True)
-        elif kind == "timedelta":
-            converted = pd.to_timedelta(column, errors="coerce")
-        else:
-            converted = pd.to_numeric(column, errors="coerce")
-    except (TypeError, ValueError):
-        return None
-    if int(converted.isna().sum()) != int(column.isna().sum()):
-        return None
-    return converted
-
-
-def as_kind(column: pd.Series, kind: str) -> pd.Series:
-    """The column ready to be read as ``kind`` (see :func:`reconcile`)."""
-    if kind in NUMERIC_KINDS and column_kind(column.dtype) not in NUMERIC_KINDS:
-        converted = convert(column, kind)
-        if converted is not None:
-            return converted
-    return column
-
-
-def against_profile(reference: Side, column: pd.Series) -> tuple[Side, str, str]:
-    """A profile's side, the kind to read the current column as, and a note when their
-    types disagree. A text column facing a numeric profile is read as numbers (dates) when
-    every value converts; otherwise both are compared as categories of their text."""
-    kind = column_kind(column.dtype)
-    if (kind in NUMERIC_KINDS) == reference.numeric:
-        return reference, (kind if reference.numeric else reference.kind), ""
-    note = f"types differ: {reference.dtype} in reference, {column.dtype} in current"
-    if reference.numeric and convert(column, reference.kind) is not None:
-        return reference, reference.kind, note + f"; compared as {reference.kind}"
-    if reference.numeric:
-        assert reference.values is not None
-        texts, counts = value_counts(reference.values)
-        reference = Side("categorical", reference.dtype, reference.rows, reference.missing,
-                         reference.infinite, counts={str(t): float(c) for t, c in
-                                                     zip(texts, counts, strict=True)},
-                         sample=reference.sample, rebuilt=reference.rebuilt)
-    return reference, "categorical", note + "; compared as text categories"
+def as_categories(side: Side) -> Side:
+    """A numeric side read as the categories of its values' text."""
+    assert side.values is not None
+    texts, counts = value_counts(side.values)
+    return Side("categorical", side.dtype, side.rows, side.missing, side.infinite,
+                counts={str(t): float(c) for t, c in zip(texts, counts, strict=True)},
+                sample=side.sample, rebuilt=side.rebuilt)
 
 
 # -- from a profile -------------------------------------------------------------------------
 def profile_side(entry: dict[str, Any], version: int, sample_rows: int) -> Side:
     """A column entry of a stored profile (format version 1 or 2) whose data had
     ``entry["count"]`` rows, of which the profile summarised ``sample_rows``."""
-    kind = str(entry.get("type", "categorical"))
+    kind: Kind = next((k for k in KINDS if k == entry.get("type")), "categorical")
     rows = int(entry.get("count", 0))
     nulls = int(entry.get("nulls", 0))
     infinite = int(entry.get("infinite", 0))
