@@ -162,13 +162,15 @@ def test_each_column_kind_is_decided_once_per_side() -> None:
     current = pd.DataFrame({n: DTYPES[n](rng, 400, True) for n in names})
     current["float"] = current["float"].astype(str)  # a type change: read as numbers
     current["int"] = current["int"].astype("Int64")
-    profile = profile_of(reference)
+    with kind_decisions() as profiling:
+        profile = profile_of(reference)
     with kind_decisions() as data_vs_data:
         drift(reference, current)
     with kind_decisions() as profile_vs_data:  # as monitor() calls it
         drift(profile, current)
     with kind_decisions() as one_column:
         drift(reference, current, columns=["int"])
+    assert profiling[0] == len(names)
     assert data_vs_data[0] == 2 * len(names)
     assert profile_vs_data[0] == len(names)  # the profile's kinds are stored
     assert one_column[0] == 2
