@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ _NAT_AS_FLOAT = float(np.iinfo(np.int64).min)  # how version-1 profiles stored a
 
 @dataclass(frozen=True)
 class Side:
-    """One column of the reference or the current data.
+    """One column of the reference or the current data, typed (see :mod:`.columns`).
 
     ``values`` (numeric kinds): the finite values, unsorted; ``counts`` (categorical): count
     by category text. ``missing`` counts missing and infinite values, ``rows`` all values.
@@ -47,15 +48,16 @@ class Side:
     sample: bool = False
     rebuilt: bool = False
 
-    @property
+    @cached_property
     def present(self) -> int:
         """How many values the test sees (a profile's sample size when sampled)."""
         if self.values is not None:
             return int(self.values.size)
         return int(sum(self.counts.values()) + self.other) if self.counts else int(self.other)
 
-    @property
+    @cached_property
     def numeric(self) -> bool:
+        """Whether the kind is numeric, datetime or timedelta (values, not counts)."""
         return self.kind in NUMERIC_KINDS
 
 
