@@ -25,7 +25,7 @@ their text. Two numeric kinds (a datetime and a float) are compared as numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,18 +47,19 @@ class Pair:
 
 
 def typed_columns(reference: pd.DataFrame | Mapping[str, Any], current: pd.DataFrame,
-                  names: list[str]) -> list[Pair]:
+                  names: list[str]) -> Iterator[Pair]:
     """The columns ``names`` (on both sides) of reference data or a stored profile (checked
-    by :func:`.inputs.as_profile`) and of the current data, typed."""
+    by :func:`.inputs.as_profile`) and of the current data, typed one at a time, in order
+    (a wide table's values are never all held at once)."""
     positions_c = sample_positions(len(current))
     if isinstance(reference, pd.DataFrame):
         positions_r = sample_positions(len(reference))
-        return [_data_pair(name, reference[name], current[name], positions_r, positions_c)
-                for name in names]
+        return (_data_pair(name, reference[name], current[name], positions_r, positions_c)
+                for name in names)
     version = int(reference["version"])
     sample_rows = int(reference.get("sample_rows") or reference["rows"])
-    return [_profile_pair(name, profile_side(reference["columns"][name], version, sample_rows),
-                          current[name], positions_c) for name in names]
+    return (_profile_pair(name, profile_side(reference["columns"][name], version, sample_rows),
+                          current[name], positions_c) for name in names)
 
 
 def _data_pair(name: str, column_r: pd.Series, column_c: pd.Series,

@@ -299,19 +299,19 @@ def drift(
     test_of, global_test = tests_for(tests, names)
     threshold_of = thresholds_for(thresholds, names)
     both = set(reference_names) & set(current_frame.columns)
-    pairs = {pair.name: pair for pair in typed_columns(
-        reference_frame if profile is None else profile, current_frame,
-        [name for name in names if name in both])}
-    results = []
+    pairs = typed_columns(reference_frame if profile is None else profile, current_frame,
+                          [name for name in names if name in both])
+    results, rebuilt = [], False
     for name in names:
-        if name in pairs:
-            results.append(_compare_column(pairs[name], test_of.get(name), global_test,
-                                           threshold_of.get(name)))
-        else:
+        if name not in both:
             side = "reference" if name in reference_names else "current"
             results.append(ColumnDrift(name, "", math.nan, math.nan, math.nan, False, "",
                                        math.nan, math.nan, f"only in {side}: not compared"))
-    rebuilt = any(pair.reference.rebuilt for pair in pairs.values())
+            continue
+        pair = next(pairs)
+        rebuilt = rebuilt or pair.reference.rebuilt
+        results.append(_compare_column(pair, test_of.get(name), global_test,
+                                       threshold_of.get(name)))
     source = "data" if profile is None else "profile"
     return DriftReport(results, share=share, reference_source=source,
                        note=_profile_note(profile, rebuilt))
