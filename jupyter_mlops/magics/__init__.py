@@ -2,18 +2,52 @@
 cell-history hooks (:mod:`.state`).
 
 May import everything below it; only this package, ``widgets`` and ``server`` import IPython or
-Jupyter.
+Jupyter. ``%load_ext`` imports :mod:`.track` and :mod:`.state` only; :mod:`.mlops` and the
+layers a tracked cell needs load on the warm-up thread (see :mod:`.state`) or on first use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from IPython.core.interactiveshell import InteractiveShell
 
-from .mlops import MLOpsMagics
 from .state import KernelState
 from .track import TrackMagics
 
 _state: KernelState | None = None
+
+
+def _warm_imports() -> None:
+    """What the first ``%%track`` and ``%mlops`` import, done on the warm-up thread."""
+    from ..capture import log  # noqa: F401  the recorder: numpy, the data and model layers
+    from ..store import schema  # noqa: F401  sqlite-utils and the migrations
+    from . import mlops  # noqa: F401  the commands, reports and the lifecycle
+
+
+class _MLOpsOnFirstUse:
+    """``%mlops`` until its first use, which imports :mod:`.mlops` and registers the real
+    magic in this one's place."""
+
+    def __init__(self, shell: InteractiveShell, state: KernelState) -> None:
+        self.shell, self.state = shell, state
+
+    def __call__(self, line: str) -> Any:
+        return self._register()(line)
+
+    def getdoc(self) -> str | None:
+        """What ``%mlops?`` shows: the real magic's help."""
+        from .mlops import MLOpsMagics
+
+        return MLOpsMagics.mlops.__doc__
+
+    def _register(self) -> Callable[[str], Any]:
+        from .mlops import MLOpsMagics
+
+        magics = MLOpsMagics(self.shell, self.state)
+        self.shell.register_magics(magics)
+        return magics.magics["line"]["mlops"]
 
 
 def load(shell: InteractiveShell) -> None:
@@ -21,8 +55,9 @@ def load(shell: InteractiveShell) -> None:
     global _state
     if _state is not None:
         unload(shell)
-    _state = KernelState(shell)
-    shell.register_magics(TrackMagics(shell, _state), MLOpsMagics(shell, _state))
+    _state = KernelState(shell, warm_imports=_warm_imports)
+    shell.register_magics(TrackMagics(shell, _state))
+    shell.magics_manager.magics["line"]["mlops"] = _MLOpsOnFirstUse(shell, _state)
     shell.events.register("pre_run_cell", _state.pre_run_cell)
     shell.events.register("post_run_cell", _state.post_run_cell)
 

@@ -1,20 +1,33 @@
-"""What the extension keeps per kernel, and what both magics share."""
+"""What the extension keeps per kernel, and what both magics share.
+
+``%load_ext`` imports only this, :mod:`.track` and the cell analysis. At the end of the cell
+that loaded the extension, a daemon thread warms up what the first tracked cell needs (the
+recorder and its libraries, the package index, an existing store), so that cell does not pay
+for it; the store is opened on the kernel's thread again if the warm-up could not.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shlex
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from ..capture.analysis import analyze
 from ..capture.cells import CellHistory
-from ..store import Store, open_store
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 TRACK_PREFIX = "%%track"
+EXIT_WAIT_S = 5.0  # how long an exiting kernel waits for an unfinished warm-up
 
 
 def warn(message: str) -> None:
@@ -32,18 +45,28 @@ def split_line(line: str) -> list[str]:
 
 
 class KernelState:
-    """What the extension keeps per kernel: the store, the cell history, the current cell."""
+    """What the extension keeps per kernel: the store, the cell history, the current cell.
 
-    def __init__(self, shell: InteractiveShell) -> None:
+    ``warm_imports`` imports what the magics need; it runs once, on the warm-up thread.
+    """
+
+    def __init__(self, shell: InteractiveShell,
+                 warm_imports: Callable[[], object] | None = None) -> None:
         self.shell = shell
         self.history = CellHistory()
         self.store_path: Path | None = None
         self._store: Store | None = None
         self.nesting = 0
         self.current: ExecutionInfo | None = None
+        self._warm_imports = warm_imports
+        self._warming: threading.Thread | None = None
+        self._warmed_for: Path | None = None  # where discovery led when the warm-up opened
 
     def store(self) -> Store:
         """The store of this kernel, opened on first use."""
+        from ..store import open_store
+
+        self._end_warm_up()
         if self._store is None:
             self._store = open_store(self.store_path)
         return self._store
@@ -51,6 +74,9 @@ class KernelState:
     def use_store(self, path: str | None) -> Store:
         """Switch to another store directory (``None``: discover again); the current store
         stays in use when the new one cannot be opened."""
+        from ..store import open_store
+
+        self._end_warm_up()
         store_path = Path(path).expanduser() if path else None
         opened = open_store(store_path)
         self.close()
@@ -58,9 +84,59 @@ class KernelState:
         return opened
 
     def close(self) -> None:
+        self._end_warm_up()
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    # -- warm-up ---------------------------------------------------------------------------
+    def _start_warm_up(self) -> None:
+        """Start the warm-up thread, once per kernel state."""
+        imports, self._warm_imports = self._warm_imports, None
+        if imports is None:
+            return
+        thread = threading.Thread(target=self._warm_up, args=(imports,), daemon=True,
+                                  name="jupyter-mlops-warm-up")
+        thread.start()
+        self._warming = thread
+        atexit.register(self._end_warm_up, EXIT_WAIT_S)
+
+    def _warm_up(self, imports: Callable[[], object]) -> None:
+        """On the warm-up thread: import, read the package index, open an existing store.
+
+        It creates no store (loading the extension writes nothing) and reports nothing: what
+        fails here is done again, and reported, by the first cell that needs it.
+        """
+        from ..capture import environment
+        from ..store import find_store_dir, open_store
+
+        try:
+            imports()
+            environment.package_versions([m for m in sys.modules.copy() if "." not in m])
+            if self._store is None:
+                where = find_store_dir()
+                self._store = open_store(where, create=False)
+                self._warmed_for = where
+        except Exception:  # the kernel's thread does it again, and reports it
+            pass
+
+    def _end_warm_up(self, timeout: float | None = None) -> None:
+        """Wait for the warm-up thread (at most ``timeout`` s), before the kernel's thread
+        touches the store; drop a store it opened where discovery no longer leads (the
+        working directory or ``$JUPYTER_MLOPS_STORE`` changed since)."""
+        if self._warming is None:
+            return
+        self._warming.join(timeout)
+        if self._warming.is_alive():
+            return  # the kernel is exiting: the daemon thread ends with it
+        self._warming = None
+        atexit.unregister(self._end_warm_up)
+        warmed, self._warmed_for = self._warmed_for, None
+        if warmed is not None and self.store_path is None:
+            from ..store import find_store_dir
+
+            if find_store_dir() != warmed:
+                self.close()
 
     def notebook(self) -> str | None:
         """The notebook path, when the kernel knows it."""
@@ -85,4 +161,8 @@ class KernelState:
             )
         except Exception as exc:  # a hook must never disturb the user's session
             warn(f"could not record the cell in the history: {exc}")
+        try:
+            self._start_warm_up()  # after the cell that loaded the extension
+        except RuntimeError:  # no thread to be had: the first tracked cell does the work
+            pass
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
@@ -13,10 +13,11 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..capture import RunRecorder, TrackOptions
-from ..capture import log as api
-from ..store import Store
 from .state import KernelState, split_line, warn
+
+if TYPE_CHECKING:  # imported when a cell is tracked (or by the warm-up), not at %load_ext
+    from ..capture import RunRecorder, TrackOptions
+    from ..store import Store
 
 MAX_NAME_CHARS = 200  # a run name, experiment, tag, variable name of %%track
 
@@ -121,6 +122,8 @@ class TrackMagics(Magics):
         except UsageError as exc:
             usage = " ".join(self.track.parser.format_usage().replace("::", "").split())
             raise UsageError(f"{exc}\nusage: %{usage}\n(%%track? shows the help)") from None
+        from ..capture import TrackOptions
+
         options = TrackOptions(
             name=args.name, experiment=args.experiment, tags=tags,
             models=args.model, data=args.data, metrics=args.metric, params=args.param,
@@ -130,6 +133,8 @@ class TrackMagics(Magics):
         self._run_tracked(cell, options)
 
     def _start(self, source: str, options: TrackOptions, count: int) -> RunRecorder | None:
+        from ..capture import RunRecorder
+
         info = self.state.current
         try:
             store: Store | None = self.state.store()
@@ -157,6 +162,8 @@ class TrackMagics(Magics):
         return recorder
 
     def _run_tracked(self, cell: str, options: TrackOptions) -> None:
+        from ..capture import log as api
+
         shell = self.shell
         source = shell.transform_cell(cell)
         silent = _ends_with_semicolon(source)

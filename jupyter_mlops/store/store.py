@@ -3,6 +3,7 @@
 Kernels write and the Jupyter server reads the same file concurrently. Every write is one
 short ``BEGIN IMMEDIATE`` transaction, so a writer waits (busy timeout) instead of failing
 with "database is locked" the way a deferred transaction that upgrades from read to write does.
+sqlite-utils (and its schema migrations) load when a store is opened, not when this is imported.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from ..entities import (
     CodeCell,
@@ -44,7 +43,9 @@ from .anchors import Head, audit_key, write_head
 from .artifacts import ArtifactFiles
 from .discovery import DB_FILENAME, ENV_VAR, check_store_dir, find_store_dir
 from .records import RunResult
-from .schema import MIGRATION_SET, known_migrations, migrations
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 BUSY_TIMEOUT_S = 60.0
 HOST = socket.gethostname()
@@ -99,6 +100,8 @@ class Store:
     """A lineage store directory. Open one with :func:`open_store`."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
+        from sqlite_utils import Database
+
         self.directory = Path(directory)
         self.db_path = self.directory / DB_FILENAME
         try:
@@ -113,7 +116,7 @@ class Store:
                 "writable, or set JUPYTER_MLOPS_STORE to another directory."
             ) from exc
         self.conn = conn
-        self.db = Database(conn, execute_plugins=False)
+        self.db: Database = Database(conn, execute_plugins=False)
         self.artifacts = ArtifactFiles(self.directory / "artifacts")
         self._anchored_seq = -1  # the newest audit event this process wrote to the head file
         try:
@@ -133,6 +136,8 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------
     def _prepare(self) -> None:
+        from .schema import known_migrations, migrations
+
         self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         self.conn.execute("PRAGMA foreign_keys = OFF")
         tables = set(self.db.table_names())
@@ -165,6 +170,8 @@ class Store:
     @property
     def schema_version(self) -> list[str]:
         """Names of the migrations applied to this store, oldest first."""
+        from .schema import migrations
+
         return [m.name for m in migrations.applied(self.db)]
 
     def _mark_orphaned_runs(self) -> None:
@@ -633,4 +640,4 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Tru
     return Store(directory)
 
 
-__all__ = ["Store", "open_store", "MIGRATION_SET"]
+__all__ = ["Store", "open_store"]
