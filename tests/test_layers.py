@@ -5,6 +5,7 @@ their old import paths."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +154,36 @@ def test_import_of_the_package_is_light() -> None:
     assert modules == ("jupyter_mlops.drift.engine jupyter_mlops.lifecycle.retrain "
                        "jupyter_mlops.lifecycle.watch")
     assert listed == "True" and resolved == "True"
+
+
+# what a tracked cell or a %mlops command needs, and not the loading of the extension
+FIRST_USE = ("sqlite_utils", "jupyter_mlops.capture.recorder", "jupyter_mlops.magics.mlops")
+
+
+def test_load_ext_is_light_and_the_rest_warms_up_after_the_cell(tmp_path: Path) -> None:
+    """`%load_ext jupyter_mlops` loads no heavy library, nor what only a tracked cell or
+    `%mlops` needs; the end of the loading cell starts a thread that imports that (and still
+    no heavy library), writes nothing and is gone once done."""
+    code = (
+        "import sys, threading\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_line_magic('load_ext', 'jupyter_mlops')\n"
+        f"print(','.join(m for m in {HEAVY + FIRST_USE!r} if m in sys.modules) or '-')\n"
+        "shell.run_cell('x = 1')\n"
+        "warm = [t for t in threading.enumerate() if t.name == 'jupyter-mlops-warm-up']\n"
+        "[t.join(60) for t in warm]\n"
+        "print(len(warm), any(t.is_alive() for t in warm))\n"
+        f"print(','.join(m for m in {HEAVY + FIRST_USE!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=tmp_path,
+                          env={**os.environ, "JUPYTER_MLOPS_STORE": str(tmp_path / "store")})
+    at_load, threads, warmed = done.stdout.splitlines()
+    assert at_load == "IPython"
+    assert threads == "1 False"
+    assert warmed == ",".join(("IPython", *FIRST_USE))
+    assert done.stderr == "" and list(tmp_path.iterdir()) == []  # no output, no store made
 
 
 def test_moved_modules_keep_their_old_import_paths() -> None:

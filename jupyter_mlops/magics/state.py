@@ -61,6 +61,7 @@ class KernelState:
         self._warm_imports = warm_imports
         self._warming: threading.Thread | None = None
         self._warmed_for: Path | None = None  # where discovery led when the warm-up opened
+        self._stop = threading.Event()  # set: the warm-up starts no further step
 
     def store(self) -> Store:
         """The store of this kernel, opened on first use."""
@@ -104,21 +105,31 @@ class KernelState:
     def _warm_up(self, imports: Callable[[], object]) -> None:
         """On the warm-up thread: import, read the package index, open an existing store.
 
-        It creates no store (loading the extension writes nothing) and reports nothing: what
-        fails here is done again, and reported, by the first cell that needs it.
+        Each step stops the warm-up when it fails, and none runs once someone waits for the
+        thread: the kernel's thread does what is left (and reports what fails). It creates no
+        store (loading the extension writes nothing) and prints nothing.
         """
+        for step in (imports, self._read_package_index, self._open_existing_store):
+            if self._stop.is_set():
+                return
+            try:
+                step()
+            except Exception:  # e.g. an import at interpreter exit, a store that is locked
+                return
+
+    @staticmethod
+    def _read_package_index() -> None:
         from ..capture import environment
+
+        environment.package_versions([m for m in sys.modules.copy() if "." not in m])
+
+    def _open_existing_store(self) -> None:
         from ..store import find_store_dir, open_store
 
-        try:
-            imports()
-            environment.package_versions([m for m in sys.modules.copy() if "." not in m])
-            if self._store is None:
-                where = find_store_dir()
-                self._store = open_store(where, create=False)
-                self._warmed_for = where
-        except Exception:  # the kernel's thread does it again, and reports it
-            pass
+        if self._store is None:
+            where = find_store_dir()
+            self._store = open_store(where, create=False)
+            self._warmed_for = where
 
     def _end_warm_up(self, timeout: float | None = None) -> None:
         """Wait for the warm-up thread (at most ``timeout`` s), before the kernel's thread
@@ -126,6 +137,7 @@ class KernelState:
         working directory or ``$JUPYTER_MLOPS_STORE`` changed since)."""
         if self._warming is None:
             return
+        self._stop.set()
         self._warming.join(timeout)
         if self._warming.is_alive():
             return  # the kernel is exiting: the daemon thread ends with it
