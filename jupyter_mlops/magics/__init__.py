@@ -19,11 +19,9 @@ from .track import TrackMagics
 _state: KernelState | None = None
 
 
-def _warm_imports() -> None:
-    """What the first ``%%track`` and ``%mlops`` import, done on the warm-up thread."""
-    from ..capture import log  # noqa: F401  the recorder: numpy, the data and model layers
-    from ..store import schema  # noqa: F401  sqlite-utils and the migrations
-    from . import mlops  # noqa: F401  the commands, reports and the lifecycle
+def _import_mlops() -> None:
+    """The last step of the warm-up: what ``%mlops`` imports (commands, reports, lifecycle)."""
+    from . import mlops  # noqa: F401
 
 
 class _MLOpsOnFirstUse:
@@ -55,7 +53,7 @@ def load(shell: InteractiveShell) -> None:
     global _state
     if _state is not None:
         unload(shell)
-    _state = KernelState(shell, warm_imports=_warm_imports)
+    _state = KernelState(shell, warm_up_last=_import_mlops)
     shell.register_magics(TrackMagics(shell, _state))
     shell.magics_manager.magics["line"]["mlops"] = _MLOpsOnFirstUse(shell, _state)
     shell.events.register("pre_run_cell", _state.pre_run_cell)

@@ -3,12 +3,13 @@
 ``%load_ext`` imports only this, :mod:`.track` and the cell analysis. At the end of the cell
 that loaded the extension, a daemon thread warms up what the first tracked cell needs (the
 recorder and its libraries, the package index, an existing store), so that cell does not pay
-for it; the store is opened on the kernel's thread again if the warm-up could not.
+for it, then what ``%mlops`` needs; what the warm-up did not do, the kernel's thread does.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shlex
 import sys
@@ -47,18 +48,19 @@ def split_line(line: str) -> list[str]:
 class KernelState:
     """What the extension keeps per kernel: the store, the cell history, the current cell.
 
-    ``warm_imports`` imports what the magics need; it runs once, on the warm-up thread.
+    ``warm_up_last`` is the warm-up's last step (importing what the other magics need).
     """
 
     def __init__(self, shell: InteractiveShell,
-                 warm_imports: Callable[[], object] | None = None) -> None:
+                 warm_up_last: Callable[[], object] | None = None) -> None:
         self.shell = shell
         self.history = CellHistory()
         self.store_path: Path | None = None
         self._store: Store | None = None
         self.nesting = 0
         self.current: ExecutionInfo | None = None
-        self._warm_imports = warm_imports
+        self._warm_up_last = warm_up_last
+        self._warm_up_due = True
         self._warming: threading.Thread | None = None
         self._warmed_for: Path | None = None  # where discovery led when the warm-up opened
         self._stop = threading.Event()  # set: the warm-up starts no further step
@@ -93,29 +95,34 @@ class KernelState:
     # -- warm-up ---------------------------------------------------------------------------
     def _start_warm_up(self) -> None:
         """Start the warm-up thread, once per kernel state."""
-        imports, self._warm_imports = self._warm_imports, None
-        if imports is None:
+        if not self._warm_up_due:
             return
-        thread = threading.Thread(target=self._warm_up, args=(imports,), daemon=True,
-                                  name="jupyter-mlops-warm-up")
+        self._warm_up_due = False
+        thread = threading.Thread(target=self._warm_up, daemon=True, name="jupyter-mlops-warm-up")
         thread.start()
         self._warming = thread
         atexit.register(self._end_warm_up, EXIT_WAIT_S)
 
-    def _warm_up(self, imports: Callable[[], object]) -> None:
-        """On the warm-up thread: import, read the package index, open an existing store.
+    def _warm_up(self) -> None:
+        """On the warm-up thread: import the recorder, read the package index, open an
+        existing store, then the last step (the imports of ``%mlops``).
 
-        Each step stops the warm-up when it fails, and none runs once someone waits for the
-        thread: the kernel's thread does what is left (and reports what fails). It creates no
-        store (loading the extension writes nothing) and prints nothing.
+        A step that fails is skipped, and no step starts once someone waits for the thread:
+        the kernel's thread does what is left (and reports what fails). It creates no store
+        (loading the extension writes nothing) and prints nothing.
         """
-        for step in (imports, self._read_package_index, self._open_existing_store):
+        steps = (self._import_recorder, self._read_package_index, self._open_existing_store,
+                 self._warm_up_last or (lambda: None))
+        for step in steps:
             if self._stop.is_set():
                 return
-            try:
+            with contextlib.suppress(Exception):  # e.g. no store yet, or the kernel exits
                 step()
-            except Exception:  # e.g. an import at interpreter exit, a store that is locked
-                return
+
+    @staticmethod
+    def _import_recorder() -> None:
+        from ..capture import log  # noqa: F401  the recorder, numpy, the data and model layers
+        from ..store import schema  # noqa: F401  sqlite-utils, the store's migrations
 
     @staticmethod
     def _read_package_index() -> None:
