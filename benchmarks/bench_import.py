@@ -97,9 +97,9 @@ def main() -> None:
                 ("import", "import jupyter_mlops", 0.15),
                 ("load_ext", "%load_ext jupyter_mlops", 0.15),
                 ("server", "server extension import", 0.2),
-                ("warm_up", "warm-up thread after the loading cell", None),
-                ("first_cell", "first %%track cell overhead, after warm-up", 0.25),
-                ("first_cell_now", "first %%track cell overhead, Run All", 0.25)):
+                ("warm_up", "warm-up, after the loading cell", None),
+                ("first_cell", "first tracked cell, warmed up", 0.25),
+                ("first_cell_now", "first tracked cell, Run All", 0.25)):
             ours = median(sys.executable, probe)
             print_row(Row(figure, ours, "import mlflow", baseline,
                           f"<= {target * 1e3:.0f} ms" if target else "(off the cell's path)",
