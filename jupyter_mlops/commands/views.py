@@ -213,3 +213,28 @@ def format_lineage(store: Store, ref: str) -> str:
         where = " (replayed)" if run.parent_run_id else ""
         lines.append(f"  code slice{where}: cells {labels} then this cell")
     return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.4g}"
+
+
+def format_monitor_history(drift: pd.DataFrame, performance: pd.DataFrame) -> str:
+    """One line per stored monitoring batch, oldest first: its verdict, drifted columns,
+    alerts and scored metrics (``drift_history`` and ``performance_history`` frames)."""
+    lines = []
+    for batch, rows in drift.groupby("batch", sort=False):
+        first = rows.iloc[0]
+        drifted = ", ".join(rows.loc[rows["drifted"], "column"])
+        alerts = int(first["alerts"])
+        status = "DRIFT" if first["batch_drifted"] else "ALERT" if alerts else "ok"
+        line = (f"batch {batch:>4}  {first['at'].tz_convert(None):%Y-%m-%d %H:%M:%S}  "
+                f"{status:<5}  {first['share_drifted']:.0%} of columns drifted"
+                + (f" ({drifted})" if drifted else "")
+                + (f" · {alerts} alert{'s' if alerts > 1 else ''}" if alerts else ""))
+        scored = performance[performance["batch"] == batch]
+        line += "".join(f" · {m} {_number(c)} (training {_number(t)})" for m, c, t in
+                        zip(scored["metric"], scored["current"], scored["training"],
+                            strict=True))
+        lines.append(line)
+    return "\n".join(lines)

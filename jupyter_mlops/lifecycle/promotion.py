@@ -8,38 +8,16 @@ and records the decision — passed, refused or forced — in the audit log.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from ..bundle.trust import add_trust_option
 from ..capture.environment import user
 from ..errors import BundleError, NoEvaluationDataError, NotFoundError, PromotionError
 from ..store import Store, open_store, registry
 from ..store.registry import ModelVersion, get_version, register_version
 from .champion import CHAMPION, ChampionRule, compare_models, parse_champion
 from .gates import Condition, GateResult, evaluate_gate
-
-
-def add_promotion_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``promote``, shared by the CLI and ``%mlops promote``."""
-    parser.add_argument("--name", required=True, help="registered model name")
-    parser.add_argument("--stage", help="staging, production, archived, or an alias")
-    add_check_options(parser)
-
-
-def add_check_options(parser: argparse.ArgumentParser) -> None:
-    """The options of the checks (:func:`check_move`), shared by ``promote`` and
-    ``transition``."""
-    parser.add_argument("--gate", help='e.g. "auc>=0.9 and f1>0.8", or champion (beat the '
-                        "current holder of the stage on the same rows), or champion(min_"
-                        "improvement=0.01, test='bootstrap')")
-    parser.add_argument("--reason", help="why (recorded in the audit log)")
-    parser.add_argument("--force", action="store_true", help="override a failing gate")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="skip serving the bundle from a fresh virtualenv (audited)")
-    add_trust_option(parser)
 
 
 def _model_output(store: Store, run_id: str, variable: str | None) -> tuple[str, str]:

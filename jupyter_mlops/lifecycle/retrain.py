@@ -13,7 +13,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ..bundle.trust import add_trust_option
 from ..capture import RunRecorder, TrackOptions
 from ..capture import log as api
 from ..capture.analysis import CellAnalysis, analyze
@@ -61,23 +60,6 @@ def replay_plan(run: Run, rebound: set[str], also: tuple[str, ...] = ()
             pending = pending.difference(analysis.binds) | (set(analysis.reads) - rebound)
     missing = {name for name in pending if not hasattr(builtins, name)}
     return chosen, missing
-
-
-def add_retrain_options(parser: Any) -> None:
-    """The options of ``retrain``, shared by the CLI and ``%mlops retrain``."""
-    parser.add_argument("run", help="the run to retrain: id, prefix, NAME@STAGE, or a run name "
-                        "(its latest tracked run)")
-    parser.add_argument("--data", action="append", default=[], metavar="VAR=VALUE",
-                        help="re-bind a variable of the recorded cells to new data")
-    parser.add_argument("--promote-to", metavar="STAGE", help="promote if the gate passes")
-    parser.add_argument("--gate", default="champion",
-                        help="champion (default: beat the current holder on held-out new rows) "
-                        "or an expression")
-    parser.add_argument("--name", help="registered model name (default: the original's)")
-    parser.add_argument("--reason", help="why (recorded in the audit log)")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="skip the fresh-virtualenv verification of a production bundle")
-    add_trust_option(parser)
 
 
 def parse_bindings(pairs: list[str]) -> list[tuple[str, str]]:
@@ -231,7 +213,12 @@ def retrain(
     RetrainError
         the run cannot be replayed or promoted (it names what is missing), or the replayed cell
         failed (the failed run is recorded).
+    ValueError
+        ``holdout`` is not a share from 0 to below 1.
     """
+    if not 0 <= holdout < 1:
+        raise ValueError(f"holdout is the share of the new training rows held out, from 0 to "
+                         f"below 1 (e.g. 0.3; 0: train on all of them), got {holdout!r}")
     store = store or open_store(create=False)
     original = store.get_run(run_id)
     models = [e.name for e in original.outputs if e.kind == "model"]

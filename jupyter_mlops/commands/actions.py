@@ -1,0 +1,199 @@
+"""The bodies of the commands both front ends offer.
+
+Each takes the store, the arguments parsed with :mod:`.arguments` and the
+:class:`~.fronts.Front`, and returns text or data; the front ends only show it (``print`` or
+``display()``) and turn errors (:data:`.references.USER_ERRORS`) into an exit code or a
+``UsageError``. The lifecycle and its heavy libraries load when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NoEvaluationDataError
+from ..store import Store
+from . import references, views
+from .fronts import Front
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..lifecycle.monitoring import MonitorResult
+
+
+def listed(names: Sequence[str], most: int = 20) -> str:
+    """``a, b, c, … (n more)``: the first ``most`` names."""
+    shown = ", ".join(names[:most])
+    return shown + (f", … ({len(names) - most} more)" if len(names) > most else "")
+
+
+def runs(store: Store, args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
+    """``runs``: the runs listed, and why the listing is empty when the store has runs (an
+    unknown experiment, or the filters). An unknown sort key or column names the keys."""
+    from ..store.listing import check_key
+
+    check_key(store.conn, args.sort, sortable=True)
+    for column in columns(args):
+        check_key(store.conn, column, sortable=False)
+    every = bool(columns(args)) or getattr(args, "frame", False)
+    frame = store.runs(args.experiment, status=args.status, sort=args.sort,
+                       descending=not args.asc, limit=args.limit,
+                       params="all" if every else "differing")
+    if not frame.empty or not (total := store.count_runs()):
+        return frame, None
+    status = f"{args.status} " if args.status else ""
+    experiments = store.experiments()
+    if args.experiment is not None and args.experiment not in experiments:
+        return frame, (f"no runs in experiment {args.experiment!r}; the experiments are: "
+                       f"{listed(experiments)}")
+    if args.experiment is not None:
+        return frame, (f"no {status}runs in experiment {args.experiment!r} (drop --status to "
+                       "see its runs)")
+    return frame, f"no {status}runs (the store holds {total} runs; drop --status to see them)"
+
+
+def columns(args: argparse.Namespace) -> list[str]:
+    """The columns chosen with ``--columns KEY,...`` (the CLI's table)."""
+    chosen = getattr(args, "columns", None)
+    return [c.strip() for c in chosen.split(",") if c.strip()] if chosen else []
+
+
+def events(store: Store, subject: str | None, front: Front) -> str:
+    """``events [SUBJECT]``: the audit log, or which subjects it has events for."""
+    found = store.events(subject)
+    if found or subject is None:
+        return views.format_events(found)
+    names = sorted({s.split("/")[0] for (s,) in
+                    store.conn.execute("SELECT DISTINCT subject FROM events")})
+    if not names:
+        return f"no events for {subject!r}: the audit log is empty"
+    return (f"no events for {subject!r}; the audit log has events for {listed(names)} "
+            f"(`{front.prog} events` lists them all)")
+
+
+def _verify(args: argparse.Namespace) -> bool | None:
+    return False if args.no_verify else None
+
+
+def promote(store: Store, args: argparse.Namespace, front: Front) -> str:
+    """``promote RUN --name NAME``: the new version, and the gate it passed. The champion
+    gate re-scores on the run's ``--eval`` data, which only the notebook holds."""
+    from ..lifecycle.champion import parse_champion
+    from ..lifecycle.promotion import promote
+
+    data = (references.eval_data(store, args.run, front)
+            if parse_champion(args.gate) is not None else None)
+    try:
+        version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
+                          reason=args.reason, force=args.force, verify=_verify(args),
+                          data=data, trusted=args.trust, store=store)
+    except NoEvaluationDataError as exc:
+        why = references.no_eval_data(store, args.run, front)
+        if why is None:
+            raise
+        raise NoEvaluationDataError(why) from exc
+    return f"promoted: {views.format_version(version)}"
+
+
+def transition(store: Store, args: argparse.Namespace) -> str:
+    """``transition NAME VERSION STAGE``."""
+    from ..lifecycle.promotion import transition
+
+    version = transition(args.name, args.version, args.stage, args.reason, gate=args.gate,
+                         force=args.force, verify=_verify(args), trusted=args.trust,
+                         store=store)
+    return f"moved: {views.format_version(version)}"
+
+
+def delete_version(store: Store, args: argparse.Namespace) -> str:
+    """``delete-version NAME VERSION --reason R``."""
+    from ..capture.environment import user
+    from ..store.registry import delete_version
+
+    delete_version(store, args.name, args.version, actor=user(), reason=args.reason)
+    return f"deleted {args.name}/{args.version} (its run and model stay in the store)"
+
+
+def export(store: Store, args: argparse.Namespace, front: Front) -> str:
+    """``export MODEL PATH``: where the bundle is, and how to serve it."""
+    import shlex
+
+    from ..bundle import export_bundle
+    from .fronts import this_command
+
+    example = None if args.input_example is None else front.table(args.input_example)
+    path = export_bundle(args.model, args.path, zip=args.zip, store=store,
+                         overwrite=args.overwrite, trusted=args.trust, input_example=example)
+    return (f"bundle written to {path}\nserve it with: {this_command()} serve "
+            f"{shlex.quote(str(path))}")
+
+
+def retrain(store: Store, args: argparse.Namespace, front: Front) -> str:
+    """``retrain RUN --data VAR=...``: the new run, and what happened to its promotion."""
+    from ..lifecycle.retrain import HOLDOUT_SHARE, parse_bindings, retrain
+
+    data = {name: front.value(value) for name, value in parse_bindings(args.data)}
+    _, note = references.picked(store, args.run)
+    run = retrain(args.run, data=data, gate=args.gate, promote_to=args.promote_to,
+                  name=args.name, reason=args.reason, verify=_verify(args),
+                  holdout=HOLDOUT_SHARE if args.holdout is None else args.holdout,
+                  trusted=args.trust, store=store)
+    return (f"{note}retrained: run {run.run_id} ({run.name}) from {run.parent_run_id}\n"
+            f"{run.tags.get('promotion')}")
+
+
+def thresholds(pairs: Sequence[str]) -> dict[str, float]:
+    """``["share=0.3", ...]`` → ``{"share": 0.3, ...}``, checked."""
+    parsed = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            parsed[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--threshold needs KEY=NUMBER, got {pair!r}") from None
+    return parsed
+
+
+def monitor(store: Store, args: argparse.Namespace, front: Front) -> MonitorResult:
+    """``monitor MODEL DATA``: the checked (and stored) batch."""
+    from ..lifecycle.monitoring import monitor
+
+    if args.data is None:
+        raise ValueError(f"{front.prog} monitor MODEL DATA: give the batch {front.source} (or "
+                         "--history to list the stored batches)")
+    data = front.table(args.data)
+    labels = None
+    if args.label_column:  # not popped: the notebook's frame stays as it is
+        if args.label_column not in getattr(data, "columns", ()):
+            raise ValueError(f"{args.data} has no column {args.label_column!r}")
+        labels, data = data[args.label_column], data.drop(columns=[args.label_column])
+    elif args.labels:
+        labels = front.value(args.labels)
+    return monitor(args.model, data, labels=labels, thresholds=thresholds(args.threshold),
+                   drift_alert=args.drift_alert, store=store)
+
+
+def monitor_history(store: Store, args: argparse.Namespace, front: Front) -> str:
+    """``monitor MODEL --history``: one line per stored batch, oldest first."""
+    from ..lifecycle.monitoring import drift_history, performance_history
+
+    if args.data is not None:
+        raise ValueError("monitor --history lists stored batches and takes no DATA")
+    model = args.model
+    drift, performance = drift_history(store, model), performance_history(store, model)
+    if drift.empty and performance.empty:
+        batch = "DATA" if front.notebook else "BATCH.csv"
+        return (f"no monitoring batches for {model!r} yet: check one with {front.prog} "
+                f"monitor {model} {batch}")
+    return views.format_monitor_history(drift, performance)
+
+
+def drift(store: Store, args: argparse.Namespace, front: Front) -> Any:
+    """``drift REF CUR``: the drift report of CUR against REF (data, or the training data's
+    profile of a run or model)."""
+    from ..drift import drift
+
+    return drift(references.reference_data(store, args.reference, front),
+                 front.value(args.current))
