@@ -84,14 +84,17 @@ class RunsFrame(pd.DataFrame):
     text (its ``repr``), as the usual HTML table in a notebook; anything derived from it is
     a plain DataFrame."""
 
-    _metadata = ["sort_key"]
+    _metadata = ["sort_key", "note"]
     sort_key: str = "started_at"
+    note: str | None = None  # why it is empty when the store has runs
 
     @property
     def _constructor(self) -> type[pd.DataFrame]:
         return pd.DataFrame
 
     def __repr__(self) -> str:
+        if self.empty and self.note:
+            return self.note
         return format_runs(self, self.sort_key, compact=True)
 
 

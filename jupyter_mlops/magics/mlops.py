@@ -99,12 +99,12 @@ class MLOpsMagics(Magics):
 
     def _runs(self, store: Store, args: argparse.Namespace, front: Front) -> Any:
         runs, note = actions.runs(store, args)
-        if note:
-            print(note)
         if args.frame:
+            if note:
+                print(note)
             return runs
         table = views.RunsFrame(runs)
-        table.sort_key = args.sort
+        table.sort_key, table.note = args.sort, note
         return table
 
     def _show(self, store: Store, args: argparse.Namespace, front: Front) -> None:
