@@ -220,6 +220,11 @@ def test_monitor_magic(deployed: Shell) -> None:
     assert deployed.run("%mlops monitor churn --history").result.success
     assert deployed.run("%mlops monitor churn@production --history").result.success
     assert "no variable 'ghost'" in deployed.run("%mlops monitor churn@production ghost").stderr
+    deployed.ns["richer"] = deployed.ns["X_test"].assign(income=deployed.ns["X_test"].income * 1.8)
+    alerted = deployed.run("%mlops monitor churn@production richer")
+    assert "ALERT column income" in alerted.stdout, alerted.stdout + alerted.stderr
+    quiet = deployed.run("%mlops monitor churn@production richer --drift-alert dataset")
+    assert "no alerts" in quiet.stdout and "ALERT" not in quiet.stdout, quiet.stdout
 
 
 def test_history_and_summary_say_alert_for_alerted_batches(deployed: Shell, store_dir: Path,
@@ -239,3 +244,10 @@ def test_history_and_summary_say_alert_for_alerted_batches(deployed: Shell, stor
     first, second = history.stdout.splitlines()
     assert "  ok  " in first and "alert" not in first, history.stdout
     assert "  ALERT  " in second and "1 alert" in second, history.stdout
+    # --drift-alert dataset: only the dataset verdict alerts, so the income column does not
+    dataset_rule = cli(store_dir, "monitor", "churn@production", str(income),
+                       "--drift-alert", "dataset")
+    assert dataset_rule.returncode == 0, dataset_rule.stdout + dataset_rule.stderr
+    assert "no alerts" in dataset_rule.stdout and "1 of 4 columns" in dataset_rule.stdout
+    wrong = cli(store_dir, "monitor", "churn@production", str(income), "--drift-alert", "some")
+    assert wrong.returncode == 2 and "important, any, dataset" in wrong.stderr

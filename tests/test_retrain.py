@@ -53,6 +53,9 @@ def test_retrain_on_new_data_makes_a_child_run_with_lineage(champion: Shell) -> 
                    store=store)  # no hold-out: --eval uses X_test as the recorded cells make it
     assert any("train_test_split" in c.source for c in kept.code_slice)
     assert "evaluation data of run" in kept.tags["eval_data"]
+    with pytest.raises(ValueError, match="holdout is the share of the new training rows"):
+        retrain(original.run_id, data={"X_train": small_X, "y_train": small_y}, holdout=30,
+                store=store)  # a percentage, not a share: said, not silently ignored
     assert store.load_model(new.run_id).n_features_in_ == 30
     assert "not promoted" in new.tags["promotion"]
     assert store.load_model("bc@production").__class__.__name__ == "LogisticRegression"
@@ -118,6 +121,17 @@ def test_magic_and_cli(champion: Shell, store_dir: Path, tmp_path: Path) -> None
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "retrained: run" in done.stdout
+    halves = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir),
+                             "retrain", "lr", "--data", f"X_train={tmp_path / 'X.csv'}",
+                             "--data", f"y_train={tmp_path / 'y.csv'}", "--holdout", "0.5"],
+                            capture_output=True, text=True)
+    assert halves.returncode == 0, halves.stderr
+    child = champion.store().get_run(halves.stdout.split("retrained: run ")[1].split()[0])
+    assert child.tags["eval_data"].startswith("the last 213 of the 426 new rows of X_train")
+    wrong = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir),
+                            "retrain", "lr", "--data", f"X_train={tmp_path / 'X.csv'}",
+                            "--holdout", "30"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "holdout is the share" in wrong.stderr
     bad = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir),
                           "retrain", "lr", "--data", "X_train=data.xlsx"],
                          capture_output=True, text=True)
