@@ -359,3 +359,25 @@ def test_fast_forest_predictions_equal_the_models(estimator: str) -> None:
     probe = rng.normal(size=(2000, 6)) * 2
     np.testing.assert_array_equal(fast(probe), model.predict(probe))
     assert forest_predictor(model[0]) is None
+
+
+def test_export_input_example_from_a_file_or_a_variable(churn: Shell, store_dir: Path,
+                                                        tmp_path: Path) -> None:
+    rows = churn.ns["frame"].iloc[[3, 7]]
+    expected = json.loads(rows.to_json(orient="split", index=False))["data"]
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    cli = [sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir), "export"]
+    done = subprocess.run([*cli, "churn", str(tmp_path / "by-cli"), "--input-example",
+                           str(tmp_path / "rows.csv")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    example = json.loads((tmp_path / "by-cli" / "input_example.json").read_text())
+    assert example["data"] == expected
+    churn.ns["rows"] = rows
+    cell = churn.run(f"%mlops export churn {tmp_path / 'by-magic'} --input-example rows")
+    assert "bundle written to" in cell.stdout, cell.stderr
+    example = json.loads((tmp_path / "by-magic" / "input_example.json").read_text())
+    assert example["data"] == expected
+    rows[["age"]].to_csv(tmp_path / "narrow.csv", index=False)
+    wrong = subprocess.run([*cli, "churn", str(tmp_path / "no"), "--input-example",
+                            str(tmp_path / "narrow.csv")], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "lacks the model's column(s) income, city" in wrong.stderr

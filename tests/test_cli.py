@@ -297,6 +297,27 @@ def test_every_option_has_help() -> None:
     assert "60" in (every.help or "")
 
 
+def test_the_magic_and_the_cli_take_the_same_arguments() -> None:
+    from jupyter_mlops.commands.arguments import commands_of
+    from jupyter_mlops.commands.fronts import notebook
+    from jupyter_mlops.magics.mlops import _parser as magic_parser
+
+    def options(parser: argparse.ArgumentParser) -> set[str]:
+        return {a.option_strings[-1] if a.option_strings else a.metavar or a.dest
+                for a in parser._actions} - {"--help", "--store"}
+
+    front = notebook({})
+    magic = commands_of(front)
+    shared = set(subcommands()) & set(magic)
+    assert {"promote", "transition", "export", "retrain", "monitor", "runs"} <= shared
+    differ = {name: (options(subcommands()[name]) ^ options(magic_parser(name, magic[name],
+                                                                         front)))
+              for name in shared}
+    # what only one front end has: the CLI's table columns and JSON, the magic's DataFrame
+    assert {k: v for k, v in differ.items() if v} == {"runs": {"--columns", "--frame"},
+                                                      "monitor": {"--json"}}
+
+
 def test_readme_documents_every_command_and_option() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     section = " ".join(readme.split("## Command line", 1)[1].split("\n## ", 1)[0].split())

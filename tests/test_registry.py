@@ -131,6 +131,12 @@ def test_magic_promote_finds_eval_data_and_reports_refusals(trained: Shell) -> N
     missing = trained.run("%mlops promote weak --name mg --stage production --gate champion")
     assert "define them as they were when weak was evaluated" in missing.stderr
     assert "X_test and y_test" in missing.stderr
+    # the CLI's transition, delete-version and events, from the notebook
+    moved = trained.run("%mlops transition mg 1 staging --reason 'back to staging'")
+    assert "moved: mg/1 [staging]" in moved.stdout, moved.stderr
+    assert "deleted mg/1" in trained.run("%mlops delete-version mg 1 --reason test").stdout
+    unknown = trained.run("%mlops events nosuch").stdout
+    assert "no events for 'nosuch'; the audit log has events for mg (`%mlops events`" in unknown
 
 
 def test_audit_log_is_append_only_and_tamper_evident(trained: Shell) -> None:

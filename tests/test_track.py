@@ -311,6 +311,17 @@ def test_mlops_runs_options(shell: Shell) -> None:
     assert "UsageError" in bad.stderr and "invalid int value: 'abc'" in bad.stderr
 
 
+def test_mlops_lists_its_commands_and_shows_their_help(shell: Shell) -> None:
+    listed = shell.run("%mlops").stderr
+    for usage in ("%mlops runs [-e EXPERIMENT]", "%mlops transition [--gate GATE]",
+                  "%mlops retrain [--data VAR=NEWVAR] [--holdout SHARE]", "%mlops store [PATH]"):
+        assert usage in listed, listed
+    assert "%mlops COMMAND -h" in listed and "doctor" not in listed  # the CLI's own
+    helped = shell.run("%mlops promote -h")  # prints the help; no SystemExit
+    assert helped.result.success and "SystemExit" not in helped.stderr + helped.stdout
+    assert helped.stdout.startswith("usage: %mlops promote") and "--no-verify" in helped.stdout
+
+
 def test_tracking_makes_no_network_calls(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 

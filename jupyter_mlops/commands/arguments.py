@@ -132,7 +132,8 @@ def add_retrain(parser: argparse.ArgumentParser, front: Front) -> None:
     """``retrain RUN --data VAR=...``."""
     parser.add_argument("run", metavar="RUN", help="the run to retrain: id, prefix, "
                         "NAME@STAGE, or a run name (its latest tracked run)")
-    parser.add_argument("--data", action="append", default=[], metavar=f"VAR={front.metavar}",
+    parser.add_argument("--data", action="append", default=[],
+                        metavar="VAR=NEWVAR" if front.notebook else "VAR=FILE",
                         help=f"re-bind a variable of the recorded cells to new data (a "
                         f"{front.source}; repeatable)")
     parser.add_argument("--holdout", type=float, default=None, metavar="SHARE",
