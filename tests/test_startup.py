@@ -80,9 +80,9 @@ def test_the_store_chosen_in_the_loading_cell_is_kept(shell: Shell, store_dir: P
 
 
 def test_mlops_help_and_first_use_need_no_warm_up(shell: Shell) -> None:
-    assert "Browse the lineage store" in shell.run("%mlops?").stdout
+    assert "Browse the store and run the lifecycle commands" in shell.run("%mlops?").stdout
     assert "store:" in shell.run("%mlops store").stdout
-    assert "Browse the lineage store" in shell.run("%mlops?").stdout
+    assert "Browse the store and run the lifecycle commands" in shell.run("%mlops?").stdout
 
 
 def test_a_kernel_that_exits_during_the_warm_up_exits_cleanly(tmp_path: Path) -> None:
