@@ -18,7 +18,9 @@ engine's own per-column score (``-log10 p`` for a p-value test, the distance ove
 threshold for an effect size) that the null splits of that column exceed 5 % of the time;
 then the share of shifted splits beyond it. Discrete scores are randomised at the critical
 value, so every engine is held at exactly 5 % on the null splits (the standard matched-size
-comparison); with 20 null splits (the 100k table in ``--quick``) that value is coarse.
+comparison); with 20 null splits (the 100k table in ``--quick``) that value is coarse. A NaN
+shift changes how many values are missing, which the null splits did not (a table without
+NaNs has none there), so for those shifts the raw power is the figure to read.
 
 Tables: palmerpenguins (344 rows, categories, NaNs), scikit-learn's breast_cancer, diabetes
 and wine (features only), and a synthetic 100k-row table with categories and NaNs
@@ -381,7 +383,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print("| " + " | ".join(cells) + " |")
     print()
     print("Size-adjusted power (each engine at exactly 5 % false positives per column on the "
-          "null splits):")
+          "null splits; NaN shifts change the missing counts the null splits had: read their "
+          "raw power):")
     print()
     head = ["table", "engine", "null / shifted splits", *SHIFTS]
     print("| " + " | ".join(head) + " |")
