@@ -80,6 +80,8 @@ class Run:
     user: str | None = None
     host: str | None = None
     parent_run_id: str | None = None
+    note: str | None = None
+    archived_at: float | None = None
     _history: Callable[[str], list[MetricPoint]] | None = field(default=None, repr=False)
 
     def metric_history(self, key: str) -> list[MetricPoint]:

@@ -96,6 +96,10 @@ class AmbiguousRunError(RunNotFoundError):
                                f"({examples}); give more characters of the run id")
 
 
+class RunInUseError(MLOpsError):
+    """A run cannot be deleted: it is still running, or a registered model version's run."""
+
+
 class ArtifactError(MLOpsError):
     """An artifact is missing, unreadable or does not match its recorded hash."""
 

@@ -208,8 +208,8 @@ def add_serve(parser: argparse.ArgumentParser, front: Front) -> None:
 def add_doctor(parser: argparse.ArgumentParser, front: Front) -> None:
     """``doctor`` (the CLI's)."""
     parser.add_argument("--fix", action="store_true",
-                        help="remove artifact files that no record refers to (left by a crash "
-                        "before their run was committed)")
+                        help="remove artifact files that no record refers to (their run was "
+                        "deleted, or a crash came before it was committed)")
     parser.add_argument("--adopt-key", action="store_true",
                         help="start the signed audit chain with the audit key just configured; "
                         "refused when anything records that the store had a key before")

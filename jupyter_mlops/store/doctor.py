@@ -3,9 +3,10 @@
 Problems: the schema, SQLite's own check, missing or altered artifacts, the audit chain (its
 hashes, its protective triggers, its anchors: head file, version rows, bundles) and the
 registry against the replayed log. Warnings: what is harmless or needs the user's key, such
-as an artifact file no row refers to (a crash between writing a model and committing its
-run). ``--fix`` removes only those: files named by their sha256 under ``artifacts/``, older
-than :data:`GRACE_S` (a run may be about to record a newer one), that no row references.
+as an artifact file no row refers to (its run was deleted, or a crash came between writing
+a model and committing its run). ``--fix`` removes only those: files named by their sha256
+under ``artifacts/``, older than :data:`GRACE_S` (a run may be about to record a newer one),
+that no row references.
 ``--adopt-key`` starts the signed chain on a store that provably never had an audit key.
 """
 
@@ -95,9 +96,9 @@ def _check_artifacts(store: Store, found: Diagnosis) -> None:
                               "recorded")
     for path in _unreferenced(store, recorded):
         found.unreferenced.append(path)
-        found.warnings.append(f"artifact file {path} is referenced by no record (left by a crash "
-                              "before its run was committed); `jupyter-mlops doctor --fix` "
-                              "removes it")
+        found.warnings.append(f"artifact file {path} is referenced by no record (its run was "
+                              "deleted, or a crash came before its run was committed); "
+                              "`jupyter-mlops doctor --fix` removes it")
 
 
 def _unreferenced(store: Store, recorded: set[str]) -> list[Path]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..entities import RUN_STATUSES
 from .like import ESCAPE, like_escape
+from .tidy import check_archived
 
 MAX_SEARCH_CHARS = 200
 BASE_COLUMNS = ("run_id", "experiment", "name", "status", "started_at", "duration_s")
@@ -64,15 +65,20 @@ def _expand(texts: Sequence[Any], prefix: str) -> pd.DataFrame:
 _TAG_SEARCH = re.compile(r"(?P<key>[A-Za-z_][\w.-]*):(?P<value>\S.*)")
 
 
+# The condition each `archived=` option puts on the runs (indexed: m010).
+_ARCHIVED_WHERE = {"exclude": ["r.archived_at IS NULL"], "include": [],
+                   "only": ["r.archived_at IS NOT NULL"]}
+
+
 def _filters(experiment: str | None, status: str | None, name: str | None,
-             search: str | None) -> tuple[list[str], list[Any]]:
+             search: str | None, archived: str = "exclude") -> tuple[list[str], list[Any]]:
     """The WHERE conditions (and their arguments) shared by listing and counting."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(RUN_STATUSES)}")
     if search is not None and len(search) > MAX_SEARCH_CHARS:
         raise ValueError(f"the search text is {len(search)} characters long; it matches names, "
                          f"params and run ids, and is at most {MAX_SEARCH_CHARS} characters")
-    where: list[str] = []
+    where = list(_ARCHIVED_WHERE[check_archived(archived)])
     args: list[Any] = []
     for clause, value in (("e.name = ?", experiment), ("r.status = ?", status),
                           ("r.name = ?", name)):
@@ -97,7 +103,7 @@ def _where(conditions: list[str]) -> str:
 
 
 SELECT = ("SELECT r.run_id, e.name AS experiment, r.name, r.status, r.started_at, "
-          "r.duration_s, r.params_json, r.metrics_json")
+          "r.duration_s, r.params_json, r.metrics_json, r.archived_at")
 FROM_RUNS = "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 
 
@@ -175,13 +181,15 @@ def run_rows(
     conn: sqlite3.Connection, *, experiment: str | None = None, status: str | None = None,
     name: str | None = None, search: str | None = None, sort: str = "started_at",
     descending: bool = True, limit: int | None = None, offset: int = 0,
+    archived: str = "exclude",
 ) -> list[tuple[Any, ...]]:
     """The runs matching the filters, in order: tuples of ``run_id, experiment, name, status,
-    started_at, duration_s, params_json, metrics_json``."""
+    started_at, duration_s, params_json, metrics_json, archived_at``. ``archived``:
+    ``"exclude"`` archived runs (default), ``"include"`` them or list ``"only"`` them."""
     if limit is not None and limit < 0 or offset < 0:
         raise ValueError("limit and offset must be zero or positive")
     check_key(conn, sort, sortable=True)
-    where, args = _filters(experiment, status, name, search)
+    where, args = _filters(experiment, status, name, search, archived)
     kind, _, key = sort.partition(".")
     if kind in SORT_VALUES and key:
         return _rows_by_value(conn, kind, key, where, args, descending,
@@ -193,18 +201,21 @@ def run_rows(
 
 def count_runs(conn: sqlite3.Connection, *, experiment: str | None = None,
                status: str | None = None, name: str | None = None,
-               search: str | None = None) -> int:
-    """How many runs match the filters."""
-    where, args = _filters(experiment, status, name, search)
-    return int(conn.execute(f"SELECT count(*) {FROM_RUNS} {_where(where)}", args).fetchone()[0])
+               search: str | None = None, archived: str = "exclude") -> int:
+    """How many runs match the filters (archived ones as in :func:`run_rows`)."""
+    where, args = _filters(experiment, status, name, search, archived)
+    # Every run has its experiment: join it only to filter by its name (the count then reads
+    # an index alone).
+    source = FROM_RUNS if experiment is not None else "FROM runs r"
+    return int(conn.execute(f"SELECT count(*) {source} {_where(where)}", args).fetchone()[0])
 
 
 def runs_page(conn: sqlite3.Connection, **query: Any) -> list[dict[str, Any]]:
     """Runs as JSON-friendly dicts (params and latest metrics nested), for the REST API."""
     return [{"run_id": run_id, "experiment": experiment, "name": name, "status": status,
              "started_at": started, "duration_s": duration,
-             "params": _parse(params), "metrics": _parse(metrics)}
-            for run_id, experiment, name, status, started, duration, params, metrics
+             "params": _parse(params), "metrics": _parse(metrics), "archived_at": archived}
+            for run_id, experiment, name, status, started, duration, params, metrics, archived
             in run_rows(conn, **query)]
 
 
@@ -231,7 +242,7 @@ def runs_frame(conn: sqlite3.Connection, *, params: str = "differing",
         raise ValueError(f"params={params!r}: use 'differing' (the params whose value differs "
                          "between the listed runs) or 'all'")
     with _gc_paused():
-        frame = _frame(run_rows(conn, **query))
+        frame = _frame(run_rows(conn, **query), query.get("archived", "exclude") != "exclude")
     if params == "all" or len(frame) < 2:
         return frame
     keep = str(query.get("sort", ""))
@@ -249,10 +260,15 @@ def _distinct(column: pd.Series) -> int:
         return int(values.map(repr).nunique())
 
 
-def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(BASE_COLUMNS) + 2)
+def _frame(rows: list[tuple[Any, ...]], archived: bool) -> pd.DataFrame:
+    """The table; with ``archived`` an ``archived_at`` column (NaT: not archived) follows
+    ``duration_s``."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(BASE_COLUMNS) + 3)
     frame = pd.DataFrame(dict(zip(BASE_COLUMNS, columns, strict=False)),
                          columns=list(BASE_COLUMNS))
+    if archived:
+        frame["archived_at"] = pd.to_datetime(pd.Series(columns[8], dtype="float64"),
+                                              unit="s", utc=True)
     frame["started_at"] = pd.to_datetime(frame["started_at"], unit="s", utc=True)
     frame["duration_s"] = frame["duration_s"].astype("float64")
     params = _expand(columns[6], "params")
@@ -274,14 +290,18 @@ def _distinct_keys(conn: sqlite3.Connection, table: str) -> list[str]:
 
 
 def run_keys(conn: sqlite3.Connection, *, experiment: str | None = None,
-             status: str | None = None, search: str | None = None) -> dict[str, list[str]]:
+             status: str | None = None, search: str | None = None,
+             archived: str = "exclude") -> dict[str, list[str]]:
     """The metric and param keys of the runs matching the filters (all of them, not a page),
     sorted: ``{"metrics": [...], "params": [...]}``.
 
     Each key of the store is checked with one indexed ``EXISTS`` under the filters, so the
     cost grows with the number of distinct keys, not with the number of runs.
     """
-    where, args = _filters(experiment, status, None, search)
+    if archived == "exclude" and not conn.execute(
+            "SELECT 1 FROM runs WHERE archived_at IS NOT NULL LIMIT 1").fetchone():
+        archived = "include"  # nothing is archived: every key, without a check per key
+    where, args = _filters(experiment, status, None, search, archived)
     found: dict[str, list[str]] = {}
     for kind, table in KEY_TABLES.items():
         keys = _distinct_keys(conn, table)

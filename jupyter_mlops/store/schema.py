@@ -241,6 +241,16 @@ def m009_audit_keyed_versions(db: Database) -> None:
                "WHERE keyed AND subject = model_versions.name || '/' || model_versions.version)")
 
 
+@migrations()
+def m010_run_notes_archive(db: Database) -> None:
+    """A note on each run (kept with the run's other long text in `run_texts`, so listing
+    rows stay narrow) and when it was archived (archived runs are hidden from listings
+    unless asked for; indexed so the default listing and its count skip them cheaply)."""
+    db.execute("ALTER TABLE run_texts ADD COLUMN note TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN archived_at REAL")
+    db.execute("CREATE INDEX idx_runs_archived_at ON runs (archived_at, started_at, run_id)")
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     return [m.name for m in migrations.pending(Database(memory=True))]

@@ -311,11 +311,55 @@ class Store:
             [to_json(summary), time.time(), run_id],
         )
 
-    def set_tag(self, run_id: str, key: str, value: str) -> None:
-        """Set one tag of a run (after it finished, e.g. what became of it)."""
-        with self.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [run_id, key, value])
-            conn.execute("UPDATE runs SET updated_at = ? WHERE run_id = ?", [time.time(), run_id])
+    # -- tidying (audited: see :mod:`jupyter_mlops.store.tidy`) ---------------------------
+    def set_tag(self, ref: str, key: str, value: str, *, actor: str | None = None) -> None:
+        """Set one tag of a run (any run reference); audited. A key starts with a letter or
+        ``_`` then letters, digits, ``_.-`` (what ``key:value`` search finds), at most 128
+        characters; a value is one line of at most 200. ``actor``: who (default: the OS user).
+        """
+        from .tidy import edit_tags
+
+        edit_tags(self, ref, {key: value}, actor=actor)
+
+    def remove_tag(self, ref: str, key: str, *, actor: str | None = None) -> None:
+        """Remove one tag of a run (nothing happens when it has no such tag); audited."""
+        from .tidy import edit_tags
+
+        edit_tags(self, ref, remove=[key], actor=actor)
+
+    def set_note(self, ref: str, note: str | None, *, actor: str | None = None) -> None:
+        """Replace a run's free-text note (at most 10,000 characters; ``None`` or ``""``
+        clears it), shown in the run's detail as ``Run.note``; audited."""
+        from .tidy import set_note
+
+        set_note(self, ref, note, actor=actor)
+
+    def archive_runs(self, refs: Sequence[str] | str, *, actor: str | None = None
+                     ) -> list[str]:
+        """Archive runs: hidden from :meth:`runs`, the sidebar and the REST listing unless
+        ``archived="include"`` or ``"only"`` is asked for; nothing else changes. Audited;
+        returns the ids that were not archived already."""
+        from .tidy import set_archived
+
+        return set_archived(self, refs, True, actor=actor)
+
+    def restore_runs(self, refs: Sequence[str] | str, *, actor: str | None = None
+                     ) -> list[str]:
+        """Undo :meth:`archive_runs`; returns the ids that were archived."""
+        from .tidy import set_archived
+
+        return set_archived(self, refs, False, actor=actor)
+
+    def delete_runs(self, refs: Sequence[str] | str, *, actor: str | None = None
+                    ) -> list[str]:
+        """Delete runs by id (or unique id prefix; never by name), with their params, metrics,
+        tags, note and lineage edges; audited. All or nothing: a running run, or one whose
+        model is a registered version, refuses the call
+        (:class:`~jupyter_mlops.errors.RunInUseError`). Files are never removed here:
+        ``jupyter-mlops doctor --fix`` removes artifacts no longer referenced."""
+        from .tidy import delete_runs
+
+        return delete_runs(self, refs, actor=actor)
 
     def put_artifact(self, data: bytes, media_type: str = "application/octet-stream") -> str:
         """Store bytes as a content-addressed artifact; returns its sha256."""
@@ -452,7 +496,7 @@ class Store:
             code_slice=[CodeCell(**c) for c in json.loads(r["code_slice"] or "[]")],
             warnings=json.loads(r["warnings"] or "[]"), environment=environment,
             git=json.loads(r["git"] or "{}"), user=r["user"], host=r["host"],
-            parent_run_id=r["parent_run_id"],
+            parent_run_id=r["parent_run_id"], note=r["note"], archived_at=r["archived_at"],
             _history=lambda key: self.metric_history(run_id, key),
         )
 
@@ -576,13 +620,15 @@ class Store:
         """One row per run, newest first: ``run_id, experiment, name, status, started_at,
         duration_s``, then ``params.<key>`` and ``metrics.<key>`` (latest value).
 
-        Keyword filters: ``status``, ``name``, ``sort`` (a column, ``params.K`` or ``metrics.K``;
-        a key no run logged is a ``ValueError`` naming the known keys), ``descending``,
-        ``limit``, ``offset``. ``params="differing"`` (default) keeps the param columns whose
-        value differs between the listed runs (at least two different values; all of them
-        when one run is listed; the sort key always), as a comparison view does;
-        ``params="all"`` keeps every param of every listed run. Returns a
-        :class:`pandas.DataFrame`.
+        Keyword filters: ``status``, ``name``, ``search``, ``sort`` (a column, ``params.K`` or
+        ``metrics.K``; a key no run logged is a ``ValueError`` naming the known keys),
+        ``descending``, ``limit``, ``offset``, ``archived``: ``"exclude"`` archived runs (the
+        default, see :meth:`archive_runs`), ``"include"`` them or list ``"only"`` them (both
+        add an ``archived_at`` column, NaT for runs not archived).
+        ``params="differing"`` (default) keeps the param columns whose value differs between
+        the listed runs (at least two different values; all of them when one run is listed;
+        the sort key always), as a comparison view does; ``params="all"`` keeps every param
+        of every listed run. Returns a :class:`pandas.DataFrame`.
         """
         from .listing import runs_frame
 
