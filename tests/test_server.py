@@ -340,3 +340,94 @@ async def test_gate_preview_is_the_promotion_decision(jp_fetch: Any, store_path:
     assert code == 400 and "f1" in message
     assert (await failure(jp_fetch, "runs", ids["train"], "gate", expression="champion"))[0] == 400
     assert (await failure(jp_fetch, "runs", ids["train"], "gate"))[0] == 400
+
+
+async def send(jp_fetch: Any, method: str, *path: str, body: Any = None) -> Any:
+    response = await jp_fetch("jupyter-mlops", "api", *path, method=method,
+                              body=None if body is None else json.dumps(body))
+    assert response.code == 200
+    return json.loads(response.body)
+
+
+async def test_patch_tags_note_and_archive_a_run(jp_fetch: Any, store_path: Path) -> None:
+    seed(store_path)
+    run = await send(jp_fetch, "PATCH", "runs", "01TRAIN",
+                     body={"tags": {"owner": "alice", "stage": "draft"}, "note": "first cut"})
+    assert run["tags"] == {"owner": "alice", "stage": "draft"} and run["note"] == "first cut"
+    found = await get(jp_fetch, "runs", q="owner:alice")
+    assert [r["run_id"] for r in found["runs"]] == ["01TRAIN"]
+    run = await send(jp_fetch, "PATCH", "runs", "01TRAIN",
+                     body={"remove_tags": ["stage"], "note": "", "archived": True})
+    assert run["tags"] == {"owner": "alice"} and run["note"] is None and run["archived_at"]
+    listed = await get(jp_fetch, "runs")
+    assert listed["total"] == 2 and "01TRAIN" not in [r["run_id"] for r in listed["runs"]]
+    assert "acc" not in (await get(jp_fetch, "keys"))["metrics"]
+    experiments = (await get(jp_fetch, "experiments"))["experiments"]
+    assert {e["name"]: e["runs"] for e in experiments} == {"demo": 1, "other": 1}
+    only = await get(jp_fetch, "runs", archived="only")
+    assert [(r["run_id"], bool(r["archived_at"])) for r in only["runs"]] == [("01TRAIN", True)]
+    assert (await get(jp_fetch, "runs", archived="include"))["total"] == 3
+    assert "acc" in (await get(jp_fetch, "keys", archived="include"))["metrics"]
+    restored = await send(jp_fetch, "PATCH", "runs", "01TRAIN", body={"archived": False})
+    assert restored["archived_at"] is None and (await get(jp_fetch, "runs"))["total"] == 3
+    events = (await get(jp_fetch, "events", subject="run:01TRAIN"))["events"]
+    assert [e["action"] for e in events] == ["restore", "archive", "note", "tag", "note", "tag"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"colour": "red"}, "unknown field(s) 'colour'"),
+    ({"tags": ["owner"]}, "tags must be a JSON object"),
+    ({"tags": {"owner": 3}}, "an item of tags must be a string"),
+    ({"tags": {"1st": "x"}}, "invalid tag key '1st'"),
+    ({"tags": {"owner": "a\nb"}}, "on one line"),
+    ({"tags": {f"k{i}": "v" for i in range(101)}}, "tags has 101 items; at most 100"),
+    ({"remove_tags": "owner"}, "remove_tags must be a JSON array"),
+    ({"tags": {"k": "v"}, "remove_tags": ["k"]}, "both set and removed"),
+    ({"note": "x" * 10_001}, "note is 10001 characters long; at most 10000"),
+    ({"note": 42}, "note must be a string"),
+    ({"archived": "yes"}, "archived must be true or false"),
+])
+async def test_patch_refuses_bad_bodies_and_changes_nothing(
+    jp_fetch: Any, store_path: Path, body: dict[str, Any], message: str
+) -> None:
+    seed(store_path)
+    code, text = await failure(jp_fetch, "runs", "01TRAIN", method="PATCH", body=body)
+    assert code == 400 and message in text, text
+    run = await get(jp_fetch, "runs", "01TRAIN")
+    assert run["tags"] == {} and run["note"] is None and run["archived_at"] is None
+    assert (await get(jp_fetch, "events", subject="run:01TRAIN"))["events"] == []
+
+
+async def test_patch_limits_unknown_runs_and_listing_option(jp_fetch: Any,
+                                                           store_path: Path) -> None:
+    seed(store_path)
+    code, _ = await failure(jp_fetch, "runs", "01OTHERSTORE", method="PATCH",
+                            body={"note": "x"})
+    assert code == 404
+    code, _ = await failure(jp_fetch, "runs", "01TRAIN", method="PATCH",
+                            body={"note": "x" * 70_000})
+    assert code == 413
+    code, message = await failure(jp_fetch, "runs", archived="yes")
+    assert code == 400 and "archived='yes'" in message
+
+
+async def test_delete_a_run_refusing_registered_running_and_names(jp_fetch: Any,
+                                                                  store_path: Path) -> None:
+    seed(store_path)
+    code, message = await failure(jp_fetch, "runs", "01TRAIN", method="DELETE")
+    assert code == 409 and "demo-model/1 (staging)" in message
+    code, message = await failure(jp_fetch, "runs", "prep", method="DELETE")
+    assert code == 409 and "delete takes run ids" in message
+    code, _ = await failure(jp_fetch, "runs", "01NOPE", method="DELETE")
+    assert code == 404
+    with open_store(store_path) as store:
+        store.start_run("01LIVE", name="live", experiment="demo", source="", source_hash="",
+                        started_at=time.time())
+    code, message = await failure(jp_fetch, "runs", "01LIVE", method="DELETE")
+    assert code == 409 and "still running" in message
+    assert await send(jp_fetch, "DELETE", "runs", "01PREP") == {"deleted": ["01PREP"]}
+    code, _ = await failure(jp_fetch, "runs", "01PREP")
+    assert code == 404
+    assert (await get(jp_fetch, "runs"))["total"] == 3  # train, broken, live
+    events = (await get(jp_fetch, "events", subject="run:01PREP"))["events"]
+    assert [e["action"] for e in events] == ["delete-run"]

@@ -23,6 +23,7 @@ from ..errors import (
     MLOpsError,
     NotFoundError,
     PromotionError,
+    RunInUseError,
     StoreError,
 )
 from ..lifecycle.champion import parse_champion
@@ -32,6 +33,7 @@ from ..store import Store, open_store
 from ..store.lineage import lineage
 from ..store.listing import MAX_SEARCH_CHARS, count_runs, run_keys, runs_page
 from ..store.registry import MAX_VERSION, versions
+from ..store.tidy import MAX_NOTE, MAX_TAGS, check_archived, delete_runs, edit_run
 
 MAX_LIMIT = 1000
 MAX_COMPARED = 100  # runs in one comparison
@@ -58,7 +60,7 @@ def _status_for(error: BaseException) -> int:
         return error.status_code
     if isinstance(error, (NotFoundError, LookupError)):
         return 404
-    if isinstance(error, PromotionError):
+    if isinstance(error, (PromotionError, RunInUseError)):
         return 409
     if isinstance(error, StoreError):
         return 503
@@ -115,6 +117,14 @@ class MLOpsHandler(APIHandler):
             return default
         return bounded_text(name, raw, max_chars)
 
+    def run_filters(self) -> dict[str, Any]:
+        """The filters of a runs listing: experiment, status, q (search) and archived
+        (``exclude``, the default, ``include`` or ``only``)."""
+        return {"experiment": self.text_argument("experiment"),
+                "status": self.text_argument("status"),
+                "search": self.text_argument("q", max_chars=MAX_SEARCH_CHARS),
+                "archived": check_archived(self.text_argument("archived", "exclude") or "")}
+
     def body(self) -> dict[str, Any]:
         """The JSON object of the request body (at most :data:`MAX_BODY_BYTES`)."""
         if self._size > MAX_BODY_BYTES:
@@ -167,8 +177,9 @@ def bounded_text(name: str, value: Any, max_chars: int = MAX_TEXT) -> str:
 
 
 def body_fields(body: dict[str, Any], **kinds: tuple[type, int]) -> dict[str, Any]:
-    """The body's fields named in ``kinds`` (``field=(str, max_chars)`` or ``(bool, 0)``),
-    checked; absent or null fields are None. Unknown fields are refused."""
+    """The body's fields named in ``kinds`` (``field=(str, max_chars)``, ``(bool, 0)``, or
+    ``(dict, max_items)`` / ``(list, max_items)`` of strings of at most :data:`MAX_TEXT`
+    characters), checked; absent or null fields are None. Unknown fields are refused."""
     unknown = sorted(set(body) - set(kinds))
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(map(repr, unknown))[:200]}; the body "
@@ -182,9 +193,24 @@ def body_fields(body: dict[str, Any], **kinds: tuple[type, int]) -> dict[str, An
             if not isinstance(value, bool):
                 raise BadRequest(f"{name} must be true or false, got {str(value)[:40]!r}")
             fields[name] = value
+        elif kind in (dict, list):
+            fields[name] = _strings(name, value, kind, max_chars)
         else:
             fields[name] = bounded_text(name, value, max_chars)
     return fields
+
+
+def _strings(name: str, value: Any, kind: type, max_items: int) -> Any:
+    """A JSON object of strings to strings, or an array of strings, bounded."""
+    if not isinstance(value, (dict, list)) or type(value) is not kind:
+        raise BadRequest(f"{name} must be a JSON {'object' if kind is dict else 'array'}, got "
+                         f"{type(value).__name__}")
+    if len(value) > max_items:
+        raise BadRequest(f"{name} has {len(value)} items; at most {max_items}")
+    items = [*value, *value.values()] if isinstance(value, dict) else value
+    for item in items:
+        bounded_text(f"an item of {name}", item)
+    return value
 
 
 class ExperimentsHandler(MLOpsHandler):
@@ -192,7 +218,8 @@ class ExperimentsHandler(MLOpsHandler):
     def get(self) -> None:
         rows = self.store.conn.execute(
             "SELECT e.name, count(r.run_id), max(r.started_at) FROM experiments e "
-            "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"
+            "LEFT JOIN runs r ON r.experiment_id = e.id AND r.archived_at IS NULL "
+            "GROUP BY e.id ORDER BY e.name"
         ).fetchall()
         self.reply({"experiments": [{"name": n, "runs": c, "last_started_at": last}
                                     for n, c, last in rows]})
@@ -204,9 +231,7 @@ class RunsHandler(MLOpsHandler):
         order = self.text_argument("order", "desc")
         if order not in ("asc", "desc"):
             raise BadRequest(f"order must be asc or desc, got {order!r}")
-        filters = {"experiment": self.text_argument("experiment"),
-                   "status": self.text_argument("status"),
-                   "search": self.text_argument("q", max_chars=MAX_SEARCH_CHARS)}
+        filters = self.run_filters()
         limit = self.int_argument("limit", 50, low=1, high=MAX_LIMIT)
         offset = self.int_argument("offset", 0)
         runs = runs_page(self.store.conn, **filters,
@@ -221,9 +246,7 @@ class KeysHandler(MLOpsHandler):
 
     @tornado.web.authenticated
     def get(self) -> None:
-        self.reply(run_keys(self.store.conn, experiment=self.text_argument("experiment"),
-                            status=self.text_argument("status"),
-                            search=self.text_argument("q", max_chars=MAX_SEARCH_CHARS)))
+        self.reply(run_keys(self.store.conn, **self.run_filters()))
 
 
 class CompareHandler(MLOpsHandler):
@@ -255,9 +278,28 @@ def run_payload(store: Store, run_id: str) -> dict[str, Any]:
 
 
 class RunHandler(MLOpsHandler):
+    """A run's detail (GET); tidying it: tags, note, archived (PATCH); deleting it (DELETE)."""
+
     @tornado.web.authenticated
     def get(self, run_id: str) -> None:
         self.reply(run_payload(self.store, run_id))
+
+    @tornado.web.authenticated
+    async def patch(self, run_id: str) -> None:
+        raw = self.body()
+        body = body_fields(raw, tags=(dict, MAX_TAGS), remove_tags=(list, MAX_TAGS),
+                           note=(str, MAX_NOTE), archived=(bool, 0))
+        changed = await _in_worker(
+            edit_run, store_path=self.store.directory, ref=run_id, set_tags=body["tags"],
+            remove_tags=body["remove_tags"] or (),
+            note="" if "note" in raw and body["note"] is None else body["note"],
+            archived=body["archived"])
+        self.reply(run_payload(self.store, changed))
+
+    @tornado.web.authenticated
+    async def delete(self, run_id: str) -> None:
+        deleted = await _in_worker(delete_runs, store_path=self.store.directory, refs=[run_id])
+        self.reply({"deleted": deleted})
 
 
 class LineageHandler(MLOpsHandler):

@@ -150,6 +150,23 @@ def set_archived(store: Store, refs: Iterable[str] | str, archived: bool, *,
     return changed
 
 
+def edit_run(store: Store, ref: str, *, set_tags: Mapping[str, str] | None = None,
+             remove_tags: Iterable[str] = (), note: str | None = None,
+             archived: bool | None = None, actor: str | None = None) -> str:
+    """Several changes to one run in one transaction (all or none): tags set and removed,
+    the note (``None``: unchanged, ``""``: cleared), archived (True) or restored (False).
+    Returns the run's id."""
+    run_id = _resolve(store, ref)
+    with store.transaction():
+        if set_tags or remove_tags:
+            edit_tags(store, run_id, set_tags, remove_tags, actor=actor)
+        if note is not None:
+            set_note(store, run_id, note, actor=actor)
+        if archived is not None:
+            set_archived(store, [run_id], archived, actor=actor)
+    return run_id
+
+
 def _deletable(conn: sqlite3.Connection, ref: str, run_id: str) -> str | None:
     """Why a run cannot be deleted, or None."""
     if run_id != ref and not run_id.upper().startswith(ref.strip().upper()):
@@ -225,5 +242,6 @@ def _delete_rows(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
             "released_artifacts": released}
 
 
-__all__ = ["ARCHIVED", "MAX_NOTE", "MAX_TAG_KEY", "MAX_TAG_VALUE", "check_archived",
-           "check_tag", "delete_runs", "edit_tags", "set_archived", "set_note"]
+__all__ = ["ARCHIVED", "MAX_NOTE", "MAX_TAG_KEY", "MAX_TAG_VALUE", "MAX_TAGS",
+           "check_archived", "check_tag", "delete_runs", "edit_run", "edit_tags",
+           "set_archived", "set_note"]
