@@ -363,7 +363,8 @@ async def test_patch_tags_note_and_archive_a_run(jp_fetch: Any, store_path: Path
     assert listed["total"] == 2 and "01TRAIN" not in [r["run_id"] for r in listed["runs"]]
     assert "acc" not in (await get(jp_fetch, "keys"))["metrics"]
     experiments = (await get(jp_fetch, "experiments"))["experiments"]
-    assert {e["name"]: e["runs"] for e in experiments} == {"demo": 1, "other": 1}
+    assert {e["name"]: (e["runs"], e["archived"]) for e in experiments} == {
+        "demo": (1, 1), "other": (1, 0)}
     only = await get(jp_fetch, "runs", archived="only")
     assert [(r["run_id"], bool(r["archived_at"])) for r in only["runs"]] == [("01TRAIN", True)]
     assert (await get(jp_fetch, "runs", archived="include"))["total"] == 3

@@ -217,12 +217,13 @@ class ExperimentsHandler(MLOpsHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         rows = self.store.conn.execute(
-            "SELECT e.name, count(r.run_id), max(r.started_at) FROM experiments e "
-            "LEFT JOIN runs r ON r.experiment_id = e.id AND r.archived_at IS NULL "
-            "GROUP BY e.id ORDER BY e.name"
+            "SELECT e.name, sum(r.run_id IS NOT NULL AND r.archived_at IS NULL), "
+            "sum(r.archived_at IS NOT NULL), "
+            "max(CASE WHEN r.archived_at IS NULL THEN r.started_at END) FROM experiments e "
+            "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"
         ).fetchall()
-        self.reply({"experiments": [{"name": n, "runs": c, "last_started_at": last}
-                                    for n, c, last in rows]})
+        self.reply({"experiments": [{"name": n, "runs": c, "archived": a,
+                                     "last_started_at": last} for n, c, a, last in rows]})
 
 
 class RunsHandler(MLOpsHandler):

@@ -15,6 +15,7 @@ import {
   IPromoteRequest,
   IRun,
   IRunKeys,
+  IRunPatch,
   IRunsPage,
   IRunsQuery,
   ITransitionRequest,
@@ -41,10 +42,10 @@ export class MLOpsAPI implements IMLOpsAPI {
     return requestAPI<T>(path, {}, this.settings);
   }
 
-  private post<T>(path: string, body: unknown): Promise<T> {
+  private send<T>(method: string, path: string, body?: unknown): Promise<T> {
     return requestAPI<T>(
       path,
-      { method: 'POST', body: JSON.stringify(body) },
+      { method, body: body === undefined ? undefined : JSON.stringify(body) },
       this.settings
     );
   }
@@ -62,8 +63,8 @@ export class MLOpsAPI implements IMLOpsAPI {
   }
 
   keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {
-    const { experiment, status, q } = query;
-    return this.get(`keys${queryString({ experiment, status, q })}`);
+    const { experiment, status, q, archived } = query;
+    return this.get(`keys${queryString({ experiment, status, q, archived })}`);
   }
 
   gate(runId: string, expression: string): Promise<IGateResult> {
@@ -94,8 +95,16 @@ export class MLOpsAPI implements IMLOpsAPI {
     return this.get(`changes${queryString({ since })}`);
   }
 
+  updateRun(runId: string, patch: IRunPatch): Promise<IRun> {
+    return this.send('PATCH', `runs/${enc(runId)}`, patch);
+  }
+
+  deleteRun(runId: string): Promise<{ deleted: string[] }> {
+    return this.send('DELETE', `runs/${enc(runId)}`);
+  }
+
   promote(name: string, body: IPromoteRequest): Promise<IModelVersion> {
-    return this.post(`models/${enc(name)}/versions`, body);
+    return this.send('POST', `models/${enc(name)}/versions`, body);
   }
 
   transition(
@@ -103,6 +112,6 @@ export class MLOpsAPI implements IMLOpsAPI {
     version: number,
     body: ITransitionRequest
   ): Promise<ITransitionResult> {
-    return this.post(`models/${enc(name)}/versions/${version}/stage`, body);
+    return this.send('POST', `models/${enc(name)}/versions/${version}/stage`, body);
   }
 }

@@ -15,6 +15,7 @@ import {
   IPromoteRequest,
   IRun,
   IRunKeys,
+  IRunPatch,
   IRunsQuery,
   IRunSummary,
   ITransitionRequest,
@@ -47,7 +48,8 @@ export const DEFAULT_QUERY: IRunsQuery = {
   sort: 'started_at',
   order: 'desc',
   offset: 0,
-  limit: PAGE_SIZE
+  limit: PAGE_SIZE,
+  archived: 'exclude'
 };
 
 /** Metrics a table shows first when the runs have them (as the Python charts prefer). */
@@ -99,8 +101,10 @@ export class MLOpsModel {
   experiments: IExperiment[] = [];
   runs: IRunSummary[] = [];
   total = 0;
-  /** The total number of runs in the store, whatever the filters. */
+  /** The total number of runs in the store, whatever the filters (archived ones aside). */
   storeTotal = 0;
+  /** How many runs are archived (hidden unless "Show archived" is on). */
+  archivedTotal = 0;
   loaded = false;
   loading = false;
   problem: IProblem | null = null;
@@ -236,11 +240,11 @@ export class MLOpsModel {
 
   /** Load the metric and param keys of every run the filters match. */
   async loadKeys(): Promise<void> {
-    const { experiment, status, q } = this.query;
-    const asked = `${experiment}\u0000${status}\u0000${q}`;
+    const { experiment, status, q, archived } = this.query;
+    const asked = `${experiment}\u0000${status}\u0000${q}\u0000${archived}`;
     this._keysRequest = asked;
     try {
-      const keys = await this.api.keys({ experiment, status, q });
+      const keys = await this.api.keys({ experiment, status, q, archived });
       if (asked === this._keysRequest) {
         this.keys = keys;
         this.changed();
@@ -267,12 +271,23 @@ export class MLOpsModel {
     const refilter =
       before.experiment !== this.query.experiment ||
       before.status !== this.query.status ||
-      before.q !== this.query.q;
+      before.q !== this.query.q ||
+      before.archived !== this.query.archived;
     await Promise.all([this.loadRuns(), refilter ? this.loadKeys() : null]);
   }
 
   async clearFilters(): Promise<void> {
     await this.setQuery({ experiment: '', status: '', q: '' });
+  }
+
+  /** Whether archived runs are listed too. */
+  get showsArchived(): boolean {
+    return this.query.archived !== 'exclude';
+  }
+
+  /** List archived runs too (marked), or hide them again. */
+  async setShowArchived(show: boolean): Promise<void> {
+    await this.setQuery({ archived: show ? 'include' : 'exclude' });
   }
 
   /** Sort by a column; the same column again flips the order. */
@@ -325,8 +340,7 @@ export class MLOpsModel {
         this.loadRuns(false),
         this.loadKeys()
       ]);
-      this.experiments = experiments;
-      this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
+      this.setExperiments(experiments);
       this.problem = null;
     } catch (error) {
       this.problem = problemFor(error);
@@ -335,6 +349,12 @@ export class MLOpsModel {
       this.loaded = true;
       this.changed();
     }
+  }
+
+  private setExperiments(experiments: IExperiment[]): void {
+    this.experiments = experiments;
+    this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
+    this.archivedTotal = experiments.reduce((n, e) => n + (e.archived ?? 0), 0);
   }
 
   /** Load the current page; a failure becomes the problem (or is thrown, for refresh). */
@@ -348,7 +368,7 @@ export class MLOpsModel {
       }
       this.runs = page.runs;
       this.total = page.total;
-      if (!this.filtered) {
+      if (!this.filtered && !this.showsArchived) {
         this.storeTotal = page.total;
       }
       if (this.runs.length === 0 && this.query.offset > 0 && page.total > 0) {
@@ -395,13 +415,7 @@ export class MLOpsModel {
       return false;
     }
     this.fresh = new Set(changes.runs);
-    const [{ experiments }] = await Promise.all([
-      this.api.experiments().catch(() => ({ experiments: this.experiments })),
-      this.loadRuns(),
-      this.loadKeys()
-    ]);
-    this.experiments = experiments;
-    this.storeTotal = experiments.reduce((n, e) => n + e.runs, 0);
+    await this.reloadList();
     const open = this.detail?.run?.run_id;
     if (open && changes.runs.includes(open)) {
       await this.openRun(open, false);
@@ -511,6 +525,47 @@ export class MLOpsModel {
     this._detailRequest++;
     this.returnTo = this._openRunId;
     this.detail = null;
+    this.changed();
+  }
+
+  /**
+   * Tag, annotate, archive or restore a run (audited by the server); the open detail shows
+   * the run as changed, and the list reloads (an archived run leaves it). Errors (400: a bad
+   * tag or note) are thrown for the caller to show.
+   */
+  async updateRun(runId: string, patch: IRunPatch): Promise<IRun> {
+    const run = await this.api.updateRun(runId, patch);
+    if (this.detail?.run?.run_id === run.run_id) {
+      this.detail = { ...this.detail, run };
+    }
+    this.changed();
+    await this.reloadList();
+    return run;
+  }
+
+  /**
+   * Delete a run's records; the detail closes and the list reloads. Errors (409: running,
+   * or a registered model version's run) are thrown for the caller to show.
+   */
+  async deleteRun(runId: string): Promise<string[]> {
+    const { deleted } = await this.api.deleteRun(runId);
+    if (this.detail?.run && deleted.includes(this.detail.run.run_id)) {
+      this.closeRun();
+      this.returnTo = null; // its row is gone
+    }
+    this.selected = this.selected.filter(id => !deleted.includes(id));
+    await this.reloadList();
+    return deleted;
+  }
+
+  /** Reload the experiments, the page and the keys (after a change made here). */
+  private async reloadList(): Promise<void> {
+    const [{ experiments }] = await Promise.all([
+      this.api.experiments().catch(() => ({ experiments: this.experiments })),
+      this.loadRuns(),
+      this.loadKeys()
+    ]);
+    this.setExperiments(experiments);
     this.changed();
   }
 

@@ -16,6 +16,8 @@ export interface IRunSummary {
   duration_s: number | null;
   params: Record<string, unknown>;
   metrics: Record<string, number>;
+  /** unix seconds when the run was archived; null (or absent): not archived */
+  archived_at?: number | null;
 }
 
 /** A dataset, model or artifact a run read or wrote. */
@@ -38,6 +40,8 @@ export interface IRun extends IRunSummary {
   source: string;
   source_hash: string;
   tags: Record<string, string>;
+  /** the run's free-text note (null: none) */
+  note: string | null;
   inputs: IEntity[];
   outputs: IEntity[];
   error: string | null;
@@ -75,11 +79,28 @@ export interface IRunsQuery {
   order: SortOrder;
   offset: number;
   limit: number;
+  /** exclude: hide archived runs (the default); include: show them too */
+  archived: ArchivedRuns;
+}
+
+export type ArchivedRuns = 'exclude' | 'include' | 'only';
+
+/** The body of `PATCH runs/{id}`: each field present changes the run (all or nothing). */
+export interface IRunPatch {
+  tags?: Record<string, string>;
+  remove_tags?: string[];
+  /** replaces the note; "" clears it */
+  note?: string;
+  /** true archives the run, false restores it */
+  archived?: boolean;
 }
 
 export interface IExperiment {
   name: string;
+  /** runs not archived */
   runs: number;
+  /** archived runs (absent from older servers) */
+  archived?: number;
   last_started_at: number | null;
 }
 
@@ -256,6 +277,10 @@ export interface IMLOpsAPI {
   models(): Promise<{ models: IModel[] }>;
   events(limit?: number): Promise<{ events: IEvent[] }>;
   changes(since: string): Promise<IChanges>;
+  /** Tag, annotate, archive or restore a run (audited); answers the run as changed. */
+  updateRun(runId: string, patch: IRunPatch): Promise<IRun>;
+  /** Delete a run's records (409: still running, or a registered model version's run). */
+  deleteRun(runId: string): Promise<{ deleted: string[] }>;
   promote(name: string, body: IPromoteRequest): Promise<IModelVersion>;
   transition(
     name: string,

@@ -151,7 +151,7 @@ describe('tags', () => {
       await model.refresh();
     });
     await click(document.querySelector('[aria-label="Run a, finished"]'));
-    const tag = [...document.querySelectorAll('[aria-label="Tags"] button')];
+    const tag = [...document.querySelectorAll('ul[aria-label="Tags"] button.jp-mlops-tag')];
     expect(tag.map(t => t.textContent)).toEqual(['owner=alice']);
     await click(tag[0]);
     expect(model.query.q).toBe('owner:alice');

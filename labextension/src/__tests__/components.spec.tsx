@@ -15,10 +15,12 @@ import { click, mountEachTest } from './dom';
 
 const render = mountEachTest();
 
-/** Type into a React-controlled input. */
-async function type(input: HTMLInputElement, value: string): Promise<void> {
+/** Type into a React-controlled input or textarea. */
+async function type(input: HTMLInputElement | HTMLTextAreaElement, value: string): Promise<void> {
   await act(async () => {
-    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+    const proto =
+      input instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+    const setter = Object.getOwnPropertyDescriptor(proto, 'value')!.set!;
     setter.call(input, value);
     input.dispatchEvent(new Event('input', { bubbles: true }));
     await settle();
@@ -215,6 +217,127 @@ describe('Sidebar', () => {
     const status = document.querySelector('[role="dialog"] [role="status"]')!.textContent;
     expect(status).toContain('Moved train version 1 to production');
     expect(status).toContain('Verification: skipped (verify=False)');
+  });
+});
+
+describe('Tidying a run', () => {
+  const rowNames = () =>
+    [...document.querySelectorAll('table[aria-label="Runs"] tbody tr')].map(r =>
+      r.getAttribute('aria-label')
+    );
+
+  it('adds, searches and removes tags, and refuses a bad key with the reason', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('train', 1), summary('other', 2)];
+    const model = await sidebarWith(api);
+    await click(byLabel('Run train, finished'));
+    expect(byLabel('Run train')!.textContent).toContain('No tags.');
+    const field = byLabel('New tag (key=value)') as HTMLInputElement;
+    await type(field, 'no equals sign');
+    await click(button('Add tag'));
+    expect(document.querySelector('[role="alert"]')!.textContent).toContain('key=value');
+    await type(field, '1st=x');
+    await click(button('Add tag'));
+    expect(document.querySelector('[role="alert"]')!.textContent).toContain('not a tag key');
+    expect(api.calls.some(c => c.startsWith('updateRun'))).toBe(false);
+    await type(field, 'owner = alice');
+    await click(button('Add tag'));
+    expect(api.calls).toContain('updateRun 01TRAIN {"tags":{"owner":"alice"}}');
+    expect(field.value).toBe('');
+    expect(document.querySelector('[role="alert"]')).toBeNull();
+    await click(button('owner=alice'));
+    expect(model.query.q).toBe('owner:alice');
+    expect(rowNames()).toEqual(['Run train, finished']);
+    await click(byLabel('Run train, finished'));
+    await click(button('Remove tag owner'));
+    expect(api.calls).toContain('updateRun 01TRAIN {"remove_tags":["owner"]}');
+    expect(byLabel('Run train')!.textContent).toContain('No tags.');
+  });
+
+  it('saves a note and shows it again', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('train', 1)];
+    const model = await sidebarWith(api);
+    await click(byLabel('Run train, finished'));
+    expect(button('Save note')!.disabled).toBe(true);
+    await type(byLabel('Run note') as HTMLTextAreaElement, 'overfits: try C=0.1');
+    await click(button('Save note'));
+    expect(api.calls).toContain('updateRun 01TRAIN {"note":"overfits: try C=0.1"}');
+    expect(model.detail!.run!.note).toBe('overfits: try C=0.1');
+    expect(button('Save note')!.disabled).toBe(true);
+    await click(byLabel('Back to runs'));
+    await click(byLabel('Run train, finished'));
+    expect((byLabel('Run note') as HTMLTextAreaElement).value).toBe('overfits: try C=0.1');
+  });
+
+  it('archives a run out of the list, shows archived runs on request, restores it', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('train', 1), summary('other', 2)];
+    const model = await sidebarWith(api);
+    await click(byLabel('Run train, finished'));
+    await click(button('Archive'));
+    expect(byLabel('Run train')!.textContent).toContain('archived');
+    await click(byLabel('Back to runs'));
+    expect(rowNames()).toEqual(['Run other, finished']);
+    const toggle = [...document.querySelectorAll('label')].find(l =>
+      l.textContent?.startsWith('Show archived')
+    )!;
+    expect(toggle.textContent).toBe('Show archived (1)');
+    await click(toggle.querySelector('input'));
+    expect(model.query.archived).toBe('include');
+    expect(rowNames()).toEqual(['Run other, finished', 'Run train, finished, archived']);
+    await click(byLabel('Run train, finished, archived'));
+    await click(button('Restore'));
+    await click(byLabel('Back to runs'));
+    expect(rowNames()).toEqual(['Run other, finished', 'Run train, finished']);
+  });
+
+  it('offers the archived runs when every run is archived', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('train', 1, { archived_at: 5 })];
+    const model = await sidebarWith(api);
+    expect(byLabel('No runs yet')).toBeNull();
+    expect(byLabel('All runs archived')!.textContent).toContain('All 1 run is archived.');
+    await click(button('Show archived'));
+    expect(model.showsArchived).toBe(true);
+    expect(rowNames()).toEqual(['Run train, finished, archived']);
+  });
+
+  it('deletes only after a confirmation naming the run, and shows a refusal', async () => {
+    const api = new FakeAPI();
+    const train = summary('train', 1);
+    api.runsList = [train, summary('other', 2)];
+    api.models_ = [{ name: 'wine', latest_version: 1, versions: [modelVersion('wine', 1, train)] }];
+    await sidebarWith(api);
+    await click(byLabel('Run train, finished'));
+    await click(button('Delete…'));
+    const dialog = document.querySelector('[role="dialog"]')!;
+    expect(dialog.textContent).toContain('Delete run train?');
+    expect(dialog.textContent).toContain('cannot be undone');
+    await click(button('Cancel'));
+    expect(document.querySelector('[role="dialog"]')).toBeNull();
+    expect(api.calls.some(c => c.startsWith('deleteRun'))).toBe(false);
+    await click(button('Delete…'));
+    await click(button('Delete train'));
+    const refusal = document.querySelector('[role="dialog"] [role="alert"]')!.textContent;
+    expect(refusal).toContain('wine/1');
+    expect(refusal).not.toContain('01TRAIN');
+    await click(button('Cancel'));
+    api.models_ = [];
+    await click(button('Delete…'));
+    await click(button('Delete train'));
+    expect(api.calls).toContain('deleteRun 01TRAIN');
+    expect(document.querySelector('[role="dialog"]')).toBeNull();
+    expect(byLabel('Run train')).toBeNull();
+    expect(rowNames()).toEqual(['Run other, finished']);
+  });
+
+  it('does not offer Delete for a running run', async () => {
+    const api = new FakeAPI();
+    api.runsList = [summary('live', 1, { status: 'running' })];
+    await sidebarWith(api);
+    await click(byLabel('Run live, running'));
+    expect(button('Delete…')!.disabled).toBe(true);
   });
 });
 

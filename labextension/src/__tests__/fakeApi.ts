@@ -12,6 +12,7 @@ import {
   IPromoteRequest,
   IRun,
   IRunKeys,
+  IRunPatch,
   IRunsPage,
   IRunsQuery,
   IRunSummary,
@@ -43,6 +44,7 @@ export function fullRun(s: IRunSummary): IRun {
     source: `model = fit()  # ${s.name}`,
     source_hash: 'h',
     tags: {},
+    note: null,
     inputs: [{ kind: 'dataset', name: 'X', fingerprint: 'data:x', detail: { shape: [10, 2] } }],
     outputs: [
       { kind: 'model', name: 'model', fingerprint: 'model:m', detail: { class: 'LogisticRegression' } }
@@ -94,6 +96,7 @@ export class FakeAPI implements IMLOpsAPI {
   events_: IEvent[] = [];
   histories: Record<string, number[]> = {};
   tags: Record<string, Record<string, string>> = {};
+  notes: Record<string, string> = {};
   lineages: Record<string, ILineage> = {};
   fail: { status: number; message: string; fromAPI?: boolean } | null = null;
   promoteError: APIError | null = null;
@@ -112,10 +115,13 @@ export class FakeAPI implements IMLOpsAPI {
   async experiments() {
     this.check('experiments');
     const names = [...new Set(this.runsList.map(r => r.experiment))].sort();
+    const count = (name: string, archived: boolean) =>
+      this.runsList.filter(r => r.experiment === name && !!r.archived_at === archived).length;
     return {
       experiments: names.map(name => ({
         name,
-        runs: this.runsList.filter(r => r.experiment === name).length,
+        runs: count(name, false),
+        archived: count(name, true),
         last_started_at: null
       }))
     };
@@ -125,6 +131,7 @@ export class FakeAPI implements IMLOpsAPI {
     this.check(`runs ${JSON.stringify(query)}`);
     let rows = this.runsList.filter(
       r =>
+        this.listed(r, query) &&
         (!query.experiment || r.experiment === query.experiment) &&
         (!query.status || r.status === query.status) &&
         (!query.q || r.name.includes(query.q) || this.tagged(r.run_id, query.q))
@@ -141,6 +148,12 @@ export class FakeAPI implements IMLOpsAPI {
     return { runs: rows.slice(offset, offset + limit), total: rows.length, offset, limit };
   }
 
+  /** Whether the `archived` option of a query lists this run. */
+  private listed(run: IRunSummary, query: Partial<IRunsQuery>): boolean {
+    const archived = query.archived ?? 'exclude';
+    return archived === 'include' || (archived === 'only') === !!run.archived_at;
+  }
+
   private tagged(runId: string, q: string): boolean {
     const [key, value] = q.split(':');
     return value !== undefined && this.tags[runId]?.[key] === value;
@@ -152,13 +165,18 @@ export class FakeAPI implements IMLOpsAPI {
     if (!found) {
       throw new APIError(404, `no run ${runId}`, true);
     }
-    return { ...fullRun(found), tags: this.tags[runId] ?? {} };
+    return {
+      ...fullRun(found),
+      tags: this.tags[runId] ?? {},
+      note: this.notes[runId] ?? null
+    };
   }
 
   async keys(query: Partial<IRunsQuery>): Promise<IRunKeys> {
     this.check(`keys ${JSON.stringify(query)}`);
     const rows = this.runsList.filter(
       r =>
+        this.listed(r, query) &&
         (!query.experiment || r.experiment === query.experiment) &&
         (!query.status || r.status === query.status) &&
         (!query.q || r.name.includes(query.q))
@@ -242,6 +260,47 @@ export class FakeAPI implements IMLOpsAPI {
     }
     const result = { cursor, changed: true, runs: this.changedRuns, events: this.newEvents };
     return result;
+  }
+
+  /** Like the server: a bad tag key is a 400 and changes nothing. */
+  async updateRun(runId: string, patch: IRunPatch): Promise<IRun> {
+    this.check(`updateRun ${runId} ${JSON.stringify(patch)}`);
+    const run = this.runsList.find(r => r.run_id === runId);
+    if (!run) {
+      throw new APIError(404, `no run ${runId}`, true);
+    }
+    for (const key of Object.keys(patch.tags ?? {})) {
+      if (!/^[A-Za-z_][\w.-]*$/.test(key)) {
+        throw new APIError(400, `invalid tag key '${key}'`, true);
+      }
+    }
+    const tags = { ...(this.tags[runId] ?? {}), ...(patch.tags ?? {}) };
+    for (const key of patch.remove_tags ?? []) {
+      delete tags[key];
+    }
+    this.tags[runId] = tags;
+    if (patch.note !== undefined) {
+      this.notes[runId] = patch.note;
+    }
+    if (patch.archived !== undefined) {
+      run.archived_at = patch.archived ? 1000 : null;
+    }
+    return this.run(runId);
+  }
+
+  /** Like the server: the run of a registered version is refused (409). */
+  async deleteRun(runId: string): Promise<{ deleted: string[] }> {
+    this.check(`deleteRun ${runId}`);
+    const held = this.models_.flatMap(m => m.versions).find(v => v.run_id === runId);
+    if (held) {
+      throw new APIError(
+        409,
+        `nothing was deleted: run ${runId} (${held.run_name}) is the run of registered model version(s) ${held.name}/${held.version} (${held.stage ?? 'no stage'})`,
+        true
+      );
+    }
+    this.runsList = this.runsList.filter(r => r.run_id !== runId);
+    return { deleted: [runId] };
   }
 
   async promote(name: string, body: IPromoteRequest): Promise<IModelVersion> {

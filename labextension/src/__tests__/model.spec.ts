@@ -193,4 +193,25 @@ describe('MLOpsModel', () => {
       model.dispose();
     });
   });
+
+  it('hides archived runs unless asked, and reloads the list after tidying', async () => {
+    const api = storeOf(3);
+    const model = new MLOpsModel(api);
+    await model.refresh();
+    await model.openRun('01RUN001');
+    const run = await model.updateRun('01RUN001', { archived: true, tags: { k: 'v' } });
+    expect(run.archived_at).toBeTruthy();
+    expect(model.detail!.run!.tags).toEqual({ k: 'v' });
+    expect(model.runs.map(r => r.name)).toEqual(['run002', 'run000']);
+    expect([model.storeTotal, model.archivedTotal]).toEqual([2, 1]);
+    await model.setShowArchived(true);
+    expect(model.runs.map(r => r.name)).toEqual(['run002', 'run001', 'run000']);
+    expect(api.calls.at(-1)).toContain('"archived":"include"');  // the keys follow too
+    expect(model.filtered).toBe(false);
+    const deleted = await model.deleteRun('01RUN001');
+    expect(deleted).toEqual(['01RUN001']);
+    expect(model.detail).toBeNull();
+    expect(model.returnTo).toBeNull();
+    expect(model.runs.map(r => r.name)).toEqual(['run002', 'run000']);
+  });
 });

@@ -23,7 +23,7 @@ let dialogCount = 0;
  * field and stays inside, Escape closes it. Unlike `showDialog` it stays open after
  * "submit" to show the server's answer: a gate result, or the reason it refused.
  */
-function DialogFrame({
+export function DialogFrame({
   title,
   onClose,
   children,
@@ -94,7 +94,7 @@ function DialogFrame({
   );
 }
 
-const DialogButton = React.forwardRef<
+export const DialogButton = React.forwardRef<
   HTMLButtonElement,
   { label: string; accept?: boolean } & React.ButtonHTMLAttributes<HTMLButtonElement>
 >(function DialogButton({ label, accept = false, ...props }, ref) {

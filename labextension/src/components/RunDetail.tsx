@@ -6,6 +6,7 @@ import { IEntity, IRun, ISidebarActions } from '../tokens';
 import { LineageGraph } from './LineageGraph';
 import { Sparkline } from './Sparkline';
 import { CopyIcon } from './CopyIcon';
+import { NoteEditor, TagEditor, TidyActions } from './RunTidy';
 import { StatusBadge } from './StatusBadge';
 import { useModel } from './useModel';
 
@@ -222,6 +223,11 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
           {run.name}
         </h2>
         <StatusBadge status={run.status} />
+        {run.archived_at ? (
+          <span className="jp-mlops-archived" title={`Archived ${formatTime(run.archived_at)}`}>
+            archived
+          </span>
+        ) : null}
       </div>
       <div className="jp-mlops-meta">
         <span title={run.run_id}>
@@ -284,6 +290,7 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
         >
           Promote…
         </button>
+        <TidyActions model={model} run={run} />
       </div>
       {notice && (
         <div className="jp-mlops-notice" role="status">
@@ -329,26 +336,12 @@ export function RunDetail({ model, actions, onPromote }: IRunDetailProps): JSX.E
           </table>
         )}
       </Section>
-      {Object.keys(run.tags ?? {}).length > 0 && (
-        <Section title="Tags" count={Object.keys(run.tags).length}>
-          <ul className="jp-mlops-tags" aria-label="Tags">
-            {Object.entries(run.tags).map(([key, value]) => (
-              <li key={key}>
-                <button
-                  className="jp-mlops-tag"
-                  title={`Show the runs tagged ${key}:${value}`}
-                  onClick={() => {
-                    void model.setQuery({ q: `${key}:${value}` });
-                    model.closeRun();
-                  }}
-                >
-                  {key}={value}
-                </button>
-              </li>
-            ))}
-          </ul>
-        </Section>
-      )}
+      <Section title="Tags" count={Object.keys(run.tags ?? {}).length}>
+        <TagEditor model={model} run={run} />
+      </Section>
+      <Section title="Note">
+        <NoteEditor model={model} run={run} />
+      </Section>
       <Section title="Parameters" count={Object.keys(run.params ?? {}).length}>
         <Params params={run.params ?? {}} />
       </Section>

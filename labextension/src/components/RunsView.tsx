@@ -11,7 +11,7 @@ import {
 } from '../format';
 import { MLOpsModel } from '../model';
 import { ISidebarActions, RunStatus } from '../tokens';
-import { NoMatch, NoRunsYet } from './States';
+import { AllArchived, NoMatch, NoRunsYet } from './States';
 import { StatusBadge, StatusSymbol } from './StatusBadge';
 import { useModel } from './useModel';
 import { useRovingFocus } from './useRovingFocus';
@@ -230,15 +230,28 @@ export function RunsView({
         }}
       />
       <ColumnChooser model={model} />
+      <label
+        className="jp-mlops-check jp-mlops-show-archived"
+        title="List archived runs too (marked archived)"
+      >
+        <input
+          type="checkbox"
+          checked={model.showsArchived}
+          onChange={e => void model.setShowArchived(e.target.checked)}
+        />
+        Show archived{model.archivedTotal ? ` (${model.archivedTotal})` : ''}
+      </label>
     </div>
   );
 
   if (model.loaded && model.total === 0 && model.runs.length === 0) {
     return (
       <div className="jp-mlops-runs">
-        {model.storeTotal > 0 || model.filtered ? toolbar : null}
+        {model.storeTotal > 0 || model.filtered || model.archivedTotal > 0 ? toolbar : null}
         {model.filtered ? (
           <NoMatch onClear={() => void model.clearFilters()} />
+        ) : model.archivedTotal > 0 && !model.showsArchived ? (
+          <AllArchived count={model.archivedTotal} onShow={() => void model.setShowArchived(true)} />
         ) : (
           <NoRunsYet />
         )}
@@ -297,13 +310,14 @@ export function RunsView({
               <tr
                 key={run.run_id}
                 data-run-id={run.run_id}
-                aria-label={`Run ${run.name}, ${run.status}`}
+                aria-label={`Run ${run.name}, ${run.status}${run.archived_at ? ', archived' : ''}`}
                 aria-selected={compare ? selected : undefined}
                 aria-keyshortcuts={compare ? 'x' : undefined}
                 className={
                   `jp-mlops-row jp-mlops-row-${run.status}` +
                   (model.fresh.has(run.run_id) ? ' jp-mod-fresh' : '') +
-                  (selected ? ' jp-mod-selected' : '')
+                  (selected ? ' jp-mod-selected' : '') +
+                  (run.archived_at ? ' jp-mod-archived' : '')
                 }
                 onClick={() => void model.openRun(run.run_id)}
                 title={`${run.name}\n${run.experiment} · ${run.run_id}`}
@@ -337,6 +351,9 @@ export function RunsView({
                   <span className="jp-mlops-name-cell">
                     <StatusSymbol status={run.status} />
                     <RunName name={run.name} />
+                    {run.archived_at ? (
+                      <span className="jp-mlops-archived">archived</span>
+                    ) : null}
                   </span>
                 </td>
                 <td className="jp-mlops-col-status">

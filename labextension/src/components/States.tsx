@@ -41,6 +41,26 @@ export function NoMatch({ onClear }: { onClear(): void }): JSX.Element {
   );
 }
 
+/** Every run is archived: say so, and offer to list them. */
+export function AllArchived({
+  count,
+  onShow
+}: {
+  count: number;
+  onShow(): void;
+}): JSX.Element {
+  return (
+    <div className="jp-mlops-empty" role="note" aria-label="All runs archived">
+      <p>
+        All {count} run{count === 1 ? ' is' : 's are'} archived.
+      </p>
+      <button className="jp-mlops-button" onClick={onShow}>
+        Show archived
+      </button>
+    </div>
+  );
+}
+
 /** The sidebar cannot work: the server extension is missing or the store is unreadable. */
 export function ProblemState({
   problem,
