@@ -310,6 +310,57 @@ def test_a_tag_is_shown_and_finds_the_runs_that_carry_it(
         expect(table.get_by_role("row", name=f"Run wine-lr-alpha{alpha}, finished")).to_be_visible()
 
 
+def test_a_run_is_tagged_found_noted_archived_and_restored_from_its_detail(
+    page: Any, lab: Any, runs: dict[str, str], screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    sidebar = open_sidebar(page, lab)
+    table = sidebar.get_by_role("table", name="Runs")
+    name = f"wine-lr-alpha{ALPHAS[1]}"
+    row = table.get_by_role("row", name=f"Run {name}, finished")
+    row.click()
+    detail = sidebar.get_by_role("region", name=f"Run {name}")
+    # Given a new tag typed into the detail, it is saved and finds the run
+    detail.get_by_role("textbox", name="New tag (key=value)").fill("reviewer=bob")
+    detail.get_by_role("button", name="Add tag").click()
+    tags = detail.get_by_role("list", name="Tags")
+    expect(tags.get_by_role("button", name="reviewer=bob")).to_be_visible()
+    detail.get_by_role("textbox", name="Run note").fill("alpha 100 underfits")
+    detail.get_by_role("button", name="Save note").click()
+    expect(detail.get_by_role("button", name="Save note")).to_be_disabled()
+    page.screenshot(path=str(screenshots / "tidy-detail.png"))
+    tags.get_by_role("button", name="reviewer=bob").click()
+    expect(sidebar.get_by_role("searchbox", name="Search runs")).to_have_value("reviewer:bob")
+    expect(table.get_by_role("row", name=re.compile(r"^Run "))).to_have_count(1)
+    # When it is removed, the run no longer carries it
+    row.click()
+    detail.get_by_role("button", name="Remove tag reviewer").click()
+    expect(detail.get_by_text("No tags.")).to_be_visible()
+    # When it is archived, the list hides it until "Show archived" is ticked
+    detail.get_by_role("button", name="Archive").click()
+    expect(detail.get_by_text("archived", exact=True)).to_be_visible()
+    detail.get_by_role("button", name="Back to runs").click()
+    sidebar.get_by_role("searchbox", name="Search runs").fill("wine-lr")
+    expect(table.get_by_role("row", name=re.compile(r"^Run wine-lr-"))).to_have_count(2)
+    expect(row).to_have_count(0)
+    show = sidebar.get_by_role("checkbox", name=re.compile(r"^Show archived"))
+    show.check()
+    archived = table.get_by_role("row", name=f"Run {name}, finished, archived")
+    expect(archived).to_be_visible()
+    page.screenshot(path=str(screenshots / "tidy-archived.png"))
+    archived.click()
+    detail.get_by_role("button", name="Restore").click()
+    detail.get_by_role("button", name="Back to runs").click()
+    show.uncheck()
+    expect(row).to_be_visible()
+    # Then every change is in the audit log, and the store holds the note
+    with open_store(lab.store) as store:
+        actions = [e.action for e in store.events(f"run:{runs[name]}")]
+        assert actions == ["restore", "archive", "tag", "note", "tag"]
+        assert store.get_run(runs[name]).note == "alpha 100 underfits"
+
+
 def drag_sidebar(page: Any, delta: float) -> None:
     """Drag the left panel's splitter by ``delta`` pixels, as a user would."""
     handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first

@@ -232,7 +232,7 @@ export function RunsView({
       <ColumnChooser model={model} />
       <label
         className="jp-mlops-check jp-mlops-show-archived"
-        title="List archived runs too (marked archived)"
+        title="List archived runs too (their names in italics)"
       >
         <input
           type="checkbox"
@@ -320,7 +320,7 @@ export function RunsView({
                   (run.archived_at ? ' jp-mod-archived' : '')
                 }
                 onClick={() => void model.openRun(run.run_id)}
-                title={`${run.name}\n${run.experiment} · ${run.run_id}`}
+                title={`${run.name}${run.archived_at ? ' (archived)' : ''}\n${run.experiment} · ${run.run_id}`}
                 {...props}
                 onKeyDown={event => {
                   if (compare && event.key === 'x' && event.target === event.currentTarget) {
@@ -347,13 +347,10 @@ export function RunsView({
                     />
                   </td>
                 )}
-                <td className="jp-mlops-name" title={run.name}>
+                <td className="jp-mlops-name" title={run.archived_at ? `${run.name} (archived)` : run.name}>
                   <span className="jp-mlops-name-cell">
                     <StatusSymbol status={run.status} />
                     <RunName name={run.name} />
-                    {run.archived_at ? (
-                      <span className="jp-mlops-archived">archived</span>
-                    ) : null}
                   </span>
                 </td>
                 <td className="jp-mlops-col-status">
