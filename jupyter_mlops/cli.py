@@ -172,6 +172,11 @@ TEXT: dict[str, Callable[[Store, argparse.Namespace], str]] = {
     "delete-version": lambda store, args: actions.delete_version(store, args),
     "export": lambda store, args: actions.export(store, args, COMMAND_LINE),
     "retrain": lambda store, args: actions.retrain(store, args, COMMAND_LINE),
+    "tag": actions.tag,
+    "note": actions.note,
+    "archive": lambda store, args: actions.archive(store, args, COMMAND_LINE),
+    "restore": lambda store, args: actions.archive(store, args, COMMAND_LINE, restore=True),
+    "delete": actions.delete,
 }
 STATUS: dict[str, Callable[[Store, argparse.Namespace], int]] = {
     "doctor": _doctor, "monitor": _monitor, "watch": _watch,

@@ -363,3 +363,46 @@ def test_events_columns_line_up_whatever_the_actor(tmp_path: Path) -> None:
     assert len(starts) == 1, lines  # the subject column starts at the same place on every line
     assert len({line.index(action) for line, action in
                 zip(lines, ["register", "promotion-refused", "create-model"], strict=True)}) == 1
+
+
+def test_tag_note_archive_restore_and_delete_from_the_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = seeded(tmp_path)
+    code, out, _ = run_cli(capsys, "--store", str(store), "tag", "cli-run", "owner=alice",
+                           "stage=draft")
+    assert code == 0 and out.strip() == "run cli-run (01CLI): tags owner=alice, stage=draft"
+    code, out, _ = run_cli(capsys, "--store", str(store), "tag", "01CLI", "--remove", "stage")
+    assert out.strip() == "run cli-run (01CLI): tags owner=alice"
+    code, out, _ = run_cli(capsys, "--store", str(store), "note", "01CLI", "two words")
+    assert out.strip() == "run cli-run (01CLI): note saved (9 characters)"
+    code, out, _ = run_cli(capsys, "--store", str(store), "archive", "01CLI")
+    assert code == 0 and out.startswith("archived 1 run(s): cli-run (01CLI)")
+    code, out, _ = run_cli(capsys, "--store", str(store), "runs")
+    assert "cli-run" not in out and "--archived include" in out
+    code, out, _ = run_cli(capsys, "--store", str(store), "runs", "--archived", "include")
+    assert "cli-run" in out
+    code, out, _ = run_cli(capsys, "--store", str(store), "restore", "01CLI", "01CLI")
+    assert out.strip() == "restored 1 run(s): cli-run (01CLI)"
+    code, _, err = run_cli(capsys, "--store", str(store), "delete", "01CLI")
+    assert code == 2 and "would delete the records of cli-run (01CLI)" in err
+    code, _, err = run_cli(capsys, "--store", str(store), "delete", "cli-run", "--yes")
+    assert code == 2 and "delete takes run ids" in err
+    code, out, _ = run_cli(capsys, "--store", str(store), "delete", "01CLI", "--yes")
+    assert code == 0 and out.startswith("deleted 1 run(s): cli-run (01CLI)")
+    code, out, _ = run_cli(capsys, "--store", str(store), "events", "run:01CLI")
+    assert [line.split()[4] for line in out.splitlines()] == [
+        "delete-run", "restore", "archive", "note", "tag", "tag"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tag", "01CLI"], "name a tag to set or to remove"),
+    (["tag", "01CLI", "owner"], "a tag is K=V"),
+    (["tag", "01CLI", "1st=x"], "invalid tag key '1st'"),
+    (["note", "01CLI", "x" * 10_001], "at most 10000"),
+    (["archive", "01NOPE"], "no run '01NOPE'"),
+])
+def test_tidying_mistakes_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              args: list[str], message: str) -> None:
+    store = seeded(tmp_path)
+    code, _, err = run_cli(capsys, "--store", str(store), *args)
+    assert code == 2 and message in err and "Traceback" not in err

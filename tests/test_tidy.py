@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import Shell
 
 from jupyter_mlops import Store, open_store
 from jupyter_mlops.entities import Entity
@@ -234,3 +235,22 @@ def test_hostile_notes_and_tags_stay_data(store: Store) -> None:
     run = store.get_run("01A")
     assert run.note == hostile and run.tags == {"_x.y-z": hostile}
     assert os.path.exists(store.db_path) and len(store.runs()) == 1
+
+
+# -- %mlops ------------------------------------------------------------------------------------
+def test_mlops_magic_tags_notes_archives_and_deletes(shell: Shell) -> None:
+    assert shell.run("%%track lr -e demo\nacc = 0.9").result.success
+    run_id = shell.store().runs()["run_id"][0]
+    cell = shell.run('%mlops tag lr owner=alice "goal=beat the baseline"')
+    assert f"run lr ({run_id}): tags goal=beat the baseline, owner=alice" in cell.stdout
+    assert len(shell.store().runs(search="owner:alice")) == 1
+    assert "note saved" in shell.run('%mlops note lr "C too high"').stdout
+    assert shell.store().get_run(run_id).note == "C too high"
+    assert "archived 1 run(s)" in shell.run("%mlops archive lr").stdout
+    listed = shell.run("runs = %mlops runs --archived only --frame")
+    assert listed.result.success and list(shell.ns["runs"]["run_id"]) == [run_id]
+    refused = shell.run("%mlops delete lr --yes")  # a name never deletes
+    assert "UsageError" in refused.stdout + refused.stderr
+    assert "delete takes run ids" in refused.stdout + refused.stderr
+    assert "deleted 1 run(s)" in shell.run(f"%mlops delete {run_id[:12]} --yes").stdout
+    assert shell.store().runs(archived="include").empty

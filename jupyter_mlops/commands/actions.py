@@ -39,11 +39,16 @@ def runs(store: Store, args: argparse.Namespace) -> tuple[pd.DataFrame, str | No
         check_key(store.conn, column, sortable=False)
     every = bool(columns(args)) or getattr(args, "frame", False)
     frame = store.runs(args.experiment, status=args.status, sort=args.sort,
-                       descending=not args.asc, limit=args.limit,
+                       descending=not args.asc, limit=args.limit, archived=args.archived,
                        params="all" if every else "differing")
     if not frame.empty or not (total := store.count_runs()):
         return frame, None
     status = f"{args.status} " if args.status else ""
+    if args.archived == "exclude" and len(store.runs(args.experiment, status=args.status,
+                                                     archived="only", limit=1)):
+        return frame, (f"no {status}runs that are not archived"
+                       + (f" in experiment {args.experiment!r}" if args.experiment else "")
+                       + " (`--archived include` lists the archived ones)")
     experiments = store.experiments()
     if args.experiment is not None and args.experiment not in experiments:
         return frame, (f"no runs in experiment {args.experiment!r}; the experiments are: "
@@ -197,3 +202,63 @@ def drift(store: Store, args: argparse.Namespace, front: Front) -> Any:
 
     return drift(references.reference_data(store, args.reference, front),
                  front.value(args.current))
+
+
+def _named(store: Store, run_ids: Sequence[str]) -> str:
+    """``name (id), …`` of runs."""
+    names = dict(store.conn.execute(
+        f"SELECT run_id, name FROM runs WHERE run_id IN ({','.join('?' * len(run_ids))})",
+        list(run_ids)))
+    return ", ".join(f"{names.get(run_id, '?')} ({run_id})" for run_id in run_ids)
+
+
+def tag(store: Store, args: argparse.Namespace) -> str:
+    """``tag RUN K=V... [--remove K]...``: the run's tags afterwards."""
+    from ..store.tidy import edit_tags
+
+    tags = {}
+    for pair in args.pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"a tag is K=V, got {pair!r} (to remove one: --remove {pair})")
+        tags[key] = value
+    if not tags and not args.remove:
+        raise ValueError("tag RUN K=V... [--remove K]: name a tag to set or to remove")
+    run_id = store.resolve_run_id(args.run)
+    now = edit_tags(store, run_id, tags, args.remove)
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(now.items())) or "none"
+    return f"run {_named(store, [run_id])}: tags {shown}"
+
+
+def note(store: Store, args: argparse.Namespace) -> str:
+    """``note RUN TEXT``."""
+    run_id = store.resolve_run_id(args.run)
+    store.set_note(run_id, args.text)
+    what = f"note saved ({len(args.text)} characters)" if args.text else "note cleared"
+    return f"run {_named(store, [run_id])}: {what}"
+
+
+def archive(store: Store, args: argparse.Namespace, front: Front, *, restore: bool = False
+            ) -> str:
+    """``archive RUN...`` (or ``restore RUN...``): which runs changed, which already were."""
+    ids = [store.resolve_run_id(ref) for ref in args.runs]
+    changed = store.restore_runs(ids) if restore else store.archive_runs(ids)
+    verb = "restored" if restore else "archived"
+    done = f"{verb} {len(changed)} run(s)" + (f": {_named(store, changed)}" if changed else "")
+    same = [run_id for run_id in dict.fromkeys(ids) if run_id not in changed]
+    if same:
+        done += f"; already {'not archived' if restore else 'archived'}: {_named(store, same)}"
+    if changed and not restore:
+        done += f"\n(hidden from listings: `{front.prog} runs --archived include` lists them)"
+    return done
+
+
+def delete(store: Store, args: argparse.Namespace) -> str:
+    """``delete RUN... --yes`` (without ``--yes``: what it would delete, as an error)."""
+    named = _named(store, [store.resolve_run_id(ref) for ref in args.runs])
+    if not args.yes:
+        raise ValueError(f"this would delete the records of {named}; nothing was deleted: add "
+                         "--yes to delete (archive hides a run instead)")
+    deleted = store.delete_runs(args.runs)
+    return (f"deleted {len(deleted)} run(s): {named}\nartifact files that nothing references "
+            "now are removed by `jupyter-mlops doctor --fix`")

@@ -38,6 +38,9 @@ def add_runs(parser: argparse.ArgumentParser, front: Front) -> None:
                         "run_id, updated_at, metrics.K or params.K; highest/newest first")
     parser.add_argument("--asc", action="store_true",
                         help="ascending order: lowest first (e.g. for rmse or log_loss)")
+    parser.add_argument("--archived", choices=("exclude", "include", "only"),
+                        default="exclude",
+                        help="exclude archived runs (default), include them, or only them")
     if front.notebook:
         parser.add_argument("--frame", action="store_true",
                             help="return the plain DataFrame with every param column")
@@ -110,7 +113,34 @@ def add_delete_version(parser: argparse.ArgumentParser, front: Front) -> None:
 def add_events(parser: argparse.ArgumentParser, front: Front) -> None:
     """``events [SUBJECT]``."""
     parser.add_argument("subject", nargs="?", metavar="SUBJECT",
-                        help="a model name or NAME/VERSION")
+                        help="a model name, NAME/VERSION or run:RUN_ID")
+
+
+def add_tag(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``tag RUN K=V... [--remove K]...``."""
+    parser.add_argument("run", metavar="RUN", help=RUN_HELP)
+    parser.add_argument("pairs", nargs="*", metavar="K=V", help="a tag to set")
+    parser.add_argument("--remove", action="append", default=[], metavar="K",
+                        help="a tag to remove (repeatable)")
+
+
+def add_note(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``note RUN TEXT``."""
+    parser.add_argument("run", metavar="RUN", help=RUN_HELP)
+    parser.add_argument("text", metavar="TEXT", help='the note (quote it); "" clears it')
+
+
+def add_runs_refs(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``archive RUN...``, ``restore RUN...``."""
+    parser.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP)
+
+
+def add_delete(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``delete RUN... --yes``."""
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run id or unique id prefix (never a name)")
+    parser.add_argument("--yes", action="store_true",
+                        help="really delete (without it, only say what would be deleted)")
 
 
 def add_export(parser: argparse.ArgumentParser, front: Front) -> None:
@@ -254,6 +284,12 @@ COMMANDS = {
     "models": Command("registered models and their versions", _nothing),
     "delete-version": Command("remove a model version (audited)", add_delete_version),
     "events": Command("the audit log, newest first", add_events),
+    "tag": Command("set (K=V) or remove (--remove K) tags of a run (audited)", add_tag),
+    "note": Command('replace a run\'s note ("" clears it; audited)', add_note),
+    "archive": Command("hide runs from listings (kept; audited)", add_runs_refs),
+    "restore": Command("list archived runs again (audited)", add_runs_refs),
+    "delete": Command("delete runs' records (audited; their files go with doctor --fix)",
+                      add_delete),
     "export": Command("write a deployment bundle", add_export),
     "retrain": Command("re-run a run's recorded cell on new data", add_retrain),
     "monitor": Command("check a batch of new data against a model and store the check "

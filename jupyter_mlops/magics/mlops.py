@@ -159,6 +159,21 @@ class MLOpsMagics(Magics):
     def _events(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.events(store, args.subject, front))
 
+    def _tag(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.tag(store, args))
+
+    def _note(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.note(store, args))
+
+    def _archive(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.archive(store, args, front))
+
+    def _restore(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.archive(store, args, front, restore=True))
+
+    def _delete(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.delete(store, args))
+
     def _export(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.export(store, args, front))
 
