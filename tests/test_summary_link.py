@@ -50,3 +50,4 @@ def test_the_command_is_the_one_the_sidebar_registers() -> None:
     source = INDEX_TS.read_text()
     declared = re.search(r"const OPEN_RUN_COMMAND = '([^']+)'", source)
     assert declared is not None and declared[1] == OPEN_RUN_COMMAND
+

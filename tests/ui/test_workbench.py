@@ -361,6 +361,34 @@ def test_a_run_is_tagged_found_noted_archived_and_restored_from_its_detail(
         assert store.get_run(runs[name]).note == "alpha 100 underfits"
 
 
+def test_the_track_summary_opens_its_run_through_the_command_linker(
+    page: Any, lab: Any, runs: dict[str, str]
+) -> None:
+    """A saved notebook's summary output (not trusted: JupyterLab sanitizes it and asks
+    before running a command) keeps its command link, which opens the run in the sidebar."""
+    import nbformat
+    from playwright.sync_api import expect
+
+    from jupyter_mlops.magics.summary import summary_bundle
+
+    name = f"wine-lr-alpha{ALPHAS[2]}"
+    line = f"run {runs[name][:10]}… {name} · finished 0.50 s · params 2 · metrics 2"
+    cell = nbformat.v4.new_code_cell(f"%%track {name} -e wine\n...", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("display_data",
+                                           data=summary_bundle(line, runs[name]))]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), lab.root / "summary.ipynb")
+    page.goto(lab.lab_url("lab/tree/summary.ipynb"))
+    page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=SLOW)
+    output = page.locator(".jp-OutputArea-output")
+    expect(output.get_by_text(line)).to_be_visible(timeout=SLOW)
+    output.get_by_role("button", name="Open in the MLOps sidebar").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Run Command?")
+    dialog.get_by_role("button", name=re.compile(r"^Run( Once)?$")).click()
+    sidebar = page.get_by_role("region", name="MLOps sidebar")
+    expect(sidebar.get_by_role("region", name=f"Run {name}")).to_be_visible()
+
+
 def drag_sidebar(page: Any, delta: float) -> None:
     """Drag the left panel's splitter by ``delta`` pixels, as a user would."""
     handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
