@@ -211,6 +211,17 @@ def test_delete_refuses_running_and_registered_runs_and_names(store: Store) -> N
     assert store.delete_runs(["01named"]) == ["01NAMED"]  # a unique id prefix, any case
 
 
+def test_a_retrained_run_keeps_its_parent_unless_both_go(store: Store) -> None:
+    add_run(store, "01PARENT", name="lr")
+    store.start_run("01CHILD", name="lr", experiment="default", source="x = 1",
+                    source_hash="h", started_at=time.time(), parent_run_id="01PARENT")
+    store.finish_run("01CHILD", RunResult(status="finished", ended_at=time.time()))
+    with pytest.raises(RunInUseError, match="was retrained as 01CHILD"):
+        store.delete_runs("01PARENT")
+    assert store.delete_runs(["01PARENT", "01CHILD"]) == ["01PARENT", "01CHILD"]
+    assert store.runs(archived="include").empty
+
+
 def test_older_store_gains_notes_and_archiving(tmp_path: Path) -> None:
     from sqlite_utils import Database
 

@@ -167,8 +167,9 @@ def edit_run(store: Store, ref: str, *, set_tags: Mapping[str, str] | None = Non
     return run_id
 
 
-def _deletable(conn: sqlite3.Connection, ref: str, run_id: str) -> str | None:
-    """Why a run cannot be deleted, or None."""
+def _deletable(conn: sqlite3.Connection, ref: str, run_id: str, deleted: set[str]
+               ) -> str | None:
+    """Why a run cannot be deleted (along with the runs ``deleted``), or None."""
     if run_id != ref and not run_id.upper().startswith(ref.strip().upper()):
         return (f"{ref!r} names run {run_id} by name or model: delete takes run ids (or "
                 "unique id prefixes), so that a name never deletes the wrong run")
@@ -183,6 +184,12 @@ def _deletable(conn: sqlite3.Connection, ref: str, run_id: str) -> str | None:
         return (f"run {run_id} ({name}) is the run of registered model version(s) "
                 f"{', '.join(held)}: archive the run instead, or delete those versions from "
                 "the registry first (`jupyter-mlops delete-version`, audited)")
+    children = [child for (child,) in conn.execute(
+        "SELECT run_id FROM runs WHERE parent_run_id = ? ORDER BY started_at", [run_id])
+        if child not in deleted]
+    if children:
+        return (f"run {run_id} ({name}) was retrained as {', '.join(children)}, whose lineage "
+                "names it: archive it instead, or delete those runs with it")
     return None
 
 
@@ -191,15 +198,17 @@ def delete_runs(store: Store, refs: Iterable[str] | str, *, actor: str | None = 
     """Delete runs and everything recorded only for them (params, metrics, tags, texts,
     lineage edges, and model and artifact rows no other run or version refers to); audited.
 
-    All or nothing: a run that is still running or is a registered model version refuses the
-    whole call (:class:`RunInUseError`, naming it). Files are never removed here: artifacts
+    All or nothing: a run that is still running, is a registered model version's run, or was
+    retrained as runs not deleted with it refuses the whole call (:class:`RunInUseError`,
+    naming why). Files are never removed here: artifacts
     left unreferenced are removed by ``jupyter-mlops doctor --fix``. Returns the ids deleted.
     """
     listed = [_check_ref(ref) for ref in _refs(refs)]
     with store.transaction() as conn:
         resolved = {ref: store.resolve_run_id(ref) for ref in listed}
+        deleted = set(resolved.values())
         refused = [why for ref, run_id in resolved.items()
-                   if (why := _deletable(conn, ref, run_id)) is not None]
+                   if (why := _deletable(conn, ref, run_id, deleted)) is not None]
         if refused:
             raise RunInUseError("nothing was deleted: " + "; ".join(refused))
         run_ids = list(dict.fromkeys(resolved.values()))
