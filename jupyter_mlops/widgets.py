@@ -41,7 +41,7 @@ def _cell(text: str, width: int, right: bool = False) -> str:
 
 
 def _row_label(row: tuple[Any, ...], metric_keys: list[str]) -> str:
-    run_id, _, name, status, started_at, duration_s, _, metrics_json = row
+    run_id, _, name, status, started_at, duration_s, _, metrics_json, *_ = row
     metrics = json.loads(metrics_json or "{}")
     started = dt.datetime.fromtimestamp(started_at).strftime("%Y-%m-%d %H:%M:%S")
     took = "" if duration_s is None else f"{duration_s:.3g} s"
