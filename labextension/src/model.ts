@@ -548,10 +548,13 @@ export class MLOpsModel {
    * or a registered model version's run) are thrown for the caller to show.
    */
   async deleteRun(runId: string): Promise<string[]> {
+    const ids = this.runs.map(r => r.run_id);
+    const at = ids.indexOf(runId);
     const { deleted } = await this.api.deleteRun(runId);
     if (this.detail?.run && deleted.includes(this.detail.run.run_id)) {
       this.closeRun();
-      this.returnTo = null; // its row is gone
+      // its row is gone: the focus goes to the row that takes its place
+      this.returnTo = at < 0 ? null : (ids[at + 1] ?? ids[at - 1] ?? null);
     }
     this.selected = this.selected.filter(id => !deleted.includes(id));
     await this.reloadList();

@@ -330,6 +330,7 @@ describe('Tidying a run', () => {
     expect(document.querySelector('[role="dialog"]')).toBeNull();
     expect(byLabel('Run train')).toBeNull();
     expect(rowNames()).toEqual(['Run other, finished']);
+    expect(document.activeElement).toBe(byLabel('Run other, finished'));
   });
 
   it('does not offer Delete for a running run', async () => {

@@ -211,7 +211,7 @@ describe('MLOpsModel', () => {
     const deleted = await model.deleteRun('01RUN001');
     expect(deleted).toEqual(['01RUN001']);
     expect(model.detail).toBeNull();
-    expect(model.returnTo).toBeNull();
+    expect(model.returnTo).toBe('01RUN000'); // the row that takes its place
     expect(model.runs.map(r => r.name)).toEqual(['run002', 'run000']);
   });
 });
