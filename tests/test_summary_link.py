@@ -8,6 +8,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+from conftest import Shell
+
 from jupyter_mlops.magics.summary import OPEN_RUN_COMMAND, summary_bundle
 
 INDEX_TS = Path(__file__).parents[1] / "labextension" / "src" / "index.ts"
@@ -51,3 +53,18 @@ def test_the_command_is_the_one_the_sidebar_registers() -> None:
     declared = re.search(r"const OPEN_RUN_COMMAND = '([^']+)'", source)
     assert declared is not None and declared[1] == OPEN_RUN_COMMAND
 
+
+
+def test_a_tracked_cell_shows_the_line_and_offers_the_link(shell: Shell) -> None:
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as shown:
+        assert shell.ip.run_cell("%%track lr -e demo\nacc = 0.9").success
+    run_id = shell.store().runs()["run_id"][0]
+    [bundle] = [o.data for o in shown.outputs if "text/html" in o.data]
+    line = bundle["text/plain"]
+    assert line.startswith(f"run {run_id[:10]}… lr · finished") and "metrics 1" in line
+    assert line.endswith(f"charts: %mlops lineage {run_id[:10]}")
+    assert shown.stdout == ""  # shown once, as the display, not printed besides
+    [button] = parsed(bundle["text/html"]).buttons
+    assert json.loads(button["data-commandlinker-args"] or "") == {"runId": run_id}

@@ -288,8 +288,8 @@ COMMANDS = {
     "note": Command('replace a run\'s note ("" clears it; audited)', add_note),
     "archive": Command("hide runs from listings (kept; audited)", add_runs_refs),
     "restore": Command("list archived runs again (audited)", add_runs_refs),
-    "delete": Command("delete runs' records (audited; their files go with doctor --fix)",
-                      add_delete),
+    "delete": Command("delete runs' records (audited; their artifact files go later, once "
+                      "nothing refers to them)", add_delete),
     "export": Command("write a deployment bundle", add_export),
     "retrain": Command("re-run a run's recorded cell on new data", add_retrain),
     "monitor": Command("check a batch of new data against a model and store the check "

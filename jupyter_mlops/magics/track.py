@@ -208,5 +208,10 @@ class TrackMagics(Magics):
             warn(f"run {recorder.run_id[:10]} could not be recorded: {exc}")
             recorder.abandon(str(exc))
             return
-        print(recorder.summary(result))
+        from IPython.display import display
+
+        from .summary import summary_bundle
+
+        # the line as text; in JupyterLab also a button opening the run in the sidebar
+        display(summary_bundle(recorder.summary(result), recorder.run_id), raw=True)
 
