@@ -125,6 +125,14 @@ def test_runs_appear_live_and_a_run_is_inserted_and_promoted(
     wait_for_kernel_idle(page)
     page.screenshot(path=str(screenshots / "light-runs.png"))
 
+    # The summary under a tracked cell opens its run in the sidebar (outputs made in this
+    # session are trusted: JupyterLab runs the command without asking)
+    page.locator(".jp-Cell").nth(2).get_by_role(
+        "button", name="Open in the MLOps sidebar").click()
+    expect_visible(sidebar.get_by_role("region", name="Run train"))
+    assert page.get_by_role("dialog").count() == 0
+    sidebar.get_by_role("button", name="Back to runs").click()
+
     # The tab strip follows the WAI-ARIA tabs pattern: arrows, Home and End move and activate
     runs_tab = sidebar.get_by_role("tab", name="Runs", exact=True)
     models_tab = sidebar.get_by_role("tab", name="Models", exact=True)
