@@ -28,7 +28,7 @@ _LAZY = {
     "monitor": "lifecycle.monitoring", "promote": "lifecycle.promotion",
     "transition": "lifecycle.promotion", "retrain": "lifecycle.retrain",
     "Store": "store", "open_store": "store", "ModelVersion": "store.registry",
-    "watch": "lifecycle.watch", "RunBrowser": "widgets",
+    "watch": "lifecycle.watch", "RunBrowser": "widgets", "push": "sync", "pull": "sync",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
@@ -44,13 +44,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .lifecycle.watch import watch
     from .store import Store, open_store
     from .store.registry import ModelVersion
+    from .sync import pull, push
     from .widgets import RunBrowser
 
 __all__ = [
     "Bundle", "DriftReport", "Entity", "MLOpsError", "MetricPoint", "ModelVersion",
     "MonitorResult", "Run", "RunBrowser", "Store", "__version__", "drift", "export_bundle",
     "load_bundle", "log_artifact", "log_metric", "log_metrics", "log_param", "monitor",
-    "open_store", "promote", "reference_profile", "retrain", "transition", "watch",
+    "open_store", "promote", "pull", "push", "reference_profile", "retrain", "transition",
+    "watch",
 ]
 
 

@@ -158,3 +158,16 @@ class NoPredictionsError(NotFoundError):
 
 class DriftError(MLOpsError, ValueError):
     """Data given to ``drift()`` cannot be compared: no rows, not a table, not a profile."""
+
+
+class SyncError(MLOpsError):
+    """Pushing to or pulling from an MLflow tracking server failed."""
+
+
+class MissingExtraError(SyncError, ImportError):
+    """An optional extra (a library the core package does without) is not installed."""
+
+    def __init__(self, extra: str, module: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the `{module}` package, which is not installed: "
+            f"pip install 'jupyter-mlops[{extra}]'")

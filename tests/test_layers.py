@@ -22,7 +22,7 @@ LAYERS = {
     "data": 1, "frameworks": 1, "charts": 1,
     "store": 2,
     "drift": 3, "capture": 3, "bundle": 3,
-    "lifecycle": 4,
+    "lifecycle": 4, "sync": 4,
     "commands": 5, "widgets": 5, "server": 5,
     "magics": 6, "cli": 6,
 }

@@ -251,6 +251,24 @@ def m010_run_notes_archive(db: Database) -> None:
     db.execute("CREATE INDEX idx_runs_archived_at ON runs (archived_at, started_at, run_id)")
 
 
+@migrations()
+def m011_sync_mlflow_ids(db: Database) -> None:
+    """What this store exchanged with MLflow tracking servers (``jupyter_mlops.sync``): for
+    each server, the local and remote id of each experiment, run and model version, which way
+    it went (``push`` or ``pull``: a pulled run is a read-only copy) and what of it was sent
+    (``state``, JSON), so a second push updates instead of duplicating and resumes where an
+    interrupted one stopped; and each server's change cursor (``sync_cursors``)."""
+    db.table("sync_ids").create(
+        {"remote": str, "kind": str, "local_id": str, "remote_id": str, "direction": str,
+         "state": str, "at": float},
+        pk=("remote", "kind", "local_id"), not_null={"remote_id", "direction"},
+    )
+    db.table("sync_ids").create_index(["remote", "kind", "remote_id"], unique=True)
+    db.table("sync_cursors").create(
+        {"remote": str, "updated_at": float, "event_seq": int, "at": float}, pk="remote"
+    )
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     return [m.name for m in migrations.pending(Database(memory=True))]

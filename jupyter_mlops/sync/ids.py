@@ -1,0 +1,69 @@
+"""The store's record of a sync (tables ``sync_ids`` and ``sync_cursors``): which local
+experiment, run and model version is which on each server, what of it was sent, and the
+change cursor of the last complete push."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ..store import Store
+
+
+def remote_of(store: Store, remote: str, kind: str, local_id: str,
+              direction: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """(remote id, state) of a local entity pushed to or pulled from ``remote`` (only one
+    way when ``direction`` is given), or None when never synced."""
+    row = store.conn.execute(
+        "SELECT remote_id, state FROM sync_ids WHERE remote = ? AND kind = ? AND local_id = ? "
+        "AND coalesce(?, direction) = direction", [remote, kind, local_id, direction]
+    ).fetchone()
+    return None if row is None else (row[0], json.loads(row[1] or "{}"))
+
+
+def local_of(store: Store, remote: str, kind: str, remote_id: str) -> tuple[str, str] | None:
+    """(local id, direction) of a remote entity, or None when never synced."""
+    row = store.conn.execute(
+        "SELECT local_id, direction FROM sync_ids WHERE remote = ? AND kind = ? "
+        "AND remote_id = ?", [remote, kind, remote_id]).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def record(store: Store, remote: str, kind: str, local_id: str, remote_id: str, *,
+           direction: str, state: dict[str, Any] | None = None) -> None:
+    """Remember (or update) a synced entity and what of it was sent."""
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO sync_ids (remote, kind, local_id, remote_id, direction, state, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (remote, kind, local_id) DO UPDATE SET "
+            "remote_id = excluded.remote_id, state = excluded.state, at = excluded.at",
+            [remote, kind, local_id, remote_id, direction, json.dumps(state or {}),
+             time.time()])
+
+
+def pulled_runs(store: Store) -> set[str]:
+    """Local ids of the runs that are copies pulled from a server (never pushed back)."""
+    return {r for (r,) in store.conn.execute(
+        "SELECT local_id FROM sync_ids WHERE kind = 'run' AND direction = 'pull'")}
+
+
+def cursor(store: Store, remote: str) -> tuple[float, int]:
+    """(runs' updated_at, audit event seq) up to which the last complete push sent all."""
+    row = store.conn.execute("SELECT updated_at, event_seq FROM sync_cursors WHERE remote = ?",
+                             [remote]).fetchone()
+    return (0.0, 0) if row is None else (row[0], row[1])
+
+
+def current_cursor(store: Store) -> tuple[float, int]:
+    """The store's change cursor now (as the REST API's ``changes`` reads it)."""
+    updated, seq = store.conn.execute(
+        "SELECT (SELECT max(updated_at) FROM runs), (SELECT max(seq) FROM events)").fetchone()
+    return (updated or 0.0, seq or 0)
+
+
+def advance(store: Store, remote: str, to: tuple[float, int]) -> None:
+    """Record that everything up to ``to`` was pushed to ``remote``."""
+    with store.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO sync_cursors VALUES (?, ?, ?, ?)",
+                     [remote, to[0], to[1], time.time()])

@@ -1,0 +1,336 @@
+"""``push``: mirror the store's runs and registry to an MLflow tracking server.
+
+Idempotent and incremental: each run and version is created once (its remote id is kept in
+the store, and found again on the server by its ``mlops.run_id``/``mlops.version`` tag if a
+push stopped between creating it and recording it); only runs changed since the store's
+change cursor are looked at; metrics are sent past the last one sent, so an interrupted push
+resumes; every call stays within ``log_batch``'s limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import BundleError, SyncError
+from ..store import Store, open_store
+from ..store.registry import ModelVersion, versions
+from . import ids
+from .records import lineage_document, run_document, write_run_files
+from .remote import (
+    STATUS,
+    TAG,
+    SyncReport,
+    batches,
+    client,
+    is_conflict,
+    millis,
+    param_text,
+    tag_text,
+    tracking_uri,
+)
+
+EXCLUSIVE = ("staging", "production")  # our stages an MLflow alias holds
+
+
+def _since(since: float | str | dt.datetime | None) -> float:
+    """``since`` as epoch seconds: a datetime, an ISO date/time text, or seconds."""
+    if since is None:
+        return 0.0
+    if isinstance(since, dt.datetime):
+        return since.timestamp()
+    if isinstance(since, int | float):
+        return float(since)
+    try:
+        return dt.datetime.fromisoformat(since).timestamp()
+    except (TypeError, ValueError):
+        raise ValueError(f"since must be a datetime, epoch seconds or an ISO date such as "
+                         f"2026-11-30, got {str(since)[:40]!r}") from None
+
+
+class _Pusher:
+    def __init__(self, store: Store, uri: str, report: SyncReport) -> None:
+        self.store, self.uri, self.report = store, uri, report
+        self.mlflow = client(uri, "pushing to an MLflow tracking server")
+        self.experiments: dict[str, str] = {}
+        self.found: dict[str, dict[str, str]] = {}  # experiment → mlops.run_id → remote run
+
+    # -- runs ------------------------------------------------------------------------------
+    def experiment(self, name: str) -> str:
+        if name not in self.experiments:
+            known = ids.remote_of(self.store, self.uri, "experiment", name)
+            if known is None:
+                remote = self.mlflow.get_experiment_by_name(name)
+                remote_id = remote.experiment_id if remote else self.mlflow.create_experiment(name)
+                ids.record(self.store, self.uri, "experiment", name, remote_id, direction="push")
+                known = (remote_id, {})
+            self.experiments[name] = known[0]
+        return self.experiments[name]
+
+    def _found(self, experiment_id: str) -> dict[str, str]:
+        """Runs of ours already on the server (a push that stopped before recording them)."""
+        if experiment_id not in self.found:
+            found: dict[str, str] = {}
+            token = None
+            while True:
+                page = self.mlflow.search_runs([experiment_id], f"tags.`{TAG}run_id` LIKE '%'",
+                                               max_results=1000, page_token=token)
+                found.update({r.data.tags[f"{TAG}run_id"]: r.info.run_id for r in page})
+                token = page.token
+                if not token:
+                    break
+            self.found[experiment_id] = found
+        return self.found[experiment_id]
+
+    def run(self, run_id: str, updated_at: float) -> None:
+        store, mlflow = self.store, self.mlflow
+        known = ids.remote_of(store, self.uri, "run", run_id)
+        run = store.get_run(run_id)
+        if known is not None and known[1].get("updated_at", -1.0) >= updated_at:
+            return
+        if known is None:
+            experiment_id = self.experiment(run.experiment)
+            remote_id = self._found(experiment_id).get(run_id)
+            if remote_id is None:
+                remote_id = mlflow.create_run(
+                    experiment_id, start_time=millis(run.started_at), run_name=run.name,
+                    tags={f"{TAG}run_id": run_id}).info.run_id
+            state: dict[str, Any] = {}
+            ids.record(store, self.uri, "run", run_id, remote_id, direction="push", state=state)
+            self.report.add("runs created")
+        else:
+            remote_id, state = known
+            self.report.add("runs updated")
+        final = run.status != "running"
+        self._log_batches(run, remote_id, state, final)
+        if final and not state.get("final"):
+            mlflow.log_inputs(remote_id, datasets=self._datasets(run))
+            self._artifacts(run, remote_id)
+            with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints a link per run
+                mlflow.set_terminated(remote_id, STATUS[run.status],
+                                      millis(run.ended_at or run.started_at))
+            state["final"] = True
+        state["updated_at"] = updated_at
+        ids.record(store, self.uri, "run", run_id, remote_id, direction="push", state=state)
+
+    def _tags(self, run: Any) -> dict[str, str]:
+        parent = run.parent_run_id and ids.remote_of(self.store, self.uri, "run",
+                                                     run.parent_run_id)
+        tags = {
+            **run.tags, f"{TAG}run_id": run.run_id, f"{TAG}source_hash": run.source_hash,
+            f"{TAG}notebook": run.notebook, f"{TAG}cell_id": run.cell_id,
+            f"{TAG}host": run.host, f"{TAG}error": run.error,
+            f"{TAG}parent_run_id": run.parent_run_id,
+            f"{TAG}upstream": ",".join(self.store.upstream(run.run_id)),
+            "mlflow.user": run.user, "mlflow.source.name": run.notebook,
+            "mlflow.source.type": "NOTEBOOK" if run.notebook else None,
+            "mlflow.source.git.commit": run.git.get("commit"),
+            "mlflow.parentRunId": parent[0] if parent else None,
+        }
+        return {k: tag_text(v) for k, v in tags.items() if v not in (None, "")}
+
+    def _log_batches(self, run: Any, remote_id: str, state: dict[str, Any], final: bool) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        after = state.get("metric_rowid", 0)
+        rows = self.store.conn.execute(
+            "SELECT rowid, key, value, step, timestamp FROM metrics WHERE run_id = ? "
+            "AND rowid > ? ORDER BY rowid", [run.run_id, after]).fetchall()
+        metrics = [Metric(key, float("nan") if value is None else value, millis(at), step)
+                   for _, key, value, step, at in rows]
+        params = [] if state.get("params") or not final else [
+            Param(k, param_text(v)) for k, v in run.params.items()]
+        tags = [RunTag(k, v) for k, v in self._tags(run).items()]
+        sent = 0
+        for m, p, t in batches(metrics, params, tags):
+            self.mlflow.log_batch(remote_id, metrics=m, params=p, tags=t)
+            sent += len(m)
+            if m:  # resumable: record the last metric sent after each call
+                state["metric_rowid"] = rows[sent - 1][0]
+                ids.record(self.store, self.uri, "run", run.run_id, remote_id,
+                           direction="push", state=state)
+        state["params"] = state.get("params") or final
+        if metrics:
+            self.report.add("metric points", len(metrics))
+
+    def _datasets(self, run: Any) -> list[Any]:
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        inputs = []
+        for entity in run.inputs:
+            if entity.kind != "dataset" or not self.store.has_dataset(entity.fingerprint):
+                continue
+            data = self.store.get_dataset(entity.fingerprint)
+            source = {"fingerprint": entity.fingerprint, "kind": data["kind"],
+                      "shape": data["shape"], "variable": entity.name}
+            dataset = Dataset(name=entity.name,
+                              digest=entity.fingerprint.rpartition(":")[2][:36],
+                              source_type="jupyter-mlops", source=json.dumps(source),
+                              schema=json.dumps(data["schema"]),
+                              profile=json.dumps(data["profile"]))
+            context = "training" if entity.detail.get("fit_of") else "input"
+            inputs.append(DatasetInput(dataset, [InputTag("mlflow.data.context", context)]))
+        return inputs
+
+    def _artifacts(self, run: Any, remote_id: str) -> None:
+        """The cell, its code slice, the run record, lineage, the models (as stored) and the
+        first model as an MLflow model (our deployment bundle) at ``model/``."""
+        with tempfile.TemporaryDirectory(prefix="mlops-push-") as tmp:
+            root = Path(tmp)
+            document = run_document(self.store, run)
+            lineage = lineage_document(self.store, run, lambda r: ids.remote_of(
+                self.store, self.uri, "run", r))
+            write_run_files(self.store, run, document, lineage, root / "mlops")
+            if run.models and run.status == "finished":
+                from ..bundle import export_bundle
+
+                try:
+                    export_bundle(run.run_id, root / "model", store=self.store)
+                except BundleError as exc:
+                    self.mlflow.set_tag(remote_id, f"{TAG}bundle", tag_text(
+                        f"not exported: {exc}"))
+            self.mlflow.log_artifacts(remote_id, str(root))
+
+    # -- registry --------------------------------------------------------------------------
+    def registry(self, scope: set[str] | None) -> None:
+        """Each version whose run is on the server: created once, then its stage, aliases
+        and audit events whenever new events about it were recorded."""
+        by_model: dict[str, list[ModelVersion]] = {}
+        for version in versions(self.store):
+            if scope is None or version.run_id in scope:
+                by_model.setdefault(version.name, []).append(version)
+        for name, held in by_model.items():
+            self._model(name, held)
+
+    def _model(self, name: str, held: list[ModelVersion]) -> None:
+        mlflow, store = self.mlflow, self.store
+        pending = []
+        for version in held:
+            if ids.remote_of(store, self.uri, "version", version.ref, "pull"):
+                continue  # a copy pulled from the server
+            run = ids.remote_of(store, self.uri, "run", version.run_id)
+            if run is None:
+                self.report.notes.append(f"{version.ref}: its run {version.run_id} is not on "
+                                         "the server (push it first)")
+                continue
+            seq = max((e.seq for e in store.events(version.ref)
+                       if e.subject == version.ref), default=0)
+            known = ids.remote_of(store, self.uri, "version", version.ref)
+            if known is None or known[1].get("event_seq", -1) < seq:
+                pending.append((version, run[0], known, seq))
+        if not pending:
+            return
+        try:
+            mlflow.create_registered_model(name, tags={f"{TAG}model": name})
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+        existing = {v.tags.get(f"{TAG}version"): v.version for v in mlflow.search_model_versions(
+            f"name = '{name}'")}
+        for version, remote_run, known, seq in sorted(pending, key=lambda p: p[0].version):
+            number = known[0].rpartition("/")[2] if known else existing.get(str(version.version))
+            if number is None:
+                number = self._create_version(version, remote_run)
+                self.report.add("model versions created")
+            self._version_state(version, number, remote_run)
+            ids.record(store, self.uri, "version", version.ref, f"{name}/{number}",
+                       direction="push", state={"event_seq": seq})
+        self._drop_stale_aliases(name)
+
+    def _create_version(self, version: ModelVersion, remote_run: str) -> str:
+        run = self.mlflow.get_run(remote_run)
+        first = self.store.get_run(version.run_id).models[0].name
+        listed = {a.path for a in self.mlflow.list_artifacts(remote_run)}
+        path = "model" if version.model_variable == first and "model" in listed else \
+            f"mlops/models/{version.model_variable}"
+        tags = {f"{TAG}version": str(version.version), f"{TAG}run_id": version.run_id,
+                f"{TAG}model_fingerprint": version.model_fingerprint,
+                f"{TAG}model_variable": version.model_variable,
+                f"{TAG}created_by": version.created_by, f"{TAG}created_at": version.created_at,
+                f"{TAG}reason": version.reason}
+        created = self.mlflow.create_model_version(
+            version.name, f"{run.info.artifact_uri}/{path}", run_id=remote_run,
+            tags={k: tag_text(v) for k, v in tags.items() if v is not None},
+            description=version.reason, await_creation_for=0)
+        return str(created.version)
+
+    def _version_state(self, version: ModelVersion, number: str, remote_run: str) -> None:
+        mlflow = self.mlflow
+        mlflow.set_model_version_tag(version.name, number, f"{TAG}stage", version.stage or "")
+        for label in [*([version.stage] if version.stage in EXCLUSIVE else []),
+                      *version.aliases]:
+            mlflow.set_registered_model_alias(version.name, label, number)
+        events = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+                   "subject": e.subject, "detail": e.detail, "reason": e.reason,
+                   "hash": e.hash} for e in reversed(self.store.events(version.ref))
+                  if e.subject == version.ref]
+        mlflow.log_text(remote_run, json.dumps(events, indent=1, default=str),
+                        f"mlops/audit/{version.name}/v{version.version}.json")
+        self.report.add("model versions updated")
+
+    def _drop_stale_aliases(self, name: str) -> None:
+        """Remove the aliases the server gives to a version of ours that no longer holds
+        that stage or alias here (staging promoted to production, say)."""
+        ours = {remote: local for local, remote in self.store.conn.execute(
+            "SELECT local_id, remote_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
+            "AND direction = 'push'", [self.uri])}
+        held = {(v.ref, label) for v in versions(self.store, name)
+                for label in [v.stage, *v.aliases] if label}
+        for alias, number in self.mlflow.get_registered_model(name).aliases.items():
+            local = ours.get(f"{name}/{number}")
+            if local is not None and (local, alias) not in held:
+                self.mlflow.delete_registered_model_alias(name, alias)
+
+
+def push(to: str | None = None, experiment: str | None = None,
+         since: float | str | dt.datetime | None = None, *, store: Store | None = None
+         ) -> SyncReport:
+    """Mirror runs and registered models to an MLflow tracking server.
+
+    Parameters
+    ----------
+    to : the tracking server's URI (``http://host:5000``); default ``$MLFLOW_TRACKING_URI``.
+        Credentials as MLflow reads them (``$MLFLOW_TRACKING_TOKEN``, ...).
+    experiment : push only this experiment's runs (and the versions of their models)
+    since : push only runs started at or after this time (datetime, ISO text, epoch seconds)
+    store : the store to push (default: the current one)
+
+    Each run becomes one MLflow run (a second push updates it): params, metrics with their
+    steps and times, tags, status, start and end, the cell and its code slice, the run record
+    and lineage (``mlops/``), its input datasets (``log_input``, our fingerprint as digest),
+    its models (``mlops/models/``) and its first model as an MLflow model (``model/``). Each
+    registered version becomes a model version; ``staging``/``production`` and free aliases
+    become MLflow aliases; its audit events go to ``mlops/audit/NAME/vN.json`` in its run.
+    Runs pulled from a server are not pushed. Returns a :class:`SyncReport`.
+    """
+    uri = tracking_uri(to)
+    start = _since(since)
+    store = store or open_store(create=False)
+    if experiment is not None and experiment not in store.experiments():
+        raise SyncError(f"no experiment {experiment!r} in this store (experiments: "
+                        f"{', '.join(store.experiments()) or 'none'})")
+    report = SyncReport(uri, "push")
+    pusher = _Pusher(store, uri, report)
+    full = experiment is None and since is None
+    now = ids.current_cursor(store)
+    updated_after, _ = ids.cursor(store, uri)
+    rows = store.conn.execute(
+        "SELECT r.run_id, r.updated_at, e.name FROM runs r JOIN experiments e "
+        "ON e.id = r.experiment_id WHERE r.updated_at > ? AND r.started_at >= ? "
+        "ORDER BY r.started_at, r.run_id", [updated_after, start]).fetchall()
+    pulled = ids.pulled_runs(store)
+    for run_id, updated_at, name in rows:
+        if run_id not in pulled and experiment in (None, name):
+            pusher.run(run_id, updated_at)
+    scope = None if full else {r for (r,) in store.conn.execute(
+        "SELECT r.run_id FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+        "WHERE r.started_at >= ? AND coalesce(?, e.name) = e.name", [start, experiment])}
+    pusher.registry(scope)
+    if full:
+        ids.advance(store, uri, now)
+    return report

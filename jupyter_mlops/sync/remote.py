@@ -1,0 +1,99 @@
+"""The MLflow side of a sync: the client (imported on use, with an error naming the extra),
+the server's key in the store, batching to ``log_batch``'s limits, and how values map."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..errors import MissingExtraError, SyncError
+
+T = TypeVar("T")
+# log_batch accepts at most 1000 metrics, 100 params and 100 tags, 1000 entities in all
+MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
+MAX_PARAM_VALUE, MAX_TAG_VALUE = 6000, 8000
+# our run status -> MLflow's, and back (a kernel that stopped is what MLflow calls KILLED)
+STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED",
+          "interrupted": "KILLED"}
+LOCAL_STATUS = {**{v: k for k, v in STATUS.items()}, "SCHEDULED": "running"}
+TAG = "mlops."  # our tags on MLflow runs and model versions
+
+
+@dataclass
+class SyncReport:
+    """What a push or pull did: counts by kind, and the notes of what it left out."""
+
+    uri: str
+    direction: str
+    counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, what: str, n: int = 1) -> None:
+        """Count ``n`` more of ``what`` (e.g. ``"runs created"``)."""
+        self.counts[what] = self.counts.get(what, 0) + n
+
+    def __str__(self) -> str:
+        done = ", ".join(f"{n} {what}" for what, n in self.counts.items() if n) or "nothing new"
+        way = "to" if self.direction == "push" else "from"
+        return "\n".join([f"{self.direction} {way} {self.uri}: {done}", *self.notes])
+
+
+def tracking_uri(uri: str | None) -> str:
+    """The server to talk to: ``uri``, else ``$MLFLOW_TRACKING_URI``; a clear error without."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise SyncError("no MLflow tracking server given: pass its URI (e.g. "
+                        "http://mlflow.example:5000) or set $MLFLOW_TRACKING_URI")
+    return uri.rstrip("/")
+
+
+def client(uri: str, purpose: str) -> Any:
+    """An ``MlflowClient`` for ``uri``; credentials as MLflow reads them
+    (``$MLFLOW_TRACKING_TOKEN``, ``$MLFLOW_TRACKING_USERNAME``/``PASSWORD``...)."""
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        raise MissingExtraError("mlflow", "mlflow-skinny", purpose) from None
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def batches(metrics: Sequence[T], params: Sequence[Any], tags: Sequence[Any]
+            ) -> Iterator[tuple[Sequence[T], Sequence[Any], Sequence[Any]]]:
+    """``(metrics, params, tags)`` per ``log_batch`` call, each within its limits: params and
+    tags go in the first calls, metrics fill the room left."""
+    while metrics or params or tags:
+        p, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
+        t, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
+        room = min(MAX_METRICS, MAX_ENTITIES - len(p) - len(t))
+        m, metrics = metrics[:room], metrics[room:]
+        yield m, p, t
+
+
+def param_text(value: Any) -> str:
+    """A param as MLflow shows it: strings as they are, anything else as JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, default=repr)
+    return text[:MAX_PARAM_VALUE]
+
+
+def tag_text(value: Any) -> str:
+    """A tag value within MLflow's limit."""
+    return str(value)[:MAX_TAG_VALUE]
+
+
+def millis(seconds: float) -> int:
+    """Epoch seconds as MLflow's epoch milliseconds."""
+    return int(round(seconds * 1000))
+
+
+def is_conflict(exc: Exception) -> bool:
+    """Whether an MLflow error says the thing already exists."""
+    return getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS"

@@ -1,0 +1,188 @@
+"""Sync with a real MLflow tracking server (SQLite backend, local artifact root, loopback):
+push a store, check every item through MLflow's client, push again, pull into a second store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Shell
+
+import jupyter_mlops as mlops
+from jupyter_mlops.bundle.verify import free_port
+from jupyter_mlops.errors import MissingExtraError, SyncError
+from jupyter_mlops.store import open_store
+from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
+
+MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
+needs_server = pytest.mark.skipif(
+    not MLFLOW_PYTHON and not os.environ.get("CI"),
+    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow (make test does; in CI "
+    "this test never skips)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on loopback, stopped and removed afterwards."""
+    assert MLFLOW_PYTHON, "JUPYTER_MLOPS_MLFLOW_PYTHON must name .venv-mlflow's python"
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = (root / "server.log").open("wb")
+    process = subprocess.Popen(
+        [str(Path(MLFLOW_PYTHON).with_name("mlflow")), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1"})
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, (root / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "mlflow server did not start in 180 s"
+                time.sleep(0.5)
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _team_store(shell: Shell) -> None:
+    """Two experiments, a lineage chain, a curve, three versions in stages and an alias."""
+    shell.run("import pandas as pd, numpy as np\nfrom jupyter_mlops import log_metric\n"
+              "raw = pd.DataFrame({'a': np.arange(100.0), 'b': np.arange(100) % 2})")
+    cells = [
+        "%%track prep -e etl\nclean = raw[raw.a > 10].reset_index(drop=True)",
+        "%%track train -e churn\nfrom sklearn.tree import DecisionTreeClassifier\n"
+        "tree = DecisionTreeClassifier(max_depth=2).fit(clean[['a']], clean.b)\n"
+        "for step in range(5):\n    log_metric('loss', 1.0 / (step + 1), step=step)",
+        "%%track deeper -e churn\nfrom sklearn.tree import DecisionTreeClassifier\n"
+        "tree = DecisionTreeClassifier(max_depth=3).fit(clean[['a']], clean.b)",
+        "%%track score -e churn\npreds = tree.predict(clean[['a']])",
+    ]
+    for cell in cells:
+        assert shell.run(cell).result.success
+    store = shell.store()
+    mlops.promote("train", name="tree", stage="staging", store=store)
+    mlops.promote("deeper", name="tree", stage="production", verify=False, store=store)
+    mlops.transition("tree", 1, "champion", store=store)
+    mlops.transition("tree", 1, "archived", reason="v2 is better", store=store)
+
+
+def _runs(client, experiment: str) -> list:
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+@needs_server
+def test_push_mirrors_runs_models_and_registry(shell: Shell, server: str,
+                                               tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    _team_store(shell)
+    store = shell.store()
+    report = mlops.push(server, store=store)
+    assert report.counts["runs created"] == 4, str(report)
+    client = MlflowClient(server)
+    remote = {r.data.tags["mlops.run_id"]: r for e in ("etl", "churn") for r in _runs(client, e)}
+    assert len(remote) == 4
+    for run_id, mirrored in remote.items():
+        local = store.get_run(run_id)
+        info, data = mirrored.info, mirrored.data
+        assert info.run_name == local.name and info.status == "FINISHED"
+        assert info.start_time == round(local.started_at * 1000)
+        assert info.end_time == round(local.ended_at * 1000)
+        assert data.params == {k: v if isinstance(v, str) else json.dumps(v)
+                               for k, v in local.params.items()}
+        assert data.metrics == pytest.approx(local.metrics)
+        assert {k: v for k, v in data.tags.items() if k in local.tags} == local.tags
+        files = {a.path for a in client.list_artifacts(info.run_id, "mlops")}
+        assert {"mlops/cell.py", "mlops/code_slice.py", "mlops/run.json",
+                "mlops/lineage.json"} <= files
+        cell = client.download_artifacts(info.run_id, "mlops/cell.py", str(tmp_path))
+        assert Path(cell).read_text() == local.source
+        digests = {d.dataset.digest for d in mirrored.inputs.dataset_inputs}
+        assert digests == {e.fingerprint.split(":")[1][:36] for e in local.inputs
+                           if e.kind == "dataset"}
+    train = next(r for r in remote.values() if r.info.run_name == "train")
+    curve = client.get_metric_history(train.info.run_id, "loss")
+    assert [(m.step, m.value) for m in curve] == [(s, 1.0 / (s + 1)) for s in range(5)]
+    assert "model/MLmodel" in {a.path for a in client.list_artifacts(train.info.run_id,
+                                                                       "model")}
+    lineage = json.loads(Path(client.download_artifacts(
+        train.info.run_id, "mlops/lineage.json", str(tmp_path))).read_text())
+    prep = next(r for r in remote.values() if r.info.run_name == "prep")
+    assert lineage["upstream"] == [{"run_id": prep.data.tags["mlops.run_id"],
+                                    "remote_run_id": prep.info.run_id}]
+    # the registry: versions, our stages as aliases, the audit events beside each version
+    model = client.get_registered_model("tree")
+    deeper = next(r for r in remote.values() if r.info.run_name == "deeper")
+    by_run = {v.run_id: v for v in client.search_model_versions("name = 'tree'")}
+    assert model.aliases == {"production": by_run[deeper.info.run_id].version,
+                             "champion": by_run[train.info.run_id].version}  # staging moved
+    assert by_run[train.info.run_id].tags["mlops.stage"] == "archived"
+    audit = json.loads(Path(client.download_artifacts(
+        train.info.run_id, "mlops/audit/tree/v1.json", str(tmp_path))).read_text())
+    assert [e["action"] for e in audit] == ["register", "transition", "alias", "transition"]
+    # a second push sends nothing new; a change sends only that run
+    again = mlops.push(server, store=store)
+    assert again.counts == {}, str(again)
+    store.set_tag(train.data.tags["mlops.run_id"], "reviewed", "yes")
+    changed = mlops.push(server, store=store)
+    assert changed.counts == {"runs updated": 1}, str(changed)
+    assert client.get_run(train.info.run_id).data.tags["reviewed"] == "yes"
+    assert len([r for e in ("etl", "churn") for r in _runs(client, e)]) == 4
+
+
+@pytest.mark.parametrize(("metrics", "params", "tags"), [
+    (0, 0, 0), (2500, 0, 0), (10, 250, 0), (0, 0, 101), (1000, 100, 100), (999, 3, 250),
+])
+def test_batches_stay_within_log_batch_limits(metrics: int, params: int, tags: int) -> None:
+    calls = list(batches(list(range(metrics)), list(range(params)), list(range(tags))))
+    assert all(len(m) <= MAX_METRICS and len(p) <= MAX_PARAMS and len(t) <= MAX_TAGS
+               and len(m) + len(p) + len(t) <= MAX_ENTITIES for m, p, t in calls)
+    assert [sum(len(c[i]) for c in calls) for i in range(3)] == [metrics, params, tags]
+    assert [x for c in calls for x in c[0]] == list(range(metrics))  # in order, each once
+
+
+def test_push_needs_a_server_and_checks_its_arguments(store_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with open_store(store_dir) as store:
+        with pytest.raises(SyncError, match="MLFLOW_TRACKING_URI"):
+            mlops.push(store=store)
+        with pytest.raises(SyncError, match="no experiment 'nope'"):
+            mlops.push("http://127.0.0.1:9", experiment="nope", store=store)
+        with pytest.raises(ValueError, match="since must be"):
+            mlops.push("http://127.0.0.1:9", since="last tuesday", store=store)
+
+
+def test_without_mlflow_the_error_names_the_extra(store_dir: Path) -> None:
+    code = ("import sys; sys.modules['mlflow'] = None\n"
+            "import jupyter_mlops as m\n"
+            "from jupyter_mlops.errors import MissingExtraError\n"
+            f"store = m.open_store({str(store_dir)!r})\n"
+            "try:\n    m.push('http://127.0.0.1:9', store=store)\n"
+            "except MissingExtraError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert "pip install 'jupyter-mlops[mlflow]'" in done.stdout
+    assert issubclass(MissingExtraError, ImportError)
