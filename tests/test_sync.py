@@ -19,7 +19,7 @@ from conftest import Shell
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port
 from jupyter_mlops.errors import MissingExtraError, SyncError
-from jupyter_mlops.store import open_store
+from jupyter_mlops.store import Store, open_store
 from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
 
 MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
@@ -150,6 +150,37 @@ def test_push_mirrors_runs_models_and_registry(shell: Shell, server: str,
     assert changed.counts == {"runs updated": 1}, str(changed)
     assert client.get_run(train.info.run_id).data.tags["reviewed"] == "yes"
     assert len([r for e in ("etl", "churn") for r in _runs(client, e)]) == 4
+    _pull_into_a_teammates_store(server, store, tmp_path / "teammate")
+
+
+def _pull_into_a_teammates_store(server: str, mine: Store, directory: Path) -> None:
+    """A second store pulls the runs with their lineage, and the registry with its stages."""
+    with open_store(directory) as theirs:
+        report = mlops.pull(server, store=theirs)
+        assert report.counts == {"runs pulled": 4, "model versions pulled": 2}, str(report)
+        assert theirs.count_runs() == 4 and sorted(theirs.experiments()) == ["churn", "etl"]
+        for run_id in mine.runs()["run_id"]:  # the same ids, contents and lineage
+            copy, original = theirs.get_run(run_id), mine.get_run(run_id)
+            assert copy.tags.pop("mlops.origin").startswith(server)
+            for field in ("name", "experiment", "status", "params", "metrics", "tags",
+                          "inputs", "outputs", "source", "code_slice", "environment"):
+                assert getattr(copy, field) == getattr(original, field), field
+            assert theirs.upstream(run_id) == mine.upstream(run_id)
+            assert theirs.downstream(run_id) == mine.downstream(run_id)
+        train = mine.resolve_run_id("train")
+        assert [p.value for p in theirs.metric_history(train, "loss")] == [
+            1.0 / (s + 1) for s in range(5)]
+        production = theirs.models().set_index("version")
+        assert production.loc[2, "stage"] == "production"
+        assert production.loc[1, "stage"] == "archived" and production.loc[1, "aliases"] == \
+            "champion"
+        model = theirs.load_model("tree@production")
+        assert model.get_params() == mine.load_model("tree@production").get_params()
+        assert [e.action for e in theirs.events("tree/2")][::-1][:1] == ["pull"]
+        assert theirs.check() == []
+        # pulled copies are not pushed back; pulling again brings nothing new
+        assert mlops.push(server, store=theirs).counts == {}
+        assert mlops.pull(server, store=theirs).counts == {}
 
 
 @pytest.mark.parametrize(("metrics", "params", "tags"), [

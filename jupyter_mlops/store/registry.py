@@ -270,3 +270,27 @@ def delete_version(store: Store, name: str, version: int, *, actor: str, reason:
         conn.execute("DELETE FROM model_aliases WHERE name = ? AND version = ?", [name, version])
         append_event(conn, actor=actor, action="delete", subject=f"{name}/{version}",
                      reason=reason)
+
+
+def copy_version(store: Store, *, name: str, version: int, run_id: str,
+                 model_fingerprint: str, model_variable: str, created_at: float,
+                 created_by: str | None, reason: str | None, actor: str, origin: str) -> None:
+    """Record a version copied from elsewhere (a tracking server), keeping its number; audited
+    as a ``pull`` from ``origin``. Its stage and aliases follow with :func:`transition`."""
+    check_name(name)
+    check_version(version)
+    with store.transaction() as conn:
+        if conn.execute("INSERT OR IGNORE INTO registered_models VALUES (?, ?, ?)",
+                        [name, created_at, created_by]).rowcount:
+            append_event(conn, actor=actor, action="create-model", subject=name,
+                         detail={"origin": origin})
+        conn.execute(
+            "INSERT INTO model_versions (name, version, run_id, model_fingerprint, "
+            "model_variable, stage, created_at, created_by, reason) "
+            "VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            [name, version, run_id, model_fingerprint, model_variable, created_at, created_by,
+             reason])
+        _anchor(conn, name, version, append_event(
+            conn, actor=actor, action="pull", subject=f"{name}/{version}",
+            detail={"origin": origin, "run_id": run_id, "model": model_fingerprint},
+            reason=reason))

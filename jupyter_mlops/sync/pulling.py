@@ -1,12 +1,189 @@
-"""``pull``: bring a team's runs and registered models from an MLflow tracking server."""
+"""``pull``: bring a team's runs and registered models from an MLflow tracking server into
+the store, as read-only copies marked with their origin (tag ``mlops.origin``, and
+``sync_ids`` rows with direction ``pull``: ``push`` never sends them back).
+
+A run pushed by jupyter-mlops comes back exactly (its ``mlops/run.json``: params as logged,
+inputs and outputs, so lineage links it to the runs around it, datasets' schema and profile,
+models); any other MLflow run comes with its params, metric histories and tags.
+"""
 
 from __future__ import annotations
 
-from ..store import Store
-from .remote import SyncReport
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..entities import CodeCell, Entity
+from ..errors import SyncError
+from ..store import DatasetInfo, EnvironmentInfo, ModelInfo, RunResult, Store, open_store
+from ..store.registry import EXCLUSIVE_STAGES, copy_version, transition, versions
+from . import ids
+from .records import CELL_FILE, RUN_FILE
+from .remote import LOCAL_STATUS, TAG, SyncReport, client, tracking_uri
+
+ORIGIN = f"{TAG}origin"
+
+
+def _pages(call: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    """Every item of a paged MLflow search."""
+    items, token = [], None
+    while True:
+        page = call(*args, page_token=token, **kwargs)
+        items.extend(page)
+        token = page.token
+        if not token:
+            return items
+
+
+def _document(mlflow: Any, run_id: str, folder: Path) -> tuple[dict[str, Any], Path]:
+    """The run's ``mlops/`` artifacts, downloaded (empty when it has none)."""
+    if not any(a.path == f"mlops/{RUN_FILE}" for a in mlflow.list_artifacts(run_id, "mlops")):
+        return {}, folder
+    local = Path(mlflow.download_artifacts(run_id, "mlops", str(folder)))
+    return json.loads((local / RUN_FILE).read_text(encoding="utf-8")), local
+
+
+def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: str
+            ) -> RunResult:
+    info, data = remote.info, remote.data
+    metrics = [(m.key, m.value, m.step, m.timestamp / 1000) for key in data.metrics
+               for m in mlflow.get_metric_history(info.run_id, key)]
+    # the run's own tags as the server has them now (set after the push too), without
+    # MLflow's and the ones push adds
+    recorded = doc.get("tags", {})
+    tags = {**recorded, **{k: v for k, v in data.tags.items() if not k.startswith("mlflow.")
+                           and (not k.startswith(TAG) or k in recorded)}, ORIGIN: origin}
+    if not doc:
+        return RunResult(status=LOCAL_STATUS.get(info.status, "finished"),
+                         ended_at=(info.end_time or info.start_time) / 1000,
+                         params=dict(data.params), metrics=metrics, tags=tags)
+    env = doc["environment"]
+    return RunResult(
+        status=doc["status"], ended_at=doc["ended_at"] or doc["started_at"],
+        params=doc["params"], metrics=metrics, tags=tags,
+        inputs=[Entity(**e) for e in doc["inputs"]],
+        outputs=[Entity(**e) for e in doc["outputs"]],
+        datasets=[DatasetInfo(fp, d["kind"], tuple(d["shape"]), d["schema"], d["profile"])
+                  for fp, d in doc["datasets"].items()],
+        models=[ModelInfo(m["fingerprint"], m["class_name"], m["module"],
+                          (files / m["file"]).read_bytes(), m["format"], m["trusted_types"])
+                for m in doc["models"]],
+        environment=EnvironmentInfo(env["env_hash"], env["python"], env["platform"],
+                                    env["packages"]) if env else None,
+        git=doc["git"], stdout=doc["stdout"], stderr=doc["stderr"], error=doc["error"],
+        traceback=doc["traceback"], code_slice=[CodeCell(**c) for c in doc["code_slice"]],
+        warnings=doc["warnings"])
+
+
+def _pull_run(store: Store, mlflow: Any, uri: str, remote: Any, experiment: str,
+              report: SyncReport) -> None:
+    info = remote.info
+    if ids.local_of(store, uri, "run", info.run_id):
+        return  # pushed from here, or pulled before
+    local_id = remote.data.tags.get(f"{TAG}run_id") or info.run_id
+    if store.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [local_id]).fetchone():
+        ids.record(store, uri, "run", local_id, info.run_id, direction="push")
+        return  # our own run (pushed under another spelling of the server's URI)
+    origin = f"{uri}/#/experiments/{info.experiment_id}/runs/{info.run_id}"
+    with tempfile.TemporaryDirectory(prefix="mlops-pull-") as tmp:
+        doc, files = _document(mlflow, info.run_id, Path(tmp))
+        result = _result(mlflow, remote, doc, files, origin)
+        source = (files / CELL_FILE).read_text(encoding="utf-8") if doc else ""
+    with store.transaction() as conn:
+        store.start_run(
+            local_id, name=info.run_name or info.run_id, experiment=experiment, source=source,
+            source_hash=doc.get("source_hash", ""), started_at=info.start_time / 1000,
+            notebook=doc.get("notebook"), cell_id=doc.get("cell_id"),
+            execution_count=doc.get("execution_count"),
+            user=doc.get("user") or remote.data.tags.get("mlflow.user"),
+            parent_run_id=doc.get("parent_run_id"))
+        store.finish_run(local_id, result)
+        conn.execute("UPDATE runs SET host = ?, pid = NULL WHERE run_id = ?",
+                     [doc.get("host"), local_id])
+        ids.record(store, uri, "run", local_id, info.run_id, direction="pull",
+                   state={"origin": origin})
+    report.add("runs pulled")
+
+
+def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
+    """Our stage and aliases of a version from its MLflow aliases and ``mlops.stage`` tag."""
+    held = sorted(a for a, v in aliases.items() if str(v) == str(remote_version.version))
+    stage = remote_version.tags.get(f"{TAG}stage")
+    return [*([stage] if stage == "archived" and not (set(held) & set(EXCLUSIVE_STAGES))
+              else []), *held]
+
+
+def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncReport) -> None:
+    name = model.name
+    pulled = {local for (local,) in store.conn.execute(
+        "SELECT local_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
+        "AND direction = 'pull'", [uri])}
+    own = [v.ref for v in versions(store, name) if v.ref not in pulled]
+    remote_versions = sorted(_pages(mlflow.search_model_versions, f"name = '{name}'"),
+                             key=lambda v: int(v.version))
+    actor = f"pull from {uri}"
+    for remote in remote_versions:
+        ref = f"{name}/{remote.version}"
+        known = ids.local_of(store, uri, "version", ref)
+        if known and known[1] == "push":
+            continue  # a version of ours
+        run = ids.local_of(store, uri, "run", remote.run_id) if remote.run_id else None
+        if run is None:
+            report.notes.append(f"{ref}: its run {remote.run_id} was not pulled (still running, "
+                                "or outside the experiment pulled)")
+            continue
+        if known is None:
+            if own:
+                report.notes.append(f"model {name!r}: kept this store's own versions "
+                                    f"({', '.join(own)}); the server's were not pulled")
+                return
+            tags = remote.tags
+            copy_version(store, name=name, version=int(remote.version), run_id=run[0],
+                         model_fingerprint=tags.get(f"{TAG}model_fingerprint", ""),
+                         model_variable=tags.get(f"{TAG}model_variable", "model"),
+                         created_at=float(tags.get(f"{TAG}created_at") or
+                                          remote.creation_timestamp / 1000),
+                         created_by=tags.get(f"{TAG}created_by") or remote.user_id,
+                         reason=tags.get(f"{TAG}reason") or remote.description or None,
+                         actor=actor, origin=uri)
+            ids.record(store, uri, "version", ref, ref, direction="pull")
+            report.add("model versions pulled")
+        local = next(v for v in versions(store, name) if v.ref == ref)
+        for label in _labels(remote, model.aliases):
+            if label != local.stage and label not in local.aliases:
+                transition(store, name, int(remote.version), label, actor=actor,
+                           reason=f"as on {uri}")
 
 
 def pull(from_: str | None = None, experiment: str | None = None, *,
          store: Store | None = None) -> SyncReport:
-    """Placeholder until the pull lands."""
-    raise NotImplementedError
+    """Bring runs and registered models from an MLflow tracking server into the store.
+
+    Parameters
+    ----------
+    from_ : the tracking server's URI; default ``$MLFLOW_TRACKING_URI``
+    experiment : pull only this experiment
+    store : the store to pull into (default: the current one, created if needed)
+
+    Finished runs come as read-only copies (tag ``mlops.origin`` links the original), with
+    their lineage when jupyter-mlops pushed them, so ``%mlops runs``, compare charts,
+    lineage and the sidebar show them; registered versions of those runs come with their
+    stage and aliases, so ``load_model("name@production")`` loads the team's model. Running
+    runs wait for the next pull. Returns a :class:`~jupyter_mlops.sync.SyncReport`.
+    """
+    uri = tracking_uri(from_)
+    store = store or open_store()
+    mlflow = client(uri, "pulling from an MLflow tracking server")
+    report = SyncReport(uri, "pull")
+    found = _pages(mlflow.search_experiments,
+                   filter_string=f"name = '{experiment}'" if experiment else None)
+    if experiment and not found:
+        raise SyncError(f"no experiment {experiment!r} on {uri}")
+    for exp in found:
+        for remote in _pages(mlflow.search_runs, [exp.experiment_id],
+                             "attributes.status != 'RUNNING'", max_results=1000):
+            _pull_run(store, mlflow, uri, remote, exp.name, report)
+    for model in _pages(mlflow.search_registered_models):
+        _pull_model(store, mlflow, uri, model, report)
+    return report
