@@ -19,7 +19,7 @@ from conftest import Shell
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port
 from jupyter_mlops.errors import MissingExtraError, SyncError
-from jupyter_mlops.store import Store, open_store
+from jupyter_mlops.store import RunResult, Store, open_store
 from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
 
 MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
@@ -181,6 +181,56 @@ def _pull_into_a_teammates_store(server: str, mine: Store, directory: Path) -> N
         # pulled copies are not pushed back; pulling again brings nothing new
         assert mlops.push(server, store=theirs).counts == {}
         assert mlops.pull(server, store=theirs).counts == {}
+
+
+def _long_run(store: Store, run_id: str, experiment: str) -> None:
+    """A finished run with 2,500 metric points and 150 params: several log_batch calls."""
+    now = time.time()
+    store.start_run(run_id, name="long", experiment=experiment, source="fit()",
+                    source_hash="h", started_at=now)
+    store.log_metrics(run_id, [("loss", 1.0 / (s + 1), s, now + s) for s in range(2500)])
+    store.finish_run(run_id, RunResult(status="finished", ended_at=now + 3000,
+                                       params={f"p{i}": i for i in range(150)}))
+
+
+@needs_server
+def test_an_interrupted_push_resumes_without_duplicates(
+        store: Store, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    real, calls = MlflowClient.log_batch, []
+
+    def cut_at(call: int) -> None:
+        def log_batch(self: MlflowClient, run_id: str, **kwargs: object) -> None:
+            calls.append(run_id)
+            if len(calls) == call:
+                raise ConnectionError("the network went away")
+            real(self, run_id, **kwargs)  # type: ignore[arg-type]
+        calls.clear()
+        monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+
+    client = MlflowClient(server)
+    # Given a push cut after its first log_batch call (1,000 points sent)
+    _long_run(store, "01RESUMEA", "resume")
+    cut_at(2)
+    with pytest.raises(ConnectionError):
+        mlops.push(server, store=store)
+    # and a push cut before it recorded the run it created (as a crash would)
+    _long_run(store, "01RESUMEB", "resume")
+    cut_at(len(calls) + 1)  # the next call: the new run's first batch
+    with pytest.raises(ConnectionError):
+        mlops.push(server, store=store)
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM sync_ids WHERE local_id = '01RESUMEB'")
+    monkeypatch.setattr(MlflowClient, "log_batch", real)
+    # When pushed again, each run is one MLflow run with every point and param once
+    mlops.push(server, store=store)
+    runs = _runs(client, "resume")
+    assert sorted(r.data.tags["mlops.run_id"] for r in runs) == ["01RESUMEA", "01RESUMEB"]
+    for run in runs:
+        history = client.get_metric_history(run.info.run_id, "loss")
+        assert sorted(m.step for m in history) == list(range(2500))
+        assert len(run.data.params) == 150 and run.info.status == "FINISHED"
 
 
 @pytest.mark.parametrize(("metrics", "params", "tags"), [
