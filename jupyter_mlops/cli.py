@@ -24,14 +24,15 @@ DESCRIPTION = (
 )
 EPILOG = (
     "--store goes before or after the command. Only monitor and watch (which record batches, "
-    "also of a bundle's model) create a store that does not exist yet; every other command "
-    "needs an existing one."
+    "also of a bundle's model) and pull create a store that does not exist yet; every other "
+    "command needs an existing one."
 )
 STORE_HELP = ("store directory, before or after the command (default: $JUPYTER_MLOPS_STORE, "
               "else the nearest .mlops/ upwards)")
 # The commands that may create the store (they record monitoring batches, also for a bundle's
-# model); every other one needs records that exist, so a mistyped path is an error.
-CREATE_STORE = {"monitor", "watch"}
+# model; pull fills a teammate's new store); every other one needs records that exist, so a
+# mistyped path is an error.
+CREATE_STORE = {"monitor", "watch", "pull"}
 
 
 def _store_option(default: Any) -> argparse.ArgumentParser:
@@ -177,6 +178,8 @@ TEXT: dict[str, Callable[[Store, argparse.Namespace], str]] = {
     "archive": lambda store, args: actions.archive(store, args, COMMAND_LINE),
     "restore": lambda store, args: actions.archive(store, args, COMMAND_LINE, restore=True),
     "delete": actions.delete,
+    "push": actions.push,
+    "pull": actions.pull,
 }
 STATUS: dict[str, Callable[[Store, argparse.Namespace], int]] = {
     "doctor": _doctor, "monitor": _monitor, "watch": _watch,

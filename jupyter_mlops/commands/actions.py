@@ -121,6 +121,20 @@ def delete_version(store: Store, args: argparse.Namespace) -> str:
     return f"deleted {args.name}/{args.version} (its run and model stay in the store)"
 
 
+def push(store: Store, args: argparse.Namespace) -> str:
+    """``push``: what was sent to the MLflow tracking server."""
+    from ..sync import push
+
+    return str(push(args.to, args.experiment, args.since, store=store))
+
+
+def pull(store: Store, args: argparse.Namespace) -> str:
+    """``pull``: what came from the MLflow tracking server."""
+    from ..sync import pull
+
+    return str(pull(args.from_, args.experiment, store=store))
+
+
 def export(store: Store, args: argparse.Namespace, front: Front) -> str:
     """``export MODEL PATH``: where the bundle is, and how to serve it."""
     import shlex

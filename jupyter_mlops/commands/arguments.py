@@ -248,6 +248,26 @@ def add_doctor(parser: argparse.ArgumentParser, front: Front) -> None:
                         "(repeatable)")
 
 
+SERVER_HELP = ("the MLflow tracking server, e.g. http://mlflow.example:5000 (default: "
+               "$MLFLOW_TRACKING_URI; credentials as MLflow reads them, e.g. "
+               "$MLFLOW_TRACKING_TOKEN)")
+
+
+def add_push(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``push [--to URI] [-e EXP] [--since WHEN]``."""
+    parser.add_argument("--to", metavar="URI", help=SERVER_HELP)
+    parser.add_argument("-e", "--experiment", help="only this experiment's runs (and the "
+                        "versions of their models)")
+    parser.add_argument("--since", metavar="WHEN",
+                        help="only runs started since this ISO date or time (2026-11-30)")
+
+
+def add_pull(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``pull [--from URI] [-e EXP]``."""
+    parser.add_argument("--from", dest="from_", metavar="URI", help=SERVER_HELP)
+    parser.add_argument("-e", "--experiment", help="only this experiment")
+
+
 def add_store(parser: argparse.ArgumentParser, front: Front) -> None:
     """``store [PATH]`` (the magic's: the CLI has ``--store``)."""
     parser.add_argument("path", nargs="?", metavar="PATH",
@@ -297,6 +317,10 @@ COMMANDS = {
     "watch": Command("monitor new batch files; retrain and promote on drift", add_watch,
                      ("jupyter-mlops",)),
     "serve": Command("serve a bundle over HTTP", add_serve, ("jupyter-mlops",)),
+    "push": Command("mirror runs and registered models to an MLflow tracking server "
+                    "(again: only what changed)", add_push),
+    "pull": Command("bring a team's runs and registered models from an MLflow tracking "
+                    "server (read-only copies)", add_pull),
     "store": Command("where the store is; switch to PATH", add_store, ("%mlops",)),
 }
 

@@ -174,6 +174,12 @@ class MLOpsMagics(Magics):
     def _delete(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.delete(store, args))
 
+    def _push(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.push(store, args))
+
+    def _pull(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.pull(store, args))
+
     def _export(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.export(store, args, front))
 
