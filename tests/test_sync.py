@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from conftest import Shell
 
 import jupyter_mlops as mlops
-from jupyter_mlops.bundle.verify import free_port
+from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
 from jupyter_mlops.cli import main
 from jupyter_mlops.errors import MissingExtraError, SyncError
 from jupyter_mlops.store import RunResult, Store, open_store
@@ -45,15 +44,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1"})
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (root / "server.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "mlflow server did not start in 180 s"
-                time.sleep(0.5)
+        try:
+            wait_until_healthy(uri, process, timeout=180)
+        except RuntimeError:
+            pytest.fail(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
         yield uri
     finally:
         process.terminate()

@@ -176,10 +176,12 @@ def pull(from_: str | None = None, experiment: str | None = None, *,
     store = store or open_store()
     mlflow = client(uri, "pulling from an MLflow tracking server")
     report = SyncReport(uri, "pull")
-    found = _pages(mlflow.search_experiments,
-                   filter_string=f"name = '{experiment}'" if experiment else None)
-    if experiment and not found:
-        raise SyncError(f"no experiment {experiment!r} on {uri}")
+    if experiment is None:
+        found = _pages(mlflow.search_experiments)
+    else:
+        found = [e for e in [mlflow.get_experiment_by_name(experiment)] if e is not None]
+        if not found:
+            raise SyncError(f"no experiment {experiment!r} on {uri}")
     for exp in found:
         for remote in _pages(mlflow.search_runs, [exp.experiment_id],
                              "attributes.status != 'RUNNING'", max_results=1000):

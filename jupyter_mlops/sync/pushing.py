@@ -90,9 +90,9 @@ class _Pusher:
     def run(self, run_id: str, updated_at: float) -> None:
         store, mlflow = self.store, self.mlflow
         known = ids.remote_of(store, self.uri, "run", run_id)
-        run = store.get_run(run_id)
         if known is not None and known[1].get("updated_at", -1.0) >= updated_at:
             return
+        run = store.get_run(run_id)
         if known is None:
             experiment_id = self.experiment(run.experiment)
             remote_id = self._found(experiment_id).get(run_id)
