@@ -66,7 +66,11 @@ class _Pusher:
             known = ids.remote_of(self.store, self.uri, "experiment", name)
             if known is None:
                 remote = self.mlflow.get_experiment_by_name(name)
-                remote_id = remote.experiment_id if remote else self.mlflow.create_experiment(name)
+                if remote is None:
+                    remote_id = self.mlflow.create_experiment(name)
+                    self.found[remote_id] = {}  # new: no run of ours can be there yet
+                else:
+                    remote_id = remote.experiment_id
                 ids.record(self.store, self.uri, "experiment", name, remote_id, direction="push")
                 known = (remote_id, {})
             self.experiments[name] = known[0]
