@@ -252,6 +252,15 @@ def test_push_needs_a_server_and_checks_its_arguments(store_dir: Path,
             mlops.push("http://127.0.0.1:9", since="last tuesday", store=store)
 
 
+def test_the_magic_says_which_server_is_missing(shell: Shell,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    shell.run("%%track x\nx = 1")
+    for line in ("%mlops push", "%mlops pull -e nope"):
+        cell = shell.run(line)
+        assert "set $MLFLOW_TRACKING_URI" in cell.stderr and "Traceback" not in cell.stderr
+
+
 def test_without_mlflow_the_error_names_the_extra(store_dir: Path) -> None:
     code = ("import sys; sys.modules['mlflow'] = None\n"
             "import jupyter_mlops as m\n"
