@@ -14,6 +14,8 @@ import pandas as pd
 from ..data.profile import as_frame
 from ..entities import Run
 from ..errors import BundleError
+from ..frameworks.models import input_features
+from ..frameworks.registry import framework_of
 from .features import Need, column_needs
 from .serve import RequestError, frame_from_payload, validate
 
@@ -36,11 +38,13 @@ def _installed(distribution: str) -> str | None:
         return None
 
 
-def requirements(run: Run) -> list[str]:
-    """Pinned requirements: what the training code imported, plus the serving runtime."""
+def requirements(run: Run, model: Any = None) -> list[str]:
+    """Pinned requirements: what the training code imported, plus the serving runtime and
+    the model's framework (LightGBM...)."""
     packages = {k.lower(): v for k, v in run.environment.get("packages", {}).items()
                 if k.lower() not in NOTEBOOK_ONLY}
-    for name in RUNTIME:
+    framework = framework_of(model)
+    for name in (*RUNTIME, *((framework.DISTRIBUTION,) if framework is not None else ())):
         if name not in packages and (version := _installed(name)):
             packages[name] = version
     return [f"{name}=={version}" for name, version in sorted(packages.items())]
@@ -110,7 +114,7 @@ def input_schema(schema: dict[str, Any], profile: dict[str, Any], model: Any) ->
     classes = getattr(model, "classes_", None)
     if classes is not None:
         prediction["classes"] = np.asarray(classes).tolist()
-    return {"columns": columns, "feature_names": hasattr(model, "feature_names_in_"),
+    return {"columns": columns, "feature_names": input_features(model)[0] is not None,
             "prediction": prediction}
 
 
@@ -207,8 +211,9 @@ def signature_inputs(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[str],
-                 created: float) -> str:
-    """The MLmodel file: sklearn + python_function flavors, signature, input example.
+                 created: float, model_file: str = "model.skops") -> str:
+    """The MLmodel file: python_function, sklearn (for a skops model file) and the model's
+    framework flavor (``lightgbm``...), signature, input example.
 
     MLflow's pyfunc loads the bundle through serve.py (the bundle directory is its code
     path), so a frame gets the same checks and dtypes as a request to the bundle's server.
@@ -216,6 +221,14 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
     import sklearn
     import yaml
 
+    flavors: dict[str, Any] = {}
+    if model_file == "model.skops":
+        flavors["sklearn"] = {"code": None, "pickled_model": model_file,
+                              "serialization_format": "skops", "skops_trusted_types": trusted,
+                              "sklearn_version": sklearn.__version__}
+    framework = framework_of(model)
+    if framework is not None and framework.owns(model):  # not a Pipeline ending in one
+        flavors[framework.NAME] = framework.flavor(model, model_file, trusted)
     inputs = signature_inputs(schema)
     classes = schema["prediction"].get("classes")
     output_type = "double"
@@ -233,13 +246,7 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
                 "config": {"trust": [], "trust_code": False},
                 "python_version": platform.python_version(),
             },
-            "sklearn": {
-                "code": None,
-                "pickled_model": "model.skops",
-                "serialization_format": "skops",
-                "skops_trusted_types": trusted,
-                "sklearn_version": sklearn.__version__,
-            },
+            **flavors,
         },
         "model_uuid": run.run_id.lower(),
         "run_id": run.run_id,
@@ -279,7 +286,8 @@ def lineage_document(run: Run, upstream: list[Run], version: dict[str, Any] | No
     }
 
 
-def data_statement(schema: dict[str, Any], example_source: str) -> list[str]:
+def data_statement(schema: dict[str, Any], example_source: str,
+                   model_file: str = "model.skops") -> list[str]:
     """The model card's account of the training data a bundle carries (no rows)."""
     closed = [c for c in schema["columns"] if c.get("categories")]
     count = sum(len(c["categories"]) for c in closed)
@@ -292,14 +300,15 @@ def data_statement(schema: dict[str, Any], example_source: str) -> list[str]:
         f"and frequencies of text values seen at least {MIN_SHARED_COUNT} times (rarer ones "
         "are counted together, never listed).",
         f"`input_example.json`: {example_source}.",
-        "`model.skops` holds the model's learned state (coefficients, trees, encoder "
+        f"`{model_file}` holds the model's learned state (coefficients, trees, encoder "
         "categories; some models, such as nearest neighbours, keep training rows by design).",
     ]
 
 
 def model_card(run: Run, model: Any, schema: dict[str, Any], requirements: list[str],
                version: dict[str, Any] | None, events: list[dict[str, Any]],
-               example_source: str = "synthesized from the schema and the profile") -> str:
+               example_source: str = "synthesized from the schema and the profile",
+               model_file: str = "model.skops") -> str:
     """model_card.md: what the model is, how it was made and judged, who promoted it and why."""
     title = f"{version['name']} v{version['version']}" if version else run.name
     lines = [f"# {title}", "", f"`{type(model).__name__}` from run `{run.run_id}` "
@@ -314,7 +323,7 @@ def model_card(run: Run, model: Any, schema: dict[str, Any], requirements: list[
     lines += ["", "## Data", ""] + [
         f"- {e.kind} `{e.name}` {e.fingerprint} {e.detail.get('shape', '')}" for e in run.inputs]
     lines += ["", "## What of the training data this bundle holds", ""] + data_statement(
-        schema, example_source)
+        schema, example_source, model_file)
     lines += ["", "## Input schema", ""] + [
         f"- `{c['name']}` {c['kind']}" + (f" [{c['min']:.4g}, {c['max']:.4g}]"
                                           if "min" in c else "") for c in schema["columns"]]

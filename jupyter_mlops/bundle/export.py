@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
+from ..frameworks.models import input_features
+from ..frameworks.registry import BY_NAME, FRAMEWORKS
 from ..frameworks.serialize import SKOPS, load_model
 from ..store import Store, open_store
 from ..store.audit import head as audit_head
@@ -24,8 +26,11 @@ from .trainscript import train_script
 FORMAT_VERSION = 1
 SERVE_SOURCE = Path(__file__).with_name("serve.py")
 # The loader code a bundle carries for serve.py and MLflow (MLflow's code_paths convention).
+FRAMEWORKS_DIR = Path(__file__).resolve().parents[1] / "frameworks"
 CODE_FILES = {"code/mlops_trust.py": Path(__file__).with_name("trust.py"),
-              "code/mlops_pyfunc.py": Path(__file__).with_name("pyfunc.py")}
+              "code/mlops_pyfunc.py": Path(__file__).with_name("pyfunc.py"),
+              "code/mlops_frameworks.py": FRAMEWORKS_DIR / "registry.py",
+              **{f"code/mlops_{f.NAME}.py": FRAMEWORKS_DIR / f"{f.NAME}.py" for f in FRAMEWORKS}}
 
 
 def _resolve(store: Store, ref: ModelVersion | str) -> tuple[str, str | None, ModelVersion | None]:
@@ -41,8 +46,8 @@ def _resolve(store: Store, ref: ModelVersion | str) -> tuple[str, str | None, Mo
 def _training_data(store: Store, run: Any, model: Any, variable: str) -> dict[str, Any]:
     """The recorded dataset the model was fitted on: the ``fit`` input the capture observed
     for it, else the largest 2-D dataset the run read or built that has its features."""
-    names = [str(n) for n in getattr(model, "feature_names_in_", [])]
-    width = getattr(model, "n_features_in_", None)
+    found_names, width = input_features(model)
+    names = found_names or []
     best: dict[str, Any] | None = None
     candidates = [e for e in run.inputs if e.detail.get("fit_of") == variable]
     candidates += [e for e in [*run.inputs, *run.outputs] if e not in candidates]
@@ -128,18 +133,20 @@ def export_bundle(
             model = load_model(stored, fmt, stored_types)
     else:
         model = load_model(stored, fmt, stored_types)
-    model_bytes = stored  # skops already: reuse the bytes
-    if fmt != SKOPS:
+    model_bytes = stored  # skops or a framework's native format already: reuse the bytes
+    model_name = f"model{BY_NAME[fmt].SUFFIX}" if fmt in BY_NAME else "model.skops"
+    if fmt != SKOPS and fmt not in BY_NAME:
         try:
             model_bytes = sio.dumps(model)
         except Exception as exc:
             raise BundleError(f"{type(model).__name__} cannot be written in the skops format "
                               f"({exc}), so it cannot be bundled: a bundle never holds a "
                               "pickle") from None
-    try:
-        found = trust.audit(model_bytes, f"the model of run {run_id}", [
-            *(trusted or ()), *(f"{trust.CODE_MODULE}.{f}" for f in (code.functions if code
-                                                                       else []))])
+    try:  # a native file was checked by its framework's loader (load_model) already
+        found = [] if fmt in BY_NAME else trust.audit(
+            model_bytes, f"the model of run {run_id}", [
+                *(trusted or ()), *(f"{trust.CODE_MODULE}.{f}" for f in (code.functions if code
+                                                                           else []))])
     except trust.ModelRefused as exc:
         raise BundleError(str(exc)) from None
     dataset = _training_data(store, run, model, variable)
@@ -152,7 +159,7 @@ def export_bundle(
         example = contents.example_from_frame(input_example, schema)
         example_source = f"{len(example['data'])} row(s) chosen by the exporter " \
             "(input_example=)"
-    requirements = contents.requirements(run)
+    requirements = contents.requirements(run, model)
     version_info = dataclasses.asdict(version) if version else None
     subject = version.name if version else None
     events = [dataclasses.asdict(e) for e in store.events(subject)] if subject else []
@@ -160,8 +167,8 @@ def export_bundle(
     created = time.time()
     files: dict[str, str | bytes] = {
         "MLmodel": contents.mlmodel_yaml(run=run, schema=schema, model=model, trusted=found,
-                                         created=created),
-        "model.skops": model_bytes,
+                                         created=created, model_file=model_name),
+        model_name: model_bytes,
         "requirements.txt": "\n".join(requirements) + "\n",
         "python_env.yaml": contents.python_env_yaml(run.environment.get("python")),
         "input_example.json": json.dumps(example, indent=1),
@@ -171,7 +178,7 @@ def export_bundle(
         "reference_profile.json": json.dumps(contents.bundle_profile(dataset["profile"],
                                                                      schema)),
         "model_card.md": contents.model_card(run, model, schema, requirements, version_info,
-                                             events, example_source),
+                                             events, example_source, model_name),
         "lineage.json": json.dumps(
             {**contents.lineage_document(run, upstream, version_info, events),
              # The store's audit chain head at export: `doctor --bundle` detects a log later
@@ -188,6 +195,7 @@ def export_bundle(
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": created,
         "model": {"class": type(model).__name__, "module": type(model).__module__,
+                  "file": model_name,
                   "fingerprint": next(e.fingerprint for e in models if e.name == variable),
                   "run_id": run_id, "version": version.ref if version else None},
         # What the model holds beyond skops' defaults, for reading only: loaders never trust it.

@@ -64,7 +64,7 @@ class IntegrityError(Exception):
     """A bundle file is missing or differs from what MANIFEST.json recorded."""
 
 
-REQUIRED_FILES = ("model.skops", "schema.json")
+REQUIRED_FILES = ("schema.json",)  # and one model file: trust.MODEL_FILES
 
 
 def _bundle_files(root: Path) -> list[str]:
@@ -107,6 +107,8 @@ def verify_manifest(root: Path) -> dict[str, Any]:
         raise IntegrityError(f"{where} has no file list (\"files\": {{name: sha256}}): the "
                              "bundle cannot be checked; export it again")
     missing = [name for name in REQUIRED_FILES if name not in listed]
+    if not any(name in listed for name in trust.MODEL_FILES):
+        missing.append(" or ".join(trust.MODEL_FILES))
     if missing:
         raise IntegrityError(f"{where} does not list {', '.join(missing)}: the bundle cannot "
                              "be checked; export it again")
@@ -132,7 +134,8 @@ def load_model(root: Path, trusted: list[str] | tuple[str, ...] = (),
     before anything is built; the bundle's notebook functions run only with ``trust_code``.
     :class:`trust.ModelRefused` otherwise."""
     local = trust.load_code(root, trust_code)
-    return trust.load_file(root / "model.skops", [*trusted, *local])
+    name = trust.model_file(path.name for path in root.iterdir())
+    return trust.load_file(root / name, [*trusted, *local])
 
 
 NO_ROWS = "the request holds no rows to score: send at least one"

@@ -3,11 +3,15 @@
 Trust lives in the loader, never in the file: a model is audited against this list (plus the
 exact names the person loading it passes with ``--trust`` / ``trusted=``) before any object
 is built, and a file, a bundle or its manifest can never widen it. The list names types, never
-modules: every scikit-learn estimator, the internal objects their fitted state holds, and the
-few functions scikit-learn itself stores (numpy/scipy ufuncs are trusted by skops already).
+modules: every scikit-learn estimator, the internal objects their fitted state holds, the
+few functions scikit-learn itself stores (numpy/scipy ufuncs are trusted by skops already),
+and the exact types each framework of ``frameworks.registry`` names (LightGBM's estimators
+and Booster), whose native state is checked before it is parsed. A framework's native file
+(``model.lgb``) is loaded by its own checked parser, never through pickle.
 
-This module imports nothing from jupyter_mlops: bundles carry it as ``code/mlops_trust.py`` so
-that ``serve.py`` and the MLflow loader apply the same list without jupyter-mlops installed.
+This module imports nothing from jupyter_mlops but the framework registry: bundles carry it as
+``code/mlops_trust.py`` (and the registry as ``code/mlops_frameworks.py``) so that
+``serve.py`` and the MLflow loader apply the same list without jupyter-mlops installed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
+import json
 import re
 import sys
 import types
@@ -24,6 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:  # imported as jupyter_mlops.bundle.trust
+    from ..frameworks import registry
+except ImportError:  # the bundle's code/mlops_trust.py, beside code/mlops_frameworks.py
+    import mlops_frameworks as registry  # type: ignore[import-not-found,no-redef]
 
 # What the fitted state of scikit-learn's own estimators holds besides estimator classes.
 SKLEARN_INTERNALS = (
@@ -65,6 +75,7 @@ FUNCTIONS = (
     "numpy.var", "numpy.clip", "numpy.round", "numpy.nan_to_num",
 )
 VALUES = (
+    "collections.OrderedDict",  # LightGBM's best scores
     "numpy.dtype",  # a dtype built from its description (SimpleImputer, KBinsDiscretizer)
     # sparse matrices (e.g. SparseRandomProjection's components_), index-checked on load
     "scipy.sparse._csr.csr_matrix", "scipy.sparse._csc.csc_matrix",
@@ -127,7 +138,8 @@ def allowlist() -> frozenset[str]:
     names |= {_name(getattr(selection, n)) for n in (
         "chi2", "f_classif", "f_regression", "mutual_info_classif", "mutual_info_regression",
         "r_regression")}
-    return frozenset(names | set(SKLEARN_INTERNALS) | set(FUNCTIONS) | set(VALUES))
+    return frozenset(names | set(SKLEARN_INTERNALS) | set(FUNCTIONS) | set(VALUES)
+                     | registry.skops_types())
 
 
 def refused(types: Iterable[str], trusted: Iterable[str] = ()) -> list[str]:
@@ -170,7 +182,44 @@ def audit(data: bytes, label: str, trusted: Iterable[str] = ()) -> list[str]:
     if foreign:
         raise ModelRefused(f"{label} contains types this loader does not trust: "
                            f"{', '.join(foreign)}. Loading them could run code. {OPT_IN}")
+    _check_framework_states(data, present, label)
     return present
+
+
+def _json_state(node: Any) -> dict[str, Any]:
+    """The plain (JSON) attributes of a skops object node, read from its schema."""
+    content = node.get("content") if isinstance(node, dict) else None
+    attributes = content.get("content") if isinstance(content, dict) else None
+    if not isinstance(attributes, dict):
+        return {}
+    return {key: json.loads(value["content"]) for key, value in attributes.items()
+            if isinstance(value, dict) and value.get("__loader__") == "JsonNode"
+            and isinstance(value.get("content"), str)}
+
+
+def _check_framework_states(data: bytes, present: list[str], label: str) -> None:
+    """Let each framework check the native state (e.g. LightGBM model text) that a skops file
+    holds for its types, before skops builds anything from it."""
+    import io
+
+    owners = {name: framework for framework in registry.FRAMEWORKS
+              for name in framework.SKOPS_TYPES if name in present}
+    if not owners:
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        pending: list[Any] = [json.loads(archive.read("schema.json"))]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            framework = owners.get(f"{node.get('__module__')}.{node.get('__class__')}")
+            if framework is not None:
+                try:
+                    framework.check_state(_json_state(node), label)
+                except ValueError as exc:
+                    raise ModelRefused(str(exc)) from None
+            pending.extend(node.values())
 
 
 def load(data: bytes, label: str, trusted: Iterable[str] = ()) -> Any:
@@ -194,13 +243,38 @@ def load(data: bytes, label: str, trusted: Iterable[str] = ()) -> Any:
     return model
 
 
+MODEL_FILES = ("model.skops", *(f"model{f.SUFFIX}" for f in registry.FRAMEWORKS))
+
+
+def model_file(listed: Iterable[str]) -> str:
+    """The one model file among a bundle's ``listed`` files (``model.skops``, or a
+    framework's native ``model.lgb``...)."""
+    names = set(listed)
+    found = [name for name in MODEL_FILES if name in names]
+    if len(found) != 1:
+        raise ModelRefused(f"a bundle holds exactly one model file of {', '.join(MODEL_FILES)}; "
+                           f"this one lists {', '.join(found) or 'none'}")
+    return found[0]
+
+
 def load_file(path: Path, trusted: Iterable[str] = ()) -> Any:
-    """:func:`load` for a file on disk."""
+    """:func:`load` for a file on disk; a framework's native file (by its suffix) is loaded by
+    that framework's checked parser."""
+    path = Path(path)
     try:
-        data = Path(path).read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise ModelRefused(f"{path} cannot be read ({exc.strerror or exc})") from None
-    return load(data, str(path), trusted)
+    native = next((f for f in registry.FRAMEWORKS if path.suffix == f.SUFFIX), None)
+    if native is None:
+        return load(data, str(path), trusted)
+    try:
+        return native.load(data, str(path))
+    except ImportError as exc:
+        raise ModelRefused(f"{path} needs {native.DISTRIBUTION} ({exc}): install the bundle's "
+                           "requirements.txt") from None
+    except ValueError as exc:
+        raise ModelRefused(str(exc)) from None
 
 
 def load_code(root: Path, allowed: bool) -> list[str]:

@@ -31,6 +31,7 @@ from ..frameworks.models import (
     is_model,
     keeps_fitted_state,
     model_params,
+    training_history,
 )
 from ..frameworks.serialize import dump_model, fingerprint_model
 from ..store import DatasetInfo, ModelInfo, RunResult, Store
@@ -400,8 +401,29 @@ class RunRecorder:
         for key, value in scalars.items():
             if key not in self.metric_count:
                 self.log_metric(key, value)
+        self._training_curves(result)
         result.metrics = self.pending_metrics
         self.pending_metrics = []
+
+    def _training_curves(self, result: RunResult) -> None:
+        """Each output model's evaluation curves as step metrics (step = iteration) and its
+        early-stopping ``best_iteration``, from what its framework kept; a key the cell
+        logged itself is left alone."""
+        models = [e.name for e in result.outputs if e.kind == "model"]
+        for name in models:
+            prefix = "" if len(models) == 1 else name + "."
+            try:
+                curves, best = training_history(self.namespace.get(name))
+            except Exception as exc:  # one odd model must not cost the other metrics
+                self.warnings.append(f"training curves of {name} not recorded: {exc}")
+                continue
+            points = {prefix + key: values for key, values in curves.items()}
+            if best is not None:
+                points[prefix + "best_iteration"] = [float(best)]
+            for key, values in points.items():
+                if key not in self.metric_count:
+                    for step, value in enumerate(values):
+                        self.log_metric(key, value, step)
 
     def _evaluate(self, result: RunResult, scalars: dict[str, float]) -> None:
         assert self.options.eval is not None

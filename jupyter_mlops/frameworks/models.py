@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .registry import final_step, framework_of, native_framework
+
 METRIC_NAME = re.compile(
     r"(^|_)(acc|accuracy|auc|roc_auc|pr_auc|ap|f1|f1_score|precision|recall|loss|logloss|"
     r"log_loss|rmse|mse|mae|mape|r2|score|error|err)(_|$|\d)",
@@ -17,10 +19,12 @@ METRIC_NAME = re.compile(
 
 
 def is_model(obj: Any) -> bool:
-    """Anything with ``fit`` and ``predict`` (scikit-learn estimators and look-alikes)."""
+    """Anything with ``fit`` and ``predict`` (scikit-learn estimators and look-alikes), and
+    the native models of the frameworks in :mod:`.registry` (a LightGBM ``Booster``)."""
     if isinstance(obj, type):
         return False
-    return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
+    return (callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
+            ) or native_framework(obj) is not None
 
 
 def is_fitted(model: Any) -> bool:
@@ -73,8 +77,12 @@ def model_params(model: Any) -> dict[str, Any]:
     """Hyperparameters of a model: ``get_params(deep=True)``, flattened through pipelines.
 
     Nested estimators appear by class name under their own key (``clf``) and their
-    parameters with scikit-learn's ``clf__C`` keys.
+    parameters with scikit-learn's ``clf__C`` keys. A framework's native model (a LightGBM
+    ``Booster``) gives its training parameters.
     """
+    framework = native_framework(model)
+    if framework is not None:
+        return {key: _plain_param(value) for key, value in sorted(framework.params(model).items())}
     get_params = getattr(model, "get_params", None)
     if not callable(get_params):
         return {}
@@ -84,6 +92,28 @@ def model_params(model: Any) -> dict[str, Any]:
         return {}
     return {key: _plain_param(value) for key, value in sorted(params.items())
             if key not in ("steps", "transformer_list", "estimators")}
+
+
+def input_features(model: Any) -> tuple[list[str] | None, int | None]:
+    """The input column names a model was fitted on (None when it saw an unnamed array) and
+    their count (None when unknown)."""
+    framework = native_framework(model)
+    if framework is not None:
+        names, width = framework.features(model)
+        return names, width
+    names = getattr(model, "feature_names_in_", None)
+    return ([str(n) for n in names] if names is not None else None,
+            getattr(model, "n_features_in_", None))
+
+
+def training_history(model: Any) -> tuple[dict[str, list[float]], int | None]:
+    """What the model's framework kept of its training: evaluation curves (``{"valid_0.
+    binary_logloss": [per iteration]}``) and the early-stopping best iteration (or None)."""
+    framework = framework_of(model)
+    if framework is None:
+        return {}, None
+    final = final_step(model)
+    return framework.curves(final), framework.best_iteration(final)
 
 
 def is_metric_value(name: str, value: Any) -> bool:
@@ -104,15 +134,21 @@ def is_classifier(model: Any, y: np.ndarray) -> bool:
             return True
     except Exception:
         pass
-    if estimator_type == "regressor":
-        return False
+    if estimator_type in ("classifier", "regressor"):
+        return estimator_type == "classifier"
     return y.dtype.kind in "bOUS" or (y.dtype.kind in "iu" and np.unique(y).size <= 20)
 
 
 def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
-    """Standard metrics of ``model`` on ``(X, y)`` and its predictions as ``.npz`` bytes."""
+    """Standard metrics of ``model`` on ``(X, y)`` and its predictions as ``.npz`` bytes.
+
+    A framework's native model is scored through its framework's view of it (a LightGBM
+    Booster predicts its encoded labels 0..k-1 and their probabilities)."""
     from sklearn import metrics as skm
 
+    framework = native_framework(model)
+    if framework is not None:
+        model = framework.scorer(model)
     y_true = np.asarray(y).ravel()
     y_pred = np.asarray(model.predict(X)).ravel()
     arrays: dict[str, np.ndarray] = {"y_true": y_true, "y_pred": y_pred}

@@ -1,4 +1,5 @@
-"""Serialize fitted models safely: skops by default, pickle only when skops cannot.
+"""Serialize fitted models safely: a framework's native format for its native models (a
+LightGBM Booster's model text), skops by default, pickle only when neither can.
 
 A model is stored in the skops format with the list of types it contains, so that loading
 it back from our own store trusts exactly the types that were there when it was saved, and
@@ -15,9 +16,10 @@ from typing import Any
 
 import xxhash
 
+from .registry import BY_NAME, native_framework
+
 SKOPS = "skops"
 PICKLE = "pickle"
-
 
 
 def fingerprint_model(model: Any) -> str:
@@ -27,8 +29,13 @@ def fingerprint_model(model: Any) -> str:
 
 
 def dump_model(model: Any) -> tuple[bytes, str, list[str]]:
-    """Serialize ``model``; returns ``(bytes, format, trusted_types)``."""
+    """Serialize ``model``; returns ``(bytes, format, trusted_types)``, the format being
+    ``"skops"``, ``"pickle"`` or a framework's name (its native format)."""
     import skops.io as sio
+
+    framework = native_framework(model)
+    if framework is not None:
+        return framework.dump(model), framework.NAME, []
 
     try:
         data = sio.dumps(model)
@@ -46,6 +53,8 @@ def load_model(data: bytes, fmt: str, trusted_types: list[str]) -> Any:
         import skops.io as sio
 
         return sio.loads(data, trusted=trusted_types)
+    if fmt in BY_NAME:
+        return BY_NAME[fmt].load(data, "the stored model")
     if fmt == PICKLE:
         return pickle.loads(data)  # noqa: S301 - written by this store for this user
     raise ValueError(f"unknown model format {fmt!r}: this store was written by a newer version")

@@ -1,0 +1,249 @@
+"""LightGBM: its models as jupyter-mlops sees them (sklearn API and ``lgb.train`` Boosters).
+
+A ``Booster`` is kept in LightGBM's own model text, checked before LightGBM parses it; the
+sklearn-API models (``LGBMClassifier``...) go through skops, whose file holds the same model
+text (``Booster.__getstate__``), checked the same way before anything is built.
+
+Standalone: imports only the standard library and numpy (LightGBM inside functions), because
+bundles carry it as ``code/mlops_lightgbm.py`` for their loader.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+NAME = "lightgbm"  # the MLflow flavor and the store's format name
+DISTRIBUTION = "lightgbm"  # what requirements.txt pins
+SUFFIX = ".lgb"  # the bundle's native model file: model.lgb
+# Exact types a skops file of a LightGBM sklearn-API model holds (never the whole module).
+SKOPS_TYPES = ("lightgbm.sklearn.LGBMClassifier", "lightgbm.sklearn.LGBMRegressor",
+               "lightgbm.sklearn.LGBMRanker", "lightgbm.basic.Booster")
+BOOSTER = "lightgbm.basic.Booster"
+CLASSIFYING = ("binary", "cross_entropy", "xentropy", "multiclass", "softmax", "multiclassova",
+               "multiclass_ova", "ova", "ovr")
+MAX_TEXT_CHARS = 2 * 1024**3
+
+
+def owns(obj: Any) -> bool:
+    """Whether ``obj`` is a LightGBM model (by its type's module; LightGBM is not imported)."""
+    return (type(obj).__module__ or "").split(".")[0] == "lightgbm"
+
+
+def is_native(obj: Any) -> bool:
+    """A ``Booster``: stored as model text, not through skops."""
+    return f"{type(obj).__module__}.{type(obj).__name__}" == BOOSTER
+
+
+def dump(model: Any) -> bytes:
+    """The Booster's model text (all iterations)."""
+    return str(model.model_to_string(num_iteration=-1)).encode()
+
+
+def load(data: bytes, label: str) -> Any:
+    """A Booster from model text, checked first (:func:`check_text`); ValueError if refused."""
+    import lightgbm
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{label} is not LightGBM model text: refused") from None
+    check_text(text, label)
+    try:
+        return lightgbm.Booster(model_str=text)
+    except Exception as exc:  # LightGBM's own parser said no
+        raise ValueError(f"{label} could not be loaded by LightGBM ({exc})") from None
+
+
+# --- structural checks ----------------------------------------------------------------------
+# LightGBM's C++ predict follows child indices without bounds checks, and its parser trusts
+# tree_sizes to cut the text: a crafted file could read outside its arrays. Before the text is
+# parsed, each tree's links must point forward and inside it, split features must exist,
+# categorical splits must point inside their bitsets, and the tree sizes must cut at trees.
+
+
+def _fields(block: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+
+
+def _numbers(fields: dict[str, str], key: str, count: int, label: str) -> np.ndarray:
+    try:
+        values = np.array(fields.get(key, "").split(), dtype=np.float64)
+    except ValueError:
+        raise ValueError(f"{label}: a tree's {key} is not a list of numbers: refused") from None
+    if values.size != count:
+        raise ValueError(f"{label}: a tree's {key} has {values.size} values, not {count}: "
+                         "refused")
+    return values
+
+
+def _check_tree(fields: dict[str, str], n_features: int, label: str) -> None:
+    bad = f"{label} holds a tree whose %s: the file is corrupt or crafted; refused"
+    try:
+        leaves, n_cat = int(fields["num_leaves"]), int(fields.get("num_cat", "0"))
+    except (KeyError, ValueError):
+        raise ValueError(bad % "size is missing") from None
+    if leaves < 1 or n_cat < 0:
+        raise ValueError(bad % "size is impossible")
+    _numbers(fields, "leaf_value", leaves, label)
+    if leaves == 1:
+        return
+    inner = leaves - 1
+    left, right = (_numbers(fields, k, inner, label).astype(np.int64)
+                   for k in ("left_child", "right_child"))
+    index = np.arange(inner)
+    for child in (left, right):  # inner nodes point forward; ~leaf indexes a leaf
+        if not (((child > index) & (child < inner)) | ((child < 0) & (~child < leaves))).all():
+            raise ValueError(bad % "node links are out of range")
+    feature = _numbers(fields, "split_feature", inner, label).astype(np.int64)
+    if not ((feature >= 0) & (feature < n_features)).all():
+        raise ValueError(bad % "split features are out of range")
+    decision = _numbers(fields, "decision_type", inner, label).astype(np.int64)
+    threshold = _numbers(fields, "threshold", inner, label)
+    categorical = (decision & 1) == 1
+    if categorical.any():
+        bounds = _numbers(fields, "cat_boundaries", n_cat + 1, label).astype(np.int64)
+        bits = len(fields.get("cat_threshold", "").split())
+        cats = threshold[categorical].astype(np.int64)
+        if bounds[0] != 0 or (np.diff(bounds) < 0).any() or bounds[-1] != bits or not (
+                (cats >= 0) & (cats < n_cat)).all():
+            raise ValueError(bad % "categorical splits point outside their bitsets")
+    if fields.get("is_linear", "0").strip() == "1":
+        counts = _numbers(fields, "num_features", leaves, label).astype(np.int64)
+        used = np.array(fields.get("leaf_features", "").split(), dtype=np.int64)
+        if (counts < 0).any() or used.size != counts.sum() or not (
+                (used >= 0) & (used < n_features)).all():
+            raise ValueError(bad % "linear leaves use features out of range")
+
+
+def check_text(text: str, label: str) -> None:
+    """Refuse LightGBM model text that could make its parser or predict read out of bounds."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"{label} is larger than {MAX_TEXT_CHARS} characters: refused")
+    start, end = text.find("Tree=0\n"), text.find("end of trees")
+    if not text.startswith("tree\n") or end < 0 or 0 <= end < start:
+        raise ValueError(f"{label} is not LightGBM model text: refused")
+    header = _fields(text[:start if start >= 0 else end])
+    try:
+        n_features = int(header["max_feature_idx"]) + 1
+        per_iteration = int(header.get("num_tree_per_iteration", "1"))
+        n_class = int(header.get("num_class", "1"))
+    except (KeyError, ValueError):
+        raise ValueError(f"{label} has no readable LightGBM header: refused") from None
+    trees = re.split(r"^Tree=\d+\n", text[start:end], flags=re.MULTILINE)[1:] \
+        if start >= 0 else []
+    if n_features < 1 or per_iteration < 1 or n_class < 1 or len(trees) % per_iteration:
+        raise ValueError(f"{label} has an inconsistent LightGBM header: refused")
+    if "tree_sizes" in header:  # the parser cuts the text at these offsets
+        sizes = header["tree_sizes"].split()
+        offset, span = 0, text[start:end]
+        for i, size in enumerate(sizes):
+            if not size.isdigit() or not span.startswith(f"Tree={i}\n", offset):
+                raise ValueError(f"{label} has tree sizes that do not cut at its trees: "
+                                 "refused")
+            offset += int(size)
+        if offset != len(span) or len(sizes) != len(trees):
+            raise ValueError(f"{label} has tree sizes that do not cut at its trees: refused")
+    for block in trees:
+        _check_tree(_fields(block), n_features, label)
+
+
+def check_state(state: dict[str, Any], label: str) -> None:
+    """Check the model text a skops file holds for a Booster (its ``__getstate__``)."""
+    text = state.get("_handle", state.get("handle"))
+    if text is not None:
+        if not isinstance(text, str):
+            raise ValueError(f"{label} holds a LightGBM Booster without model text: refused")
+        check_text(text, label)
+
+
+# --- what a tracked cell records ------------------------------------------------------------
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is None or isinstance(v, (bool, int, float,
+                                                                             str, list))}
+
+
+def params(model: Any) -> dict[str, Any]:
+    """A Booster's training parameters (sklearn-API models use ``get_params``)."""
+    if not is_native(model):
+        return {}
+    return _plain(dict(getattr(model, "params", None) or {}))
+
+
+def curves(model: Any) -> dict[str, list[float]]:
+    """The evaluation history LightGBM keeps: ``evals_result_`` of sklearn-API models, as
+    ``"valid_0.binary_logloss": [per iteration]``. A Booster keeps none (see the capture's
+    ``lgb.train`` observer)."""
+    history = getattr(model, "evals_result_", None) if not is_native(model) else None
+    if not isinstance(history, dict):
+        return {}
+    return {f"{data}.{metric}": [float(v) for v in values]
+            for data, results in history.items() for metric, values in results.items()}
+
+
+def best_iteration(model: Any) -> int | None:
+    """The early-stopping best iteration (1-based, as LightGBM counts), when there was one."""
+    try:
+        best = model.best_iteration if is_native(model) else model.best_iteration_
+    except Exception:  # unfitted, or no attribute
+        return None
+    return int(best) if isinstance(best, (int, np.integer)) and best > 0 else None
+
+
+def features(model: Any) -> tuple[list[str] | None, int | None]:
+    """A Booster's input column names (None for LightGBM's ``Column_N`` defaults) and count."""
+    if not is_native(model):
+        return None, None
+    names = [str(n) for n in model.feature_name()]
+    generic = names == [f"Column_{i}" for i in range(len(names))]
+    return (None if generic else names), int(model.num_feature())
+
+
+def _objective(model: Any) -> str:
+    header = str(model.model_to_string(num_iteration=1)).split("Tree=", 1)[0]
+    return _fields(header).get("objective", "").split(" ")[0]
+
+
+class BoosterScorer:
+    """A Booster seen as an estimator for ``--eval``: ``predict`` gives labels (classes are
+    LightGBM's encoded labels 0..k-1) and ``predict_proba`` probabilities."""
+
+    def __init__(self, booster: Any, objective: str) -> None:
+        self.booster = booster
+        self.classifies = objective in CLASSIFYING
+        self._estimator_type = "classifier" if self.classifies else "regressor"
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        raw = np.asarray(self.booster.predict(X))
+        return np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.arange(max(2, int(self.booster.num_model_per_iteration())))
+
+    def predict(self, X: Any) -> np.ndarray:
+        if not self.classifies:
+            return np.asarray(self.booster.predict(X))
+        return np.argmax(self.predict_proba(X), axis=1)
+
+
+def scorer(model: Any) -> Any:
+    """What ``--eval`` scores: the model itself, or a Booster as an estimator."""
+    return BoosterScorer(model, _objective(model)) if is_native(model) else model
+
+
+def flavor(model: Any, data: str, trusted: list[str]) -> dict[str, Any]:
+    """MLflow's ``lightgbm`` flavor: a Booster's model text, or a sklearn-API model's skops
+    file (``mlflow.lightgbm.load_model`` reads both)."""
+    import lightgbm
+
+    entry: dict[str, Any] = {"lgb_version": lightgbm.__version__, "data": data,
+                             "model_class": f"{type(model).__module__}.{type(model).__name__}",
+                             "code": None}
+    if not is_native(model):
+        entry.update(serialization_format="skops", skops_trusted_types=trusted)
+    return entry

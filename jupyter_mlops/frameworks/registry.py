@@ -1,0 +1,46 @@
+"""The frameworks beyond scikit-learn, and which one a model belongs to.
+
+Each framework is one module with the same names (``NAME``, ``SUFFIX``, ``SKOPS_TYPES``,
+``owns``, ``is_native``, ``dump``, ``load``, ``check_state``, ``params``, ``curves``,
+``best_iteration``, ``features``, ``scorer``, ``flavor``): recognising, capturing, storing,
+loading and bundling its models all dispatch through :func:`framework_of`, never through
+checks spread over the package.
+
+Standalone like its framework modules: bundles carry it as ``code/mlops_frameworks.py`` (and
+each framework as ``code/mlops_<name>.py``) so that their loader applies the same checks.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+try:  # inside jupyter_mlops
+    from . import lightgbm
+except ImportError:  # inside a bundle
+    import mlops_lightgbm as lightgbm  # type: ignore[import-not-found,no-redef]
+
+FRAMEWORKS: tuple[ModuleType, ...] = (lightgbm,)
+BY_NAME = {framework.NAME: framework for framework in FRAMEWORKS}
+
+
+def final_step(model: Any) -> Any:
+    """The model a scikit-learn Pipeline ends with (the model itself otherwise)."""
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if isinstance(steps, list) and steps else model
+
+
+def framework_of(model: Any) -> ModuleType | None:
+    """The framework module of ``model`` (or of the model its Pipeline ends with)."""
+    final = final_step(model)
+    return next((f for f in FRAMEWORKS if f.owns(final)), None)
+
+
+def native_framework(model: Any) -> ModuleType | None:
+    """The framework of a model kept in its native format (a Booster), else None."""
+    return next((f for f in FRAMEWORKS if f.owns(model) and f.is_native(model)), None)
+
+
+def skops_types() -> set[str]:
+    """The exact types every framework adds to the skops allowlist."""
+    return {name for framework in FRAMEWORKS for name in framework.SKOPS_TYPES}
