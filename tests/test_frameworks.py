@@ -90,6 +90,34 @@ def test_booster_is_found_with_its_params_and_scored_on_encoded_labels(data: She
     np.testing.assert_allclose(stored.predict(data.ns["X_test"]), probability)
 
 
+def test_lgb_train_arguments_curves_and_training_data_are_observed(data: Shell) -> None:
+    cell = data.run("""%%track curves
+import lightgbm as lgb
+evaluated = lgb.Dataset(X_test, e_test)
+booster = lgb.train({"objective": "binary", "verbose": -1},
+                    lgb.Dataset(X_train.assign(extra=1.0).drop(columns="extra"), e_train),
+                    num_boost_round=80, valid_sets=[evaluated], valid_names=["test"],
+                    callbacks=[lgb.early_stopping(5, verbose=False)])
+""")
+    assert cell.result.success, cell.stderr
+    store = data.store()
+    run = store.get_run("curves")
+    booster = data.ns["booster"]
+    assert run.params["num_boost_round"] == 80 and run.params["valid_sets"] == 1
+    curve = _curve(store, run.run_id, "test.binary_logloss")
+    assert len(curve) > booster.best_iteration > 0  # every iteration, until it stopped
+    assert curve[booster.best_iteration - 1][1] == pytest.approx(
+        booster.best_score["test"]["binary_logloss"])
+    assert run.metrics["best_iteration"] == booster.best_iteration
+    # the data built inside the call is what the Booster was fitted on
+    [fitted] = [e for e in run.inputs if e.detail.get("fit_of") == "booster"]
+    assert fitted.detail["shape"] == [400, 3]
+    # the wrapper is gone after the cell; LightGBM's sklearn API was never observed
+    import lightgbm
+
+    assert lightgbm.train is lightgbm.engine.train
+
+
 def test_a_model_fitted_in_place_is_an_output(data: Shell) -> None:
     assert data.run("import lightgbm as lgb\n"
                     "reg = lgb.LGBMRegressor(n_estimators=20, verbose=-1)").result.success

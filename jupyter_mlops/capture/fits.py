@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
 
@@ -147,9 +147,17 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+class Watcher(Protocol):
+    """What observes calls while a cell runs (:class:`FitWatcher`, ``TrainWatcher``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @contextmanager
-def watching(watcher: FitWatcher | None) -> Iterator[None]:
-    """Observe fit calls while the block runs (no-op for ``None``)."""
+def watching(watcher: Watcher | None) -> Iterator[None]:
+    """Observe calls while the block runs (no-op for ``None``)."""
     if watcher is None:
         yield
         return

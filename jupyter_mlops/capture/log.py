@@ -19,7 +19,8 @@ def activate(recorder: RunRecorder | None) -> Iterator[None]:
     global _active
     previous, _active = _active, recorder
     try:
-        with watching(recorder.fits if recorder is not None else None):
+        with watching(recorder.fits if recorder is not None else None), \
+                watching(recorder.training if recorder is not None else None):
             yield
     finally:
         _active = previous

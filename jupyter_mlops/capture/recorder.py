@@ -41,6 +41,7 @@ from .artifacts import artifact_bytes
 from .cells import CellHistory
 from .changes import Before, file_entity
 from .fits import FitWatcher
+from .training import TrainWatcher
 
 MAX_STREAM_CHARS = 64_000
 METRIC_FLUSH_POINTS = 5_000
@@ -130,6 +131,7 @@ class RunRecorder:
         self._git = environment.git_state_soon()
         self._slice = history.code_slice(self.analysis.reads)
         self.fits = FitWatcher(namespace)  # started by api.activate while the cell runs
+        self.training = TrainWatcher(namespace)  # lgb.train...: likewise
 
     # -- before the cell -------------------------------------------------------------------
     def _dataset_entity(self, name: str, value: Any) -> Entity:
@@ -345,6 +347,8 @@ class RunRecorder:
         """Record the data ``model`` was fitted on in this cell as an input of the run (with
         ``fit_of`` naming the model), even when it was built inside the cell or the call."""
         X = self.fits.fitted_on(model)
+        if X is None and (training := self.training.observed(model)) is not None:
+            X = training.X
         if X is None or not is_dataset(X):
             return
         bound = next((n for n in (*self.analysis.binds, *self.analysis.reads)
@@ -361,8 +365,10 @@ class RunRecorder:
         models = [e for e in result.outputs if e.kind == "model"]
         for entity in models:
             prefix = "" if len(models) == 1 else entity.name + "."
-            params.update({prefix + k: v for k, v in
-                           model_params(self.namespace.get(entity.name)).items()})
+            model = self.namespace.get(entity.name)
+            training = self.training.observed(model)
+            found = {**model_params(model), **(training.params if training else {})}
+            params.update({prefix + k: v for k, v in found.items()})
         params.update({k: v for k, v in self.analysis.literals.items()
                        if not is_metric_value(k, v) and self._made(k)})
         for name in self.options.params:
@@ -412,11 +418,14 @@ class RunRecorder:
         models = [e.name for e in result.outputs if e.kind == "model"]
         for name in models:
             prefix = "" if len(models) == 1 else name + "."
+            model = self.namespace.get(name)
             try:
-                curves, best = training_history(self.namespace.get(name))
+                curves, best = training_history(model)
             except Exception as exc:  # one odd model must not cost the other metrics
                 self.warnings.append(f"training curves of {name} not recorded: {exc}")
                 continue
+            training = self.training.observed(model)
+            curves = {**(training.curves if training else {}), **curves}
             points = {prefix + key: values for key, values in curves.items()}
             if best is not None:
                 points[prefix + "best_iteration"] = [float(best)]

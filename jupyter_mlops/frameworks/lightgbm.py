@@ -247,3 +247,38 @@ def flavor(model: Any, data: str, trusted: list[str]) -> dict[str, Any]:
     if not is_native(model):
         entry.update(serialization_format="skops", skops_trusted_types=trusted)
     return entry
+
+
+# --- lightgbm.train, observed while a tracked cell runs -------------------------------------
+TRAIN = ("lightgbm", "train")  # the module function a notebook trains Boosters with
+
+
+def observed_train(function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+                   ) -> tuple[Any, dict[str, Any], dict[str, list[float]], Any]:
+    """Call ``lightgbm.train`` and say what it was given: ``(booster, train() arguments,
+    evaluation curves, training data)``. The curves come from a ``record_evaluation``
+    callback added to the call's own (LightGBM keeps none on the Booster)."""
+    import inspect
+
+    import lightgbm
+
+    try:
+        bound = inspect.signature(function).bind(*args, **kwargs)
+    except TypeError:  # let LightGBM say what is wrong with the call
+        return function(*args, **kwargs), {}, {}, None
+    arguments = bound.arguments
+    history: dict[str, dict[str, list[float]]] = {}
+    if arguments.get("valid_sets"):
+        arguments["callbacks"] = [*(arguments.get("callbacks") or []),
+                                  lightgbm.record_evaluation(history)]
+    X = getattr(arguments.get("train_set"), "data", None)  # freed once LightGBM has it
+    booster = function(*bound.args, **bound.kwargs)
+    given = {"num_boost_round": arguments.get("num_boost_round", 100)}
+    if arguments.get("valid_sets"):
+        given["valid_sets"] = len(arguments["valid_sets"])
+    feval = arguments.get("feval")
+    if feval is not None:
+        given["feval"] = getattr(feval, "__name__", type(feval).__name__)
+    curves = {f"{data}.{metric}": [float(v) for v in values]
+              for data, results in history.items() for metric, values in results.items()}
+    return booster, given, curves, X
