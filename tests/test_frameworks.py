@@ -301,5 +301,12 @@ def test_whole_flow_registry_gate_production_monitor_retrain(data: Shell) -> Non
     assert version.stage == "production"
     register = next(e for e in store.events("churn-lgb") if e.action == "register")
     assert "served from a fresh virtualenv" in register.detail["verification"]
-    report = mlops.monitor("churn-lgb@production", data.ns["X_test"], store=store)
-    assert report is not None
+    ns = data.ns
+    watched = mlops.monitor("churn-lgb@production", ns["X_test"], labels=ns["e_test"],
+                            store=store)
+    assert watched.performance["accuracy"]["current"] > 0.7  # probabilities scored as 0/1
+    new = mlops.retrain("booster", data={"X_train": ns["frame"], "e_train": ns["encoded"]},
+                        gate="champion", promote_to="production", verify=False, store=store)
+    assert new.parent_run_id == store.get_run("booster").run_id
+    assert "roc_auc" in new.metrics and new.params["objective"] == "binary"
+    assert "roc_auc decided" in new.tags["promotion"]  # both Boosters scored as classifiers

@@ -106,9 +106,9 @@ def verify_manifest(root: Path) -> dict[str, Any]:
             isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
         raise IntegrityError(f"{where} has no file list (\"files\": {{name: sha256}}): the "
                              "bundle cannot be checked; export it again")
-    missing = [name for name in REQUIRED_FILES if name not in listed]
-    if not any(name in listed for name in trust.MODEL_FILES):
-        missing.append(" or ".join(trust.MODEL_FILES))
+    missing = [] if any(name in listed for name in trust.MODEL_FILES) else [
+        " or ".join(trust.MODEL_FILES)]
+    missing += [name for name in REQUIRED_FILES if name not in listed]
     if missing:
         raise IntegrityError(f"{where} does not list {', '.join(missing)}: the bundle cannot "
                              "be checked; export it again")

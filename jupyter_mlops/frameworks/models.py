@@ -106,6 +106,14 @@ def input_features(model: Any) -> tuple[list[str] | None, int | None]:
             getattr(model, "n_features_in_", None))
 
 
+def as_estimator(model: Any) -> Any:
+    """The model as scoring code calls it (``predict`` gives labels, ``predict_proba`` and
+    ``classes_`` where it classifies): a framework's native model through its framework's
+    view (a LightGBM Booster predicts its encoded labels 0..k-1), any other as it is."""
+    framework = native_framework(model)
+    return framework.scorer(model) if framework is not None else model
+
+
 def training_history(model: Any) -> tuple[dict[str, list[float]], int | None]:
     """What the model's framework kept of its training: evaluation curves (``{"valid_0.
     binary_logloss": [per iteration]}``) and the early-stopping best iteration (or None)."""
@@ -142,13 +150,10 @@ def is_classifier(model: Any, y: np.ndarray) -> bool:
 def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     """Standard metrics of ``model`` on ``(X, y)`` and its predictions as ``.npz`` bytes.
 
-    A framework's native model is scored through its framework's view of it (a LightGBM
-    Booster predicts its encoded labels 0..k-1 and their probabilities)."""
+    A framework's native model is scored through :func:`as_estimator`."""
     from sklearn import metrics as skm
 
-    framework = native_framework(model)
-    if framework is not None:
-        model = framework.scorer(model)
+    model = as_estimator(model)
     y_true = np.asarray(y).ravel()
     y_pred = np.asarray(model.predict(X)).ravel()
     arrays: dict[str, np.ndarray] = {"y_true": y_true, "y_pred": y_pred}

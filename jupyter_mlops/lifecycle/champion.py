@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GateError
-from ..frameworks.models import is_classifier
+from ..frameworks.models import as_estimator, is_classifier
 from .gates import Condition, GateResult, check_gate_length
 
 CHAMPION = "champion"
@@ -117,6 +117,7 @@ class _Scored:
 
 
 def _score(model: Any, X: Any, y_true: np.ndarray, classification: bool) -> _Scored:
+    model = as_estimator(model)
     y_pred = np.asarray(model.predict(X)).ravel()
     proba = classes = None
     if classification and callable(getattr(model, "predict_proba", None)):
@@ -257,7 +258,7 @@ def compare_models(challenger: Any, champion: Any, X: Any, y: Any, *,
     """
     rule = rule or ChampionRule()
     y_true = np.asarray(y).ravel()
-    classification = is_classifier(challenger, y_true)
+    classification = is_classifier(as_estimator(challenger), y_true)
     new = _score(challenger, X, y_true, classification)
     old = _score(champion, X, y_true, classification)
     names: Sequence[str] = rule.metrics or (CLASSIFIER_METRICS if classification
