@@ -24,13 +24,14 @@ $(STAMP): pyproject.toml
 $(MLFLOW_STAMP):
 	python3 -m venv $(MLFLOW_VENV)
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==3.17.2" skops
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==3.17.2" skops "lightgbm>=4"
 	touch $@
 
 ## demo: execute the notebooks headless, show what was recorded and where, export a bundle
 demo: $(STAMP)
 	$(PY) notebooks/run.py notebooks/quickstart.ipynb notebooks/promote_and_deploy.ipynb \
-	    notebooks/drift_and_performance.ipynb notebooks/continuous_training.ipynb
+	    notebooks/drift_and_performance.ipynb notebooks/continuous_training.ipynb \
+	    notebooks/gradient_boosting.ipynb
 	$(VENV)/bin/jupyter-mlops runs -e quickstart
 	$(VENV)/bin/jupyter-mlops models
 	$(VENV)/bin/jupyter-mlops doctor

@@ -126,3 +126,20 @@ def test_a_mistyped_option_is_said_once_in_a_real_notebook(tmp_path: Path,
     nbformat.write(notebook, path)
     text = outputs_text(execute(path, timeout=120))
     assert text.count("--eval X_tst: no variable X_tst exists") == 1, text
+
+
+def test_gradient_boosting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("lightgbm")
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
+    notebook = execute(NOTEBOOKS / "gradient_boosting.ipynb")
+    text = outputs_text(notebook)
+    assert "bundle predicts like the kernel: True" in text
+    assert "lightgbm:" in text and "model.lgb" in text
+    with open_store(tmp_path) as store:
+        booster = store.get_run("lgbm-train")
+        assert booster.params["num_boost_round"] == 300
+        assert len(store.metric_history(booster.run_id, "test.binary_logloss")) > \
+            booster.metrics["best_iteration"] > 0
+        sklearn_api = store.get_run("lgbm-sklearn")
+        assert len(store.metric_history(sklearn_api.run_id, "valid_0.binary_logloss")) > 1
+        assert sklearn_api.metrics["accuracy"] > 0.9 and booster.metrics["accuracy"] > 0.9
