@@ -52,7 +52,8 @@ rows, trees, reps = (int(a) for a in sys.argv[1:4])
 exec(SETUP)
 scratch = tempfile.mkdtemp(prefix="bench-mlflow-")
 mlflow.set_tracking_uri(f"sqlite:///{scratch}/mlflow.db")
-mlflow.set_experiment("bench")
+mlflow.set_experiment(experiment_id=mlflow.create_experiment(
+    "bench", artifact_location=f"file://{scratch}/artifacts"))
 def fit():
     return lgb.LGBMClassifier(n_estimators=trees, n_jobs=1, verbose=-1).fit(X, y)
 def timed(fn):
@@ -73,6 +74,7 @@ saves = [timed(lambda i=i: mlflow.lightgbm.save_model(model, f"{scratch}/saved-{
          for i in range(reps)]
 print(json.dumps({"autolog": statistics.median(t - p for t, p in zip(tracked, plain)),
                   "save_model": statistics.median(saves)}))
+import shutil; shutil.rmtree(scratch)
 """
 
 

@@ -128,6 +128,37 @@ def test_a_model_fitted_in_place_is_an_output(data: Shell) -> None:
     assert run.params["n_estimators"] == 20
 
 
+def test_recording_makes_the_model_text_once_and_refits_are_seen(
+        data: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fingerprinting and storing a model each serialize it: the Booster's model text (the
+    costly part) is made once per recorder step, never reused across the user's code."""
+    import lightgbm
+
+    original = lightgbm.basic.Booster.model_to_string
+    calls: list[int] = []
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(id(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(lightgbm.basic.Booster, "model_to_string", counted)
+    assert data.run("import lightgbm as lgb\n"
+                    "reg = lgb.LGBMRegressor(n_estimators=20, verbose=-1)").result.success
+    assert data.run("reg.fit(X_train, X_train.income)").result.success
+    fitting = len(calls)  # LightGBM's own train() makes the text too
+    assert data.run("reg = lgb.LGBMRegressor(n_estimators=20, verbose=-1)").result.success
+    calls.clear()
+    assert data.run("%%track first\nreg.fit(X_train, X_train.income)").result.success
+    assert len(calls) == fitting + 1  # fingerprint (pickle) and skops share one text
+    cell = data.run("%%track again\nreg.fit(X_test, X_test.income)")  # refit in place
+    assert cell.result.success, cell.stderr
+    store = data.store()
+    first, again = (next(e for e in store.get_run(r).outputs if e.kind == "model")
+                    for r in ("first", "again"))
+    assert first.fingerprint != again.fingerprint
+    assert lightgbm.basic.Booster.model_to_string is counted  # put back after each step
+
+
 @pytest.fixture
 def sklearn_bundle(data: Shell, tmp_path: Path) -> Path:
     assert data.run(SKLEARN_API).result.success

@@ -7,6 +7,7 @@ and the store to write to.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 import time
@@ -14,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import xxhash
@@ -33,6 +34,7 @@ from ..frameworks.models import (
     model_params,
     training_history,
 )
+from ..frameworks.registry import serialized_once
 from ..frameworks.serialize import dump_model, fingerprint_model
 from ..store import DatasetInfo, ModelInfo, RunResult, Store
 from . import environment
@@ -46,6 +48,8 @@ from .training import TrainWatcher
 MAX_STREAM_CHARS = 64_000
 METRIC_FLUSH_POINTS = 5_000
 METRIC_FLUSH_SECONDS = 2.0
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,6 +80,17 @@ def _shape(obj: Any) -> str:
 
 def _top_module(obj: Any) -> str:
     return (type(obj).__module__ or "").split(".")[0]
+
+
+def _serializing_once(method: Callable[P, T]) -> Callable[P, T]:
+    """Run a recorder step (never the user's code) with each model's native text made once."""
+
+    @functools.wraps(method)
+    def step(*args: P.args, **kwargs: P.kwargs) -> T:
+        with serialized_once():
+            return method(*args, **kwargs)
+
+    return step
 
 
 class RunRecorder:
@@ -193,6 +208,7 @@ class RunRecorder:
                 f"--data {name} is a {type(value).__name__}, not a DataFrame, Series or array"
             )
 
+    @_serializing_once
     def prepare(self) -> None:
         """Fingerprint the inputs and note stale ones; call :meth:`begin` next."""
         self._check_option_names()
@@ -465,6 +481,7 @@ class RunRecorder:
             "media_type": "application/x-npz", "model": candidates[0], "X": x_name,
             "y": y_name}))
 
+    @_serializing_once
     def finish(self, error: BaseException | None = None, stdout: str = "",
                stderr: str = "") -> RunResult:
         """Collect outputs, params, metrics and context, and record the finished run."""

@@ -11,6 +11,9 @@ bundles carry it as ``code/mlops_lightgbm.py`` for their loader.
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -55,6 +58,33 @@ def load(data: bytes, label: str) -> Any:
         return lightgbm.Booster(model_str=text)
     except Exception as exc:  # LightGBM's own parser said no
         raise ValueError(f"{label} could not be loaded by LightGBM ({exc})") from None
+
+
+@contextmanager
+def serialized_once() -> Iterator[None]:
+    """While the block runs, each Booster makes its model text once: fingerprinting (pickle),
+    storing (skops) and comparing a model each ask for it, and for 200 trees it costs more than
+    the rest of a tracked cell's bookkeeping. For the recorder's own steps only, between the
+    user's code: a Booster must not change inside the block. Imports nothing."""
+    module = sys.modules.get("lightgbm.basic")
+    if module is None:
+        yield
+        return
+    booster = module.Booster
+    original = booster.__dict__["model_to_string"]
+    made: dict[tuple[Any, ...], tuple[Any, str]] = {}
+
+    def model_to_string(self: Any, *args: Any, **kwargs: Any) -> str:
+        key = (id(self), args, tuple(sorted(kwargs.items())))
+        if key not in made:  # the Booster is kept with its text: its id is not reused
+            made[key] = (self, original(self, *args, **kwargs))
+        return made[key][1]
+
+    booster.model_to_string = model_to_string
+    try:
+        yield
+    finally:
+        booster.model_to_string = original
 
 
 # --- structural checks ----------------------------------------------------------------------

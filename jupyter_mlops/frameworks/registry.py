@@ -12,6 +12,8 @@ each framework as ``code/mlops_<name>.py``) so that their loader applies the sam
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -44,3 +46,12 @@ def native_framework(model: Any) -> ModuleType | None:
 def skops_types() -> set[str]:
     """The exact types every framework adds to the skops allowlist."""
     return {name for framework in FRAMEWORKS for name in framework.SKOPS_TYPES}
+
+
+@contextmanager
+def serialized_once() -> Iterator[None]:
+    """Each framework's :func:`serialized_once` (a model's native text made once per block)."""
+    with ExitStack() as stack:
+        for framework in FRAMEWORKS:
+            stack.enter_context(framework.serialized_once())
+        yield
