@@ -272,6 +272,10 @@ def test_crafted_text_inside_a_skops_file_is_refused_before_it_is_built(data: Sh
     payload = sio.dumps(model)
     with pytest.raises(trust.ModelRefused, match="node links"):
         trust.load(payload, "model.skops")
+    # the text hidden in another type than a plain string is not parsed unchecked either
+    model.__getstate__ = lambda: {**state, "_handle": np.array([crafted])}
+    with pytest.raises(trust.ModelRefused, match="without model text"):
+        trust.load(sio.dumps(model), "model.skops")
 
 
 # --- MLflow, serving, replay ------------------------------------------------------------------

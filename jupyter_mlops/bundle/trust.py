@@ -186,15 +186,20 @@ def audit(data: bytes, label: str, trusted: Iterable[str] = ()) -> list[str]:
     return present
 
 
-def _json_state(node: Any) -> dict[str, Any]:
-    """The plain (JSON) attributes of a skops object node, read from its schema."""
+class Opaque:
+    """An attribute of a skops object that is not plain JSON (an array, another object...)."""
+
+
+def _json_state(node: Any) -> dict[str, Any] | None:
+    """The attributes of a skops object node, read from its schema: plain JSON values, and
+    :class:`Opaque` for the others; None when its state is not a plain dict."""
     content = node.get("content") if isinstance(node, dict) else None
-    attributes = content.get("content") if isinstance(content, dict) else None
-    if not isinstance(attributes, dict):
-        return {}
-    return {key: json.loads(value["content"]) for key, value in attributes.items()
-            if isinstance(value, dict) and value.get("__loader__") == "JsonNode"
-            and isinstance(value.get("content"), str)}
+    if not isinstance(content, dict) or content.get("__loader__") != "DictNode" or \
+            not isinstance(content.get("content"), dict):
+        return None
+    return {key: json.loads(value["content"]) if isinstance(value, dict) and value.get(
+                "__loader__") == "JsonNode" and isinstance(value.get("content"), str)
+            else Opaque() for key, value in content["content"].items()}
 
 
 def _check_framework_states(data: bytes, present: list[str], label: str) -> None:
@@ -213,10 +218,15 @@ def _check_framework_states(data: bytes, present: list[str], label: str) -> None
         if isinstance(node, list):
             pending.extend(node)
         elif isinstance(node, dict):
-            framework = owners.get(f"{node.get('__module__')}.{node.get('__class__')}")
+            name = f"{node.get('__module__')}.{node.get('__class__')}"
+            framework = owners.get(name)
             if framework is not None:
+                state = _json_state(node)
+                if state is None:
+                    raise ModelRefused(f"{label} holds a {name} whose state is not a plain "
+                                       "dict: refused")
                 try:
-                    framework.check_state(_json_state(node), label)
+                    framework.check_state(state, label)
                 except ValueError as exc:
                     raise ModelRefused(str(exc)) from None
             pending.extend(node.values())

@@ -152,8 +152,11 @@ def check_text(text: str, label: str) -> None:
     """Refuse LightGBM model text that could make its parser or predict read out of bounds."""
     if len(text) > MAX_TEXT_CHARS:
         raise ValueError(f"{label} is larger than {MAX_TEXT_CHARS} characters: refused")
-    start, end = text.find("Tree=0\n"), text.find("end of trees")
-    if not text.startswith("tree\n") or end < 0 or 0 <= end < start:
+    first = text.find("\nTree=0\n")
+    start = first + 1 if first >= 0 else -1  # the trees, after the header
+    last = text.find("\nend of trees", max(start, 0))
+    end = last + 1  # where "end of trees" starts
+    if not text.startswith("tree\n") or last < 0:
         raise ValueError(f"{label} is not LightGBM model text: refused")
     header = _fields(text[:start if start >= 0 else end])
     try:
