@@ -171,3 +171,11 @@ class MissingExtraError(SyncError, ImportError):
         super().__init__(
             f"{purpose} needs the `{module}` package, which is not installed: "
             f"pip install 'jupyter-mlops[{extra}]'")
+
+
+class ApprovalError(PromotionError):
+    """An approval request cannot be acted on: unknown, already closed, or expired."""
+
+
+class NotAllowedError(ApprovalError):
+    """The acting user may not approve or reject this request (the policy says who may)."""

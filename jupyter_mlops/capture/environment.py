@@ -111,9 +111,17 @@ def git_state_soon(cwd: str | None = None) -> Future[dict[str, Any]]:
     return _git_worker.submit(git_state, cwd)
 
 
-@cache
+USER_ENV = "JUPYTER_MLOPS_USER"
+
+
 def user() -> str:
-    """Who runs the kernel."""
+    """Who acts here, as runs and the audit log record it: ``$JUPYTER_MLOPS_USER`` when set,
+    else the operating-system user running this process."""
+    return os.environ.get(USER_ENV) or _os_user()
+
+
+@cache
+def _os_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers

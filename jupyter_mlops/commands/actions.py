@@ -99,7 +99,7 @@ def promote(store: Store, args: argparse.Namespace, front: Front) -> str:
         if why is None:
             raise
         raise NoEvaluationDataError(why) from exc
-    return f"promoted: {views.format_version(version)}"
+    return f"{'registered' if version.pending else 'promoted'}: {views.format_version(version)}"
 
 
 def transition(store: Store, args: argparse.Namespace) -> str:
@@ -109,7 +109,40 @@ def transition(store: Store, args: argparse.Namespace) -> str:
     version = transition(args.name, args.version, args.stage, args.reason, gate=args.gate,
                          force=args.force, verify=_verify(args), trusted=args.trust,
                          store=store)
-    return f"moved: {views.format_version(version)}"
+    return f"{'not moved yet' if version.pending else 'moved'}: {views.format_version(version)}"
+
+
+def policy(store: Store, args: argparse.Namespace) -> str:
+    """``policy [show|set|remove]``: the approval policies, after the change asked."""
+    from ..lifecycle import approvals
+
+    if args.action == "set":
+        approvals.set_policy(args.stage, approvers=args.approvers,
+                             requester_may_approve=args.requester_may_approve,
+                             allowed=args.approver, expires_after=args.expires_after * 86400,
+                             reason=args.reason, store=store)
+    elif args.action == "remove":
+        approvals.remove_policy(args.stage, reason=args.reason, store=store)
+    return views.format_policies(approvals.policies(store))
+
+
+def approvals(store: Store, args: argparse.Namespace) -> str:
+    """``approvals [NAME]``: the requests waiting, and the policies they wait under."""
+    from ..lifecycle.approvals import pending
+
+    return views.format_requests(pending(args.name, store=store))
+
+
+def decide(store: Store, args: argparse.Namespace, approve: bool) -> str:
+    """``approve REQUEST`` / ``reject REQUEST``: where the request stands now."""
+    from ..lifecycle import approvals
+
+    decide = approvals.approve if approve else approvals.reject
+    decision = decide(args.request, reason=args.reason, store=store)
+    if decision.move is None:
+        return decision.request.describe()
+    return (f"{decision.request.describe()}\n"
+            f"moved: {views.format_version(decision.move.version)}")
 
 
 def delete_version(store: Store, args: argparse.Namespace) -> str:

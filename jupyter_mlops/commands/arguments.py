@@ -143,6 +143,35 @@ def add_delete(parser: argparse.ArgumentParser, front: Front) -> None:
                         help="really delete (without it, only say what would be deleted)")
 
 
+def add_policy(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``policy [show|set|remove]``."""
+    parser.add_argument("action", nargs="?", choices=("show", "set", "remove"), default="show",
+                        help="show the policies (default), set or remove one")
+    parser.add_argument("--stage", default="production",
+                        help="the stage (or alias) the policy guards (default production)")
+    parser.add_argument("--approvers", type=int, default=1, metavar="N",
+                        help="how many distinct users must approve (default 1)")
+    parser.add_argument("--requester-may-approve", action="store_true",
+                        help="let the user who asked be one of the approvers (default: not)")
+    parser.add_argument("--approver", action="append", default=[], metavar="USER",
+                        help="a user who may approve or reject (repeatable; default: any user)")
+    parser.add_argument("--expires-after", type=float, default=7.0, metavar="DAYS",
+                        help="days a request stays open (default 7)")
+    parser.add_argument("--reason", help="why (recorded in the audit log)")
+
+
+def add_approvals(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``approvals [NAME]``."""
+    parser.add_argument("name", nargs="?", metavar="NAME", help="only this model's requests")
+
+
+def add_decision(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``approve REQUEST`` and ``reject REQUEST``."""
+    parser.add_argument("request", metavar="REQUEST", type=int,
+                        help="the request number (`approvals` lists them)")
+    parser.add_argument("--reason", help="why (recorded in the audit log)")
+
+
 def add_export(parser: argparse.ArgumentParser, front: Front) -> None:
     """``export MODEL PATH``."""
     parser.add_argument("model", metavar="MODEL", help="NAME@STAGE, NAME/VERSION, or a run "
@@ -310,6 +339,11 @@ COMMANDS = {
     "restore": Command("list archived runs again (audited)", add_runs_refs),
     "delete": Command("delete runs' records (audited; their artifact files go later, once "
                       "nothing refers to them)", add_delete),
+    "policy": Command("which stage moves need approval, by how many and whom", add_policy),
+    "approvals": Command("the moves waiting for approval", add_approvals),
+    "approve": Command("approve a waiting move (it runs when the policy is met)",
+                       add_decision),
+    "reject": Command("reject a waiting move", add_decision),
     "export": Command("write a deployment bundle", add_export),
     "retrain": Command("re-run a run's recorded cell on new data", add_retrain),
     "monitor": Command("check a batch of new data against a model and store the check "

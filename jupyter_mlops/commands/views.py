@@ -151,6 +151,9 @@ def format_version(version: Any) -> str:
     line = (f"{version.name}/{version.version} [{labels}] ← run {run}, model "
             f"{version.model_variable}, by {version.created_by}"
             + (f": {version.reason}" if version.reason else ""))
+    if version.pending:
+        line += (f"\n  moving it to {version.pending['stage']} waits for approval: request "
+                 f"{version.pending['request']} (approve REQUEST, reject REQUEST)")
     gate = version.gate
     if not gate:
         return line
@@ -158,6 +161,22 @@ def format_version(version: Any) -> str:
     conditions = gate.get("verdict") or "; ".join(c["text"] for c in gate["conditions"])
     return f"{line}\n  gate {gate['expression']}: {outcome}" + (
         f" ({conditions})" if conditions else "")
+
+
+def format_policies(policies: list[Any]) -> str:
+    """The approval policies, one line each."""
+    if not policies:
+        return ("no approval policies: every stage moves without approval (guard one with "
+                "`policy set --stage production`)")
+    return "\n".join(p.describe() for p in policies)
+
+
+def format_requests(requests: list[Any]) -> str:
+    """Approval requests, one line each (and the reason asked)."""
+    if not requests:
+        return "no approval requests are waiting"
+    return "\n".join(f"{r.describe()}; expires {_when(r.expires_at)}"
+                     + (f"\n    why: {r.reason}" if r.reason else "") for r in requests)
 
 
 def format_models(frame: pd.DataFrame) -> str:

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..capture.environment import user
-from ..errors import BundleError, NoEvaluationDataError, NotFoundError, PromotionError
-from ..store import Store, open_store, registry
+from ..errors import (
+    ApprovalError,
+    BundleError,
+    NoEvaluationDataError,
+    NotFoundError,
+    PromotionError,
+)
+from ..store import Store, approvals, open_store, registry
+from ..store.approvals import ApprovalRequest
 from ..store.registry import ModelVersion, get_version, register_version
 from .champion import CHAMPION, ChampionRule, compare_models, parse_champion
 from .gates import Condition, GateResult, evaluate_gate
@@ -78,8 +85,13 @@ def promote(
     model_variable: str | None = None,
     trusted: list[str] | None = None,
     store: Store | None = None,
+    actor: str | None = None,
 ) -> ModelVersion:
     """Register the model of a run as the next version of ``name``, gated and audited.
+
+    When an approval policy guards ``stage`` (:mod:`jupyter_mlops.lifecycle.approvals`), the
+    version is registered without it and a request to move it there waits for the approvers
+    (``version.pending``); the verification runs when the request is approved.
 
     Parameters
     ----------
@@ -97,6 +109,7 @@ def promote(
     model_variable : which model, when the run produced several
     trusted : exact type or function names the model may contain beyond the bundle loader's
         allowlist, for the bundle built and served by the verification (``--trust``)
+    actor : who promotes, for the audit log and the approval policy (default: :func:`user`)
 
     Raises
     ------
@@ -104,6 +117,10 @@ def promote(
         the gate failed (without ``force``) or the verification failed; nothing is registered.
     """
     store = store or open_store(create=False)
+    actor = actor or user()
+    policy = approvals.policy_for(store, stage)
+    if policy is not None and not reason:
+        approvals.require_reason(name, policy.stage)
     if "/" in run_or_model or "@" in run_or_model:
         source = get_version(store, run_or_model)
         run_id, model_variable = source.run_id, source.model_variable
@@ -112,17 +129,24 @@ def promote(
     registry.require_finished(store, run_id)
     variable, fingerprint = _model_output(store, run_id, model_variable)
     audit = check_move(store, name=name, run_id=run_id, variable=variable, stage=stage,
-                       gate=gate, reason=reason, force=force, verify=verify, data=data,
-                       trusted=trusted)
-    return register_version(store, name=name, run_id=run_id, model_fingerprint=fingerprint,
-                            model_variable=variable, actor=user(), label=stage,
-                            reason=reason, audit=audit)
+                       gate=gate, reason=reason, force=force,
+                       verify=False if policy else verify, data=data, trusted=trusted,
+                       actor=actor)
+    if policy is not None:
+        audit["verification"] = "when the move to the stage is approved"
+    version = register_version(store, name=name, run_id=run_id, model_fingerprint=fingerprint,
+                               model_variable=variable, actor=actor,
+                               label=None if policy else stage, reason=reason, audit=audit)
+    if policy is None or stage is None:
+        return version
+    return move_version(name, version.version, stage, reason, force=force, verify=verify,
+                        trusted=trusted, store=store, actor=actor).version
 
 
 def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: str | None,
                gate: str | None, reason: str | None, force: bool, verify: bool | None,
-               data: tuple[Any, Any] | None, trusted: list[str] | None = None
-               ) -> dict[str, Any]:
+               data: tuple[Any, Any] | None, trusted: list[str] | None = None,
+               actor: str | None = None) -> dict[str, Any]:
     """The gate and the verification of putting a run's model under ``name`` at ``stage``:
     what :func:`promote` and a :func:`transition` to production both decide by.
 
@@ -133,6 +157,7 @@ def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: st
         raise PromotionError("forcing past a gate (force=True, --force) needs a reason "
                              "(reason=..., --reason TEXT): it is audited")
     audit: dict[str, Any] = {}
+    actor = actor or user()
     if gate is not None:
         rule = parse_champion(gate)
         if rule is not None:
@@ -143,7 +168,7 @@ def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: st
         audit["gate"] = result.as_dict()
         if not result.passed:
             if not force:
-                registry.record_refusal(store, name=name, run_id=run_id, actor=user(),
+                registry.record_refusal(store, name=name, run_id=run_id, actor=actor,
                                         detail=audit, reason=reason)
                 raise PromotionError(f"gate refused the promotion of run {run_id} to {name}: "
                                      f"{result.describe()}")
@@ -154,7 +179,7 @@ def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: st
         try:
             audit["verification"] = _verify(store, run_id, variable, trusted or [])
         except PromotionError as exc:
-            registry.record_refusal(store, name=name, run_id=run_id, actor=user(),
+            registry.record_refusal(store, name=name, run_id=run_id, actor=actor,
                                     detail={**audit, "verification": str(exc)}, reason=reason)
             raise
     elif stage == "production":
@@ -183,17 +208,25 @@ def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str
 @dataclass(frozen=True)
 class Move:
     """A version moved to a stage or alias, with the checks that ran (the audit detail:
-    ``gate``, ``forced``, ``verification``; empty when none did)."""
+    ``gate``, ``forced``, ``verification``; empty when none did) — or, under an approval
+    policy, not moved yet: ``pending`` is the request that waits for the approvers."""
 
     version: ModelVersion
     checks: dict[str, Any]
+    pending: ApprovalRequest | None = None
 
 
 def move_version(name: str, version: int, stage: str, reason: str | None = None, *,
                  gate: str | None = None, force: bool = False, verify: bool | None = None,
                  data: tuple[Any, Any] | None = None, trusted: list[str] | None = None,
-                 store: Store | None = None) -> Move:
+                 store: Store | None = None, actor: str | None = None,
+                 request: int | None = None) -> Move:
     """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it); audited.
+
+    When an approval policy guards ``stage``, nothing moves yet: a request waits for the
+    approvers (``Move.pending``), and the move, with the checks below, runs when it is
+    approved (:func:`jupyter_mlops.lifecycle.approvals.approve` passes ``request``: the
+    number of the approved request this move carries out).
 
     A move to ``production`` decides like :func:`promote` (:func:`check_move`): it needs a
     ``reason``; the ``gate`` runs (by default the expression gate the version was registered
@@ -207,8 +240,50 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
         no reason for production, a failed gate (without ``force``) or verification.
     """
     store = store or open_store(create=False)
+    actor = actor or user()
     current = get_version(store, f"{registry.check_name(name)}/"
                                  f"{registry.check_version(version)}")
+    if request is None:
+        policy = approvals.policy_for(store, stage)
+        if policy is not None:
+            if gate is not None and parse_champion(gate) is not None:
+                raise ApprovalError(
+                    "the champion gate re-scores both models on evaluation data, which an "
+                    f"approver does not hold; moves to {stage} wait for approval: give an "
+                    "expression gate, or promote with the champion gate (it runs when the "
+                    "version is registered)")
+            options = {"gate": gate, "force": force or None, "verify": verify,
+                       "trusted": trusted or None}  # what the approved move runs with
+            pending = approvals.create_request(
+                store, name=name, version=version, stage=stage, policy=policy, actor=actor,
+                reason=reason, options={k: v for k, v in options.items() if v is not None})
+            return Move(get_version(store, current.ref), {}, pending)
+    else:
+        approvals.check_approved(store, request, name, version, stage)
+    try:
+        checks = _checks(store, current, stage, reason, gate=gate, force=force, verify=verify,
+                         data=data, trusted=trusted, actor=actor)
+    except Exception as exc:  # a request being carried out never stays `approved`
+        if request is not None:
+            with store.transaction() as conn:
+                approvals.finish(conn, approvals.get_request(store, request), actor=actor,
+                                 applied=False, outcome=str(exc))
+        raise
+    with store.transaction() as conn:
+        moved = registry.transition(store, name, version, stage, actor=actor, reason=reason,
+                                    detail={**checks, **({"request": request} if request
+                                                         else {})})
+        if request is not None:
+            approvals.finish(conn, approvals.get_request(store, request), actor=actor,
+                             applied=True, outcome=f"{current.ref} moved to {stage}")
+    return Move(moved, checks)
+
+
+def _checks(store: Store, current: ModelVersion, stage: str, reason: str | None, *,
+            gate: str | None, force: bool, verify: bool | None,
+            data: tuple[Any, Any] | None, trusted: list[str] | None, actor: str
+            ) -> dict[str, Any]:
+    """The checks :func:`move_version` runs before moving ``current`` to ``stage``."""
     checks: dict[str, Any] = {}
     if stage == "production":
         if not reason:
@@ -218,13 +293,11 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
         if gate is None and isinstance(recorded, str) and not recorded.startswith(CHAMPION):
             gate = recorded
     if stage == "production" or gate is not None:
-        checks = check_move(store, name=name, run_id=current.run_id,
+        checks = check_move(store, name=current.name, run_id=current.run_id,
                             variable=current.model_variable, stage=stage, gate=gate,
                             reason=reason, force=force, verify=verify, data=data,
-                            trusted=trusted)
-    moved = registry.transition(store, name, version, stage, actor=user(), reason=reason,
-                                detail=checks)
-    return Move(moved, checks)
+                            trusted=trusted, actor=actor)
+    return checks
 
 
 def transition(name: str, version: int, stage: str, reason: str | None = None, *,
@@ -232,6 +305,7 @@ def transition(name: str, version: int, stage: str, reason: str | None = None, *
                data: tuple[Any, Any] | None = None, trusted: list[str] | None = None,
                store: Store | None = None) -> ModelVersion:
     """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it), checked
-    and audited as :func:`move_version` says; returns the moved version."""
+    and audited as :func:`move_version` says; returns the moved version (not moved yet, with
+    ``pending`` set, when the move waits for approval)."""
     return move_version(name, version, stage, reason, gate=gate, force=force, verify=verify,
                         data=data, trusted=trusted, store=store).version

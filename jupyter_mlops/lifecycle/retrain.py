@@ -292,7 +292,9 @@ def retrain(
             version = promote(recorder.run_id, name=model_name, stage=promote_to, gate=gate,
                               data=gate_data, verify=verify, trusted=trusted, store=store,
                               reason=reason or f"retrained from {original.run_id}")
-            outcome = f"promoted as {version.ref} ({promote_to})"
+            outcome = (f"registered as {version.ref}; moving it to {promote_to} waits for "
+                       f"approval (request {version.pending['request']})" if version.pending
+                       else f"promoted as {version.ref} ({promote_to})")
         except PromotionError as exc:
             outcome = f"refused: {exc}"
     store.set_tag(recorder.run_id, "promotion", outcome)

@@ -180,6 +180,18 @@ class MLOpsMagics(Magics):
     def _pull(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.pull(store, args))
 
+    def _policy(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.policy(store, args))
+
+    def _approvals(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.approvals(store, args))
+
+    def _approve(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.decide(store, args, approve=True))
+
+    def _reject(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.decide(store, args, approve=False))
+
     def _export(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.export(store, args, front))
 

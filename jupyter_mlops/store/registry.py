@@ -42,6 +42,8 @@ class ModelVersion:
     reason: str | None = None
     gate: dict[str, Any] | None = None
     run_name: str | None = None  # None when that run is no longer in the store
+    # The open request to move this version that waits for approval: request, stage, expires_at
+    pending: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -68,10 +70,11 @@ def check_version(version: int) -> int:
 
 def _row_to_version(row: Any) -> ModelVersion:
     name, version, run_id, fingerprint, variable, stage, created_at, by, reason, gate, \
-        aliases, run_name = row
+        aliases, run_name, pending = row
     return ModelVersion(name, version, run_id, fingerprint, variable, stage,
                         sorted(json.loads(aliases)), created_at, by, reason,
-                        json.loads(gate) if gate else None, run_name)
+                        json.loads(gate) if gate else None, run_name,
+                        json.loads(pending) if pending else None)
 
 
 # A version's columns, its aliases and run name included (one query for any number of them).
@@ -79,7 +82,11 @@ _VERSION_COLUMNS = (
     "name, version, run_id, model_fingerprint, model_variable, stage, created_at, created_by, "
     "reason, gate, (SELECT json_group_array(a.alias) FROM model_aliases a "
     "WHERE a.name = model_versions.name AND a.version = model_versions.version), "
-    "(SELECT r.name FROM runs r WHERE r.run_id = model_versions.run_id)"
+    "(SELECT r.name FROM runs r WHERE r.run_id = model_versions.run_id), "
+    "(SELECT json_object('request', q.id, 'stage', q.stage, 'expires_at', q.expires_at) "
+    "FROM approval_requests q WHERE q.name = model_versions.name AND q.version = "
+    "model_versions.version AND q.status = 'pending' AND q.expires_at > "
+    "(julianday('now') - 2440587.5) * 86400.0 ORDER BY q.id DESC LIMIT 1)"
 )
 
 

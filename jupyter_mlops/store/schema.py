@@ -269,6 +269,29 @@ def m011_sync_mlflow_ids(db: Database) -> None:
     )
 
 
+@migrations()
+def m012_approvals(db: Database) -> None:
+    """Approval policies (which stages need how many approvers, and who), the requests to move
+    a version that wait for them, and each approver's decision."""
+    db.table("approval_policies").create(
+        {"stage": str, "approvers": int, "requester_may_approve": int, "allowed": str,
+         "expires_after": float, "updated_at": float, "updated_by": str},
+        pk="stage", not_null={"approvers", "requester_may_approve", "allowed", "expires_after"},
+    )
+    db.table("approval_requests").create(
+        {"id": int, "name": str, "version": int, "stage": str, "requested_by": str,
+         "requested_at": float, "expires_at": float, "reason": str, "options": str,
+         "policy": str, "status": str, "closed_at": float, "closed_by": str, "outcome": str},
+        pk="id", not_null={"name", "version", "stage", "requested_by", "status", "policy"},
+    )
+    db.table("approval_requests").create_index(["status", "expires_at"])
+    db.table("approval_requests").create_index(["name", "version", "status"])
+    db.table("approval_votes").create(
+        {"request_id": int, "actor": str, "decision": str, "at": float, "reason": str},
+        pk=("request_id", "actor"), foreign_keys=[("request_id", "approval_requests", "id")],
+    )
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     return [m.name for m in migrations.pending(Database(memory=True))]

@@ -1,0 +1,116 @@
+"""Approvals: who must agree before a version moves to a guarded stage.
+
+``set_policy("production", approvers=1)`` guards a stage; from then on ``promote(...,
+stage="production")`` and ``transition(...)`` register a request instead of moving the
+version, and :func:`approve` by enough users (never the requester, unless the policy says so)
+carries the move out through the same checks as an unguarded move (gate, fresh-virtualenv
+verification, :func:`~.promotion.move_version`). :func:`reject` closes a request; requests
+expire. Each step is an audit event. The acting user is :func:`~jupyter_mlops.capture.
+environment.user` (``$JUPYTER_MLOPS_USER``, else the OS user) unless ``actor`` is given: the
+Jupyter server passes the identity its ``IdentityProvider`` authenticated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..capture.environment import user
+from ..errors import PromotionError
+from ..store import Store, approvals, open_store
+from ..store.approvals import DEFAULT_EXPIRY, ApprovalRequest, Policy
+from .promotion import Move, move_version
+
+
+def set_policy(stage: str = "production", *, approvers: int = 1,
+               requester_may_approve: bool = False, allowed: Sequence[str] = (),
+               expires_after: float = DEFAULT_EXPIRY, reason: str | None = None,
+               store: Store | None = None, actor: str | None = None) -> Policy:
+    """Guard moves to ``stage``: they need ``approvers`` approvals from distinct users.
+
+    Parameters
+    ----------
+    stage : the stage (or alias) to guard
+    approvers : how many distinct users must approve
+    requester_may_approve : whether the user who asked may approve (default: no)
+    allowed : the user names who may approve or reject; empty: any user
+    expires_after : seconds a request stays open (default 7 days)
+    reason : why; recorded in the audit log
+    """
+    store = store or open_store(create=False)
+    policy = Policy(stage, approvers, requester_may_approve,
+                    tuple(dict.fromkeys(a.strip() for a in allowed)), float(expires_after))
+    return approvals.set_policy(store, policy, actor=actor or user(), reason=reason)
+
+
+def remove_policy(stage: str = "production", *, reason: str | None = None,
+                  store: Store | None = None, actor: str | None = None) -> None:
+    """Stop guarding ``stage`` (requests already made stay under their policy)."""
+    store = store or open_store(create=False)
+    approvals.remove_policy(store, stage, actor=actor or user(), reason=reason)
+
+
+def policies(store: Store | None = None) -> list[Policy]:
+    """Every guarded stage's policy."""
+    return approvals.policies(store or open_store(create=False))
+
+
+def pending(name: str | None = None, *, store: Store | None = None,
+            actor: str | None = None) -> list[ApprovalRequest]:
+    """The requests waiting for approval (of model ``name``), newest first; requests past
+    their expiry are closed first (audited)."""
+    store = store or open_store(create=False)
+    approvals.expire_due(store, actor=actor or user())
+    return approvals.requests(store, status="pending", name=name)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A request after a user's approval or rejection; ``move`` when it was carried out."""
+
+    request: ApprovalRequest
+    move: Move | None = None
+
+
+def approve(request_id: int, *, reason: str | None = None, store: Store | None = None,
+            actor: str | None = None) -> Decision:
+    """Approve request ``request_id``; when the policy is met the version moves (its gate
+    and verification run now; a refusal closes the request as ``failed``).
+
+    Raises
+    ------
+    NotAllowedError
+        the policy does not let this user approve it (the requester, or not on the list).
+    ApprovalError
+        the request is unknown, closed or expired, or this user already approved it.
+    PromotionError
+        approved, but the move's checks refused it (the request is closed as ``failed``).
+    """
+    store = store or open_store(create=False)
+    actor = actor or user()
+    request = approvals.vote(store, request_id, actor=actor, approve=True, reason=reason)
+    if request.status != "approved":
+        return Decision(request)
+    options = request.options
+    try:
+        move = move_version(request.name, request.version, request.stage, request.reason,
+                            gate=options.get("gate"), force=bool(options.get("force")),
+                            verify=options.get("verify"), trusted=options.get("trusted"),
+                            store=store, actor=actor, request=request.id)
+    except PromotionError as exc:
+        raise PromotionError(f"request {request.id} was approved, but moving {request.ref} "
+                             f"to {request.stage} was refused: {exc}") from exc
+    return Decision(approvals.get_request(store, request.id), move)
+
+
+def reject(request_id: int, *, reason: str | None = None, store: Store | None = None,
+           actor: str | None = None) -> Decision:
+    """Reject request ``request_id`` (one rejection closes it); same rules as
+    :func:`approve` on who may."""
+    store = store or open_store(create=False)
+    return Decision(approvals.vote(store, request_id, actor=actor or user(), approve=False,
+                                   reason=reason))
+
+
+__all__ = ["ApprovalRequest", "Decision", "Policy", "approve", "pending", "policies",
+           "reject", "remove_policy", "set_policy"]

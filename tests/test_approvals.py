@@ -1,0 +1,192 @@
+"""Approval policies and requests: the Python API and the command line, on real stores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_server import seed
+
+from jupyter_mlops import Store, open_store
+from jupyter_mlops.errors import ApprovalError, NotAllowedError, PromotionError
+from jupyter_mlops.lifecycle import approvals
+from jupyter_mlops.lifecycle.promotion import move_version, promote
+from jupyter_mlops.store import approvals as records
+from jupyter_mlops.store.registry import get_version
+
+
+@pytest.fixture
+def seeded(store_dir: Path) -> Iterator[Store]:
+    """A store with demo-model/1 in staging (run 01TRAIN, metric acc 0.9)."""
+    seed(store_dir)
+    with open_store(store_dir) as store:
+        yield store
+
+
+def actions(store: Store, subject: str = "demo-model") -> list[tuple[str, str]]:
+    """(actor, action) of the subject's events, oldest first."""
+    return [(e.actor, e.action) for e in reversed(store.events(subject))]
+
+
+def test_without_a_policy_moves_are_immediate(seeded: Store) -> None:
+    moved = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                         actor="alice")
+    assert moved.pending is None and moved.version.stage == "production"
+
+
+def test_promote_to_a_guarded_stage_waits_for_another_user(seeded: Store) -> None:
+    approvals.set_policy("production", store=seeded, actor="admin", reason="four eyes")
+    version = promote("01TRAIN", name="demo-model", stage="production", reason="better",
+                      verify=False, store=seeded, actor="alice")
+    # Given a policy, the version is registered but not moved: a request waits.
+    assert version.stage is None and version.pending is not None
+    assert version.pending["stage"] == "production"
+    request_id = version.pending["request"]
+    with pytest.raises(NotAllowedError, match="alice asked for this move"):
+        approvals.approve(request_id, store=seeded, actor="alice")
+    assert get_version(seeded, "demo-model/2").stage is None
+    decision = approvals.approve(request_id, store=seeded, actor="bob", reason="checked")
+    assert decision.request.status == "applied" and decision.request.approved_by == ["bob"]
+    assert decision.move is not None and decision.move.version.stage == "production"
+    assert get_version(seeded, "demo-model@production").version == 2
+    assert actions(seeded)[-5:] == [
+        ("alice", "register"), ("alice", "approval-requested"), ("bob", "approval"),
+        ("bob", "transition"), ("bob", "approval-applied")]
+    assert seeded.events("policy:production")[0].action == "policy-set"
+    assert seeded.check() == []  # the registry still matches the replayed audit log
+
+
+def test_several_approvers_from_a_list(seeded: Store) -> None:
+    approvals.set_policy("staging", approvers=2, allowed=["bob", "carol"],
+                         requester_may_approve=True, store=seeded, actor="admin")
+    move = move_version("demo-model", 1, "champion", store=seeded, actor="alice")
+    assert move.pending is None  # an unguarded alias
+    promote("01TRAIN", name="demo-model", store=seeded, actor="alice")
+    request = move_version("demo-model", 2, "staging", "try it", store=seeded,
+                           actor="bob").pending
+    assert request is not None and request.missing == 2
+    with pytest.raises(NotAllowedError, match="dave may not approve moves to staging"):
+        approvals.approve(request.id, store=seeded, actor="dave")
+    first = approvals.approve(request.id, store=seeded, actor="bob")  # the requester may
+    assert (first.request.status, first.request.missing, first.move) == ("pending", 1, None)
+    with pytest.raises(ApprovalError, match="bob already approved"):
+        approvals.approve(request.id, store=seeded, actor="bob")
+    assert approvals.approve(request.id, store=seeded, actor="carol").request.status == \
+        "applied"
+    assert get_version(seeded, "demo-model@staging").version == 2
+
+
+def test_a_rejection_closes_the_request(seeded: Store) -> None:
+    approvals.set_policy(store=seeded, actor="admin")
+    request = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                           actor="alice").pending
+    assert request is not None
+    rejected = approvals.reject(request.id, reason="not yet", store=seeded, actor="bob")
+    assert (rejected.request.status, rejected.request.rejected_by) == ("rejected", ["bob"])
+    with pytest.raises(ApprovalError, match="is rejected"):
+        approvals.approve(request.id, store=seeded, actor="carol")
+    assert get_version(seeded, "demo-model/1").stage == "staging"
+    assert get_version(seeded, "demo-model/1").pending is None
+    assert actions(seeded)[-1] == ("bob", "rejection")
+
+
+def test_requests_expire(seeded: Store) -> None:
+    approvals.set_policy(expires_after=60, store=seeded, actor="admin")
+    request = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                           actor="alice").pending
+    assert request is not None and request.expires_at == pytest.approx(time.time() + 60, abs=5)
+    assert records.expire_due(seeded, actor="bob", now=request.expires_at + 1) == [request.id]
+    with pytest.raises(ApprovalError, match="is expired"):
+        approvals.approve(request.id, store=seeded, actor="bob")
+    assert approvals.pending(store=seeded) == []
+    assert actions(seeded)[-1] == ("bob", "approval-expired")
+    # the same move can be asked again
+    assert move_version("demo-model", 1, "production", "again", verify=False, store=seeded,
+                        actor="alice").pending is not None
+
+
+def test_an_approved_move_still_runs_its_checks(seeded: Store) -> None:
+    approvals.set_policy(store=seeded, actor="admin")
+    request = move_version("demo-model", 1, "production", "ship", gate="acc>=0.99",
+                           verify=False, store=seeded, actor="alice").pending
+    assert request is not None and request.options == {"gate": "acc>=0.99", "verify": False}
+    with pytest.raises(ApprovalError, match="already asks"):
+        move_version("demo-model", 1, "production", "twice", store=seeded, actor="alice")
+    with pytest.raises(PromotionError, match="approved, but moving demo-model/1 to production "
+                                             "was refused: gate refused"):
+        approvals.approve(request.id, store=seeded, actor="bob")
+    closed = records.get_request(seeded, request.id)
+    assert closed.status == "failed" and "acc" in (closed.outcome or "")
+    assert get_version(seeded, "demo-model/1").stage == "staging"
+    assert [a for _, a in actions(seeded)[-3:]] == ["approval", "promotion-refused",
+                                                    "approval-failed"]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s: move_version("demo-model", 1, "production", None, store=s),
+     "production needs approval, and the approvers need to know why"),
+    (lambda s: promote("01TRAIN", name="demo-model", stage="production", store=s),
+     "needs approval, and the approvers need to know why"),
+    (lambda s: move_version("demo-model", 1, "production", "x", gate="champion", store=s),
+     "an approver does not hold"),
+    (lambda s: approvals.approve(99, store=s), "no approval request 99"),
+])
+def test_refused_requests_say_why(seeded: Store, call: object, message: str) -> None:
+    approvals.set_policy(store=seeded, actor="admin")
+    before = seeded.events()[0].seq
+    with pytest.raises((PromotionError, LookupError), match=message):
+        call(seeded)  # type: ignore[operator]
+    assert seeded.events()[0].seq == before  # nothing registered, nothing asked
+    assert approvals.pending(store=seeded) == []
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"approvers": 0}, "approvers must be a whole number from 1"),
+    ({"approvers": 3, "allowed": ["bob", "carol"]}, "only 2 user"),
+    ({"expires_after": 1}, "between one minute and ten years"),
+    ({"allowed": [""]}, "an approver is a user name"),
+])
+def test_bad_policies_are_value_errors(seeded: Store, options: dict[str, object],
+                                       message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        approvals.set_policy(store=seeded, **options)  # type: ignore[arg-type]
+
+
+def cli(store_dir: Path, *args: str, user: str = "alice") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir),
+                           *args], capture_output=True, text=True,
+                          env={**os.environ, "JUPYTER_MLOPS_USER": user})
+
+
+def test_command_line_policy_transition_approve(seeded: Store, store_dir: Path) -> None:
+    shown = cli(store_dir, "policy")
+    assert shown.returncode == 0 and "no approval policies" in shown.stdout
+    set_ = cli(store_dir, "policy", "set", "--approver", "bob", "--expires-after", "2",
+               "--reason", "four eyes", user="admin")
+    assert set_.returncode == 0, set_.stderr
+    assert "production: 1 approval from bob, not the requester; requests expire after 2 days" \
+        in set_.stdout
+    bad = cli(store_dir, "policy", "set", "--approvers", "2", "--approver", "bob")
+    assert bad.returncode == 2 and "only 1 user(s) may approve" in bad.stderr
+    asked = cli(store_dir, "transition", "demo-model", "1", "production", "--reason", "ship",
+                "--no-verify")
+    assert asked.returncode == 0, asked.stderr
+    assert "not moved yet" in asked.stdout and "waits for approval: request 1" in asked.stdout
+    assert "request 1: demo-model/1 → production, asked by alice" in cli(
+        store_dir, "approvals").stdout
+    own = cli(store_dir, "approve", "1")
+    assert own.returncode == 2 and "alice asked for this move" in own.stderr
+    approved = cli(store_dir, "approve", "1", "--reason", "looks good", user="bob")
+    assert approved.returncode == 0, approved.stderr
+    assert "applied (approved by bob)" in approved.stdout
+    assert "demo-model/1 [production]" in approved.stdout
+    events = cli(store_dir, "events", "demo-model").stdout
+    assert "approval-requested" in events and "looks good" in events
+    assert "policy-set" in cli(store_dir, "events", "policy:production").stdout
+    removed = cli(store_dir, "policy", "remove", "--reason", "done", user="admin")
+    assert removed.returncode == 0 and "no approval policies" in removed.stdout
