@@ -4,6 +4,13 @@ Every handler reads its parameters through :class:`MLOpsHandler`, which bounds t
 (lengths, numbers, body size and fields), calls the store (or the promotion API) and returns
 JSON. Exceptions become HTTP codes in one place, :meth:`MLOpsHandler.write_error`.
 The API is described in ``api.yml`` next to this file.
+
+Who acts is the user the server's ``IdentityProvider`` authenticated (``current_user``):
+it is the actor of every change and the one an approval policy judges. Every handler also
+asks the server's ``Authorizer`` (jupyter_server's ``@authorized``: action ``read`` for GET,
+``write`` for POST, PATCH and DELETE) about one of our resources — :data:`RESOURCE` for the
+store and the registry, :data:`APPROVALS` for approving and rejecting — so a deployment's
+authorizer can say who may read, tidy, promote or approve.
 """
 
 from __future__ import annotations
@@ -15,17 +22,20 @@ import math
 from typing import Any
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import (
     GateError,
     MLOpsError,
+    NotAllowedError,
     NotFoundError,
     PromotionError,
     RunInUseError,
     StoreError,
 )
+from ..lifecycle import approvals
 from ..lifecycle.champion import parse_champion
 from ..lifecycle.gates import MAX_GATE_CHARS, evaluate_gate
 from ..lifecycle.promotion import move_version, promote
@@ -42,6 +52,8 @@ MAX_TEXT = 200  # a name, id, key, filter or stage
 MAX_REASON = 2000
 MAX_BODY_BYTES = 64 * 1024  # a request body is a few fields
 API_PREFIX = "jupyter-mlops/api"
+RESOURCE = "mlops"  # runs, models, the registry and the audit log
+APPROVALS = "mlops-approvals"  # deciding approval requests
 
 
 class BadRequest(ValueError):
@@ -60,6 +72,8 @@ def _status_for(error: BaseException) -> int:
         return error.status_code
     if isinstance(error, (NotFoundError, LookupError)):
         return 404
+    if isinstance(error, NotAllowedError):
+        return 403
     if isinstance(error, (PromotionError, RunInUseError)):
         return 409
     if isinstance(error, StoreError):
@@ -78,6 +92,7 @@ class MLOpsHandler(APIHandler):
     the body is streamed and refused (413) past :data:`MAX_BODY_BYTES`.
     """
 
+    auth_resource = RESOURCE
     _chunks: list[bytes]
     _size: int
 
@@ -100,6 +115,11 @@ class MLOpsHandler(APIHandler):
     def store(self) -> Store:
         holder = self.settings["jupyter_mlops"]
         return holder.store()
+
+    @property
+    def actor(self) -> str:
+        """The authenticated user's name: who acts, for the audit log and the policies."""
+        return str(self.current_user.username)
 
     def int_argument(self, name: str, default: int, *, low: int = 0,
                      high: int = MAX_OFFSET) -> int:
@@ -215,6 +235,7 @@ def _strings(name: str, value: Any, kind: type, max_items: int) -> Any:
 
 class ExperimentsHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self) -> None:
         rows = self.store.conn.execute(
             "SELECT e.name, sum(r.run_id IS NOT NULL AND r.archived_at IS NULL), "
@@ -228,6 +249,7 @@ class ExperimentsHandler(MLOpsHandler):
 
 class RunsHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self) -> None:
         order = self.text_argument("order", "desc")
         if order not in ("asc", "desc"):
@@ -246,6 +268,7 @@ class KeysHandler(MLOpsHandler):
     """The metric and param keys of every run the filters match: the column chooser's menu."""
 
     @tornado.web.authenticated
+    @authorized
     def get(self) -> None:
         self.reply(run_keys(self.store.conn, **self.run_filters()))
 
@@ -254,6 +277,7 @@ class CompareHandler(MLOpsHandler):
     """Runs side by side: params, metrics, curves and parallel coordinates (plotly JSON)."""
 
     @tornado.web.authenticated
+    @authorized
     def get(self) -> None:
         from ..charts import comparison  # plotly loads on the first comparison only
 
@@ -282,10 +306,12 @@ class RunHandler(MLOpsHandler):
     """A run's detail (GET); tidying it: tags, note, archived (PATCH); deleting it (DELETE)."""
 
     @tornado.web.authenticated
+    @authorized
     def get(self, run_id: str) -> None:
         self.reply(run_payload(self.store, run_id))
 
     @tornado.web.authenticated
+    @authorized
     async def patch(self, run_id: str) -> None:
         raw = self.body()
         body = body_fields(raw, tags=(dict, MAX_TAGS), remove_tags=(list, MAX_TAGS),
@@ -294,17 +320,20 @@ class RunHandler(MLOpsHandler):
             edit_run, store_path=self.store.directory, ref=run_id, set_tags=body["tags"],
             remove_tags=body["remove_tags"] or (),
             note="" if "note" in raw and body["note"] is None else body["note"],
-            archived=body["archived"])
+            archived=body["archived"], actor=self.actor)
         self.reply(run_payload(self.store, changed))
 
     @tornado.web.authenticated
+    @authorized
     async def delete(self, run_id: str) -> None:
-        deleted = await _in_worker(delete_runs, store_path=self.store.directory, refs=[run_id])
+        deleted = await _in_worker(delete_runs, store_path=self.store.directory, refs=[run_id],
+                                   actor=self.actor)
         self.reply({"deleted": deleted})
 
 
 class LineageHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self, run_id: str) -> None:
         self.reply(lineage(self.store, run_id).as_dict())
 
@@ -314,6 +343,7 @@ class GateHandler(MLOpsHandler):
     conditions while the user types, and after a refusal (the same function decides both)."""
 
     @tornado.web.authenticated
+    @authorized
     def get(self, run_id: str) -> None:
         expression = (self.text_argument("expression", "", max_chars=MAX_GATE_CHARS)
                       or "").strip()
@@ -327,6 +357,7 @@ class GateHandler(MLOpsHandler):
 
 class MetricHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self, run_id: str, key: str) -> None:
         run_id = self.store.resolve_run_id(run_id)
         points = self.store.metric_history(run_id, key)
@@ -347,12 +378,14 @@ def model_payload(store: Store, name: str | None = None) -> list[dict[str, Any]]
 
 class ModelsHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self) -> None:
         self.reply({"models": model_payload(self.store)})
 
 
 class ModelHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self, name: str) -> None:
         found = model_payload(self.store, name)
         if not found:
@@ -373,6 +406,7 @@ async def _in_worker(function: Any, **kwargs: Any) -> Any:
 
 class VersionsHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     async def post(self, name: str) -> None:
         body = body_fields(self.body(), run_id=(str, MAX_TEXT), stage=(str, MAX_TEXT),
                            gate=(str, MAX_GATE_CHARS), reason=(str, MAX_REASON),
@@ -382,8 +416,8 @@ class VersionsHandler(MLOpsHandler):
         version = await _in_worker(
             promote, store_path=self.store.directory, run_or_model=body["run_id"], name=name,
             stage=body["stage"], gate=body["gate"], reason=body["reason"],
-            force=bool(body["force"]), verify=body["verify"])
-        self.reply(dataclasses.asdict(version), 201)
+            force=bool(body["force"]), verify=body["verify"], actor=self.actor)
+        self.reply(dataclasses.asdict(version), 202 if version.pending else 201)
 
 
 class StageHandler(MLOpsHandler):
@@ -391,6 +425,7 @@ class StageHandler(MLOpsHandler):
     (:func:`~jupyter_mlops.promotion.move_version`), and the answer says which ran."""
 
     @tornado.web.authenticated
+    @authorized
     async def post(self, name: str, version: str) -> None:
         body = body_fields(self.body(), stage=(str, MAX_TEXT), reason=(str, MAX_REASON),
                            gate=(str, MAX_GATE_CHARS), force=(bool, 0), verify=(bool, 0))
@@ -400,15 +435,52 @@ class StageHandler(MLOpsHandler):
             move_version, store_path=self.store.directory, name=name,
             version=bounded_int("version", version, 1, MAX_VERSION), stage=body["stage"],
             reason=body["reason"], gate=body["gate"], force=bool(body["force"]),
-            verify=body["verify"])
+            verify=body["verify"], actor=self.actor)
+        if moved.pending is not None:
+            self.reply({**dataclasses.asdict(moved.version),
+                        "request": moved.pending.as_dict()}, 202)
+            return
         self.reply({**dataclasses.asdict(moved.version),
                     "checks": {"gate": moved.checks.get("gate"),
                                "forced": bool(moved.checks.get("forced")),
                                "verification": moved.checks.get("verification")}})
 
 
+class ApprovalsHandler(MLOpsHandler):
+    """The requests waiting for approval (of one model with ``name``), and the policies."""
+
+    @tornado.web.authenticated
+    @authorized
+    def get(self) -> None:
+        waiting = approvals.pending(self.text_argument("name"), store=self.store,
+                                    actor=self.actor)
+        self.reply({"requests": [r.as_dict() for r in waiting],
+                    "policies": [dataclasses.asdict(p) for p in approvals.policies(self.store)],
+                    "user": self.actor})
+
+
+class DecisionHandler(MLOpsHandler):
+    """Approve or reject a request as the authenticated user; an approval that meets the
+    policy moves the version (its checks may take minutes: off the event loop)."""
+
+    auth_resource = APPROVALS
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, request: str, decision: str) -> None:
+        body = body_fields(self.body(), reason=(str, MAX_REASON))
+        decide = approvals.approve if decision == "approve" else approvals.reject
+        outcome = await _in_worker(decide, store_path=self.store.directory,
+                                   request_id=bounded_int("request", request, 1, MAX_VERSION),
+                                   reason=body["reason"], actor=self.actor)
+        moved = outcome.move.version if outcome.move else None
+        self.reply({"request": outcome.request.as_dict(),
+                    "version": dataclasses.asdict(moved) if moved else None})
+
+
 class EventsHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self) -> None:
         limit = self.int_argument("limit", 100, low=1, high=MAX_LIMIT)
         events = self.store.events(self.text_argument("subject"), limit)
@@ -441,6 +513,7 @@ class ChangesHandler(MLOpsHandler):
     """A cheap poll: has anything changed since the client's cursor, and which runs."""
 
     @tornado.web.authenticated
+    @authorized
     def get(self) -> None:
         since = self.text_argument("since") or ""
         cursor = _cursor(self.store)
@@ -459,6 +532,7 @@ class ChangesHandler(MLOpsHandler):
 
 class NotFoundHandler(MLOpsHandler):
     @tornado.web.authenticated
+    @authorized
     def get(self, path: str) -> None:
         raise tornado.web.HTTPError(404, f"no such endpoint: {path}")
 
@@ -482,6 +556,8 @@ def setup_handlers(web_app: Any) -> None:
         ("models/(?P<name>[^/]+)", ModelHandler),
         ("models/(?P<name>[^/]+)/versions", VersionsHandler),
         (r"models/(?P<name>[^/]+)/versions/(?P<version>\d+)/stage", StageHandler),
+        ("approvals", ApprovalsHandler),
+        (r"approvals/(?P<request>\d+)/(?P<decision>approve|reject)", DecisionHandler),
         ("events", EventsHandler),
         ("changes", ChangesHandler),
         ("(?P<path>.*)", NotFoundHandler),
