@@ -2,8 +2,10 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { requestAPI } from './request';
 import {
+  IApprovals,
   IChanges,
   IComparison,
+  IDecision,
   IEvent,
   IExperiment,
   IGateResult,
@@ -113,5 +115,13 @@ export class MLOpsAPI implements IMLOpsAPI {
     body: ITransitionRequest
   ): Promise<ITransitionResult> {
     return this.send('POST', `models/${enc(name)}/versions/${version}/stage`, body);
+  }
+
+  approvals(): Promise<IApprovals> {
+    return this.get('approvals');
+  }
+
+  decide(request: number, decision: 'approve' | 'reject', reason?: string): Promise<IDecision> {
+    return this.post(`approvals/${request}/${decision}`, reason ? { reason } : {});
   }
 }

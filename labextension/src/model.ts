@@ -5,6 +5,8 @@
  */
 import { APIError, errorMessage } from './errors';
 import {
+  IApprovalRequest,
+  IDecision,
   IEvent,
   IExperiment,
   ILineage,
@@ -114,6 +116,9 @@ export class MLOpsModel {
   models: IModel[] = [];
   events: IEvent[] = [];
   modelsLoaded = false;
+  /** Moves waiting for approval, and who the server says the user is. */
+  approvals: IApprovalRequest[] = [];
+  user: string | null = null;
   /** A failed poll, shown without hiding what is already there. */
   pollError: string | null = null;
   cursor = '';
@@ -575,12 +580,15 @@ export class MLOpsModel {
   /** Load the registered models and the recent audit events. */
   async loadModels(): Promise<void> {
     try {
-      const [{ models }, { events }] = await Promise.all([
+      const [{ models }, { events }, approvals] = await Promise.all([
         this.api.models(),
-        this.api.events(10).catch(() => ({ events: [] as IEvent[] }))
+        this.api.events(10).catch(() => ({ events: [] as IEvent[] })),
+        this.api.approvals().catch(() => null)
       ]);
       this.models = models;
       this.events = events;
+      this.approvals = approvals?.requests ?? [];
+      this.user = approvals?.user ?? null;
       this.modelsLoaded = true;
     } catch (error) {
       this.problem = problemFor(error);
@@ -616,6 +624,17 @@ export class MLOpsModel {
     const moved = await this.api.transition(name, version, body);
     await this.loadModels();
     return moved;
+  }
+
+  /** Approve or reject a waiting move; the models are reloaded. Errors (403, 409) are thrown. */
+  async decide(
+    request: number,
+    decision: 'approve' | 'reject',
+    reason?: string
+  ): Promise<IDecision> {
+    const outcome = await this.api.decide(request, decision, reason);
+    await this.loadModels();
+    return outcome;
   }
 
   dispose(): void {

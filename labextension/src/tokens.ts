@@ -168,6 +168,59 @@ export interface IModelVersion {
   created_by: string | null;
   reason: string | null;
   gate: IGateResult | null;
+  /** the open request to move this version that waits for approval */
+  pending?: IPendingMove | null;
+}
+
+/** A version's move that waits for approval (`IModelVersion.pending`). */
+export interface IPendingMove {
+  request: number;
+  stage: string;
+  expires_at: number;
+}
+
+/** Which stage moves need approval, by how many and whom. */
+export interface IPolicy {
+  stage: string;
+  approvers: number;
+  requester_may_approve: boolean;
+  /** who may approve or reject; empty: any user */
+  allowed: string[];
+  expires_after: number;
+}
+
+/** A request to move a version to a stage, waiting for (or decided by) its approvers. */
+export interface IApprovalRequest {
+  id: number;
+  ref: string;
+  name: string;
+  version: number;
+  stage: string;
+  requested_by: string;
+  requested_at: number;
+  expires_at: number;
+  reason: string | null;
+  /** pending, approved (being carried out), applied, failed, rejected, expired */
+  status: string;
+  policy: IPolicy;
+  approved_by: string[];
+  rejected_by: string[];
+  /** approvals still needed */
+  missing: number;
+  outcome: string | null;
+}
+
+/** `GET approvals`: the waiting requests, the policies, and who is asking. */
+export interface IApprovals {
+  requests: IApprovalRequest[];
+  policies: IPolicy[];
+  user: string;
+}
+
+/** `POST approvals/N/approve|reject`: the request now, and the version if it moved. */
+export interface IDecision {
+  request: IApprovalRequest;
+  version: IModelVersion | null;
 }
 
 export interface IModel {
@@ -287,6 +340,10 @@ export interface IMLOpsAPI {
     version: number,
     body: ITransitionRequest
   ): Promise<ITransitionResult>;
+  /** The requests waiting for approval, and the policies. */
+  approvals(): Promise<IApprovals>;
+  /** Approve or reject a request as the signed-in user (403: the policy says not this user). */
+  decide(request: number, decision: 'approve' | 'reject', reason?: string): Promise<IDecision>;
 }
 
 /** What the sidebar asks of JupyterLab (notebooks, clipboard). */

@@ -10,7 +10,14 @@ import { Sparkline } from '../components/Sparkline';
 import { APIError } from '../errors';
 import { MLOpsModel } from '../model';
 import { ISidebarActions } from '../tokens';
-import { FakeAPI, fullRun, modelVersion, settle, summary } from './fakeApi';
+import {
+  approvalRequest,
+  FakeAPI,
+  fullRun,
+  modelVersion,
+  settle,
+  summary
+} from './fakeApi';
 import { click, mountEachTest } from './dom';
 
 const render = mountEachTest();
@@ -423,6 +430,61 @@ describe('Sidebar keyboard', () => {
     expect(api.calls).toContain('run 01PREP');
     expect(byLabel('Run prep')).not.toBeNull();
     expect(all('[role="tab"][aria-selected="true"]').map(t => t.textContent)).toEqual(['Runs']);
+  });
+});
+
+describe('Pending approvals', () => {
+  function waiting(user: string, extra = {}): FakeAPI {
+    const api = new FakeAPI();
+    const train = summary('train', 1);
+    api.runsList = [train];
+    const version = modelVersion('wine', 2, train, {
+      pending: { request: 1, stage: 'production', expires_at: 1e10 }
+    });
+    api.models_ = [{ name: 'wine', latest_version: 2, versions: [version] }];
+    api.approvals_ = [approvalRequest(version, 'production', extra)];
+    api.user = user;
+    return api;
+  }
+
+  it('lists the waiting moves; an approver approves, and the version moves', async () => {
+    const api = waiting('bob');
+    await sidebarWith(api);
+    await click(button('Models')!);
+    const request = byLabel('Request 1: wine/2 to production')!;
+    expect(request.textContent).toContain('asked by alice');
+    expect(request.textContent).toContain('better on May data');
+    expect(request.textContent).toContain('1 more approval needed');
+    expect(byLabel('wine version 2')!.textContent).toContain('→ production?');
+    await click(button('Approve request 1')!);
+    expect(api.calls).toContain('decide 1 approve');
+    expect(byLabel('Pending approvals')).toBeNull(); // reloaded: nothing waits any more
+    expect(byLabel('wine version 2')!.textContent).toContain('production');
+    expect(byLabel('wine version 2')!.textContent).not.toContain('?');
+  });
+
+  it('offers no buttons to the requester, nor to a user the policy does not name', async () => {
+    await sidebarWith(waiting('alice'));
+    await click(button('Models')!);
+    expect(button('Approve request 1')).toBeUndefined();
+    expect(byLabel('Request 1: wine/2 to production')!.textContent).toContain(
+      'you asked for this move'
+    );
+  });
+
+  it('shows the server’s refusal, and rejects', async () => {
+    const api = waiting('carol');
+    api.decideError = new APIError(403, 'request 1: carol may not approve moves', true);
+    await sidebarWith(api);
+    await click(button('Models')!);
+    await click(button('Approve request 1')!);
+    expect(byLabel('Pending approvals')!.querySelector('[role="status"]')!.textContent).toBe(
+      'request 1: carol may not approve moves'
+    );
+    api.decideError = null;
+    await click(button('Reject request 1')!);
+    expect(api.calls).toContain('decide 1 reject');
+    expect(byLabel('Pending approvals')).toBeNull();
   });
 });
 

@@ -1,8 +1,11 @@
 /** An in-memory jupyter-mlops server for the unit tests. */
 import { APIError } from '../errors';
 import {
+  IApprovalRequest,
+  IApprovals,
   IChanges,
   IComparison,
+  IDecision,
   IGateResult,
   IEvent,
   ILineage,
@@ -102,6 +105,9 @@ export class FakeAPI implements IMLOpsAPI {
   promoteError: APIError | null = null;
   cursor = 1;
   changedRuns: string[] = [];
+  approvals_: IApprovalRequest[] = [];
+  user = 'me';
+  decideError: APIError | null = null;
   newEvents = false;
   calls: string[] = [];
 
@@ -324,6 +330,30 @@ export class FakeAPI implements IMLOpsAPI {
     return version;
   }
 
+  async approvals(): Promise<IApprovals> {
+    this.check('approvals');
+    return { requests: this.approvals_, policies: [], user: this.user };
+  }
+
+  /** One approval applies the move; a rejection closes the request. */
+  async decide(id: number, decision: 'approve' | 'reject'): Promise<IDecision> {
+    this.check(`decide ${id} ${decision}`);
+    if (this.decideError) {
+      throw this.decideError;
+    }
+    const request = this.approvals_.find(r => r.id === id)!;
+    this.approvals_ = this.approvals_.filter(r => r.id !== id);
+    const status = decision === 'approve' ? 'applied' : 'rejected';
+    const v = this.models_.find(m => m.name === request.name)?.versions.find(
+      x => x.version === request.version
+    );
+    if (v && status === 'applied') {
+      v.stage = request.stage;
+      v.pending = null;
+    }
+    return { request: { ...request, status, missing: 0 }, version: status === 'applied' ? v ?? null : null };
+  }
+
   async transition(
     name: string,
     version: number,
@@ -353,4 +383,35 @@ export async function settle(rounds = 5): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     await new Promise(resolve => setTimeout(resolve, 0));
   }
+}
+
+export function approvalRequest(
+  version: IModelVersion,
+  stage: string,
+  extra: Partial<IApprovalRequest> = {}
+): IApprovalRequest {
+  return {
+    id: 1,
+    ref: `${version.name}/${version.version}`,
+    name: version.name,
+    version: version.version,
+    stage,
+    requested_by: 'alice',
+    requested_at: 0,
+    expires_at: 1e10,
+    reason: 'better on May data',
+    status: 'pending',
+    policy: {
+      stage,
+      approvers: 1,
+      requester_may_approve: false,
+      allowed: [],
+      expires_after: 604800
+    },
+    approved_by: [],
+    rejected_by: [],
+    missing: 1,
+    outcome: null,
+    ...extra
+  };
 }

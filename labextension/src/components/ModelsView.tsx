@@ -1,8 +1,9 @@
 import * as React from 'react';
 
+import { errorMessage } from '../errors';
 import { formatAgo, formatTime, shortId } from '../format';
 import { MLOpsModel } from '../model';
-import { IModelVersion } from '../tokens';
+import { IApprovalRequest, IModelVersion } from '../tokens';
 import { StageBadge } from './StatusBadge';
 import { useModel } from './useModel';
 import { useRovingFocus } from './useRovingFocus';
@@ -45,6 +46,7 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
   }
   return (
     <div className="jp-mlops-models">
+      {model.approvals.length > 0 && <PendingApprovals model={model} />}
       {model.models.map(m => (
         <section key={m.name} className="jp-mlops-section" aria-label={`Model ${m.name}`}>
           <h3>
@@ -82,6 +84,15 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
                     {v.aliases.map(a => (
                       <StageBadge key={a} label={a} alias />
                     ))}
+                    {v.pending && (
+                      <span
+                        className="jp-mlops-muted"
+                        title={`request ${v.pending.request} waits for approval`}
+                      >
+                        {' '}
+                        → {v.pending.stage}?
+                      </span>
+                    )}
                   </td>
                   <td>
                     <button
@@ -140,5 +151,97 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
         </section>
       )}
     </div>
+  );
+}
+
+/** Who may decide a request, as far as the sidebar knows: null when the user may. */
+function whyNot(request: IApprovalRequest, user: string | null): string | null {
+  if (user === null) {
+    return null;
+  }
+  if (user === request.requested_by && !request.policy.requester_may_approve) {
+    return 'you asked for this move: another user approves it';
+  }
+  const allowed = request.policy.allowed;
+  if (allowed.length > 0 && !allowed.includes(user)) {
+    return `approved by ${allowed.join(', ')}`;
+  }
+  return null;
+}
+
+/** The moves waiting for approval, with Approve and Reject for the users who may. */
+function PendingApprovals({ model }: { model: MLOpsModel }): JSX.Element {
+  const [busy, setBusy] = React.useState<number | null>(null);
+  const [message, setMessage] = React.useState<string | null>(null);
+  const decide = async (request: IApprovalRequest, decision: 'approve' | 'reject') => {
+    setBusy(request.id);
+    setMessage(null);
+    try {
+      const outcome = await model.decide(request.id, decision);
+      const status = outcome.request.status;
+      setMessage(
+        status === 'applied'
+          ? `${request.ref} moved to ${request.stage}`
+          : status === 'pending'
+            ? `approved: ${outcome.request.missing} more approval(s) needed`
+            : `request ${request.id} ${status}`
+      );
+    } catch (error) {
+      setMessage(errorMessage(error));
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <section className="jp-mlops-section" aria-label="Pending approvals">
+      <h3>
+        Pending approvals
+        <span className="jp-mlops-count">{model.approvals.length}</span>
+      </h3>
+      <ul className="jp-mlops-events">
+        {model.approvals.map(r => {
+          const refused = whyNot(r, model.user);
+          return (
+            <li key={r.id} aria-label={`Request ${r.id}: ${r.ref} to ${r.stage}`}>
+              <strong>{r.ref}</strong> → <StageBadge label={r.stage} />
+              <span className="jp-mlops-muted">
+                {' '}
+                · asked by {r.requested_by} · {formatAgo(r.requested_at)}
+                {r.reason ? ` · ${r.reason}` : ''} · {r.missing} more approval
+                {r.missing === 1 ? '' : 's'} needed
+              </span>
+              {refused ? (
+                <span className="jp-mlops-muted"> · {refused}</span>
+              ) : (
+                <span>
+                  {' '}
+                  <button
+                    className="jp-mlops-button"
+                    disabled={busy !== null}
+                    aria-label={`Approve request ${r.id}`}
+                    onClick={() => void decide(r, 'approve')}
+                  >
+                    Approve
+                  </button>{' '}
+                  <button
+                    className="jp-mlops-button"
+                    disabled={busy !== null}
+                    aria-label={`Reject request ${r.id}`}
+                    onClick={() => void decide(r, 'reject')}
+                  >
+                    Reject
+                  </button>
+                </span>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {message && (
+        <p role="status" className="jp-mlops-muted">
+          {message}
+        </p>
+      )}
+    </section>
   );
 }
