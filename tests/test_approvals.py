@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_server import seed
@@ -190,3 +191,18 @@ def test_command_line_policy_transition_approve(seeded: Store, store_dir: Path) 
     assert "policy-set" in cli(store_dir, "events", "policy:production").stdout
     removed = cli(store_dir, "policy", "remove", "--reason", "done", user="admin")
     assert removed.returncode == 0 and "no approval policies" in removed.stdout
+
+
+def test_magic_asks_and_approves(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = shell.store()
+    seed(store.directory)
+    monkeypatch.setenv("JUPYTER_MLOPS_USER", "alice")
+    assert "production: 1 approval from any user" in shell.run(
+        "%mlops policy set --reason 'four eyes'").stdout
+    asked = shell.run("%mlops transition demo-model 1 production --reason ship --no-verify")
+    assert "waits for approval: request 1" in asked.stdout
+    assert "asked by alice" in shell.run("%mlops approvals").stdout
+    own = shell.run("%mlops approve 1")
+    assert not own.result.success and "alice asked for this move" in own.stderr
+    monkeypatch.setenv("JUPYTER_MLOPS_USER", "bob")
+    assert "applied (approved by bob)" in shell.run("%mlops approve 1").stdout
