@@ -459,6 +459,7 @@ describe('Pending approvals', () => {
     await click(button('Approve request 1')!);
     expect(api.calls).toContain('decide 1 approve');
     expect(byLabel('Pending approvals')).toBeNull(); // reloaded: nothing waits any more
+    expect(byLabel('Approval outcome')!.textContent).toBe('wine/2 moved to production');
     expect(byLabel('wine version 2')!.textContent).toContain('production');
     expect(byLabel('wine version 2')!.textContent).not.toContain('?');
   });
@@ -478,13 +479,14 @@ describe('Pending approvals', () => {
     await sidebarWith(api);
     await click(button('Models')!);
     await click(button('Approve request 1')!);
-    expect(byLabel('Pending approvals')!.querySelector('[role="status"]')!.textContent).toBe(
+    expect(byLabel('Approval outcome')!.textContent).toBe(
       'request 1: carol may not approve moves'
     );
     api.decideError = null;
     await click(button('Reject request 1')!);
     expect(api.calls).toContain('decide 1 reject');
     expect(byLabel('Pending approvals')).toBeNull();
+    expect(byLabel('Approval outcome')!.textContent).toBe('request 1 rejected');
   });
 });
 

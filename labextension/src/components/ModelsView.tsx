@@ -23,6 +23,8 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
   // the versions of every model are one group of rows for the keyboard
   const rows = ([] as IModelVersion[]).concat(...model.models.map(m => m.versions));
   const [row, setRow] = React.useState(0);
+  // what the last approval or rejection did (kept when its request leaves the list)
+  const [decided, setDecided] = React.useState<string | null>(null);
   const rowProps = useRovingFocus<HTMLTableRowElement>({
     count: rows.length,
     active: row,
@@ -46,7 +48,12 @@ export function ModelsView({ model, onOpenRun, onTransition }: IModelsViewProps)
   }
   return (
     <div className="jp-mlops-models">
-      {model.approvals.length > 0 && <PendingApprovals model={model} />}
+      {model.approvals.length > 0 && <PendingApprovals model={model} onDecided={setDecided} />}
+      {decided && (
+        <p role="status" aria-label="Approval outcome" className="jp-mlops-muted jp-mlops-pad">
+          {decided}
+        </p>
+      )}
       {model.models.map(m => (
         <section key={m.name} className="jp-mlops-section" aria-label={`Model ${m.name}`}>
           <h3>
@@ -170,9 +177,15 @@ function whyNot(request: IApprovalRequest, user: string | null): string | null {
 }
 
 /** The moves waiting for approval, with Approve and Reject for the users who may. */
-function PendingApprovals({ model }: { model: MLOpsModel }): JSX.Element {
+function PendingApprovals({
+  model,
+  onDecided
+}: {
+  model: MLOpsModel;
+  onDecided(message: string | null): void;
+}): JSX.Element {
   const [busy, setBusy] = React.useState<number | null>(null);
-  const [message, setMessage] = React.useState<string | null>(null);
+  const setMessage = onDecided;
   const decide = async (request: IApprovalRequest, decision: 'approve' | 'reject') => {
     setBusy(request.id);
     setMessage(null);
@@ -237,11 +250,6 @@ function PendingApprovals({ model }: { model: MLOpsModel }): JSX.Element {
           );
         })}
       </ul>
-      {message && (
-        <p role="status" className="jp-mlops-muted">
-          {message}
-        </p>
-      )}
     </section>
   );
 }
