@@ -206,3 +206,21 @@ def test_magic_asks_and_approves(shell: Any, monkeypatch: pytest.MonkeyPatch) ->
     assert not own.result.success and "alice asked for this move" in own.stderr
     monkeypatch.setenv("JUPYTER_MLOPS_USER", "bob")
     assert "applied (approved by bob)" in shell.run("%mlops approve 1").stdout
+
+
+def test_an_approved_request_never_stays_open(seeded: Store) -> None:
+    """The version went away while its request waited: the approval closes it as failed
+    (instead of leaving it approved, where nobody can decide it any more)."""
+    from jupyter_mlops.errors import NotFoundError
+    from jupyter_mlops.store.registry import delete_version
+
+    approvals.set_policy(store=seeded, actor="admin")
+    request = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                           actor="alice").pending
+    assert request is not None
+    delete_version(seeded, "demo-model", 1, actor="carol", reason="wrong model")
+    with pytest.raises(NotFoundError):
+        approvals.approve(request.id, store=seeded, actor="bob")
+    closed = records.get_request(seeded, request.id)
+    assert closed.status == "failed" and "no model version" in (closed.outcome or "")
+    assert actions(seeded)[-1] == ("bob", "approval-failed")

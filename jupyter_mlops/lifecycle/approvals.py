@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..capture.environment import user
-from ..errors import PromotionError
+from ..errors import ApprovalError, PromotionError
 from ..store import Store, approvals, open_store
 from ..store.approvals import DEFAULT_EXPIRY, ApprovalRequest, Policy
 from .promotion import Move, move_version
@@ -97,7 +97,11 @@ def approve(request_id: int, *, reason: str | None = None, store: Store | None =
                             gate=options.get("gate"), force=bool(options.get("force")),
                             verify=options.get("verify"), trusted=options.get("trusted"),
                             store=store, actor=actor, request=request.id)
-    except PromotionError as exc:
+    except Exception as exc:  # an approved request never stays open: it failed
+        with store.transaction() as conn:
+            approvals.finish(conn, request, actor=actor, applied=False, outcome=str(exc))
+        if not isinstance(exc, PromotionError) or isinstance(exc, ApprovalError):
+            raise
         raise PromotionError(f"request {request.id} was approved, but moving {request.ref} "
                              f"to {request.stage} was refused: {exc}") from exc
     return Decision(approvals.get_request(store, request.id), move)

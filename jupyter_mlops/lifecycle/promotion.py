@@ -260,15 +260,8 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
             return Move(get_version(store, current.ref), {}, pending)
     else:
         approvals.check_approved(store, request, name, version, stage)
-    try:
-        checks = _checks(store, current, stage, reason, gate=gate, force=force, verify=verify,
-                         data=data, trusted=trusted, actor=actor)
-    except Exception as exc:  # a request being carried out never stays `approved`
-        if request is not None:
-            with store.transaction() as conn:
-                approvals.finish(conn, approvals.get_request(store, request), actor=actor,
-                                 applied=False, outcome=str(exc))
-        raise
+    checks = _checks(store, current, stage, reason, gate=gate, force=force, verify=verify,
+                     data=data, trusted=trusted, actor=actor)
     with store.transaction() as conn:
         moved = registry.transition(store, name, version, stage, actor=actor, reason=reason,
                                     detail={**checks, **({"request": request} if request

@@ -349,7 +349,11 @@ def check_approved(store: Store, request_id: int, name: str, version: int, stage
 def finish(conn: sqlite3.Connection, request: ApprovalRequest, *, actor: str, applied: bool,
            outcome: str) -> None:
     """Close an approved request as ``applied`` or ``failed``, inside the caller's
-    transaction (the one that moves the version, when applied); audited."""
+    transaction (the one that moves the version, when applied); audited. A request that is
+    no longer ``approved`` is left as it is."""
+    if conn.execute("SELECT status FROM approval_requests WHERE id = ?",
+                    [request.id]).fetchone()[0] != "approved":
+        return
     _close(conn, request.id, "applied" if applied else "failed", actor, outcome, time.time())
     append_event(conn, actor=actor, action="approval-applied" if applied else "approval-failed",
                  subject=request.ref,
