@@ -5,9 +5,10 @@ stage="production")`` and ``transition(...)`` register a request instead of movi
 version, and :func:`approve` by enough users (never the requester, unless the policy says so)
 carries the move out through the same checks as an unguarded move (gate, fresh-virtualenv
 verification, :func:`~.promotion.move_version`). :func:`reject` closes a request; requests
-expire. Each step is an audit event. The acting user is :func:`~jupyter_mlops.capture.
-environment.user` (``$JUPYTER_MLOPS_USER``, else the OS user) unless ``actor`` is given: the
-Jupyter server passes the identity its ``IdentityProvider`` authenticated.
+expire. Each step is an audit event. The acting user is
+:func:`~jupyter_mlops.capture.environment.user` (``$JUPYTER_MLOPS_USER``, else the OS user)
+unless ``actor`` is given: the Jupyter server passes the identity its ``IdentityProvider``
+authenticated.
 """
 
 from __future__ import annotations
