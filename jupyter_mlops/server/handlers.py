@@ -447,13 +447,14 @@ class StageHandler(MLOpsHandler):
 
 
 class ApprovalsHandler(MLOpsHandler):
-    """The requests waiting for approval (of one model with ``name``), and the policies."""
+    """The requests waiting for approval (of one model with ``name``), and the policies.
+    Requests past their expiry are closed first: a write, so off the event loop."""
 
     @tornado.web.authenticated
     @authorized
-    def get(self) -> None:
-        waiting = approvals.pending(self.text_argument("name"), store=self.store,
-                                    actor=self.actor)
+    async def get(self) -> None:
+        waiting = await _in_worker(approvals.pending, store_path=self.store.directory,
+                                   name=self.text_argument("name"), actor=self.actor)
         self.reply({"requests": [r.as_dict() for r in waiting],
                     "policies": [dataclasses.asdict(p) for p in approvals.policies(self.store)],
                     "user": self.actor})
