@@ -122,6 +122,6 @@ export class MLOpsAPI implements IMLOpsAPI {
   }
 
   decide(request: number, decision: 'approve' | 'reject', reason?: string): Promise<IDecision> {
-    return this.post(`approvals/${request}/${decision}`, reason ? { reason } : {});
+    return this.send('POST', `approvals/${request}/${decision}`, reason ? { reason } : {});
   }
 }
