@@ -17,15 +17,11 @@ from typing import Any
 import xxhash
 
 from ..store.records import EnvironmentInfo
+from .packages import providers
 
 GIT_TTL_S = 10.0
 _git_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 _git_worker: ThreadPoolExecutor | None = None
-
-
-@cache
-def _distributions() -> dict[str, list[str]]:
-    return dict(metadata.packages_distributions())
 
 
 @cache
@@ -39,11 +35,10 @@ def _version(distribution: str) -> str | None:
 def package_versions(modules: Iterable[str]) -> dict[str, str]:
     """Installed distributions (and versions) that provide the given top-level modules."""
     found: dict[str, str] = {}
-    mapping = _distributions()
     for module in modules:
         if module in sys.stdlib_module_names:
             continue
-        for distribution in mapping.get(module, []):
+        for distribution in providers(module):
             version = _version(distribution)
             if version:
                 found[distribution] = version

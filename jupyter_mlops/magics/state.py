@@ -126,9 +126,9 @@ class KernelState:
 
     @staticmethod
     def _read_package_index() -> None:
-        from ..capture import environment
+        from ..capture import packages
 
-        environment.package_versions([m for m in sys.modules.copy() if "." not in m])
+        packages.warm_up()
 
     def _open_existing_store(self) -> None:
         from ..store import find_store_dir, open_store
