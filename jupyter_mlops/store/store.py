@@ -146,7 +146,8 @@ class Store:
                 self.db_path, f"it holds other tables ({', '.join(sorted(tables)[:5])})"
             )
         applied = [m.name for m in migrations.applied(self.db)]
-        unknown = [name for name in applied if name not in known_migrations()]
+        known = set(known_migrations())
+        unknown = [name for name in applied if name not in known]
         if unknown:
             raise StoreVersionError(self.db_path, unknown)
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
