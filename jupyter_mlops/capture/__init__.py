@@ -1,5 +1,6 @@
-"""Capturing runs (L3): cell analysis, history, environment, fit calls, effects, the run
-recorder and the logging API (:mod:`.log`) that attaches to the run of the tracked cell.
+"""Capturing runs (L3): cell analysis, history, environment (and the installed distributions
+behind a module), fit calls, effects, the run recorder and the logging API (:mod:`.log`) that
+attaches to the run of the tracked cell.
 
 May import: ``errors``, ``entities``, ``store``, ``data``, ``frameworks``. Nothing here imports
 IPython: the magic passes source, namespace and store in. The recorder (numpy, the data and
