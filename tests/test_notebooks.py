@@ -18,6 +18,22 @@ sys.path.insert(0, str(NOTEBOOKS))
 from run import execute  # noqa: E402
 
 
+def copied(name: str, directory: Path) -> Path:
+    """The shipped notebook, copied into a test's directory: what it writes (bundles, batch
+    files) stays there and goes with it, never into the project's notebooks/."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / name
+    target.write_bytes((NOTEBOOKS / name).read_bytes())
+    return target
+
+
+@pytest.fixture
+def notebook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where a test runs its copy of a notebook: apart from its store (a bundle may not be
+    written inside a store)."""
+    return tmp_path_factory.mktemp("notebooks")
+
+
 def outputs_text(notebook) -> str:
     parts = []
     for cell in notebook.cells:
@@ -34,15 +50,17 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory):
     patch = pytest.MonkeyPatch()
     patch.setenv("JUPYTER_MLOPS_STORE", str(store_dir))
     try:
-        notebook = execute(NOTEBOOKS / "quickstart.ipynb")
+        path = copied("quickstart.ipynb", tmp_path_factory.mktemp("quickstart"))
+        notebook = execute(path)
     finally:
         patch.undo()
-    return notebook, store_dir
+    return notebook, store_dir, path
 
 
-def test_promote_and_deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_promote_and_deploy(tmp_path: Path, notebook_dir: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(NOTEBOOKS / "promote_and_deploy.ipynb")
+    notebook = execute(copied("promote_and_deploy.ipynb", notebook_dir))
     text = "\n".join(
         output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert "FAILED, off by" in text  # the refused gate, shown to the user
@@ -54,13 +72,14 @@ def test_promote_and_deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert "fresh virtualenv" in register.detail["verification"]
         assert "promotion-refused" in [e.action for e in store.events("wine")]
         assert store.check() == []
-    bundle = NOTEBOOKS / "bundles" / "wine"
+    bundle = notebook_dir / "bundles" / "wine"
     assert mlops.load_bundle(bundle).metadata["model"]["version"] == "wine/2"
 
 
-def test_drift_and_performance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drift_and_performance(tmp_path: Path, notebook_dir: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(NOTEBOOKS / "drift_and_performance.ipynb")
+    notebook = execute(copied("drift_and_performance.ipynb", notebook_dir))
     outputs_text(notebook)  # no error outputs
     plotly = [output for cell in notebook.cells for output in cell.get("outputs", [])
               if "application/vnd.plotly.v1+json" in output.get("data", {})]
@@ -73,9 +92,10 @@ def test_drift_and_performance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert "alcohol" in report and "color_intensity" in report
 
 
-def test_continuous_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_continuous_training(tmp_path: Path, notebook_dir: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(NOTEBOOKS / "continuous_training.ipynb")
+    notebook = execute(copied("continuous_training.ipynb", notebook_dir))
     text = outputs_text(notebook)
     assert "2026-11-01.csv: ok · 0 alert(s) · no drift" in text
     assert "2026-11-08.csv: DRIFT" in text and "promoted as cancer/2 (production)" in text
@@ -90,7 +110,7 @@ def test_continuous_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_quickstart_runs_and_records_everything(quickstart) -> None:
-    notebook, store_dir = quickstart
+    notebook, store_dir, path = quickstart
     text = outputs_text(notebook)
     assert text.count(" · finished ") == 4
     assert "lineage of run" in text and "best run:" in text
@@ -105,7 +125,7 @@ def test_quickstart_runs_and_records_everything(quickstart) -> None:
             assert store.load_model(ids[model_run]) is not None
         forest = store.get_run(ids["forest"])
         assert len(forest.metric_history("test_accuracy")) == 10
-        assert forest.notebook == str(NOTEBOOKS / "quickstart.ipynb")
+        assert forest.notebook == str(path)
         assert [c.source.splitlines()[0] for c in forest.code_slice] == [
             "import jupyter_mlops as mlops", "from sklearn.model_selection import train_test_split"]
         assert store.check() == []
@@ -128,10 +148,11 @@ def test_a_mistyped_option_is_said_once_in_a_real_notebook(tmp_path: Path,
     assert text.count("--eval X_tst: no variable X_tst exists") == 1, text
 
 
-def test_gradient_boosting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gradient_boosting(tmp_path: Path, notebook_dir: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("lightgbm")
     monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(NOTEBOOKS / "gradient_boosting.ipynb")
+    notebook = execute(copied("gradient_boosting.ipynb", notebook_dir))
     text = outputs_text(notebook)
     assert "bundle predicts like the kernel: True" in text
     assert "lightgbm:" in text and "model.lgb" in text

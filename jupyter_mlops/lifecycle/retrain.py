@@ -297,5 +297,5 @@ def retrain(
                        else f"promoted as {version.ref} ({promote_to})")
         except PromotionError as exc:
             outcome = f"refused: {exc}"
-    store.set_tag(recorder.run_id, "promotion", outcome)
+    store.record_tag(recorder.run_id, "promotion", outcome)
     return store.get_run(recorder.run_id)

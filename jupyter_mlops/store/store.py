@@ -312,6 +312,14 @@ class Store:
             [to_json(summary), time.time(), run_id],
         )
 
+    def record_tag(self, run_id: str, key: str, value: str) -> None:
+        """Record what became of a run after it finished (retraining writes its promotion
+        outcome here): part of the run's own record, written by our code, so neither audited
+        as a user's edit nor held to the limits of :meth:`set_tag`."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [run_id, key, value])
+            conn.execute("UPDATE runs SET updated_at = ? WHERE run_id = ?", [time.time(), run_id])
+
     # -- tidying (audited: see :mod:`jupyter_mlops.store.tidy`) ---------------------------
     def set_tag(self, ref: str, key: str, value: str, *, actor: str | None = None) -> None:
         """Set one tag of a run (any run reference); audited. A key starts with a letter or
