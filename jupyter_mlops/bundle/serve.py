@@ -92,9 +92,10 @@ def _inside(root: Path, name: str) -> Path:
     return root.joinpath(*parts)
 
 
-def verify_manifest(root: Path) -> dict[str, Any]:
-    """The manifest, after checking that it lists exactly the bundle's files, each inside the
-    bundle and with the recorded sha256."""
+def verify_manifest(root: Path, required: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The manifest, after checking that it lists exactly the bundle's files (``required``
+    among them; by default a model bundle's: ``REQUIRED_FILES`` and one model file), each
+    inside the bundle and with the recorded sha256."""
     where = root / "MANIFEST.json"
     try:
         manifest = json.loads(where.read_text())
@@ -106,9 +107,9 @@ def verify_manifest(root: Path) -> dict[str, Any]:
             isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
         raise IntegrityError(f"{where} has no file list (\"files\": {{name: sha256}}): the "
                              "bundle cannot be checked; export it again")
-    missing = [] if any(name in listed for name in trust.MODEL_FILES) else [
-        " or ".join(trust.MODEL_FILES)]
-    missing += [name for name in REQUIRED_FILES if name not in listed]
+    missing = [] if required is not None or any(name in listed for name in trust.MODEL_FILES) \
+        else [" or ".join(trust.MODEL_FILES)]
+    missing += [name for name in required or REQUIRED_FILES if name not in listed]
     if missing:
         raise IntegrityError(f"{where} does not list {', '.join(missing)}: the bundle cannot "
                              "be checked; export it again")
@@ -476,8 +477,11 @@ class RequestLog:
 
         stamp = time.time()
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
-        lines = "".join(json.dumps({**row, "_ts": stamp, "_prediction": prediction}) + "\n"
-                        for row, prediction in zip(records, predictions, strict=True))
+        self.append("".join(json.dumps({**row, "_ts": stamp, "_prediction": prediction}) + "\n"
+                            for row, prediction in zip(records, predictions, strict=True)))
+
+    def append(self, lines: str) -> None:
+        """Append JSON lines, rotating first when they would pass ``max_bytes``."""
         if self.path.exists() and self.path.stat().st_size + len(lines) > self.max_bytes:
             self._rotate()
         with self.path.open("a", encoding="utf-8") as handle:

@@ -1,0 +1,427 @@
+"""Serve a rollout bundle: a champion and a challenger behind one endpoint, by a policy.
+
+    python serve.py [--host 127.0.0.1] [--port 8080] [--log-requests FILE.jsonl]
+
+A rollout bundle holds two complete bundles (``champion/``, ``challenger/``), each verified
+against its own manifest and loaded through the same trust path as any bundle (``serve.py``'s
+``Model``: the loader's allowlist plus ``--trust``), and ``policy.json``:
+
+- ``shadow``: the champion answers; the challenger scores the same rows on a worker thread
+  after the answer is sent (a bounded queue: when it is full the shadow copy is dropped and
+  counted, never waited for);
+- ``canary``: a ``share`` of the rows is answered by the challenger, chosen by a hash of the
+  ``sticky_key`` column (the same key always lands on the same arm, and raising the share only
+  moves keys to the challenger) or, without one, per request at random;
+- ``ab``: as canary; the log's ``_share`` lets the report weight each arm by its assignment.
+
+Every answer names its arm (``X-MLOps-Arm`` header, ``arm`` in the body) and its request id
+(``X-MLOps-Request-Id``, the client's own ``X-Request-Id`` when it sends a plain one). A
+challenger that raises or refuses the rows never breaks the answer: the champion answers
+them, and the failure is logged. The request log (``--log-requests``) holds one line per row
+and arm scored: the features (answer lines only), ``_request_id``, ``_row``, ``_arm``,
+``_answered``, ``_share``, ``_prediction``, ``_latency_ms`` and ``_error``.
+
+The share changes at runtime with ``POST /admin/share {"share": 0.2}`` and the header
+``Authorization: Bearer TOKEN``, where TOKEN is ``$JUPYTER_MLOPS_ROLLOUT_TOKEN`` or the content
+of ``--admin-token-file`` (at least 16 characters; without one the endpoint is off).
+``GET /rollout`` shows the policy and the counts.
+
+Like ``serve.py``, this module imports only the standard library, the bundle's serving code
+(``code/mlops_serve.py``) and the model's libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+try:  # imported as jupyter_mlops.bundle.rollout
+    from . import serve, trust
+except ImportError:  # run as a rollout bundle's serve.py: the bundle carries both in code/
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, str(HERE / "code"))
+    import mlops_serve as serve  # type: ignore[import-not-found,no-redef]
+    import mlops_trust as trust  # type: ignore[import-not-found,no-redef]
+
+KIND = "rollout"
+ARMS = ("champion", "challenger")
+MODES = ("shadow", "canary", "ab")
+DEFAULT_SHARE = {"shadow": 1.0, "canary": 0.1, "ab": 0.5}
+POLICY_FILE = "policy.json"
+REQUIRED = (POLICY_FILE, "champion/MANIFEST.json", "challenger/MANIFEST.json")
+TOKEN_VARIABLE = "JUPYTER_MLOPS_ROLLOUT_TOKEN"
+MIN_TOKEN_CHARS = 16
+MAX_ADMIN_BYTES = 1024
+SHADOW_QUEUE = 1000
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+@dataclass
+class Policy:
+    """How requests are split: ``mode`` (shadow, canary, ab), the challenger's ``share`` of
+    rows (canary, ab), the ``sticky_key`` column whose hash assigns a row, and the ``salt``
+    mixed into that hash (so two rollouts do not pick the same keys)."""
+
+    mode: str
+    share: float
+    sticky_key: str | None = None
+    salt: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown rollout mode {self.mode!r}: use one of {', '.join(MODES)}")
+        check_share(self.share)
+        if self.sticky_key is not None and not (
+                isinstance(self.sticky_key, str) and 0 < len(self.sticky_key) <= 200):
+            raise ValueError("the sticky key must be a column name of 1 to 200 characters")
+
+    @classmethod
+    def of(cls, mode: str, share: float | None = None, sticky_key: str | None = None,
+           salt: str | None = None) -> Policy:
+        """A policy with the mode's default share (canary 0.1, ab 0.5) and a fresh salt."""
+        if mode not in MODES:
+            raise ValueError(f"unknown rollout mode {mode!r}: use one of {', '.join(MODES)}")
+        return cls(mode, DEFAULT_SHARE[mode] if share is None else share, sticky_key,
+                   uuid.uuid4().hex if salt is None else salt)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Policy:
+        """The policy of a ``policy.json`` document; ValueError when it is not one."""
+        fields = {"mode", "share", "sticky_key", "salt"}
+        if not isinstance(data, dict) or not {"mode", "share"} <= set(data) <= fields:
+            raise ValueError(f"{POLICY_FILE} must hold mode and share (and optionally "
+                             "sticky_key, salt)")
+        return cls(**data)
+
+
+def check_share(share: Any) -> float:
+    """``share`` as a float in [0, 1]; ValueError otherwise."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ValueError(f"the share must be a number from 0 to 1, got {share!r}")
+    return float(share)
+
+
+def bucket(key: str, salt: str = "") -> float:
+    """Where ``key`` falls in [0, 1): the first 8 bytes of sha256(salt:key)."""
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign(key: str, share: float, salt: str = "") -> str:
+    """The arm that answers ``key``: the challenger below ``share``, else the champion.
+    Deterministic, and monotonic in ``share``: a key moves to the challenger only."""
+    return ARMS[1] if bucket(key, salt) < share else ARMS[0]
+
+
+def is_rollout(root: Path) -> bool:
+    """Whether ``root`` is a rollout bundle (its manifest says so; verified when loaded)."""
+    try:
+        manifest = json.loads((root / "MANIFEST.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("kind") == KIND
+
+
+@dataclass
+class Outcome:
+    """One arm's scoring of some rows: predictions or an error, and how long it took."""
+
+    predictions: list[Any] | None
+    latency_ms: float
+    error: str | None = None
+    status: int = 200
+
+
+class Rollout:
+    """The two arms, the policy and the log: what the HTTP handlers call."""
+
+    def __init__(self, root: Path = HERE, log: serve.RequestLog | None = None,
+                 trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False,
+                 shadow_queue: int = SHADOW_QUEUE) -> None:
+        self.manifest = serve.verify_manifest(root, REQUIRED)
+        if self.manifest.get("kind") != KIND:
+            raise serve.IntegrityError(f"{root / 'MANIFEST.json'} is not a rollout bundle's")
+        try:
+            self.policy = Policy.from_dict(json.loads((root / POLICY_FILE).read_text()))
+        except (ValueError, TypeError) as exc:
+            raise serve.IntegrityError(f"{root / POLICY_FILE}: {exc}") from None
+        self.arms = {arm: serve.Model(root / arm, trusted=trusted, trust_code=trust_code)
+                     for arm in ARMS}
+        self.log = log
+        self.lock = threading.Lock()  # the log file and the counters
+        self.counts = {arm: {"rows": 0, "errors": 0} for arm in ARMS}
+        self.shadow_dropped = 0
+        self.shadow: queue.Queue[Any] = queue.Queue(maxsize=shadow_queue)
+        self.worker: threading.Thread | None = None
+        if self.policy.mode == "shadow":
+            self.worker = threading.Thread(target=self._shadow_loop, name="shadow", daemon=True)
+            self.worker.start()
+
+    def close(self) -> None:
+        """Score what the shadow queue holds, then stop its worker."""
+        if self.worker is not None:
+            self.shadow.put(None)
+            self.worker.join(timeout=60)
+            self.worker = None
+
+    def _rows_for(self, arm: str, rows: Any) -> Any:
+        """``rows`` without the sticky key column when the arm's model does not take it."""
+        key = self.policy.sticky_key
+        if key is not None and key in rows.columns and key not in self.arms[arm].columns:
+            return rows.drop(columns=[key])
+        return rows
+
+    def score(self, arm: str, rows: Any) -> Outcome:
+        """Score ``rows`` with one arm; any exception becomes the outcome's error."""
+        model = self.arms[arm]
+        start = time.perf_counter()
+        try:
+            frame = model.frame(self._rows_for(arm, rows))
+            predictions = serve.to_json_list(
+                model.predictor(frame.to_numpy() if model.as_array else frame))
+            return Outcome(predictions, (time.perf_counter() - start) * 1000)
+        except Exception as exc:  # noqa: BLE001 -- an arm must never break the server
+            took = (time.perf_counter() - start) * 1000
+            if isinstance(exc, serve.RequestError):
+                return Outcome(None, took, str(exc), exc.status)
+            return Outcome(None, took, f"{type(exc).__name__}: {exc}", 500)
+
+    def routes(self, rows: Any, request_id: str) -> list[str]:
+        """The arm of each row: by the sticky key's hash when the rows carry one, else one
+        arm for the whole request (drawn by the request id's hash)."""
+        policy = self.policy
+        if policy.mode == "shadow":
+            return [ARMS[0]] * len(rows)
+        key = policy.sticky_key
+        if key is None or key not in rows.columns:
+            return [assign(request_id, policy.share, policy.salt)] * len(rows)
+        return [assign(request_id if serve._missing(value) else str(value), policy.share,
+                       policy.salt) for value in rows[key].tolist()]
+
+    def predict(self, payload: Any, request_id: str) -> dict[str, Any]:
+        """Answer a request: the predictions, the arm of each row, and the request id.
+        :class:`serve.RequestError` when the champion refuses the rows (a client error)."""
+        rows = serve.frame_from_payload(payload, self.arms[ARMS[0]].columns)
+        share = self.policy.share
+        arms = self.routes(rows, request_id)
+        predictions: list[Any] = [None] * len(rows)
+        for arm in ARMS:
+            where = [i for i, a in enumerate(arms) if a == arm]
+            if not where:
+                continue
+            part = rows.iloc[where]
+            outcome = self.score(arm, part)
+            if outcome.predictions is None and arm == ARMS[1]:  # the champion answers instead
+                self._record(request_id, part, where, arm, outcome, share, answered=False)
+                for i in where:
+                    arms[i] = ARMS[0]
+                arm, outcome = ARMS[0], self.score(ARMS[0], part)
+            if outcome.predictions is None:
+                if outcome.status < 500:
+                    raise serve.RequestError(str(outcome.error), outcome.status)
+                self._record(request_id, part, where, arm, outcome, share, answered=True)
+                raise RuntimeError(f"the {arm} failed: {outcome.error}")
+            self._record(request_id, part, where, arm, outcome, share, answered=True)
+            for i, value in zip(where, outcome.predictions, strict=True):
+                predictions[i] = value
+        if self.policy.mode == "shadow":
+            try:
+                self.shadow.put_nowait((request_id, rows, share))
+            except queue.Full:
+                with self.lock:
+                    self.shadow_dropped += 1
+        answer: dict[str, Any] = {"predictions": predictions, "request_id": request_id,
+                                  "arm": arms[0] if len(set(arms)) == 1 else "mixed"}
+        if answer["arm"] == "mixed":
+            answer["arms"] = arms
+        return answer
+
+    def _shadow_loop(self) -> None:
+        while (item := self.shadow.get()) is not None:
+            request_id, rows, share = item
+            outcome = self.score(ARMS[1], rows)
+            self._record(request_id, rows, list(range(len(rows))), ARMS[1], outcome, share,
+                         answered=False)
+
+    def _record(self, request_id: str, rows: Any, positions: list[int], arm: str,
+                outcome: Outcome, share: float, *, answered: bool) -> None:
+        """Count the rows an arm scored, and log them (features on the answer's lines)."""
+        with self.lock:
+            self.counts[arm]["rows"] += len(positions)
+            self.counts[arm]["errors"] += len(positions) if outcome.error else 0
+            if self.log is None:
+                return
+            stamp = time.time()
+            features = json.loads(rows.to_json(orient="records", date_format="iso")) \
+                if answered else [{}] * len(positions)
+            predictions = outcome.predictions or [None] * len(positions)
+            self.log.append("".join(json.dumps({
+                **row, "_ts": stamp, "_request_id": request_id, "_row": position, "_arm": arm,
+                "_answered": answered, "_share": share, "_prediction": prediction,
+                "_latency_ms": round(outcome.latency_ms, 3), "_error": outcome.error,
+            }) + "\n" for row, position, prediction in zip(features, positions, predictions,
+                                                           strict=True)))
+
+    def state(self) -> dict[str, Any]:
+        """The policy (without its salt), the arms' models and what each scored."""
+        with self.lock:
+            return {"policy": {k: v for k, v in asdict(self.policy).items() if k != "salt"},
+                    "arms": {arm: {"model": model.manifest.get("model", {}),
+                                   **self.counts[arm]} for arm, model in self.arms.items()},
+                    "shadow_dropped": self.shadow_dropped,
+                    "shadow_pending": self.shadow.qsize()}
+
+    def set_share(self, share: Any) -> float:
+        """Change the challenger's share at runtime (canary and ab)."""
+        share = check_share(share)
+        if self.policy.mode == "shadow":
+            raise serve.RequestError("a shadow rollout scores every row with both arms: it has "
+                                     "no share to change", 409)
+        self.policy.share = share
+        return share
+
+
+def request_id_of(headers: Any) -> str:
+    """The client's ``X-Request-Id`` when it is plain (letters, digits, ``._:-``, at most 64),
+    else a new one."""
+    given = headers.get("x-request-id") or ""
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def admin_token(path: str | None = None) -> str | None:
+    """The admin token: the content of ``path``, else ``$JUPYTER_MLOPS_ROLLOUT_TOKEN``; None
+    when neither is set. ValueError for a token shorter than ``MIN_TOKEN_CHARS``."""
+    token = Path(path).read_text().strip() if path else os.environ.get(TOKEN_VARIABLE, "")
+    if token and len(token) < MIN_TOKEN_CHARS:
+        raise ValueError(f"the rollout admin token must have at least {MIN_TOKEN_CHARS} "
+                         "characters")
+    return token or None
+
+
+def authorized(header: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer token`` (constant-time compare)."""
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                              token.encode())
+
+
+def create_app(rollout: Rollout, token: str | None = None) -> Any:
+    """The ASGI application serving ``rollout`` (its admin endpoint guarded by ``token``)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def error(message: str, status: int) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def state(request: Request) -> JSONResponse:
+        return JSONResponse(rollout.state())
+
+    async def score(request: Request) -> JSONResponse:
+        request_id = request_id_of(request.headers)
+        try:
+            body = await serve.read_body(request)
+            answer = rollout.predict(
+                serve.payload_from_body(body, request.headers.get("content-type", "")),
+                request_id)
+        except serve.RequestError as exc:
+            return error(str(exc), exc.status)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            return error(f"cannot score this input: {exc}", 422)
+        except Exception as exc:  # noqa: BLE001 -- the server must outlive any request
+            return error(f"internal error: {type(exc).__name__}: {exc}", 500)
+        return JSONResponse(answer, headers={"X-MLOps-Arm": answer["arm"],
+                                             "X-MLOps-Request-Id": request_id})
+
+    async def share(request: Request) -> JSONResponse:
+        if token is None:
+            return error(f"the admin endpoint is off: start the server with {TOKEN_VARIABLE} "
+                         "or --admin-token-file", 403)
+        if not authorized(request.headers.get("authorization"), token):
+            return error("send Authorization: Bearer TOKEN (the rollout's admin token)", 401)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_ADMIN_BYTES:
+                return error(f"body larger than {MAX_ADMIN_BYTES} bytes", 413)
+        try:
+            value = json.loads(body)
+            if not isinstance(value, dict) or set(value) != {"share"}:
+                raise ValueError('send {"share": NUMBER}')
+            changed = rollout.set_share(value["share"])
+        except serve.RequestError as exc:
+            return error(str(exc), exc.status)
+        except ValueError as exc:
+            return error(str(exc), 400)
+        print(f"rollout: challenger share set to {changed}", file=sys.stderr, flush=True)
+        return JSONResponse(rollout.state())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        rollout.close()
+
+    return Starlette(routes=[
+        Route("/health", health), Route("/rollout", state),
+        Route("/invocations", score, methods=["POST"]), Route("/predict", score, methods=["POST"]),
+        Route("/admin/share", share, methods=["POST"]),
+    ], lifespan=lifespan)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve this jupyter-mlops rollout bundle.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--bundle", default=str(HERE), help="rollout directory (default: here)")
+    parser.add_argument("--log-requests", metavar="FILE.jsonl",
+                        help="append each row's arm, predictions, latency and errors here")
+    parser.add_argument("--log-max-mb", type=float, default=serve.LOG_MAX_BYTES / 2**20,
+                        help="rotate the request log past this size")
+    parser.add_argument("--admin-token-file", metavar="PATH",
+                        help=f"the admin endpoint's token (default: ${TOKEN_VARIABLE})")
+    trust.add_trust_option(parser)
+    trust.add_trust_code_option(parser)
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    try:
+        token = admin_token(args.admin_token_file)
+        log = serve.RequestLog(Path(args.log_requests), int(args.log_max_mb * 2**20)) \
+            if args.log_requests else None
+        rollout = Rollout(Path(args.bundle).resolve(), log, trusted=args.trust,
+                          trust_code=args.trust_code)
+    except (serve.IntegrityError, trust.ModelRefused, ValueError, OSError) as exc:
+        print(f"serve.py: {exc}", file=sys.stderr)
+        return 2
+    problem = serve.port_problem(args.host, args.port)
+    if problem:
+        print(f"serve.py: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
+        return 2
+    policy = rollout.policy
+    print(f"serving the rollout {args.bundle} ({policy.mode}, challenger share {policy.share}) "
+          f"on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(create_app(rollout, token), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

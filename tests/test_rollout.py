@@ -1,0 +1,272 @@
+"""Shadow, canary and A/B serving: the rollout bundle, its routing over real HTTP on loopback,
+the assignment function, a failing arm, the admin endpoint, and the rollout report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Shell
+from test_bundle import DATA, TRAIN
+
+import jupyter_mlops as mlops
+from jupyter_mlops.bundle import rollout
+from jupyter_mlops.bundle.rollout_export import export_rollout
+from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
+
+CHALLENGER = """%%track churn_small --eval frame target
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+small = make_pipeline(
+    make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough"),
+    RandomForestClassifier(n_estimators=3, max_depth=1, random_state=1),
+).fit(frame, target)
+"""
+
+
+@pytest.fixture
+def arms(shell: Shell) -> Shell:
+    """A champion (churn@production) and a different challenger (churn@staging)."""
+    for cell in (DATA, TRAIN, CHALLENGER):
+        assert shell.run(cell).result.success
+    store = shell.store()
+    mlops.promote("churn", name="churn", stage="production", reason="test", store=store,
+                  verify=False)
+    mlops.promote("churn_small", name="churn", stage="staging", reason="test", store=store)
+    return shell
+
+
+def rows_with_keys(shell: Shell, n: int) -> list[dict[str, Any]]:
+    """``n`` training rows as records, each with a ``customer`` key the models do not use."""
+    frame = shell.ns["frame"].head(n).assign(customer=[f"c{i}" for i in range(n)])
+    return json.loads(frame.to_json(orient="records"))
+
+
+def post(url: str, payload: Any, headers: dict[str, str] | None = None
+         ) -> tuple[int, Any, Any]:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={
+        "Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read() or b"{}")
+
+
+@pytest.fixture
+def started() -> Iterator[Any]:
+    """Start ``python ROLLOUT/serve.py ARGS...`` and return its URL; stopped afterwards."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(bundle: Path, *args: str, env: dict[str, str] | None = None) -> str:
+        port = free_port()
+        process = subprocess.Popen([sys.executable, str(bundle / "serve.py"), "--port",
+                                    str(port), *args], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, env=env)
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, process, 60)
+        return url
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(lines := read_log(path)) >= count:
+            return lines
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not reach {count} lines")
+
+
+def test_shadow_rollout_runs_alone_and_logs_both_arms(arms: Shell, tmp_path: Path,
+                                                      started: Any) -> None:
+    # Given a shadow rollout of churn@production against churn@staging
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="shadow", sticky_key="customer", store=arms.store())
+    manifest = json.loads((bundle / "MANIFEST.json").read_text())
+    assert manifest["kind"] == "rollout" and manifest["policy"]["mode"] == "shadow"
+    assert {"champion/model.skops", "challenger/model.skops", "policy.json", "serve.py",
+            "code/mlops_serve.py", "code/mlops_trust.py"} <= set(manifest["files"])
+    log = tmp_path / "requests.jsonl"
+    url = started(bundle, "--log-requests", str(log))
+    rows = rows_with_keys(arms, 40)
+    frame = arms.ns["frame"].head(40)
+    champion = arms.ns["model"].predict(frame).tolist()
+    challenger = arms.ns["small"].predict(frame).tolist()
+    assert champion != challenger  # the arms can be told apart
+    # When rows are scored one request at a time
+    for i, row in enumerate(rows):
+        status, headers, answer = post(url + "/invocations", {"dataframe_records": [row]},
+                                       {"X-Request-Id": f"r{i}"})
+        # Then the champion answers, and says so
+        assert status == 200 and answer["predictions"] == [champion[i]]
+        assert headers["X-MLOps-Arm"] == answer["arm"] == "champion"
+        assert headers["X-MLOps-Request-Id"] == f"r{i}"
+    # And the challenger's predictions of the same rows are logged off the request path
+    lines = wait_for_lines(log, 80)
+    shadow = {line["_request_id"]: line for line in lines if line["_arm"] == "challenger"}
+    answered = {line["_request_id"]: line for line in lines if line["_arm"] == "champion"}
+    assert [shadow[f"r{i}"]["_prediction"] for i in range(40)] == challenger
+    assert not any(line["_answered"] for line in shadow.values())
+    assert answered["r0"]["customer"] == "c0" and "customer" not in shadow["r0"]
+    assert all(line["_latency_ms"] > 0 and line["_error"] is None for line in lines)
+    with urllib.request.urlopen(url + "/rollout") as response:
+        state = json.loads(response.read())
+    assert state["arms"]["challenger"]["rows"] == 40 and "salt" not in state["policy"]
+
+
+def test_rollout_refuses_a_changed_arm(arms: Shell, tmp_path: Path) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="canary", store=arms.store())
+    with (bundle / "challenger" / "schema.json").open("a") as handle:
+        handle.write(" ")
+    done = subprocess.run([sys.executable, str(bundle / "serve.py"), "--port",
+                           str(free_port())], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "challenger/schema.json does not match MANIFEST.json" in done.stderr
+
+
+@pytest.mark.parametrize("share", [0.01, 0.1, 0.25, 0.5, 0.9])
+def test_assignment_shares_within_two_points(share: float) -> None:
+    for salt in ("", "a", "rollout-2"):
+        picked = [rollout.assign(f"user-{i}", share, salt) for i in range(10_000)]
+        assert abs(picked.count("challenger") / 10_000 - share) <= 0.02
+
+
+def test_assignment_is_sticky_and_monotonic_in_the_share() -> None:
+    keys = [f"k{i}" for i in range(2000)]
+    low = {k for k in keys if rollout.assign(k, 0.1, "s") == "challenger"}
+    assert low == {k for k in keys if rollout.assign(k, 0.1, "s") == "challenger"}
+    high = {k for k in keys if rollout.assign(k, 0.3, "s") == "challenger"}
+    assert low < high  # raising the share only moves keys to the challenger
+    other = {k for k in keys if rollout.assign(k, 0.1, "t") == "challenger"}
+    assert low != other  # another rollout's salt picks other keys
+
+
+def test_canary_routes_by_sticky_key_and_share_changes_at_runtime(
+        arms: Shell, tmp_path: Path, started: Any) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="canary", share=0.2, sticky_key="customer",
+                            store=arms.store())
+    salt = json.loads((bundle / "policy.json").read_text())["salt"]
+    token = "t" * 24
+    url = started(bundle, env={**__import__("os").environ,
+                               rollout.TOKEN_VARIABLE: token})
+    rows = rows_with_keys(arms, 300)
+    # Each request's arm is the one the hash of its key picks, and stays so
+    seen = {}
+    for row in rows:
+        status, headers, answer = post(url + "/invocations", [row])
+        assert status == 200
+        assert headers["X-MLOps-Arm"] == rollout.assign(row["customer"], 0.2, salt)
+        seen[row["customer"]] = headers["X-MLOps-Arm"]
+    assert 0.1 < list(seen.values()).count("challenger") / len(seen) < 0.3
+    for row in rows[:50]:
+        assert post(url + "/invocations", [row])[1]["X-MLOps-Arm"] == seen[row["customer"]]
+    # A request with several keys is answered row by row
+    status, headers, answer = post(url + "/invocations", rows[:30])
+    assert answer["arm"] == headers["X-MLOps-Arm"] == "mixed"
+    assert answer["arms"] == [seen[row["customer"]] for row in rows[:30]]
+    # The share changes only with the admin token
+    assert post(url + "/admin/share", {"share": 0.6})[0] == 401
+    assert post(url + "/admin/share", {"share": 0.6},
+                {"Authorization": "Bearer " + "x" * 24})[0] == 401
+    assert post(url + "/admin/share", {"share": 2},
+                {"Authorization": f"Bearer {token}"})[0] == 400
+    status, _, state = post(url + "/admin/share", {"share": 0.6},
+                            {"Authorization": f"Bearer {token}"})
+    assert status == 200 and state["policy"]["share"] == 0.6
+    for row in rows[:100]:
+        arm = post(url + "/invocations", [row])[1]["X-MLOps-Arm"]
+        assert arm == rollout.assign(row["customer"], 0.6, salt)
+        assert seen[row["customer"]] == "champion" or arm == "challenger"
+
+
+def test_admin_endpoint_is_off_without_a_token(arms: Shell, tmp_path: Path,
+                                               started: Any) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="ab", store=arms.store())
+    env = {k: v for k, v in __import__("os").environ.items() if k != rollout.TOKEN_VARIABLE}
+    url = started(bundle, env=env)
+    status, _, answer = post(url + "/admin/share", {"share": 0.6},
+                             {"Authorization": "Bearer " + "x" * 24})
+    assert status == 403 and rollout.TOKEN_VARIABLE in answer["error"]
+
+
+class Served:
+    """A rollout app served by uvicorn on a thread, on loopback."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def broken(features: Any) -> Any:
+    raise RuntimeError("the arm is broken")
+
+
+def test_a_failing_arm_does_not_break_the_other(arms: Shell, tmp_path: Path) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="canary", share=1.0, store=arms.store())
+    log_path = tmp_path / "requests.jsonl"
+    served = rollout.Rollout(bundle, rollout.serve.RequestLog(log_path))
+    served.arms["challenger"].predictor = broken  # a challenger that raises on every row
+    row = rows_with_keys(arms, 1)[0]
+    del row["customer"]
+    expected = arms.ns["model"].predict(arms.ns["frame"].head(1)).tolist()
+    with Served(rollout.create_app(served, token="t" * 16)) as url:
+        # Every request goes to the challenger, which raises: the champion answers
+        status, headers, answer = post(url + "/invocations", [row], {"X-Request-Id": "a"})
+        assert status == 200 and answer["predictions"] == expected
+        assert headers["X-MLOps-Arm"] == "champion"
+        lines = read_log(log_path)
+        failed = next(line for line in lines if line["_arm"] == "challenger")
+        assert failed["_error"] == "RuntimeError: the arm is broken"
+        assert failed["_prediction"] is None and not failed["_answered"]
+        # A broken champion fails its own requests only; the challenger's still work
+        served.arms["challenger"].predictor = served.arms["champion"].predictor
+        served.arms["champion"].predictor = broken
+        assert post(url + "/invocations", [row])[0] == 200
+        served.set_share(0.0)
+        status, _, answer = post(url + "/invocations", [row])
+        assert status == 500 and "the arm is broken" in answer["error"]
+        assert post(url + "/invocations", [{"age": "x"}])[0] == 422  # bad input: a 4xx
+        served.set_share(1.0)
+        assert post(url + "/invocations", [row])[0] == 200  # the server outlived them
+    assert served.state()["arms"]["champion"]["errors"] == 1
