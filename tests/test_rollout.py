@@ -270,3 +270,78 @@ def test_a_failing_arm_does_not_break_the_other(arms: Shell, tmp_path: Path) -> 
         served.set_share(1.0)
         assert post(url + "/invocations", [row])[0] == 200  # the server outlived them
     assert served.state()["arms"]["champion"]["errors"] == 1
+
+
+def stream(mode: str, n: int, champion_acc: float, challenger_acc: float, seed: int,
+           share: float = 0.5) -> tuple[Any, dict[str, int]]:
+    """A synthetic rollout log of ``n`` single-row requests, as the server writes it, where
+    each arm is right with its given probability, and the labels by request id."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    right = {"champion": rng.random(n) < champion_acc,
+             "challenger": rng.random(n) < challenger_acc}
+    lines = []
+    for i in range(n):
+        scored = ["champion", "challenger"] if mode == "shadow" else [
+            "challenger" if rng.random() < share else "champion"]
+        for arm in scored:
+            lines.append({"_request_id": f"r{i}", "_row": 0, "_arm": arm, "_mode": mode,
+                          "_answered": mode != "shadow" or arm == "champion", "_share": share,
+                          "_prediction": int(labels[i] if right[arm][i] else 1 - labels[i]),
+                          "_latency_ms": float(rng.gamma(2, 1 if arm == "champion" else 2)),
+                          "_error": None})
+    return pd.DataFrame(lines), {f"r{i}": int(labels[i]) for i in range(n)}
+
+
+def test_report_promotes_a_challenger_better_by_a_known_margin_in_shadow() -> None:
+    from jupyter_mlops.lifecycle.rollout import rollout_report
+
+    log, labels = stream("shadow", 4000, 0.80, 0.85, seed=1)
+    report = rollout_report(log, labels)
+    assert report.mode == "shadow" and report.verdict == "promote challenger"
+    comparison = report.comparison
+    assert comparison is not None and comparison.paired and comparison.rows == 4000
+    assert comparison.low > 0 and comparison.low < 0.05 < comparison.high
+    assert abs(report.arms.loc["challenger", "accuracy"] - 0.85) < 0.02
+    assert 0.6 < report.agreement < 0.8  # type: ignore[operator]
+    assert report.arms.loc["challenger", "latency_p50_ms"] > \
+        report.arms.loc["champion", "latency_p50_ms"]
+    assert "confidence sequence" in report.summary()
+    figure = report.figure()
+    assert len(figure.data) == 5 and "promote challenger" in figure.layout.title.text
+
+
+def test_report_promotes_in_canary_and_rolls_back_a_worse_challenger() -> None:
+    from jupyter_mlops.lifecycle.rollout import rollout_report
+
+    log, labels = stream("canary", 10_000, 0.70, 0.85, seed=2, share=0.5)
+    report = rollout_report(log, labels)
+    assert report.verdict == "promote challenger" and not report.comparison.paired  # type: ignore[union-attr]
+    log, labels = stream("ab", 10_000, 0.85, 0.70, seed=3, share=0.5)
+    assert rollout_report(log, labels).verdict == "roll back"
+
+
+@pytest.mark.parametrize("mode", ["shadow", "canary"])
+@pytest.mark.parametrize("seed", range(5))
+def test_report_does_not_promote_equal_models(mode: str, seed: int) -> None:
+    from jupyter_mlops.lifecycle.rollout import rollout_report
+
+    log, labels = stream(mode, 4000, 0.8, 0.8, seed=seed)
+    # read after every 500 labelled rows, as a user checking the report would
+    for seen in range(500, 4001, 500):
+        partial = {k: v for k, v in labels.items() if int(k[1:]) < seen}
+        assert rollout_report(log, partial).verdict == "keep"
+
+
+def test_report_without_labels_keeps_and_reads_the_log_file(tmp_path: Path) -> None:
+    from jupyter_mlops.lifecycle.rollout import rollout_report
+
+    log, _ = stream("shadow", 20, 0.8, 0.8, seed=0)
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in log.to_dict("records")))
+    report = rollout_report(path)
+    assert report.verdict == "keep" and "no labels yet" in report.reasons[0]
+    assert report.comparison is None and report.arms.loc["champion", "rows"] == 20

@@ -19,7 +19,7 @@ Every answer names its arm (``X-MLOps-Arm`` header, ``arm`` in the body) and its
 challenger that raises or refuses the rows never breaks the answer: the champion answers
 them, and the failure is logged. The request log (``--log-requests``) holds one line per row
 and arm scored: the features (answer lines only), ``_request_id``, ``_row``, ``_arm``,
-``_answered``, ``_share``, ``_prediction``, ``_latency_ms`` and ``_error``.
+``_mode``, ``_answered``, ``_share``, ``_prediction``, ``_latency_ms`` and ``_error``.
 
 The share changes at runtime with ``POST /admin/share {"share": 0.2}`` and the header
 ``Authorization: Bearer TOKEN``, where TOKEN is ``$JUPYTER_MLOPS_ROLLOUT_TOKEN`` or the content
@@ -270,12 +270,13 @@ class Rollout:
             features = json.loads(rows.to_json(orient="records", date_format="iso")) \
                 if answered else [{}] * len(positions)
             predictions = outcome.predictions or [None] * len(positions)
-            self.log.append("".join(json.dumps({
-                **row, "_ts": stamp, "_request_id": request_id, "_row": position, "_arm": arm,
-                "_answered": answered, "_share": share, "_prediction": prediction,
-                "_latency_ms": round(outcome.latency_ms, 3), "_error": outcome.error,
-            }) + "\n" for row, position, prediction in zip(features, positions, predictions,
-                                                           strict=True)))
+            fields = {"_ts": stamp, "_request_id": request_id, "_arm": arm,
+                      "_mode": self.policy.mode, "_answered": answered, "_share": share,
+                      "_latency_ms": round(outcome.latency_ms, 3), "_error": outcome.error}
+            self.log.append("".join(
+                json.dumps({**row, **fields, "_row": position, "_prediction": prediction}) + "\n"
+                for row, position, prediction in zip(features, positions, predictions,
+                                                     strict=True)))
 
     def state(self) -> dict[str, Any]:
         """The policy (without its salt), the arms' models and what each scored."""

@@ -13,7 +13,8 @@ store or displays anything. Each run chart comes twice:
   ``lineage_figure`` and ``comparison_document`` draw the plain objects of
   :mod:`jupyter_mlops.entities` (``RunSet``, ``MetricPoint``, ``Predictions``,
   ``LineageGraph``) already in hand. ``drift_figure`` and ``drift_over_time`` take a drift
-  report and the monitoring history frames.
+  report and the monitoring history frames; ``rollout_figure`` a rollout report's per-arm
+  figures.
 
 In a notebook the figure's ``application/vnd.plotly.v1+json`` output is drawn by the renderer
 that ships inside the plotly wheel: no CDN, no external script. Figures carry only what they
@@ -43,6 +44,7 @@ from .diagnostics import (
 )
 from .drift import drift_figure, drift_over_time
 from .lineage import LineageSource, lineage_figure, lineage_graph
+from .rollout import rollout_figure
 from .runs import (
     RunSource,
     compare_runs,
@@ -59,7 +61,7 @@ __all__ = [
     "comparison_document", "diagnostics", "diagnostics_figure", "drift_figure",
     "drift_over_time", "lineage_figure", "lineage_graph", "metric_curves",
     "metric_curves_figure", "mimebundle", "parallel_coordinates", "parallel_coordinates_figure",
-    "regressor_diagnostics", "regressor_diagnostics_figure",
+    "regressor_diagnostics", "regressor_diagnostics_figure", "rollout_figure",
 ]
 
 
