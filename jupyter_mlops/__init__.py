@@ -22,6 +22,7 @@ _LAZY = {
     "log_artifact": "capture.log", "log_metric": "capture.log", "log_metrics": "capture.log",
     "log_param": "capture.log",
     "Bundle": "bundle", "export_bundle": "bundle", "load_bundle": "bundle",
+    "export_rollout": "bundle", "rollout_report": "lifecycle.rollout",
     "DriftReport": "drift", "drift": "drift", "reference_profile": "drift",
     "Entity": "entities", "MetricPoint": "entities", "Run": "entities",
     "MLOpsError": "errors", "MonitorResult": "lifecycle.monitoring",
@@ -32,7 +33,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .bundle import Bundle, export_bundle, load_bundle
+    from .bundle import Bundle, export_bundle, export_rollout, load_bundle
     from .capture.log import log_artifact, log_metric, log_metrics, log_param
     from .drift import DriftReport, drift
     from .drift.reference import reference_profile
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .lifecycle.monitoring import MonitorResult, monitor
     from .lifecycle.promotion import promote, transition
     from .lifecycle.retrain import retrain
+    from .lifecycle.rollout import rollout_report
     from .lifecycle.watch import watch
     from .store import Store, open_store
     from .store.registry import ModelVersion
@@ -50,9 +52,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
 __all__ = [
     "Bundle", "DriftReport", "Entity", "MLOpsError", "MetricPoint", "ModelVersion",
     "MonitorResult", "Run", "RunBrowser", "Store", "__version__", "drift", "export_bundle",
-    "load_bundle", "log_artifact", "log_metric", "log_metrics", "log_param", "monitor",
-    "open_store", "promote", "pull", "push", "reference_profile", "retrain", "transition",
-    "watch",
+    "export_rollout", "load_bundle", "log_artifact", "log_metric", "log_metrics", "log_param",
+    "monitor", "open_store", "promote", "pull", "push", "reference_profile", "retrain",
+    "rollout_report", "transition", "watch",
 ]
 
 

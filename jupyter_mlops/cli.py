@@ -75,8 +75,7 @@ def _main(argv: Sequence[str] | None) -> int:
     creates = args.command in CREATE_STORE and not getattr(args, "history", False)
     try:
         if args.command == "serve":
-            return _serve(args.bundle, args.host, args.port, args.log_requests, args.trust,
-                          args.trust_code, args.store)
+            return _serve(args)
         with open_store(args.store, create=creates) as store:
             if args.command in STATUS:
                 return STATUS[args.command](store, args)
@@ -119,23 +118,75 @@ def _watch(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(bundle: str, host: str, port: int, log_requests: str | None,
-           trusted: list[str], trust_code: bool, store_path: str | None) -> int:
-    from .bundle import serve
-    from .bundle.load import code_recorded, unpacked
+def _serve_options(args: argparse.Namespace, roots: list[Path], log: str | None) -> list[str]:
+    """The options of serve.py (or a rollout's) for what ``jupyter-mlops serve`` was given;
+    ``--trust-code`` when asked, or when the store (named, else found) recorded the notebook
+    code of every bundle in ``roots`` that carries some."""
+    from .bundle.load import code_recorded
+    from .bundle.trust import CODE_PATH
 
-    extra = ["--log-requests", log_requests] if log_requests else []
-    extra += [arg for name in trusted for arg in ("--trust", name)]
-    root = unpacked(bundle)
-    if not trust_code and store_path is not None:  # the store named, else the one found
+    extra = ["--host", args.host, "--port", str(args.port)]
+    extra += ["--log-requests", log] if log else []
+    extra += [arg for name in args.trust for arg in ("--trust", name)]
+    extra += ["--admin-token-file", args.admin_token_file] if args.admin_token_file else []
+    carrying = [root for root in roots if (root / CODE_PATH).is_file()]
+    trusted = args.trust_code
+    if not trusted and carrying:
         try:
-            with open_store(store_path, create=False) as store:
-                trust_code = code_recorded(root, store)
+            with open_store(args.store, create=False) as store:
+                trusted = all(code_recorded(root, store) for root in carrying)
         except StoreError:
             pass
-    if trust_code or (store_path is None and code_recorded(root)):
-        extra.append("--trust-code")
-    return serve.main(["--bundle", str(root), "--host", host, "--port", str(port), *extra])
+    return extra + (["--trust-code"] if trusted else [])
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .bundle import rollout, serve
+    from .bundle.load import unpacked
+
+    if args.champion or args.challenger:
+        return _serve_rollout(args)
+    if args.mode or args.share is not None or args.sticky_key:
+        raise ValueError("--mode, --share and --sticky-key make a rollout: give --champion "
+                         "and --challenger too (or serve a rollout bundle)")
+    root = unpacked(args.bundle)
+    if rollout.is_rollout(root):
+        return rollout.main(["--bundle", str(root), *_serve_options(
+            args, [root / arm for arm in rollout.ARMS], args.log_requests)])
+    if args.admin_token_file:
+        raise ValueError("--admin-token-file is for rollouts; this is a single bundle")
+    return serve.main(["--bundle", str(root), *_serve_options(args, [root], args.log_requests)])
+
+
+def _serve_rollout(args: argparse.Namespace) -> int:
+    """``serve NAME --champion @production --challenger @staging --mode …``: write the rollout
+    bundle to a temporary directory and serve it, logging to the store's rollouts/NAME.jsonl."""
+    import signal
+    import tempfile
+
+    from .bundle import rollout
+    from .bundle.rollout_export import export_rollout
+    from .lifecycle.rollout import rollout_log
+
+    if not (args.champion and args.challenger and args.mode):
+        raise ValueError("a rollout needs --champion, --challenger and --mode together")
+    name = args.bundle
+
+    def reference(given: str) -> str:
+        return name + given if given.startswith(("@", "/")) else given
+
+    # uvicorn re-raises SIGTERM once it has shut down: exit through Python, so the temporary
+    # rollout bundle is removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    with tempfile.TemporaryDirectory(prefix="jupyter-mlops-rollout-") as directory:
+        with open_store(args.store, create=False) as store:
+            root = export_rollout(reference(args.champion), reference(args.challenger),
+                                  Path(directory) / "rollout", mode=args.mode,
+                                  share=args.share, sticky_key=args.sticky_key, store=store,
+                                  trusted=args.trust)
+            log = args.log_requests or str(rollout_log(store.directory, name))
+        return rollout.main(["--bundle", str(root), *_serve_options(
+            args, [root / arm for arm in rollout.ARMS], log)])
 
 
 def _doctor(store: Store, args: argparse.Namespace) -> int:
@@ -184,6 +235,7 @@ TEXT: dict[str, Callable[[Store, argparse.Namespace], str]] = {
     "delete": actions.delete,
     "push": actions.push,
     "pull": actions.pull,
+    "rollout": lambda store, args: actions.rollout(store, args, COMMAND_LINE).summary(),
 }
 STATUS: dict[str, Callable[[Store, argparse.Namespace], int]] = {
     "doctor": _doctor, "monitor": _monitor, "watch": _watch,

@@ -345,3 +345,45 @@ def test_report_without_labels_keeps_and_reads_the_log_file(tmp_path: Path) -> N
     report = rollout_report(path)
     assert report.verdict == "keep" and "no labels yet" in report.reasons[0]
     assert report.comparison is None and report.arms.loc["champion", "rows"] == 20
+
+
+def test_cli_serves_a_rollout_of_a_model_and_reports_it(arms: Shell, store_dir: Path,
+                                                        tmp_path: Path) -> None:
+    import tempfile
+
+    temporary = set(Path(tempfile.gettempdir()).glob("jupyter-mlops-rollout-*"))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_mlops.cli", "serve", "churn", "--champion",
+         "@production", "--challenger", "@staging", "--mode", "shadow", "--sticky-key",
+         "customer", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    rows = rows_with_keys(arms, 30)
+    try:
+        wait_until_healthy(url, process, 90)
+        for i, row in enumerate(rows):
+            assert post(url + "/invocations", [row], {"X-Request-Id": f"q{i}"})[0] == 200
+        wait_for_lines(store_dir / "rollouts" / "churn.jsonl", 60)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # the rollout bundle was written to a temporary directory, removed when the server stops
+    assert set(Path(tempfile.gettempdir()).glob("jupyter-mlops-rollout-*")) == temporary
+    target = arms.ns["target"].head(30).tolist()
+    (tmp_path / "labels.csv").write_text("request_id,label\n" + "".join(
+        f"q{i},{label}\n" for i, label in enumerate(target)))
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "rollout", "churn",
+                           "--labels", str(tmp_path / "labels.csv")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("rollout (shadow): ")
+    assert "30 labelled paired rows" in done.stdout
+    # the magic shows the same report, with its figure
+    arms.ns["labels"] = {f"q{i}": label for i, label in enumerate(target)}
+    shown = arms.run("%mlops rollout churn --labels labels")
+    assert shown.result.success and "rollout (shadow): " in shown.stdout
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "serve", "churn",
+                           "--champion", "@production", "--mode", "canary"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--champion, --challenger and --mode together" in done.stderr

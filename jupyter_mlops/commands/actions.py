@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..lifecycle.monitoring import MonitorResult
+    from ..lifecycle.rollout import RolloutReport
 
 
 def listed(names: Sequence[str], most: int = 20) -> str:
@@ -309,3 +310,12 @@ def delete(store: Store, args: argparse.Namespace) -> str:
     deleted = store.delete_runs(args.runs)
     return (f"deleted {len(deleted)} run(s): {named}\nartifact files that nothing references "
             "now are removed by `jupyter-mlops doctor --fix`")
+
+
+def rollout(store: Store, args: argparse.Namespace, front: Front) -> RolloutReport:
+    """``rollout NAME|LOG``: the rollout report, with the labels when given."""
+    from ..lifecycle.rollout import rollout_report
+
+    labels = None if args.labels is None else front.value(args.labels)
+    return rollout_report(args.rollout, labels, metric=args.metric,
+                          label_column=args.label_column, alpha=args.alpha, store=store)

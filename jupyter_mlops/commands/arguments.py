@@ -254,14 +254,45 @@ def add_serve(parser: argparse.ArgumentParser, front: Front) -> None:
     """``serve BUNDLE`` (a server process: the CLI's)."""
     from ..bundle.trust import add_trust_code_option
 
-    parser.add_argument("bundle", metavar="BUNDLE", help="bundle directory or .zip")
+    parser.add_argument("bundle", metavar="BUNDLE", help="bundle or rollout bundle directory "
+                        "or .zip; with --champion and --challenger, the registered model NAME")
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="default 8080")
     parser.add_argument("--log-requests", metavar="FILE.jsonl",
-                        help="log the scored features and predictions (rotated) for monitoring")
+                        help="log the scored features and predictions (rotated) for monitoring "
+                        "(a rollout of NAME logs to the store's rollouts/NAME.jsonl by default)")
     _trust(parser)
     add_trust_code_option(parser)
+    rollout = parser.add_argument_group("rollout: two versions of NAME behind one endpoint")
+    rollout.add_argument("--champion", metavar="REF", help="the version that answers: @STAGE, "
+                         "/VERSION (of NAME) or any model reference, e.g. @production")
+    rollout.add_argument("--challenger", metavar="REF", help="the version tried, e.g. @staging")
+    rollout.add_argument("--mode", help="shadow (the challenger scores the same rows off the "
+                         "request path), canary (it answers a share of rows) or ab (as canary, "
+                         "for an experiment)")
+    rollout.add_argument("--share", type=float, metavar="SHARE",
+                         help="the challenger's share of rows (default canary 0.1, ab 0.5)")
+    rollout.add_argument("--sticky-key", metavar="COLUMN", help="rows with the same value of "
+                         "this column always go to the same arm (it need not be a feature)")
+    rollout.add_argument("--admin-token-file", metavar="PATH", help="the token of POST "
+                         "/admin/share (default: $JUPYTER_MLOPS_ROLLOUT_TOKEN; none: off)")
+
+
+def add_rollout(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``rollout NAME|LOG``: the report of a served rollout."""
+    parser.add_argument("rollout", metavar="NAME|LOG", help="a rollout served with "
+                        "jupyter-mlops serve NAME --champion … (its log in the store), or a "
+                        "rollout's request log (.jsonl)")
+    parser.add_argument("--labels", metavar=front.metavar,
+                        help=f"the true targets (a {front.source}) with columns request_id, "
+                        "label and, for requests of several rows, row")
+    parser.add_argument("--label-column", default="label", metavar="COL",
+                        help="the labels' target column (default label)")
+    parser.add_argument("--metric", help="accuracy, mse or mae (default: accuracy for classes, "
+                        "mse for numbers)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="the confidence sequence's error level (default 0.05)")
 
 
 def add_doctor(parser: argparse.ArgumentParser, front: Front) -> None:
@@ -350,7 +381,10 @@ COMMANDS = {
                        "(jupyter-mlops exits 1 on an alert)", add_monitor),
     "watch": Command("monitor new batch files; retrain and promote on drift", add_watch,
                      ("jupyter-mlops",)),
-    "serve": Command("serve a bundle over HTTP", add_serve, ("jupyter-mlops",)),
+    "serve": Command("serve a bundle over HTTP, or two versions as a shadow, canary or A/B "
+                     "rollout", add_serve, ("jupyter-mlops",)),
+    "rollout": Command("compare a rollout's champion and challenger: promote, keep or roll "
+                       "back", add_rollout),
     "push": Command("mirror runs and registered models to an MLflow tracking server "
                     "(again: only what changed)", add_push),
     "pull": Command("bring a team's runs and registered models from an MLflow tracking "

@@ -211,3 +211,10 @@ class MLOpsMagics(Magics):
         result = actions.monitor(store, args, front)
         print(result.summary())
         display(charts.mimebundle(result.figure()), raw=True)
+
+    def _rollout(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        from .. import charts
+
+        report = actions.rollout(store, args, front)
+        print(report.summary())
+        display(charts.mimebundle(report.figure()), raw=True)
