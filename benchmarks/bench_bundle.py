@@ -52,11 +52,13 @@ def fitted_run(rows: int, trees: int, store_dir: Path) -> Any:
     return ip
 
 
-def serve_latency(bundle: Path, rows: list[dict[str, Any]], requests: int) -> tuple[float, ...]:
-    """(p50, p99) single-row latency in seconds and rows/s with batches of 100."""
+def serve_latency(bundle: Path, rows: list[dict[str, Any]], requests: int,
+                  *options: str) -> tuple[float, ...]:
+    """(p50, p99) single-row latency in seconds and rows/s with batches of 100, of the
+    bundle's ``serve.py`` started with ``options``."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(bundle / "serve.py"), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, str(bundle / "serve.py"), "--port", str(port),
+                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}", process, 60)
         connection = http.client.HTTPConnection("127.0.0.1", port)  # kept alive, as clients do

@@ -6,9 +6,9 @@ A rollout bundle holds two complete bundles (``champion/``, ``challenger/``), ea
 against its own manifest and loaded through the same trust path as any bundle (``serve.py``'s
 ``Model``: the loader's allowlist plus ``--trust``), and ``policy.json``:
 
-- ``shadow``: the champion answers; the challenger scores the same rows on a worker thread
-  after the answer is sent (a bounded queue: when it is full the shadow copy is dropped and
-  counted, never waited for);
+- ``shadow``: the champion answers; the challenger scores the same rows in a process of its
+  own (so it never holds this one's interpreter lock), fed through a bounded queue: when the
+  queue is full the shadow copy is dropped and counted, never waited for;
 - ``canary``: a ``share`` of the rows is answered by the challenger, chosen by a hash of the
   ``sticky_key`` column (the same key always lands on the same arm, and raising the share only
   moves keys to the challenger) or, without one, per request at random;
@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import multiprocessing
 import os
 import queue
 import re
@@ -147,6 +148,82 @@ class Outcome:
     status: int = 200
 
 
+def score(model: Any, rows: Any, sticky_key: str | None = None) -> Outcome:
+    """Score ``rows`` with one arm's model (without the sticky key column when the model does
+    not take it); any exception becomes the outcome's error."""
+    start = time.perf_counter()
+    try:
+        if sticky_key is not None and sticky_key in rows.columns and \
+                sticky_key not in model.columns:
+            rows = rows.drop(columns=[sticky_key])
+        frame = model.frame(rows)
+        predictions = serve.to_json_list(
+            model.predictor(frame.to_numpy() if model.as_array else frame))
+        return Outcome(predictions, (time.perf_counter() - start) * 1000)
+    except Exception as exc:  # noqa: BLE001 -- an arm must never break the server
+        took = (time.perf_counter() - start) * 1000
+        if isinstance(exc, serve.RequestError):
+            return Outcome(None, took, str(exc), exc.status)
+        return Outcome(None, took, f"{type(exc).__name__}: {exc}", 500)
+
+
+def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: str | None,
+                 requests: Any, results: Any) -> None:
+    """The shadow process: load the challenger, score what arrives, send back the outcomes.
+    It runs at a lower priority, so that on a busy machine the champion's answers come first
+    (a backlog fills the bounded queue, and later rows are dropped, not waited for)."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+    try:
+        model: Any = serve.Model(Path(root), trusted=trusted, trust_code=trust_code)
+    except Exception as exc:  # noqa: BLE001 -- reported with every request instead
+        model, failure = None, f"{type(exc).__name__}: {exc}"
+    while (item := requests.get()) is not None:
+        request_id, rows, share = item
+        outcome = score(model, rows, sticky_key) if model is not None else \
+            Outcome(None, 0.0, failure, 500)
+        results.put((request_id, len(rows), share, outcome))
+    results.put(None)
+
+
+class Shadow:
+    """The challenger of a shadow rollout in its own process: it scores every answered row off
+    the request path, and a thread here logs what it sends back."""
+
+    def __init__(self, root: Path, trusted: list[str] | tuple[str, ...], trust_code: bool,
+                 sticky_key: str | None, record: Any, size: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.requests: Any = context.Queue(maxsize=size)
+        self.results: Any = context.Queue()
+        self.process = context.Process(target=_shadow_main, name="shadow", daemon=True, args=(
+            str(root), list(trusted), trust_code, sticky_key, self.requests, self.results))
+        self.process.start()
+        self.collector = threading.Thread(target=self._collect, args=(record,), daemon=True)
+        self.collector.start()
+
+    def _collect(self, record: Any) -> None:
+        while (item := self.results.get()) is not None:
+            request_id, count, share, outcome = item
+            record(request_id, None, list(range(count)), ARMS[1], outcome, share,
+                   answered=False)
+
+    def submit(self, item: Any) -> bool:
+        """Queue rows for the challenger; False when the queue is full (never waits)."""
+        try:
+            self.requests.put_nowait(item)
+            return True
+        except queue.Full:
+            return False
+
+    def close(self) -> None:
+        """Score what is queued, then stop the process and the logging thread."""
+        self.requests.put(None)
+        self.process.join(timeout=60)
+        self.collector.join(timeout=60)
+        if self.process.is_alive():
+            self.process.terminate()
+
+
 class Rollout:
     """The two arms, the policy and the log: what the HTTP handlers call."""
 
@@ -166,40 +243,19 @@ class Rollout:
         self.lock = threading.Lock()  # the log file and the counters
         self.counts = {arm: {"rows": 0, "errors": 0} for arm in ARMS}
         self.shadow_dropped = 0
-        self.shadow: queue.Queue[Any] = queue.Queue(maxsize=shadow_queue)
-        self.worker: threading.Thread | None = None
-        if self.policy.mode == "shadow":
-            self.worker = threading.Thread(target=self._shadow_loop, name="shadow", daemon=True)
-            self.worker.start()
+        self.shadow = Shadow(root / ARMS[1], trusted, trust_code, self.policy.sticky_key,
+                             self._record, shadow_queue) if self.policy.mode == "shadow" \
+            else None
 
     def close(self) -> None:
-        """Score what the shadow queue holds, then stop its worker."""
-        if self.worker is not None:
-            self.shadow.put(None)
-            self.worker.join(timeout=60)
-            self.worker = None
-
-    def _rows_for(self, arm: str, rows: Any) -> Any:
-        """``rows`` without the sticky key column when the arm's model does not take it."""
-        key = self.policy.sticky_key
-        if key is not None and key in rows.columns and key not in self.arms[arm].columns:
-            return rows.drop(columns=[key])
-        return rows
+        """Let the shadow process score what is queued, then stop it."""
+        if self.shadow is not None:
+            self.shadow.close()
+            self.shadow = None
 
     def score(self, arm: str, rows: Any) -> Outcome:
         """Score ``rows`` with one arm; any exception becomes the outcome's error."""
-        model = self.arms[arm]
-        start = time.perf_counter()
-        try:
-            frame = model.frame(self._rows_for(arm, rows))
-            predictions = serve.to_json_list(
-                model.predictor(frame.to_numpy() if model.as_array else frame))
-            return Outcome(predictions, (time.perf_counter() - start) * 1000)
-        except Exception as exc:  # noqa: BLE001 -- an arm must never break the server
-            took = (time.perf_counter() - start) * 1000
-            if isinstance(exc, serve.RequestError):
-                return Outcome(None, took, str(exc), exc.status)
-            return Outcome(None, took, f"{type(exc).__name__}: {exc}", 500)
+        return score(self.arms[arm], rows, self.policy.sticky_key)
 
     def routes(self, rows: Any, request_id: str) -> list[str]:
         """The arm of each row: by the sticky key's hash when the rows carry one, else one
@@ -239,24 +295,14 @@ class Rollout:
             self._record(request_id, part, where, arm, outcome, share, answered=True)
             for i, value in zip(where, outcome.predictions, strict=True):
                 predictions[i] = value
-        if self.policy.mode == "shadow":
-            try:
-                self.shadow.put_nowait((request_id, rows, share))
-            except queue.Full:
-                with self.lock:
-                    self.shadow_dropped += 1
+        if self.shadow is not None and not self.shadow.submit((request_id, rows, share)):
+            with self.lock:
+                self.shadow_dropped += 1
         answer: dict[str, Any] = {"predictions": predictions, "request_id": request_id,
                                   "arm": arms[0] if len(set(arms)) == 1 else "mixed"}
         if answer["arm"] == "mixed":
             answer["arms"] = arms
         return answer
-
-    def _shadow_loop(self) -> None:
-        while (item := self.shadow.get()) is not None:
-            request_id, rows, share = item
-            outcome = self.score(ARMS[1], rows)
-            self._record(request_id, rows, list(range(len(rows))), ARMS[1], outcome, share,
-                         answered=False)
 
     def _record(self, request_id: str, rows: Any, positions: list[int], arm: str,
                 outcome: Outcome, share: float, *, answered: bool) -> None:
@@ -284,8 +330,7 @@ class Rollout:
             return {"policy": {k: v for k, v in asdict(self.policy).items() if k != "salt"},
                     "arms": {arm: {"model": model.manifest.get("model", {}),
                                    **self.counts[arm]} for arm, model in self.arms.items()},
-                    "shadow_dropped": self.shadow_dropped,
-                    "shadow_pending": self.shadow.qsize()}
+                    "shadow_dropped": self.shadow_dropped}
 
     def set_share(self, share: Any) -> float:
         """Change the challenger's share at runtime (canary and ab)."""
