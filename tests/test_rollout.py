@@ -193,6 +193,11 @@ def test_canary_routes_by_sticky_key_and_share_changes_at_runtime(
                 {"Authorization": "Bearer " + "x" * 24})[0] == 401
     assert post(url + "/admin/share", {"share": 2},
                 {"Authorization": f"Bearer {token}"})[0] == 400
+    assert post(url + "/admin/share", {"share": 0.6, "pad": "x" * 2000},
+                {"Authorization": f"Bearer {token}"})[0] == 413
+    # a request id the client sends is kept only when it is plain
+    headers = post(url + "/invocations", [rows[0]], {"X-Request-Id": "a b\u00e9" * 30})[1]
+    assert len(headers["X-MLOps-Request-Id"]) == 32 and " " not in headers["X-MLOps-Request-Id"]
     status, _, state = post(url + "/admin/share", {"share": 0.6},
                             {"Authorization": f"Bearer {token}"})
     assert status == 200 and state["policy"]["share"] == 0.6
@@ -387,3 +392,11 @@ def test_cli_serves_a_rollout_of_a_model_and_reports_it(arms: Shell, store_dir: 
                            "--champion", "@production", "--mode", "canary"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--champion, --challenger and --mode together" in done.stderr
+    for option, message in ((["--mode", "blue"], "unknown rollout mode 'blue': use one of shadow, "
+                             "canary, ab"),
+                            (["--mode", "canary", "--share", "2"], "the share must be a number "
+                             "from 0 to 1, got 2.0")):
+        done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "serve", "churn",
+                               "--champion", "@production", "--challenger", "@staging",
+                               *option], capture_output=True, text=True, timeout=120)
+        assert (done.returncode, done.stderr) == (2, f"jupyter-mlops: {message}\n")

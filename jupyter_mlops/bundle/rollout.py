@@ -11,7 +11,7 @@ against its own manifest and loaded through the same trust path as any bundle (`
   queue is full the shadow copy is dropped and counted, never waited for;
 - ``canary``: a ``share`` of the rows is answered by the challenger, chosen by a hash of the
   ``sticky_key`` column (the same key always lands on the same arm, and raising the share only
-  moves keys to the challenger) or, without one, per request at random;
+  moves keys to the challenger) or, for rows without one, per request at random;
 - ``ab``: as canary; the log's ``_share`` lets the report weight each arm by its assignment.
 
 Every answer names its arm (``X-MLOps-Arm`` header, ``arm`` in the body) and its request id
@@ -40,6 +40,7 @@ import json
 import multiprocessing
 import os
 import queue
+import random
 import re
 import sys
 import threading
@@ -69,6 +70,7 @@ TOKEN_VARIABLE = "JUPYTER_MLOPS_ROLLOUT_TOKEN"
 MIN_TOKEN_CHARS = 16
 MAX_ADMIN_BYTES = 1024
 SHADOW_QUEUE = 1000
+START_SECONDS = 300  # for the shadow process to load the challenger
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -175,14 +177,14 @@ def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: st
     if hasattr(os, "nice"):
         os.nice(10)
     try:
-        model: Any = serve.Model(Path(root), trusted=trusted, trust_code=trust_code)
-    except Exception as exc:  # noqa: BLE001 -- reported with every request instead
-        model, failure = None, f"{type(exc).__name__}: {exc}"
+        model = serve.Model(Path(root), trusted=trusted, trust_code=trust_code)
+    except Exception as exc:  # noqa: BLE001 -- reported to the server, which stops
+        results.put(f"{type(exc).__name__}: {exc}")
+        return
+    results.put("ready")
     while (item := requests.get()) is not None:
         request_id, rows, share = item
-        outcome = score(model, rows, sticky_key) if model is not None else \
-            Outcome(None, 0.0, failure, 500)
-        results.put((request_id, len(rows), share, outcome))
+        results.put((request_id, len(rows), share, score(model, rows, sticky_key)))
     results.put(None)
 
 
@@ -198,6 +200,13 @@ class Shadow:
         self.process = context.Process(target=_shadow_main, name="shadow", daemon=True, args=(
             str(root), list(trusted), trust_code, sticky_key, self.requests, self.results))
         self.process.start()
+        try:
+            started = self.results.get(timeout=START_SECONDS)
+        except queue.Empty:
+            started = f"no answer within {START_SECONDS} s"
+        if started != "ready":
+            self.process.terminate()
+            raise ValueError(f"the shadow process could not load the challenger: {started}")
         self.collector = threading.Thread(target=self._collect, args=(record,), daemon=True)
         self.collector.start()
 
@@ -257,24 +266,27 @@ class Rollout:
         """Score ``rows`` with one arm; any exception becomes the outcome's error."""
         return score(self.arms[arm], rows, self.policy.sticky_key)
 
-    def routes(self, rows: Any, request_id: str) -> list[str]:
-        """The arm of each row: by the sticky key's hash when the rows carry one, else one
-        arm for the whole request (drawn by the request id's hash)."""
+    def routes(self, rows: Any) -> list[str]:
+        """The arm of each row: by the sticky key's hash when the row has one, else one arm
+        for the request's rows without a key, drawn at random (not from the request id,
+        which the client chooses)."""
         policy = self.policy
         if policy.mode == "shadow":
             return [ARMS[0]] * len(rows)
+        drawn = ARMS[1] if random.random() < policy.share else ARMS[0]
         key = policy.sticky_key
         if key is None or key not in rows.columns:
-            return [assign(request_id, policy.share, policy.salt)] * len(rows)
-        return [assign(request_id if serve._missing(value) else str(value), policy.share,
-                       policy.salt) for value in rows[key].tolist()]
+            return [drawn] * len(rows)
+        return [drawn if serve._missing(value) else assign(str(value), policy.share,
+                                                           policy.salt)
+                for value in rows[key].tolist()]
 
     def predict(self, payload: Any, request_id: str) -> dict[str, Any]:
         """Answer a request: the predictions, the arm of each row, and the request id.
         :class:`serve.RequestError` when the champion refuses the rows (a client error)."""
         rows = serve.frame_from_payload(payload, self.arms[ARMS[0]].columns)
         share = self.policy.share
-        arms = self.routes(rows, request_id)
+        arms = self.routes(rows)
         predictions: list[Any] = [None] * len(rows)
         for arm in ARMS:
             where = [i for i, a in enumerate(arms) if a == arm]
