@@ -6,22 +6,17 @@ next to it as NAME.executed.ipynb; a failing cell stops with its error.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from jupyter_mlops.ci.execute import execute_notebook
 
 
 def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     """Run every cell of the notebook at ``path``; returns the executed notebook."""
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    # Jupyter Server tells a notebook's kernel its path this way; so do we.
-    client.execute(env={**os.environ, "JPY_SESSION_NAME": str(path)})
-    return notebook
+    return execute_notebook(Path(path), timeout=timeout)
 
 
 def main(paths: list[str]) -> int:

@@ -23,7 +23,7 @@ LAYERS = {
     "store": 2,
     "drift": 3, "capture": 3, "bundle": 3,
     "lifecycle": 4, "sync": 4,
-    "commands": 5, "widgets": 5, "server": 5,
+    "commands": 5, "widgets": 5, "server": 5, "ci": 5,
     "magics": 6, "cli": 6,
 }
 # the one upward edge the design allows: the package's own lazy public API (PEP 562)
