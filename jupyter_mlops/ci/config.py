@@ -1,0 +1,188 @@
+"""CI settings from ``pyproject.toml``'s ``[tool.jupyter-mlops.ci]`` (command-line options
+override them), and the CI workflow files ``--init github|gitlab`` writes.
+
+::
+
+    [tool.jupyter-mlops.ci]
+    notebooks = ["notebooks"]            # files or directories of .ipynb
+    store = ".mlops"                     # the team's store (default: as the kernel finds it)
+    against = "wine@production"          # baseline of model cells (default: the cell's last run)
+    gates = ["roc_auc >= 0.9"]
+    bundle = true                        # export and score each model
+    [tool.jupyter-mlops.ci.tolerances]
+    metrics = {default = 0.01, roc_auc = 0.005}
+    reproducibility = 1e-6
+    ranges = 0.1
+    nulls = 0.05
+    drift_share = 0.01
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import MLOpsError
+from .checks import Tolerances
+
+SECTION = ("tool", "jupyter-mlops", "ci")
+
+
+class CIConfigError(MLOpsError, ValueError):
+    """The CI settings are wrong (the message names the setting and what it takes)."""
+
+
+@dataclass(frozen=True)
+class CIConfig:
+    """What ``jupyter-mlops ci`` runs and how strictly.
+
+    Attributes
+    ----------
+    notebooks : notebooks, or directories of them (``*.ipynb``, executed outputs left out)
+    store : the team's store directory (``None``: found as a kernel finds it)
+    in_place : record the CI runs in the team's store itself (default: a throwaway copy)
+    against : ``NAME@STAGE``: the baseline of cells that produce a model
+    gates : gate expressions every run with metrics must pass
+    bundle : export and score every model (``verify``: also from a fresh virtualenv)
+    tolerances : see :class:`Tolerances`
+    timeout : seconds a cell may run
+    """
+
+    notebooks: list[str] = field(default_factory=lambda: ["notebooks"])
+    store: str | None = None
+    in_place: bool = False
+    against: str | None = None
+    gates: list[str] = field(default_factory=list)
+    bundle: bool = True
+    verify: bool = False
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    timeout: int = 600
+
+    def notebook_paths(self, root: Path) -> list[Path]:
+        """The notebooks to run, in order; a named file that does not exist is an error."""
+        paths: list[Path] = []
+        for name in self.notebooks:
+            path = root / name
+            if path.is_dir():
+                paths += sorted(p for p in path.glob("*.ipynb")
+                                if not p.name.endswith(".executed.ipynb"))
+            elif path.is_file():
+                paths.append(path)
+            else:
+                raise CIConfigError(f"no notebook or directory {name!r} (from {root}): fix "
+                                    "[tool.jupyter-mlops.ci] notebooks or the command line")
+        return paths
+
+
+def load_config(pyproject: Path | None = None, **overrides: Any) -> CIConfig:
+    """The settings of ``pyproject`` (default: none), then ``overrides`` (``None`` values
+    keep the file's)."""
+    settings: dict[str, Any] = {}
+    if pyproject is not None and pyproject.is_file():
+        try:
+            data: Any = tomllib.loads(pyproject.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise CIConfigError(f"{pyproject} is not valid TOML: {exc}") from None
+        for key in SECTION:
+            data = data.get(key, {}) if isinstance(data, dict) else {}
+        settings = dict(data)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(CIConfig)}
+    if unknown := sorted(set(settings) - known):
+        raise CIConfigError(f"unknown CI setting(s) {', '.join(unknown)}; known: "
+                            f"{', '.join(sorted(known))}")
+    if isinstance(settings.get("tolerances"), dict):
+        settings["tolerances"] = _tolerances(settings["tolerances"])
+    for key in ("notebooks", "gates"):
+        if isinstance(settings.get(key), str):
+            settings[key] = [settings[key]]
+    return replace(CIConfig(), **settings)
+
+
+def _tolerances(values: dict[str, Any]) -> Tolerances:
+    known = {f.name for f in fields(Tolerances)}
+    if unknown := sorted(set(values) - known):
+        raise CIConfigError(f"unknown tolerance(s) {', '.join(unknown)}; known: "
+                            f"{', '.join(sorted(known))}")
+    metrics = values.get("metrics", {})
+    if isinstance(metrics, int | float):
+        values = {**values, "metrics": {"default": float(metrics)}}
+    try:
+        return Tolerances(**values)
+    except TypeError as exc:
+        raise CIConfigError(f"tolerances: {exc}") from None
+
+
+GITHUB = """\
+name: mlops-ci
+on:
+  pull_request:
+  push:
+    branches: [main]
+jobs:
+  mlops-ci:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      pull-requests: write
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+          cache: pip
+      - run: pip install -e ".[test]"
+      - name: jupyter-mlops ci
+        run: jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md
+      - name: upload the summary
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: mlops-ci
+          path: |
+            mlops-ci.xml
+            mlops-ci.md
+      - name: comment on the pull request
+        if: always() && github.event_name == 'pull_request'
+        env:
+          GH_TOKEN: ${{ github.token }}
+        run: gh pr comment ${{ github.event.pull_request.number }} --body-file mlops-ci.md
+"""
+
+GITLAB = """\
+mlops-ci:
+  image: python:3.11
+  stage: test
+  variables:
+    PIP_CACHE_DIR: "$CI_PROJECT_DIR/.cache/pip"
+  cache:
+    paths:
+      - .cache/pip
+  script:
+    - pip install -e ".[test]"
+    - jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md
+  artifacts:
+    when: always
+    paths:
+      - mlops-ci.md
+    reports:
+      junit: mlops-ci.xml
+"""
+
+WORKFLOWS = {"github": (".github/workflows/mlops-ci.yml", GITHUB),
+             "gitlab": (".gitlab-ci.yml", GITLAB)}
+
+
+def write_workflow(kind: str, root: Path, *, overwrite: bool = False) -> Path:
+    """Write the ``github`` or ``gitlab`` CI workflow under ``root``; returns its path."""
+    if kind not in WORKFLOWS:
+        raise CIConfigError(f"--init takes {' or '.join(WORKFLOWS)}, not {kind!r}")
+    name, text = WORKFLOWS[kind]
+    path = root / name
+    if path.exists() and not overwrite:
+        raise CIConfigError(f"{path} exists: move it aside (or merge the mlops-ci job by hand)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

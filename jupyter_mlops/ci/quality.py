@@ -1,0 +1,114 @@
+"""Model quality: a CI run's metrics against its baseline's (per-metric tolerances), gates,
+reproducibility (same code on the same inputs gives the same metrics) and the bundle smoke
+test (export, load and score the input example; ``verify``: from a fresh virtualenv)."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..bundle import export_bundle, load_bundle
+from ..bundle.verify import verify_bundle
+from ..entities import Run
+from ..errors import MLOpsError
+from ..lifecycle.gates import evaluate_gate
+from ..lifecycle.monitoring import LOWER_IS_BETTER
+from ..store import Store
+
+if TYPE_CHECKING:
+    from .checks import Tolerances
+
+Found = tuple[str, Any, str, dict[str, Any]]
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether a smaller value of metric ``key`` is better (errors and losses)."""
+    name = key.lower()
+    return any(word in name for word in (*LOWER_IS_BETTER, "loss", "error", "mse"))
+
+
+def metric_check(run: Run, base: Run, tolerances: Tolerances) -> Found:
+    """``metrics``: every metric of the baseline, no worse than it by more than its tolerance."""
+    deltas = {key: (base.metrics[key], run.metrics.get(key)) for key in sorted(base.metrics)}
+    problems = []
+    for key, (old, new) in deltas.items():
+        if new is None:
+            problems.append(f"{key} no longer logged (was {old:.4g})")
+            continue
+        worse = (new - old) if lower_is_better(key) else (old - new)
+        if worse > tolerances.metric(key) or (math.isnan(new) and not math.isnan(old)):
+            problems.append(f"{key} {new:.4g}, baseline {old:.4g} (worse by {worse:.4g}, "
+                            f"tolerance {tolerances.metric(key):g})")
+    details = {"metric_deltas": {k: v for k, v in deltas.items() if v[1] is not None}}
+    if not deltas:
+        return ("metrics", "skipped", "the baseline logged no metrics", details)
+    if problems:
+        return ("metrics", "failed", "; ".join(problems), details)
+    return ("metrics", "passed", f"{len(deltas)} metric(s) within tolerance of {base.run_id[:8]}",
+            details)
+
+
+def reproducibility_check(run: Run, base: Run, tolerances: Tolerances) -> Found:
+    """``reproducibility``: the same source, parameters and input fingerprints as the baseline
+    must give the same metrics (within ``tolerances.reproducibility``)."""
+    same_inputs = {(e.name, e.fingerprint) for e in run.inputs} == \
+        {(e.name, e.fingerprint) for e in base.inputs}
+    if run.source_hash != base.source_hash or run.params != base.params or not same_inputs:
+        return ("reproducibility", "skipped",
+                "code, parameters or inputs differ from the baseline's", {})
+    if not base.metrics:
+        outputs = {(e.name, e.fingerprint) for e in base.outputs if e.kind == "dataset"}
+        if not outputs:
+            return ("reproducibility", "skipped", "no metrics or output data to compare", {})
+        new = {(e.name, e.fingerprint) for e in run.outputs if e.kind == "dataset"}
+        if changed := sorted(name for name, _ in outputs - new):
+            return ("reproducibility", "failed", "same code and inputs, different output "
+                    f"data: {', '.join(changed)} (an unseeded random step?)", {})
+        return ("reproducibility", "passed", "same code and inputs, same output data", {})
+    differ = [f"{key} {run.metrics[key]:.6g} vs {value:.6g}" for key, value in base.metrics.items()
+              if key in run.metrics and not math.isclose(run.metrics[key], value, rel_tol=0,
+                                                         abs_tol=tolerances.reproducibility)]
+    if differ:
+        return ("reproducibility", "failed",
+                "same code and inputs, different metrics (an unseeded random step?): "
+                + "; ".join(differ), {})
+    return ("reproducibility", "passed", "same code and inputs, same metrics", {})
+
+
+def gate_checks(run: Run, gates: list[str]) -> list[Found]:
+    """``gate``: each gate expression over the run's metrics (cells without metrics skip)."""
+    found: list[Found] = []
+    for gate in gates:
+        if not run.metrics:
+            found.append(("gate", "skipped", f"{gate}: the run logged no metrics", {}))
+            continue
+        try:
+            result = evaluate_gate(gate, run.metrics)
+        except (MLOpsError, ValueError) as exc:
+            found.append(("gate", "failed", f"{gate}: {exc}", {}))
+            continue
+        found.append(("gate", "passed" if result.passed else "failed",
+                      f"{gate}: {result.describe()}", {}))
+    return found
+
+
+def bundle_check(store: Store, run: Run, *, verify: bool = False) -> Found:
+    """``bundle``: export the run's model, load the bundle and score its input example (with
+    ``verify``, also served from a fresh virtualenv and compared with the model)."""
+    with tempfile.TemporaryDirectory(prefix="mlops-ci-bundle-") as tmp:
+        path = Path(tmp) / "bundle"
+        try:
+            export_bundle(run.run_id, path, store=store)
+            bundle = load_bundle(path)
+            example = json.loads((path / "input_example.json").read_text())
+            predictions = bundle.predict({"dataframe_split": example})
+            verified = verify_bundle(path, bundle.model) if verify else None
+        except Exception as exc:  # any failure is the finding: say what it was
+            return ("bundle", "failed", f"{type(exc).__name__}: {exc}", {})
+    if verified is not None and not verified.ok:
+        return ("bundle", "failed", f"fresh-virtualenv verification: {verified.detail}", {})
+    return ("bundle", "passed", f"exported, loaded and scored {len(predictions)} example row(s)"
+            + (" (and from a fresh virtualenv)" if verify else ""), {})

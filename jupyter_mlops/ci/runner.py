@@ -1,0 +1,82 @@
+"""``run_ci``: execute the notebooks, pair each CI run with its baseline, check, report."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..store import find_store_dir, open_store
+from .baseline import missing_cells, pair_runs
+from .checks import Check, run_checks
+from .config import CIConfig
+from .execute import Execution, copy_store, run_notebook
+from .report import junit_xml, markdown_summary
+
+
+@dataclass
+class CIResult:
+    """What a CI run found.
+
+    Attributes
+    ----------
+    checks : every check, in the order run
+    executions : each notebook's execution (time, runs, error)
+    seconds : wall time of the whole CI run
+    """
+
+    checks: list[Check] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """No check failed."""
+        return not any(c.failed for c in self.checks)
+
+    def junit(self) -> str:
+        """The JUnit XML report."""
+        return junit_xml(self.checks, seconds=self.seconds)
+
+    def summary(self) -> str:
+        """The Markdown summary."""
+        return markdown_summary(self.checks)
+
+
+def run_ci(config: CIConfig, root: Path | None = None) -> CIResult:
+    """Run ``config``'s notebooks (paths relative to ``root``, default the working directory)
+    against a throwaway copy of the team's store (the store itself with ``in_place``), and
+    check each tracked cell's new run against its baseline."""
+    root = root or Path.cwd()
+    started = time.time()
+    notebooks = config.notebook_paths(root)
+    source = Path(config.store) if config.store else find_store_dir(root)
+    with tempfile.TemporaryDirectory(prefix="mlops-ci-store-") as tmp:
+        directory = source if config.in_place else copy_store(source, Path(tmp) / "store") \
+            if source.exists() else Path(tmp) / "store"
+        with open_store(directory) as store:
+            result = CIResult()
+            for notebook in notebooks:
+                before = time.time()
+                execution = run_notebook(notebook, store, timeout=config.timeout)
+                result.executions.append(execution)
+                subject = notebook.name
+                result.checks.append(Check(
+                    "execution", subject, "failed" if execution.error else "passed",
+                    execution.error or f"ran in {execution.seconds:.1f}s, "
+                    f"{len(execution.run_ids)} tracked run(s)"))
+                pairings = pair_runs(store, execution.run_ids, before, against=config.against)
+                for pairing in pairings:
+                    result.checks += run_checks(store, pairing, config.tolerances,
+                                                gates=config.gates, bundle=config.bundle,
+                                                verify=config.verify)
+                missing = [] if execution.error else missing_cells(store, execution.notebook,
+                                                                   pairings, before)
+                result.checks.append(Check(
+                    "recorded cells", subject, "failed" if missing else "passed",
+                    "no longer recorded: " + ", ".join(f"{k.describe()} (last run {r[:8]})"
+                                                       for k, r in missing)
+                    if missing else "every cell recorded before was recorded again"))
+    result.seconds = time.time() - started
+    return result
