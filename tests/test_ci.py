@@ -127,3 +127,95 @@ def test_what_did_not_break_passes(broken) -> None:
     assert not broken.passed
 
 
+
+
+JUNIT_XSD = Path(__file__).with_name("junit.xsd")
+
+
+def test_the_junit_report_validates_one_testcase_per_check(broken) -> None:
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(JUNIT_XSD)
+    report = broken.junit()
+    schema.validate(report)
+    root = ET.fromstring(report)
+    cases = root.findall("./testsuite/testcase")
+    assert len(cases) == len(broken.checks)
+    assert int(root.get("failures")) == sum(c.failed for c in broken.checks) > 0
+    failure = root.find("./testsuite/testcase[@name='metrics']/failure")
+    assert failure is not None and "accuracy" in failure.get("message")
+    with pytest.raises(xmlschema.XMLSchemaValidationError):  # the schema can say no
+        schema.validate(report.replace("<testcase ", "<testcase_ ").replace(
+            "</testcase>", "</testcase_>"))
+
+
+def test_the_summary_tables_checks_metric_deltas_and_drifted_columns(broken) -> None:
+    summary = broken.summary()
+    assert summary.startswith("## jupyter-mlops ci\n")
+    assert "❌ **" in summary and "check(s) failed**" in summary
+    rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert len(rows) > len(broken.checks)  # every check, plus the table headers
+    assert "### Metric deltas" in summary and "| accuracy | 0.9867 |" in summary
+    assert "### Drifted columns" in summary and "`shifted.x`" in summary
+    first = next(line for line in rows if "❌" in line or "✅" in line)
+    assert "❌ failed" in first  # failures first
+
+
+def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.jupyter-mlops.ci]\nnotebooks = "nb"\ngates = ["auc >= 0.9"]\n'
+                         'against = "wine@production"\n'
+                         '[tool.jupyter-mlops.ci.tolerances]\n'
+                         'metrics = {default = 0.02, auc = 0.001}\nnulls = 0.1\n')
+    config = load_config(pyproject, against="wine@staging", gates=None)
+    assert config.notebooks == ["nb"] and config.gates == ["auc >= 0.9"]
+    assert config.against == "wine@staging"
+    assert config.tolerances.metric("auc") == 0.001 and config.tolerances.metric("f1") == 0.02
+    assert config.tolerances.nulls == 0.1
+    assert load_config(tmp_path / "absent.toml") == CIConfig()
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("[tool.jupyter-mlops.ci]\nnotebook = 'x'\n", "unknown CI setting(s) notebook"),
+    ("[tool.jupyter-mlops.ci.tolerances]\nmetric = 0.1\n", "unknown tolerance(s) metric"),
+    ("[tool.jupyter-mlops.ci\n", "is not valid TOML"),
+])
+def test_a_wrong_setting_is_named(tmp_path: Path, text: str, says: str) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text)
+    with pytest.raises(CIConfigError, match=r"(?s).*" + says.replace("(", r"\(").replace(
+            ")", r"\)")):
+        load_config(pyproject)
+
+
+def test_a_notebook_that_is_not_there_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CIConfigError, match="no notebook or directory 'gone.ipynb'"):
+        CIConfig(notebooks=["gone.ipynb"]).notebook_paths(tmp_path)
+
+
+def test_init_github_writes_a_workflow_that_runs_ci_and_comments(tmp_path: Path) -> None:
+    path = write_workflow("github", tmp_path)
+    assert path == tmp_path / ".github" / "workflows" / "mlops-ci.yml"
+    workflow = yaml.safe_load(path.read_text())
+    assert set(workflow[True]) == {"pull_request", "push"}  # YAML 1.1 reads `on` as True
+    job = workflow["jobs"]["mlops-ci"]
+    steps = job["steps"]
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    assert uses[:2] == ["actions/checkout", "actions/setup-python"]
+    assert steps[1]["with"]["cache"] == "pip"
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md" in runs
+    assert "actions/upload-artifact" in uses and "gh pr comment" in runs
+    assert job["permissions"]["pull-requests"] == "write"
+    with pytest.raises(CIConfigError, match="exists"):
+        write_workflow("github", tmp_path)
+
+
+def test_init_gitlab_writes_a_job_with_a_junit_report(tmp_path: Path) -> None:
+    config = yaml.safe_load(write_workflow("gitlab", tmp_path).read_text())
+    job = config["mlops-ci"]
+    assert any("jupyter-mlops ci" in line for line in job["script"])
+    assert job["artifacts"]["reports"]["junit"] == "mlops-ci.xml"
+    assert job["artifacts"]["when"] == "always" and job["cache"]["paths"]
+    with pytest.raises(CIConfigError, match="github or gitlab"):
+        write_workflow("jenkins", tmp_path)
