@@ -74,6 +74,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     creates = args.command in CREATE_STORE and not getattr(args, "history", False)
     try:
+        if args.command == "ci":
+            return _ci(args)
         if args.command == "serve":
             return _serve(args)
         with open_store(args.store, create=creates) as store:
@@ -187,6 +189,38 @@ def _serve_rollout(args: argparse.Namespace) -> int:
             log = args.log_requests or str(rollout_log(store.directory, name))
         return rollout.main(["--bundle", str(root), *_serve_options(
             args, [root / arm for arm in rollout.ARMS], log)])
+
+
+def _ci(args: argparse.Namespace) -> int:
+    from .ci import load_config, run_ci, write_workflow
+
+    if args.init:
+        print(f"wrote {write_workflow(args.init, Path.cwd())}")
+        return 0
+    tolerances = dict(_pair(item) for item in args.tolerance)
+    config = load_config(Path(args.config), notebooks=args.notebooks or None, store=args.store,
+                         against=args.against, gates=args.gate, in_place=args.in_place,
+                         verify=args.verify, bundle=args.bundle, timeout=args.timeout,
+                         metric_tolerances=tolerances or None)
+    result = run_ci(config)
+    for path, text in ((args.junit, result.junit()), (args.summary, result.summary())):
+        if path:
+            Path(path).write_text(text)
+    for check in result.checks:
+        if check.status != "passed":
+            print(f"{check.status.upper()} {check.name} · {check.subject}: {check.message}")
+    failed = sum(c.failed for c in result.checks)
+    print(f"{'FAILED' if failed else 'ok'}: {len(result.checks)} checks, {failed} failed, "
+          f"{len(result.executions)} notebook(s) in {result.seconds:.1f}s")
+    return 1 if failed else 0
+
+
+def _pair(item: str) -> tuple[str, float]:
+    key, _, value = item.partition("=")
+    try:
+        return key.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"--tolerance takes METRIC=DELTA (a number), not {item!r}") from None
 
 
 def _doctor(store: Store, args: argparse.Namespace) -> int:

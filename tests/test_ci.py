@@ -3,6 +3,8 @@ tracked cell's run checked against its baseline; seeded breakages each fail thei
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from jupyter_mlops.ci import CIConfig, load_config, run_ci, write_workflow
 from jupyter_mlops.ci.config import CIConfigError
 from jupyter_mlops.ci.execute import execute_notebook
 
+QUICKSTART = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 SETUP = """\
 %load_ext jupyter_mlops
 import numpy as np, pandas as pd
@@ -219,3 +222,47 @@ def test_init_gitlab_writes_a_job_with_a_junit_report(tmp_path: Path) -> None:
     assert job["artifacts"]["when"] == "always" and job["cache"]["paths"]
     with pytest.raises(CIConfigError, match="github or gitlab"):
         write_workflow("jenkins", tmp_path)
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_the_quickstart_passes_ci_against_its_demo_store(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "demo-store"
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(store))
+    execute_notebook(QUICKSTART)  # what `make demo` leaves
+    monkeypatch.delenv("JUPYTER_MLOPS_STORE")
+    done = cli("ci", str(QUICKSTART), "--store", str(store), "--gate", "roc_auc >= 0.9",
+               "--junit", "ci.xml", "--summary", "ci.md", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "ok: " in done.stdout and ", 0 failed, 1 notebook(s)" in done.stdout
+    summary = (tmp_path / "ci.md").read_text()
+    assert "✅ **all checks passed**" in summary and "### Metric deltas" in summary
+    cases = ET.parse(tmp_path / "ci.xml").getroot().findall("./testsuite/testcase")
+    names = {case.get("name") for case in cases}
+    assert {"execution", "schema", "ranges", "drift", "metrics", "reproducibility", "gate",
+            "bundle", "recorded cells"} <= names
+    with open_store(store) as opened:  # the demo store is as it was: CI ran on a copy
+        assert not opened.conn.execute("SELECT 1 FROM tags WHERE key = 'ci'").fetchall()
+
+
+def test_the_cli_exits_1_naming_the_failed_check(broken, team: tuple[Path, Path]) -> None:
+    root, store = team
+    done = cli("ci", "missing.ipynb", "--store", str(store), "--no-bundle",
+               cwd=root / "checkout")
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    assert "FAILED recorded cells · missing.ipynb: no longer recorded: missing.ipynb cell " \
+        "dropped" in done.stdout
+
+
+def test_the_cli_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> None:
+    done = cli("ci", "gone.ipynb", "--store", str(tmp_path / "s"), cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "no notebook or directory 'gone.ipynb'" in done.stderr
+    done = cli("ci", "--tolerance", "auc", cwd=tmp_path)
+    assert done.returncode == 2 and "--tolerance takes METRIC=DELTA" in done.stderr
+    done = cli("ci", "--init", "github", cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / ".github/workflows/mlops-ci.yml").is_file()

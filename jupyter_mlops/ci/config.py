@@ -19,13 +19,18 @@ override them), and the CI workflow files ``--init github|gitlab`` writes.
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import MLOpsError
 from .checks import Tolerances
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 SECTION = ("tool", "jupyter-mlops", "ci")
 
@@ -76,9 +81,10 @@ class CIConfig:
         return paths
 
 
-def load_config(pyproject: Path | None = None, **overrides: Any) -> CIConfig:
+def load_config(pyproject: Path | None = None, *,
+                metric_tolerances: dict[str, float] | None = None, **overrides: Any) -> CIConfig:
     """The settings of ``pyproject`` (default: none), then ``overrides`` (``None`` values
-    keep the file's)."""
+    keep the file's) and ``metric_tolerances`` (merged into the file's per-metric ones)."""
     settings: dict[str, Any] = {}
     if pyproject is not None and pyproject.is_file():
         try:
@@ -98,7 +104,11 @@ def load_config(pyproject: Path | None = None, **overrides: Any) -> CIConfig:
     for key in ("notebooks", "gates"):
         if isinstance(settings.get(key), str):
             settings[key] = [settings[key]]
-    return replace(CIConfig(), **settings)
+    config = replace(CIConfig(), **settings)
+    if metric_tolerances:
+        metrics = {**config.tolerances.metrics, **metric_tolerances}
+        config = replace(config, tolerances=replace(config.tolerances, metrics=metrics))
+    return config
 
 
 def _tolerances(values: dict[str, Any]) -> Tolerances:

@@ -328,6 +328,38 @@ def add_pull(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("-e", "--experiment", help="only this experiment")
 
 
+def add_ci(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``ci [NOTEBOOK|DIR]...`` (the CLI's): settings from ``[tool.jupyter-mlops.ci]``, which
+    these options override."""
+    parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK|DIR",
+                        help="notebooks or directories of them (default: the settings', else "
+                        "notebooks/)")
+    parser.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report")
+    parser.add_argument("--summary", metavar="FILE.md",
+                        help="write a Markdown summary (a pull request comment)")
+    parser.add_argument("--against", metavar="NAME@STAGE",
+                        help="the baseline of cells that produce a model (default: each cell's "
+                        "latest run outside CI)")
+    parser.add_argument("--gate", action="append", metavar="EXPR",
+                        help='a gate every run with metrics must pass, e.g. "roc_auc>=0.9" '
+                        "(repeatable)")
+    parser.add_argument("--tolerance", action="append", default=[], metavar="METRIC=DELTA",
+                        help="how much worse a metric may get than its baseline (default=... "
+                        "for all others; repeatable)")
+    parser.add_argument("--in-place", action="store_true", default=None,
+                        help="record the CI runs in the store itself (default: a throwaway copy)")
+    parser.add_argument("--verify", action="store_true", default=None,
+                        help="also serve each model's bundle from a fresh virtualenv")
+    parser.add_argument("--no-bundle", dest="bundle", action="store_false", default=None,
+                        help="skip the bundle smoke test")
+    parser.add_argument("--timeout", type=int, metavar="SECONDS", help="per cell (default 600)")
+    parser.add_argument("--config", default="pyproject.toml", metavar="PYPROJECT",
+                        help="the settings file (default: ./pyproject.toml)")
+    parser.add_argument("--init", choices=("github", "gitlab"),
+                        help="write the CI workflow (.github/workflows/mlops-ci.yml or "
+                        ".gitlab-ci.yml) and stop")
+
+
 def add_store(parser: argparse.ArgumentParser, front: Front) -> None:
     """``store [PATH]`` (the magic's: the CLI has ``--store``)."""
     parser.add_argument("path", nargs="?", metavar="PATH",
@@ -390,6 +422,8 @@ COMMANDS = {
     "pull": Command("bring a team's runs and registered models from an MLflow tracking "
                     "server (read-only copies)", add_pull),
     "store": Command("where the store is; switch to PATH", add_store, ("%mlops",)),
+    "ci": Command("re-run notebooks headless; check data, models and reproducibility against "
+                  "their baseline; exit 1 on a failed check", add_ci, ("jupyter-mlops",)),
 }
 
 
