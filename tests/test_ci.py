@@ -152,16 +152,20 @@ def test_the_junit_report_validates_one_testcase_per_check(broken) -> None:
             "</testcase>", "</testcase_>"))
 
 
-def test_the_summary_tables_checks_metric_deltas_and_drifted_columns(broken) -> None:
+def test_the_summary_renders_checks_metric_deltas_and_drifted_columns(broken) -> None:
+    import mistune  # nbconvert's Markdown renderer, with GitHub's table syntax
+
     summary = broken.summary()
-    assert summary.startswith("## jupyter-mlops ci\n")
-    assert "❌ **" in summary and "check(s) failed**" in summary
-    rows = [line for line in summary.splitlines() if line.startswith("| ")]
-    assert len(rows) > len(broken.checks)  # every check, plus the table headers
-    assert "### Metric deltas" in summary and "| accuracy | 0.9867 |" in summary
-    assert "### Drifted columns" in summary and "`shifted.x`" in summary
-    first = next(line for line in rows if "❌" in line or "✅" in line)
-    assert "❌ failed" in first  # failures first
+    html = mistune.create_markdown(plugins=["table"], escape=False)(summary)
+    assert html.startswith("<h2>jupyter-mlops ci</h2>")
+    assert "check(s) failed</strong>" in html
+    header_rows = 2 + 1  # the failed checks', the folded ones' and the metric deltas' tables
+    assert html.count("<tr>") == len(broken.checks) + header_rows + 2  # + two metric rows
+    failed = html.split("<details>")[0]
+    assert failed.count("❌ failed") == sum(c.failed for c in broken.checks)
+    assert "✅ passed" not in failed  # what failed leads; the rest is folded
+    assert "<h3>Metric deltas</h3>" in html and "<td>accuracy</td>" in html
+    assert "<h3>Drifted columns</h3>" in html and "<code>shifted.x</code>" in html
 
 
 def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) -> None:

@@ -43,6 +43,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _table(checks: Sequence[Check]) -> list[str]:
+    return ["| check | subject | result | detail |", "|---|---|---|---|", *(
+        f"| {c.name} | {_cell(c.subject)} | {STATUS_MARK[c.status]} | {_cell(c.message)} |"
+        for c in checks)]
+
+
 def markdown_summary(checks: Sequence[Check]) -> str:
     """A pull-request comment: the verdict, a table of checks, metric deltas, drifted columns."""
     failed = [c for c in checks if c.failed]
@@ -50,11 +56,13 @@ def markdown_summary(checks: Sequence[Check]) -> str:
     verdict = (f"❌ **{len(failed)} check(s) failed**" if failed else "✅ **all checks passed**")
     lines = ["## jupyter-mlops ci", "",
              f"{verdict} · {passed} passed · {len(failed)} failed · "
-             f"{sum(c.status == 'skipped' for c in checks)} skipped", "",
-             "| check | subject | result | detail |", "|---|---|---|---|"]
-    for check in sorted(checks, key=lambda c: (not c.failed, c.subject)):
-        lines.append(f"| {check.name} | {_cell(check.subject)} | {STATUS_MARK[check.status]} "
-                     f"| {_cell(check.message)} |")
+             f"{sum(c.status == 'skipped' for c in checks)} skipped"]
+    if failed:
+        lines += ["", *_table(failed)]
+    rest = [c for c in checks if not c.failed]
+    if rest:  # folded: a pull request comment leads with what failed
+        lines += ["", f"<details><summary>{len(rest)} check(s) passed or skipped</summary>", "",
+                  *_table(rest), "", "</details>"]
     deltas = [(c.subject, key, old, new) for c in checks
               for key, (old, new) in c.details.get("metric_deltas", {}).items()]
     if deltas:
