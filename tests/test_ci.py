@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -95,14 +96,16 @@ def broken(team: tuple[Path, Path]):
                                                 if k != "dropped"})
     with open_store(store) as opened:
         runs_before = opened.count_runs()
-    result = run_ci(CIConfig(notebooks=["."], store=str(store)), root=checkout)
+    gates = ["accuracy >= 0.9", "champion"]
+    result = run_ci(CIConfig(notebooks=["."], store=str(store), gates=gates), root=checkout)
     with open_store(store) as opened:
         assert opened.count_runs() == runs_before, "CI left the team's store untouched"
     return result
 
 
-def outcome(result, name: str, cell: str) -> tuple[str, str]:
-    found = [c for c in result.checks if c.name == name and cell in c.subject]
+def outcome(result, name: str, cell: str, says: str = "") -> tuple[str, str]:
+    found = [c for c in result.checks
+             if c.name == name and cell in c.subject and says in c.message]
     assert len(found) == 1, [(c.name, c.subject) for c in result.checks]
     return found[0].status, found[0].message
 
@@ -115,10 +118,11 @@ def outcome(result, name: str, cell: str) -> tuple[str, str]:
     ("metrics", "model", "accuracy"),
     ("reproducibility", "unseeded", "different metrics"),
     ("execution", "breakages.ipynb", "raised ValueError: seeded breakage"),
+    ("gate", "cell model", "accuracy >= 0.9: 0.51 (FAILED, off by 0.39)"),
     ("recorded cells", "missing.ipynb", "missing.ipynb cell dropped"),
 ])
 def test_a_seeded_breakage_fails_its_check(broken, check: str, cell: str, says: str) -> None:
-    status, message = outcome(broken, check, cell)
+    status, message = outcome(broken, check, cell, says.split(":")[0])
     assert status == "failed" and says in message, message
 
 
@@ -127,7 +131,31 @@ def test_what_did_not_break_passes(broken) -> None:
     assert outcome(broken, "drift", "unseeded")[0] == "passed"
     assert outcome(broken, "bundle", "model")[0] == "passed"
     assert outcome(broken, "reproducibility", "model")[0] == "skipped"  # the code changed
+    assert outcome(broken, "gate", "cell unseeded", "accuracy")[0] == "skipped"  # no accuracy
+    status, message = outcome(broken, "gate", "cell model", "champion")
+    assert status == "failed" and "--against NAME@production" in message
     assert not broken.passed
+
+
+def test_against_a_model_version_pairs_the_model_cells_with_its_run(team) -> None:
+    from jupyter_mlops.ci.baseline import pair_runs
+    from jupyter_mlops.store.registry import register_version
+
+    _, store_dir = team
+    with open_store(store_dir) as store:
+        runs = store.runs("default").set_index("name")["run_id"]
+        model, renamed = runs["model"], runs["renamed"]
+        if not store.conn.execute("SELECT 1 FROM model_versions").fetchone():
+            register_version(store, name="m", run_id=model, actor="test", label="staging",
+                             model_fingerprint=store.get_run(model).models[0].fingerprint,
+                             model_variable="model")
+        # as if both cells were new: no earlier run of either, but a version of the model
+        pairs = pair_runs(store, [model, renamed], before=0.0, against="m@staging")
+        assert [p.baseline for p in pairs] == [model, None]
+        assert [p.baseline for p in pair_runs(store, [model, renamed], before=time.time())] \
+            == [model, renamed]
+        with pytest.raises(LookupError, match="no model version 'm@production'"):
+            pair_runs(store, [model], before=time.time(), against="m@production")
 
 
 
