@@ -132,6 +132,8 @@ def test_what_did_not_break_passes(broken) -> None:
     assert outcome(broken, "bundle", "model")[0] == "passed"
     assert outcome(broken, "reproducibility", "model")[0] == "skipped"  # the code changed
     assert outcome(broken, "gate", "cell unseeded", "accuracy")[0] == "skipped"  # no accuracy
+    status, message = outcome(broken, "recorded cells", "breakages.ipynb")
+    assert status == "skipped" and "stopped at a raising cell" in message
     status, message = outcome(broken, "gate", "cell model", "champion")
     assert status == "failed" and "--against NAME@production" in message
     assert not broken.passed
@@ -283,11 +285,15 @@ def test_the_quickstart_passes_ci_against_its_demo_store(tmp_path: Path,
 
 def test_the_cli_exits_1_naming_the_failed_check(broken, team: tuple[Path, Path]) -> None:
     root, store = team
-    done = cli("ci", "missing.ipynb", "--store", str(store), "--no-bundle",
+    done = cli("ci", "missing.ipynb", "--store", str(store), "--no-bundle", "--in-place",
                cwd=root / "checkout")
     assert done.returncode == 1, done.stdout + done.stderr[-3000:]
     assert "FAILED recorded cells · missing.ipynb: no longer recorded: missing.ipynb cell " \
         "dropped" in done.stdout
+    with open_store(store) as opened:  # --in-place: recorded in the store itself, tagged ci
+        tagged = opened.conn.execute("SELECT r.name FROM runs r JOIN tags t USING (run_id) "
+                                     "WHERE t.key = 'ci'").fetchall()
+        assert tagged == [("kept",)]
 
 
 def test_the_cli_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> None:

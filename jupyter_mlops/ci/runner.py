@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store import find_store_dir, open_store
-from .baseline import missing_cells, pair_runs
+from ..store import Store, find_store_dir, open_store
+from .baseline import Pairing, missing_cells, pair_runs
 from .checks import Check, run_checks
 from .config import CIConfig
 from .execute import Execution, copy_store, run_notebook
@@ -53,8 +53,11 @@ def run_ci(config: CIConfig, root: Path | None = None) -> CIResult:
     notebooks = config.notebook_paths(root)
     source = Path(config.store) if config.store else find_store_dir(root)
     with tempfile.TemporaryDirectory(prefix="mlops-ci-store-") as tmp:
-        directory = source if config.in_place else copy_store(source, Path(tmp) / "store") \
-            if source.exists() else Path(tmp) / "store"
+        directory = Path(tmp) / "store"  # no store yet: every cell is new
+        if config.in_place:
+            directory = source
+        elif source.exists():
+            copy_store(source, directory)
         with open_store(directory) as store:
             result = CIResult()
             for notebook in notebooks:
@@ -71,12 +74,21 @@ def run_ci(config: CIConfig, root: Path | None = None) -> CIResult:
                     result.checks += run_checks(store, pairing, config.tolerances,
                                                 gates=config.gates, bundle=config.bundle,
                                                 verify=config.verify)
-                missing = [] if execution.error else missing_cells(store, execution.notebook,
-                                                                   pairings, before)
-                result.checks.append(Check(
-                    "recorded cells", subject, "failed" if missing else "passed",
-                    "no longer recorded: " + ", ".join(f"{k.describe()} (last run {r[:8]})"
-                                                       for k, r in missing)
-                    if missing else "every cell recorded before was recorded again"))
+                result.checks.append(_recorded_cells(store, execution, pairings, before))
     result.seconds = time.time() - started
     return result
+
+
+def _recorded_cells(store: Store, execution: Execution, pairings: list[Pairing],
+                    before: float) -> Check:
+    """``recorded cells``: every cell of the notebook that recorded runs before did again."""
+    subject = execution.notebook.name
+    if execution.error:
+        return Check("recorded cells", subject, "skipped",
+                     "the notebook stopped at a raising cell")
+    missing = missing_cells(store, execution.notebook, pairings, before)
+    if missing:
+        return Check("recorded cells", subject, "failed", "no longer recorded: " + ", ".join(
+            f"{key.describe()} (last run {run_id[:8]})" for key, run_id in missing))
+    return Check("recorded cells", subject, "passed",
+                 "every cell recorded before was recorded again")
