@@ -31,6 +31,7 @@ table = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n),
                       "color": rng.choice(["red", "blue"], n)})
 y = (table.x + table.z > 0).astype(int)
 renamed, unseen, shifted = table.copy(), table.copy(), table.copy()
+features = table[["x", "z"]]
 """
 BREAK = """
 renamed = renamed.rename(columns={"z": "zz"})
@@ -46,6 +47,8 @@ CELLS = {
              "mlops.log_metric('accuracy', model.score(table[['x', 'z']], y))",
     "unseeded": "%%track unseeded\nsample = table.sample(frac=0.5)\n"
                 "mlops.log_metric('mean_x', float(sample.x.mean()))",
+    "forest": "%%track forest --eval features y\n"
+              "forest = RandomForestClassifier(n_estimators=3).fit(features, y)",
     "last": "{last}",
 }
 MISSING = {
@@ -117,6 +120,7 @@ def outcome(result, name: str, cell: str, says: str = "") -> tuple[str, str]:
     ("ranges", "shifted", "x spans"),
     ("metrics", "model", "accuracy"),
     ("reproducibility", "unseeded", "different metrics"),
+    ("reproducibility", "forest", "different predictions on the --eval rows"),
     ("execution", "breakages.ipynb", "raised ValueError: seeded breakage"),
     ("gate", "cell model", "accuracy >= 0.9: 0.51 (FAILED, off by 0.39)"),
     ("recorded cells", "missing.ipynb", "missing.ipynb cell dropped"),
@@ -190,7 +194,8 @@ def test_the_summary_renders_checks_metric_deltas_and_drifted_columns(broken) ->
     assert html.startswith("<h2>jupyter-mlops ci</h2>")
     assert "check(s) failed</strong>" in html
     header_rows = 2 + 1  # the failed checks', the folded ones' and the metric deltas' tables
-    assert html.count("<tr>") == len(broken.checks) + header_rows + 2  # + two metric rows
+    deltas = sum(len(c.details.get("metric_deltas", {})) for c in broken.checks)
+    assert html.count("<tr>") == len(broken.checks) + header_rows + deltas
     failed = html.split("<details>")[0]
     assert failed.count("❌ failed") == sum(c.failed for c in broken.checks)
     assert "✅ passed" not in failed  # what failed leads; the rest is folded

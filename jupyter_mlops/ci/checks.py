@@ -79,7 +79,7 @@ def run_checks(store: Store, pairing: Pairing, tolerances: Tolerances, *,
         base = store.get_run(pairing.baseline)
         found += contract_checks(store, run, base, tolerances)
         found.append(metric_check(run, base, tolerances))
-        found.append(reproducibility_check(run, base, tolerances))
+        found.append(reproducibility_check(store, run, base, tolerances))
     if run.status == "finished":
         found += gate_checks(run, gates)
         if bundle and run.models:

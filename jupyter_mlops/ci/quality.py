@@ -11,10 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..bundle import export_bundle, load_bundle
 from ..bundle.verify import verify_bundle
 from ..entities import Run
-from ..errors import MLOpsError
+from ..errors import MLOpsError, NoPredictionsError
 from ..lifecycle.champion import CHAMPION
 from ..lifecycle.gates import evaluate_gate, parse_gate
 from ..lifecycle.monitoring import LOWER_IS_BETTER
@@ -53,14 +55,18 @@ def metric_check(run: Run, base: Run, tolerances: Tolerances) -> Found:
             details)
 
 
-def reproducibility_check(run: Run, base: Run, tolerances: Tolerances) -> Found:
+def reproducibility_check(store: Store, run: Run, base: Run, tolerances: Tolerances) -> Found:
     """``reproducibility``: the same source, parameters and input fingerprints as the baseline
-    must give the same metrics (within ``tolerances.reproducibility``)."""
+    must give the same metrics (within ``tolerances.reproducibility``), the same predictions on
+    the ``--eval`` rows, and (without metrics) the same output data."""
     same_inputs = {(e.name, e.fingerprint) for e in run.inputs} == \
         {(e.name, e.fingerprint) for e in base.inputs}
     if run.source_hash != base.source_hash or run.params != base.params or not same_inputs:
         return ("reproducibility", "skipped",
                 "code, parameters or inputs differ from the baseline's", {})
+    if disagree := _predictions_differ(store, run, base, tolerances.reproducibility):
+        return ("reproducibility", "failed", "same code and inputs, different predictions on "
+                f"the --eval rows: {disagree} (an unseeded random step?)", {})
     if not base.metrics:
         outputs = {(e.name, e.fingerprint) for e in base.outputs if e.kind == "dataset"}
         if not outputs:
@@ -78,6 +84,27 @@ def reproducibility_check(run: Run, base: Run, tolerances: Tolerances) -> Found:
                 "same code and inputs, different metrics (an unseeded random step?): "
                 + "; ".join(differ), {})
     return ("reproducibility", "passed", "same code and inputs, same metrics", {})
+
+
+def _predictions_differ(store: Store, run: Run, base: Run, tolerance: float) -> str:
+    """How the ``--eval`` predictions of two runs differ ("" when they agree or either run
+    kept none)."""
+    try:
+        new, old = store.eval_predictions(run.run_id), store.eval_predictions(base.run_id)
+    except NoPredictionsError:
+        return ""
+    for key in ("y_pred", "proba"):
+        a, b = new.arrays.get(key), old.arrays.get(key)
+        if a is None or b is None:
+            continue
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return f"{key} has shape {a.shape}, was {b.shape}"
+        same = np.isclose(a, b, rtol=0, atol=tolerance) if a.dtype.kind in "fiu" and \
+            b.dtype.kind in "fiu" else a == b
+        if not np.all(same):
+            return f"{int(np.size(same) - np.count_nonzero(same))} of {np.size(same)} {key} values"
+    return ""
 
 
 def gate_checks(run: Run, gates: list[str]) -> list[Found]:
