@@ -221,6 +221,9 @@ def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) 
     ("[tool.jupyter-mlops.ci]\nnotebook = 'x'\n", "unknown CI setting(s) notebook"),
     ("[tool.jupyter-mlops.ci.tolerances]\nmetric = 0.1\n", "unknown tolerance(s) metric"),
     ("[tool.jupyter-mlops.ci\n", "is not valid TOML"),
+    ("[tool.jupyter-mlops.ci.tolerances]\nnulls = -1\n", "tolerance nulls takes a number >= 0"),
+    ("[tool.jupyter-mlops.ci.tolerances]\nmetrics = {auc = 'x'}\n",
+     "tolerance metrics.auc takes a number >= 0, not 'x'"),
 ])
 def test_a_wrong_setting_is_named(tmp_path: Path, text: str, says: str) -> None:
     pyproject = tmp_path / "pyproject.toml"
@@ -307,5 +310,7 @@ def test_the_cli_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> None:
     assert "no notebook or directory 'gone.ipynb'" in done.stderr
     done = cli("ci", "--tolerance", "auc", cwd=tmp_path)
     assert done.returncode == 2 and "--tolerance takes METRIC=DELTA" in done.stderr
+    done = cli("ci", "--tolerance", "auc=-1", cwd=tmp_path)
+    assert done.returncode == 2 and "tolerance metrics.auc takes a number >= 0" in done.stderr
     done = cli("ci", "--init", "github", cwd=tmp_path)
     assert done.returncode == 0 and (tmp_path / ".github/workflows/mlops-ci.yml").is_file()

@@ -20,7 +20,7 @@ override them), and the CI workflow files ``--init github|gitlab`` writes.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,8 @@ def load_config(pyproject: Path | None = None, *,
     config = replace(CIConfig(), **settings)
     if metric_tolerances:
         metrics = {**config.tolerances.metrics, **metric_tolerances}
-        config = replace(config, tolerances=replace(config.tolerances, metrics=metrics))
+        config = replace(config, tolerances=_tolerances({**asdict(config.tolerances),
+                                                         "metrics": metrics}))
     return config
 
 
@@ -117,12 +118,13 @@ def _tolerances(values: dict[str, Any]) -> Tolerances:
         raise CIConfigError(f"unknown tolerance(s) {', '.join(unknown)}; known: "
                             f"{', '.join(sorted(known))}")
     metrics = values.get("metrics", {})
-    if isinstance(metrics, int | float):
-        values = {**values, "metrics": {"default": float(metrics)}}
-    try:
-        return Tolerances(**values)
-    except TypeError as exc:
-        raise CIConfigError(f"tolerances: {exc}") from None
+    if not isinstance(metrics, dict):
+        metrics = {"default": metrics}
+    for key, value in [*((f"metrics.{k}", v) for k, v in metrics.items()),
+                       *((k, v) for k, v in values.items() if k != "metrics")]:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise CIConfigError(f"tolerance {key} takes a number >= 0, not {value!r}")
+    return Tolerances(**{**values, "metrics": {k: float(v) for k, v in metrics.items()}})
 
 
 GITHUB = """\
