@@ -3,6 +3,7 @@ tracked cell's run checked against its baseline; seeded breakages each fail thei
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -100,7 +101,8 @@ def broken(team: tuple[Path, Path]):
     with open_store(store) as opened:
         runs_before = opened.count_runs()
     gates = ["accuracy >= 0.9", "champion"]
-    result = run_ci(CIConfig(notebooks=["."], store=str(store), gates=gates), root=checkout)
+    result = run_ci(CIConfig(notebooks=["."], store=str(store), gates=gates,
+                             figures=str(root / "figures")), root=checkout)
     with open_store(store) as opened:
         assert opened.count_runs() == runs_before, "CI left the team's store untouched"
     return result
@@ -201,6 +203,11 @@ def test_the_summary_renders_checks_metric_deltas_and_drifted_columns(broken) ->
     assert "✅ passed" not in failed  # what failed leads; the rest is folded
     assert "<h3>Metric deltas</h3>" in html and "<td>accuracy</td>" in html
     assert "<h3>Drifted columns</h3>" in html and "<code>shifted.x</code>" in html
+    links = re.findall(r'<a href="([^"]+)">', html.split("<h3>Figures</h3>")[1])
+    assert len(links) == 2 and all(Path(link).is_file() for link in links)  # unseen, shifted
+    figure = Path(next(link for link in links if "shifted" in link)).read_text()
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', figure)
+    assert scripts == ["plotly.min.js"]  # offline: plotly.js beside the figures, no CDN
 
 
 def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) -> None:
@@ -249,7 +256,10 @@ def test_init_github_writes_a_workflow_that_runs_ci_and_comments(tmp_path: Path)
     assert uses[:2] == ["actions/checkout", "actions/setup-python"]
     assert steps[1]["with"]["cache"] == "pip"
     runs = " ".join(s.get("run", "") for s in steps)
-    assert "jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md" in runs
+    assert "jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md --figures " \
+        "mlops-ci-figures" in runs
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert "mlops-ci-figures/" in upload["with"]["path"]
     assert "actions/upload-artifact" in uses and "gh pr comment" in runs
     assert job["permissions"]["pull-requests"] == "write"
     with pytest.raises(CIConfigError, match="exists"):

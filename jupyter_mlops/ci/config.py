@@ -53,6 +53,8 @@ class CIConfig:
     bundle : export and score every model (``verify``: also from a fresh virtualenv)
     tolerances : see :class:`Tolerances`
     timeout : seconds a cell may run
+    figures : a directory for the drift figures of drifted inputs (HTML, offline), linked
+        from the summary (``None``: none written)
     """
 
     notebooks: list[str] = field(default_factory=lambda: ["notebooks"])
@@ -64,6 +66,7 @@ class CIConfig:
     verify: bool = False
     tolerances: Tolerances = field(default_factory=Tolerances)
     timeout: int = 600
+    figures: str | None = None
 
     def notebook_paths(self, root: Path) -> list[Path]:
         """The notebooks to run, in order; a named file that does not exist is an error."""
@@ -147,7 +150,7 @@ jobs:
           cache: pip
       - run: pip install -e ".[test]"
       - name: jupyter-mlops ci
-        run: jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md
+        run: jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md --figures mlops-ci-figures
       - name: upload the summary
         if: always()
         uses: actions/upload-artifact@v4
@@ -156,6 +159,7 @@ jobs:
           path: |
             mlops-ci.xml
             mlops-ci.md
+            mlops-ci-figures/
       - name: comment on the pull request
         if: always() && github.event_name == 'pull_request'
         env:
@@ -174,11 +178,12 @@ mlops-ci:
       - .cache/pip
   script:
     - pip install -e ".[test]"
-    - jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md
+    - jupyter-mlops ci --junit mlops-ci.xml --summary mlops-ci.md --figures mlops-ci-figures
   artifacts:
     when: always
     paths:
       - mlops-ci.md
+      - mlops-ci-figures/
     reports:
       junit: mlops-ci.xml
 """

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.profile import QUANTILES
-from ..drift import drift
+from ..drift import DriftReport, drift
 from ..entities import Run
 from ..store import Store
 
@@ -41,6 +41,7 @@ def contract_checks(store: Store, run: Run, base: Run, tolerances: Tolerances) -
     schema: list[str] = []
     ranges: list[str] = []
     drifted: list[str] = []
+    reports: dict[str, Any] = {}
     notes = []
     for name in shared:
         if new[name]["fingerprint"] == old[name]["fingerprint"]:
@@ -48,9 +49,11 @@ def contract_checks(store: Store, run: Run, base: Run, tolerances: Tolerances) -
         schema += [f"{name}: {p}" for p in schema_problems(old[name], new[name])]
         ranges += [f"{name}: {p}" for p in range_problems(old[name]["profile"],
                                                            new[name]["profile"], tolerances)]
-        columns, note = drifted_columns(old[name]["profile"], new[name]["profile"],
-                                        tolerances.drift_share)
-        drifted += [f"{name}.{c}" for c in columns]
+        report, note = drift_report(old[name]["profile"], new[name]["profile"],
+                                    tolerances.drift_share)
+        if report is not None and report.drifted:
+            drifted += [f"{name}.{c}" for c in report.drifted_columns]
+            reports[name] = report
         notes += [note] if note else []
     read = ", ".join(shared)
     same = f"{read}: as the baseline's (or within tolerance)"
@@ -59,7 +62,8 @@ def contract_checks(store: Store, run: Run, base: Run, tolerances: Tolerances) -
         ("ranges", "failed" if ranges else "passed", "; ".join(ranges) or same, {}),
         ("drift", "failed" if drifted else "passed",
          f"drifted: {', '.join(drifted)}" if drifted else f"{read}: no drift" +
-         (f" ({'; '.join(notes)})" if notes else ""), {"drifted_columns": drifted}),
+         (f" ({'; '.join(notes)})" if notes else ""),
+         {"drifted_columns": drifted, "drift_reports": reports}),
     ]
 
 
@@ -114,18 +118,17 @@ def range_problems(old: dict[str, Any], new: dict[str, Any], tolerances: Toleran
     return problems
 
 
-def drifted_columns(old: dict[str, Any], new: dict[str, Any],
-                    share: float) -> tuple[list[str], str]:
-    """The drift engine's drifted columns of ``new`` (rebuilt from its profile) against the
-    ``old`` profile, when the dataset verdict (``share``) says drifted; and a note on the
-    columns that could not be rebuilt."""
+def drift_report(old: dict[str, Any], new: dict[str, Any],
+                 share: float) -> tuple[DriftReport | None, str]:
+    """The drift engine's report of ``new`` (rebuilt from its profile) against the ``old``
+    profile (``None`` when they share no column it can rebuild), its dataset verdict at
+    ``share``; and a note on the columns that could not be rebuilt."""
     frame, skipped = profile_sample(new)
     names = [n for n in frame.columns if n in old["columns"]]
-    if not names:
-        return [], ""
-    report = drift(old, frame[names], columns=names, share=share)
     note = f"not compared: {', '.join(skipped)}" if skipped else ""
-    return (report.drifted_columns if report.drifted else []), note
+    if not names:
+        return None, note
+    return drift(old, frame[names], columns=names, share=share), note
 
 
 def profile_sample(profile: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from pathlib import Path
 
 from .checks import Check
 
@@ -50,7 +51,8 @@ def _table(checks: Sequence[Check]) -> list[str]:
 
 
 def markdown_summary(checks: Sequence[Check]) -> str:
-    """A pull-request comment: the verdict, a table of checks, metric deltas, drifted columns."""
+    """A pull-request comment: the verdict, a table of checks, metric deltas, drifted columns
+    and links to their figures (when saved)."""
     failed = [c for c in checks if c.failed]
     passed = sum(c.status == "passed" for c in checks)
     verdict = (f"❌ **{len(failed)} check(s) failed**" if failed else "✅ **all checks passed**")
@@ -74,4 +76,8 @@ def markdown_summary(checks: Sequence[Check]) -> str:
     if drifted:
         lines += ["", "### Drifted columns", ""]
         lines += [f"- {_cell(s)}: `{col}`" for s, col in drifted]
+    figures = [(c.subject, path) for c in checks for path in c.details.get("figures", [])]
+    if figures:
+        lines += ["", "### Figures", ""]
+        lines += [f"- {_cell(s)}: [{Path(p).name}]({p})" for s, p in figures]
     return "\n".join(lines) + "\n"

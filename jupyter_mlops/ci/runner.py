@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -75,8 +76,22 @@ def run_ci(config: CIConfig, root: Path | None = None) -> CIResult:
                                                 gates=config.gates, bundle=config.bundle,
                                                 verify=config.verify)
                 result.checks.append(_recorded_cells(store, execution, pairings, before))
+    if config.figures:
+        save_figures(result.checks, Path(config.figures))
     result.seconds = time.time() - started
     return result
+
+
+def save_figures(checks: list[Check], directory: Path) -> None:
+    """Write the figure of each drifted input into ``directory`` (HTML; plotly.js once beside
+    them, no CDN) and name the files in the checks' ``figures``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for number, check in enumerate(checks):
+        for name, report in check.details.get("drift_reports", {}).items():
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{check.subject}-{name}").strip("-")
+            path = directory / f"{number:03d}-{slug}.html"
+            report.figure().write_html(path, include_plotlyjs="directory")
+            check.details.setdefault("figures", []).append(str(path))
 
 
 def _recorded_cells(store: Store, execution: Execution, pairings: list[Pairing],

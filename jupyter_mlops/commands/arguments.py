@@ -352,6 +352,9 @@ def add_ci(parser: argparse.ArgumentParser, front: Front) -> None:
                         help="also serve each model's bundle from a fresh virtualenv")
     parser.add_argument("--no-bundle", dest="bundle", action="store_false", default=None,
                         help="skip the bundle smoke test")
+    parser.add_argument("--figures", metavar="DIR",
+                        help="save the drift figures of drifted inputs here (HTML), linked from "
+                        "the summary")
     parser.add_argument("--timeout", type=int, metavar="SECONDS", help="per cell (default 600)")
     parser.add_argument("--config", default="pyproject.toml", metavar="PYPROJECT",
                         help="the settings file (default: ./pyproject.toml)")
