@@ -36,12 +36,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     log = (root / "server.log").open("wb")
+    (root / "tmp").mkdir()  # MLflow leaves a db_init_lock file in the temp dir: keep it here
     process = subprocess.Popen(
         [str(Path(MLFLOW_PYTHON).with_name("mlflow")), "server", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1"})
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "DO_NOT_TRACK": "1", "TMPDIR": str(root / "tmp")})
     uri = f"http://127.0.0.1:{port}"
     try:
         try:
