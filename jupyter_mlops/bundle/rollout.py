@@ -447,17 +447,10 @@ def create_app(rollout: Rollout, token: str | None = None) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve this jupyter-mlops rollout bundle.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--bundle", default=str(HERE), help="rollout directory (default: here)")
-    parser.add_argument("--log-requests", metavar="FILE.jsonl",
-                        help="append each row's arm, predictions, latency and errors here")
-    parser.add_argument("--log-max-mb", type=float, default=serve.LOG_MAX_BYTES / 2**20,
-                        help="rotate the request log past this size")
+    serve.add_server_options(parser, here=HERE, what="rollout directory",
+                             logged="each row's arm, predictions, latency and errors")
     parser.add_argument("--admin-token-file", metavar="PATH",
                         help=f"the admin endpoint's token (default: ${TOKEN_VARIABLE})")
-    trust.add_trust_option(parser)
-    trust.add_trust_code_option(parser)
     args = parser.parse_args(argv)
     import uvicorn
 

@@ -2,8 +2,9 @@
 
 The layout is ``champion/`` and ``challenger/`` (two complete bundles, each with its own
 manifest), ``policy.json``, ``serve.py`` (:mod:`.rollout`) and the serving code it imports
-(``code/mlops_serve.py``, ``code/mlops_trust.py``); ``MANIFEST.json`` lists every file, the
-arms' included, so the rollout is checked as a whole and each arm again by itself.
+(``code/mlops_serve.py`` and the loader code every bundle carries); ``MANIFEST.json`` lists
+every file, the arms' included, so the rollout is checked as a whole and each arm again by
+itself.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from pathlib import Path
 from ..store import Store, open_store
 from ..store.registry import ModelVersion
 from . import rollout
+from .export import CODE_FILES as BUNDLE_CODE
 from .export import FORMAT_VERSION, export_bundle
 from .target import FORMAT, check_target, install
 
 HERE = Path(__file__).resolve().parent
-# The rollout's own code: its server, and the serving and trust code that server imports.
+# The rollout's own code: its server, and the serving code it imports with the loader code
+# every bundle carries (trust, frameworks): one list, so a new framework reaches both.
 CODE_FILES = {"serve.py": HERE / "rollout.py", "code/mlops_serve.py": HERE / "serve.py",
-              "code/mlops_trust.py": HERE / "trust.py"}
+              **BUNDLE_CODE}
 
 
 def export_rollout(

@@ -575,17 +575,25 @@ def port_problem(host: str, port: int) -> str | None:
         return exc.strerror or str(exc)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve this jupyter-mlops bundle over HTTP.")
+def add_server_options(parser: argparse.ArgumentParser, *, here: Path, what: str,
+                       logged: str) -> None:
+    """The options every bundle server takes: where it listens, which bundle (``what``, by
+    default ``here``: the server's own folder), the request log (``logged``: what it
+    records) and the loader's trust options."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--bundle", default=str(HERE), help="bundle directory (default: here)")
-    parser.add_argument("--log-requests", metavar="FILE.jsonl",
-                        help="append scored rows and predictions here, for monitoring")
+    parser.add_argument("--bundle", default=str(here), help=f"{what} (default: here)")
+    parser.add_argument("--log-requests", metavar="FILE.jsonl", help=f"append {logged} here")
     parser.add_argument("--log-max-mb", type=float, default=LOG_MAX_BYTES / 2**20,
                         help="rotate the request log past this size")
     trust.add_trust_option(parser)
     trust.add_trust_code_option(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve this jupyter-mlops bundle over HTTP.")
+    add_server_options(parser, here=HERE, what="bundle directory",
+                       logged="scored rows and predictions, for monitoring")
     args = parser.parse_args(argv)
     import uvicorn
 
