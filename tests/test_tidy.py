@@ -53,6 +53,15 @@ def last_event(store: Store) -> tuple[str, str, str, dict[str, object]]:
 
 
 # -- tags and notes ----------------------------------------------------------------------------
+def test_without_an_actor_a_change_is_recorded_as_the_acting_user(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same user runs and promotions record: $JUPYTER_MLOPS_USER when set."""
+    add_run(store, "01A")
+    monkeypatch.setenv("JUPYTER_MLOPS_USER", "dana")
+    store.set_note("01A", "kept")
+    assert last_event(store)[:2] == ("dana", "note")
+
+
 def test_tags_are_set_removed_searched_and_audited(store: Store) -> None:
     add_run(store, "01A", name="lr")
     store.set_tag("lr", "owner", "alice", actor="carol")  # any run reference

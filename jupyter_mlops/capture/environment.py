@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import importlib.metadata as metadata
 import os
 import platform
@@ -16,6 +15,7 @@ from typing import Any
 
 import xxhash
 
+from ..store.audit import USER_ENV, user  # noqa: F401  (who acts: re-exported here)
 from ..store.records import EnvironmentInfo
 from .packages import providers
 
@@ -104,20 +104,3 @@ def git_state_soon(cwd: str | None = None) -> Future[dict[str, Any]]:
     if _git_worker is None:
         _git_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-mlops-git")
     return _git_worker.submit(git_state, cwd)
-
-
-USER_ENV = "JUPYTER_MLOPS_USER"
-
-
-def user() -> str:
-    """Who acts here, as runs and the audit log record it: ``$JUPYTER_MLOPS_USER`` when set,
-    else the operating-system user running this process."""
-    return os.environ.get(USER_ENV) or _os_user()
-
-
-@cache
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return os.environ.get("USER", "unknown")

@@ -8,15 +8,35 @@ Removing the newest rows or recomputing the whole chain is caught by the anchors
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from ..errors import StoreError
 from .anchors import Head, audit_key, sign
+
+USER_ENV = "JUPYTER_MLOPS_USER"
+
+
+def user() -> str:
+    """Who acts here, as runs and the audit log record it: ``$JUPYTER_MLOPS_USER`` when set,
+    else the operating-system user running this process."""
+    return os.environ.get(USER_ENV) or _os_user()
+
+
+@cache
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return os.environ.get("USER", "unknown")
+
 
 GENESIS = "0" * 64
 ADOPT_KEY = "adopt-audit-key"

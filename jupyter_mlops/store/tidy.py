@@ -7,15 +7,13 @@ references any more are left for ``jupyter-mlops doctor --fix`` (see :mod:`.doct
 
 from __future__ import annotations
 
-import getpass
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RunInUseError
-from .audit import append_event
+from .audit import append_event, user
 
 if TYPE_CHECKING:
     import sqlite3
@@ -56,12 +54,7 @@ def check_tag(key: Any, value: Any = "") -> tuple[str, str]:
 
 
 def _actor(actor: str | None) -> str:
-    if actor is not None:
-        return actor
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return os.environ.get("USER", "unknown")
+    return user() if actor is None else actor
 
 
 def _check_ref(ref: Any) -> str:
