@@ -34,6 +34,13 @@ def notebook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("notebooks")
 
 
+@pytest.fixture
+def shipped(tmp_path: Path, notebook_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run a shipped notebook's copy (in ``notebook_dir``) with its store in ``tmp_path``."""
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
+    return lambda name: execute(copied(name, notebook_dir))
+
+
 def outputs_text(notebook) -> str:
     parts = []
     for cell in notebook.cells:
@@ -57,10 +64,8 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory):
     return notebook, store_dir, path
 
 
-def test_promote_and_deploy(tmp_path: Path, notebook_dir: Path,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(copied("promote_and_deploy.ipynb", notebook_dir))
+def test_promote_and_deploy(tmp_path: Path, notebook_dir: Path, shipped) -> None:  # noqa: ANN001
+    notebook = shipped("promote_and_deploy.ipynb")
     text = "\n".join(
         output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert "FAILED, off by" in text  # the refused gate, shown to the user
@@ -76,10 +81,8 @@ def test_promote_and_deploy(tmp_path: Path, notebook_dir: Path,
     assert mlops.load_bundle(bundle).metadata["model"]["version"] == "wine/2"
 
 
-def test_drift_and_performance(tmp_path: Path, notebook_dir: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(copied("drift_and_performance.ipynb", notebook_dir))
+def test_drift_and_performance(tmp_path: Path, shipped) -> None:  # noqa: ANN001
+    notebook = shipped("drift_and_performance.ipynb")
     outputs_text(notebook)  # no error outputs
     plotly = [output for cell in notebook.cells for output in cell.get("outputs", [])
               if "application/vnd.plotly.v1+json" in output.get("data", {})]
@@ -92,10 +95,8 @@ def test_drift_and_performance(tmp_path: Path, notebook_dir: Path,
     assert "alcohol" in report and "color_intensity" in report
 
 
-def test_continuous_training(tmp_path: Path, notebook_dir: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(copied("continuous_training.ipynb", notebook_dir))
+def test_continuous_training(tmp_path: Path, shipped) -> None:  # noqa: ANN001
+    notebook = shipped("continuous_training.ipynb")
     text = outputs_text(notebook)
     assert "2026-11-01.csv: ok · 0 alert(s) · no drift" in text
     assert "2026-11-08.csv: DRIFT" in text and "promoted as cancer/2 (production)" in text
@@ -148,11 +149,9 @@ def test_a_mistyped_option_is_said_once_in_a_real_notebook(tmp_path: Path,
     assert text.count("--eval X_tst: no variable X_tst exists") == 1, text
 
 
-def test_gradient_boosting(tmp_path: Path, notebook_dir: Path,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gradient_boosting(tmp_path: Path, shipped) -> None:  # noqa: ANN001
     pytest.importorskip("lightgbm")
-    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path))
-    notebook = execute(copied("gradient_boosting.ipynb", notebook_dir))
+    notebook = shipped("gradient_boosting.ipynb")
     text = outputs_text(notebook)
     assert "bundle predicts like the kernel: True" in text
     assert "lightgbm:" in text and "model.lgb" in text
