@@ -46,9 +46,10 @@ def test_missing_values_use_fishers_exact_test() -> None:
     fisher = stats.fisher_exact([[0, 240], [2, 102]]).pvalue
     assert column.missing_p_value == pytest.approx(fisher, rel=1e-9)  # 0.09; the z-test: 0.03
     assert not column.drifted
-    # one p-value for the column: the chance that the smaller of the two is this small
+    # one p-value for the column: the chance that the weighted smaller one is this small
     assert column.p_value == 1.0
-    assert column.column_p_value == pytest.approx(1 - (1 - fisher) ** 2)
+    t = fisher / 0.2  # the weighted minimum: the missing-value test has a fifth of α
+    assert column.column_p_value == pytest.approx(1 - (1 - 0.8 * t) * (1 - fisher))
 
 
 @pytest.mark.parametrize("counts", [(0, 5, 3, 7), (3, 240, 8, 104), (10, 1000, 30, 500),
@@ -86,9 +87,17 @@ def test_ks_with_ties_is_the_exact_permutation_test() -> None:
     assert p_value < stats.ks_2samp(reference, current).pvalue  # scipy assumes no ties
 
 
-def test_min_p_rule_costs_what_sidak_does_when_both_tests_can_reject() -> None:
+def test_weighted_min_p_keeps_four_fifths_of_alpha_for_the_distribution_test() -> None:
     many = st.missing_test(30_000, 70_000, 13_000, 30_000)  # continuous: P(p ≤ t) = t
-    assert st.min_p_value(0.02, many) == pytest.approx(1 - 0.98**2)
+    p_missing = many.p_value
+    assert p_missing > 0.1  # the missing shares barely differ: the distribution test decides
+    assert st.min_p_value(0.02, many) == pytest.approx(1 - (1 - 0.02) * (1 - 0.2 * 0.02 / 0.8))
+    assert not st.missing_decides(0.02, many)
+    assert st.min_p_value(0.039, many) < 0.05  # Šidák over equal weights would flag from 0.0253
+    moved = st.missing_test(30_000, 70_000, 13_700, 30_000)  # 42.9 % against 45.7 % missing
+    assert st.missing_decides(0.5, moved)
+    t = moved.p_value / 0.2
+    assert st.min_p_value(0.5, moved) == pytest.approx(1 - (1 - 0.8 * t) * (1 - moved.p_value))
     few = st.missing_test(0, 240, 2, 104)  # cannot go below 0.09: KS keeps the whole 5 %
     assert st.min_p_value(0.02, few) == pytest.approx(0.02)
     assert st.min_p_value(0.0499, few) < 0.05

@@ -27,11 +27,13 @@ many values are missing in all, their split between the sides is hypergeometric 
 drifted, so Fisher's test is exact both for a random split and for two samples; Barnard's and
 Boschloo's unconditional tests are not exact for a split and cost a search over a nuisance
 parameter. **One decision per column**: with a p-value test, the column drifts when
-``1 − (1 − p)(1 − P₀(p_missing ≤ p))`` is below the threshold, with ``p`` the smaller of the
-two p-values and ``P₀`` the exact null law of Fisher's p-value (``column_p_value``). The two
-tests are independent when nothing drifted, so this is the exact chance that either is as
-small: each column is flagged in α of random splits, and a missing-value test that cannot
-reach the threshold (2 missing values among 344 rows) costs nothing. With a distance, the
+``1 − (1 − 0.8·t)(1 − P₀(p_missing ≤ 0.2·t))`` is below the threshold, with
+``t = min(p / 0.8, p_missing / 0.2)`` the weighted smaller of the two p-values and ``P₀`` the
+exact null law of Fisher's p-value (``column_p_value``). The two tests are independent when
+nothing drifted, so this is the exact chance that either is as small: each column is
+flagged in α of random splits; the distribution test keeps at least four fifths of α, and a
+missing-value test that cannot reach its fifth (2 missing values among 344 rows) costs
+nothing (``stats.min_p_value``). With a distance, the
 column drifts when the distance reaches its threshold or the missing/present shares are at a
 Jensen–Shannon distance ≥ 0.1 (effect sizes, as for the distribution: no α).
 
@@ -390,7 +392,7 @@ def _compare_column(pair: Pair, test: str | None, global_test: str | None,
     if chosen in P_VALUE_TESTS:  # one p-value for both tests of the column, against cutoff
         column_p = st.min_p_value(p_value, missing)
         drifted = column_p < cutoff
-        by_missing = drifted and missing.p_value < p_value
+        by_missing = drifted and st.missing_decides(p_value, missing)
         missing_p = missing.p_value
     else:  # effect sizes: the distribution's distance, or the missing share's
         column_p = missing_p = math.nan

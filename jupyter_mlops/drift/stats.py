@@ -420,17 +420,34 @@ def _log_choose(n: float, k: np.ndarray | float) -> np.ndarray:
                       - special.gammaln(n - k + 1))
 
 
-def min_p_value(p_test: float, missing: MissingTest) -> float:
-    """The exact p-value of "the distribution test or the missing-value test rejects".
+DISTRIBUTION_WEIGHT = 0.8  # the distribution test's share of a column's α (weighted min-p)
 
-    When nothing drifted the two are independent (given how many values are missing on each
-    side, the present values are split at random), so the smaller p-value ``p`` is as small
-    or smaller with probability ``1 − (1 − p)(1 − P(p_missing ≤ p))``. A missing-value test
-    that cannot reach ``p`` (few missing values) costs nothing; one that can costs what a
-    Šidák correction of two tests would.
+
+def min_p_value(p_test: float, missing: MissingTest,
+                weight: float = DISTRIBUTION_WEIGHT) -> float:
+    """The exact p-value of "the distribution test or the missing-value test rejects", with
+    the distribution test weighted ``weight`` and the missing-value test ``1 − weight``.
+
+    The weighted minimum ``t = min(p_test / weight, p_missing / (1 − weight))`` decides. When
+    nothing drifted the two tests are independent (given how many values are missing on each
+    side, the present values are split at random), so ``t`` is as small or smaller with
+    probability ``1 − (1 − weight·t)(1 − P(p_missing ≤ (1 − weight)·t))``: each column is
+    flagged in α of random splits. A missing-value test that cannot reach its share (few
+    missing values) costs nothing; one that can costs the distribution test a fifth of α at
+    most. On penguins' ``sex`` (11 missing values, 2,000 random splits) a 10-point share move
+    is found in 46 % of splits, against 36 % with equal weights and 45 % for the chi-square
+    alone, and a rise of missing values in the numeric columns as often as with equal
+    weights (``benchmarks/README.md``).
     """
-    p = min(p_test, missing.p_value)
-    return float(1.0 - (1.0 - p) * (1.0 - missing.null_probability(p)))
+    t = min(p_test / weight, missing.p_value / (1.0 - weight))
+    return float(1.0 - (1.0 - min(weight * t, 1.0))
+                 * (1.0 - missing.null_probability((1.0 - weight) * t)))
+
+
+def missing_decides(p_test: float, missing: MissingTest,
+                    weight: float = DISTRIBUTION_WEIGHT) -> bool:
+    """Whether the missing-value test, not the distribution test, gives the weighted minimum."""
+    return missing.p_value / (1.0 - weight) < p_test / weight
 
 
 def holm(p_values: list[float], thresholds: list[float]) -> list[bool]:
