@@ -205,8 +205,9 @@ class DriftReport:
     def rule(self) -> str:
         """The decision rules of this report, in words (shown under its summary)."""
         return (f"A column drifts when the p-value joining its distribution test and its "
-                f"missing-value test (the exact chance that the smaller of the two is as "
-                f"small) is below its threshold, or, for a distance, when the distance or the "
+                f"missing-value test (the exact chance that either is as small, the "
+                f"distribution test weighted 4/5 and the missing values 1/5) is below its "
+                f"threshold, or, for a distance, when the distance or the "
                 f"missing share's Jensen–Shannon distance reaches it. The dataset drifts when "
                 f"{self.needed} of {len(self.compared)} columns do (share "
                 f"{self.share:.0%}).")
