@@ -5,6 +5,9 @@ STAMP := $(VENV)/.installed
 # The real MLflow, in its own environment, loads our bundles in the compatibility test.
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
+# MLServer (KServe's runtime for MLflow models) serves a KServe bundle in tests/test_kserve.py.
+MLSERVER_VENV := .venv-mlserver
+MLSERVER_STAMP := $(MLSERVER_VENV)/.installed
 
 .PHONY: demo test lint bench clean lab labextension ts-test
 
@@ -27,6 +30,13 @@ $(MLFLOW_STAMP):
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==3.17.2" skops "lightgbm>=4"
 	touch $@
 
+$(MLSERVER_STAMP):
+	python3 -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet "mlserver==1.7.1" \
+	    "mlserver-mlflow==1.7.1" "mlflow==3.17.2" skops "lightgbm>=4"
+	touch $@
+
 ## demo: execute the notebooks headless, show what was recorded and where, export a bundle
 demo: $(STAMP)
 	$(PY) notebooks/run.py notebooks/quickstart.ipynb notebooks/promote_and_deploy.ipynb \
@@ -39,8 +49,9 @@ demo: $(STAMP)
 
 ## test: lint, then every test (real shell, real kernels, real SQLite files, the sidebar's
 ## TypeScript unit tests and its UI test in a real JupyterLab and Chromium)
-test: $(STAMP) $(MLFLOW_STAMP) $(LABEXT) lint ts-test
-	JUPYTER_MLOPS_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(PY) -m pytest
+test: $(STAMP) $(MLFLOW_STAMP) $(MLSERVER_STAMP) $(LABEXT) lint ts-test
+	JUPYTER_MLOPS_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python \
+	    JUPYTER_MLOPS_MLSERVER_PYTHON=$(CURDIR)/$(MLSERVER_VENV)/bin/python $(PY) -m pytest
 
 ## lab: JupyterLab on notebooks/ with the MLOps sidebar (left bar, "MLOps")
 lab: $(STAMP) $(LABEXT)
@@ -69,4 +80,4 @@ bench:
 	.venv-bench/bin/python benchmarks/bench_track.py
 
 clean:
-	rm -rf $(VENV) $(MLFLOW_VENV) .venv-bench .mlops notebooks/*.executed.ipynb
+	rm -rf $(VENV) $(MLFLOW_VENV) $(MLSERVER_VENV) .venv-bench .mlops notebooks/*.executed.ipynb

@@ -285,14 +285,18 @@ def test_mlflow_pyfunc_loads_the_bundle(bundle: Path, churn: Shell, tmp_path: Pa
         "frame = pd.DataFrame(split['data'], columns=split['columns'])\n"
         "print(json.dumps(model.predict(frame).tolist()))\n"
         "print(model.metadata.get_input_schema().input_names())\n"
+        "try:\n    model.predict(frame.assign(city='atlantis'))\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc.message)\n"
     )
     done = subprocess.run([str(MLFLOW_PYTHON), "-c", code], capture_output=True, text=True,
                           env={**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
                                "DO_NOT_TRACK": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
-    predictions, names = done.stdout.strip().splitlines()[-2:]
+    predictions, names, refused = done.stdout.strip().splitlines()[-3:]
     assert json.loads(predictions) == churn.ns["model"].predict(rows).tolist()
     assert names == "['age', 'income', 'city']"
+    # MLflow's own error type, so `mlflow models serve` answers 400 with the reason, not 500
+    assert refused.startswith("MlflowException column 'city', row 0: unseen category")
 
 
 def test_production_promotion_is_verified_in_a_fresh_virtualenv(churn: Shell) -> None:

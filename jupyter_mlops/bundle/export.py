@@ -19,7 +19,7 @@ from ..frameworks.serialize import SKOPS, load_model
 from ..store import Store, open_store
 from ..store.audit import head as audit_head
 from ..store.registry import ModelVersion, get_version, is_model_ref, require_finished
-from . import contents, notebook_code, trust
+from . import contents, kserve, notebook_code, trust
 from .target import FORMAT, check_target, install, write_zip
 from .trainscript import train_script
 
@@ -91,6 +91,8 @@ def export_bundle(
     trusted: list[str] | None = None,
     overwrite: bool = False,
     input_example: Any = None,
+    target: str | None = None,
+    storage_uri: str | None = None,
 ) -> Path:
     """Write the deployment bundle of a model version (or of a run's model) to ``path``.
 
@@ -106,14 +108,21 @@ def export_bundle(
         else (see :mod:`jupyter_mlops.bundle.target`)
     input_example : rows (a DataFrame) to ship as the input example; by default the example
         is synthesized from the schema and profile, so no training row leaves the store
+    target : ``"kserve"`` adds ``model-settings.json`` (MLServer's MLflow runtime) and
+        ``inferenceservice.yaml`` (a KServe InferenceService), see
+        :mod:`jupyter_mlops.bundle.kserve`; None writes the plain bundle
+    storage_uri : with ``target="kserve"``, where the bundle folder will be uploaded
+        (``s3://…``, ``gs://…``, ``pvc://…``): the manifest's ``storageUri``; a placeholder
+        when not given
 
     Returns the bundle directory (or the .zip file when ``zip=True``).
     """
     import skops.io as sio
 
+    kserve.check_options(target, storage_uri)
     store = store or open_store(create=False)
-    target = Path(path)
-    check_target(target, overwrite=overwrite, zip=zip,
+    folder = Path(path)
+    check_target(folder, overwrite=overwrite, zip=zip,
                  protected=[store.directory, Path.cwd(), Path.home()])
     run_id, variable, version = _resolve(store, version_or_run)
     require_finished(store, run_id)
@@ -189,6 +198,9 @@ def export_bundle(
         "serve.py": SERVE_SOURCE.read_text(encoding="utf-8"),
         **{name: source.read_text(encoding="utf-8") for name, source in CODE_FILES.items()},
     }
+    if target == "kserve":
+        files.update(kserve.files(version.name if version else run.name,
+                                  version.version if version else None, storage_uri))
     if code is not None:
         files[trust.CODE_PATH] = code.source
         files["model_card.md"] = str(files["model_card.md"]) + notebook_code.card_section(code)
@@ -204,16 +216,16 @@ def export_bundle(
         "files": {name: hashlib.sha256(data.encode() if isinstance(data, str) else data)
                   .hexdigest() for name, data in files.items()},
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=target.parent))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=folder.parent))
     try:
         for name, data in files.items():
             _write(staging, name, data)
         _write(staging, "MANIFEST.json", json.dumps(manifest, indent=1))
-        install(staging, target)
+        install(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if code is not None:  # lets this store's loaders run the code without --trust-code
         store.put_artifact(code.source.encode(), notebook_code.MEDIA_TYPE)
-    return write_zip(target) if zip else target
+    return write_zip(folder) if zip else folder

@@ -19,16 +19,39 @@ from typing import Any
 class BundleModel:
     """What MLflow calls: ``predict(frame)`` checked against the bundle's schema."""
 
-    def __init__(self, served: Any) -> None:
+    def __init__(self, served: Any, refused: type[Exception] = ValueError) -> None:
         self.served = served
+        self.refused = refused  # serve.py's RequestError: the input does not fit the schema
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        """Predictions for a DataFrame (or any MLflow scoring payload)."""
-        return self.served.predictor(self.served.features(model_input))
+        """Predictions for a DataFrame (or any MLflow scoring payload); an input the schema
+        refuses raises the hosting server's own request error."""
+        try:
+            features = self.served.features(model_input)
+        except self.refused as exc:
+            raise _request_error(str(exc)) from None
+        return self.served.predictor(features)
 
     def get_raw_model(self) -> Any:
         """The scikit-learn model."""
         return self.served.model
+
+
+def _request_error(message: str) -> Exception:
+    """A refused input as the error of the server hosting the model, which then answers 400
+    with the message instead of 500 and a traceback: MLServer's ``InferenceError`` (KServe),
+    else MLflow's ``INVALID_PARAMETER_VALUE`` (``mlflow models serve``)."""
+    try:
+        if "mlserver" in sys.modules:
+            from mlserver.errors import InferenceError
+
+            return InferenceError(message)
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+    except ImportError:
+        return ValueError(message)
 
 
 def _bundle_defaults(root: Path) -> dict[str, Any]:
@@ -56,4 +79,5 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> Bundl
     spec.loader.exec_module(serve)
     config = model_config or {}
     return BundleModel(serve.Model(root, trusted=list(config.get("trust", [])),
-                                   trust_code=bool(config.get("trust_code", False))))
+                                   trust_code=bool(config.get("trust_code", False))),
+                       refused=serve.RequestError)

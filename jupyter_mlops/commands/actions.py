@@ -178,9 +178,18 @@ def export(store: Store, args: argparse.Namespace, front: Front) -> str:
 
     example = None if args.input_example is None else front.table(args.input_example)
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,
-                         overwrite=args.overwrite, trusted=args.trust, input_example=example)
-    return (f"bundle written to {path}\nserve it with: {this_command()} serve "
-            f"{shlex.quote(str(path))}")
+                         overwrite=args.overwrite, trusted=args.trust, input_example=example,
+                         target=args.target, storage_uri=args.storage_uri)
+    served = (f"bundle written to {path}\nserve it with: {this_command()} serve "
+              f"{shlex.quote(str(path))}")
+    if args.target != "kserve":
+        return served
+    folder = shlex.quote(str(args.path))
+    where = shlex.quote(args.storage_uri) if args.storage_uri else "STORAGE_URI"
+    return (f"{served}\ndeploy it on KServe: upload {folder} to {where}, then "
+            f"kubectl apply -f {folder}/inferenceservice.yaml"
+            + ("" if args.storage_uri else " (in a copy whose storageUri is set: or export "
+               "again with --storage-uri)"))
 
 
 def retrain(store: Store, args: argparse.Namespace, front: Front) -> str:

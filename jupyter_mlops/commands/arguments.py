@@ -184,6 +184,12 @@ def add_export(parser: argparse.ArgumentParser, front: Front) -> None:
                         help=f"rows to ship as the input example (a {front.source}; default: "
                         "synthesized from the schema and profile, so no training row leaves "
                         "the store)")
+    parser.add_argument("--target", choices=["kserve"], help="kserve: add MLServer's "
+                        "model-settings.json and a KServe InferenceService manifest "
+                        "(inferenceservice.yaml)")
+    parser.add_argument("--storage-uri", metavar="URI", help="with --target kserve: where the "
+                        "bundle folder will be uploaded (s3://..., gs://..., pvc://...), the "
+                        "manifest's storageUri (default: a placeholder to replace)")
     _trust(parser)
 
 

@@ -1,0 +1,206 @@
+"""KServe bundles: model-settings.json and the InferenceService manifest, served by a real
+MLServer (``mlserver start``, its MLflow runtime) over the V2 inference protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import Shell
+
+import jupyter_mlops as mlops
+from jupyter_mlops.bundle.verify import free_port, post_json
+from jupyter_mlops.errors import BundleError
+
+# A classifier with string labels on a frame of every dtype a V2 request carries: int, float,
+# text, category (sent as JSON text: MLflow's "any") and bool.
+DATA = """
+import numpy as np, pandas as pd
+rng = np.random.default_rng(0)
+n = 300
+frame = pd.DataFrame({
+    "age": rng.integers(18, 80, n),
+    "income": rng.normal(50_000, 15_000, n),
+    "city": rng.choice(["paris", "lyon", "nice"], n),
+    "plan": pd.Categorical(rng.choice(["basic", "pro"], n)),
+    "active": rng.random(n) > 0.3,
+})
+label = np.where((frame.income > 50_000) & (frame.city != "nice"), "stay", "churn")
+"""
+TRAIN = """%%track churn
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+model = make_pipeline(
+    make_column_transformer((OneHotEncoder(), ["city", "plan"]),
+                            (StandardScaler(), ["age", "income"]), remainder="passthrough"),
+    LogisticRegression(max_iter=500),
+).fit(frame, label)
+"""
+STORAGE = "s3://models/churn/1"
+
+
+@pytest.fixture
+def churn(shell: Shell) -> Shell:
+    assert shell.run(DATA).result.success
+    assert shell.run(TRAIN).result.success
+    mlops.promote("churn", name="Churn_Model", stage="staging", reason="test",
+                  store=shell.store())
+    return shell
+
+
+def test_kserve_export_writes_settings_and_manifest(churn: Shell, store_dir: Path,
+                                                     tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "jupyter_mlops.cli", "--store", str(store_dir)]
+    done = subprocess.run([*cli, "export", "Churn_Model@staging", "b", "--target", "kserve",
+                           "--storage-uri", STORAGE], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"upload b to {STORAGE}, then kubectl apply -f b/inferenceservice.yaml" in done.stdout
+    bundle = tmp_path / "b"
+    service = yaml.safe_load((bundle / "inferenceservice.yaml").read_text())
+    assert service["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert service["kind"] == "InferenceService"
+    assert service["metadata"]["name"] == "churn-model"  # a Kubernetes name
+    model = service["spec"]["predictor"]["model"]
+    assert model == {"modelFormat": {"name": "mlflow"}, "protocolVersion": "v2",
+                     "storageUri": STORAGE}
+    settings = json.loads((bundle / "model-settings.json").read_text())
+    assert settings == {"name": "churn-model", "implementation": "mlserver_mlflow.MLflowRuntime",
+                        "parameters": {"uri": ".", "version": "1"}}
+    listed = json.loads((bundle / "MANIFEST.json").read_text())["files"]
+    for name in ("inferenceservice.yaml", "model-settings.json"):
+        assert listed[name] == hashlib.sha256((bundle / name).read_bytes()).hexdigest()
+
+    # Without --storage-uri: a placeholder, and the comment says to set it in a copy, since
+    # editing the bundle's own file breaks its manifest.
+    plain = mlops.export_bundle("Churn_Model/1", tmp_path / "p", target="kserve",
+                                store=churn.store())
+    text = (plain / "inferenceservice.yaml").read_text()
+    assert "storageUri: s3://CHANGE-ME/bundle-folder" in text and "in a copy" in text
+    (plain / "inferenceservice.yaml").write_text(text.replace("s3://CHANGE-ME", "s3://mine"))
+    with pytest.raises(BundleError, match="inferenceservice.yaml does not match MANIFEST"):
+        mlops.load_bundle(plain)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"target": "k8s"}, "unknown bundle target 'k8s'"),
+    ({"storage_uri": STORAGE}, "storage URI is for a KServe bundle"),
+    ({"target": "kserve", "storage_uri": "/data/churn"}, "SCHEME://LOCATION"),
+    ({"target": "kserve", "storage_uri": "s3://a b"}, "without spaces"),
+    ({"target": "kserve", "storage_uri": "s3://x\n  evil: 1"}, "not one KServe can download"),
+    ({"target": "kserve", "storage_uri": "s3://" + "x" * 2000}, "at most 1024 characters"),
+])
+def test_kserve_options_are_checked_before_anything_is_written(
+        store_dir: Path, tmp_path: Path, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(BundleError, match=message):
+        mlops.export_bundle("anything", tmp_path / "b", **options)
+    assert not (tmp_path / "b").exists()
+
+
+MLSERVER_PYTHON = os.environ.get("JUPYTER_MLOPS_MLSERVER_PYTHON")
+
+
+@pytest.fixture
+def mlserver(churn: Shell, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """``mlserver start BUNDLE`` on free loopback ports: the bundle's model-settings.json is
+    the only model configuration MLServer gets (no settings file, no model variables)."""
+    assert MLSERVER_PYTHON
+    command = Path(MLSERVER_PYTHON).parent / "mlserver"
+    assert command.exists(), f"no mlserver command beside {MLSERVER_PYTHON}"
+    bundle = mlops.export_bundle("Churn_Model@staging", tmp_path / "bundle", target="kserve",
+                                 input_example=churn.ns["frame"].sample(8, random_state=1),
+                                 store=churn.store())
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLSERVER_")},
+           "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(port),
+           "MLSERVER_GRPC_PORT": str(free_port()),
+           "MLSERVER_METRICS_ENDPOINT": "",  # no metrics server
+           "MLSERVER_PARALLEL_WORKERS": "0",  # the model in the server's own process
+           "DO_NOT_TRACK": "1"}
+    work = tmp_path / "mlserver"
+    work.mkdir()
+    log = (tmp_path / "mlserver.log").open("wb")
+    process = subprocess.Popen([str(command), "start", str(bundle)], cwd=work, env=env,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, (tmp_path / "mlserver.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "MLServer was not ready within 180 s"
+            try:
+                with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield bundle, url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+def v2_request(example: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """The input example as a V2 inference request, one input per column, typed as the
+    model's metadata (``GET /v2/models/NAME``) says, as a V2 client does."""
+    inputs = []
+    for spec in metadata["inputs"]:
+        column = example["columns"].index(spec["name"])
+        values = [row[column] for row in example["data"]]
+        if spec["parameters"]["content_type"] == "pd_json":  # MLflow's "any": JSON text
+            values = [json.dumps(value) for value in values]
+        inputs.append({"name": spec["name"], "datatype": spec["datatype"],
+                       "shape": [len(values), 1], "data": values,
+                       "parameters": {"content_type": spec["parameters"]["content_type"]}})
+    return {"inputs": inputs}
+
+
+@pytest.mark.skipif(not MLSERVER_PYTHON and not os.environ.get("CI"),
+                    reason="set JUPYTER_MLOPS_MLSERVER_PYTHON to a python with mlserver and "
+                    "mlserver-mlflow (make test builds .venv-mlserver and does; in CI this "
+                    "test never skips)")
+def test_mlserver_serves_the_bundle_over_the_v2_protocol(
+        mlserver: tuple[Path, str], churn: Shell) -> None:
+    bundle, url = mlserver
+    with urllib.request.urlopen(url + "/v2/models/churn-model", timeout=10) as answer:
+        metadata = json.loads(answer.read())
+    assert [i["name"] for i in metadata["inputs"]] == ["age", "income", "city", "plan",
+                                                       "active"]
+    example = json.loads((bundle / "input_example.json").read_text())
+    status, answer = post_json(url + "/v2/models/churn-model/infer",
+                               v2_request(example, metadata))
+    assert status == 200, answer
+    assert answer["model_name"] == "churn-model" and answer["model_version"] == "1"
+    [output] = answer["outputs"]
+    rows = churn.ns["frame"].sample(8, random_state=1)
+    expected = churn.ns["model"].predict(rows).tolist()
+    assert output["datatype"] == "BYTES" and output["data"] == expected
+    assert set(expected) == {"churn", "stay"}  # both labels, so a constant answer fails
+
+    # A request the bundle's schema refuses is a 400 saying why, not a 500 and a traceback.
+    bad = v2_request(example, metadata)
+    bad["inputs"][2]["data"] = ["atlantis"] * len(example["data"])
+    status, answer = post_json(url + "/v2/models/churn-model/infer", bad)
+    assert status == 400 and "column 'city', row 0" in answer["error"], answer
+
+    mlops.load_bundle(bundle)  # serving wrote nothing into the bundle: it still verifies
