@@ -137,17 +137,25 @@ def mlserver(churn: Shell, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     process = subprocess.Popen([str(command), "start", str(bundle)], cwd=work, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+
+    def logged() -> str:
+        return (tmp_path / "mlserver.log").read_text(errors="replace")[-3000:]
+
     try:
         deadline = time.monotonic() + 180
         while True:
-            assert process.poll() is None, (tmp_path / "mlserver.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "MLServer was not ready within 180 s"
+            assert process.poll() is None, logged()
+            assert time.monotonic() < deadline, f"MLServer was not ready within 180 s:\n{logged()}"
             try:
                 with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as answer:
                     if answer.status == 200:
                         break
             except OSError:
                 time.sleep(0.5)
+        try:  # the server is ready once it has tried every model: was ours loaded?
+            urllib.request.urlopen(url + "/v2/models/churn-model/ready", timeout=10).close()
+        except urllib.error.HTTPError as error:
+            pytest.fail(f"MLServer did not load the bundle ({error}):\n{logged()}")
         yield bundle, url
     finally:
         if process.poll() is None:
