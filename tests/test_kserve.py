@@ -50,6 +50,13 @@ model = make_pipeline(
     LogisticRegression(max_iter=500),
 ).fit(frame, label)
 """
+# A LightGBM Booster (its native model file) on the columns LightGBM takes as they are.
+BOOST = """%%track boost
+import lightgbm as lgb
+numeric = frame[["age", "income", "plan", "active"]]
+booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 7},
+                    lgb.Dataset(numeric, label=(label == "stay").astype(int)), num_boost_round=20)
+"""
 STORAGE = "s3://models/churn/1"
 
 
@@ -115,15 +122,20 @@ MLSERVER_PYTHON = os.environ.get("JUPYTER_MLOPS_MLSERVER_PYTHON")
 
 
 @pytest.fixture
-def mlserver(churn: Shell, tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """``mlserver start BUNDLE`` on free loopback ports: the bundle's model-settings.json is
-    the only model configuration MLServer gets (no settings file, no model variables)."""
-    assert MLSERVER_PYTHON
+def mlserver(churn: Shell, tmp_path: Path) -> Iterator[str]:
+    """``mlserver start MODELS`` on free loopback ports, MODELS holding two KServe bundles
+    (``churn-model``: the pipeline, registered; ``boost``: the Booster, a run): their
+    model-settings.json are the only model configuration MLServer gets."""
+    assert MLSERVER_PYTHON, "JUPYTER_MLOPS_MLSERVER_PYTHON is unset: in CI, make test sets it"
     command = Path(MLSERVER_PYTHON).parent / "mlserver"
     assert command.exists(), f"no mlserver command beside {MLSERVER_PYTHON}"
-    bundle = mlops.export_bundle("Churn_Model@staging", tmp_path / "bundle", target="kserve",
-                                 input_example=churn.ns["frame"].sample(8, random_state=1),
-                                 store=churn.store())
+    assert churn.run(BOOST).result.success
+    models = tmp_path / "models"
+    rows = churn.ns["frame"].sample(8, random_state=1)
+    for ref, name, example in (("Churn_Model@staging", "churn", rows),
+                               ("boost", "boost", rows[churn.ns["numeric"].columns])):
+        mlops.export_bundle(ref, models / name, target="kserve", input_example=example,
+                            store=churn.store())
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLSERVER_")},
            "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(port),
@@ -134,7 +146,7 @@ def mlserver(churn: Shell, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     work = tmp_path / "mlserver"
     work.mkdir()
     log = (tmp_path / "mlserver.log").open("wb")
-    process = subprocess.Popen([str(command), "start", str(bundle)], cwd=work, env=env,
+    process = subprocess.Popen([str(command), "start", str(models)], cwd=work, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
 
@@ -152,11 +164,12 @@ def mlserver(churn: Shell, tmp_path: Path) -> Iterator[tuple[Path, str]]:
                         break
             except OSError:
                 time.sleep(0.5)
-        try:  # the server is ready once it has tried every model: was ours loaded?
-            urllib.request.urlopen(url + "/v2/models/churn-model/ready", timeout=10).close()
-        except urllib.error.HTTPError as error:
-            pytest.fail(f"MLServer did not load the bundle ({error}):\n{logged()}")
-        yield bundle, url
+        for name in ("churn-model", "boost"):  # ready once it tried every model: were ours loaded?
+            try:
+                urllib.request.urlopen(f"{url}/v2/models/{name}/ready", timeout=10).close()
+            except urllib.error.HTTPError as error:
+                pytest.fail(f"MLServer did not load {name} ({error}):\n{logged()}")
+        yield url
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -187,28 +200,32 @@ def v2_request(example: dict[str, Any], metadata: dict[str, Any]) -> dict[str, A
                     reason="set JUPYTER_MLOPS_MLSERVER_PYTHON to a python with mlserver and "
                     "mlserver-mlflow (make test builds .venv-mlserver and does; in CI this "
                     "test never skips)")
-def test_mlserver_serves_the_bundle_over_the_v2_protocol(
-        mlserver: tuple[Path, str], churn: Shell) -> None:
-    bundle, url = mlserver
-    with urllib.request.urlopen(url + "/v2/models/churn-model", timeout=10) as answer:
-        metadata = json.loads(answer.read())
-    assert [i["name"] for i in metadata["inputs"]] == ["age", "income", "city", "plan",
-                                                       "active"]
-    example = json.loads((bundle / "input_example.json").read_text())
-    status, answer = post_json(url + "/v2/models/churn-model/infer",
-                               v2_request(example, metadata))
-    assert status == 200, answer
-    assert answer["model_name"] == "churn-model" and answer["model_version"] == "1"
-    [output] = answer["outputs"]
+def test_mlserver_serves_the_bundles_over_the_v2_protocol(mlserver: str, churn: Shell,
+                                                          tmp_path: Path) -> None:
     rows = churn.ns["frame"].sample(8, random_state=1)
-    expected = churn.ns["model"].predict(rows).tolist()
-    assert output["datatype"] == "BYTES" and output["data"] == expected
-    assert set(expected) == {"churn", "stay"}  # both labels, so a constant answer fails
+    for folder, name in (("churn", "churn-model"), ("boost", "boost")):
+        model = f"{mlserver}/v2/models/{name}"
+        with urllib.request.urlopen(model, timeout=10) as answer:
+            metadata = json.loads(answer.read())
+        example = json.loads((tmp_path / "models" / folder / "input_example.json").read_text())
+        assert [i["name"] for i in metadata["inputs"]] == example["columns"]
+        status, answer = post_json(model + "/infer", v2_request(example, metadata))
+        assert status == 200, answer
+        [output] = answer["outputs"]
+        if name == "churn-model":
+            assert answer["model_version"] == "1"  # the registered version
+            expected = churn.ns["model"].predict(rows).tolist()
+            assert output["datatype"] == "BYTES" and output["data"] == expected
+            assert set(expected) == {"churn", "stay"}  # both labels: a constant answer fails
+        else:
+            expected = churn.ns["booster"].predict(rows[example["columns"]]).tolist()
+            assert output["datatype"] == "FP64" and output["data"] == pytest.approx(expected)
 
     # A request the bundle's schema refuses is a 400 saying why, not a 500 and a traceback.
     bad = v2_request(example, metadata)
-    bad["inputs"][2]["data"] = ["atlantis"] * len(example["data"])
-    status, answer = post_json(url + "/v2/models/churn-model/infer", bad)
-    assert status == 400 and "column 'city', row 0" in answer["error"], answer
+    bad["inputs"][2]["data"] = [json.dumps("gold")] * len(example["data"])  # plan
+    status, answer = post_json(f"{mlserver}/v2/models/boost/infer", bad)
+    assert status == 400 and "column 'plan', row 0: unseen category" in answer["error"], answer
 
-    mlops.load_bundle(bundle)  # serving wrote nothing into the bundle: it still verifies
+    for folder in ("churn", "boost"):  # serving wrote nothing into the bundles: they verify
+        mlops.load_bundle(tmp_path / "models" / folder)
