@@ -21,6 +21,7 @@ import yaml
 from conftest import Shell
 
 import jupyter_mlops as mlops
+from jupyter_mlops.bundle.kserve import service_name
 from jupyter_mlops.bundle.verify import free_port, post_json
 from jupyter_mlops.errors import BundleError
 
@@ -116,6 +117,14 @@ def test_kserve_options_are_checked_before_anything_is_written(
     with pytest.raises(BundleError, match=message):
         mlops.export_bundle("anything", tmp_path / "b", **options)
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Churn_Model", "churn-model"), ("fraud.v2 (EU)", "fraud-v2-eu"), ("3-way", "model-3-way"),
+    ("__", "model"), ("é" * 10, "model"), ("a" * 80, "a" * 45),
+])
+def test_service_names_are_kubernetes_names(name: str, expected: str) -> None:
+    assert service_name(name) == expected
 
 
 MLSERVER_PYTHON = os.environ.get("JUPYTER_MLOPS_MLSERVER_PYTHON")

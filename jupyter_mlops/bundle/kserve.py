@@ -25,8 +25,8 @@ SETTINGS_FILE = "model-settings.json"
 SERVICE_FILE = "inferenceservice.yaml"
 RUNTIME = "mlserver_mlflow.MLflowRuntime"
 STORAGE_PLACEHOLDER = "s3://CHANGE-ME/bundle-folder"
-# KServe's storage initializer downloads these; a bare path would mean the controller's disk.
-STORAGE_SCHEMES = ("s3", "gs", "https", "http", "pvc", "hdfs", "webhdfs", "oci", "azure", "hf")
+# What KServe's storage initializer downloads a model folder from (https: also Azure Blob).
+STORAGE_SCHEMES = ("s3", "gs", "https", "http", "pvc", "hdfs", "webhdfs", "oci")
 MAX_URI = 1024
 MAX_NAME = 45  # KServe prefixes and suffixes the name for its Services, within 63 characters
 
@@ -44,9 +44,9 @@ def check_options(target: str | None, storage_uri: str | None) -> None:
         check_storage_uri(storage_uri)
 
 
-def check_storage_uri(uri: str) -> str:
-    """``uri`` when KServe's storage initializer can fetch a folder from it, else
-    :class:`BundleError` saying what form it takes."""
+def check_storage_uri(uri: str) -> None:
+    """Raise :class:`BundleError`, saying what form it takes, unless KServe's storage
+    initializer can fetch a folder from ``uri``."""
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if (len(uri) > MAX_URI or scheme not in STORAGE_SCHEMES or not uri.split("://", 1)[1]
             or any(c.isspace() or not c.isprintable() for c in uri)):
@@ -54,7 +54,6 @@ def check_storage_uri(uri: str) -> str:
             f"storage URI {uri[:80]!r} is not one KServe can download the bundle from: give "
             f"SCHEME://LOCATION without spaces (at most {MAX_URI} characters), SCHEME one of "
             f"{', '.join(STORAGE_SCHEMES)}, e.g. s3://models/churn/3")
-    return uri
 
 
 def service_name(name: str) -> str:
