@@ -9,7 +9,12 @@ from conftest import Shell
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import GateError, PromotionError
-from jupyter_mlops.lifecycle.champion import ChampionRule, compare_models, parse_champion
+from jupyter_mlops.lifecycle.champion import (
+    ChampionRule,
+    compare_models,
+    compare_predictions,
+    parse_champion,
+)
 
 # Two classes a long way apart: every logistic regression ranks them perfectly (roc_auc 1.0),
 # a barely regularised one is far more confident (lower log_loss) than a heavily regularised one.
@@ -81,6 +86,21 @@ def test_min_improvement_and_an_all_tied_comparison_refuse(tied: Shell) -> None:
     assert not same.passed and same.decided_by is None
     assert same.describe() == ("no metric decided on 60 rows: tied with sep/1 on roc_auc, "
                                "log_loss, brier, accuracy; the champion stays")
+
+
+def test_recorded_answers_decide_as_re_scoring_does(tied: Shell) -> None:
+    # CI judges from the answers both runs kept on their --eval rows: the same verdict
+    store = tied.store()
+    kept = {name: store.eval_predictions(name).arrays for name in ("soft", "sharp")}
+    ns = tied.ns
+    for new, old in (("sharp", "soft"), ("soft", "sharp"), ("soft", "soft")):
+        rescored = compare_models(ns[new], ns[old], ns["X_test"], ns["y_test"],
+                                  champion_label=old)
+        recorded = compare_predictions(kept[new], kept[old], champion_label=old)
+        assert (recorded.passed, recorded.describe()) == (rescored.passed, rescored.describe())
+    other_rows = {**kept["soft"], "y_true": kept["soft"]["y_true"][::-1]}
+    with pytest.raises(GateError, match="evaluated on different rows"):
+        compare_predictions(kept["sharp"], other_rows)
 
 
 NOISY = """

@@ -10,6 +10,10 @@ says the improvement is not noise (p ≤ ``alpha``): ``"bootstrap"`` resamples t
 re-computes the deciding metric (1000 resamples, fixed seed), ``"mcnemar"`` compares the rows
 each model gets right (accuracy; exact binomial). All tied: the champion stays.
 
+Both models' answers kept by ``%%track --eval`` on the same rows decide just the same
+(:func:`compare_predictions`): CI judges a notebook's new model against its baseline's that way,
+after the kernel that held the evaluation data is gone.
+
 Written as a gate: ``champion``, or with options, parsed like a call and never evaluated:
 ``champion(min_improvement=0.01, test="bootstrap", alpha=0.05, metrics=["log_loss"])``.
 The result says which metric decided, both values, by how much, and the test's p-value.
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,11 +130,17 @@ def _score(model: Any, X: Any, y_true: np.ndarray, classification: bool) -> _Sco
             classes = np.asarray(getattr(model, "classes_", np.unique(y_true)))
         except Exception:
             proba = classes = None
-        if classes is not None and (proba is None or proba.ndim != 2
-                                    or proba.shape[1] != classes.size
-                                    or not set(np.unique(y_true)) <= set(classes.tolist())):
-            proba = classes = None
-    return _Scored(y_pred, proba, classes)
+    return _checked(_Scored(y_pred, proba, classes), y_true)
+
+
+def _checked(scored: _Scored, y_true: np.ndarray) -> _Scored:
+    """``scored`` without its probabilities when they do not fit the classes or the rows."""
+    proba, classes = scored.proba, scored.classes
+    if classes is not None and (proba is None or proba.ndim != 2
+                                or proba.shape[1] != classes.size
+                                or not set(np.unique(y_true)) <= set(classes.tolist())):
+        return _Scored(scored.y_pred, None, None)
+    return scored
 
 
 def _true_proba(scored: _Scored, y_true: np.ndarray) -> np.ndarray:
@@ -261,6 +271,43 @@ def compare_models(challenger: Any, champion: Any, X: Any, y: Any, *,
     classification = is_classifier(as_estimator(challenger), y_true)
     new = _score(challenger, X, y_true, classification)
     old = _score(champion, X, y_true, classification)
+    return _compare(new, old, y_true, classification, rule, champion_label, expression)
+
+
+def compare_predictions(challenger: Mapping[str, np.ndarray], champion: Mapping[str, np.ndarray],
+                        *, rule: ChampionRule | None = None, champion_label: str = "the champion",
+                        expression: str = CHAMPION) -> ChampionResult:
+    """Decide as :func:`compare_models` does, from both models' recorded answers on the same
+    evaluation rows instead of re-scoring them: the arrays ``%%track --eval`` keeps
+    (``y_true``, ``y_pred``, and for classifiers ``proba`` and ``classes``).
+
+    Raises :class:`GateError` when the two were not answers on the same rows (their
+    ``y_true`` differ)."""
+    rule = rule or ChampionRule()
+    y_true = np.asarray(challenger["y_true"]).ravel()
+    if not np.array_equal(y_true, np.asarray(champion["y_true"]).ravel()):
+        raise GateError(f"champion gate: the challenger and {champion_label} were evaluated on "
+                        "different rows, so their answers cannot be compared row by row")
+    task = challenger.get("task")
+    classification = (str(task) == "classification" if task is not None
+                      else "proba" in challenger)
+    new, old = (_recorded(arrays, y_true, classification) for arrays in (challenger, champion))
+    return _compare(new, old, y_true, classification, rule, champion_label, expression)
+
+
+def _recorded(arrays: Mapping[str, np.ndarray], y_true: np.ndarray,
+              classification: bool) -> _Scored:
+    """A model's recorded answers, as :func:`_score` would have computed them."""
+    proba, classes = arrays.get("proba"), arrays.get("classes")
+    if not classification or proba is None or classes is None:
+        return _Scored(np.asarray(arrays["y_pred"]).ravel(), None, None)
+    return _checked(_Scored(np.asarray(arrays["y_pred"]).ravel(),
+                            np.asarray(proba, dtype=float), np.asarray(classes)), y_true)
+
+
+def _compare(new: _Scored, old: _Scored, y_true: np.ndarray, classification: bool,
+             rule: ChampionRule, champion_label: str, expression: str) -> ChampionResult:
+    """The champion decision on two models' answers on the same rows."""
     names: Sequence[str] = rule.metrics or (CLASSIFIER_METRICS if classification
                                             else REGRESSOR_METRICS)
     all_rows = np.arange(len(y_true))
