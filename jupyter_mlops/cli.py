@@ -201,7 +201,7 @@ def _ci(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config), notebooks=args.notebooks or None, store=args.store,
                          against=args.against, gates=args.gate, in_place=args.in_place,
                          verify=args.verify, bundle=args.bundle, timeout=args.timeout,
-                         figures=args.figures,
+                         figures=args.figures, also_retired=args.retire,
                          metric_tolerances=tolerances or None)
     result = run_ci(config)
     for path, text in ((args.junit, result.junit()), (args.summary, result.summary())):

@@ -19,7 +19,7 @@ from jupyter_mlops.ci import CIConfig, load_config, run_ci, write_workflow
 from jupyter_mlops.ci.config import CIConfigError
 from jupyter_mlops.ci.execute import execute_notebook
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+CHAMPION = "champion(metrics=['log_loss'])"  # at C=0.0001 roc_auc is 1.0: ranks, not fit
 SETUP = """\
 %load_ext jupyter_mlops
 import numpy as np, pandas as pd
@@ -44,8 +44,10 @@ CELLS = {
     "renamed": "%%track renamed\nsummary_a = renamed.describe()",
     "unseen": "%%track unseen\nsummary_b = unseen.describe()",
     "shifted": "%%track shifted\nsummary_c = shifted.describe()",
-    "model": "%%track model\nmodel = LogisticRegression(C={C}).fit(table[['x', 'z']], y)\n"
-             "mlops.log_metric('accuracy', model.score(table[['x', 'z']], y))",
+    "model": "%%track model --eval features y\nmodel = LogisticRegression(C={C}).fit(features, y)\n"
+             "mlops.log_metric('accuracy', model.score(features, y))",
+    "improved": "%%track improved --eval features y\n"
+                "better = LogisticRegression(C={C}).fit(features, y)",
     "unseeded": "%%track unseeded\nsample = table.sample(frac=0.5)\n"
                 "mlops.log_metric('mean_x', float(sample.x.mean()))",
     "forest": "%%track forest --eval features y\n"
@@ -80,6 +82,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     patch.setenv("JUPYTER_MLOPS_STORE", str(store))
     try:
         cells = {**CELLS, "model": CELLS["model"].format(C=1.0),
+                 "improved": CELLS["improved"].format(C=0.0001),
                  "last": CELLS["last"].format(last="print('done')")}
         execute_notebook(write_notebook(root / "work" / "breakages.ipynb", cells))
         execute_notebook(write_notebook(root / "work" / "missing.ipynb", MISSING))
@@ -94,13 +97,14 @@ def broken(team: tuple[Path, Path]):
     root, store = team
     checkout = root / "checkout"
     cells = {**CELLS, "setup": SETUP + BREAK, "model": CELLS["model"].format(C=0.0001),
+             "improved": CELLS["improved"].format(C=1.0),
              "last": CELLS["last"].format(last="raise ValueError('seeded breakage')")}
     write_notebook(checkout / "breakages.ipynb", cells)
     write_notebook(checkout / "missing.ipynb", {k: v for k, v in MISSING.items()
                                                 if k != "dropped"})
     with open_store(store) as opened:
         runs_before = opened.count_runs()
-    gates = ["accuracy >= 0.9", "champion"]
+    gates = ["accuracy >= 0.9", CHAMPION]
     result = run_ci(CIConfig(notebooks=["."], store=str(store), gates=gates,
                              figures=str(root / "figures")), root=checkout)
     with open_store(store) as opened:
@@ -125,6 +129,8 @@ def outcome(result, name: str, cell: str, says: str = "") -> tuple[str, str]:
     ("reproducibility", "forest", "different predictions on the --eval rows"),
     ("execution", "breakages.ipynb", "raised ValueError: seeded breakage"),
     ("gate", "cell model", "accuracy >= 0.9: 0.51 (FAILED, off by 0.39)"),
+    ("gate", "cell model", f"{CHAMPION}: log_loss decided on 300 rows: challenger 0.688145 vs the "
+     "baseline"),
     ("recorded cells", "missing.ipynb", "missing.ipynb cell dropped"),
 ])
 def test_a_seeded_breakage_fails_its_check(broken, check: str, cell: str, says: str) -> None:
@@ -141,7 +147,11 @@ def test_what_did_not_break_passes(broken) -> None:
     status, message = outcome(broken, "recorded cells", "breakages.ipynb")
     assert status == "skipped" and "stopped at a raising cell" in message
     status, message = outcome(broken, "gate", "cell model", "champion")
-    assert status == "failed" and "--against NAME@production" in message
+    assert re.search(r"\(worse by 0\.57\d+; lower is better\)$", message), message
+    status, message = outcome(broken, "gate", "cell improved", "champion")
+    assert status == "passed" and re.search(r"0\.109\d* vs .* 0\.688\d* \(better by 0\.57",
+                                            message), message
+    assert outcome(broken, "gate", "cell renamed", "champion")[0] == "skipped"  # no model
     assert not broken.passed
 
 
@@ -167,8 +177,45 @@ def test_against_a_model_version_pairs_the_model_cells_with_its_run(team) -> Non
 
 
 
+def test_a_renamed_notebook_keeps_its_baselines(team, tmp_path: Path) -> None:
+    from jupyter_mlops.ci.baseline import pair_runs
+    from jupyter_mlops.ci.execute import copy_store
+
+    _, store_dir = team
+    with open_store(copy_store(store_dir, tmp_path / "store")) as store:
+        runs = store.runs("default").set_index("name")
+        old, renamed = runs.loc["renamed", "run_id"], runs.loc["kept", "run_id"]
+        start = store.get_run(old).started_at
+        # the same cell, run again as if its notebook were renamed (and moved)
+        store.conn.execute("UPDATE runs SET notebook = '/elsewhere/renamed.ipynb', "
+                           "started_at = ? WHERE run_id = ?", [start + 1e6, renamed])
+        store.conn.execute("UPDATE runs SET cell_id = 'renamed' WHERE run_id = ?", [renamed])
+        [pairing] = pair_runs(store, [renamed], before=start + 1)
+        assert pairing.baseline == old and pairing.key.notebook == "renamed.ipynb"
+        [pairing] = pair_runs(store, [renamed], before=start)  # nothing earlier
+        assert pairing.baseline is None
+
 
 JUNIT_XSD = Path(__file__).with_name("junit.xsd")
+
+
+def test_a_cell_deleted_on_purpose_is_retired(broken, team: tuple[Path, Path]) -> None:
+    root, store = team
+    status, message = outcome(broken, "recorded cells", "missing.ipynb")
+    assert "(last run " in message and "; no longer in the notebook). Deleted on purpose? " \
+        'Retire it: retired = ["missing.ipynb:dropped"] under [tool.jupyter-mlops.ci], or ' \
+        "--retire missing.ipynb:dropped" in message
+    checkout = root / "retired"  # the cell is still there, but tracks no more
+    write_notebook(checkout / "missing.ipynb", {**MISSING, "dropped": "largest = frame.max()"})
+    config = CIConfig(notebooks=["missing.ipynb"], store=str(store), bundle=False)
+    status, message = outcome(run_ci(config, root=checkout), "recorded cells", "missing")
+    assert status == "failed" and "still in the notebook: its %%track line removed?" in message
+    config = load_config(None, notebooks=["missing.ipynb"], store=str(store), bundle=False,
+                         also_retired=["missing.ipynb:dropped"])
+    status, message = outcome(run_ci(config, root=checkout), "recorded cells", "missing")
+    assert status == "passed" and message.endswith("(1 retired: missing.ipynb:dropped)")
+    with pytest.raises(CIConfigError, match="retired: 'dropped' is not NOTEBOOK.ipynb:CELL_ID"):
+        load_config(None, retired=["dropped"])
 
 
 def test_the_junit_report_validates_one_testcase_per_check(broken) -> None:
@@ -279,26 +326,6 @@ def test_init_gitlab_writes_a_job_with_a_junit_report(tmp_path: Path) -> None:
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
-
-
-def test_the_quickstart_passes_ci_against_its_demo_store(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    store = tmp_path / "demo-store"
-    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(store))
-    execute_notebook(QUICKSTART)  # what `make demo` leaves
-    monkeypatch.delenv("JUPYTER_MLOPS_STORE")
-    done = cli("ci", str(QUICKSTART), "--store", str(store), "--gate", "roc_auc >= 0.9",
-               "--junit", "ci.xml", "--summary", "ci.md", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    assert "ok: " in done.stdout and ", 0 failed, 1 notebook(s)" in done.stdout
-    summary = (tmp_path / "ci.md").read_text()
-    assert "✅ **all checks passed**" in summary and "### Metric deltas" in summary
-    cases = ET.parse(tmp_path / "ci.xml").getroot().findall("./testsuite/testcase")
-    names = {case.get("name") for case in cases}
-    assert {"execution", "schema", "ranges", "drift", "metrics", "reproducibility", "gate",
-            "bundle", "recorded cells"} <= names
-    with open_store(store) as opened:  # the demo store is as it was: CI ran on a copy
-        assert not opened.conn.execute("SELECT 1 FROM tags WHERE key = 'ci'").fetchall()
 
 
 def test_the_cli_exits_1_naming_the_failed_check(broken, team: tuple[Path, Path]) -> None:

@@ -3,7 +3,10 @@ model version (``--against NAME@STAGE``) for the cells that produced a model.
 
 A cell is known by its notebook's file name and its cell id (nbformat 4.5), else by its
 source hash: the store records ``notebook``, ``cell_id`` and ``source_hash`` of every run.
-The notebook's directory is left out, so a CI checkout elsewhere still finds the team's runs.
+The notebook's directory is left out, so a CI checkout elsewhere (or a notebook moved to
+another directory) still finds the team's runs; a renamed notebook finds them by cell id.
+Two notebooks of the same file name in different directories share their baselines: give
+them different names.
 """
 
 from __future__ import annotations
@@ -25,6 +28,20 @@ class CellKey:
 
     def describe(self) -> str:
         return f"{self.notebook} cell {self.cell[:12]}"
+
+    @property
+    def ref(self) -> str:
+        """How settings name the cell: ``NOTEBOOK.ipynb:CELL_ID`` (``retired``)."""
+        return f"{self.notebook}:{self.cell}"
+
+    @classmethod
+    def parse(cls, ref: str) -> CellKey:
+        """The key of ``NOTEBOOK.ipynb:CELL_ID`` (a ValueError says the form otherwise)."""
+        notebook, sep, cell = ref.partition(".ipynb:")
+        if not (sep and notebook.strip() and cell.strip()) or "/" in notebook:
+            raise ValueError(f"{ref!r} is not NOTEBOOK.ipynb:CELL_ID (the notebook's file "
+                             "name and the cell's id, as the recorded cells check names it)")
+        return cls(notebook.strip() + ".ipynb", cell.strip())
 
 
 @dataclass(frozen=True)
@@ -54,8 +71,10 @@ def pair_runs(store: Store, run_ids: list[str], before: float, *,
               against: str | None = None) -> list[Pairing]:
     """Each CI run in ``run_ids`` with its baseline: with ``against`` (``NAME@STAGE``), the
     version's run for the runs that produced a model; else the same cell's latest non-CI run
-    started before ``before``."""
+    started before ``before`` — in a notebook of another name when none has this one's (a
+    renamed notebook keeps its cell ids, and its cells' source when they have none)."""
     latest = _latest_non_ci(store, before)
+    by_cell = {key.cell: run_id for key, run_id in latest.items()}  # the latest wins
     versioned = get_version(store, against).run_id if against else None
     pairings = []
     for run_id in run_ids:
@@ -63,7 +82,7 @@ def pair_runs(store: Store, run_ids: list[str], before: float, *,
             "SELECT notebook, cell_id, source_hash FROM runs WHERE run_id = ?",
             [run_id]).fetchone()
         key = cell_key(notebook, cell, source)
-        baseline = latest.get(key)
+        baseline = latest.get(key, by_cell.get(key.cell))
         if versioned and store.get_run(run_id).models:
             baseline = versioned
         pairings.append(Pairing(run_id, key, baseline))
@@ -72,7 +91,8 @@ def pair_runs(store: Store, run_ids: list[str], before: float, *,
 
 def missing_cells(store: Store, notebook: Path, pairings: list[Pairing],
                   before: float) -> list[tuple[CellKey, str]]:
-    """The cells of ``notebook`` that recorded a run before but none in CI (key, last run)."""
+    """The cells of ``notebook`` that recorded a run before but none in CI (key, last run),
+    retired ones included."""
     seen = {p.key for p in pairings}
     return [(key, run_id) for key, run_id in _latest_non_ci(store, before).items()
             if key.notebook == notebook.name and key not in seen]

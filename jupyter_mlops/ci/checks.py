@@ -75,13 +75,13 @@ def run_checks(store: Store, pairing: Pairing, tolerances: Tolerances, *,
         found.append(("run", "failed", f"the run {run.status}: {run.error or ''}".strip(), {}))
     elif pairing.baseline is None:
         found.append(("baseline", "skipped", "no earlier run of this cell to compare with", {}))
-    else:
-        base = store.get_run(pairing.baseline)
+    base = store.get_run(pairing.baseline) if pairing.baseline else None
+    if run.status == "finished" and base is not None:
         found += contract_checks(store, run, base, tolerances)
         found.append(metric_check(run, base, tolerances))
         found.append(reproducibility_check(store, run, base, tolerances))
     if run.status == "finished":
-        found += gate_checks(run, gates)
+        found += gate_checks(store, run, base, gates)
         if bundle and run.models:
             found.append(bundle_check(store, run, verify=verify))
     return [Check(name, subject, status, message, details)

@@ -7,7 +7,8 @@ override them), and the CI workflow files ``--init github|gitlab`` writes.
     notebooks = ["notebooks"]            # files or directories of .ipynb
     store = ".mlops"                     # the team's store (default: as the kernel finds it)
     against = "wine@production"          # baseline of model cells (default: the cell's last run)
-    gates = ["roc_auc >= 0.9"]
+    gates = ["roc_auc >= 0.9", "champion"]
+    retired = ["train.ipynb:3f2a9c1e"]   # cells deleted on purpose (NOTEBOOK.ipynb:CELL_ID)
     bundle = true                        # export and score each model
     [tool.jupyter-mlops.ci.tolerances]
     metrics = {default = 0.01, roc_auc = 0.005}
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MLOpsError
+from .baseline import CellKey
 from .checks import Tolerances
 
 if sys.version_info >= (3, 11):
@@ -49,7 +51,10 @@ class CIConfig:
     store : the team's store directory (``None``: found as a kernel finds it)
     in_place : record the CI runs in the team's store itself (default: a throwaway copy)
     against : ``NAME@STAGE``: the baseline of cells that produce a model
-    gates : gate expressions every run with metrics must pass
+    gates : gate expressions every run with metrics must pass; ``champion`` (or
+        ``champion(...)``): each model no worse than its baseline's on the same ``--eval`` rows
+    retired : cells deleted on purpose, ``NOTEBOOK.ipynb:CELL_ID``: no longer recording them
+        is no failure
     bundle : export and score every model (``verify``: also from a fresh virtualenv)
     tolerances : see :class:`Tolerances`
     timeout : seconds a cell may run
@@ -62,6 +67,7 @@ class CIConfig:
     in_place: bool = False
     against: str | None = None
     gates: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
     bundle: bool = True
     verify: bool = False
     tolerances: Tolerances = field(default_factory=Tolerances)
@@ -85,9 +91,11 @@ class CIConfig:
 
 
 def load_config(pyproject: Path | None = None, *,
-                metric_tolerances: dict[str, float] | None = None, **overrides: Any) -> CIConfig:
+                metric_tolerances: dict[str, float] | None = None,
+                also_retired: list[str] | None = None, **overrides: Any) -> CIConfig:
     """The settings of ``pyproject`` (default: none), then ``overrides`` (``None`` values
-    keep the file's) and ``metric_tolerances`` (merged into the file's per-metric ones)."""
+    keep the file's), ``metric_tolerances`` (merged into the file's per-metric ones) and
+    ``also_retired`` (added to the file's retired cells)."""
     settings: dict[str, Any] = {}
     if pyproject is not None and pyproject.is_file():
         try:
@@ -104,9 +112,15 @@ def load_config(pyproject: Path | None = None, *,
                             f"{', '.join(sorted(known))}")
     if isinstance(settings.get("tolerances"), dict):
         settings["tolerances"] = _tolerances(settings["tolerances"])
-    for key in ("notebooks", "gates"):
+    for key in ("notebooks", "gates", "retired"):
         if isinstance(settings.get(key), str):
             settings[key] = [settings[key]]
+    settings["retired"] = [*settings.get("retired", []), *(also_retired or [])]
+    for ref in settings["retired"]:
+        try:
+            CellKey.parse(ref if isinstance(ref, str) else repr(ref))
+        except ValueError as exc:
+            raise CIConfigError(f"retired: {exc}") from None
     config = replace(CIConfig(), **settings)
     if metric_tolerances:
         metrics = {**config.tolerances.metrics, **metric_tolerances}

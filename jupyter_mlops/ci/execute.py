@@ -28,12 +28,14 @@ class Execution:
     seconds : wall time of the execution (kernel start included)
     run_ids : the runs its tracked cells recorded, in order
     error : ``None``, or which cell raised and what (execution stops there)
+    cell_ids : the ids of the notebook's cells (those that have one)
     """
 
     notebook: Path
     seconds: float
     run_ids: list[str] = field(default_factory=list)
     error: str | None = None
+    cell_ids: set[str] = field(default_factory=set)
 
 
 def execute_notebook(path: Path, *, timeout: int = 600,
@@ -133,7 +135,8 @@ def run_notebook(path: Path, store: Store, *, timeout: int = 600) -> Execution:
     run_ids = [row[0] for row in rows]
     for run_id in run_ids:
         store.set_tag(run_id, CI_TAG, "true")
-    return Execution(path, seconds, run_ids, error)
+    cell_ids = {cell["id"] for cell in notebook.cells if cell.get("id")}
+    return Execution(path, seconds, run_ids, error, cell_ids)
 
 
 def _first_line(exc: Exception) -> str:

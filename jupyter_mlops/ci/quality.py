@@ -17,7 +17,7 @@ from ..bundle import export_bundle, load_bundle
 from ..bundle.verify import verify_bundle
 from ..entities import Run
 from ..errors import MLOpsError, NoPredictionsError
-from ..lifecycle.champion import CHAMPION
+from ..lifecycle.champion import ChampionRule, compare_predictions, parse_champion
 from ..lifecycle.gates import evaluate_gate, parse_gate
 from ..lifecycle.monitoring import LOWER_IS_BETTER
 from ..store import Store
@@ -107,17 +107,17 @@ def _predictions_differ(store: Store, run: Run, base: Run, tolerance: float) -> 
     return ""
 
 
-def gate_checks(run: Run, gates: list[str]) -> list[Found]:
+def gate_checks(store: Store, run: Run, base: Run | None, gates: list[str]) -> list[Found]:
     """``gate``: each gate expression over the run's metrics (runs that log none of the
-    gate's metrics skip it; a run that logs some but not all fails it)."""
+    gate's metrics skip it; a run that logs some but not all fails it), and the champion
+    gate against the baseline (:func:`champion_check`)."""
     found: list[Found] = []
     for gate in gates:
-        if gate.strip().lower().startswith(CHAMPION):
-            found.append(("gate", "failed", f"{gate}: the champion gate re-scores both models on "
-                          "the evaluation rows, which CI does not have yet; compare with the "
-                          "champion's metrics instead: --against NAME@production", {}))
-            continue
         try:
+            rule = parse_champion(gate)
+            if rule is not None:
+                found.append(champion_check(store, run, base, gate, rule))
+                continue
             names = {n.id for n in ast.walk(parse_gate(gate)) if isinstance(n, ast.Name)}
             if not names & set(run.metrics):  # a gate for the cells that log its metrics
                 found.append(("gate", "skipped", f"{gate}: the run logs none of its metrics",
@@ -130,6 +130,51 @@ def gate_checks(run: Run, gates: list[str]) -> list[Found]:
         found.append(("gate", "passed" if result.passed else "failed",
                       f"{gate}: {result.describe()}", {}))
     return found
+
+
+def champion_check(store: Store, run: Run, base: Run | None, gate: str,
+                   rule: ChampionRule) -> Found:
+    """``gate`` (champion): the run's model against the baseline's, by the lifecycle's champion
+    gate, on the answers both kept on their ``--eval`` rows (the same rows: same ``X``
+    fingerprint and ``y``). The models are not re-scored: the evaluation data lives only in
+    the notebook's kernel, gone by now, and the recorded answers are what re-scoring the same
+    models on the same rows would give. Unlike a promotion, a tie passes: a model that answers
+    exactly as the champion did is no regression (an unchanged notebook must pass)."""
+    if not run.models:
+        return ("gate", "skipped", f"{gate}: the run made no model", {})
+    try:
+        new = store.eval_predictions(run.run_id)
+    except NoPredictionsError:
+        return ("gate", "skipped", f"{gate}: the run kept no evaluation answers to compare "
+                "(track the cell with --eval X y)", {})
+    if base is None:
+        return ("gate", "skipped", f"{gate}: no champion (no earlier run of this cell)", {})
+    label = f"the baseline {base.run_id[:8]} ({base.name})"
+    try:
+        old = store.eval_predictions(base.run_id)
+    except NoPredictionsError:
+        return ("gate", "skipped", f"{gate}: {label} kept no evaluation answers (it was not "
+                "tracked with --eval X y)", {})
+    rows = (_fingerprint(run, new.X), _fingerprint(base, old.X))
+    if rows[0] != rows[1] or not np.array_equal(new.arrays["y_true"], old.arrays["y_true"]):
+        return ("gate", "skipped", f"{gate}: evaluated on other rows than {label} "
+                f"({new.X}, {new.y} changed), so the two cannot be compared row by row; the "
+                "metrics check compares their scores", {})
+    result = compare_predictions(new.arrays, old.arrays, rule=rule, champion_label=label,
+                                 expression=gate)
+    if result.decided_by is not None:
+        return ("gate", "passed" if result.passed else "failed", f"{gate}: {result.describe()}",
+                {})
+    if not result.tied:
+        return ("gate", "skipped", f"{gate}: {result.describe()}", {})
+    return ("gate", "passed", f"{gate}: tied with {label} on {', '.join(result.tied)} over "
+            f"{result.rows} rows (the same answers: no regression)", {})
+
+
+def _fingerprint(run: Run, name: str) -> str | None:
+    """The fingerprint of the data the run knew as ``name`` (read or made), if recorded."""
+    return next((e.fingerprint for e in (*run.inputs, *run.outputs)
+                 if e.kind == "dataset" and e.name == name), None)
 
 
 def bundle_check(store: Store, run: Run, *, verify: bool = False) -> Found:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import Store, find_store_dir, open_store
-from .baseline import Pairing, missing_cells, pair_runs
+from .baseline import CellKey, Pairing, missing_cells, pair_runs
 from .checks import Check, run_checks
 from .config import CIConfig
 from .execute import Execution, copy_store, run_notebook
@@ -75,7 +75,8 @@ def run_ci(config: CIConfig, root: Path | None = None) -> CIResult:
                     result.checks += run_checks(store, pairing, config.tolerances,
                                                 gates=config.gates, bundle=config.bundle,
                                                 verify=config.verify)
-                result.checks.append(_recorded_cells(store, execution, pairings, before))
+                result.checks.append(_recorded_cells(store, execution, pairings, before,
+                                                     config.retired))
     if config.figures:
         save_figures(result.checks, Path(config.figures))
     result.seconds = time.time() - started
@@ -95,15 +96,27 @@ def save_figures(checks: list[Check], directory: Path) -> None:
 
 
 def _recorded_cells(store: Store, execution: Execution, pairings: list[Pairing],
-                    before: float) -> Check:
-    """``recorded cells``: every cell of the notebook that recorded runs before did again."""
+                    before: float, retired: list[str]) -> Check:
+    """``recorded cells``: every cell of the notebook that recorded runs before did again,
+    unless ``retired`` (``NOTEBOOK.ipynb:CELL_ID``) says it was deleted on purpose."""
     subject = execution.notebook.name
     if execution.error:
         return Check("recorded cells", subject, "skipped",
                      "the notebook stopped at a raising cell")
     missing = missing_cells(store, execution.notebook, pairings, before)
+    gone = {CellKey.parse(ref) for ref in retired}
+    left_out = [key for key, _ in missing if key in gone]
+    missing = [(key, run_id) for key, run_id in missing if key not in gone]
     if missing:
-        return Check("recorded cells", subject, "failed", "no longer recorded: " + ", ".join(
-            f"{key.describe()} (last run {run_id[:8]})" for key, run_id in missing))
+        return Check("recorded cells", subject, "failed", "no longer recorded: " + "; ".join(
+            f"{key.describe()} (last run {run_id[:8]}; "
+            + ("still in the notebook: its %%track line removed?)"
+               if key.cell in execution.cell_ids else "no longer in the notebook)")
+            for key, run_id in missing) + ". Deleted on purpose? Retire it: retired = ["
+            + ", ".join(f'"{key.ref}"' for key, _ in missing)
+            + "] under [tool.jupyter-mlops.ci], or --retire " + " --retire ".join(
+                key.ref for key, _ in missing))
     return Check("recorded cells", subject, "passed",
-                 "every cell recorded before was recorded again")
+                 "every cell recorded before was recorded again" + (
+                     f" ({len(left_out)} retired: {', '.join(k.ref for k in left_out)})"
+                     if left_out else ""))

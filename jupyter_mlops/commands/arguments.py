@@ -347,8 +347,12 @@ def add_ci(parser: argparse.ArgumentParser, front: Front) -> None:
                         help="the baseline of cells that produce a model (default: each cell's "
                         "latest run outside CI)")
     parser.add_argument("--gate", action="append", metavar="EXPR",
-                        help='a gate every run with metrics must pass, e.g. "roc_auc>=0.9" '
-                        "(repeatable)")
+                        help='a gate every run with metrics must pass, e.g. "roc_auc>=0.9", or '
+                        '"champion": each model no worse than its baseline\'s on the same '
+                        "--eval rows (repeatable)")
+    parser.add_argument("--retire", action="append", metavar="NOTEBOOK.ipynb:CELL_ID",
+                        help="a cell deleted on purpose: no longer recording it is no failure "
+                        "(repeatable; added to the settings' retired)")
     parser.add_argument("--tolerance", action="append", default=[], metavar="METRIC=DELTA",
                         help="how much worse a metric may get than its baseline (default=... "
                         "for all others; repeatable)")
