@@ -275,6 +275,7 @@ def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) 
     ("[tool.jupyter-mlops.ci]\nnotebook = 'x'\n", "unknown CI setting(s) notebook"),
     ("[tool.jupyter-mlops.ci.tolerances]\nmetric = 0.1\n", "unknown tolerance(s) metric"),
     ("[tool.jupyter-mlops.ci\n", "is not valid TOML"),
+    ("[tool.jupyter-mlops.ci]\nretired = 3\n", "retired takes a list of strings, not 3"),
     ("[tool.jupyter-mlops.ci.tolerances]\nnulls = -1\n", "tolerance nulls takes a number >= 0"),
     ("[tool.jupyter-mlops.ci.tolerances]\nmetrics = {auc = 'x'}\n",
      "tolerance metrics.auc takes a number >= 0, not 'x'"),

@@ -115,6 +115,9 @@ def load_config(pyproject: Path | None = None, *,
     for key in ("notebooks", "gates", "retired"):
         if isinstance(settings.get(key), str):
             settings[key] = [settings[key]]
+    for key in ("notebooks", "gates", "retired"):
+        if not isinstance(settings.get(key, []), list):
+            raise CIConfigError(f"{key} takes a list of strings, not {settings[key]!r}")
     settings["retired"] = [*settings.get("retired", []), *(also_retired or [])]
     for ref in settings["retired"]:
         try:
