@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
@@ -11,6 +13,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops import open_store
+from jupyter_mlops.ci import CIConfig, run_ci
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 sys.path.insert(0, str(NOTEBOOKS))
@@ -41,6 +44,21 @@ def shipped(tmp_path: Path, notebook_dir: Path, monkeypatch: pytest.MonkeyPatch)
     return lambda name: execute(copied(name, notebook_dir))
 
 
+@pytest.fixture
+def passes_ci(tmp_path: Path, notebook_dir: Path):
+    """Check a shipped notebook's copy with ``jupyter-mlops ci`` against the store its run left
+    (as ``make demo`` leaves it), the champion gate included: nothing changed, so every check
+    passes or is skipped."""
+    def check(name: str) -> None:
+        config = CIConfig(notebooks=[name], store=str(tmp_path), gates=["champion"])
+        result = run_ci(config, root=notebook_dir)
+        assert result.passed, [(c.name, c.subject, c.message) for c in result.checks if c.failed]
+        champion = [c for c in result.checks if c.name == "gate" and c.status == "passed"]
+        assert champion and all("(the same answers: no regression)" in c.message
+                                for c in champion)
+    return check
+
+
 def outputs_text(notebook) -> str:
     parts = []
     for cell in notebook.cells:
@@ -64,7 +82,8 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory):
     return notebook, store_dir, path
 
 
-def test_promote_and_deploy(tmp_path: Path, notebook_dir: Path, shipped) -> None:  # noqa: ANN001
+def test_promote_and_deploy(tmp_path: Path, notebook_dir: Path, shipped,  # noqa: ANN001
+                            passes_ci) -> None:  # noqa: ANN001
     notebook = shipped("promote_and_deploy.ipynb")
     text = "\n".join(
         output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
@@ -79,9 +98,10 @@ def test_promote_and_deploy(tmp_path: Path, notebook_dir: Path, shipped) -> None
         assert store.check() == []
     bundle = notebook_dir / "bundles" / "wine"
     assert mlops.load_bundle(bundle).metadata["model"]["version"] == "wine/2"
+    passes_ci("promote_and_deploy.ipynb")
 
 
-def test_drift_and_performance(tmp_path: Path, shipped) -> None:  # noqa: ANN001
+def test_drift_and_performance(tmp_path: Path, shipped, passes_ci) -> None:  # noqa: ANN001
     notebook = shipped("drift_and_performance.ipynb")
     outputs_text(notebook)  # no error outputs
     plotly = [output for cell in notebook.cells for output in cell.get("outputs", [])
@@ -93,9 +113,10 @@ def test_drift_and_performance(tmp_path: Path, shipped) -> None:  # noqa: ANN001
                   for output in cell.get("outputs", []) if "DriftReport" in str(
                       output.get("data", {}).get("text/plain", "")))
     assert "alcohol" in report and "color_intensity" in report
+    passes_ci("drift_and_performance.ipynb")
 
 
-def test_continuous_training(tmp_path: Path, shipped) -> None:  # noqa: ANN001
+def test_continuous_training(tmp_path: Path, shipped, passes_ci) -> None:  # noqa: ANN001
     notebook = shipped("continuous_training.ipynb")
     text = outputs_text(notebook)
     assert "2026-11-01.csv: ok · 0 alert(s) · no drift" in text
@@ -108,6 +129,7 @@ def test_continuous_training(tmp_path: Path, shipped) -> None:  # noqa: ANN001
         actions = [e.action for e in store.events("cancer")]
         assert {"alert", "watch", "register", "transition"} <= set(actions)
         assert store.check() == []
+    passes_ci("continuous_training.ipynb")
 
 
 def test_quickstart_runs_and_records_everything(quickstart) -> None:
@@ -149,7 +171,7 @@ def test_a_mistyped_option_is_said_once_in_a_real_notebook(tmp_path: Path,
     assert text.count("--eval X_tst: no variable X_tst exists") == 1, text
 
 
-def test_gradient_boosting(tmp_path: Path, shipped) -> None:  # noqa: ANN001
+def test_gradient_boosting(tmp_path: Path, shipped, passes_ci) -> None:  # noqa: ANN001
     pytest.importorskip("lightgbm")
     notebook = shipped("gradient_boosting.ipynb")
     text = outputs_text(notebook)
@@ -163,3 +185,23 @@ def test_gradient_boosting(tmp_path: Path, shipped) -> None:  # noqa: ANN001
         sklearn_api = store.get_run("lgbm-sklearn")
         assert len(store.metric_history(sklearn_api.run_id, "valid_0.binary_logloss")) > 1
         assert sklearn_api.metrics["accuracy"] > 0.9 and booster.metrics["accuracy"] > 0.9
+    passes_ci("gradient_boosting.ipynb")
+
+
+def test_the_quickstart_passes_ci_from_the_command_line(quickstart, tmp_path: Path) -> None:
+    _, store_dir, path = quickstart
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "ci", str(path), "--store", str(store_dir),
+         "--gate", "roc_auc >= 0.9", "--gate", "champion", "--junit", "ci.xml", "--summary",
+         "ci.md"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "ok: " in done.stdout and ", 0 failed, 1 notebook(s)" in done.stdout
+    summary = (tmp_path / "ci.md").read_text()
+    assert "✅ **all checks passed**" in summary and "### Metric deltas" in summary
+    assert summary.count("champion: tied with the baseline") == 3  # logreg, forest, boosting
+    cases = ET.parse(tmp_path / "ci.xml").getroot().findall("./testsuite/testcase")
+    names = {case.get("name") for case in cases}
+    assert {"execution", "schema", "ranges", "drift", "metrics", "reproducibility", "gate",
+            "bundle", "recorded cells"} <= names
+    with open_store(store_dir) as opened:  # the demo store is as it was: CI ran on a copy
+        assert not opened.conn.execute("SELECT 1 FROM tags WHERE key = 'ci'").fetchall()
