@@ -255,7 +255,7 @@ TEXT: dict[str, Callable[[Store, argparse.Namespace], str]] = {
     "models": lambda store, args: views.format_models(store.models()),
     "events": lambda store, args: actions.events(store, args.subject, COMMAND_LINE),
     "promote": lambda store, args: actions.promote(store, args, COMMAND_LINE),
-    "transition": lambda store, args: actions.transition(store, args),
+    "transition": lambda store, args: actions.transition(store, args, COMMAND_LINE),
     "delete-version": lambda store, args: actions.delete_version(store, args),
     "policy": actions.policy,
     "approvals": actions.approvals,

@@ -72,11 +72,15 @@ def add_drift(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("current", metavar="CUR", help=f"the new data: a {front.source}")
 
 
-def add_check_options(parser: argparse.ArgumentParser) -> None:
+def add_check_options(parser: argparse.ArgumentParser, front: Front) -> None:
     """The options of the checks before a version moves (``promote``, ``transition``)."""
     parser.add_argument("--gate", help='e.g. "auc>=0.9 and f1>0.8", or champion (beat the '
                         "current holder of the stage on the same rows), or champion(min_"
-                        "improvement=0.01, test='bootstrap')")
+                        "improvement=0.01, test='bootstrap'), or rollout (the verdict of the "
+                        "model's served rollout on --labels: promote challenger)")
+    parser.add_argument("--labels", metavar=front.metavar,
+                        help=f"the rollout gate's true targets (a {front.source}) with columns "
+                        "request_id, label and, for requests of several rows, row")
     parser.add_argument("--reason", help="why (recorded in the audit log)")
     parser.add_argument("--force", action="store_true", help="override a failing gate")
     parser.add_argument("--no-verify", action="store_true",
@@ -89,7 +93,7 @@ def add_promote(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("run", metavar="RUN", help=RUN_HELP)
     parser.add_argument("--name", required=True, help="registered model name")
     parser.add_argument("--stage", help="staging, production, archived, or an alias")
-    add_check_options(parser)
+    add_check_options(parser, front)
 
 
 def _version(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +105,7 @@ def add_transition(parser: argparse.ArgumentParser, front: Front) -> None:
     """``transition NAME VERSION STAGE``."""
     _version(parser)
     parser.add_argument("stage", metavar="STAGE", help="staging, production, archived, or an alias")
-    add_check_options(parser)
+    add_check_options(parser, front)
 
 
 def add_delete_version(parser: argparse.ArgumentParser, front: Front) -> None:

@@ -148,7 +148,7 @@ class MLOpsMagics(Magics):
         print(actions.promote(store, args, front))
 
     def _transition(self, store: Store, args: argparse.Namespace, front: Front) -> None:
-        print(actions.transition(store, args))
+        print(actions.transition(store, args, front))
 
     def _delete_version(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.delete_version(store, args))
