@@ -463,3 +463,53 @@ def test_promote_gate_rollout_follows_the_report(arms: Shell, store_dir: Path,
     assert event.detail["gate"]["expression"] == "rollout(min_improvement=0.001) (churn)"
     with pytest.raises(PromotionError, match="labels are what the rollout gate judges"):
         mlops.promote("churn_small", name="churn", labels=labels, store=store)
+
+
+def test_share_changes_are_audited_in_the_log_and_the_store(arms: Shell, store_dir: Path,
+                                                            tmp_path: Path) -> None:
+    import os
+
+    token = "s" * 24
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_mlops.cli", "serve", "churn", "--champion",
+         "@production", "--challenger", "@staging", "--mode", "canary", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        env={**os.environ, rollout.TOKEN_VARIABLE: token})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, 90)
+        status, _, state = post(url + "/admin/share", {"share": 0.3},
+                                {"Authorization": f"Bearer {token}"})
+        assert status == 200 and state["policy"]["share"] == 0.3
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # the rollout's log records the change after its start
+    start, change = read_log(store_dir / "rollouts" / "churn.jsonl", events=True)
+    assert (start["_event"], start["_share"]) == ("start", 0.1)
+    assert (change["_event"], change["_previous"], change["_share"], change["_client"]) == (
+        "share", 0.1, 0.3, "127.0.0.1")
+    # and the store's audit log, the rollout being of a registered model
+    [event] = arms.store().events("rollout:churn")
+    assert event.action == "rollout-share"
+    assert (event.detail["previous"], event.detail["share"]) == (0.1, 0.3)
+    assert event.detail["arms"]["challenger"]["version"] == "churn/2"
+
+
+def test_a_share_change_that_cannot_be_audited_is_not_made(arms: Shell, tmp_path: Path
+                                                           ) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="canary", store=arms.store())
+    served = rollout.Rollout(bundle, rollout.serve.RequestLog(tmp_path / "log.jsonl"))
+
+    def refuse(change: dict[str, Any]) -> None:
+        raise OSError("the store is read-only")
+
+    served.on_share = refuse
+    with Served(rollout.create_app(served, token="t" * 16)) as url:
+        status, _, answer = post(url + "/admin/share", {"share": 0.5},
+                                 {"Authorization": "Bearer " + "t" * 16})
+    assert status == 503 and "could not be audited: OSError" in answer["error"]
+    assert served.policy.share == 0.1
+    assert [e["_event"] for e in read_log(tmp_path / "log.jsonl", events=True)] == ["start"]
