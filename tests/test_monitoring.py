@@ -320,5 +320,6 @@ def test_operations_of_a_rollout_log_per_arm() -> None:
     assert set(figures.index) == {"champion", "challenger"}
     assert figures.loc["champion", "errors"] == 0
     assert 0.07 < figures.loc["challenger", "error_rate"] < 0.13
+    assert figures is not None
     alerts = breaches(figures, {})
     assert [(a.kind, a.subject) for a in alerts] == [("errors", "challenger")]

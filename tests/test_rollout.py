@@ -392,6 +392,15 @@ def test_cli_serves_a_rollout_of_a_model_and_reports_it(arms: Shell, store_dir: 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("rollout (shadow): ")
     assert "30 labelled paired rows" in done.stdout
+    # monitor reads the same log: the answered rows (without the sticky key) and each arm's
+    # latency and errors
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "monitor",
+                           "churn@production", str(store_dir / "rollouts" / "churn.jsonl")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "churn: 30 rows" in done.stdout
+    assert "serving (champion): 30 requests, 0 failed" in done.stdout
+    assert "serving (challenger): 30 requests, 0 failed" in done.stdout
     # the magic shows the same report, with its figure
     arms.ns["labels"] = {f"q{i}": label for i, label in enumerate(target)}
     shown = arms.run("%mlops rollout churn --labels labels")
@@ -445,7 +454,8 @@ def test_promote_gate_rollout_follows_the_report(arms: Shell, store_dir: Path,
     log, labels = stream("shadow", 4000, 0.80, 0.85, seed=1)
     write_rollout_log(log_path, log, models)
     with pytest.raises(PromotionError, match=f"the rollout's challenger is {challenger.ref} "
-                       rf"\(run {challenger.run_id}\), not run {champion.run_id}"):
+                       rf"\(run {challenger.run_id}\), not run {champion.run_id}: its verdict "
+                       r"\('promote challenger'\) is about another model"):
         mlops.promote("churn@production", name="churn", stage="production", gate="rollout",
                       labels=labels, reason="rollout", verify=False, store=store)
     # When the challenger is better by a known margin, it is promoted (the CLI's --labels)

@@ -256,7 +256,8 @@ class Rollout:
         self.on_share: Callable[[dict[str, Any]], None] | None = None
         self.shadow = Shadow(root / ARMS[1], trusted, trust_code, self.policy.sticky_key,
                              self._record, shadow_queue) if shadow else None
-        self.event("start", _share=self.policy.share, _arms=self.models())
+        self.event("start", _share=self.policy.share, _sticky_key=self.policy.sticky_key,
+                   _arms=self.models())
 
     def models(self) -> dict[str, Any]:
         """Each arm's model as its bundle's manifest names it (class, run id, version)."""

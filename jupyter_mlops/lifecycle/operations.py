@@ -20,7 +20,7 @@ import pandas as pd
 LOG_FIELDS = frozenset({
     "_ts", "_prediction", "_request_id", "_latency_ms", "_error", "_status",  # serve.py
     "_row", "_arm", "_mode", "_answered", "_share",  # a rollout's rows
-    "_event", "_arms", "_previous", "_client",  # a rollout's events
+    "_event", "_arms", "_previous", "_client", "_sticky_key",  # a rollout's events
 })
 THRESHOLDS = {"latency_p99_ms": 1000.0, "error_rate": 0.01}  # defaults: alert above these
 
@@ -42,18 +42,19 @@ def is_request_log(frame: pd.DataFrame) -> bool:
 
 
 def split_log(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """A request log → (the features of the rows it answered, :func:`operations` of it);
-    any other frame → (itself, None)."""
+    """A request log → (the features of the rows it answered, without a rollout's sticky key
+    column, and :func:`operations` of it); any other frame → (itself, None)."""
     if not is_request_log(frame):
         return frame, None
     rows = frame[frame["_event"].isna()] if "_event" in frame.columns else frame
+    keys = set(frame["_sticky_key"].dropna()) if "_sticky_key" in frame.columns else set()
     figures = operations(rows)
     answered = rows
     if "_answered" in rows.columns:
         answered = answered[answered["_answered"].fillna(False).astype(bool)]
     if "_error" in rows.columns:
         answered = answered[answered["_error"].isna()]
-    features = answered.drop(columns=[c for c in rows.columns if c in LOG_FIELDS])
+    features = answered.drop(columns=[c for c in rows.columns if c in LOG_FIELDS or c in keys])
     return features.reset_index(drop=True), figures
 
 
@@ -80,6 +81,8 @@ def operations(rows: pd.DataFrame) -> pd.DataFrame:
     table["error_rate"] = table["errors"] / (table["requests"] - table["refused"]).clip(lower=1)
     table["latency_p50_ms"] = by_arm["latency"].quantile(0.5)
     table["latency_p99_ms"] = by_arm["latency"].quantile(0.99)
+    order = [a for a in ("model", "champion", "challenger") if a in table.index]
+    table = table.reindex(order + sorted(set(table.index) - set(order)))
     return table.astype({"requests": int, "errors": int, "refused": int})
 
 

@@ -467,9 +467,9 @@ def rollout_gate(store: Store, name: str, run_id: str, labels: Any,
     challenger = report.models.get(ARMS[1], {}).get("run_id")
     if challenger is not None and challenger != run_id:
         conditions.append(Condition(f"the rollout's challenger is run {run_id}", 0.0, 1.0, False))
-        reasons.insert(0, f"the rollout's challenger is {_model_name(report.models[ARMS[1]])}, "
-                          f"not run {run_id}")
-        verdict = f"{verdict}, of another model"
+        reasons = [f"the rollout's challenger is {_model_name(report.models[ARMS[1]])}, not "
+                   f"run {run_id}: its verdict ('{verdict}') is about another model"]
+        verdict = "not this model's rollout"
     passed = all(c.passed for c in conditions)
     return RolloutGateResult(f"{rule.describe()} ({rule.log or name})", passed, conditions,
                              verdict, reasons, report.models)
