@@ -300,6 +300,7 @@ TEXT: dict[str, Callable[[Store, argparse.Namespace], str]] = {
     "delete-version": lambda store, args: actions.delete_version(store, args),
     "policy": actions.policy,
     "approvals": actions.approvals,
+    "group": actions.group,
     "approve": lambda store, args: actions.decide(store, args, approve=True),
     "reject": lambda store, args: actions.decide(store, args, approve=False),
     "export": lambda store, args: actions.export(store, args, COMMAND_LINE),

@@ -135,9 +135,25 @@ def policy(store: Store, args: argparse.Namespace) -> str:
 
 def approvals(store: Store, args: argparse.Namespace) -> str:
     """``approvals [NAME]``: the requests waiting, and the policies they wait under."""
-    from ..lifecycle.approvals import pending
+    from ..lifecycle.approvals import pending, stuck
 
-    return views.format_requests(pending(args.name, store=store))
+    return views.format_requests(pending(args.name, store=store),
+                                 [r for r in stuck(store) if args.name in (None, r.name)])
+
+
+def group(store: Store, args: argparse.Namespace) -> str:
+    """``group [show|set|remove] [NAME]``: the approver groups, after the change asked."""
+    from ..lifecycle import approvals
+
+    if args.action != "show" and not args.group:
+        raise ValueError(f"group {args.action} needs the group's NAME")
+    if args.action == "set":
+        if not args.member:
+            raise ValueError("group set NAME needs at least one --member USER")
+        approvals.set_group(args.group, args.member, reason=args.reason, store=store)
+    elif args.action == "remove":
+        approvals.remove_group(args.group, reason=args.reason, store=store)
+    return views.format_groups(approvals.groups(store))
 
 
 def decide(store: Store, args: argparse.Namespace, approve: bool) -> str:

@@ -158,9 +158,21 @@ def add_policy(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("--requester-may-approve", action="store_true",
                         help="let the user who asked be one of the approvers (default: not)")
     parser.add_argument("--approver", action="append", default=[], metavar="USER",
-                        help="a user who may approve or reject (repeatable; default: any user)")
+                        help="a user who may approve or reject, or @GROUP for the members of "
+                        "a group (repeatable; default: any user)")
     parser.add_argument("--expires-after", type=float, default=7.0, metavar="DAYS",
                         help="days a request stays open (default 7)")
+    parser.add_argument("--reason", help="why (recorded in the audit log)")
+
+
+def add_group(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``group [show|set|remove] [NAME]``."""
+    parser.add_argument("action", nargs="?", choices=("show", "set", "remove"), default="show",
+                        help="show the groups (default), set or remove one")
+    parser.add_argument("group", nargs="?", metavar="NAME", help="the group (policies name it "
+                        "--approver @NAME)")
+    parser.add_argument("--member", action="append", default=[], metavar="USER",
+                        help="a member (repeatable; set replaces the members)")
     parser.add_argument("--reason", help="why (recorded in the audit log)")
 
 
@@ -416,8 +428,11 @@ COMMANDS = {
     "delete": Command("delete runs' records (audited; their artifact files go later, once "
                       "nothing refers to them)", add_delete),
     "policy": Command("which stage moves need approval, by how many and whom", add_policy),
-    "approvals": Command("the moves waiting for approval", add_approvals),
-    "approve": Command("approve a waiting move (it runs when the policy is met)",
+    "group": Command("approver groups a policy names as --approver @NAME", add_group),
+    "approvals": Command("the moves waiting for approval, and approved moves that never "
+                         "finished", add_approvals),
+    "approve": Command("approve a waiting move (it runs when the policy is met), or retry an "
+                       "approved move that never finished",
                        add_decision),
     "reject": Command("reject a waiting move", add_decision),
     "export": Command("write a deployment bundle", add_export),

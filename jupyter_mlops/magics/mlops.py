@@ -183,6 +183,9 @@ class MLOpsMagics(Magics):
     def _policy(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.policy(store, args))
 
+    def _group(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.group(store, args))
+
     def _approvals(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.approvals(store, args))
 
