@@ -311,7 +311,7 @@ def test_operations_of_a_rollout_log_per_arm() -> None:
     from jupyter_mlops.lifecycle.operations import breaches, split_log
 
     log, _ = stream("canary", 2000, 0.8, 0.8, seed=0, share=0.2)
-    log["age"] = 40.0
+    log["age"], log["_ts"] = 40.0, 1.0e9
     challenger = log["_arm"] == "challenger"
     log.loc[challenger & (log.index % 10 == 0), "_error"] = "RuntimeError: broken"
     log.loc[challenger & (log.index % 10 == 0), "_answered"] = False
