@@ -523,3 +523,16 @@ def test_a_share_change_that_cannot_be_audited_is_not_made(arms: Shell, tmp_path
     assert status == 503 and "could not be audited: OSError" in answer["error"]
     assert served.policy.share == 0.1
     assert [e["_event"] for e in read_log(tmp_path / "log.jsonl", events=True)] == ["start"]
+
+
+def test_a_shadow_rollout_loads_the_challenger_once(arms: Shell, tmp_path: Path) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="shadow", store=arms.store())
+    served = rollout.Rollout(bundle)
+    try:
+        # only in its shadow process: this one holds the champion alone
+        assert set(served.arms) == {"champion"} and served.shadow is not None
+        assert served.shadow.process.is_alive()
+        assert served.state()["arms"]["challenger"]["model"]["version"] == "churn/2"
+    finally:
+        served.close()

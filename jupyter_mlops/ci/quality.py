@@ -20,6 +20,7 @@ from ..errors import MLOpsError, NoPredictionsError
 from ..lifecycle.champion import CHAMPION
 from ..lifecycle.gates import evaluate_gate, parse_gate
 from ..lifecycle.monitoring import LOWER_IS_BETTER
+from ..lifecycle.rollout import parse_rollout
 from ..store import Store
 
 if TYPE_CHECKING:
@@ -116,6 +117,15 @@ def gate_checks(run: Run, gates: list[str]) -> list[Found]:
             found.append(("gate", "failed", f"{gate}: the champion gate re-scores both models on "
                           "the evaluation rows, which CI does not have yet; compare with the "
                           "champion's metrics instead: --against NAME@production", {}))
+            continue
+        try:
+            rollout = parse_rollout(gate) is not None
+        except MLOpsError as exc:  # a malformed rollout(...) gate
+            found.append(("gate", "failed", str(exc), {}))
+            continue
+        if rollout:
+            found.append(("gate", "failed", f"{gate}: the rollout gate judges a served rollout "
+                          "with its labels, which CI does not have: use it when promoting", {}))
             continue
         try:
             names = {n.id for n in ast.walk(parse_gate(gate)) if isinstance(n, ast.Name)}

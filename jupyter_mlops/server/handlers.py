@@ -39,6 +39,7 @@ from ..lifecycle import approvals
 from ..lifecycle.champion import parse_champion
 from ..lifecycle.gates import MAX_GATE_CHARS, evaluate_gate
 from ..lifecycle.promotion import move_version, promote
+from ..lifecycle.rollout import parse_rollout
 from ..store import Store, open_store
 from ..store import approvals as store_approvals
 from ..store.lineage import lineage
@@ -367,6 +368,10 @@ class GateHandler(MLOpsHandler):
         if parse_champion(expression) is not None:
             raise BadRequest("the champion gate scores both models on evaluation data: it runs "
                              "when the model is promoted")
+        if parse_rollout(expression) is not None:
+            raise BadRequest("the rollout gate reads the served rollout's log and its labels: "
+                             "it runs when the model is promoted (jupyter-mlops promote --gate "
+                             "rollout --labels FILE)")
         self.reply(evaluate_gate(expression, self.store.get_run(run_id).metrics).as_dict())
 
 
