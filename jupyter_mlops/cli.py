@@ -154,7 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
     root = unpacked(args.bundle)
     if rollout.is_rollout(root):
         return rollout.main(["--bundle", str(root), *_serve_options(
-            args, [root / arm for arm in rollout.ARMS], args.log_requests)])
+            args, [root / arm for arm in rollout.ARMS], args.log_requests)],
+            on_share=_share_audit(args.store, _rollout_name(root)))
     if args.admin_token_file:
         raise ValueError("--admin-token-file is for rollouts; this is a single bundle")
     return serve.main(["--bundle", str(root), *_serve_options(args, [root], args.log_requests)])
@@ -187,8 +188,48 @@ def _serve_rollout(args: argparse.Namespace) -> int:
                                   share=args.share, sticky_key=args.sticky_key, store=store,
                                   trusted=args.trust)
             log = args.log_requests or str(rollout_log(store.directory, name))
+            store_directory = store.directory
         return rollout.main(["--bundle", str(root), *_serve_options(
-            args, [root / arm for arm in rollout.ARMS], log)])
+            args, [root / arm for arm in rollout.ARMS], log)],
+            on_share=_share_audit(store_directory, name))
+
+
+def _rollout_name(root: Path) -> str | None:
+    """The registered model a rollout bundle's champion is a version of, if it is one."""
+    import json
+
+    try:
+        arms = json.loads((root / "MANIFEST.json").read_text())["arms"]
+        return str(arms["champion"]["version"]).split("/")[0] if arms["champion"].get(
+            "version") else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _share_audit(store_path: str | Path | None, name: str | None
+                 ) -> Callable[[dict[str, Any]], None] | None:
+    """How a rollout of a registered model served here audits a share change made through
+    its admin endpoint: an event ``rollout-share`` under ``rollout:NAME`` in the store (the
+    acting user is whoever runs the server; the detail has the client's address, both
+    shares and the arms' versions). None (the rollout's own log only) when the rollout is
+    not of a registered model or no store can be opened."""
+    from .capture.environment import user
+    from .store.audit import append_event
+
+    if name is None:
+        return None
+    try:
+        with open_store(store_path, create=False) as store:
+            directory = store.directory
+    except StoreError:
+        return None
+
+    def audit(change: dict[str, Any]) -> None:
+        with open_store(directory, create=False) as store, store.transaction() as conn:
+            append_event(conn, actor=user(), action="rollout-share", subject=f"rollout:{name}",
+                         detail={**change, "via": "POST /admin/share"})
+
+    return audit
 
 
 def _ci(args: argparse.Namespace) -> int:
@@ -255,10 +296,11 @@ TEXT: dict[str, Callable[[Store, argparse.Namespace], str]] = {
     "models": lambda store, args: views.format_models(store.models()),
     "events": lambda store, args: actions.events(store, args.subject, COMMAND_LINE),
     "promote": lambda store, args: actions.promote(store, args, COMMAND_LINE),
-    "transition": lambda store, args: actions.transition(store, args),
+    "transition": lambda store, args: actions.transition(store, args, COMMAND_LINE),
     "delete-version": lambda store, args: actions.delete_version(store, args),
     "policy": actions.policy,
     "approvals": actions.approvals,
+    "group": actions.group,
     "approve": lambda store, args: actions.decide(store, args, approve=True),
     "reject": lambda store, args: actions.decide(store, args, approve=False),
     "export": lambda store, args: actions.export(store, args, COMMAND_LINE),

@@ -224,3 +224,65 @@ def test_an_approved_request_never_stays_open(seeded: Store) -> None:
     closed = records.get_request(seeded, request.id)
     assert closed.status == "failed" and "no model version" in (closed.outcome or "")
     assert actions(seeded)[-1] == ("bob", "approval-failed")
+
+
+def test_approver_groups_in_the_store_and_from_the_identity(seeded: Store,
+                                                            store_dir: Path) -> None:
+    # Given a group kept in the store (audited) and a policy naming it
+    made = cli(store_dir, "group", "set", "reviewers", "--member", "bob", "--member", "carol",
+               "--reason", "the ML leads", user="admin")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == "@reviewers: bob, carol"
+    assert [(e.actor, e.action, e.detail["members"]) for e in seeded.events("group:reviewers")
+            ] == [("admin", "group-set", ["bob", "carol"])]
+    approvals.set_policy(approvers=2, allowed=["@reviewers"], store=seeded, actor="admin")
+    request = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                           actor="alice").pending
+    assert request is not None
+    # Then a user outside the group may not decide; a member may
+    with pytest.raises(NotAllowedError, match="dave may not approve moves to production: the "
+                       "policy allows @reviewers"):
+        approvals.approve(request.id, store=seeded, actor="dave")
+    assert approvals.approve(request.id, store=seeded, actor="carol").request.status == "pending"
+    # and so may a user the server's identity puts in the group
+    decision = approvals.approve(request.id, store=seeded, actor="erin", groups=["reviewers"])
+    assert decision.request.status == "applied"
+    votes = [e.detail["as"] for e in reversed(seeded.events("demo-model/1"))
+             if e.action == "approval"]
+    assert votes == ["@reviewers", "@reviewers"]
+    with pytest.raises(ValueError, match="group"):
+        approvals.set_policy(allowed=["@no such group!"], store=seeded, actor="admin")
+    assert cli(store_dir, "group", "remove", "reviewers").stdout.startswith("no approver groups")
+
+
+def test_an_approved_move_that_never_finished_is_shown_and_retried(seeded: Store,
+                                                                   store_dir: Path) -> None:
+    approvals.set_policy(allowed=["bob", "carol"], store=seeded, actor="admin")
+    request = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                           actor="alice").pending
+    assert request is not None
+    # Given an approval whose move never ran (the process carrying it out died)
+    assert records.vote(seeded, request.id, actor="bob", approve=True).status == "approved"
+    # While it may still be running, approving again is refused, saying when to retry
+    with pytest.raises(ApprovalError, match="being carried out; if that stopped, approve it "
+                       "again after"):
+        approvals.approve(request.id, store=seeded, actor="carol")
+    assert approvals.stuck(seeded) == []
+    with seeded.transaction() as conn:  # an hour and more later
+        conn.execute("UPDATE approval_votes SET at = at - 2 * ?", [records.STUCK_AFTER])
+    # Then approvals and doctor show it
+    listed = cli(store_dir, "approvals")
+    assert "request 1: demo-model/1 → production, asked by alice: approved, being carried " \
+        "out (approved by bob) — never finished: approve it again to retry" in listed.stdout
+    doctor = cli(store_dir, "doctor")
+    assert doctor.returncode == 1
+    assert "approval request 1 (demo-model/1 → production) was approved at" in doctor.stdout
+    # and approving it again, by a user the policy lets decide, carries the move out
+    with pytest.raises(NotAllowedError):
+        approvals.approve(request.id, store=seeded, actor="dave")
+    retried = cli(store_dir, "approve", "1", "--reason", "the server died", user="carol")
+    assert retried.returncode == 0, retried.stderr
+    assert "demo-model/1 [production]" in retried.stdout
+    assert actions(seeded, "demo-model/1")[-3:] == [
+        ("carol", "approval-retried"), ("carol", "transition"), ("carol", "approval-applied")]
+    assert cli(store_dir, "doctor").returncode == 0

@@ -352,3 +352,15 @@ def test_the_cli_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2 and "tolerance metrics.auc takes a number >= 0" in done.stderr
     done = cli("ci", "--init", "github", cwd=tmp_path)
     assert done.returncode == 0 and (tmp_path / ".github/workflows/mlops-ci.yml").is_file()
+
+
+def test_a_rollout_gate_in_ci_fails_saying_why() -> None:
+    from jupyter_mlops.ci.quality import gate_checks
+    from jupyter_mlops.entities import Run
+
+    run = Run("01R", "model", "default", "finished", 0.0, 1.0, 1.0, "", "", {},
+              {"accuracy": 0.9}, {}, [], [])
+    (_, status, message, _), (_, bad, problem, _) = gate_checks(
+        None, run, None, ["rollout", "rollout(alpha=2)"])  # type: ignore[arg-type]
+    assert status == "failed" and "the rollout gate judges a served rollout" in message
+    assert bad == "failed" and "alpha is a level between 0 and 1" in problem

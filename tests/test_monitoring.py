@@ -251,3 +251,75 @@ def test_history_and_summary_say_alert_for_alerted_batches(deployed: Shell, stor
     assert "no alerts" in dataset_rule.stdout and "1 of 4 columns" in dataset_rule.stdout
     wrong = cli(store_dir, "monitor", "churn@production", str(income), "--drift-alert", "some")
     assert wrong.returncode == 2 and "important, any, dataset" in wrong.stderr
+
+
+def test_monitor_alerts_on_latency_and_errors_of_a_served_bundle(
+        deployed: Shell, store_dir: Path, tmp_path: Path) -> None:
+    import time
+
+    from test_rollout import Served
+
+    from jupyter_mlops.bundle import serve
+
+    # Given the bundle served over HTTP by a model that raises on old customers and is slow
+    # on young ones
+    bundle = mlops.export_bundle("churn@production", tmp_path / "bundle",
+                                 store=deployed.store())
+    log = tmp_path / "requests.jsonl"
+    model = serve.Model(bundle, RequestLog(log))
+    real = model.predictor
+
+    def flaky(features: pd.DataFrame) -> object:
+        if (features["age"] > 70).any():
+            raise RuntimeError("the model failed")
+        if (features["age"] < 30).any():
+            time.sleep(0.08)
+        return real(features)
+
+    model.predictor = flaky
+    frame = deployed.ns["X_test"].head(300)
+    records = json.loads(frame.to_json(orient="records"))
+    with Served(serve.create_app(model=model)) as url:
+        answers = [post_json(url + "/invocations", {"dataframe_records": [row]})[0]
+                   for row in records]
+        assert post_json(url + "/invocations", {"dataframe_records": [{"age": 1}]})[0] == 422
+    failing, slow = int((frame.age > 70).sum()), int((frame.age < 30).sum())
+    assert answers.count(500) == failing > 0 and slow > 3
+    # When monitor reads the request log
+    done = cli(store_dir, "monitor", str(bundle), str(log), "--threshold",
+               "latency_p99_ms=50", "--json")
+    # Then it alerts on the error rate and the latency p99, beside drift
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["rows"] == 300 - failing  # the answered rows are the batch
+    [figures] = report["operations"]
+    assert (figures["arm"], figures["requests"], figures["errors"], figures["refused"]) == (
+        "model", 301, failing, 1)
+    assert figures["latency_p99_ms"] > 80 > figures["latency_p50_ms"]
+    kinds = {alert["kind"]: alert for alert in report["alerts"]}
+    assert kinds["errors"]["value"] == pytest.approx(failing / 300)
+    assert kinds["latency"]["threshold"] == 50
+    # and within thresholds, no operational alert
+    done = cli(store_dir, "monitor", str(bundle), str(log), "--threshold", "error_rate=0.5")
+    assert "ALERT error rate" not in done.stdout and "ALERT latency" not in done.stdout
+    assert "serving (model): 301 requests" in done.stdout, done.stdout + done.stderr
+
+
+def test_operations_of_a_rollout_log_per_arm() -> None:
+    from test_rollout import stream
+
+    from jupyter_mlops.lifecycle.operations import breaches, split_log
+
+    log, _ = stream("canary", 2000, 0.8, 0.8, seed=0, share=0.2)
+    log["age"], log["_ts"] = 40.0, 1.0e9
+    challenger = log["_arm"] == "challenger"
+    log.loc[challenger & (log.index % 10 == 0), "_error"] = "RuntimeError: broken"
+    log.loc[challenger & (log.index % 10 == 0), "_answered"] = False
+    features, figures = split_log(log)
+    assert list(features.columns) == ["age"] and len(features) == int((log["_answered"]).sum())
+    assert set(figures.index) == {"champion", "challenger"}
+    assert figures.loc["champion", "errors"] == 0
+    assert 0.07 < figures.loc["challenger", "error_rate"] < 0.13
+    assert figures is not None
+    alerts = breaches(figures, {})
+    assert [(a.kind, a.subject) for a in alerts] == [("errors", "challenger")]

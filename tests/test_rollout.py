@@ -85,8 +85,10 @@ def started() -> Iterator[Any]:
         process.wait(timeout=10)
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def read_log(path: Path, events: bool = False) -> list[dict[str, Any]]:
+    """The log's rows (or, with ``events``, its event lines)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [line for line in lines if ("_event" in line) == events]
 
 
 def wait_for_lines(path: Path, count: int, timeout: float = 30) -> list[dict[str, Any]]:
@@ -133,6 +135,12 @@ def test_shadow_rollout_runs_alone_and_logs_both_arms(arms: Shell, tmp_path: Pat
     with urllib.request.urlopen(url + "/rollout") as response:
         state = json.loads(response.read())
     assert state["arms"]["challenger"]["rows"] == 40 and "salt" not in state["policy"]
+    assert state["arms"]["challenger"]["model"]["version"] == "churn/2"
+    # The log starts with the arms' models
+    [start] = read_log(log, events=True)
+    assert start["_event"] == "start" and start["_mode"] == "shadow"
+    assert {arm: model["version"] for arm, model in start["_arms"].items()} == {
+        "champion": "churn/1", "challenger": "churn/2"}
 
 
 def test_rollout_refuses_a_changed_arm(arms: Shell, tmp_path: Path) -> None:
@@ -384,6 +392,15 @@ def test_cli_serves_a_rollout_of_a_model_and_reports_it(arms: Shell, store_dir: 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("rollout (shadow): ")
     assert "30 labelled paired rows" in done.stdout
+    # monitor reads the same log: the answered rows (without the sticky key) and each arm's
+    # latency and errors
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "monitor",
+                           "churn@production", str(store_dir / "rollouts" / "churn.jsonl")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "churn: 30 rows" in done.stdout
+    assert "serving (champion): 30 requests, 0 failed" in done.stdout
+    assert "serving (challenger): 30 requests, 0 failed" in done.stdout
     # the magic shows the same report, with its figure
     arms.ns["labels"] = {f"q{i}": label for i, label in enumerate(target)}
     shown = arms.run("%mlops rollout churn --labels labels")
@@ -400,3 +417,122 @@ def test_cli_serves_a_rollout_of_a_model_and_reports_it(arms: Shell, store_dir: 
                                "--champion", "@production", "--challenger", "@staging",
                                *option], capture_output=True, text=True, timeout=120)
         assert (done.returncode, done.stderr) == (2, f"jupyter-mlops: {message}\n")
+
+
+def write_rollout_log(path: Path, log: Any, arms: dict[str, Any]) -> None:
+    """A rollout log as the server writes it: a start event naming the arms, then the rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = {"_ts": time.time(), "_event": "start", "_mode": str(log["_mode"].iloc[0]),
+             "_share": 0.5, "_arms": arms}
+    path.write_text("".join(json.dumps(line) + "\n"
+                            for line in [start, *log.to_dict("records")]))
+
+
+def test_promote_gate_rollout_follows_the_report(arms: Shell, store_dir: Path,
+                                                 tmp_path: Path) -> None:
+    from jupyter_mlops.errors import PromotionError
+    from jupyter_mlops.store.registry import get_version
+
+    store = arms.store()
+    champion, challenger = (get_version(store, f"churn@{stage}")
+                            for stage in ("production", "staging"))
+    models = {"champion": {"run_id": champion.run_id, "version": champion.ref},
+              "challenger": {"run_id": challenger.run_id, "version": challenger.ref}}
+    log_path = store_dir / "rollouts" / "churn.jsonl"
+    # Given a served rollout where the challenger is as good as the champion
+    log, labels = stream("shadow", 2000, 0.8, 0.8, seed=4)
+    write_rollout_log(log_path, log, models)
+    # Then the rollout gate refuses, with the report's reason
+    with pytest.raises(PromotionError, match="rollout verdict 'keep': no difference shown yet "
+                       "on 2000 labelled rows"):
+        mlops.promote("churn@staging", name="churn", stage="production", gate="rollout",
+                      labels=labels, reason="rollout", verify=False, store=store)
+    with pytest.raises(PromotionError, match="no labels yet"):
+        mlops.promote("churn@staging", name="churn", stage="production", gate="rollout",
+                      reason="rollout", verify=False, store=store)
+    # and a model that is not the rollout's challenger cannot use its verdict
+    log, labels = stream("shadow", 4000, 0.80, 0.85, seed=1)
+    write_rollout_log(log_path, log, models)
+    with pytest.raises(PromotionError, match=f"the rollout's challenger is {challenger.ref} "
+                       rf"\(run {challenger.run_id}\), not run {champion.run_id}: its verdict "
+                       r"\('promote challenger'\) is about another model"):
+        mlops.promote("churn@production", name="churn", stage="production", gate="rollout",
+                      labels=labels, reason="rollout", verify=False, store=store)
+    # When the challenger is better by a known margin, it is promoted (the CLI's --labels)
+    (tmp_path / "labels.csv").write_text("request_id,label\n" + "".join(
+        f"{key},{label}\n" for key, label in labels.items()))
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "transition", "churn",
+                           str(challenger.version), "production", "--gate",
+                           "rollout(min_improvement=0.001)", "--labels",
+                           str(tmp_path / "labels.csv"), "--reason", "won the rollout",
+                           "--no-verify"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert get_version(store, "churn@production").version == challenger.version
+    event = store.events(challenger.ref)[0]
+    assert event.detail["gate"]["verdict"] == "promote challenger"
+    assert event.detail["gate"]["expression"] == "rollout(min_improvement=0.001) (churn)"
+    with pytest.raises(PromotionError, match="labels are what the rollout gate judges"):
+        mlops.promote("churn_small", name="churn", labels=labels, store=store)
+
+
+def test_share_changes_are_audited_in_the_log_and_the_store(arms: Shell, store_dir: Path,
+                                                            tmp_path: Path) -> None:
+    import os
+
+    token = "s" * 24
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_mlops.cli", "serve", "churn", "--champion",
+         "@production", "--challenger", "@staging", "--mode", "canary", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        env={**os.environ, rollout.TOKEN_VARIABLE: token})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, 90)
+        status, _, state = post(url + "/admin/share", {"share": 0.3},
+                                {"Authorization": f"Bearer {token}"})
+        assert status == 200 and state["policy"]["share"] == 0.3
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # the rollout's log records the change after its start
+    start, change = read_log(store_dir / "rollouts" / "churn.jsonl", events=True)
+    assert (start["_event"], start["_share"]) == ("start", 0.1)
+    assert (change["_event"], change["_previous"], change["_share"], change["_client"]) == (
+        "share", 0.1, 0.3, "127.0.0.1")
+    # and the store's audit log, the rollout being of a registered model
+    [event] = arms.store().events("rollout:churn")
+    assert event.action == "rollout-share"
+    assert (event.detail["previous"], event.detail["share"]) == (0.1, 0.3)
+    assert event.detail["arms"]["challenger"]["version"] == "churn/2"
+
+
+def test_a_share_change_that_cannot_be_audited_is_not_made(arms: Shell, tmp_path: Path
+                                                           ) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="canary", store=arms.store())
+    served = rollout.Rollout(bundle, rollout.serve.RequestLog(tmp_path / "log.jsonl"))
+
+    def refuse(change: dict[str, Any]) -> None:
+        raise OSError("the store is read-only")
+
+    served.on_share = refuse
+    with Served(rollout.create_app(served, token="t" * 16)) as url:
+        status, _, answer = post(url + "/admin/share", {"share": 0.5},
+                                 {"Authorization": "Bearer " + "t" * 16})
+    assert status == 503 and "could not be audited: OSError" in answer["error"]
+    assert served.policy.share == 0.1
+    assert [e["_event"] for e in read_log(tmp_path / "log.jsonl", events=True)] == ["start"]
+
+
+def test_a_shadow_rollout_loads_the_challenger_once(arms: Shell, tmp_path: Path) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="shadow", store=arms.store())
+    served = rollout.Rollout(bundle)
+    try:
+        # only in its shadow process: this one holds the champion alone
+        assert set(served.arms) == {"champion"} and served.shadow is not None
+        assert served.shadow.process.is_alive()
+        assert served.state()["arms"]["challenger"]["model"]["version"] == "churn/2"
+    finally:
+        served.close()

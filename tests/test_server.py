@@ -339,6 +339,8 @@ async def test_gate_preview_is_the_promotion_decision(jp_fetch: Any, store_path:
     code, message = await failure(jp_fetch, "runs", ids["train"], "gate", expression="f1>0.5")
     assert code == 400 and "f1" in message
     assert (await failure(jp_fetch, "runs", ids["train"], "gate", expression="champion"))[0] == 400
+    code, message = await failure(jp_fetch, "runs", ids["train"], "gate", expression="rollout")
+    assert code == 400 and "--gate rollout --labels FILE" in message
     assert (await failure(jp_fetch, "runs", ids["train"], "gate"))[0] == 400
 
 

@@ -5,6 +5,7 @@ server's (an IdentityProvider mapping tokens to users), the authorization jupyte
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ from jupyter_mlops.server.handlers import APPROVALS
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 TOKENS = {"alice-token": "alice", "bob-token": "bob", "carol-token": "carol",
-          "mallory-token": "mallory"}
+          "mallory-token": "mallory", "dave-token": "dave"}
+GROUPS = {"dave": ["leads", "staff"]}  # what the identity says of a user's groups
+
+
+@dataclass
+class GroupUser(User):
+    """A user with the groups an identity provider (a login service) knows."""
+
+    groups: list[str] = field(default_factory=list)
 
 
 class TokenUsers(IdentityProvider):
@@ -28,7 +37,7 @@ class TokenUsers(IdentityProvider):
 
     async def get_user_token(self, handler: Any) -> User | None:  # type: ignore[override]
         name = TOKENS.get(self.get_token(handler) or "")
-        return User(name) if name else None
+        return GroupUser(name, groups=GROUPS.get(name, [])) if name else None
 
 
 class NoApprovalsForMallory(Authorizer):
@@ -136,3 +145,28 @@ async def test_no_identity_is_403(jp_fetch: Any, store_path: Path) -> None:
     seed(store_path)
     code, _ = await call(jp_fetch, "nobody", "approvals")
     assert code == 403
+
+
+async def test_a_policy_naming_a_group_the_identity_gives(jp_fetch: Any, store_path: Path
+                                                         ) -> None:
+    seed(store_path)
+    with open_store(store_path) as store:
+        approvals.set_policy("production", allowed=["@leads"], store=store, actor="admin")
+    code, asked = await call(jp_fetch, "alice", "models", "demo-model", "versions", "1",
+                             "stage", body={"stage": "production", "reason": "ship it",
+                                            "verify": False})
+    assert code == 202
+    number = str(asked["request"]["id"])
+    # the listing says who may decide: dave, a lead by his identity; not carol
+    code, listed = await call(jp_fetch, "dave", "approvals")
+    assert listed["groups"] == ["leads", "staff"] and listed["requests"][0]["refusal"] is None
+    code, listed = await call(jp_fetch, "carol", "approvals")
+    assert "carol may not approve moves to production: the policy allows @leads" in \
+        listed["requests"][0]["refusal"]
+    code, answer = await call(jp_fetch, "carol", "approvals", number, "approve", body={})
+    assert code == 403
+    code, answer = await call(jp_fetch, "dave", "approvals", number, "approve", body={})
+    assert code == 200 and answer["request"]["status"] == "applied", answer
+    with open_store(store_path) as store:
+        vote = next(e for e in store.events("demo-model/1") if e.action == "approval")
+        assert (vote.actor, vote.detail["as"]) == ("dave", "@leads")

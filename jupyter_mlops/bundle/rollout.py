@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -246,15 +246,31 @@ class Rollout:
             self.policy = Policy.from_dict(json.loads((root / POLICY_FILE).read_text()))
         except (ValueError, TypeError) as exc:
             raise serve.IntegrityError(f"{root / POLICY_FILE}: {exc}") from None
+        shadow = self.policy.mode == "shadow"  # the challenger loads in its own process only
         self.arms = {arm: serve.Model(root / arm, trusted=trusted, trust_code=trust_code)
-                     for arm in ARMS}
+                     for arm in (ARMS[:1] if shadow else ARMS)}
         self.log = log
         self.lock = threading.Lock()  # the log file and the counters
         self.counts = {arm: {"rows": 0, "errors": 0} for arm in ARMS}
         self.shadow_dropped = 0
+        self.on_share: Callable[[dict[str, Any]], None] | None = None
         self.shadow = Shadow(root / ARMS[1], trusted, trust_code, self.policy.sticky_key,
-                             self._record, shadow_queue) if self.policy.mode == "shadow" \
-            else None
+                             self._record, shadow_queue) if shadow else None
+        self.event("start", _share=self.policy.share, _sticky_key=self.policy.sticky_key,
+                   _arms=self.models())
+
+    def models(self) -> dict[str, Any]:
+        """Each arm's model as its bundle's manifest names it (class, run id, version)."""
+        arms = self.manifest.get("arms")
+        return {arm: (arms.get(arm) if isinstance(arms, dict) else None) or {} for arm in ARMS}
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Log an event line (``_event``: ``start``, ``share``) among the rows: the rollout's
+        own record of how it was served."""
+        if self.log is not None:
+            with self.lock:
+                self.log.append(json.dumps({"_ts": time.time(), "_event": kind,
+                                            "_mode": self.policy.mode, **fields}) + "\n")
 
     def close(self) -> None:
         """Let the shadow process score what is queued, then stop it."""
@@ -339,18 +355,26 @@ class Rollout:
     def state(self) -> dict[str, Any]:
         """The policy (without its salt), the arms' models and what each scored."""
         with self.lock:
-            return {"policy": {k: v for k, v in asdict(self.policy).items() if k != "salt"},
-                    "arms": {arm: {"model": model.manifest.get("model", {}),
-                                   **self.counts[arm]} for arm, model in self.arms.items()},
-                    "shadow_dropped": self.shadow_dropped}
+            counts = {arm: dict(self.counts[arm]) for arm in ARMS}
+        return {"policy": {k: v for k, v in asdict(self.policy).items() if k != "salt"},
+                "arms": {arm: {"model": model, **counts[arm]}
+                         for arm, model in self.models().items()},
+                "shadow_dropped": self.shadow_dropped}
 
-    def set_share(self, share: Any) -> float:
-        """Change the challenger's share at runtime (canary and ab)."""
+    def set_share(self, share: Any, client: str | None = None) -> float:
+        """Change the challenger's share at runtime (canary and ab); logged as a ``share``
+        event (with the client's address). :attr:`on_share` (``jupyter-mlops serve`` sets it
+        to audit the change in the store) runs first: when it raises, nothing changes."""
         share = check_share(share)
         if self.policy.mode == "shadow":
             raise serve.RequestError("a shadow rollout scores every row with both arms: it has "
                                      "no share to change", 409)
+        previous = self.policy.share
+        if self.on_share is not None:  # audited first: a change it cannot record is not made
+            self.on_share({"share": share, "previous": previous, "client": client,
+                           "mode": self.policy.mode, "arms": self.models()})
         self.policy.share = share
+        self.event("share", _share=share, _previous=previous, _client=client)
         return share
 
 
@@ -425,11 +449,15 @@ def create_app(rollout: Rollout, token: str | None = None) -> Any:
             value = json.loads(body)
             if not isinstance(value, dict) or set(value) != {"share"}:
                 raise ValueError('send {"share": NUMBER}')
-            changed = rollout.set_share(value["share"])
+            changed = rollout.set_share(value["share"],
+                                        request.client.host if request.client else None)
         except serve.RequestError as exc:
             return error(str(exc), exc.status)
         except ValueError as exc:
             return error(str(exc), 400)
+        except Exception as exc:  # noqa: BLE001 -- the audit hook failed: nothing changed
+            return error(f"the share was not changed: it could not be audited: "
+                         f"{type(exc).__name__}: {exc}", 503)
         print(f"rollout: challenger share set to {changed}", file=sys.stderr, flush=True)
         return JSONResponse(rollout.state())
 
@@ -445,7 +473,10 @@ def create_app(rollout: Rollout, token: str | None = None) -> Any:
     ], lifespan=lifespan)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,
+         on_share: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """Serve the rollout bundle the options name; ``on_share`` is called with each share
+    change before it is made (see :meth:`Rollout.set_share`)."""
     parser = argparse.ArgumentParser(description="Serve this jupyter-mlops rollout bundle.")
     serve.add_server_options(parser, here=HERE, what="rollout directory",
                              logged="each row's arm, predictions, latency and errors")
@@ -460,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.log_requests else None
         rollout = Rollout(Path(args.bundle).resolve(), log, trusted=args.trust,
                           trust_code=args.trust_code)
+        rollout.on_share = on_share
     except (serve.IntegrityError, trust.ModelRefused, ValueError, OSError) as exc:
         print(f"serve.py: {exc}", file=sys.stderr)
         return 2

@@ -30,6 +30,8 @@ import math
 import numbers
 import socket
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,6 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 MAX_JSON_DEPTH = 32  # a scoring payload needs 4 levels; Python's decoder recurses per level
 INT64 = 2**63
-LOG_FIELDS = ("_ts", "_prediction")  # what a request log adds to each scored row
 LOG_MAX_BYTES = 50 * 1024 * 1024
 LOG_KEEP = 5
 
@@ -449,12 +450,15 @@ def _is_request_log(path: Path) -> bool:
         row = json.loads(first)
     except ValueError:
         return False
-    return isinstance(row, dict) and "_ts" in row and "_prediction" in row
+    return isinstance(row, dict) and "_ts" in row and bool({"_prediction", "_error", "_event"}
+                                                           & set(row))
 
 
 class RequestLog:
-    """Scored rows appended as JSON lines (features, ``_ts``, ``_prediction``), rotated:
-    past ``max_bytes`` the file moves to ``.1`` (then ``.2``...; ``keep`` are kept)."""
+    """Scored rows appended as JSON lines (features, ``_ts``, ``_prediction``, and the
+    request's ``_request_id`` and ``_latency_ms``), a line per failed request (``_error``,
+    HTTP ``_status``), rotated: past ``max_bytes`` the file moves to ``.1`` (then
+    ``.2``...; ``keep`` are kept)."""
 
     def __init__(self, path: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> None:
         self.path, self.max_bytes, self.keep = path, max_bytes, keep
@@ -472,13 +476,20 @@ class RequestLog:
                 older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
         self.path.replace(self.path.with_name(f"{self.path.name}.1"))
 
-    def write(self, frame: pd.DataFrame, predictions: list[Any]) -> None:
-        import time
-
+    def write(self, frame: pd.DataFrame, predictions: list[Any], request: dict[str, Any] | None
+              = None) -> None:
+        """Log scored rows; ``request``: fields of the request every line carries."""
         stamp = time.time()
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
-        self.append("".join(json.dumps({**row, "_ts": stamp, "_prediction": prediction}) + "\n"
+        self.append("".join(json.dumps({**row, "_ts": stamp, **(request or {}),
+                                        "_prediction": prediction}) + "\n"
                             for row, prediction in zip(records, predictions, strict=True)))
+
+    def failure(self, request_id: str, latency_ms: float, error: str, status: int) -> None:
+        """Log a request that was not answered: why, and its HTTP status."""
+        self.append(json.dumps({"_ts": time.time(), "_request_id": request_id,
+                                "_latency_ms": round(latency_ms, 3), "_error": error[:1000],
+                                "_status": status}) + "\n")
 
     def append(self, lines: str) -> None:
         """Append JSON lines, rotating first when they would pass ``max_bytes``."""
@@ -521,23 +532,43 @@ class Model:
         return frame.to_numpy() if self.as_array else frame
 
     def predict(self, payload: Any) -> dict[str, Any]:
-        frame = self.frame(payload)
-        predictions = to_json_list(self.predictor(frame.to_numpy() if self.as_array else frame))
+        """The predictions of a request; logged (with its latency, or its failure) when the
+        server keeps a request log."""
+        start = time.perf_counter()
+        try:
+            frame = self.frame(payload)
+            predictions = to_json_list(
+                self.predictor(frame.to_numpy() if self.as_array else frame))
+        except Exception as exc:
+            if self.log is not None:
+                self.log.failure(uuid.uuid4().hex, (time.perf_counter() - start) * 1000,
+                                 f"{type(exc).__name__}: {exc}", status_of(exc))
+            raise
         if self.log is not None:
-            self.log.write(frame, predictions)
+            self.log.write(frame, predictions, {
+                "_request_id": uuid.uuid4().hex,
+                "_latency_ms": round((time.perf_counter() - start) * 1000, 3)})
         return {"predictions": predictions}
 
 
+def status_of(exc: BaseException) -> int:
+    """The HTTP status a failed request is answered with (as :func:`create_app` answers)."""
+    if isinstance(exc, RequestError):
+        return exc.status
+    return 422 if isinstance(exc, (ValueError, TypeError, KeyError, ArithmeticError)) else 500
+
+
 def create_app(root: Path = HERE, log: RequestLog | None = None,
-               trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False) -> Any:
+               trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False,
+               model: Model | None = None) -> Any:
     """The ASGI application serving the bundle in ``root`` (logging requests to ``log``),
-    loading its model with the allowlist plus ``trusted``."""
+    loading its model with the allowlist plus ``trusted`` (or serving ``model``, loaded)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    model = Model(root, log, trusted=trusted, trust_code=trust_code)
+    model = model or Model(root, log, trusted=trusted, trust_code=trust_code)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

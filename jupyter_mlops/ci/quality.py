@@ -20,6 +20,7 @@ from ..errors import MLOpsError, NoPredictionsError
 from ..lifecycle.champion import ChampionRule, compare_predictions, parse_champion
 from ..lifecycle.gates import evaluate_gate, parse_gate
 from ..lifecycle.monitoring import LOWER_IS_BETTER
+from ..lifecycle.rollout import parse_rollout
 from ..store import Store
 
 if TYPE_CHECKING:
@@ -115,9 +116,18 @@ def gate_checks(store: Store, run: Run, base: Run | None, gates: list[str]) -> l
     for gate in gates:
         try:
             rule = parse_champion(gate)
-            if rule is not None:
-                found.append(champion_check(store, run, base, gate, rule))
-                continue
+            rollout = rule is None and parse_rollout(gate) is not None
+        except MLOpsError as exc:  # a malformed champion(...) or rollout(...) gate: it says which
+            found.append(("gate", "failed", str(exc), {}))
+            continue
+        if rule is not None:
+            found.append(champion_check(store, run, base, gate, rule))
+            continue
+        if rollout:
+            found.append(("gate", "failed", f"{gate}: the rollout gate judges a served rollout "
+                          "with its labels, which CI does not have: use it when promoting", {}))
+            continue
+        try:
             names = {n.id for n in ast.walk(parse_gate(gate)) if isinstance(n, ast.Name)}
             if not names & set(run.metrics):  # a gate for the cells that log its metrics
                 found.append(("gate", "skipped", f"{gate}: the run logs none of its metrics",

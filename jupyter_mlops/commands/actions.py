@@ -94,7 +94,8 @@ def promote(store: Store, args: argparse.Namespace, front: Front) -> str:
     try:
         version = promote(args.run, name=args.name, stage=args.stage, gate=args.gate,
                           reason=args.reason, force=args.force, verify=_verify(args),
-                          data=data, trusted=args.trust, store=store)
+                          data=data, trusted=args.trust, store=store,
+                          labels=_labels(args, front))
     except NoEvaluationDataError as exc:
         why = references.no_eval_data(store, args.run, front)
         if why is None:
@@ -103,13 +104,18 @@ def promote(store: Store, args: argparse.Namespace, front: Front) -> str:
     return f"{'registered' if version.pending else 'promoted'}: {views.format_version(version)}"
 
 
-def transition(store: Store, args: argparse.Namespace) -> str:
+def _labels(args: argparse.Namespace, front: Front) -> Any:
+    """The rollout gate's ``--labels``, read by the front end (None when not given)."""
+    return None if args.labels is None else front.value(args.labels)
+
+
+def transition(store: Store, args: argparse.Namespace, front: Front) -> str:
     """``transition NAME VERSION STAGE``."""
     from ..lifecycle.promotion import transition
 
     version = transition(args.name, args.version, args.stage, args.reason, gate=args.gate,
                          force=args.force, verify=_verify(args), trusted=args.trust,
-                         store=store)
+                         store=store, labels=_labels(args, front))
     return f"{'not moved yet' if version.pending else 'moved'}: {views.format_version(version)}"
 
 
@@ -129,9 +135,25 @@ def policy(store: Store, args: argparse.Namespace) -> str:
 
 def approvals(store: Store, args: argparse.Namespace) -> str:
     """``approvals [NAME]``: the requests waiting, and the policies they wait under."""
-    from ..lifecycle.approvals import pending
+    from ..lifecycle.approvals import pending, stuck
 
-    return views.format_requests(pending(args.name, store=store))
+    return views.format_requests(pending(args.name, store=store),
+                                 [r for r in stuck(store) if args.name in (None, r.name)])
+
+
+def group(store: Store, args: argparse.Namespace) -> str:
+    """``group [show|set|remove] [NAME]``: the approver groups, after the change asked."""
+    from ..lifecycle import approvals
+
+    if args.action != "show" and not args.group:
+        raise ValueError(f"group {args.action} needs the group's NAME")
+    if args.action == "set":
+        if not args.member:
+            raise ValueError("group set NAME needs at least one --member USER")
+        approvals.set_group(args.group, args.member, reason=args.reason, store=store)
+    elif args.action == "remove":
+        approvals.remove_group(args.group, reason=args.reason, store=store)
+    return views.format_groups(approvals.groups(store))
 
 
 def decide(store: Store, args: argparse.Namespace, approve: bool) -> str:
@@ -174,9 +196,11 @@ def export(store: Store, args: argparse.Namespace, front: Front) -> str:
     import shlex
 
     from ..bundle import export_bundle
+    from ..lifecycle.operations import split_log
     from .fronts import this_command
 
-    example = None if args.input_example is None else front.table(args.input_example)
+    example = None if args.input_example is None else split_log(
+        front.table(args.input_example))[0]
     path = export_bundle(args.model, args.path, zip=args.zip, store=store,
                          overwrite=args.overwrite, trusted=args.trust, input_example=example,
                          target=args.target, storage_uri=args.storage_uri)

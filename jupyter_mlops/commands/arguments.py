@@ -72,11 +72,15 @@ def add_drift(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("current", metavar="CUR", help=f"the new data: a {front.source}")
 
 
-def add_check_options(parser: argparse.ArgumentParser) -> None:
+def add_check_options(parser: argparse.ArgumentParser, front: Front) -> None:
     """The options of the checks before a version moves (``promote``, ``transition``)."""
     parser.add_argument("--gate", help='e.g. "auc>=0.9 and f1>0.8", or champion (beat the '
                         "current holder of the stage on the same rows), or champion(min_"
-                        "improvement=0.01, test='bootstrap')")
+                        "improvement=0.01, test='bootstrap'), or rollout (the verdict of the "
+                        "model's served rollout on --labels: promote challenger)")
+    parser.add_argument("--labels", metavar=front.metavar,
+                        help=f"the rollout gate's true targets (a {front.source}) with columns "
+                        "request_id, label and, for requests of several rows, row")
     parser.add_argument("--reason", help="why (recorded in the audit log)")
     parser.add_argument("--force", action="store_true", help="override a failing gate")
     parser.add_argument("--no-verify", action="store_true",
@@ -89,7 +93,7 @@ def add_promote(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("run", metavar="RUN", help=RUN_HELP)
     parser.add_argument("--name", required=True, help="registered model name")
     parser.add_argument("--stage", help="staging, production, archived, or an alias")
-    add_check_options(parser)
+    add_check_options(parser, front)
 
 
 def _version(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +105,7 @@ def add_transition(parser: argparse.ArgumentParser, front: Front) -> None:
     """``transition NAME VERSION STAGE``."""
     _version(parser)
     parser.add_argument("stage", metavar="STAGE", help="staging, production, archived, or an alias")
-    add_check_options(parser)
+    add_check_options(parser, front)
 
 
 def add_delete_version(parser: argparse.ArgumentParser, front: Front) -> None:
@@ -154,9 +158,21 @@ def add_policy(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("--requester-may-approve", action="store_true",
                         help="let the user who asked be one of the approvers (default: not)")
     parser.add_argument("--approver", action="append", default=[], metavar="USER",
-                        help="a user who may approve or reject (repeatable; default: any user)")
+                        help="a user who may approve or reject, or @GROUP for the members of "
+                        "a group (repeatable; default: any user)")
     parser.add_argument("--expires-after", type=float, default=7.0, metavar="DAYS",
                         help="days a request stays open (default 7)")
+    parser.add_argument("--reason", help="why (recorded in the audit log)")
+
+
+def add_group(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``group [show|set|remove] [NAME]``."""
+    parser.add_argument("action", nargs="?", choices=("show", "set", "remove"), default="show",
+                        help="show the groups (default), set or remove one")
+    parser.add_argument("group", nargs="?", metavar="NAME", help="the group (policies name it "
+                        "--approver @NAME)")
+    parser.add_argument("--member", action="append", default=[], metavar="USER",
+                        help="a member (repeatable; set replaces the members)")
     parser.add_argument("--reason", help="why (recorded in the audit log)")
 
 
@@ -416,8 +432,11 @@ COMMANDS = {
     "delete": Command("delete runs' records (audited; their artifact files go later, once "
                       "nothing refers to them)", add_delete),
     "policy": Command("which stage moves need approval, by how many and whom", add_policy),
-    "approvals": Command("the moves waiting for approval", add_approvals),
-    "approve": Command("approve a waiting move (it runs when the policy is met)",
+    "group": Command("approver groups a policy names as --approver @NAME", add_group),
+    "approvals": Command("the moves waiting for approval, and approved moves that never "
+                         "finished", add_approvals),
+    "approve": Command("approve a waiting move (it runs when the policy is met), or retry an "
+                       "approved move that never finished",
                        add_decision),
     "reject": Command("reject a waiting move", add_decision),
     "export": Command("write a deployment bundle", add_export),

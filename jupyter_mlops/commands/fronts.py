@@ -26,8 +26,8 @@ class Front:
     source : what names data: ``"variable"`` or ``"file"``
     metavar : the placeholder of such a name in usages (``VAR``, ``FILE``)
     value : a name → its data (a variable; a .csv/.parquet/.jsonl file, one column → Series)
-    table : a name → a batch of rows (a variable; a file as a DataFrame, without the fields a
-        served bundle's request log adds)
+    table : a name → a batch of rows (a variable; a file as a DataFrame, a served bundle's
+        request log with its fields: ``monitor`` reads them, others drop them)
     """
 
     prog: str
@@ -60,11 +60,9 @@ def _file(path: str) -> Any:
 
 
 def _batch(path: str) -> Any:
-    from ..bundle.serve import LOG_FIELDS
     from ..data.tables import read_table
 
-    frame = read_table(path, squeeze=False)
-    return frame.drop(columns=[c for c in LOG_FIELDS if c in frame.columns])
+    return read_table(path, squeeze=False)
 
 
 COMMAND_LINE = Front("jupyter-mlops", "file", "FILE", _file, _batch)

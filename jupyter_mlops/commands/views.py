@@ -171,12 +171,21 @@ def format_policies(policies: list[Any]) -> str:
     return "\n".join(p.describe() for p in policies)
 
 
-def format_requests(requests: list[Any]) -> str:
-    """Approval requests, one line each (and the reason asked)."""
-    if not requests:
-        return "no approval requests are waiting"
-    return "\n".join(f"{r.describe()}; expires {_when(r.expires_at)}"
-                     + (f"\n    why: {r.reason}" if r.reason else "") for r in requests)
+def format_requests(requests: Sequence[Any], stuck: Sequence[Any] = ()) -> str:
+    """Approval requests, one line each (and the reason asked); then the approved moves that
+    never finished."""
+    lines = [f"{r.describe()}; expires {_when(r.expires_at)}"
+             + (f"\n    why: {r.reason}" if r.reason else "") for r in requests]
+    lines += [f"{r.describe()} — never finished: approve it again to retry" for r in stuck]
+    return "\n".join(lines) or "no approval requests are waiting"
+
+
+def format_groups(groups: dict[str, list[str]]) -> str:
+    """The approver groups, one line each."""
+    if not groups:
+        return ("no approver groups (make one with `group set NAME --member USER...`; a policy "
+                "names it --approver @NAME)")
+    return "\n".join(f"@{name}: {', '.join(members)}" for name, members in groups.items())
 
 
 def format_models(frame: pd.DataFrame) -> str:

@@ -5,7 +5,10 @@ stage="production")`` and ``transition(...)`` register a request instead of movi
 version, and :func:`approve` by enough users (never the requester, unless the policy says so)
 carries the move out through the same checks as an unguarded move (gate, fresh-virtualenv
 verification, :func:`~.promotion.move_version`). :func:`reject` closes a request; requests
-expire. Each step is an audit event. The acting user is
+expire. A policy names approvers by user name or ``@GROUP`` (:func:`set_group` keeps groups
+in the store; the Jupyter server adds the groups its identity gives the user). A request
+whose approved move never finished (:func:`stuck`) is retried by approving it again. Each
+step is an audit event. The acting user is
 :func:`~jupyter_mlops.capture.environment.user` (``$JUPYTER_MLOPS_USER``, else the OS user)
 unless ``actor`` is given: the Jupyter server passes the identity its ``IdentityProvider``
 authenticated.
@@ -13,13 +16,15 @@ authenticated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ..capture.environment import user
-from ..errors import ApprovalError, PromotionError
+from ..errors import ApprovalError, NotAllowedError, PromotionError
 from ..store import Store, approvals, open_store
-from ..store.approvals import DEFAULT_EXPIRY, ApprovalRequest, Policy
+from ..store.approvals import DEFAULT_EXPIRY, STUCK_AFTER, ApprovalRequest, Policy
+from ..store.audit import append_event
 from .promotion import Move, move_version
 
 
@@ -34,7 +39,8 @@ def set_policy(stage: str = "production", *, approvers: int = 1,
     stage : the stage (or alias) to guard
     approvers : how many distinct users must approve
     requester_may_approve : whether the user who asked may approve (default: no)
-    allowed : the user names who may approve or reject; empty: any user
+    allowed : the user names, and ``@GROUP`` for a group's members, who may approve or
+        reject; empty: any user
     expires_after : seconds a request stays open (default 7 days)
     reason : why; recorded in the audit log
     """
@@ -74,24 +80,33 @@ class Decision:
 
 
 def approve(request_id: int, *, reason: str | None = None, store: Store | None = None,
-            actor: str | None = None) -> Decision:
+            actor: str | None = None, groups: Collection[str] = ()) -> Decision:
     """Approve request ``request_id``; when the policy is met the version moves (its gate
-    and verification run now; a refusal closes the request as ``failed``).
+    and verification run now; a refusal closes the request as ``failed``). ``groups``: the
+    groups the caller's identity puts ``actor`` in, beside the store's.
+
+    Approving a request that is :func:`stuck` (approved, its move never finished) retries
+    the move (audited ``approval-retried``), by a user the policy lets decide it.
 
     Raises
     ------
     NotAllowedError
         the policy does not let this user approve it (the requester, or not on the list).
     ApprovalError
-        the request is unknown, closed or expired, or this user already approved it.
+        the request is unknown, closed or expired, or this user already approved it, or
+        its approved move is still being carried out.
     PromotionError
         approved, but the move's checks refused it (the request is closed as ``failed``).
     """
     store = store or open_store(create=False)
     actor = actor or user()
-    request = approvals.vote(store, request_id, actor=actor, approve=True, reason=reason)
-    if request.status != "approved":
-        return Decision(request)
+    if approvals.get_request(store, request_id).status == "approved":
+        request = _retry(store, request_id, actor, groups, reason)
+    else:
+        request = approvals.vote(store, request_id, actor=actor, approve=True, reason=reason,
+                                 groups=groups)
+        if request.status != "approved":
+            return Decision(request)
     options = request.options
     try:
         move = move_version(request.name, request.version, request.stage, request.reason,
@@ -108,14 +123,58 @@ def approve(request_id: int, *, reason: str | None = None, store: Store | None =
     return Decision(approvals.get_request(store, request.id), move)
 
 
+def _retry(store: Store, request_id: int, actor: str, groups: Collection[str],
+           reason: str | None) -> ApprovalRequest:
+    """Take up a stuck request's move again (audited), if ``actor`` may decide it."""
+    request = approvals.get_request(store, request_id)
+    at = approvals.approved_at(store, request_id) or request.requested_at
+    if request.id not in {r.id for r in approvals.stuck(store)}:
+        raise ApprovalError(f"request {request_id} was approved at {time.ctime(at)} and its "
+                            f"move is being carried out; if that stopped, approve it again "
+                            f"after {time.ctime(at + STUCK_AFTER)} to retry it")
+    member_of = approvals.groups_of(store, actor) | set(groups)
+    refused = request.policy.refusal(actor, request.requested_by, member_of)
+    if refused:
+        raise NotAllowedError(f"request {request_id}: {refused}")
+    with store.transaction() as conn:
+        append_event(conn, actor=actor, action="approval-retried", subject=request.ref,
+                     detail={"request": request.id, "stage": request.stage,
+                             "approved_at": at}, reason=reason)
+    return request
+
+
 def reject(request_id: int, *, reason: str | None = None, store: Store | None = None,
-           actor: str | None = None) -> Decision:
+           actor: str | None = None, groups: Collection[str] = ()) -> Decision:
     """Reject request ``request_id`` (one rejection closes it); same rules as
     :func:`approve` on who may."""
     store = store or open_store(create=False)
     return Decision(approvals.vote(store, request_id, actor=actor or user(), approve=False,
-                                   reason=reason))
+                                   reason=reason, groups=groups))
 
 
-__all__ = ["ApprovalRequest", "Decision", "Policy", "approve", "pending", "policies",
-           "reject", "remove_policy", "set_policy"]
+def stuck(store: Store | None = None) -> list[ApprovalRequest]:
+    """Approved requests whose move never finished (see :func:`approve` to retry one)."""
+    return approvals.stuck(store or open_store(create=False))
+
+
+def set_group(name: str, members: Sequence[str], *, reason: str | None = None,
+              store: Store | None = None, actor: str | None = None) -> list[str]:
+    """Create or replace the approver group ``name``: policies name it ``@name``; audited."""
+    store = store or open_store(create=False)
+    return approvals.set_group(store, name, members, actor=actor or user(), reason=reason)
+
+
+def remove_group(name: str, *, reason: str | None = None, store: Store | None = None,
+                 actor: str | None = None) -> None:
+    """Remove the approver group ``name``; audited."""
+    store = store or open_store(create=False)
+    approvals.remove_group(store, name, actor=actor or user(), reason=reason)
+
+
+def groups(store: Store | None = None) -> dict[str, list[str]]:
+    """The approver groups: name → members."""
+    return approvals.groups(store or open_store(create=False))
+
+
+__all__ = ["ApprovalRequest", "Decision", "Policy", "approve", "groups", "pending", "policies",
+           "reject", "remove_group", "remove_policy", "set_group", "set_policy", "stuck"]

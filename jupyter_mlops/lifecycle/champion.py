@@ -21,7 +21,6 @@ The result says which metric decided, both values, by how much, and the test's p
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 
 from ..errors import GateError
 from ..frameworks.models import as_estimator, is_classifier
-from .gates import Condition, GateResult, check_gate_length
+from .gates import Condition, GateResult, parse_call
 
 CHAMPION = "champion"
 CLASSIFIER_METRICS = ("roc_auc", "log_loss", "brier", "accuracy")
@@ -81,33 +80,18 @@ class ChampionRule:
 def parse_champion(gate: str | None) -> ChampionRule | None:
     """The rule of a champion gate (``champion`` or ``champion(...)``), None for any other
     gate; raises :class:`GateError` for a malformed one."""
-    if gate is None or not gate.strip().lower().startswith(CHAMPION):
+    options = parse_call(gate, CHAMPION, ("metrics", "min_improvement", "test", "alpha"),
+                         "champion, or champion(min_improvement=0.01, test='bootstrap', "
+                         "alpha=0.05, metrics=['log_loss'])")
+    if options is None:
         return None
-    text = gate.strip()
-    if text.lower() == CHAMPION:
-        return ChampionRule()
-    check_gate_length(text)  # within it Python's parser cannot run out of stack or memory
-    try:
-        node = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        node = None
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id.lower() == CHAMPION and not node.args):
-        raise GateError(f"gate {gate!r}: write champion, or champion(min_improvement=0.01, "
-                        "test='bootstrap', alpha=0.05, metrics=['log_loss'])")
-    options: dict[str, Any] = {}
-    for keyword in node.keywords:
-        if keyword.arg not in ("metrics", "min_improvement", "test", "alpha"):
-            raise GateError(f"gate {gate!r}: unknown option {keyword.arg!r} (options: metrics, "
-                            "min_improvement, test, alpha)")
-        try:
-            value = ast.literal_eval(keyword.value)
-        except ValueError:
-            raise GateError(f"gate {gate!r}: {keyword.arg} takes a number, a string or a list "
-                            "of metric names") from None
-        if keyword.arg == "metrics":
-            value = (value,) if isinstance(value, str) else tuple(value)
-        options[keyword.arg] = value
+    metrics = options.get("metrics")
+    if isinstance(metrics, str):
+        options["metrics"] = (metrics,)
+    elif "metrics" in options:
+        if not isinstance(metrics, (list, tuple)):
+            raise GateError(f"gate {gate!r}: metrics takes a metric name or a list of them")
+        options["metrics"] = tuple(metrics)
     return ChampionRule(**options)
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import GateError
 
@@ -145,6 +147,38 @@ def check_gate_length(expression: str) -> None:
     if len(expression) > MAX_GATE_CHARS:
         raise GateError(f"gate {expression[:40]!r}... is {len(expression)} characters long; a "
                         f"gate has at most {MAX_GATE_CHARS}")
+
+
+def parse_call(gate: str | None, name: str, options: Sequence[str], usage: str
+               ) -> dict[str, Any] | None:
+    """The options of a gate written like a call: ``{}`` for ``name``, ``{"k": v}`` for
+    ``name(k=v)`` (each value a literal, parsed and never evaluated); None when the gate is
+    not ``name``'s. :class:`GateError` for a malformed one (``usage`` shows how to write it)
+    or an option not in ``options``. The champion and rollout gates are written this way."""
+    if gate is None or not re.match(rf"{name}\b", gate.strip(), re.IGNORECASE):
+        return None
+    text = gate.strip()
+    if text.lower() == name:
+        return {}
+    check_gate_length(text)  # within it Python's parser cannot run out of stack or memory
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        node = None
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id.lower() == name and not node.args):
+        raise GateError(f"gate {gate!r}: write {usage}")
+    values: dict[str, Any] = {}
+    for keyword in node.keywords:
+        if keyword.arg is None or keyword.arg not in options:
+            raise GateError(f"gate {gate!r}: unknown option {keyword.arg!r} (options: "
+                            f"{', '.join(options)})")
+        try:
+            values[keyword.arg] = ast.literal_eval(keyword.value)
+        except ValueError:
+            raise GateError(f"gate {gate!r}: {keyword.arg} takes a number, a string or a list "
+                            "of them") from None
+    return values
 
 
 def _too_deep(expression: str) -> GateError:

@@ -1,4 +1,5 @@
-"""Monitoring: new data against a model's training reference profile, and its performance.
+"""Monitoring: new data against a model's training reference profile, its performance, and
+(for a serving request log) its latency and errors (:mod:`.operations`).
 
 Every check is stored as a monitoring batch (time, size, per-column drift, performance,
 verdict), so drift over time is a query; alerts also go to the audit log.
@@ -26,6 +27,7 @@ from ..frameworks.models import evaluate
 from ..store import Store, open_store
 from ..store.audit import append_event
 from ..store.registry import get_version, is_model_ref, parse_model_ref
+from .operations import Alert, as_records, breaches, split_log
 from .promotion import eval_data_names
 
 HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
@@ -37,17 +39,6 @@ DRIFT_ALERTS = ("important", "any", "dataset")  # see drift_alerts
 
 class MonitorError(MLOpsError, ValueError):
     """The data or labels cannot be checked against the model (it says what is wrong)."""
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A threshold crossed: data drift, or a performance drop."""
-
-    kind: str
-    subject: str
-    value: float
-    threshold: float
-    message: str
 
 
 @dataclass
@@ -62,6 +53,7 @@ class MonitorResult:
     alerts: list[Alert] = field(default_factory=list)
     batch_id: int | None = None
     notes: list[str] = field(default_factory=list)  # drifted columns that raised no alert
+    operations: pd.DataFrame | None = None  # per arm, from a request log (see .operations)
 
     @property
     def drifted(self) -> bool:
@@ -80,6 +72,12 @@ class MonitorResult:
         for key, figures in self.performance.items():
             lines.append(f"  {key}: {figures['current']:.4g} now vs {figures['training']:.4g} "
                          "at training")
+        for arm, row in (self.operations if self.operations is not None else
+                         pd.DataFrame()).iterrows():
+            lines.append(f"  serving ({arm}): {int(row['requests'])} requests, "
+                         f"{int(row['errors'])} failed ({row['error_rate']:.2%}), "
+                         f"{int(row['refused'])} refused; latency "
+                         f"p50 {row['latency_p50_ms']:.4g} ms, p99 {row['latency_p99_ms']:.4g} ms")
         lines += [f"  ALERT {a.message}" for a in self.alerts] or ["  no alerts"]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -103,7 +101,8 @@ class MonitorResult:
                 "drifted": self.drifted, "share_drifted": self.report.share_drifted,
                 "columns": json.loads(frame.to_json(orient="records")),
                 "performance": self.performance, "alerts": [asdict(a) for a in self.alerts],
-                "batch_id": self.batch_id, "notes": self.notes}
+                "batch_id": self.batch_id, "notes": self.notes,
+                "operations": None if self.operations is None else as_records(self.operations)}
 
 
 @dataclass
@@ -236,12 +235,15 @@ def monitor(
     Parameters
     ----------
     model_ref : ``"name@stage"``, ``"name/3"``, a run id/name, or a bundle path
-    data : the batch's features (a DataFrame with the training columns)
+    data : the batch's features (a DataFrame with the training columns), or a serving request
+        log as read from its .jsonl (the answered rows are the batch; its latency and errors,
+        per rollout arm, are checked too)
     labels : the true targets of the batch, to compare performance with training
     thresholds : ``{"share": 0.5}`` (share of drifted columns that makes the batch drifted),
         ``{"accuracy": 0.05}`` (largest allowed drop of a metric — by default accuracy and
-        roc_auc 0.05, r2 0.1 are watched; ``"performance"`` sets one limit for all), or a
-        column name for that column's drift test cut-off
+        roc_auc 0.05, r2 0.1 are watched; ``"performance"`` sets one limit for all),
+        ``{"latency_p99_ms": 1000, "error_rate": 0.01}`` (the defaults: a request log's
+        operational alerts), or a column name for that column's drift test cut-off
     name : what to file the batch under (default: the model's registered name)
     drift_alert : when drift raises an alert besides the dataset verdict (see
         :func:`drift_alerts`): ``"important"`` (default) for a drifted column the model
@@ -255,7 +257,14 @@ def monitor(
     store = store or open_store()
     limits = dict(thresholds or {})
     target = _resolve(model_ref, store)
-    frame = _check_data(data, target.profile)
+    features, operations = split_log(data if isinstance(data, pd.DataFrame)
+                                     else pd.DataFrame(data))
+    if operations is not None and features.empty:
+        raise MonitorError(f"the request log holds no answered rows to check: "
+                           f"{int(operations['requests'].sum())} requests, "
+                           f"{int(operations['errors'].sum())} failed, "
+                           f"{int(operations['refused'].sum())} refused")
+    frame = _check_data(features, target.profile)
     columns = {k: v for k, v in limits.items() if k in target.profile["columns"]}
     report = drift(target.profile, frame, thresholds=columns or None,
                    share=float(limits.get("share", 0.5)))
@@ -264,8 +273,10 @@ def monitor(
     if labels is not None:
         performance, performance_alerts = _performance(target, frame, labels, limits)
         alerts += performance_alerts
+    if operations is not None:
+        alerts += breaches(operations, limits)
     result = MonitorResult(name or target.label, target.run_id, len(frame), report,
-                           performance, alerts, notes=notes)
+                           performance, alerts, notes=notes, operations=operations)
     result.batch_id = _record(store, result)
     return result
 

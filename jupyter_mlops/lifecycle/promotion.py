@@ -1,8 +1,9 @@
 """Promotion: a tracked model becomes a registered version, through gates, with an audit trail.
 
 ``promote(run, name=..., stage=..., gate=...)`` checks the gate (an expression over the run's
-metrics, or ``"champion"``: beat the current holder of the stage on the same evaluation data,
-re-scored now), verifies the deployment bundle in a fresh virtualenv before ``production``,
+metrics; ``"champion"``: beat the current holder of the stage on the same evaluation data,
+re-scored now; or ``"rollout"``: the verdict of the model's served rollout, with labels),
+verifies the deployment bundle in a fresh virtualenv before ``production``,
 and records the decision — passed, refused or forced — in the audit log.
 """
 
@@ -25,6 +26,7 @@ from ..store.approvals import ApprovalRequest
 from ..store.registry import ModelVersion, get_version, register_version
 from .champion import CHAMPION, ChampionRule, compare_models, parse_champion
 from .gates import Condition, GateResult, evaluate_gate
+from .rollout import parse_rollout, rollout_gate
 
 
 def _model_output(store: Store, run_id: str, variable: str | None) -> tuple[str, str]:
@@ -86,6 +88,7 @@ def promote(
     trusted: list[str] | None = None,
     store: Store | None = None,
     actor: str | None = None,
+    labels: Any = None,
 ) -> ModelVersion:
     """Register the model of a run as the next version of ``name``, gated and audited.
 
@@ -98,14 +101,21 @@ def promote(
     run_or_model : run id, unique id prefix, run name, or a model reference (``other/2``)
     name : the registered model's name
     stage : ``staging``, ``production``, ``archived``, or a free alias such as ``champion``
-    gate : an expression over the run's metrics (``"auc>=0.9 and f1>0.8"``) or ``"champion"``
+    gate : an expression over the run's metrics (``"auc>=0.9 and f1>0.8"``), ``"champion"``
         (see :mod:`jupyter_mlops.champion`; options: ``"champion(min_improvement=0.01,
-        test='bootstrap')"``)
+        test='bootstrap')"``) or ``"rollout"``: the run's model is the challenger of the
+        rollout of ``name`` (``jupyter-mlops serve NAME --champion … --challenger …``) and
+        :func:`~jupyter_mlops.lifecycle.rollout.rollout_report` says ``promote challenger``
+        on its request log and ``labels`` (options: ``"rollout(min_improvement=0.01,
+        log='requests.jsonl')"``, see :class:`~jupyter_mlops.lifecycle.rollout.RolloutRule`)
     reason : why; recorded in the audit log (required with ``force``)
     force : promote even when the gate fails (recorded as a gate override)
     verify : build the bundle, serve it from a fresh virtualenv and compare its answers
         before promoting; default True for ``production``. ``False`` is recorded.
     data : ``(X, y)`` evaluation data for ``gate="champion"``
+    labels : the rollout's true targets for ``gate="rollout"`` (a mapping request id →
+        label, or a frame with ``request_id``, ``label`` and, for requests of several rows,
+        ``row``)
     model_variable : which model, when the run produced several
     trusted : exact type or function names the model may contain beyond the bundle loader's
         allowlist, for the bundle built and served by the verification (``--trust``)
@@ -131,7 +141,7 @@ def promote(
     audit = check_move(store, name=name, run_id=run_id, variable=variable, stage=stage,
                        gate=gate, reason=reason, force=force,
                        verify=False if policy else verify, data=data, trusted=trusted,
-                       actor=actor)
+                       actor=actor, labels=labels)
     if policy is not None:
         audit["verification"] = "when the move to the stage is approved"
     version = register_version(store, name=name, run_id=run_id, model_fingerprint=fingerprint,
@@ -146,7 +156,7 @@ def promote(
 def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: str | None,
                gate: str | None, reason: str | None, force: bool, verify: bool | None,
                data: tuple[Any, Any] | None, trusted: list[str] | None = None,
-               actor: str | None = None) -> dict[str, Any]:
+               actor: str | None = None, labels: Any = None) -> dict[str, Any]:
     """The gate and the verification of putting a run's model under ``name`` at ``stage``:
     what :func:`promote` and a :func:`transition` to production both decide by.
 
@@ -158,9 +168,15 @@ def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: st
                              "(reason=..., --reason TEXT): it is audited")
     audit: dict[str, Any] = {}
     actor = actor or user()
+    rollout = parse_rollout(gate)
+    if labels is not None and rollout is None:
+        raise PromotionError("labels are what the rollout gate judges a served rollout by: "
+                             "give them with gate='rollout' (--gate rollout), or leave them out")
     if gate is not None:
         rule = parse_champion(gate)
-        if rule is not None:
+        if rollout is not None:
+            result: GateResult = rollout_gate(store, name, run_id, labels, rollout)
+        elif rule is not None:
             candidate = store.load_model(run_id, variable)
             result = champion_gate(store, name, stage or "production", candidate, data, rule)
         else:
@@ -220,7 +236,7 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
                  gate: str | None = None, force: bool = False, verify: bool | None = None,
                  data: tuple[Any, Any] | None = None, trusted: list[str] | None = None,
                  store: Store | None = None, actor: str | None = None,
-                 request: int | None = None) -> Move:
+                 request: int | None = None, labels: Any = None) -> Move:
     """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it); audited.
 
     When an approval policy guards ``stage``, nothing moves yet: a request waits for the
@@ -232,7 +248,8 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
     ``reason``; the ``gate`` runs (by default the expression gate the version was registered
     with, re-checked) and the bundle is verified in a fresh virtualenv unless
     ``verify=False`` (audited). A move elsewhere runs a ``gate`` only when one is given.
-    ``trusted`` widens the bundle loader's allowlist for the verification, as in ``promote``.
+    ``trusted`` widens the bundle loader's allowlist for the verification, and ``labels``
+    are the rollout gate's, as in ``promote``.
 
     Raises
     ------
@@ -246,12 +263,12 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
     if request is None:
         policy = approvals.policy_for(store, stage)
         if policy is not None:
-            if gate is not None and parse_champion(gate) is not None:
+            if gate is not None and _needs_data(gate):
                 raise ApprovalError(
-                    "the champion gate re-scores both models on evaluation data, which an "
-                    f"approver does not hold; moves to {stage} wait for approval: give an "
-                    "expression gate, or promote with the champion gate (it runs when the "
-                    "version is registered)")
+                    f"the {gate.split('(')[0].strip()} gate judges data (evaluation rows, a "
+                    f"rollout's labels) which an approver does not hold; moves to {stage} wait "
+                    "for approval: give an expression gate, or promote with this gate (it runs "
+                    "when the version is registered)")
             options = {"gate": gate, "force": force or None, "verify": verify,
                        "trusted": trusted or None}  # what the approved move runs with
             pending = approvals.create_request(
@@ -261,7 +278,7 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
     else:
         approvals.check_approved(store, request, name, version, stage)
     checks = _checks(store, current, stage, reason, gate=gate, force=force, verify=verify,
-                     data=data, trusted=trusted, actor=actor)
+                     data=data, trusted=trusted, actor=actor, labels=labels)
     with store.transaction() as conn:
         moved = registry.transition(store, name, version, stage, actor=actor, reason=reason,
                                     detail={**checks, **({"request": request} if request
@@ -274,8 +291,8 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
 
 def _checks(store: Store, current: ModelVersion, stage: str, reason: str | None, *,
             gate: str | None, force: bool, verify: bool | None,
-            data: tuple[Any, Any] | None, trusted: list[str] | None, actor: str
-            ) -> dict[str, Any]:
+            data: tuple[Any, Any] | None, trusted: list[str] | None, actor: str,
+            labels: Any = None) -> dict[str, Any]:
     """The checks :func:`move_version` runs before moving ``current`` to ``stage``."""
     checks: dict[str, Any] = {}
     if stage == "production":
@@ -283,22 +300,29 @@ def _checks(store: Store, current: ModelVersion, stage: str, reason: str | None,
             raise PromotionError(f"moving {current.ref} to production needs a reason "
                                  "(reason=..., --reason TEXT): it is audited")
         recorded = (current.gate or {}).get("expression")
-        if gate is None and isinstance(recorded, str) and not recorded.startswith(CHAMPION):
+        if gate is None and isinstance(recorded, str) and not _needs_data(recorded):
             gate = recorded
     if stage == "production" or gate is not None:
         checks = check_move(store, name=current.name, run_id=current.run_id,
                             variable=current.model_variable, stage=stage, gate=gate,
                             reason=reason, force=force, verify=verify, data=data,
-                            trusted=trusted, actor=actor)
+                            trusted=trusted, actor=actor, labels=labels)
     return checks
+
+
+def _needs_data(gate: str) -> bool:
+    """Whether a gate judges data beyond the run's metrics (champion: evaluation rows;
+    rollout: the rollout's labels): it runs when given, never re-checked later."""
+    text = gate.strip().lower()
+    return text.startswith(CHAMPION) or parse_rollout(text.split("(")[0]) is not None
 
 
 def transition(name: str, version: int, stage: str, reason: str | None = None, *,
                gate: str | None = None, force: bool = False, verify: bool | None = None,
                data: tuple[Any, Any] | None = None, trusted: list[str] | None = None,
-               store: Store | None = None) -> ModelVersion:
+               store: Store | None = None, labels: Any = None) -> ModelVersion:
     """Move version ``version`` of ``name`` to ``stage`` (or point an alias at it), checked
     and audited as :func:`move_version` says; returns the moved version (not moved yet, with
     ``pending`` set, when the move waits for approval)."""
     return move_version(name, version, stage, reason, gate=gate, force=force, verify=verify,
-                        data=data, trusted=trusted, store=store).version
+                        data=data, trusted=trusted, store=store, labels=labels).version

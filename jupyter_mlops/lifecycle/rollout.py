@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import MLOpsError
+from ..errors import GateError, MLOpsError
+from .gates import Condition, GateResult, parse_call
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -87,11 +89,24 @@ class RolloutReport:
     comparison: Comparison | None
     verdict: str
     reasons: list[str] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    earlier_rows: int = 0
 
     def summary(self) -> str:
         """The report as text."""
         lines = [f"rollout ({self.mode}): {self.verdict}"]
         lines += [f"  because {reason}" for reason in self.reasons]
+        if self.models:
+            lines.append(" · ".join(f"{arm} {_model_name(self.models[arm])}" for arm in ARMS))
+        changes = [e for e in self.events if e.get("_event") == "share"]
+        if changes:
+            last = changes[-1]
+            lines.append(f"share changed {len(changes)} time(s), last to {last.get('_share')} "
+                         f"at {_when(last.get('_ts'))}")
+        if self.earlier_rows:
+            lines.append(f"({self.earlier_rows} logged rows of earlier rollouts of other models "
+                         "left out)")
         lines.append(self.arms.to_string(float_format=lambda v: f"{v:.4g}"))
         if self.agreement is not None:
             lines.append(f"agreement on the same rows: {self.agreement:.2%}")
@@ -110,11 +125,8 @@ class RolloutReport:
                               title=f"rollout ({self.mode}): {self.verdict}")
 
 
-def read_log(log: str | Path | pd.DataFrame, store: Store | None = None) -> pd.DataFrame:
-    """The rollout log as a frame: a frame as it is, a .jsonl file with its rotated
-    predecessors (``.1`` …, oldest first), or a rollout name (its log in the store)."""
-    if isinstance(log, pd.DataFrame):
-        return log
+def _lines(log: str | Path, store: Store | None) -> tuple[Path, list[dict[str, Any]]]:
+    """The log's path and its lines, rotated predecessors (``.1`` …) first."""
     path = Path(log)
     if not path.exists() and isinstance(log, str) and NAME.fullmatch(log):
         from ..store import open_store
@@ -128,13 +140,84 @@ def read_log(log: str | Path | pd.DataFrame, store: Store | None = None) -> pd.D
     if not path.exists():
         raise MLOpsError(f"no rollout log at {path}: serve the rollout with --log-requests "
                          "(jupyter-mlops serve NAME --champion … logs to the store)")
-    rows = [json.loads(line) for p in paths for line in p.read_text().splitlines()
-            if line.strip()]
-    frame = pd.DataFrame(rows)
+    lines = []
+    for p in paths:
+        text = p.read_text().splitlines()
+        for number, line in enumerate(text, 1):
+            if not line.strip():
+                continue
+            try:
+                lines.append(json.loads(line))
+            except ValueError:  # a last line cut by a crash: the rest of the log still counts
+                if number != len(text):
+                    raise MLOpsError(f"{p} line {number} is not JSON: not a rollout's request "
+                                     "log") from None
+    return path, lines
+
+
+def _arms_of(event: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a start event served: each arm's run id and version."""
+    arms = event.get("_arms")
+    arms = arms if isinstance(arms, dict) else {}
+    models = [arms.get(arm) for arm in ARMS]
+    return tuple(m.get(key) if isinstance(m, dict) else None for m in models
+                 for key in ("run_id", "version"))
+
+
+@dataclass
+class RolloutLog:
+    """A rollout's request log: the rows scored by the latest rollout of the same two models
+    (rows of an earlier rollout of other models are left out, and counted), and its events
+    (``start``: the arms' models and the share; ``share``: a change by the admin endpoint)."""
+
+    rows: pd.DataFrame
+    events: list[dict[str, Any]] = field(default_factory=list)
+    earlier_rows: int = 0
+
+    @property
+    def models(self) -> dict[str, dict[str, Any]]:
+        """Each arm's model (``run_id``, ``version``, ``class``) as the latest start logged."""
+        starts = [e for e in self.events if e.get("_event") == "start"]
+        arms = starts[-1].get("_arms") if starts else None
+        return {arm: dict((arms or {}).get(arm) or {}) for arm in ARMS} if arms else {}
+
+
+def _when(stamp: Any) -> str:
+    """A logged time stamp, local and readable (``?`` when it is not one)."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(stamp)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "?"
+
+
+def _model_name(model: Mapping[str, Any]) -> str:
+    """``churn/2 (run 01M…)`` for a logged arm's model."""
+    run = f"run {model.get('run_id')}"
+    return f"{model['version']} ({run})" if model.get("version") else run
+
+
+def read_log(log: str | Path | pd.DataFrame, store: Store | None = None) -> RolloutLog:
+    """The rollout log: a frame as it is, a .jsonl file with its rotated predecessors (``.1``
+    …, oldest first), or a rollout name (its log in the store)."""
+    if isinstance(log, pd.DataFrame):
+        return RolloutLog(log)
+    path, lines = _lines(log, store)
+    events, rows, served, segment = [], [], [], None
+    for line in lines:
+        if "_event" in line:
+            events.append(line)
+            if line["_event"] == "start":
+                segment = _arms_of(line)
+        else:
+            rows.append(line)
+            served.append(segment)
+    latest = next((_arms_of(e) for e in reversed(events) if e["_event"] == "start"), None)
+    kept = [row for row, arms in zip(rows, served, strict=True) if arms == latest]
+    frame = pd.DataFrame(kept)
     if frame.empty or not {"_request_id", "_row", "_arm", "_prediction"} <= set(frame.columns):
-        raise MLOpsError(f"{path} is not a rollout's request log (no _request_id, _row and "
-                         "_arm fields)")
-    return frame
+        raise MLOpsError(f"{path} is not a rollout's request log, or it has no rows yet (no "
+                         "_request_id, _row and _arm fields)")
+    return RolloutLog(frame, events, len(rows) - len(kept))
 
 
 def _labels(labels: Any, label_column: str) -> pd.DataFrame:
@@ -212,7 +295,8 @@ def rollout_report(log: str | Path | pd.DataFrame, labels: Any = None, *,
         raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
     if not 0 < alpha < 1 or plan < 1:
         raise ValueError("alpha must be between 0 and 1, and plan at least 1")
-    frame = read_log(log, store)
+    logged = read_log(log, store)
+    frame = logged.rows
     frame = frame.assign(_request_id=frame["_request_id"].astype(str),
                          _error=frame["_error"] if "_error" in frame.columns else None)
     mode = str(frame["_mode"].iloc[-1]) if "_mode" in frame.columns else "canary"
@@ -254,7 +338,8 @@ def rollout_report(log: str | Path | pd.DataFrame, labels: Any = None, *,
         verdict = KEEP
         reasons.append(f"no difference shown yet on {comparison.rows} labelled rows: keep "
                        "serving and collecting labels")
-    return RolloutReport(mode, arms, agreement, comparison, verdict, reasons)
+    return RolloutReport(mode, arms, agreement, comparison, verdict, reasons, logged.models,
+                         logged.events, logged.earlier_rows)
 
 
 def _compare(frame: pd.DataFrame, both: pd.DataFrame | None, truth: pd.DataFrame, metric: str,
@@ -290,3 +375,101 @@ def _compare(frame: pd.DataFrame, both: pd.DataFrame | None, truth: pd.DataFrame
     mean, width = confidence_sequence(values, alpha, plan)
     return Comparison(metric, mean, mean - width, mean + width, len(values),
                       both is not None, alpha, plan)
+
+
+ROLLOUT = "rollout"
+_RULE_USAGE = ("rollout, or rollout(log='rollouts/churn.jsonl', metric='accuracy', alpha=0.05, "
+               "min_improvement=0.01, max_error_increase=0.01, label_column='label')")
+
+
+@dataclass(frozen=True)
+class RolloutRule:
+    """The rollout gate's options: which log (default: the registered model's rollout in the
+    store) and the :func:`rollout_report` options it decides with."""
+
+    log: str | None = None
+    metric: str | None = None
+    alpha: float = 0.05
+    min_improvement: float = 0.0
+    max_error_increase: float = 0.01
+    label_column: str = "label"
+
+    def __post_init__(self) -> None:
+        for key in ("log", "metric", "label_column"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, str) and 0 < len(value) <= 1000):
+                raise GateError(f"rollout gate: {key} is a name or a path, got {value!r:.40}")
+        if self.metric is not None and self.metric not in METRICS:
+            raise GateError(f"rollout gate: unknown metric {self.metric!r}; use one of "
+                            f"{', '.join(METRICS)}")
+        for key in ("alpha", "min_improvement", "max_error_increase"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value < 0:
+                raise GateError(f"rollout gate: {key} is a number ≥ 0, got {value!r:.40}")
+        if not 0 < self.alpha < 1:
+            raise GateError(f"rollout gate: alpha is a level between 0 and 1, got {self.alpha}")
+
+    def describe(self) -> str:
+        """The rule as it is written, e.g. ``rollout(min_improvement=0.01)``."""
+        options = [f"{k}={v!r}" for k, v in vars(self).items()
+                   if v != RolloutRule.__dataclass_fields__[k].default]
+        return ROLLOUT + (f"({', '.join(options)})" if options else "")
+
+
+def parse_rollout(gate: str | None) -> RolloutRule | None:
+    """The rule of a rollout gate (``rollout`` or ``rollout(...)``), None for any other gate;
+    :class:`GateError` for a malformed one."""
+    options = parse_call(gate, ROLLOUT, tuple(RolloutRule.__dataclass_fields__), _RULE_USAGE)
+    return None if options is None else RolloutRule(**options)
+
+
+@dataclass
+class RolloutGateResult(GateResult):
+    """A rollout gate's outcome: the report's verdict and its reasons."""
+
+    verdict: str = ""
+    reasons: list[str] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The verdict and why (the refusal's or the pass's reason)."""
+        return f"rollout verdict '{self.verdict}': {'; '.join(self.reasons)}"
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form, for the audit log."""
+        return {**super().as_dict(), "verdict": self.verdict, "reasons": self.reasons,
+                "models": self.models}
+
+
+def rollout_gate(store: Store, name: str, run_id: str, labels: Any,
+                 rule: RolloutRule | None = None) -> RolloutGateResult:
+    """Pass when the rollout of ``name`` (or ``rule.log``) says ``promote challenger`` and
+    its challenger is the model of ``run_id``; else refuse with the report's reasons.
+
+    The log's latest start names the arms' runs (a log from before it did is trusted to be
+    of this challenger). ``labels`` are the rollout's true targets, as for
+    :func:`rollout_report`; without them the verdict is ``keep`` and the gate refuses.
+    """
+    rule = rule or RolloutRule()
+    report = rollout_report(rule.log or name, labels, metric=rule.metric,
+                            label_column=rule.label_column, alpha=rule.alpha,
+                            min_improvement=rule.min_improvement,
+                            max_error_increase=rule.max_error_increase, store=store)
+    verdict, reasons = report.verdict, list(report.reasons)
+    conditions = [Condition(f"rollout verdict is '{PROMOTE}'", float(verdict == PROMOTE), 1.0,
+                            verdict == PROMOTE)]
+    if report.comparison is not None:
+        comparison = report.comparison
+        conditions.append(Condition(f"{comparison.metric} improvement lower bound > "
+                                    f"{rule.min_improvement:g}", comparison.low,
+                                    rule.min_improvement, comparison.low > rule.min_improvement))
+    challenger = report.models.get(ARMS[1], {}).get("run_id")
+    if challenger is not None and challenger != run_id:
+        conditions.append(Condition(f"the rollout's challenger is run {run_id}", 0.0, 1.0, False))
+        reasons = [f"the rollout's challenger is {_model_name(report.models[ARMS[1]])}, not "
+                   f"run {run_id}: its verdict ('{verdict}') is about another model"]
+        verdict = "not this model's rollout"
+    passed = all(c.passed for c in conditions)
+    return RolloutGateResult(f"{rule.describe()} ({rule.log or name})", passed, conditions,
+                             verdict, reasons, report.models)

@@ -148,7 +148,7 @@ class MLOpsMagics(Magics):
         print(actions.promote(store, args, front))
 
     def _transition(self, store: Store, args: argparse.Namespace, front: Front) -> None:
-        print(actions.transition(store, args))
+        print(actions.transition(store, args, front))
 
     def _delete_version(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.delete_version(store, args))
@@ -182,6 +182,9 @@ class MLOpsMagics(Magics):
 
     def _policy(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.policy(store, args))
+
+    def _group(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.group(store, args))
 
     def _approvals(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.approvals(store, args))

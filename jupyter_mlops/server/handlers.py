@@ -39,7 +39,9 @@ from ..lifecycle import approvals
 from ..lifecycle.champion import parse_champion
 from ..lifecycle.gates import MAX_GATE_CHARS, evaluate_gate
 from ..lifecycle.promotion import move_version, promote
+from ..lifecycle.rollout import parse_rollout
 from ..store import Store, open_store
+from ..store import approvals as store_approvals
 from ..store.lineage import lineage
 from ..store.listing import MAX_SEARCH_CHARS, count_runs, run_keys, runs_page
 from ..store.registry import MAX_VERSION, versions
@@ -120,6 +122,20 @@ class MLOpsHandler(APIHandler):
     def actor(self) -> str:
         """The authenticated user's name: who acts, for the audit log and the policies."""
         return str(self.current_user.username)
+
+    @property
+    def actor_groups(self) -> list[str]:
+        """The groups the server's identity puts the user in, for policies naming ``@GROUP``:
+        a ``groups`` attribute of its user, or JupyterHub's (``hub_user["groups"]``); none
+        for jupyter_server's own users."""
+        user = self.current_user
+        groups = getattr(user, "groups", None)
+        if groups is None:
+            hub = getattr(user, "hub_user", None)
+            groups = hub.get("groups") if isinstance(hub, dict) else None
+        if not isinstance(groups, (list, tuple, set, frozenset)):
+            return []
+        return [g for g in groups if isinstance(g, str) and 0 < len(g) <= 200][:1000]
 
     def int_argument(self, name: str, default: int, *, low: int = 0,
                      high: int = MAX_OFFSET) -> int:
@@ -352,6 +368,10 @@ class GateHandler(MLOpsHandler):
         if parse_champion(expression) is not None:
             raise BadRequest("the champion gate scores both models on evaluation data: it runs "
                              "when the model is promoted")
+        if parse_rollout(expression) is not None:
+            raise BadRequest("the rollout gate reads the served rollout's log and its labels: "
+                             "it runs when the model is promoted (jupyter-mlops promote --gate "
+                             "rollout --labels FILE)")
         self.reply(evaluate_gate(expression, self.store.get_run(run_id).metrics).as_dict())
 
 
@@ -453,11 +473,16 @@ class ApprovalsHandler(MLOpsHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
+        name = self.text_argument("name")
         waiting = await _in_worker(approvals.pending, store_path=self.store.directory,
-                                   name=self.text_argument("name"), actor=self.actor)
-        self.reply({"requests": [r.as_dict() for r in waiting],
+                                   name=name, actor=self.actor)
+        stuck = [r for r in approvals.stuck(self.store) if name in (None, r.name)]
+        member_of = set(self.actor_groups) | store_approvals.groups_of(self.store, self.actor)
+        self.reply({"requests": [{**r.as_dict(), "refusal": r.policy.refusal(
+                        self.actor, r.requested_by, member_of)} for r in waiting],
+                    "stuck": [r.as_dict() for r in stuck],
                     "policies": [dataclasses.asdict(p) for p in approvals.policies(self.store)],
-                    "user": self.actor})
+                    "user": self.actor, "groups": sorted(member_of)})
 
 
 class DecisionHandler(MLOpsHandler):
@@ -473,7 +498,8 @@ class DecisionHandler(MLOpsHandler):
         decide = approvals.approve if decision == "approve" else approvals.reject
         outcome = await _in_worker(decide, store_path=self.store.directory,
                                    request_id=bounded_int("request", request, 1, MAX_VERSION),
-                                   reason=body["reason"], actor=self.actor)
+                                   reason=body["reason"], actor=self.actor,
+                                   groups=self.actor_groups)
         moved = outcome.move.version if outcome.move else None
         self.reply({"request": outcome.request.as_dict(),
                     "version": dataclasses.asdict(moved) if moved else None})

@@ -1,13 +1,17 @@
 """Approval policies and the requests that wait for them — every change audited.
 
 A :class:`Policy` says that moving a version to a stage needs approval: how many approvers,
-whether the requester may be one of them, who may approve (user names; empty: anyone) and
-how long a request stays open. A move under a policy becomes an :class:`ApprovalRequest`
-that keeps a copy of the policy it was made under; approvals and rejections are votes, one
-per user; a request is ``pending`` until it is ``approved`` (then ``applied`` or ``failed``
-when the move runs its checks), ``rejected`` or ``expired``. Every change appends an event
-in its own transaction: policies under the subject ``policy:STAGE``, requests under the
-version's ``NAME/VERSION``.
+whether the requester may be one of them, who may approve (user names, and ``@GROUP`` for the
+members of a group: a group kept in the store, or one the Jupyter server's identity says the
+user is in; empty: anyone) and how long a request stays open. A move under a policy becomes
+an :class:`ApprovalRequest` that keeps a copy of the policy it was made under; approvals
+and rejections are votes, one per user; a request is ``pending`` until it is ``approved``
+(then ``applied`` or ``failed`` when the move runs its checks), ``rejected`` or
+``expired``. A request left ``approved`` (the process carrying the move out died) is
+:func:`stuck` after :data:`STUCK_AFTER`: it is shown, and approving it again retries the
+move. Every change appends an event in its own transaction: policies under the subject
+``policy:STAGE``, groups under ``group:NAME``, requests under the version's
+``NAME/VERSION``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +33,9 @@ if TYPE_CHECKING:
 DAY = 86400.0
 DEFAULT_EXPIRY = 7 * DAY
 MAX_APPROVERS = 100
+MAX_MEMBERS = 1000
+STUCK_AFTER = 3600.0  # seconds an approved move may take (a fresh-virtualenv verification)
+GROUP = "@"  # an approver entry naming a group: @reviewers
 OPEN = ("pending", "approved")  # approved: the move is being checked and carried out
 
 
@@ -40,7 +48,7 @@ class Policy:
     stage : the stage (or alias) this policy guards
     approvers : how many distinct users must approve
     requester_may_approve : whether the user who asked may be one of them
-    allowed : the user names who may approve or reject; empty: any user
+    allowed : the user names (and ``@GROUP`` names) who may approve or reject; empty: any
     expires_after : seconds a request stays open
     """
 
@@ -64,7 +72,10 @@ class Policy:
             if not isinstance(name, str) or not name.strip() or len(name) > 200:
                 raise ValueError(f"an approver is a user name of 1 to 200 characters, got "
                                  f"{str(name)[:40]!r}")
-        if self.allowed and len(set(self.allowed)) < self.approvers:
+            if name.startswith(GROUP):
+                check_name(name[1:], "group")
+        if self.allowed and not any(a.startswith(GROUP) for a in self.allowed) and \
+                len(set(self.allowed)) < self.approvers:
             raise ValueError(f"{self.approvers} approvals are needed but only "
                              f"{len(set(self.allowed))} user(s) may approve: name more "
                              "approvers, or need fewer approvals")
@@ -79,15 +90,25 @@ class Policy:
         return (f"{self.stage}: {self.approvers} approval{'s' * (self.approvers > 1)} {who}, "
                 f"{requester}; requests expire after {expiry}")
 
-    def refusal(self, actor: str, requester: str) -> str | None:
-        """Why ``actor`` may not approve or reject a request of ``requester`` (None: may)."""
+    def refusal(self, actor: str, requester: str, groups: Collection[str] = ()
+                ) -> str | None:
+        """Why ``actor`` (a member of ``groups``) may not approve or reject a request of
+        ``requester`` (None: may)."""
         if actor == requester and not self.requester_may_approve:
             return (f"{actor} asked for this move, and the {self.stage} policy needs approval "
                     "by someone else")
-        if self.allowed and actor not in self.allowed:
-            return (f"{actor} may not approve moves to {self.stage}: the policy allows "
-                    f"{', '.join(self.allowed)}")
+        if self.allowed and self.entry(actor, groups) is None:
+            member = f" (a member of {', '.join(sorted(groups))})" if groups else ""
+            return (f"{actor}{member} may not approve moves to {self.stage}: the policy "
+                    f"allows {', '.join(self.allowed)}")
         return None
+
+    def entry(self, actor: str, groups: Collection[str] = ()) -> str | None:
+        """The entry of ``allowed`` that lets ``actor`` decide: the name, else the first
+        ``@GROUP`` of one of ``groups``; None when none does (or ``allowed`` is empty)."""
+        if actor in self.allowed:
+            return actor
+        return next((a for a in self.allowed if a.startswith(GROUP) and a[1:] in groups), None)
 
 
 @dataclass(frozen=True)
@@ -294,10 +315,13 @@ def create_request(store: Store, *, name: str, version: int, stage: str, policy:
 
 
 def vote(store: Store, request_id: int, *, actor: str, approve: bool,
-         reason: str | None = None) -> ApprovalRequest:
+         reason: str | None = None, groups: Collection[str] = ()) -> ApprovalRequest:
     """Record ``actor``'s approval or rejection; audited (``approval`` / ``rejection``). One
     rejection rejects the request; enough approvals make it ``approved`` (the caller then
     carries out the move and closes it with :func:`finish`).
+
+    ``actor`` is a member of the store's groups that name it and of ``groups`` (those the
+    Jupyter server's identity gives); the audit event says which policy entry let them.
 
     Raises
     ------
@@ -306,6 +330,7 @@ def vote(store: Store, request_id: int, *, actor: str, approve: bool,
     ApprovalError
         the request is closed, expired, or ``actor`` already approved it.
     """
+    member_of = groups_of(store, actor) | set(groups)
     expire_due(store, actor=actor)
     with store.transaction() as conn:
         request = get_request(store, request_id)
@@ -313,7 +338,7 @@ def vote(store: Store, request_id: int, *, actor: str, approve: bool,
             raise ApprovalError(f"request {request_id} is {request.status}"
                                 + (f" ({request.outcome})" if request.outcome else "")
                                 + ": nothing to decide")
-        refused = request.policy.refusal(actor, request.requested_by)
+        refused = request.policy.refusal(actor, request.requested_by, member_of)
         if refused:
             raise NotAllowedError(f"request {request_id}: {refused}")
         if actor in request.approved_by:
@@ -326,7 +351,8 @@ def vote(store: Store, request_id: int, *, actor: str, approve: bool,
         append_event(conn, actor=actor, action="approval" if approve else "rejection",
                      subject=request.ref,
                      detail={"request": request_id, "stage": request.stage,
-                             "approvals": approvals, "needed": request.policy.approvers},
+                             "approvals": approvals, "needed": request.policy.approvers,
+                             "as": request.policy.entry(actor, member_of)},
                      reason=reason)
         if not approve:
             _close(conn, request_id, "rejected", actor, reason, now)
@@ -358,3 +384,63 @@ def finish(conn: sqlite3.Connection, request: ApprovalRequest, *, actor: str, ap
     append_event(conn, actor=actor, action="approval-applied" if applied else "approval-failed",
                  subject=request.ref,
                  detail={"request": request.id, "stage": request.stage, "outcome": outcome})
+
+
+def groups(store: Store) -> dict[str, list[str]]:
+    """Every approver group: name → members."""
+    rows = store.conn.execute("SELECT name, members FROM approval_groups ORDER BY name")
+    return {name: json.loads(members) for name, members in rows}
+
+
+def groups_of(store: Store, actor: str) -> set[str]:
+    """The store's groups ``actor`` is a member of."""
+    return {name for name, members in groups(store).items() if actor in members}
+
+
+def set_group(store: Store, name: str, members: Collection[str], *, actor: str,
+              reason: str | None = None) -> list[str]:
+    """Create or replace group ``name`` (policies name it ``@name``); audited
+    (``group-set``, with the members before and after)."""
+    check_name(name, "group")
+    listed = list(dict.fromkeys(m.strip() for m in members if isinstance(m, str)))
+    if not listed or len(listed) > MAX_MEMBERS or any(
+            not m or len(m) > 200 for m in listed) or len(listed) < len(list(members)):
+        raise ValueError(f"a group has 1 to {MAX_MEMBERS} members, each a user name of 1 to "
+                         "200 characters")
+    with store.transaction() as conn:
+        previous = groups(store).get(name)
+        conn.execute("INSERT INTO approval_groups VALUES (?, ?, ?, ?) ON CONFLICT (name) DO "
+                     "UPDATE SET members = excluded.members, updated_at = excluded.updated_at, "
+                     "updated_by = excluded.updated_by",
+                     [name, json.dumps(listed), time.time(), actor])
+        append_event(conn, actor=actor, action="group-set", subject=f"group:{name}",
+                     detail={"members": listed, "previous": previous}, reason=reason)
+    return listed
+
+
+def remove_group(store: Store, name: str, *, actor: str, reason: str | None = None) -> None:
+    """Remove group ``name`` (a policy naming it then lets no one in by it); audited."""
+    with store.transaction() as conn:
+        previous = groups(store).get(name)
+        if previous is None:
+            raise NotFoundError(f"no approver group {name!r} (groups: "
+                                f"{', '.join(groups(store)) or 'none'})")
+        conn.execute("DELETE FROM approval_groups WHERE name = ?", [name])
+        append_event(conn, actor=actor, action="group-removed", subject=f"group:{name}",
+                     detail={"previous": previous}, reason=reason)
+
+
+def approved_at(store: Store, request_id: int) -> float | None:
+    """When the request got the approval that met its policy (its latest approval)."""
+    row = store.conn.execute("SELECT max(at) FROM approval_votes WHERE request_id = ? AND "
+                             "decision = 'approve'", [request_id]).fetchone()
+    return row[0] if row else None
+
+
+def stuck(store: Store, *, now: float | None = None, after: float = STUCK_AFTER
+          ) -> list[ApprovalRequest]:
+    """Approved requests whose move was not carried out within ``after`` seconds of their
+    approval (the process carrying it out died): approving one again retries the move."""
+    now = time.time() if now is None else now
+    return [r for r in requests(store, status="approved")
+            if (approved_at(store, r.id) or r.requested_at) <= now - after]

@@ -2,11 +2,12 @@
 
 Problems: the schema, SQLite's own check, missing or altered artifacts, the audit chain (its
 hashes, its protective triggers, its anchors: head file, version rows, bundles) and the
-registry against the replayed log. Warnings: what is harmless or needs the user's key, such
-as an artifact file no row refers to (its run was deleted, or a crash came between writing
-a model and committing its run). ``--fix`` removes only those: files named by their sha256
-under ``artifacts/``, older than :data:`GRACE_S` (a run may be about to record a newer one),
-that no row references.
+registry against the replayed log, and approved moves that never finished (the process
+carrying one out died: approving the request again retries it). Warnings: what is harmless
+or needs the user's key, such as an artifact file no row refers to (its run was deleted, or
+a crash came between writing a model and committing its run). ``--fix`` removes only those:
+files named by their sha256 under ``artifacts/``, older than :data:`GRACE_S` (a run may be
+about to record a newer one), that no row references.
 ``--adopt-key`` starts the signed chain on a store that provably never had an audit key.
 """
 
@@ -30,6 +31,7 @@ from .anchors import (
     read_head,
     read_json,
 )
+from .approvals import approved_at, stuck
 from .audit import ADOPT_KEY, append_event, verify_chain
 from .audit import head as chain_head
 from .replay import registry_problems
@@ -74,6 +76,10 @@ def diagnose(store: Store, bundles: list[Path] | None = None) -> Diagnosis:
     for bundle in bundles or []:
         found.problems += _bundle_problems(store, bundle, found)
     found.problems += registry_problems(store.conn)
+    found.problems += [f"approval request {r.id} ({r.ref} → {r.stage}) was approved at "
+                       f"{time.ctime(approved_at(store, r.id) or r.requested_at)} but its move "
+                       f"never finished: `jupyter-mlops approve {r.id}` retries it"
+                       for r in stuck(store)]
     return found
 
 

@@ -292,6 +292,15 @@ def m012_approvals(db: Database) -> None:
     )
 
 
+@migrations()
+def m013_approval_groups(db: Database) -> None:
+    """Named groups of users an approval policy may name as approvers (``@NAME``)."""
+    db.table("approval_groups").create(
+        {"name": str, "members": str, "updated_at": float, "updated_by": str},
+        pk="name", not_null={"members"},
+    )
+
+
 def known_migrations() -> list[str]:
     """Names of every migration this version knows, in order."""
     # without sqlite-utils' plugins: loading them reads every installed distribution's entry

@@ -208,6 +208,8 @@ export interface IApprovalRequest {
   /** approvals still needed */
   missing: number;
   outcome: string | null;
+  /** why the asking user may not decide it (null: may), as the server's policy check says */
+  refusal?: string | null;
 }
 
 /** `GET approvals`: the waiting requests, the policies, and who is asking. */

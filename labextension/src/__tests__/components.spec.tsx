@@ -473,6 +473,28 @@ describe('Pending approvals', () => {
     );
   });
 
+  const leads = {
+    stage: 'production',
+    approvers: 1,
+    requester_may_approve: false,
+    allowed: ['@leads'],
+    expires_after: 604800
+  };
+
+  it('offers the buttons to a group member the server says may decide', async () => {
+    await sidebarWith(waiting('dave', { refusal: null, policy: leads }));
+    await click(button('Models')!);
+    expect(button('Approve request 1')).toBeDefined();
+  });
+
+  it('shows why the server says a user may not decide', async () => {
+    const refusal = 'erin may not approve moves to production: the policy allows @leads';
+    await sidebarWith(waiting('erin', { refusal, policy: leads }));
+    await click(button('Models')!);
+    expect(button('Approve request 1')).toBeUndefined();
+    expect(byLabel('Request 1: wine/2 to production')!.textContent).toContain(refusal);
+  });
+
   it('shows the server’s refusal, and rejects', async () => {
     const api = waiting('carol');
     api.decideError = new APIError(403, 'request 1: carol may not approve moves', true);

@@ -166,6 +166,9 @@ function whyNot(request: IApprovalRequest, user: string | null): string | null {
   if (user === null) {
     return null;
   }
+  if (request.refusal !== undefined) {
+    return request.refusal; // the server's answer: it knows the user's groups
+  }
   if (user === request.requested_by && !request.policy.requester_may_approve) {
     return 'you asked for this move: another user approves it';
   }
