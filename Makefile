@@ -8,8 +8,13 @@ MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 # MLServer (KServe's runtime for MLflow models) serves a KServe bundle in tests/test_kserve.py.
 MLSERVER_VENV := .venv-mlserver
 MLSERVER_STAMP := $(MLSERVER_VENV)/.installed
+# PyTorch, in its own environment (`make test-torch`): the CPU wheel, pinned exactly (an
+# unpinned `torch` from the package index pulls gigabytes of CUDA libraries).
+TORCH_VENV := .venv-torch
+TORCH_STAMP := $(TORCH_VENV)/.installed
+TORCH_PIN := torch==2.13.0
 
-.PHONY: demo test lint bench clean lab labextension ts-test
+.PHONY: demo test test-torch lint bench clean lab labextension ts-test
 
 # The JupyterLab sidebar (labextension/, TypeScript): `pip install -e .` builds it once into
 # jupyter_mlops/labextension/ and installs a copy; this target rebuilds and reinstalls it
@@ -37,6 +42,12 @@ $(MLSERVER_STAMP):
 	    "mlserver-mlflow==1.7.1" "mlflow==3.17.2" skops "lightgbm>=4"
 	touch $@
 
+$(TORCH_STAMP): pyproject.toml
+	python3 -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install --quiet -e ".[test,torch]" "$(TORCH_PIN)"
+	touch $@
+
 ## demo: execute the notebooks headless, show what was recorded and where, export a bundle
 demo: $(STAMP)
 	$(PY) notebooks/run.py notebooks/quickstart.ipynb notebooks/promote_and_deploy.ipynb \
@@ -52,6 +63,12 @@ demo: $(STAMP)
 test: $(STAMP) $(MLFLOW_STAMP) $(MLSERVER_STAMP) $(LABEXT) lint ts-test
 	JUPYTER_MLOPS_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python \
 	    JUPYTER_MLOPS_MLSERVER_PYTHON=$(CURDIR)/$(MLSERVER_VENV)/bin/python $(PY) -m pytest
+
+## test-torch: the PyTorch tests (marker `torch`) and notebooks/pytorch.ipynb, in .venv-torch;
+## (fresh-venv verification installs the requirements.txt pin, the same CPU wheel)
+test-torch: $(TORCH_STAMP) $(LABEXT)
+	$(TORCH_VENV)/bin/python -m pytest -m torch tests
+	$(TORCH_VENV)/bin/python notebooks/run.py notebooks/pytorch.ipynb
 
 ## lab: JupyterLab on notebooks/ with the MLOps sidebar (left bar, "MLOps")
 lab: $(STAMP) $(LABEXT)
@@ -80,4 +97,4 @@ bench:
 	.venv-bench/bin/python benchmarks/bench_track.py
 
 clean:
-	rm -rf $(VENV) $(MLFLOW_VENV) $(MLSERVER_VENV) .venv-bench .mlops notebooks/*.executed.ipynb
+	rm -rf $(VENV) $(MLFLOW_VENV) $(MLSERVER_VENV) $(TORCH_VENV) .venv-bench .mlops notebooks/*.executed.ipynb

@@ -44,7 +44,9 @@ def requirements(run: Run, model: Any = None) -> list[str]:
     packages = {k.lower(): v for k, v in run.environment.get("packages", {}).items()
                 if k.lower() not in NOTEBOOK_ONLY}
     framework = framework_of(model)
-    for name in (*RUNTIME, *((framework.DISTRIBUTION,) if framework is not None else ())):
+    own = getattr(framework, "DISTRIBUTIONS", None) or (
+        (framework.DISTRIBUTION,) if framework is not None else ())
+    for name in (*RUNTIME, *own):
         if name not in packages and (version := _installed(name)):
             packages[name] = version
     return [f"{name}=={version}" for name, version in sorted(packages.items())]
@@ -228,7 +230,9 @@ def mlmodel_yaml(*, run: Run, schema: dict[str, Any], model: Any, trusted: list[
                               "sklearn_version": sklearn.__version__}
     framework = framework_of(model)
     if framework is not None and framework.owns(model):  # not a Pipeline ending in one
-        flavors[framework.NAME] = framework.flavor(model, model_file, trusted)
+        entry = framework.flavor(model, model_file, trusted)
+        if entry is not None:  # None: MLflow's flavor would need a pickle (PyTorch)
+            flavors[framework.NAME] = entry
     inputs = signature_inputs(schema)
     classes = schema["prediction"].get("classes")
     output_type = "double"

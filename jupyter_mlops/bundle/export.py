@@ -134,10 +134,15 @@ def export_bundle(
     stored, fmt, stored_types = store.model_artifact(run_id, variable)
     code: notebook_code.NotebookCode | None = None
     local = notebook_code.notebook_functions(stored_types)
-    if local and fmt == SKOPS:  # functions of the notebook's __main__: carried as code/
-        code = notebook_code.capture(run, local)
-        stored = notebook_code.rebind(stored, local)
-        stored_types = sorted(sio.get_untrusted_types(data=stored))
+    native = BY_NAME.get(fmt)
+    rebind = getattr(native, "rebind", None)  # a framework whose class comes from the notebook
+    if local and (fmt == SKOPS or rebind is not None):  # __main__'s code: carried as code/
+        code = notebook_code.capture(run, local, classes=rebind is not None)
+        if rebind is not None:
+            stored = rebind(stored, trust.CODE_MODULE)
+        else:
+            stored = notebook_code.rebind(stored, local)
+            stored_types = sorted(sio.get_untrusted_types(data=stored))
         with notebook_code.importable(notebook_code.module(code)):
             model = load_model(stored, fmt, stored_types)
     else:

@@ -109,11 +109,14 @@ def _is_literal(node: ast.stmt, target: str) -> bool:
     return True
 
 
-def _free_names(function: ast.FunctionDef) -> list[str]:
-    """Names a function reads from its module's globals (not its own arguments or locals)."""
-    arguments = function.args
-    local = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
-                             *filter(None, [arguments.vararg, arguments.kwarg])]}
+def _free_names(function: ast.FunctionDef | ast.ClassDef) -> list[str]:
+    """Names a function (or a class's body and methods) reads from its module's globals
+    (not its own arguments or locals)."""
+    local: set[str] = set()
+    if isinstance(function, ast.FunctionDef):
+        arguments = function.args
+        local = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                                 *filter(None, [arguments.vararg, arguments.kwarg])]}
     loaded: dict[str, None] = {}
     for node in ast.walk(function):
         if isinstance(node, ast.Name):
@@ -134,8 +137,10 @@ def _free_names(function: ast.FunctionDef) -> list[str]:
     return [name for name in loaded if name not in local and not hasattr(builtins, name)]
 
 
-def capture(run: Run, names: list[str]) -> NotebookCode:
-    """The module holding the notebook functions ``names`` and what they need.
+def capture(run: Run, names: list[str], *, classes: bool = False) -> NotebookCode:
+    """The module holding the notebook functions ``names`` and what they need; with
+    ``classes``, ``names`` may be classes too (a torch module's class, rebuilt by its
+    framework's loader), captured with their methods.
 
     Raises
     ------
@@ -158,6 +163,14 @@ def capture(run: Run, names: list[str]) -> NotebookCode:
             raise BundleError(f"{where}, which none of the recorded cells of run "
                               f"{run.run_id} defines, so it cannot be captured in the bundle: "
                               f"{HINT}")
+        if isinstance(definition.node, ast.ClassDef) and classes:
+            cls = definition.node
+            if cls.decorator_list:
+                raise BundleError(f"{where}, a decorated class, which cannot be captured in "
+                                  f"the bundle: {HINT}")
+            pending += [(dependency, name) for dependency in _free_names(cls)]
+            chosen[name] = _Definition("function", definition.text, cls, definition.cell)
+            continue
         if isinstance(definition.node, ast.ClassDef):
             raise BundleError(f"{where}, a class defined in the notebook, which cannot be "
                               "captured in the bundle: move it into an installed module and "

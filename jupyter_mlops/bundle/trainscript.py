@@ -6,7 +6,7 @@ from ..entities import Run
 
 HEADER = '''"""Re-create the model of run {run_id} ({name}) outside the notebook.
 
-    python train.py [--output retrained.skops]
+    python train.py [--output retrained.skops]  (a torch module: --output model.safetensors)
 
 The cells below are the recorded cell and the earlier cells its inputs came from, in the order
 they ran. jupyter-mlops logging calls become no-ops and IPython magics are skipped.
@@ -42,9 +42,20 @@ def get_ipython():
 
 FOOTER = '''
 # --- save the model -------------------------------------------------------------------------
-import skops.io  # noqa: E402
+import os  # noqa: E402
 
-skops.io.dump({variable}, _args.output)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "code"))
+try:  # the bundle's loader code: a torch module is written as the bundle writes it
+    import mlops_pytorch
+except ImportError:
+    mlops_pytorch = None
+if mlops_pytorch is not None and mlops_pytorch.is_native({variable}):
+    with open(__file__, encoding="utf-8") as _source, open(_args.output, "wb") as _file:
+        _file.write(mlops_pytorch.dump({variable}, [_source.read()], globals()))
+else:
+    import skops.io
+
+    skops.io.dump({variable}, _args.output)
 print(f"wrote {{_args.output}}")
 '''
 

@@ -279,7 +279,7 @@ def load_file(path: Path, trusted: Iterable[str] = ()) -> Any:
     if native is None:
         return load(data, str(path), trusted)
     try:
-        return native.load(data, str(path))
+        return registry.served(native.load(data, str(path)))
     except ImportError as exc:
         raise ModelRefused(f"{path} needs {native.DISTRIBUTION} ({exc}): install the bundle's "
                            "requirements.txt") from None

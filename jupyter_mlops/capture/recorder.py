@@ -33,9 +33,10 @@ from ..frameworks.models import (
     keeps_fitted_state,
     model_params,
     training_history,
+    training_setup,
 )
 from ..frameworks.registry import serialized_once
-from ..frameworks.serialize import dump_model, fingerprint_model
+from ..frameworks.serialize import dump_model, dump_pickle, fingerprint_model
 from ..store import DatasetInfo, ModelInfo, RunResult, Store
 from . import environment
 from .analysis import CellAnalysis, analyze
@@ -344,7 +345,13 @@ class RunRecorder:
                 self.refitted.get(name) if self.failed else None)
             if old == fingerprint:
                 return
-            data, fmt, trusted = dump_model(value)
+            try:  # the recorded cells: where PyTorch finds the module's constructor call
+                data, fmt, trusted = dump_model(
+                    value, [r.source for r in self._slice] + [self.source], self.namespace)
+            except ValueError as exc:
+                self.warnings.append(f"model {name} is stored as a pickle, which cannot be "
+                                     f"bundled: {exc}")
+                data, fmt, trusted = dump_pickle(value)
             result.models.append(ModelInfo(fingerprint, type(value).__name__,
                                            type(value).__module__, data, fmt, trusted))
             result.outputs.append(Entity("model", name, fingerprint, {
@@ -383,7 +390,8 @@ class RunRecorder:
             prefix = "" if len(models) == 1 else entity.name + "."
             model = self.namespace.get(entity.name)
             training = self.training.observed(model)
-            found = {**model_params(model), **(training.params if training else {})}
+            found = {**model_params(model), **(training.params if training else {}),
+                     **training_setup(model, self.source, self.namespace)}
             params.update({prefix + k: v for k, v in found.items()})
         params.update({k: v for k, v in self.analysis.literals.items()
                        if not is_metric_value(k, v) and self._made(k)})

@@ -66,7 +66,7 @@ class TrainWatcher:
 
     def start(self) -> None:
         """Wrap every framework's train function, now or right after its first import."""
-        for framework in FRAMEWORKS:
+        for framework in (f for f in FRAMEWORKS if hasattr(f, "TRAIN")):  # a train function
             module_name = framework.TRAIN[0]
             module = sys.modules.get(module_name)
             if module is not None:

@@ -94,6 +94,17 @@ def model_params(model: Any) -> dict[str, Any]:
             if key not in ("steps", "transformer_list", "estimators")}
 
 
+def training_setup(model: Any, source: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """What a cell trained a native model with that the model does not keep (PyTorch: the
+    optimizer, its learning rate, the epochs of the cell's loop), from the cell's ``source``
+    and the kernel's ``namespace``."""
+    framework = native_framework(model)
+    setup = getattr(framework, "training_params", None)
+    if setup is None:
+        return {}
+    return {key: _plain_param(value) for key, value in setup(model, source, namespace).items()}
+
+
 def input_features(model: Any) -> tuple[list[str] | None, int | None]:
     """The input column names a model was fitted on (None when it saw an unnamed array) and
     their count (None when unknown)."""

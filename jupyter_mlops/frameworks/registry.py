@@ -4,7 +4,11 @@ Each framework is one module with the same names (``NAME``, ``SUFFIX``, ``SKOPS_
 ``owns``, ``is_native``, ``dump``, ``load``, ``check_state``, ``params``, ``curves``,
 ``best_iteration``, ``features``, ``scorer``, ``flavor``): recognising, capturing, storing,
 loading and bundling its models all dispatch through :func:`framework_of`, never through
-checks spread over the package.
+checks spread over the package. Optional names, for frameworks that need them (PyTorch):
+``content`` (what the fingerprint hashes, instead of a pickle), ``NEEDS_CELLS`` with
+``types`` (``dump`` reads the recorded cells; the notebook classes export captures),
+``training_params`` (what the cell trained with), ``served`` (what a bundle serves),
+``DISTRIBUTIONS`` (everything requirements.txt pins), ``rebind``.
 
 Standalone like its framework modules: bundles carry it as ``code/mlops_frameworks.py`` (and
 each framework as ``code/mlops_<name>.py``) so that their loader applies the same checks.
@@ -18,11 +22,12 @@ from types import ModuleType
 from typing import Any
 
 try:  # inside jupyter_mlops
-    from . import lightgbm
+    from . import lightgbm, pytorch
 except ImportError:  # inside a bundle
     import mlops_lightgbm as lightgbm  # type: ignore[import-not-found,no-redef]
+    import mlops_pytorch as pytorch  # type: ignore[import-not-found,no-redef]
 
-FRAMEWORKS: tuple[ModuleType, ...] = (lightgbm,)
+FRAMEWORKS: tuple[ModuleType, ...] = (lightgbm, pytorch)
 BY_NAME = {framework.NAME: framework for framework in FRAMEWORKS}
 
 
@@ -41,6 +46,14 @@ def framework_of(model: Any) -> ModuleType | None:
 def native_framework(model: Any) -> ModuleType | None:
     """The framework of a model kept in its native format (a Booster), else None."""
     return next((f for f in FRAMEWORKS if f.owns(model) and f.is_native(model)), None)
+
+
+def served(model: Any) -> Any:
+    """What a bundle serves for a natively loaded ``model`` (a torch module as an estimator
+    with ``predict``), the model itself for frameworks that need no view."""
+    framework = native_framework(model)
+    view = getattr(framework, "served", None)
+    return view(model) if view is not None else model
 
 
 def skops_types() -> set[str]:

@@ -24,17 +24,27 @@ PICKLE = "pickle"
 
 def fingerprint_model(model: Any) -> str:
     """A content hash of the model's state (equal for equal fitted models)."""
-    data = pickle.dumps(model, protocol=5)
+    framework = native_framework(model)
+    content = getattr(framework, "content", None)
+    data = content(model) if content is not None else pickle.dumps(model, protocol=5)
     return "model:" + xxhash.xxh3_128_hexdigest(data)
 
 
-def dump_model(model: Any) -> tuple[bytes, str, list[str]]:
+def dump_model(model: Any, cells: list[str] | None = None,
+               namespace: dict[str, Any] | None = None) -> tuple[bytes, str, list[str]]:
     """Serialize ``model``; returns ``(bytes, format, trusted_types)``, the format being
-    ``"skops"``, ``"pickle"`` or a framework's name (its native format)."""
+    ``"skops"``, ``"pickle"`` or a framework's name (its native format). A framework that
+    rebuilds the model from the notebook (PyTorch: the constructor call) reads the recorded
+    ``cells`` and the kernel's ``namespace``, and raises ValueError when it cannot (then
+    :func:`dump_pickle` keeps the model for the store only).
+    """
     import skops.io as sio
 
     framework = native_framework(model)
     if framework is not None:
+        if getattr(framework, "NEEDS_CELLS", False):
+            return (framework.dump(model, cells or [], namespace or {}), framework.NAME,
+                    framework.types(model))
         return framework.dump(model), framework.NAME, []
 
     try:
@@ -42,9 +52,14 @@ def dump_model(model: Any) -> tuple[bytes, str, list[str]]:
         trusted = sorted(sio.get_untrusted_types(data=data))
         return data, SKOPS, trusted
     except Exception:  # skops cannot represent some objects: keep them, honestly labelled
-        buffer = io.BytesIO()
-        pickle.dump(model, buffer, protocol=5)
-        return buffer.getvalue(), PICKLE, []
+        return dump_pickle(model)
+
+
+def dump_pickle(model: Any) -> tuple[bytes, str, list[str]]:
+    """``model`` as a pickle: the store's last resort, never bundled."""
+    buffer = io.BytesIO()
+    pickle.dump(model, buffer, protocol=5)
+    return buffer.getvalue(), PICKLE, []
 
 
 def load_model(data: bytes, fmt: str, trusted_types: list[str]) -> Any:

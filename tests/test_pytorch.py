@@ -1,0 +1,210 @@
+"""PyTorch (``torch.nn.Module``) as a first-class framework: captured by ``%%track`` with its
+optimizer, epochs and logged curves, stored as safetensors with its class rebuilt from the
+code slice (never a pickle), bundled, served, replayed, and through the whole flow.
+
+Marker ``torch``: run by ``make test-torch`` in ``.venv-torch`` (torch's CPU wheel); skipped
+where torch or safetensors is not installed, so ``make test`` stays as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import Shell
+
+import jupyter_mlops as mlops
+from jupyter_mlops.bundle import serve, trust
+from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
+from jupyter_mlops.frameworks import pytorch
+
+pytestmark = pytest.mark.torch
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+DATA = """
+import numpy as np
+from sklearn.datasets import load_wine
+from sklearn.model_selection import train_test_split
+wine = load_wine(as_frame=True)
+X = (wine.data - wine.data.mean()) / wine.data.std()
+X_train, X_test, y_train, y_test = train_test_split(
+    X, wine.target.to_numpy(), test_size=0.3, random_state=0, stratify=wine.target)
+"""
+MODULE = """
+import torch
+from torch import nn
+
+class MLP(nn.Module):
+    def __init__(self, n_in, hidden, n_out=3):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
+
+    def forward(self, x):
+        return self.net(x)
+"""
+TRAIN = """%%track mlp --eval X_test y_test
+import jupyter_mlops as mlops
+torch.manual_seed(0)
+model = MLP(X_train.shape[1], hidden=16)
+optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+loss_fn = nn.CrossEntropyLoss()
+features, target = torch.tensor(X_train.to_numpy(), dtype=torch.float32), torch.tensor(y_train)
+for epoch in range(40):
+    optimizer.zero_grad()
+    loss = loss_fn(model(features), target)
+    loss.backward()
+    optimizer.step()
+    mlops.log_metric("train_loss", loss.item(), step=epoch)
+"""
+
+
+@pytest.fixture
+def trained(shell: Shell) -> Shell:
+    for cell in (DATA, MODULE, TRAIN):
+        ran = shell.run(cell)
+        assert ran.result.success, ran.stderr
+    return shell
+
+
+@pytest.fixture
+def bundle(trained: Shell, tmp_path: Path) -> Path:
+    return mlops.export_bundle("mlp", tmp_path / "mlp", store=trained.store())
+
+
+def _predicted(shell: Shell) -> list[int]:
+    with torch.no_grad():
+        out = shell.ns["model"](torch.tensor(shell.ns["X_test"].to_numpy(), dtype=torch.float32))
+    return out.argmax(dim=1).tolist()
+
+
+def test_capture_params_curve_eval_and_a_safetensors_model(trained: Shell) -> None:
+    store = trained.store()
+    run = store.get_run("mlp")
+    assert run.params["module"] == "MLP" and run.params["parameters"] == 13 * 16 + 16 + 16 * 3 + 3
+    assert run.params["optimizer"] == "Adam" and run.params["learning_rate"] == 0.02
+    assert run.params["epochs"] == 40
+    curve = store.metric_history(run.run_id, "train_loss")
+    assert [int(m.step) for m in curve] == list(range(40)) and curve[-1].value < curve[0].value
+    assert run.metrics["accuracy"] > 0.85 and "roc_auc" in run.metrics  # argmax of logits
+    model = next(e for e in run.outputs if e.kind == "model")
+    assert model.name == "model" and model.detail["format"] == "pytorch"
+    data, fmt, types = store.model_artifact(run.run_id, "model")
+    assert fmt == "pytorch" and types == ["__main__.MLP"]
+    meta = pytorch._header(data, "m")["__metadata__"]
+    assert json.loads(meta["init"]) == {"args": [13], "kwargs": {"hidden": 16}}
+    loaded = store.load_model("mlp")  # in the kernel: the notebook's MLP, the stored weights
+    assert isinstance(loaded, trained.ns["MLP"]) and not loaded.training
+    for key, value in trained.ns["model"].state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+
+
+def test_a_module_trained_in_place_is_an_output(trained: Shell) -> None:
+    ran = trained.run("%%track again\nfor step in range(3):\n    optimizer.zero_grad()\n"
+                      "    loss_fn(model(features), target).backward()\n    optimizer.step()\n")
+    assert ran.result.success, ran.stderr
+    run = trained.store().get_run("again")
+    assert [e.name for e in run.outputs if e.kind == "model"] == ["model"]
+    assert run.params["epochs"] == 3 and run.params["optimizer"] == "Adam"
+    unchanged = trained.run("%%track idle\nprint(type(model).__name__)")
+    assert not [e for e in trained.store().get_run("idle").outputs if e.kind == "model"]
+    assert unchanged.result.success
+
+
+def test_bundle_is_safetensors_and_notebook_code_without_a_pickle(bundle: Path,
+                                                                 trained: Shell) -> None:
+    flavors = yaml.safe_load((bundle / "MLmodel").read_text())["flavors"]
+    assert set(flavors) == {"python_function"}  # MLflow's pytorch flavor needs a pickle
+    assert (bundle / "model.safetensors").is_file() and not (bundle / "model.skops").exists()
+    code = (bundle / trust.CODE_PATH).read_text()
+    assert "class MLP(nn.Module):" in code and "from torch import nn" in code
+    requirements = (bundle / "requirements.txt").read_text().split()
+    assert f"torch=={torch.__version__}" in requirements
+    assert any(r.startswith("safetensors==") for r in requirements)
+    loaded = mlops.load_bundle(bundle)  # exported from this store: its code is trusted
+    assert loaded.predict(trained.ns["X_test"]).tolist() == _predicted(trained)
+    with pytest.raises(trust.ModelRefused, match="functions defined in its notebook"):
+        serve.load_model(bundle)  # anyone else must opt in to run the class
+
+
+def _swap_model(bundle: Path, data: bytes) -> None:
+    (bundle / "model.safetensors").write_bytes(data)
+
+
+@pytest.mark.parametrize("crafted", ["pickle", "module", "shapes", "header"])
+def test_files_not_written_by_export_are_refused(bundle: Path, crafted: str) -> None:
+    data = (bundle / "model.safetensors").read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + size])
+    if crafted == "pickle":
+        import pickle
+
+        data = pickle.dumps({"weights": [1, 2, 3]})
+    elif crafted == "module":
+        data = pytorch.rebind(data, "os")
+    elif crafted == "shapes":
+        first = next(k for k, v in header.items() if k != "__metadata__" and len(v["shape"]) == 2)
+        header[first]["shape"] = [1, header[first]["shape"][0] * header[first]["shape"][1]]
+        text = json.dumps(header).encode()
+        data = struct.pack("<Q", len(text)) + text + data[8 + size:]
+    else:
+        data = struct.pack("<Q", 1 << 40) + data[8:]
+    _swap_model(bundle, data)
+    trust.load_code(bundle, allowed=True)  # the class exists: the file itself is refused
+    with pytest.raises(trust.ModelRefused, match="refused"):
+        trust.load_file(bundle / "model.safetensors")
+
+
+def test_train_py_replays_the_same_weights(bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again.safetensors"
+    done = subprocess.run([sys.executable, str(bundle / "train.py"), "--output", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from safetensors.torch import load
+
+    again, shipped = load(out.read_bytes()), load((bundle / "model.safetensors").read_bytes())
+    assert again.keys() == shipped.keys()
+    assert all(torch.equal(again[k], shipped[k]) for k in again)  # seeded: the same training
+    assert pytorch._header(out.read_bytes(), "again")["__metadata__"]["class"] == "MLP"
+
+
+def test_whole_flow_gate_production_serve_monitor(trained: Shell, tmp_path: Path) -> None:
+    """Registry, metric gate, production (fresh-venv verification installs the pinned CPU
+    wheel), the bundle served over HTTP, and monitoring take a torch module unchanged."""
+    store = trained.store()
+    with pytest.raises(mlops.MLOpsError, match="accuracy"):
+        mlops.promote("mlp", name="wine-mlp", stage="production", gate="accuracy >= 1.01",
+                      reason="test", store=store)
+    version = mlops.promote("mlp", name="wine-mlp", stage="production",
+                            gate="accuracy >= 0.85", reason="test", store=store)
+    assert version.stage == "production"
+    register = next(e for e in store.events("wine-mlp") if e.action == "register")
+    assert "served from a fresh virtualenv" in register.detail["verification"]
+    bundle = mlops.export_bundle("wine-mlp@production", tmp_path / "served", store=store)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(bundle / "serve.py"), "--port", str(port),
+                               "--trust-code"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", server, 60)
+        rows = trained.ns["X_test"]
+        body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split",
+                                                                      index=False))})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
+                                         body.encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert json.loads(answer.read())["predictions"] == _predicted(trained)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    watched = mlops.monitor("wine-mlp@production", trained.ns["X_test"],
+                            labels=trained.ns["y_test"], store=store)
+    assert watched.performance["accuracy"]["current"] > 0.85
+    assert np.isfinite(watched.performance["accuracy"]["current"])
