@@ -23,6 +23,7 @@ from conftest import Shell
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle import serve, trust
 from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
+from jupyter_mlops.errors import BundleError
 from jupyter_mlops.frameworks import pytorch
 
 pytestmark = pytest.mark.torch
@@ -116,6 +117,19 @@ def test_a_module_trained_in_place_is_an_output(trained: Shell) -> None:
     unchanged = trained.run("%%track idle\nprint(type(model).__name__)")
     assert not [e for e in trained.store().get_run("idle").outputs if e.kind == "model"]
     assert unchanged.result.success
+
+
+def test_a_module_built_from_a_dict_is_not_bundled(trained: Shell,
+                                                            tmp_path: Path) -> None:
+    ran = trained.run("%%track unpacked\nconfig = {'n_in': 13, 'hidden': 4}\n"
+                      "small = MLP(**config)\nsmall(features).sum().backward()\n"
+                      "torch.optim.SGD(small.parameters(), lr=0.1).step()")
+    assert ran.result.success, ran.stderr
+    run = trained.store().get_run("unpacked")
+    assert any("stored as a pickle, which cannot be bundled" in w and "**kwargs" in w
+               for w in run.warnings)
+    with pytest.raises(BundleError):  # a pickle (where the kernel can make one) never ships
+        mlops.export_bundle("unpacked", tmp_path / "b", store=trained.store())
 
 
 def test_bundle_is_safetensors_and_notebook_code_without_a_pickle(bundle: Path,
