@@ -107,13 +107,17 @@ def test_capture_params_curve_eval_and_a_safetensors_model(trained: Shell) -> No
         assert torch.equal(loaded.state_dict()[key], value)
 
 
-def test_a_module_trained_in_place_is_an_output(trained: Shell) -> None:
-    ran = trained.run("%%track again\nfor step in range(3):\n    optimizer.zero_grad()\n"
+def test_a_module_trained_in_place_is_an_output_scored_on_tensors(trained: Shell) -> None:
+    assert trained.run("Xt = torch.tensor(X_test.to_numpy(), dtype=torch.float32)\n"
+                       "yt = torch.tensor(y_test)").result.success
+    ran = trained.run("%%track again --eval Xt yt\nfor step in range(3):\n"
+                      "    optimizer.zero_grad()\n"
                       "    loss_fn(model(features), target).backward()\n    optimizer.step()\n")
     assert ran.result.success, ran.stderr
     run = trained.store().get_run("again")
     assert [e.name for e in run.outputs if e.kind == "model"] == ["model"]
     assert run.params["epochs"] == 3 and run.params["optimizer"] == "Adam"
+    assert run.metrics["accuracy"] > 0.85 and not run.warnings
     unchanged = trained.run("%%track idle\nprint(type(model).__name__)")
     assert not [e for e in trained.store().get_run("idle").outputs if e.kind == "model"]
     assert unchanged.result.success
@@ -146,6 +150,9 @@ def test_bundle_is_safetensors_and_notebook_code_without_a_pickle(bundle: Path,
     assert loaded.predict(trained.ns["X_test"]).tolist() == _predicted(trained)
     with pytest.raises(trust.ModelRefused, match="functions defined in its notebook"):
         serve.load_model(bundle)  # anyone else must opt in to run the class
+    pyfunc = pytest.importorskip("mlflow.pyfunc")  # mlflow-skinny, of the test extra
+    loaded = pyfunc.load_model(str(bundle), model_config={"trust_code": True})
+    assert loaded.predict(trained.ns["X_test"]).tolist() == _predicted(trained)
 
 
 def _swap_model(bundle: Path, data: bytes) -> None:
