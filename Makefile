@@ -66,7 +66,7 @@ test: $(STAMP) $(MLFLOW_STAMP) $(MLSERVER_STAMP) $(LABEXT) lint ts-test
 
 ## test-torch: the PyTorch tests (marker `torch`) and notebooks/pytorch.ipynb, in .venv-torch;
 ## (fresh-venv verification installs the requirements.txt pin, the same CPU wheel)
-test-torch: $(TORCH_STAMP) $(LABEXT)
+test-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python -m pytest -m torch tests
 	$(TORCH_VENV)/bin/python notebooks/run.py notebooks/pytorch.ipynb
 

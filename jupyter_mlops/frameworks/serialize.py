@@ -16,6 +16,7 @@ from typing import Any
 
 import xxhash
 
+from ..errors import MLOpsError
 from .registry import BY_NAME, native_framework
 
 SKOPS = "skops"
@@ -69,7 +70,10 @@ def load_model(data: bytes, fmt: str, trusted_types: list[str]) -> Any:
 
         return sio.loads(data, trusted=trusted_types)
     if fmt in BY_NAME:
-        return BY_NAME[fmt].load(data, "the stored model")
+        try:
+            return BY_NAME[fmt].load(data, "the stored model")
+        except ValueError as exc:  # refused, or (PyTorch) its class is not defined here
+            raise MLOpsError(str(exc)) from None
     if fmt == PICKLE:
         return pickle.loads(data)  # noqa: S301 - written by this store for this user
     raise ValueError(f"unknown model format {fmt!r}: this store was written by a newer version")
