@@ -23,7 +23,6 @@ from conftest import Shell
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle import serve, trust
 from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
-from jupyter_mlops.errors import BundleError
 from jupyter_mlops.frameworks import pytorch
 
 pytestmark = pytest.mark.torch
@@ -123,17 +122,24 @@ def test_a_module_trained_in_place_is_an_output_scored_on_tensors(trained: Shell
     assert unchanged.result.success
 
 
-def test_a_module_built_from_a_dict_is_not_bundled(trained: Shell,
-                                                            tmp_path: Path) -> None:
+def test_each_module_gets_its_own_constructor_call(trained: Shell) -> None:
     ran = trained.run("%%track unpacked\nconfig = {'n_in': 13, 'hidden': 4}\n"
-                      "small = MLP(**config)\nsmall(features).sum().backward()\n"
-                      "torch.optim.SGD(small.parameters(), lr=0.1).step()")
+                      "small, tiny, wide = MLP(**config), MLP(13, 2), MLP(13, hidden=32)\n"
+                      "for module in (small, tiny, wide):\n"
+                      "    module(features).sum().backward()\n"
+                      "    torch.optim.SGD(module.parameters(), lr=0.1).step()")
     assert ran.result.success, ran.stderr
-    run = trained.store().get_run("unpacked")
+    store = trained.store()
+    run = store.get_run("unpacked")
     assert any("stored as a pickle, which cannot be bundled" in w and "**kwargs" in w
                for w in run.warnings)
-    with pytest.raises(BundleError):  # a pickle (where the kernel can make one) never ships
-        mlops.export_bundle("unpacked", tmp_path / "b", store=trained.store())
+    for name, call in (("tiny", {"args": [13, 2], "kwargs": {}}),
+                       ("wide", {"args": [13], "kwargs": {"hidden": 32}})):
+        data, fmt, _ = store.model_artifact(run.run_id, name)  # each its own call
+        assert fmt == "pytorch"
+        assert json.loads(pytorch._header(data, name)["__metadata__"]["init"]) == call
+    formats = {e.name: e.detail["format"] for e in run.outputs if e.kind == "model"}
+    assert formats.get("small", "pickle") == "pickle"  # never bundled (no pickle ships)
 
 
 def test_bundle_is_safetensors_and_notebook_code_without_a_pickle(bundle: Path,

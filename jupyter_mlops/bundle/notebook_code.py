@@ -5,8 +5,10 @@ to ``__main__.date_features``, which exists only in that kernel. At export the r
 (the run's code slice and its own cell) are searched for the function's definition and
 everything it needs: imports, literal constants, other functions. They become the module
 ``code/notebook_functions.py`` (MLflow's ``code_paths`` convention) and the model is rebound
-to it. What cannot be captured (a lambda, a closure, a class, a computed value) is refused
-here, naming it, rather than exported into a bundle that fails where it is loaded.
+to it. A torch module's class is captured the same way (with its methods and what they
+need), the model file rebound to it by its framework. What cannot be captured (a lambda, a
+closure, any other class, a computed value) is refused here, naming it, rather than exported
+into a bundle that fails where it is loaded.
 """
 
 from __future__ import annotations

@@ -78,30 +78,54 @@ def _value(node: ast.expr, namespace: dict[str, Any]) -> Any:
     return value
 
 
+def _call(node: ast.Call, namespace: dict[str, Any]) -> dict[str, Any]:
+    name = ast.unparse(node.func)
+    if any(isinstance(a, ast.Starred) for a in node.args) or any(
+            k.arg is None for k in node.keywords):
+        raise ValueError(f"{name}(...) is called with *args or **kwargs")
+    call = {"args": [_value(a, namespace) for a in node.args],
+            "kwargs": {k.arg: _value(k.value, namespace) for k in node.keywords if k.arg}}
+    if len(json.dumps(call)) > MAX_INIT_CHARS:
+        raise ValueError(f"{name}(...)'s arguments are larger than {MAX_INIT_CHARS} characters")
+    return call
+
+
+def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
 def constructor(model: Any, cells: list[str], namespace: dict[str, Any]) -> dict[str, Any]:
-    """The arguments the cells constructed ``model``'s class with (the last such call):
-    ``{"args": [...], "kwargs": {...}}``. ValueError when no cell constructs it plainly."""
-    name = type(model).__name__
-    found: ast.Call | None = None
+    """The arguments the cells constructed ``model``'s class with: ``{"args": [...],
+    "kwargs": {...}}``, from the latest call to the class whose module (built on torch's
+    ``meta`` device: no memory, no computation) has the model's tensor shapes. ValueError
+    when no cell constructs it plainly."""
+    import torch
+
+    cls = type(model)
+    calls = []
     for source in cells:
         try:
             tree = ast.parse(source)
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                    node.func.id == name:
-                found = node
-    if found is None:
-        raise ValueError(f"no recorded cell constructs {name}(...)")
-    if any(isinstance(a, ast.Starred) for a in found.args) or any(
-            k.arg is None for k in found.keywords):
-        raise ValueError(f"{name}(...) is called with *args or **kwargs")
-    call = {"args": [_value(a, namespace) for a in found.args],
-            "kwargs": {k.arg: _value(k.value, namespace) for k in found.keywords if k.arg}}
-    if len(json.dumps(call)) > MAX_INIT_CHARS:
-        raise ValueError(f"{name}(...)'s arguments are larger than {MAX_INIT_CHARS} characters")
-    return call
+        calls += [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                  and isinstance(node.func, ast.Name) and node.func.id == cls.__name__]
+    if not calls:
+        raise ValueError(f"no recorded cell constructs {cls.__name__}(...)")
+    wanted, reasons = _shapes(model), []
+    for node in reversed(calls):
+        try:
+            call = _call(node, namespace)
+            with torch.device("meta"):
+                built = cls(*call["args"], **call["kwargs"])
+        except Exception as exc:  # not evaluable, or the class refuses these arguments
+            reasons.append(str(exc))
+            continue
+        if _shapes(built) == wanted:
+            return call
+        reasons.append(f"`{ast.unparse(node)}` builds other tensor shapes")
+    raise ValueError(f"no recorded call of {cls.__name__}(...) rebuilds this module: "
+                     + "; ".join(reasons[:4]))
 
 
 # --- storing and loading --------------------------------------------------------------------
