@@ -235,3 +235,17 @@ def test_whole_flow_gate_production_serve_monitor(trained: Shell, tmp_path: Path
                             labels=trained.ns["y_test"], store=store)
     assert watched.performance["accuracy"]["current"] > 0.85
     assert np.isfinite(watched.performance["accuracy"]["current"])
+
+
+def test_the_command_line_monitors_it_without_the_notebook(trained: Shell,
+                                                          tmp_path: Path) -> None:
+    """Outside the kernel the class is rebuilt from the run's code slice, as export does."""
+    mlops.promote("mlp", name="wine-cli", stage="staging", reason="test",
+                  store=trained.store())
+    batch = trained.ns["X_test"].assign(target=trained.ns["y_test"])
+    batch.to_csv(tmp_path / "batch.csv", index=False)
+    done = subprocess.run([str(Path(sys.executable).with_name("jupyter-mlops")), "monitor",
+                           "wine-cli@staging", str(tmp_path / "batch.csv"), "--label-column",
+                           "target", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert json.loads(done.stdout)["performance"]["accuracy"]["current"] > 0.85

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import BundleError
+from ..errors import BundleError, MLOpsError
 from ..frameworks.models import input_features
 from ..frameworks.registry import BY_NAME, FRAMEWORKS
 from ..frameworks.serialize import SKOPS, load_model
@@ -73,6 +73,41 @@ def _training_data(store: Store, run: Any, model: Any, variable: str) -> dict[st
     return best
 
 
+def _stored_model(store: Store, run: Any, variable: str
+                  ) -> tuple[Any, bytes, str, notebook_code.NotebookCode | None]:
+    """The run's model, its stored bytes as a bundle holds them, their format, and the
+    notebook code it needs (functions it calls, a torch module's class), captured from the
+    run's code slice and rebound so that the model loads without the notebook's kernel."""
+    import skops.io as sio
+
+    stored, fmt, stored_types = store.model_artifact(run.run_id, variable)
+    local = notebook_code.notebook_functions(stored_types)
+    rebind = getattr(BY_NAME.get(fmt), "rebind", None)  # a class that comes from the notebook
+    if not local or not (fmt == SKOPS or rebind is not None):
+        return load_model(stored, fmt, stored_types), stored, fmt, None
+    code = notebook_code.capture(run, local, classes=rebind is not None)
+    if rebind is not None:
+        stored = rebind(stored, trust.CODE_MODULE)
+    else:
+        stored = notebook_code.rebind(stored, local)
+        stored_types = sorted(sio.get_untrusted_types(data=stored))
+    with notebook_code.importable(notebook_code.module(code)):
+        return load_model(stored, fmt, stored_types), stored, fmt, code
+
+
+def load_run_model(store: Store, run_id: str, variable: str | None = None) -> Any:
+    """``store.load_model``, and where that needs the notebook's kernel (a torch module's
+    class), the model as its bundle loads it: the class rebuilt from the run's code slice."""
+    try:
+        return store.load_model(run_id, variable)
+    except MLOpsError:
+        run = store.get_run(run_id)
+        name = variable or next((e.name for e in run.outputs if e.kind == "model"), None)
+        if name is None:
+            raise
+        return _stored_model(store, run, name)[0]
+
+
 def _write(directory: Path, name: str, data: str | bytes) -> None:
     target = directory / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,22 +166,7 @@ def export_bundle(
     if not models:
         raise BundleError(f"run {run_id} ({run.name}) produced no model to bundle")
     variable = variable or models[0].name
-    stored, fmt, stored_types = store.model_artifact(run_id, variable)
-    code: notebook_code.NotebookCode | None = None
-    local = notebook_code.notebook_functions(stored_types)
-    native = BY_NAME.get(fmt)
-    rebind = getattr(native, "rebind", None)  # a framework whose class comes from the notebook
-    if local and (fmt == SKOPS or rebind is not None):  # __main__'s code: carried as code/
-        code = notebook_code.capture(run, local, classes=rebind is not None)
-        if rebind is not None:
-            stored = rebind(stored, trust.CODE_MODULE)
-        else:
-            stored = notebook_code.rebind(stored, local)
-            stored_types = sorted(sio.get_untrusted_types(data=stored))
-        with notebook_code.importable(notebook_code.module(code)):
-            model = load_model(stored, fmt, stored_types)
-    else:
-        model = load_model(stored, fmt, stored_types)
+    model, stored, fmt, code = _stored_model(store, run, variable)
     model_bytes = stored  # skops or a framework's native format already: reuse the bytes
     model_name = f"model{BY_NAME[fmt].SUFFIX}" if fmt in BY_NAME else "model.skops"
     if fmt != SKOPS and fmt not in BY_NAME:

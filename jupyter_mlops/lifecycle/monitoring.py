@@ -142,9 +142,11 @@ def _resolve(ref: str, store: Store) -> _Target:
         x_name: str | None = training_variables(store, run_id)[0]
     except MonitorError:
         x_name = None
+    from ..bundle.export import load_run_model  # a torch module: outside its kernel too
+
     return _Target(label, run_id, reference_profile(store, run_id, name=x_name),
                    store.get_run(run_id).metrics,
-                   lambda: store.load_model(run_id, variable))
+                   lambda: load_run_model(store, run_id, variable))
 
 
 def training_variables(store: Store, run_id: str) -> tuple[str, str]:

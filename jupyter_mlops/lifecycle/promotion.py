@@ -204,7 +204,7 @@ def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: st
 
 
 def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str:
-    from ..bundle.export import export_bundle
+    from ..bundle.export import export_bundle, load_run_model
     from ..bundle.verify import verify_bundle
 
     with tempfile.TemporaryDirectory(prefix="mlops-verify-") as scratch:
@@ -213,7 +213,7 @@ def _verify(store: Store, run_id: str, variable: str, trusted: list[str]) -> str
         except (NotFoundError, BundleError) as exc:
             raise PromotionError(f"the bundle of run {run_id} could not be built for its "
                                  f"verification, so it was not promoted: {exc}") from None
-        outcome = verify_bundle(bundle, store.load_model(run_id, variable), trusted=trusted,
+        outcome = verify_bundle(bundle, load_run_model(store, run_id, variable), trusted=trusted,
                                 trust_code=True)  # its notebook code: just captured by us
     if not outcome.ok:
         raise PromotionError(f"the bundle of run {run_id} failed verification, so it was not "
