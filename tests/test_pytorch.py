@@ -249,3 +249,15 @@ def test_the_command_line_monitors_it_without_the_notebook(trained: Shell,
                            "target", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert json.loads(done.stdout)["performance"]["accuracy"]["current"] > 0.85
+
+
+def test_what_counts_as_a_model_and_how_it_scores() -> None:
+    assert not pytorch.is_native(torch.nn.CrossEntropyLoss())  # no parameters: not a model
+    assert not pytorch.owns(torch.nn.Linear)  # the class itself
+    regressor = pytorch.scorer(torch.nn.Linear(3, 1))
+    X = np.ones((4, 3), dtype=np.float64)
+    assert regressor._estimator_type == "regressor" and regressor.predict(X).shape == (4,)
+    classifier = pytorch.scorer(torch.nn.Linear(3, 2))
+    assert classifier._estimator_type == "classifier"
+    np.testing.assert_allclose(classifier.predict_proba(X).sum(axis=1), 1.0)
+    assert set(classifier.predict(X)) <= {0, 1}
