@@ -161,6 +161,7 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     classification = is_classifier(model, y_true)
     arrays["task"] = np.array("classification" if classification else "regression")
     if classification:
+        _same_kind_of_labels(y_true, y_pred)
         labels = np.unique(np.concatenate([y_true, y_pred]))
         binary = labels.size == 2
         average = "binary" if binary else "macro"
@@ -202,6 +203,26 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     savable: dict[str, Any] = {k: _savable(v) for k, v in arrays.items()}
     np.savez_compressed(buffer, allow_pickle=False, **savable)
     return {k: float(v) for k, v in scores.items()}, buffer.getvalue()
+
+
+def _is_text(values: np.ndarray) -> bool:
+    return values.dtype.kind in "US" or (values.dtype.kind == "O" and values.size > 0
+                                         and isinstance(values.flat[0], str))
+
+
+def _same_kind_of_labels(y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    """Refuse to score class names against encoded labels (a model trained on 0..k-1, as
+    XGBoost's classifiers must be, given the names, or the other way round): every metric
+    would be silently wrong."""
+    if _is_text(y_true) != _is_text(y_pred):
+        def some(values: np.ndarray) -> str:
+            return ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
+                             for v in np.unique(values.astype(str) if _is_text(values)
+                                                else values)[:3])
+
+        raise ValueError(f"the model predicts labels like {some(y_pred)} but the given labels "
+                         f"are like {some(y_true)}: pass the labels it was trained on (e.g. "
+                         "the encoded ones)")
 
 
 def _savable(array: np.ndarray) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 Each framework is one module with the same names (``NAME``, ``SUFFIX``, ``SKOPS_TYPES``,
 ``owns``, ``is_native``, ``dump``, ``load``, ``check_state``, ``params``, ``curves``,
-``best_iteration``, ``features``, ``scorer``, ``flavor``): recognising, capturing, storing,
-loading and bundling its models all dispatch through :func:`framework_of`, never through
-checks spread over the package.
+``best_iteration``, ``features``, ``predictor``, ``scorer``, ``flavor``, ``TRAIN``):
+recognising, capturing, storing, loading and bundling its models all dispatch through
+:func:`framework_of`, never through checks spread over the package. What the boosting
+frameworks share is :mod:`.boosting`.
 
 Standalone like its framework modules: bundles carry it as ``code/mlops_frameworks.py`` (and
-each framework as ``code/mlops_<name>.py``) so that their loader applies the same checks.
+each framework as ``code/mlops_<name>.py``, their shared code as ``code/mlops_boosting.py``)
+so that their loader applies the same checks.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from types import ModuleType
 from typing import Any
 
 try:  # inside jupyter_mlops
-    from . import lightgbm
+    from . import catboost, lightgbm, xgboost
 except ImportError:  # inside a bundle
+    import mlops_catboost as catboost  # type: ignore[import-not-found,no-redef]
     import mlops_lightgbm as lightgbm  # type: ignore[import-not-found,no-redef]
+    import mlops_xgboost as xgboost  # type: ignore[import-not-found,no-redef]
 
-FRAMEWORKS: tuple[ModuleType, ...] = (lightgbm,)
+FRAMEWORKS: tuple[ModuleType, ...] = (lightgbm, xgboost, catboost)
 BY_NAME = {framework.NAME: framework for framework in FRAMEWORKS}
 
 
@@ -41,6 +45,13 @@ def framework_of(model: Any) -> ModuleType | None:
 def native_framework(model: Any) -> ModuleType | None:
     """The framework of a model kept in its native format (a Booster), else None."""
     return next((f for f in FRAMEWORKS if f.owns(model) and f.is_native(model)), None)
+
+
+def predictor(model: Any) -> Any:
+    """What a server calls with a request's rows: the model's ``predict``, or its native
+    framework's (an XGBoost Booster wants a DMatrix)."""
+    framework = native_framework(model)
+    return framework.predictor(model) if framework is not None else model.predict
 
 
 def skops_types() -> set[str]:
