@@ -70,6 +70,7 @@ def test_sklearn_api_params_curves_best_iteration_and_eval(data: Shell) -> None:
     assert run.metrics["accuracy"] == pytest.approx(expected) and "roc_auc" in run.metrics
     stored = store.load_model("xgbc")  # checked UBJSON, rebuilt as the same class
     assert type(stored).__name__ == "XGBClassifier"
+    assert stored.get_params()["n_jobs"] == 1 and stored.n_estimators == 60  # kept in the file
     np.testing.assert_allclose(stored.predict_proba(data.ns["X_test"]),
                                model.predict_proba(data.ns["X_test"]))
 

@@ -4,9 +4,9 @@ Every XGBoost model is kept in XGBoost's own UBJSON (``model.ubj``), read by a s
 decoder here and checked structurally before XGBoost parses it: XGBoost's C++ predict follows
 child indices and split features without bounds checks. A sklearn-API model's file carries
 its class in the ``scikit_learn`` attribute XGBoost itself writes; the loader rebuilds only
-the exact classes of :data:`ESTIMATORS`. Inside a scikit-learn Pipeline the model goes
-through skops, whose file holds the same UBJSON (``Booster.__getstate__``), checked the same
-way before anything is built.
+the exact classes of :data:`ESTIMATORS`, with the plain parameters the file records. Inside
+a scikit-learn Pipeline the model goes through skops, whose file holds the same UBJSON
+(``Booster.__getstate__``), checked the same way before anything is built.
 
 Standalone: imports only the standard library, numpy and :mod:`.boosting` (XGBoost inside
 functions), because bundles carry it as ``code/mlops_xgboost.py`` for their loader.
@@ -51,12 +51,14 @@ def is_native(obj: Any) -> bool:
 
 
 def dump(model: Any) -> bytes:
-    """The model's UBJSON; a sklearn-API model's carries its class (as ``save_model`` does)."""
+    """The model's UBJSON; a sklearn-API model's carries its class (as ``save_model`` does)
+    and its plain parameters (``n_jobs``... which XGBoost's own file forgets)."""
     if boosting.type_name(model) == BOOSTER:
         return bytes(model.save_raw("ubj"))
     booster = model.get_booster()
     booster.set_attr(**{META: json.dumps({"_estimator_type": model._get_type(),
-                                           "class": boosting.type_name(model)})})
+                                           "class": boosting.type_name(model),
+                                           "params": _scalars(model.get_params())})})
     try:
         return bytes(booster.save_raw("ubj"))
     finally:
@@ -76,17 +78,37 @@ def load(data: bytes, label: str) -> Any:
         if meta is None:
             model = xgboost.Booster()
         else:
-            name = json.loads(meta).get("class") if isinstance(meta, str) else None
-            if name not in ESTIMATORS:
+            found = _meta(meta)
+            name = found.get("class")
+            if not isinstance(name, str) or name not in ESTIMATORS:
                 raise ValueError(f"{label} asks to be built as {name!r}, not one of "
                                  f"{', '.join(ESTIMATORS)}: refused")
             model = getattr(xgboost, name.rsplit(".", 1)[1])()
+            given = found.get("params")
+            given = given if isinstance(given, dict) else {}
+            model.set_params(**{k: v for k, v in _scalars(given).items()
+                                if k in model.get_params()})
         model.load_model(bytearray(data))
     except ValueError:
         raise
     except Exception as exc:  # XGBoost's own parser said no
         raise ValueError(f"{label} could not be loaded by XGBoost ({exc})") from None
     return model
+
+
+def _meta(text: Any) -> dict[str, Any]:
+    """The sklearn-API description :func:`dump` writes (empty when it is not a JSON object)."""
+    try:
+        found = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        found = None
+    return found if isinstance(found, dict) else {}
+
+
+def _scalars(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that are None, a bool, a number or text (never objects or callables)."""
+    return {k: v for k, v in params.items() if isinstance(k, str) and (
+        v is None or isinstance(v, (bool, int, float, str)))}
 
 
 def serialized_once() -> Any:
