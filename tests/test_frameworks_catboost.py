@@ -63,6 +63,14 @@ def test_params_curves_best_iteration_and_eval_on_class_labels(bundle: Path,
     assert type(stored).__name__ == "CatBoostClassifier"
 
 
+def test_an_unfitted_model_is_not_an_output(data: Shell) -> None:
+    cell = data.run("%%track unfitted\nfrom catboost import CatBoostRegressor\n"
+                    "reg = CatBoostRegressor(iterations=20)")
+    assert cell.result.success, cell.stderr
+    assert "not recorded" not in cell.stdout + cell.stderr
+    assert not [e for e in data.store().get_run("unfitted").outputs if e.kind == "model"]
+
+
 def test_bundle_holds_the_cbm_with_the_catboost_flavor(bundle: Path, data: Shell) -> None:
     flavors = yaml.safe_load((bundle / "MLmodel").read_text())["flavors"]
     assert set(flavors) == {"python_function", "catboost"}

@@ -28,7 +28,8 @@ def is_model(obj: Any) -> bool:
 
 
 def is_fitted(model: Any) -> bool:
-    """Whether a model has been fitted (models that do not follow scikit-learn count as fitted)."""
+    """Whether a model has been fitted (models that do not follow scikit-learn count as fitted,
+    unless they say otherwise with an ``is_fitted()`` method, as CatBoost's do)."""
     try:
         from sklearn.base import BaseEstimator
         from sklearn.exceptions import NotFittedError
@@ -36,7 +37,11 @@ def is_fitted(model: Any) -> bool:
     except ImportError:  # pragma: no cover - scikit-learn is a dependency
         return True
     if not isinstance(model, BaseEstimator):
-        return True
+        says = getattr(model, "is_fitted", None)
+        try:
+            return bool(says()) if callable(says) else True
+        except Exception:
+            return True
     try:
         check_is_fitted(model)
     except NotFittedError:
