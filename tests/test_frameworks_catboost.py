@@ -197,3 +197,13 @@ def test_fresh_venv_serves_the_xgboost_and_catboost_bundles(bundle: Path, data: 
         outcome = verify_bundle(path, model, python=venv / "bin" / "python")
         assert outcome.ok, outcome.detail
         assert "served from a fresh virtualenv" in outcome.detail
+
+
+def test_train_py_replays_the_model(bundle: Path, data: Shell, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(bundle / "train.py"), "--output",
+                           str(tmp_path / "again.skops")], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = trust.load((tmp_path / "again.skops").read_bytes(), "again")  # .cbm checked first
+    X = data.ns["X_test"]
+    assert again.predict(X).tolist() == data.ns["model"].predict(X).tolist()
