@@ -233,7 +233,13 @@ def _tables(document: dict[str, Any]) -> bytes:
     return _ubj(document)
 
 
+def _shapeless(document: dict[str, Any]) -> bytes:
+    document["learner"]["learner_model_param"] = ["not", "an", "object"]
+    return _ubj(document)
+
+
 CRAFTED = {
+    "a header of the wrong shape": _shapeless,
     "child out of range": _set("left_children", 99),
     "child pointing back": _set("right_children", 0, tree=1),
     "feature out of range": _set("split_indices", 7),

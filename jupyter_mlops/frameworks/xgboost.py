@@ -282,12 +282,17 @@ def check_model(document: Any, label: str) -> None:
     """Refuse an XGBoost model document that could make its parser or predict read out of
     bounds (see above). Linear boosters (gblinear) are checked for their weight count."""
     try:
-        learner = document["learner"]
-        param = learner["learner_model_param"]
-        booster = learner["gradient_booster"]
-        kind = booster["name"]
-    except (KeyError, TypeError):
-        raise ValueError(f"{label} is not an XGBoost model document: refused") from None
+        _check_model(document, label)
+    except (KeyError, TypeError, AttributeError, IndexError):  # a value of the wrong shape
+        raise ValueError(f"{label} is not a well-formed XGBoost model document: refused"
+                         ) from None
+
+
+def _check_model(document: Any, label: str) -> None:
+    learner = document["learner"]
+    param = learner["learner_model_param"]
+    booster = learner["gradient_booster"]
+    kind = booster["name"]
     n_features = _int(param.get("num_feature"), "num_feature", label)
     groups = max(1, _int(param.get("num_class", 0), "num_class", label),
                  _int(param.get("num_target", 1), "num_target", label))
