@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 $(MLFLOW_STAMP):
 	python3 -m venv $(MLFLOW_VENV)
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==3.17.2" skops "lightgbm>=4"
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==3.17.2" skops "lightgbm>=4" "xgboost>=2" "catboost>=1.2"
 	touch $@
 
 $(MLSERVER_STAMP):

@@ -25,7 +25,8 @@ from jupyter_mlops.errors import BundleError
 FILES = {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml", "input_example.json",
          "serving_input_example.json", "schema.json", "reference_profile.json", "model_card.md",
          "lineage.json", "serve.py", "train.py", "MANIFEST.json", "code/mlops_trust.py",
-         "code/mlops_pyfunc.py", "code/mlops_frameworks.py", "code/mlops_lightgbm.py"}
+         "code/mlops_pyfunc.py", "code/mlops_frameworks.py", "code/mlops_boosting.py",
+         "code/mlops_lightgbm.py", "code/mlops_xgboost.py", "code/mlops_catboost.py"}
 
 DATA = """
 import numpy as np, pandas as pd

@@ -172,7 +172,8 @@ def test_a_mistyped_option_is_said_once_in_a_real_notebook(tmp_path: Path,
 
 
 def test_gradient_boosting(tmp_path: Path, shipped, passes_ci) -> None:  # noqa: ANN001
-    pytest.importorskip("lightgbm")
+    for framework in ("lightgbm", "xgboost", "catboost"):
+        pytest.importorskip(framework)
     notebook = shipped("gradient_boosting.ipynb")
     text = outputs_text(notebook)
     assert "bundle predicts like the kernel: True" in text
@@ -185,6 +186,14 @@ def test_gradient_boosting(tmp_path: Path, shipped, passes_ci) -> None:  # noqa:
         sklearn_api = store.get_run("lgbm-sklearn")
         assert len(store.metric_history(sklearn_api.run_id, "valid_0.binary_logloss")) > 1
         assert sklearn_api.metrics["accuracy"] > 0.9 and booster.metrics["accuracy"] > 0.9
+        xgb = store.get_run("xgb-sklearn")
+        assert len(store.metric_history(xgb.run_id, "validation_0.logloss")) > 1
+        assert xgb.metrics["accuracy"] > 0.9 and "best_iteration" in xgb.metrics
+        cat = store.get_run("catboost")
+        assert len(store.metric_history(cat.run_id, "validation.Logloss")) == 20
+        assert cat.metrics["accuracy"] > 0.9
+    assert "xgb-sklearn: model.ubj; bundle predicts like the kernel: True" in text
+    assert "catboost: model.cbm; bundle predicts like the kernel: True" in text
     passes_ci("gradient_boosting.ipynb")
 
 

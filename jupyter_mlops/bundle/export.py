@@ -30,6 +30,7 @@ FRAMEWORKS_DIR = Path(__file__).resolve().parents[1] / "frameworks"
 CODE_FILES = {"code/mlops_trust.py": Path(__file__).with_name("trust.py"),
               "code/mlops_pyfunc.py": Path(__file__).with_name("pyfunc.py"),
               "code/mlops_frameworks.py": FRAMEWORKS_DIR / "registry.py",
+              "code/mlops_boosting.py": FRAMEWORKS_DIR / "boosting.py",
               **{f"code/mlops_{f.NAME}.py": FRAMEWORKS_DIR / f"{f.NAME}.py" for f in FRAMEWORKS}}
 
 

@@ -511,7 +511,7 @@ class Model:
         self.model = load_model(root, trusted, trust_code)
         self.columns = [c["name"] for c in self.schema["columns"]]
         self.as_array = not self.schema.get("feature_names", True)
-        self.predictor = self.model.predict
+        self.predictor = trust.registry.predictor(self.model)
         fast = forest_predictor(self.model)
         if fast is not None:  # only when it gives exactly the model's answers
             example = json.loads((root / "input_example.json").read_text())

@@ -5,9 +5,10 @@ exact names the person loading it passes with ``--trust`` / ``trusted=``) before
 is built, and a file, a bundle or its manifest can never widen it. The list names types, never
 modules: every scikit-learn estimator, the internal objects their fitted state holds, the
 few functions scikit-learn itself stores (numpy/scipy ufuncs are trusted by skops already),
-and the exact types each framework of ``frameworks.registry`` names (LightGBM's estimators
-and Booster), whose native state is checked before it is parsed. A framework's native file
-(``model.lgb``) is loaded by its own checked parser, never through pickle.
+and the exact types each framework of ``frameworks.registry`` names (the estimators and
+Boosters of LightGBM, XGBoost and CatBoost), whose native state is checked before it is
+parsed. A framework's native file (``model.lgb``, ``model.ubj``, ``model.cbm``) is loaded by
+its own checked parser, never through pickle.
 
 This module imports nothing from jupyter_mlops but the framework registry: bundles carry it as
 ``code/mlops_trust.py`` (and the registry as ``code/mlops_frameworks.py``) so that
@@ -190,21 +191,32 @@ class Opaque:
     """An attribute of a skops object that is not plain JSON (an array, another object...)."""
 
 
-def _json_state(node: Any) -> dict[str, Any] | None:
-    """The attributes of a skops object node, read from its schema: plain JSON values, and
+def _state(node: Any, archive: zipfile.ZipFile) -> dict[str, Any] | None:
+    """The attributes of a skops object node, read from its schema: plain JSON values, bytes
+    (a ``bytes``/``bytearray`` attribute's file in the archive, e.g. XGBoost's UBJSON), and
     :class:`Opaque` for the others; None when its state is not a plain dict."""
     content = node.get("content") if isinstance(node, dict) else None
     if not isinstance(content, dict) or content.get("__loader__") != "DictNode" or \
             not isinstance(content.get("content"), dict):
         return None
-    return {key: json.loads(value["content"]) if isinstance(value, dict) and value.get(
-                "__loader__") == "JsonNode" and isinstance(value.get("content"), str)
-            else Opaque() for key, value in content["content"].items()}
+
+    def value(item: Any) -> Any:
+        loader = item.get("__loader__") if isinstance(item, dict) else None
+        if loader == "JsonNode" and isinstance(item.get("content"), str):
+            return json.loads(item["content"])
+        if loader in ("BytesNode", "BytearrayNode") and isinstance(item.get("file"), str):
+            try:
+                return archive.read(item["file"])
+            except KeyError:
+                return Opaque()
+        return Opaque()
+
+    return {key: value(item) for key, item in content["content"].items()}
 
 
 def _check_framework_states(data: bytes, present: list[str], label: str) -> None:
-    """Let each framework check the native state (e.g. LightGBM model text) that a skops file
-    holds for its types, before skops builds anything from it."""
+    """Let each framework check the native state (LightGBM's model text, XGBoost's UBJSON,
+    CatBoost's .cbm) that a skops file holds for its types, before skops builds anything."""
     import io
 
     owners = {name: framework for framework in registry.FRAMEWORKS
@@ -213,23 +225,23 @@ def _check_framework_states(data: bytes, present: list[str], label: str) -> None
         return
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         pending: list[Any] = [json.loads(archive.read("schema.json"))]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, list):
-            pending.extend(node)
-        elif isinstance(node, dict):
-            name = f"{node.get('__module__')}.{node.get('__class__')}"
-            framework = owners.get(name)
-            if framework is not None:
-                state = _json_state(node)
-                if state is None:
-                    raise ModelRefused(f"{label} holds a {name} whose state is not a plain "
-                                       "dict: refused")
-                try:
-                    framework.check_state(state, label)
-                except ValueError as exc:
-                    raise ModelRefused(str(exc)) from None
-            pending.extend(node.values())
+        while pending:
+            node = pending.pop()
+            if isinstance(node, list):
+                pending.extend(node)
+            elif isinstance(node, dict):
+                name = f"{node.get('__module__')}.{node.get('__class__')}"
+                framework = owners.get(name)
+                if framework is not None:
+                    state = _state(node, archive)
+                    if state is None:
+                        raise ModelRefused(f"{label} holds a {name} whose state is not a "
+                                           "plain dict: refused")
+                    try:
+                        framework.check_state(state, label)
+                    except ValueError as exc:
+                        raise ModelRefused(str(exc)) from None
+                pending.extend(node.values())
 
 
 def load(data: bytes, label: str, trusted: Iterable[str] = ()) -> Any:

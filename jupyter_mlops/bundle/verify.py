@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..frameworks.registry import served
+from ..frameworks.registry import predictor
 from .serve import RequestError, validate
 
 INSTALL_TIMEOUT_S = 900
@@ -97,7 +97,7 @@ def verify_bundle(bundle: Path, model: Any, *, trusted: list[str] | None = None,
     except RequestError as exc:
         return Verification(False, f"input_example.json does not fit schema.json: {exc}")
     features = frame if schema.get("feature_names", True) else frame.to_numpy()
-    expected = np.asarray(served(model).predict(features)).tolist()
+    expected = np.asarray(predictor(model)(features)).tolist()
     with tempfile.TemporaryDirectory(prefix="mlops-venv-") as scratch:
         started = time.monotonic()
         try:

@@ -1,6 +1,6 @@
 """Training calls observed while a tracked cell runs: a framework's own ``train`` function
-(``lightgbm.train``), whose arguments, evaluation curves and training data the Booster it
-returns does not keep.
+(``lightgbm.train``, ``xgboost.train``), whose arguments, evaluation curves and training data
+the Booster it returns does not keep.
 
 While the cell runs, the function is replaced on its module (``lgb.train(...)`` looks it up
 there; so does ``from lightgbm import train`` inside the cell), also when the cell is the first
@@ -66,7 +66,9 @@ class TrainWatcher:
 
     def start(self) -> None:
         """Wrap every framework's train function, now or right after its first import."""
-        for framework in (f for f in FRAMEWORKS if hasattr(f, "TRAIN")):  # a train function
+        for framework in FRAMEWORKS:
+            if getattr(framework, "TRAIN", None) is None:  # no train function of its own
+                continue
             module_name = framework.TRAIN[0]
             module = sys.modules.get(module_name)
             if module is not None:

@@ -4,8 +4,8 @@ A ``Booster`` is kept in LightGBM's own model text, checked before LightGBM pars
 sklearn-API models (``LGBMClassifier``...) go through skops, whose file holds the same model
 text (``Booster.__getstate__``), checked the same way before anything is built.
 
-Standalone: imports only the standard library and numpy (LightGBM inside functions), because
-bundles carry it as ``code/mlops_lightgbm.py`` for their loader.
+Standalone: imports only the standard library, numpy and :mod:`.boosting` (LightGBM inside
+functions), because bundles carry it as ``code/mlops_lightgbm.py`` for their loader.
 """
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ from typing import Any
 
 import numpy as np
 
+try:  # inside jupyter_mlops
+    from . import boosting
+except ImportError:  # inside a bundle
+    import mlops_boosting as boosting  # type: ignore[import-not-found,no-redef]
+
 NAME = "lightgbm"  # the MLflow flavor and the store's format name
 DISTRIBUTION = "lightgbm"  # what requirements.txt pins
 SUFFIX = ".lgb"  # the bundle's native model file: model.lgb
@@ -27,17 +32,16 @@ SKOPS_TYPES = ("lightgbm.sklearn.LGBMClassifier", "lightgbm.sklearn.LGBMRegresso
 BOOSTER = "lightgbm.basic.Booster"
 CLASSIFYING = ("binary", "cross_entropy", "xentropy", "multiclass", "softmax", "multiclassova",
                "multiclass_ova", "ova", "ovr")
-MAX_TEXT_CHARS = 2 * 1024**3
 
 
 def owns(obj: Any) -> bool:
     """Whether ``obj`` is a LightGBM model (by its type's module; LightGBM is not imported)."""
-    return (type(obj).__module__ or "").split(".")[0] == "lightgbm"
+    return boosting.owned_by(obj, "lightgbm")
 
 
 def is_native(obj: Any) -> bool:
     """A ``Booster``: stored as model text, not through skops."""
-    return f"{type(obj).__module__}.{type(obj).__name__}" == BOOSTER
+    return boosting.type_name(obj) == BOOSTER
 
 
 def dump(model: Any) -> bytes:
@@ -150,8 +154,7 @@ def _check_tree(fields: dict[str, str], n_features: int, label: str) -> None:
 
 def check_text(text: str, label: str) -> None:
     """Refuse LightGBM model text that could make its parser or predict read out of bounds."""
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"{label} is larger than {MAX_TEXT_CHARS} characters: refused")
+    boosting.check_size(len(text), label)
     first = text.find("\nTree=0\n")
     start = first + 1 if first >= 0 else -1  # the trees, after the header
     last = text.find("\nend of trees", max(start, 0))
@@ -195,27 +198,18 @@ def check_state(state: dict[str, Any], label: str) -> None:
 # --- what a tracked cell records ------------------------------------------------------------
 
 
-def _plain(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if v is None or isinstance(v, (bool, int, float,
-                                                                             str, list))}
-
-
 def params(model: Any) -> dict[str, Any]:
     """A Booster's training parameters (sklearn-API models use ``get_params``)."""
     if not is_native(model):
         return {}
-    return _plain(dict(getattr(model, "params", None) or {}))
+    return boosting.plain(dict(getattr(model, "params", None) or {}))
 
 
 def curves(model: Any) -> dict[str, list[float]]:
     """The evaluation history LightGBM keeps: ``evals_result_`` of sklearn-API models, as
     ``"valid_0.binary_logloss": [per iteration]``. A Booster keeps none (see the capture's
     ``lgb.train`` observer)."""
-    history = getattr(model, "evals_result_", None) if not is_native(model) else None
-    if not isinstance(history, dict):
-        return {}
-    return {f"{data}.{metric}": [float(v) for v in values]
-            for data, results in history.items() for metric, values in results.items()}
+    return {} if is_native(model) else boosting.flatten(getattr(model, "evals_result_", None))
 
 
 def best_iteration(model: Any) -> int | None:
@@ -241,32 +235,18 @@ def _objective(model: Any) -> str:
     return _fields(header).get("objective", "").split(" ")[0]
 
 
-class BoosterScorer:
-    """A Booster seen as an estimator for ``--eval``: ``predict`` gives labels (classes are
-    LightGBM's encoded labels 0..k-1) and ``predict_proba`` probabilities."""
-
-    def __init__(self, booster: Any, objective: str) -> None:
-        self.booster = booster
-        self.classifies = objective in CLASSIFYING
-        self._estimator_type = "classifier" if self.classifies else "regressor"
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        raw = np.asarray(self.booster.predict(X))
-        return np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.arange(max(2, int(self.booster.num_model_per_iteration())))
-
-    def predict(self, X: Any) -> np.ndarray:
-        if not self.classifies:
-            return np.asarray(self.booster.predict(X))
-        return np.argmax(self.predict_proba(X), axis=1)
-
-
 def scorer(model: Any) -> Any:
-    """What ``--eval`` scores: the model itself, or a Booster as an estimator."""
-    return BoosterScorer(model, _objective(model)) if is_native(model) else model
+    """What ``--eval`` scores: the model itself, or a Booster as an estimator (its classes
+    are LightGBM's encoded labels 0..k-1)."""
+    if not is_native(model):
+        return model
+    classes = int(model.num_model_per_iteration()) if _objective(model) in CLASSIFYING else 0
+    return boosting.BoosterScorer(model.predict, classes)
+
+
+def predictor(model: Any) -> Any:
+    """What a bundle's server calls with the request's frame: ``predict``."""
+    return model.predict
 
 
 def flavor(model: Any, data: str, trusted: list[str]) -> dict[str, Any]:
@@ -275,8 +255,7 @@ def flavor(model: Any, data: str, trusted: list[str]) -> dict[str, Any]:
     import lightgbm
 
     entry: dict[str, Any] = {"lgb_version": lightgbm.__version__, "data": data,
-                             "model_class": f"{type(model).__module__}.{type(model).__name__}",
-                             "code": None}
+                             "model_class": boosting.type_name(model), "code": None}
     if not is_native(model):
         entry.update(serialization_format="skops", skops_trusted_types=trusted)
     return entry
@@ -291,13 +270,10 @@ def observed_train(function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     """Call ``lightgbm.train`` and say what it was given: ``(booster, train() arguments,
     evaluation curves, training data)``. The curves come from a ``record_evaluation``
     callback added to the call's own (LightGBM keeps none on the Booster)."""
-    import inspect
-
     import lightgbm
 
-    try:
-        bound = inspect.signature(function).bind(*args, **kwargs)
-    except TypeError:  # let LightGBM say what is wrong with the call
+    bound = boosting.bind(function, args, kwargs)
+    if bound is None:  # let LightGBM say what is wrong with the call
         return function(*args, **kwargs), {}, {}, None
     arguments = bound.arguments
     history: dict[str, dict[str, list[float]]] = {}
@@ -311,7 +287,5 @@ def observed_train(function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         given["valid_sets"] = len(arguments["valid_sets"])
     feval = arguments.get("feval")
     if feval is not None:
-        given["feval"] = getattr(feval, "__name__", type(feval).__name__)
-    curves = {f"{data}.{metric}": [float(v) for v in values]
-              for data, results in history.items() for metric, values in results.items()}
-    return booster, given, curves, X
+        given["feval"] = boosting.callable_name(feval)
+    return booster, given, boosting.flatten(history), X

@@ -28,7 +28,8 @@ def is_model(obj: Any) -> bool:
 
 
 def is_fitted(model: Any) -> bool:
-    """Whether a model has been fitted (models that do not follow scikit-learn count as fitted)."""
+    """Whether a model has been fitted (models that do not follow scikit-learn count as fitted,
+    unless they say otherwise with an ``is_fitted()`` method, as CatBoost's do)."""
     try:
         from sklearn.base import BaseEstimator
         from sklearn.exceptions import NotFittedError
@@ -36,7 +37,11 @@ def is_fitted(model: Any) -> bool:
     except ImportError:  # pragma: no cover - scikit-learn is a dependency
         return True
     if not isinstance(model, BaseEstimator):
-        return True
+        says = getattr(model, "is_fitted", None)
+        try:
+            return bool(says()) if callable(says) else True
+        except Exception:
+            return True
     try:
         check_is_fitted(model)
     except NotFittedError:
@@ -172,6 +177,7 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     classification = is_classifier(model, y_true)
     arrays["task"] = np.array("classification" if classification else "regression")
     if classification:
+        _same_kind_of_labels(y_true, y_pred)
         labels = np.unique(np.concatenate([y_true, y_pred]))
         binary = labels.size == 2
         average = "binary" if binary else "macro"
@@ -213,6 +219,26 @@ def evaluate(model: Any, X: Any, y: Any) -> tuple[dict[str, float], bytes]:
     savable: dict[str, Any] = {k: _savable(v) for k, v in arrays.items()}
     np.savez_compressed(buffer, allow_pickle=False, **savable)
     return {k: float(v) for k, v in scores.items()}, buffer.getvalue()
+
+
+def _is_text(values: np.ndarray) -> bool:
+    return values.dtype.kind in "US" or (values.dtype.kind == "O" and values.size > 0
+                                         and isinstance(values.flat[0], str))
+
+
+def _same_kind_of_labels(y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    """Refuse to score class names against encoded labels (a model trained on 0..k-1, as
+    XGBoost's classifiers must be, given the names, or the other way round): every metric
+    would be silently wrong."""
+    if _is_text(y_true) != _is_text(y_pred):
+        def some(values: np.ndarray) -> str:
+            return ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
+                             for v in np.unique(values.astype(str) if _is_text(values)
+                                                else values)[:3])
+
+        raise ValueError(f"the model predicts labels like {some(y_pred)} but the given labels "
+                         f"are like {some(y_true)}: pass the labels it was trained on (e.g. "
+                         "the encoded ones)")
 
 
 def _savable(array: np.ndarray) -> np.ndarray:
