@@ -50,7 +50,9 @@ def mlflow_server(command: str, root: Path) -> Iterator[str]:
             [command, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
              "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
              "--artifacts-destination", str(root / "artifacts")],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1"})
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1",
+             # no job runner: it starts seven worker processes that load the CPU for a minute
+             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         try:
             wait_until_healthy(f"http://127.0.0.1:{port}", process, timeout=300)
             yield f"http://127.0.0.1:{port}"

@@ -57,13 +57,13 @@ def run_document(store: Store, run: Run) -> dict[str, Any]:
 
 
 def lineage_document(store: Store, run: Run,
-                     remote_of: Callable[[str], tuple[str, Any] | None]) -> dict[str, Any]:
+                     remote_of: Callable[[str], str | None]) -> dict[str, Any]:
     """The run's place in the lineage (``mlops/lineage.json``): its parent and retrains,
     the runs upstream and downstream of it (local ids with their ids on the server), and
     what it read and produced."""
 
     def linked(run_ids: list[str]) -> list[dict[str, str | None]]:
-        return [{"run_id": r, "remote_run_id": (remote_of(r) or (None,))[0]} for r in run_ids]
+        return [{"run_id": r, "remote_run_id": remote_of(r)} for r in run_ids]
 
     return {"run_id": run.run_id,
             "parent": linked([run.parent_run_id])[0] if run.parent_run_id else None,
