@@ -117,8 +117,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--mlflow", help="the mlflow command that runs the server")
+    parser.add_argument("--runs", type=int, help="runs pushed and pulled (default 1,000)")
+    parser.add_argument("--big", type=int, help="runs in the incremental store (10,000)")
     args = parser.parse_args()
     runs, naive_runs, big = (20, 2, 200) if args.quick else (1000, 20, 10_000)
+    runs, big = args.runs or runs, args.big or big
     from mlflow.tracking import MlflowClient
 
     print(f"load average at start: {os.getloadavg()}", file=sys.stderr)
@@ -126,13 +129,18 @@ def main() -> None:
         root = Path(tmp)
         with mlflow_server(_mlflow_command(args.mlflow), root) as uri:
             client = MlflowClient(uri)
+            with quiet():  # the server's first requests are slow: warm it up
+                mlflow_batched(client, "warm-up", 5)
             print_header()
             store = open_store(root / "store")
             fill(store, runs, "pushed")
             with quiet():
                 ours = elapsed(lambda: push(uri, store=store))
-            naive = elapsed(lambda: mlflow_naive(client, "naive", naive_runs)) * runs / naive_runs
-            batched = elapsed(lambda: mlflow_batched(client, "batched", runs))
+            with quiet():  # MLflow prints a link per run
+                naive = elapsed(lambda: mlflow_naive(client, "naive", naive_runs)) * runs / \
+                    naive_runs
+            with quiet():
+                batched = elapsed(lambda: mlflow_batched(client, "batched", runs))
             figure = f"push {runs} runs x ({PARAMS} params, {METRICS}x{STEPS} metrics)"
             print_row(Row(figure, ours, f"MLflow log_metric loop ({naive_runs} runs, scaled)",
                           naive, ">= 20x", naive / ours >= 20))

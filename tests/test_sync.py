@@ -280,3 +280,76 @@ def test_without_mlflow_the_error_names_the_extra(store_dir: Path) -> None:
                           check=True)
     assert "pip install 'jupyter-mlops[mlflow]'" in done.stdout
     assert issubclass(MissingExtraError, ImportError)
+
+
+def test_config_checks_and_audits_the_sync_server(store: Store,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["--store", str(store.directory), "config"]
+    assert main([*where]) == 0
+    assert capsys.readouterr().out.startswith("sync.uri = (not set)  # ")
+    for bad in ("ftp://host", "http://host name", "x" * 3000, "http://a\x00"):
+        assert main([*where, "sync.uri", bad]) == 2
+        assert "sync.uri" in capsys.readouterr().err
+    assert main([*where, "nope", "1"]) == 2
+    assert "no setting 'nope'; the settings are: sync.uri" in capsys.readouterr().err
+    assert main([*where, "sync.uri", "http://mlflow.example:5000/", "--reason", "team"]) == 0
+    assert capsys.readouterr().out == ("sync.uri = http://mlflow.example:5000 (recorded in the "
+                                       "audit log)\n")
+    assert main([*where, "sync.uri"]) == 0
+    assert capsys.readouterr().out == "sync.uri = http://mlflow.example:5000\n"
+    assert main([*where, "sync.uri", "--unset"]) == 0
+    assert capsys.readouterr().out == "sync.uri = (not set) (recorded in the audit log)\n"
+    changes = [(e.action, e.detail, e.reason) for e in store.events("config:sync.uri")]
+    assert changes == [("config", {"value": None}, None),
+                       ("config", {"value": "http://mlflow.example:5000"}, "team")]
+    assert store.check() == []
+
+
+def _auto_pusher(shell: Shell, uri: str) -> object:
+    from jupyter_mlops.sync import auto
+
+    store = shell.store()
+    assert main(["--store", str(store.directory), "config", "sync.uri", uri]) == 0
+    return lambda: auto._pushers[(store.directory.resolve(), uri)]
+
+
+@needs_server
+def test_auto_push_sends_each_tracked_run_in_the_background(
+        shell: Shell, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_mlops.sync import pushing
+
+    warnings: list[str] = []
+    monkeypatch.setattr("jupyter_mlops.magics.state.warn", warnings.append)
+    pusher = _auto_pusher(shell, server)
+    # Given a server slow to answer (the push waits for the gate)
+    gate, real = threading.Event(), pushing.push
+    monkeypatch.setattr(pushing, "push", lambda *a, **k: gate.wait(60) and real(*a, **k))
+    # When a tracked cell finishes, it does not wait for its push
+    assert shell.run("%%track auto -e team\nx = 2").result.success
+    assert not pusher().wait(0)  # type: ignore[attr-defined]
+    gate.set()
+    # Then the run is on the server without a push command, as is the next one
+    assert pusher().wait(120)  # type: ignore[attr-defined]
+    assert shell.run("%%track again -e team\nx = 3").result.success
+    assert pusher().wait(120)  # type: ignore[attr-defined]
+    runs = _runs(MlflowClient(server), "team")
+    assert sorted(r.info.run_name for r in runs) == ["again", "auto"]
+    assert {r.info.status for r in runs} == {"FINISHED"} and warnings == []
+
+
+def test_a_failing_auto_push_warns_once(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    warnings: list[str] = []
+    monkeypatch.setattr("jupyter_mlops.magics.state.warn", warnings.append)
+    pusher = _auto_pusher(shell, f"http://127.0.0.1:{free_port()}")  # nobody listens
+    for value in range(3):
+        assert shell.run(f"%%track down\nx = {value}").result.success
+        assert pusher().wait(60)  # type: ignore[attr-defined]
+    assert len(warnings) == 1, warnings
+    assert "auto-push to http://127.0.0.1:" in warnings[0] and "(shown once)" in warnings[0]
+    assert shell.store().count_runs() == 3
