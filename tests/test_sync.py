@@ -18,7 +18,7 @@ from conftest import Shell
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
 from jupyter_mlops.cli import main
-from jupyter_mlops.errors import MissingExtraError, SyncError
+from jupyter_mlops.errors import MissingExtraError, NotFoundError, SyncError
 from jupyter_mlops.store import RunResult, Store, open_store
 from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
 
@@ -181,6 +181,47 @@ def _pull_into_a_teammates_store(server: str, mine: Store, directory: Path) -> N
         # pulled copies are not pushed back; pulling again brings nothing new
         assert mlops.push(server, store=theirs).counts == {}
         assert mlops.pull(server, store=theirs).counts == {}
+        _load_model_resolves_through_the_server(server, mine, directory.parent / "newcomer")
+        _a_changed_run_is_refreshed(server, theirs, train)
+
+
+def _load_model_resolves_through_the_server(server: str, mine: Store, directory: Path) -> None:
+    """A store with sync.uri set loads a model it never saw: that model is pulled first."""
+    with open_store(directory) as newcomer:
+        with pytest.raises(NotFoundError):  # no server set: the local store only
+            mlops.load_model("tree@production", store=newcomer)
+        assert main(["--store", str(directory), "config", "sync.uri", server]) == 0
+        model = mlops.load_model("tree@production", store=newcomer)
+        assert model.get_params() == mine.load_model("tree@production").get_params()
+        assert sorted(newcomer.runs()["name"]) == ["deeper", "train"]  # that model's runs
+        assert newcomer.models().set_index("version").loc[2, "stage"] == "production"
+        with pytest.raises(SyncError, match="no registered model 'nope'"):
+            mlops.load_model("nope@production", store=newcomer)
+
+
+def _a_changed_run_is_refreshed(server: str, theirs: Store, run_id: str) -> None:
+    """A run changed on the server after the pull (a tag, more points, its status) comes
+    again with the next pull, still a pulled copy."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server)
+    remote = client.search_runs([client.get_experiment_by_name("churn").experiment_id],
+                                f"tags.`mlops.run_id` = '{run_id}'")[0].info.run_id
+    client.set_tag(remote, "reviewed", "by bob")
+    client.log_batch(remote, metrics=[Metric("loss", 0.1, 1_800_000_000_000, step)
+                                      for step in (5, 6)])
+    client.set_terminated(remote, "FAILED")
+    report = mlops.pull(server, store=theirs)
+    assert report.counts == {"runs refreshed": 1}, str(report)
+    copy = theirs.get_run(run_id)
+    assert copy.status == "failed" and copy.tags["reviewed"] == "by bob"
+    assert copy.tags["mlops.origin"].endswith(remote)
+    assert [p.step for p in theirs.metric_history(run_id, "loss")] == list(range(7))
+    assert copy.metrics["loss"] == 0.1
+    assert mlops.push(server, store=theirs).counts == {}  # still a copy, never sent back
+    assert mlops.pull(server, store=theirs).counts == {}
+    assert theirs.check() == []
 
 
 def _long_run(store: Store, run_id: str, experiment: str) -> None:

@@ -277,3 +277,54 @@ def pull(from_: str | None = None, experiment: str | None = None, *,
     for model in _pages(mlflow.search_registered_models):
         _pull_model(store, mlflow, uri, model, report)
     return report
+
+
+def pull_model(name: str, from_: str | None = None, *, store: Store | None = None
+               ) -> SyncReport:
+    """Bring one registered model from an MLflow tracking server: the runs of its versions,
+    then the versions with their stages and aliases (as :func:`pull` does for all)."""
+    uri = tracking_uri(from_)
+    store = store or open_store()
+    mlflow = client(uri, "pulling from an MLflow tracking server")
+    report = SyncReport(uri, "pull")
+    try:
+        model = mlflow.get_registered_model(name)
+    except Exception as exc:
+        if is_missing(exc):
+            raise SyncError(f"no registered model {name!r} on {uri}") from None
+        raise
+    experiments: dict[str, str] = {}
+
+    def experiment(experiment_id: str) -> str:
+        if experiment_id not in experiments:
+            experiments[experiment_id] = mlflow.get_experiment(experiment_id).name
+        return experiments[experiment_id]
+
+    runs = {v.run_id for v in _pages(mlflow.search_model_versions, f"name = '{name}'")
+            if v.run_id}
+    remotes = [mlflow.get_run(run_id) for run_id in sorted(runs)]
+    _pull_runs(store, mlflow, uri, [(r, experiment(r.info.experiment_id)) for r in remotes
+                                    if r.info.status != "RUNNING"], report)
+    _pull_model(store, mlflow, uri, model, report)
+    return report
+
+
+def load_model(ref: str, name: str | None = None, *, store: Store | None = None) -> Any:
+    """A fitted model, as :meth:`Store.load_model <jupyter_mlops.Store.load_model>` gives it
+    (``"fraud@production"``, ``"fraud/3"``, a run), resolved through the team's MLflow
+    tracking server when this store does not have it: with the store setting ``sync.uri``
+    (``jupyter-mlops config sync.uri URI``), a model reference this store cannot resolve
+    pulls that registered model from the server first."""
+    from ..errors import NotFoundError
+    from ..store.registry import is_model_ref, parse_model_ref
+    from ..store.settings import get
+
+    store = store or open_store()
+    try:
+        return store.load_model(ref, name)
+    except NotFoundError:
+        uri = get(store, "sync.uri")
+        if uri is None or not is_model_ref(ref):
+            raise
+        pull_model(parse_model_ref(ref)[0], uri, store=store)
+        return store.load_model(ref, name)
