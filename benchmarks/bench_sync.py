@@ -113,6 +113,25 @@ def mlflow_read(client: object, experiment: str) -> None:
             client.get_metric_history(run.info.run_id, key)  # type: ignore[attr-defined]
 
 
+def auto_push_overhead(uri: str, directory: Path, reps: int) -> tuple[float, float]:
+    """The ``%%track`` overhead of ``x = 1`` (median, seconds) with the store's ``sync.uri``
+    set, each cell's push running in the background meanwhile, and unset."""
+    from bench_track import Shell
+
+    from jupyter_mlops import magics
+    from jupyter_mlops.store.settings import set_value
+    from jupyter_mlops.sync import auto
+
+    os.environ["JUPYTER_MLOPS_STORE"] = str(directory)
+    shell = Shell()
+    assert magics._state is not None
+    off = shell.overhead("x = 1\n", reps)
+    set_value(magics._state.store(), "sync.uri", uri)
+    on = shell.overhead("x = 1\n", reps)
+    auto.wait_all(300)
+    return on, off
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -160,6 +179,9 @@ def main() -> None:
             read = elapsed(lambda: mlflow_read(client, "pushed"))
             print_row(Row(f"pull {runs} runs", pulled, "MLflow search_runs + metric history",
                           read, ">= 1x", read / pulled >= 1))
+            on, off = auto_push_overhead(uri, root / "kernel", 5 if args.quick else 20)
+            print_row(Row("%%track overhead, `x = 1`, auto-push", on, "the same, no auto-push",
+                          off, "about 1x (>= 0.8x)", off / on >= 0.8))
     print(f"load average at end: {os.getloadavg()}", file=sys.stderr)
 
 
