@@ -225,13 +225,14 @@ def _a_changed_run_is_refreshed(server: str, theirs: Store, run_id: str) -> None
 
 
 def _long_run(store: Store, run_id: str, experiment: str) -> None:
-    """A finished run with 2,500 metric points and 150 params: several log_batch calls."""
+    """A finished run with 2,500 metric points, 150 params and 120 tags: several calls."""
     now = time.time()
     store.start_run(run_id, name="long", experiment=experiment, source="fit()",
                     source_hash="h", started_at=now)
     store.log_metrics(run_id, [("loss", 1.0 / (s + 1), s, now + s) for s in range(2500)])
     store.finish_run(run_id, RunResult(status="finished", ended_at=now + 3000,
-                                       params={f"p{i}": i for i in range(150)}))
+                                       params={f"p{i}": i for i in range(150)},
+                                       tags={f"k{i}": str(i) for i in range(120)}))
 
 
 @needs_server
@@ -276,6 +277,8 @@ def test_an_interrupted_push_resumes_without_duplicates(
         history = client.get_metric_history(run.info.run_id, "loss")
         assert sorted(m.step for m in history) == list(range(2500))
         assert len(run.data.params) == 150 and run.info.status == "FINISHED"
+        assert {k: v for k, v in run.data.tags.items() if k[0] == "k"} == {
+            f"k{i}": str(i) for i in range(120)}
 
 
 @pytest.mark.parametrize(("metrics", "params", "tags"), [

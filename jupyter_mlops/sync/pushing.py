@@ -25,6 +25,7 @@ from . import ids
 from .ids import CREATING
 from .records import lineage_document, run_document, write_run_files
 from .remote import (
+    MAX_TAGS,
     STATUS,
     TAG,
     WORKERS,
@@ -88,8 +89,8 @@ class _RunJob:
             self.remote_id = found[0].info.run_id if found else None
         if self.remote_id is None:
             self.remote_id = mlflow.create_run(self.experiment_id, tags={
-                t.key: t.value for t in tags}, **self.create).info.run_id
-            tags = []
+                t.key: t.value for t in tags[:MAX_TAGS]}, **self.create).info.run_id
+            tags = tags[MAX_TAGS:]
         sent = 0
         for m, p, t in batches(self.metrics, self.params, tags):
             mlflow.log_batch(self.remote_id, metrics=m, params=p, tags=t)
@@ -97,8 +98,12 @@ class _RunJob:
             if m:  # resumable: the last metric point sent
                 self.state["metric_rowid"] = self.rowids[sent - 1]
         self.state["params"] = self.state.get("params") or bool(self.terminate)
-        if self.terminate is None:
-            return
+        if self.terminate is not None:
+            self._finish(mlflow)
+        self.state["updated_at"] = self.updated_at
+
+    def _finish(self, mlflow: Any) -> None:
+        assert self.remote_id is not None and self.terminate is not None
         if self.datasets:
             mlflow.log_inputs(self.remote_id, datasets=self.datasets)
         if self.bundle_error:
@@ -174,19 +179,21 @@ class _Pusher:
                     shutil.rmtree(job.folder, ignore_errors=True)
 
         with ThreadPoolExecutor(self.workers, thread_name_prefix="mlops-push") as pool:
-            for run_id, updated_at in rows:
-                if failures:
-                    break
-                in_flight = {job.run_id: f for f, job in pending.items()}
-                needs = [in_flight[r] for r in self._named(run_id) if r in in_flight]
-                if needs or len(pending) >= 2 * self.workers:
-                    settle(wait(needs or pending, return_when=ALL_COMPLETED if needs
-                                else FIRST_COMPLETED).done)
-                job = self._job(run_id, updated_at, folder / run_id)
-                if job is not None:
-                    pending[pool.submit(job.send, self.mlflow)] = job
-            while pending:
-                settle(wait(pending, return_when=FIRST_COMPLETED).done)
+            try:
+                for run_id, updated_at in rows:
+                    if failures:
+                        break
+                    in_flight = {job.run_id: f for f, job in pending.items()}
+                    needs = [in_flight[r] for r in self._named(run_id) if r in in_flight]
+                    if needs or len(pending) >= 2 * self.workers:
+                        settle(wait(needs or pending, return_when=ALL_COMPLETED if needs
+                                    else FIRST_COMPLETED).done)
+                    job = self._job(run_id, updated_at, folder / run_id)
+                    if job is not None:
+                        pending[pool.submit(job.send, self.mlflow)] = job
+            finally:  # what was sent is recorded, whatever stopped the loop
+                while pending:
+                    settle(wait(pending, return_when=FIRST_COMPLETED).done)
         if failures:
             raise failures[0]
 
@@ -241,8 +248,10 @@ class _Pusher:
 
         parent = run.parent_run_id and ids.pushed_run(self.store, self.uri,
                                                       run.parent_run_id)
+        key = f"{TAG}run_id"  # first, so create_run sends it: a crashed push finds it by it
         tags = {
-            **run.tags, f"{TAG}run_id": run.run_id, f"{TAG}source_hash": run.source_hash,
+            key: run.run_id, **{k: v for k, v in run.tags.items() if k != key},
+            f"{TAG}source_hash": run.source_hash,
             f"{TAG}notebook": run.notebook, f"{TAG}cell_id": run.cell_id,
             f"{TAG}host": run.host, f"{TAG}error": run.error,
             f"{TAG}parent_run_id": run.parent_run_id,
