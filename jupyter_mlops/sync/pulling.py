@@ -63,7 +63,8 @@ def _document(uri: str, remote: Any, folder: Path) -> dict[str, Any]:
                 return {}
             raise
         doc: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
-        for name in [CELL_FILE, *(m["file"] for m in doc["models"])]:
+        cell = [] if "source" in doc else [CELL_FILE]  # in the record since session 5
+        for name in [*cell, *(m["file"] for m in doc["models"])]:
             repo.download_artifacts(f"mlops/{name}", str(folder))
         return doc
     finally:
@@ -88,7 +89,8 @@ def _fetch(mlflow: Any, uri: str, remote: Any, experiment: str) -> _Fetched:
         doc = _document(uri, remote, Path(tmp))
         files = Path(tmp) / "mlops"
         result = _result(mlflow, remote, doc, files, origin)
-        source = (files / CELL_FILE).read_text(encoding="utf-8") if doc else ""
+        source = doc["source"] if "source" in doc else (
+            (files / CELL_FILE).read_text(encoding="utf-8") if doc else "")
     return _Fetched(remote, experiment, doc, source, result)
 
 

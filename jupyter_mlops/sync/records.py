@@ -44,7 +44,8 @@ def run_document(store: Store, run: Run) -> dict[str, Any]:
     return {
         "format": 1, "run_id": run.run_id, "name": run.name, "experiment": run.experiment,
         "status": run.status, "started_at": run.started_at, "ended_at": run.ended_at,
-        "source_hash": run.source_hash, "params": run.params, "tags": run.tags,
+        "source": run.source, "source_hash": run.source_hash, "params": run.params,
+        "tags": run.tags,
         "notebook": run.notebook, "cell_id": run.cell_id,
         "execution_count": run.execution_count, "user": run.user, "host": run.host,
         "parent_run_id": run.parent_run_id, "error": run.error, "traceback": run.traceback,
