@@ -138,9 +138,11 @@ def main() -> None:
     parser.add_argument("--mlflow", help="the mlflow command that runs the server")
     parser.add_argument("--runs", type=int, help="runs pushed and pulled (default 1,000)")
     parser.add_argument("--big", type=int, help="runs in the incremental store (10,000)")
+    parser.add_argument("--naive", type=int, help="runs logged point by point, the time "
+                        "scaled to --runs (20)")
     args = parser.parse_args()
     runs, naive_runs, big = (20, 2, 200) if args.quick else (1000, 20, 10_000)
-    runs, big = args.runs or runs, args.big or big
+    runs, naive_runs, big = args.runs or runs, args.naive or naive_runs, args.big or big
     from mlflow.tracking import MlflowClient
 
     print(f"load average at start: {os.getloadavg()}", file=sys.stderr)
