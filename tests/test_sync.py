@@ -279,6 +279,9 @@ def test_an_interrupted_push_resumes_without_duplicates(
         assert len(run.data.params) == 150 and run.info.status == "FINISHED"
         assert {k: v for k, v in run.data.tags.items() if k[0] == "k"} == {
             f"k{i}": str(i) for i in range(120)}
+        # no code slice, no lineage: those files are not uploaded
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "mlops")} == {
+            "mlops/cell.py", "mlops/run.json"}
 
 
 @pytest.mark.parametrize(("metrics", "params", "tags"), [

@@ -83,13 +83,18 @@ def code_slice_text(run: Run) -> str:
 
 def write_run_files(store: Store, run: Run, document: dict[str, Any],
                     lineage: dict[str, Any], folder: Path) -> None:
-    """Write the ``mlops/`` artifacts of a run into ``folder``."""
+    """Write the ``mlops/`` artifacts of a run into ``folder``: the code slice only when
+    cells before the run's feed it, the lineage only when the run has any (each file is one
+    upload)."""
     (folder / MODELS_DIR).mkdir(parents=True)
     (folder / CELL_FILE).write_text(run.source, encoding="utf-8")
-    (folder / SLICE_FILE).write_text(code_slice_text(run), encoding="utf-8")
+    if run.code_slice:
+        (folder / SLICE_FILE).write_text(code_slice_text(run), encoding="utf-8")
     (folder / RUN_FILE).write_text(json.dumps(document, indent=1, default=repr),
                                    encoding="utf-8")
-    (folder / LINEAGE_FILE).write_text(json.dumps(lineage, indent=1), encoding="utf-8")
+    if any(lineage[k] for k in ("parent", "retrains", "upstream", "downstream", "inputs",
+                                "outputs")):
+        (folder / LINEAGE_FILE).write_text(json.dumps(lineage, indent=1), encoding="utf-8")
     for model in document["models"]:
         data, _, _ = store.model_artifact(run.run_id, model["variable"])
         (folder / model["file"]).write_bytes(data)
