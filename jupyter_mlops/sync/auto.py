@@ -1,7 +1,8 @@
 """Auto-push: with the store setting ``sync.uri``, each finished ``%%track`` run is pushed in
 the background. One daemon thread per store and server, with its own connection to the
-store; requests made while it pushes fold into one more push (a push sends all that changed),
-so the cell that asked never waits. A failure is one warning until a push succeeds again;
+store; it pushes at the first pause between cells (so a "Run All" is not slowed), and
+requests made while it pushes fold into one more push (a push sends all that changed), so
+the cell that asked never waits. A failure is one warning until a push succeeds again;
 an exiting process gives the last push :data:`EXIT_WAIT_S` seconds.
 
 This layer knows nothing of IPython: the magic calls :func:`request` after a run is recorded.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 EXIT_WAIT_S = 10.0
+QUIET_S, MAX_DELAY_S = 1.0, 10.0  # a push waits for a pause between cells, this long at most
 
 
 class AutoPusher:
@@ -41,6 +44,16 @@ class AutoPusher:
         with self._idle:
             return self._idle.wait_for(lambda: not self._busy, timeout)
 
+    def _settle(self) -> None:
+        """Wait for a pause: :data:`QUIET_S` without a new run, or :data:`MAX_DELAY_S` after
+        the first (a push beside a running cell takes the interpreter from it)."""
+        first = time.monotonic()
+        while True:
+            self._asked.clear()
+            left = min(QUIET_S, first + MAX_DELAY_S - time.monotonic())
+            if left <= 0 or not self._asked.wait(left):
+                return
+
     def _loop(self) -> None:
         from ..store import open_store
         from . import pushing
@@ -48,7 +61,7 @@ class AutoPusher:
         store = None
         while True:
             self._asked.wait()
-            self._asked.clear()
+            self._settle()
             try:
                 store = store or open_store(self.directory, create=False)
                 pushing.push(self.uri, store=store)
@@ -85,7 +98,5 @@ def request(directory: Path, uri: str, warn: Callable[[str], None]) -> AutoPushe
 def wait_all(timeout: float) -> bool:
     """Give the pending pushes up to ``timeout`` seconds in all (at exit); whether all
     finished."""
-    import time
-
     deadline = time.monotonic() + timeout
     return all(p.wait(max(0.0, deadline - time.monotonic())) for p in list(_pushers.values()))
