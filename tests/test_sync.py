@@ -400,3 +400,13 @@ def test_a_failing_auto_push_warns_once(shell: Shell, monkeypatch: pytest.Monkey
     assert len(warnings) == 1, warnings
     assert "auto-push to http://127.0.0.1:" in warnings[0] and "(shown once)" in warnings[0]
     assert shell.store().count_runs() == 3
+
+
+def test_auto_push_is_off_where_the_environment_says_so(
+        shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_mlops.sync import auto
+
+    monkeypatch.setenv(auto.OFF_VAR, "0")  # as `jupyter-mlops ci` sets it for its kernels
+    _auto_pusher(shell, "http://127.0.0.1:9")
+    assert shell.run("%%track checked\nx = 1").result.success
+    assert (shell.store().directory.resolve(), "http://127.0.0.1:9") not in auto._pushers

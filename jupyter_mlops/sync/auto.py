@@ -6,17 +6,21 @@ the cell that asked never waits. A failure is one warning until a push succeeds 
 an exiting process gives the last push :data:`EXIT_WAIT_S` seconds.
 
 This layer knows nothing of IPython: the magic calls :func:`request` after a run is recorded.
+``$JUPYTER_MLOPS_AUTO_PUSH=0`` turns it off for a process: ``jupyter-mlops ci`` sets it for
+its kernels, whose runs are checks, not the team's work.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 EXIT_WAIT_S = 10.0
+OFF_VAR = "JUPYTER_MLOPS_AUTO_PUSH"  # "0": no auto-push in this process (ci's kernels)
 QUIET_S, MAX_DELAY_S = 1.0, 10.0  # a push waits for a pause between cells, this long at most
 
 
@@ -82,8 +86,11 @@ _pushers: dict[tuple[Path, str], AutoPusher] = {}
 _lock = threading.Lock()
 
 
-def request(directory: Path, uri: str, warn: Callable[[str], None]) -> AutoPusher:
-    """Ask the auto-pusher of this store and server to push (starting it on first use)."""
+def request(directory: Path, uri: str, warn: Callable[[str], None]) -> AutoPusher | None:
+    """Ask the auto-pusher of this store and server to push (starting it on first use);
+    nothing when ``$JUPYTER_MLOPS_AUTO_PUSH`` is ``0``."""
+    if os.environ.get(OFF_VAR) == "0":
+        return None
     with _lock:
         key = (Path(directory).resolve(), uri)
         if key not in _pushers:
