@@ -50,7 +50,9 @@ def mlflow_server(command: str, root: Path) -> Iterator[str]:
             [command, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
              "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
              "--artifacts-destination", str(root / "artifacts")],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1"})
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1",
+             # no job runner: it starts seven worker processes that load the CPU for a minute
+             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         try:
             wait_until_healthy(f"http://127.0.0.1:{port}", process, timeout=300)
             yield f"http://127.0.0.1:{port}"
@@ -103,6 +105,28 @@ def mlflow_batched(client: object, experiment: str, runs: int) -> None:
         client.set_terminated(run_id)  # type: ignore[attr-defined]
 
 
+def mlflow_same_work(client: object, experiment: str, runs: int, folder: Path) -> None:
+    """MLflow's client doing what a push does per run: log_batch, then the run's files (the
+    cell and its record, ~1 kB each, as push uploads them) and its end."""
+    from mlflow.entities import Metric, Param
+
+    folder.mkdir()
+    (folder / "cell.py").write_text("fit()\n")
+    (folder / "run.json").write_text("{" + '"x": 1, ' * 100 + '"y": 2}')
+    experiment_id = client.create_experiment(experiment)  # type: ignore[attr-defined]
+    now = int(time.time() * 1000)
+    for i in range(runs):
+        run_id = client.create_run(experiment_id, run_name=f"run{i}").info.run_id  # type: ignore[attr-defined]
+        metrics = [Metric(f"m{k}", 1.0 / (s + 1), now, s) for k in range(METRICS)
+                   for s in range(STEPS)]
+        params = [Param(f"p{k}", str(k)) for k in range(PARAMS)]
+        for start in range(0, len(metrics), 990):
+            client.log_batch(run_id, metrics=metrics[start:start + 990],  # type: ignore[attr-defined]
+                             params=params if start == 0 else [])
+        client.log_artifacts(run_id, str(folder), "mlops")  # type: ignore[attr-defined]
+        client.set_terminated(run_id)  # type: ignore[attr-defined]
+
+
 def mlflow_read(client: object, experiment: str) -> None:
     """MLflow's client reading every run of an experiment with its metric histories."""
     exp = client.get_experiment_by_name(experiment)  # type: ignore[attr-defined]
@@ -111,12 +135,36 @@ def mlflow_read(client: object, experiment: str) -> None:
             client.get_metric_history(run.info.run_id, key)  # type: ignore[attr-defined]
 
 
+def auto_push_overhead(uri: str, directory: Path, reps: int) -> tuple[float, float]:
+    """The ``%%track`` overhead of ``x = 1`` (median, seconds) with the store's ``sync.uri``
+    set, each cell's push running in the background meanwhile, and unset."""
+    from bench_track import Shell
+
+    from jupyter_mlops import magics
+    from jupyter_mlops.store.settings import set_value
+    from jupyter_mlops.sync import auto
+
+    os.environ["JUPYTER_MLOPS_STORE"] = str(directory)
+    shell = Shell()
+    assert magics._state is not None
+    off = shell.overhead("x = 1\n", reps)
+    set_value(magics._state.store(), "sync.uri", uri)
+    on = shell.overhead("x = 1\n", reps)
+    auto.wait_all(300)
+    return on, off
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--mlflow", help="the mlflow command that runs the server")
+    parser.add_argument("--runs", type=int, help="runs pushed and pulled (default 1,000)")
+    parser.add_argument("--big", type=int, help="runs in the incremental store (10,000)")
+    parser.add_argument("--naive", type=int, help="runs logged point by point, the time "
+                        "scaled to --runs (20)")
     args = parser.parse_args()
     runs, naive_runs, big = (20, 2, 200) if args.quick else (1000, 20, 10_000)
+    runs, naive_runs, big = args.runs or runs, args.naive or naive_runs, args.big or big
     from mlflow.tracking import MlflowClient
 
     print(f"load average at start: {os.getloadavg()}", file=sys.stderr)
@@ -124,18 +172,27 @@ def main() -> None:
         root = Path(tmp)
         with mlflow_server(_mlflow_command(args.mlflow), root) as uri:
             client = MlflowClient(uri)
+            with quiet():  # the server's first requests are slow: warm it up
+                mlflow_batched(client, "warm-up", 5)
             print_header()
             store = open_store(root / "store")
             fill(store, runs, "pushed")
             with quiet():
                 ours = elapsed(lambda: push(uri, store=store))
-            naive = elapsed(lambda: mlflow_naive(client, "naive", naive_runs)) * runs / naive_runs
-            batched = elapsed(lambda: mlflow_batched(client, "batched", runs))
+            with quiet():  # MLflow prints a link per run
+                naive = elapsed(lambda: mlflow_naive(client, "naive", naive_runs)) * runs / \
+                    naive_runs
+            with quiet():
+                batched = elapsed(lambda: mlflow_batched(client, "batched", runs))
             figure = f"push {runs} runs x ({PARAMS} params, {METRICS}x{STEPS} metrics)"
             print_row(Row(figure, ours, f"MLflow log_metric loop ({naive_runs} runs, scaled)",
                           naive, ">= 20x", naive / ours >= 20))
             print_row(Row(figure, ours, "MLflow log_batch", batched, ">= 1x",
                           batched / ours >= 1))
+            with quiet():
+                same = elapsed(lambda: mlflow_same_work(client, "same", runs, root / "files"))
+            print_row(Row(figure, ours, "MLflow log_batch + the files, end", same,
+                          "(the same requests)", None))
             big_store = open_store(root / "big")
             fill(big_store, big, "big")
             with quiet():
@@ -150,6 +207,9 @@ def main() -> None:
             read = elapsed(lambda: mlflow_read(client, "pushed"))
             print_row(Row(f"pull {runs} runs", pulled, "MLflow search_runs + metric history",
                           read, ">= 1x", read / pulled >= 1))
+            on, off = auto_push_overhead(uri, root / "kernel", 5 if args.quick else 20)
+            print_row(Row("%%track overhead, `x = 1`, auto-push", on, "the same, no auto-push",
+                          off, "about 1x (>= 0.8x)", off / on >= 0.8))
     print(f"load average at end: {os.getloadavg()}", file=sys.stderr)
 
 

@@ -30,6 +30,7 @@ _LAZY = {
     "transition": "lifecycle.promotion", "retrain": "lifecycle.retrain",
     "Store": "store", "open_store": "store", "ModelVersion": "store.registry",
     "watch": "lifecycle.watch", "RunBrowser": "widgets", "push": "sync", "pull": "sync",
+    "load_model": "sync",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
@@ -46,14 +47,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .lifecycle.watch import watch
     from .store import Store, open_store
     from .store.registry import ModelVersion
-    from .sync import pull, push
+    from .sync import load_model, pull, push
     from .widgets import RunBrowser
 
 __all__ = [
     "Bundle", "DriftReport", "Entity", "MLOpsError", "MetricPoint", "ModelVersion",
     "MonitorResult", "Run", "RunBrowser", "Store", "__version__", "drift", "export_bundle",
-    "export_rollout", "load_bundle", "log_artifact", "log_metric", "log_metrics", "log_param",
-    "monitor", "open_store", "promote", "pull", "push", "reference_profile", "retrain",
+    "export_rollout", "load_bundle", "load_model", "log_artifact", "log_metric", "log_metrics",
+    "log_param", "monitor", "open_store", "promote", "pull", "push", "reference_profile", "retrain",
     "rollout_report", "transition", "watch",
 ]
 

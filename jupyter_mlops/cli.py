@@ -312,6 +312,7 @@ TEXT: dict[str, Callable[[Store, argparse.Namespace], str]] = {
     "delete": actions.delete,
     "push": actions.push,
     "pull": actions.pull,
+    "config": actions.config,
     "rollout": lambda store, args: actions.rollout(store, args, COMMAND_LINE).summary(),
 }
 STATUS: dict[str, Callable[[Store, argparse.Namespace], int]] = {

@@ -164,6 +164,10 @@ class SyncError(MLOpsError):
     """Pushing to or pulling from an MLflow tracking server failed."""
 
 
+class SettingError(MLOpsError, ValueError):
+    """A store setting (``jupyter-mlops config``) that does not exist, or a value it refuses."""
+
+
 class MissingExtraError(SyncError, ImportError):
     """An optional extra (a library the core package does without) is not installed."""
 

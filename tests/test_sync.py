@@ -18,7 +18,7 @@ from conftest import Shell
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
 from jupyter_mlops.cli import main
-from jupyter_mlops.errors import MissingExtraError, SyncError
+from jupyter_mlops.errors import MissingExtraError, NotFoundError, SyncError
 from jupyter_mlops.store import RunResult, Store, open_store
 from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
 
@@ -43,7 +43,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts")],
         stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "DO_NOT_TRACK": "1", "TMPDIR": str(root / "tmp")})
+        env={**os.environ, "DO_NOT_TRACK": "1",
+             # no job runner: it starts seven worker processes that load the CPU for a minute
+             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "TMPDIR": str(root / "tmp")})
     uri = f"http://127.0.0.1:{port}"
     try:
         try:
@@ -179,16 +181,58 @@ def _pull_into_a_teammates_store(server: str, mine: Store, directory: Path) -> N
         # pulled copies are not pushed back; pulling again brings nothing new
         assert mlops.push(server, store=theirs).counts == {}
         assert mlops.pull(server, store=theirs).counts == {}
+        _load_model_resolves_through_the_server(server, mine, directory.parent / "newcomer")
+        _a_changed_run_is_refreshed(server, theirs, train)
+
+
+def _load_model_resolves_through_the_server(server: str, mine: Store, directory: Path) -> None:
+    """A store with sync.uri set loads a model it never saw: that model is pulled first."""
+    with open_store(directory) as newcomer:
+        with pytest.raises(NotFoundError):  # no server set: the local store only
+            mlops.load_model("tree@production", store=newcomer)
+        assert main(["--store", str(directory), "config", "sync.uri", server]) == 0
+        model = mlops.load_model("tree@production", store=newcomer)
+        assert model.get_params() == mine.load_model("tree@production").get_params()
+        assert sorted(newcomer.runs()["name"]) == ["deeper", "train"]  # that model's runs
+        assert newcomer.models().set_index("version").loc[2, "stage"] == "production"
+        with pytest.raises(SyncError, match="no registered model 'nope'"):
+            mlops.load_model("nope@production", store=newcomer)
+
+
+def _a_changed_run_is_refreshed(server: str, theirs: Store, run_id: str) -> None:
+    """A run changed on the server after the pull (a tag, more points, its status) comes
+    again with the next pull, still a pulled copy."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server)
+    remote = client.search_runs([client.get_experiment_by_name("churn").experiment_id],
+                                f"tags.`mlops.run_id` = '{run_id}'")[0].info.run_id
+    client.set_tag(remote, "reviewed", "by bob")
+    client.log_batch(remote, metrics=[Metric("loss", 0.1, 1_800_000_000_000, step)
+                                      for step in (5, 6)])
+    client.set_terminated(remote, "FAILED")
+    report = mlops.pull(server, store=theirs)
+    assert report.counts == {"runs refreshed": 1}, str(report)
+    copy = theirs.get_run(run_id)
+    assert copy.status == "failed" and copy.tags["reviewed"] == "by bob"
+    assert copy.tags["mlops.origin"].endswith(remote)
+    assert [p.step for p in theirs.metric_history(run_id, "loss")] == list(range(7))
+    assert copy.metrics["loss"] == 0.1
+    assert mlops.push(server, store=theirs).counts == {}  # still a copy, never sent back
+    assert mlops.pull(server, store=theirs).counts == {}
+    assert theirs.check() == []
 
 
 def _long_run(store: Store, run_id: str, experiment: str) -> None:
-    """A finished run with 2,500 metric points and 150 params: several log_batch calls."""
+    """A finished run with 2,500 metric points, 150 params and 120 tags: several calls."""
     now = time.time()
     store.start_run(run_id, name="long", experiment=experiment, source="fit()",
                     source_hash="h", started_at=now)
     store.log_metrics(run_id, [("loss", 1.0 / (s + 1), s, now + s) for s in range(2500)])
     store.finish_run(run_id, RunResult(status="finished", ended_at=now + 3000,
-                                       params={f"p{i}": i for i in range(150)}))
+                                       params={f"p{i}": i for i in range(150)},
+                                       tags={f"k{i}": str(i) for i in range(120)}))
 
 
 @needs_server
@@ -208,18 +252,22 @@ def test_an_interrupted_push_resumes_without_duplicates(
         monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
 
     client = MlflowClient(server)
-    # Given a push cut after its first log_batch call (1,000 points sent)
+    # Given a push cut after its first log_batch call (1,000 points sent), then resumed
     _long_run(store, "01RESUMEA", "resume")
     cut_at(2)
     with pytest.raises(ConnectionError):
         mlops.push(server, store=store)
-    # and a push cut before it recorded the run it created (as a crash would)
+    monkeypatch.setattr(MlflowClient, "log_batch", real)
+    mlops.push(server, store=store)
+    # and a push that crashed after creating a run, before recording its id (the store
+    # holds only the mark it writes before creating one)
     _long_run(store, "01RESUMEB", "resume")
-    cut_at(len(calls) + 1)  # the next call: the new run's first batch
+    cut_at(1)
     with pytest.raises(ConnectionError):
         mlops.push(server, store=store)
     with store.transaction() as conn:
-        conn.execute("DELETE FROM sync_ids WHERE local_id = '01RESUMEB'")
+        conn.execute("UPDATE sync_ids SET remote_id = 'creating:01RESUMEB', state = '{}' "
+                     "WHERE local_id = '01RESUMEB'")
     monkeypatch.setattr(MlflowClient, "log_batch", real)
     # When pushed again, each run is one MLflow run with every point and param once
     mlops.push(server, store=store)
@@ -229,6 +277,11 @@ def test_an_interrupted_push_resumes_without_duplicates(
         history = client.get_metric_history(run.info.run_id, "loss")
         assert sorted(m.step for m in history) == list(range(2500))
         assert len(run.data.params) == 150 and run.info.status == "FINISHED"
+        assert {k: v for k, v in run.data.tags.items() if k[0] == "k"} == {
+            f"k{i}": str(i) for i in range(120)}
+        # no code slice, no lineage: those files are not uploaded
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "mlops")} == {
+            "mlops/cell.py", "mlops/run.json"}
 
 
 @pytest.mark.parametrize(("metrics", "params", "tags"), [
@@ -274,3 +327,86 @@ def test_without_mlflow_the_error_names_the_extra(store_dir: Path) -> None:
                           check=True)
     assert "pip install 'jupyter-mlops[mlflow]'" in done.stdout
     assert issubclass(MissingExtraError, ImportError)
+
+
+def test_config_checks_and_audits_the_sync_server(store: Store,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["--store", str(store.directory), "config"]
+    assert main([*where]) == 0
+    assert capsys.readouterr().out.startswith("sync.uri = (not set)  # ")
+    for bad in ("ftp://host", "http://host name", "x" * 3000, "http://a\x00"):
+        assert main([*where, "sync.uri", bad]) == 2
+        assert "sync.uri" in capsys.readouterr().err
+    assert main([*where, "nope", "1"]) == 2
+    assert "no setting 'nope'; the settings are: sync.uri" in capsys.readouterr().err
+    assert main([*where, "sync.uri", "http://mlflow.example:5000/", "--reason", "team"]) == 0
+    assert capsys.readouterr().out == ("sync.uri = http://mlflow.example:5000 (recorded in the "
+                                       "audit log)\n")
+    assert main([*where, "sync.uri"]) == 0
+    assert capsys.readouterr().out == "sync.uri = http://mlflow.example:5000\n"
+    assert main([*where, "sync.uri", "--unset"]) == 0
+    assert capsys.readouterr().out == "sync.uri = (not set) (recorded in the audit log)\n"
+    changes = [(e.action, e.detail, e.reason) for e in store.events("config:sync.uri")]
+    assert changes == [("config", {"value": None}, None),
+                       ("config", {"value": "http://mlflow.example:5000"}, "team")]
+    assert store.check() == []
+
+
+def _auto_pusher(shell: Shell, uri: str) -> object:
+    from jupyter_mlops.sync import auto
+
+    store = shell.store()
+    assert main(["--store", str(store.directory), "config", "sync.uri", uri]) == 0
+    return lambda: auto._pushers[(store.directory.resolve(), uri)]
+
+
+@needs_server
+def test_auto_push_sends_each_tracked_run_in_the_background(
+        shell: Shell, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_mlops.sync import pushing
+
+    warnings: list[str] = []
+    monkeypatch.setattr("jupyter_mlops.magics.state.warn", warnings.append)
+    pusher = _auto_pusher(shell, server)
+    # Given a server slow to answer (the push waits for the gate)
+    gate, real = threading.Event(), pushing.push
+    monkeypatch.setattr(pushing, "push", lambda *a, **k: gate.wait(60) and real(*a, **k))
+    # When a tracked cell finishes, it does not wait for its push
+    assert shell.run("%%track auto -e team\nx = 2").result.success
+    assert not pusher().wait(0)  # type: ignore[attr-defined]
+    gate.set()
+    # Then the run is on the server without a push command, as is the next one
+    assert pusher().wait(120)  # type: ignore[attr-defined]
+    assert shell.run("%%track again -e team\nx = 3").result.success
+    assert pusher().wait(120)  # type: ignore[attr-defined]
+    runs = _runs(MlflowClient(server), "team")
+    assert sorted(r.info.run_name for r in runs) == ["again", "auto"]
+    assert {r.info.status for r in runs} == {"FINISHED"} and warnings == []
+
+
+def test_a_failing_auto_push_warns_once(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    warnings: list[str] = []
+    monkeypatch.setattr("jupyter_mlops.magics.state.warn", warnings.append)
+    pusher = _auto_pusher(shell, f"http://127.0.0.1:{free_port()}")  # nobody listens
+    for value in range(3):
+        assert shell.run(f"%%track down\nx = {value}").result.success
+        assert pusher().wait(60)  # type: ignore[attr-defined]
+    assert len(warnings) == 1, warnings
+    assert "auto-push to http://127.0.0.1:" in warnings[0] and "(shown once)" in warnings[0]
+    assert shell.store().count_runs() == 3
+
+
+def test_auto_push_is_off_where_the_environment_says_so(
+        shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_mlops.sync import auto
+
+    monkeypatch.setenv(auto.OFF_VAR, "0")  # as `jupyter-mlops ci` sets it for its kernels
+    _auto_pusher(shell, "http://127.0.0.1:9")
+    assert shell.run("%%track checked\nx = 1").result.success
+    assert (shell.store().directory.resolve(), "http://127.0.0.1:9") not in auto._pushers

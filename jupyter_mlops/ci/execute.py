@@ -14,6 +14,7 @@ from typing import Any
 
 from ..store import Store
 from ..store.discovery import DB_FILENAME, ENV_VAR
+from ..sync.auto import OFF_VAR
 
 CI_TAG = "ci"
 
@@ -123,7 +124,8 @@ def run_notebook(path: Path, store: Store, *, timeout: int = 600) -> Execution:
     error = None
     notebook = nbformat.read(path, as_version=4)
     try:
-        _execute(notebook, path, timeout, {**os.environ, ENV_VAR: str(store.directory)})
+        _execute(notebook, path, timeout, {**os.environ, ENV_VAR: str(store.directory),
+                                           OFF_VAR: "0"})  # CI's runs stay off the server
     except CellExecutionError as exc:
         error = f"{_raising_cell(notebook)} raised {_first_line(exc)}"
     except Exception as exc:  # a kernel that died, a timeout

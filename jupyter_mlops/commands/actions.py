@@ -191,6 +191,24 @@ def pull(store: Store, args: argparse.Namespace) -> str:
     return str(pull(args.from_, args.experiment, store=store))
 
 
+def config(store: Store, args: argparse.Namespace) -> str:
+    """``config [KEY [VALUE]] [--unset]``: the settings, one setting, or its new value."""
+    from ..store import settings
+
+    if args.key is None:
+        return "\n".join(f"{key} = {value if value is not None else '(not set)'}  # "
+                         f"{settings.KEYS[key][0]}"
+                         for key, value in settings.settings(store).items())
+    if args.unset and args.value is not None:
+        raise ValueError("give a VALUE or --unset, not both")
+    if args.value is None and not args.unset:
+        value = settings.get(store, args.key)
+        return f"{args.key} = {value if value is not None else '(not set)'}"
+    value = settings.set_value(store, args.key, None if args.unset else args.value,
+                               reason=args.reason)
+    return f"{args.key} = {value if value is not None else '(not set)'} (recorded in the audit log)"
+
+
 def export(store: Store, args: argparse.Namespace, front: Front) -> str:
     """``export MODEL PATH``: where the bundle is, and how to serve it."""
     import shlex

@@ -350,6 +350,16 @@ def add_pull(parser: argparse.ArgumentParser, front: Front) -> None:
     parser.add_argument("-e", "--experiment", help="only this experiment")
 
 
+def add_config(parser: argparse.ArgumentParser, front: Front) -> None:
+    """``config [KEY [VALUE]] [--unset]``."""
+    parser.add_argument("key", nargs="?", metavar="KEY",
+                        help="a setting: sync.uri (the MLflow tracking server each finished "
+                        "%%%%track run is pushed to in the background); none: list them")
+    parser.add_argument("value", nargs="?", metavar="VALUE", help="its new value")
+    parser.add_argument("--unset", action="store_true", help="remove the setting")
+    parser.add_argument("--reason", help="why (recorded in the audit log)")
+
+
 def add_ci(parser: argparse.ArgumentParser, front: Front) -> None:
     """``ci [NOTEBOOK|DIR]...`` (the CLI's): settings from ``[tool.jupyter-mlops.ci]``, which
     these options override."""
@@ -453,6 +463,8 @@ COMMANDS = {
                     "(again: only what changed)", add_push),
     "pull": Command("bring a team's runs and registered models from an MLflow tracking "
                     "server (read-only copies)", add_pull),
+    "config": Command("show or change the store's settings (audited): sync.uri turns "
+                      "auto-push on", add_config),
     "store": Command("where the store is; switch to PATH", add_store, ("%mlops",)),
     "ci": Command("re-run notebooks headless; check data, models and reproducibility against "
                   "their baseline; exit 1 on a failed check", add_ci, ("jupyter-mlops",)),

@@ -180,6 +180,9 @@ class MLOpsMagics(Magics):
     def _pull(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.pull(store, args))
 
+    def _config(self, store: Store, args: argparse.Namespace, front: Front) -> None:
+        print(actions.config(store, args))
+
     def _policy(self, store: Store, args: argparse.Namespace, front: Front) -> None:
         print(actions.policy(store, args))
 

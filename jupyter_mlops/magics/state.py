@@ -74,6 +74,21 @@ class KernelState:
             self._store = open_store(self.store_path)
         return self._store
 
+    def auto_push(self) -> None:
+        """After a run is recorded: push the store in the background when its ``sync.uri``
+        setting names a server (``jupyter-mlops config sync.uri URI``)."""
+        from ..store.settings import get
+
+        try:
+            store = self.store()
+            uri = get(store, "sync.uri")
+            if uri:
+                from ..sync.auto import request
+
+                request(store.directory, uri, warn)
+        except Exception as exc:  # never into the cell
+            warn(f"auto-push not started: {exc}")
+
     def use_store(self, path: str | None) -> Store:
         """Switch to another store directory (``None``: discover again); the current store
         stays in use when the new one cannot be opened."""

@@ -208,6 +208,7 @@ class TrackMagics(Magics):
             warn(f"run {recorder.run_id[:10]} could not be recorded: {exc}")
             recorder.abandon(str(exc))
             return
+        self.state.auto_push()
         from IPython.display import display
 
         from .summary import summary_bundle

@@ -7,8 +7,8 @@ Beside ``lifecycle``: may import ``store``, ``bundle``, ``data``, ``frameworks``
 functions: the rest of the package works without it.
 """
 
-from .pulling import pull
+from .pulling import load_model, pull, pull_model
 from .pushing import push
 from .remote import SyncReport
 
-__all__ = ["SyncReport", "pull", "push"]
+__all__ = ["SyncReport", "load_model", "pull", "pull_model", "push"]

@@ -10,6 +10,8 @@ from typing import Any
 
 from ..store import Store
 
+CREATING = "creating:"  # the remote id of a run being created (found by its tag after a crash)
+
 
 def remote_of(store: Store, remote: str, kind: str, local_id: str,
               direction: str | None = None) -> tuple[str, dict[str, Any]] | None:
@@ -20,6 +22,12 @@ def remote_of(store: Store, remote: str, kind: str, local_id: str,
         "AND coalesce(?, direction) = direction", [remote, kind, local_id, direction]
     ).fetchone()
     return None if row is None else (row[0], json.loads(row[1] or "{}"))
+
+
+def pushed_run(store: Store, remote: str, run_id: str) -> str | None:
+    """The id on ``remote`` of a local run that was pushed there (or pulled from it)."""
+    known = remote_of(store, remote, "run", run_id)
+    return None if known is None or known[0].startswith(CREATING) else known[0]
 
 
 def local_of(store: Store, remote: str, kind: str, remote_id: str) -> tuple[str, str] | None:

@@ -9,8 +9,12 @@ models); any other MLflow run comes with its params, metric histories and tags.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,16 @@ from ..store import DatasetInfo, EnvironmentInfo, ModelInfo, RunResult, Store, o
 from ..store.registry import EXCLUSIVE_STAGES, copy_version, transition, versions
 from . import ids
 from .records import CELL_FILE, RUN_FILE
-from .remote import LOCAL_STATUS, TAG, SyncReport, client, tracking_uri
+from .remote import (
+    LOCAL_STATUS,
+    TAG,
+    WORKERS,
+    SyncReport,
+    artifact_repository,
+    client,
+    is_missing,
+    tracking_uri,
+)
 
 ORIGIN = f"{TAG}origin"
 
@@ -36,12 +49,49 @@ def _pages(call: Any, *args: Any, **kwargs: Any) -> list[Any]:
             return items
 
 
-def _document(mlflow: Any, run_id: str, folder: Path) -> tuple[dict[str, Any], Path]:
-    """The run's ``mlops/`` artifacts, downloaded (empty when it has none)."""
-    if not any(a.path == f"mlops/{RUN_FILE}" for a in mlflow.list_artifacts(run_id, "mlops")):
-        return {}, folder
-    local = Path(mlflow.download_artifacts(run_id, "mlops", str(folder)))
-    return json.loads((local / RUN_FILE).read_text(encoding="utf-8")), local
+def _document(uri: str, remote: Any, folder: Path) -> dict[str, Any]:
+    """The run's record (``mlops/run.json``) and the files it names (its cell, its models),
+    downloaded into ``folder``; empty for a run jupyter-mlops did not push."""
+    if f"{TAG}run_id" not in remote.data.tags:
+        return {}
+    repo = artifact_repository(remote.info.artifact_uri, uri)
+    try:
+        try:
+            path = repo.download_artifacts(f"mlops/{RUN_FILE}", str(folder))
+        except Exception as exc:  # pushed while running: no record yet
+            if is_missing(exc):
+                return {}
+            raise
+        doc: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+        cell = [] if "source" in doc else [CELL_FILE]  # in the record since session 5
+        for name in [*cell, *(m["file"] for m in doc["models"])]:
+            repo.download_artifacts(f"mlops/{name}", str(folder))
+        return doc
+    finally:
+        repo.thread_pool.shutdown()
+
+
+@dataclass
+class _Fetched:
+    """A remote run as the store will hold it: read by a worker, written by the caller."""
+
+    remote: Any
+    experiment: str
+    doc: dict[str, Any]
+    source: str
+    result: RunResult
+
+
+def _fetch(mlflow: Any, uri: str, remote: Any, experiment: str) -> _Fetched:
+    info = remote.info
+    origin = f"{uri}/#/experiments/{info.experiment_id}/runs/{info.run_id}"
+    with tempfile.TemporaryDirectory(prefix="mlops-pull-") as tmp:
+        doc = _document(uri, remote, Path(tmp))
+        files = Path(tmp) / "mlops"
+        result = _result(mlflow, remote, doc, files, origin)
+        source = doc["source"] if "source" in doc else (
+            (files / CELL_FILE).read_text(encoding="utf-8") if doc else "")
+    return _Fetched(remote, experiment, doc, source, result)
 
 
 def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: str
@@ -54,14 +104,14 @@ def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: 
     recorded = doc.get("tags", {})
     tags = {**recorded, **{k: v for k, v in data.tags.items() if not k.startswith("mlflow.")
                            and (not k.startswith(TAG) or k in recorded)}, ORIGIN: origin}
+    status = LOCAL_STATUS.get(info.status, "finished")
+    ended = (info.end_time or info.start_time) / 1000
     if not doc:
-        return RunResult(status=LOCAL_STATUS.get(info.status, "finished"),
-                         ended_at=(info.end_time or info.start_time) / 1000,
-                         params=dict(data.params), metrics=metrics, tags=tags)
+        return RunResult(status=status, ended_at=ended, params=dict(data.params),
+                         metrics=metrics, tags=tags)
     env = doc["environment"]
     return RunResult(
-        status=doc["status"], ended_at=doc["ended_at"] or doc["started_at"],
-        params=doc["params"], metrics=metrics, tags=tags,
+        status=status, ended_at=ended, params=doc["params"], metrics=metrics, tags=tags,
         inputs=[Entity(**e) for e in doc["inputs"]],
         outputs=[Entity(**e) for e in doc["outputs"]],
         datasets=[DatasetInfo(fp, d["kind"], tuple(d["shape"]), d["schema"], d["profile"])
@@ -76,34 +126,74 @@ def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: 
         warnings=doc["warnings"])
 
 
-def _pull_run(store: Store, mlflow: Any, uri: str, remote: Any, experiment: str,
-              report: SyncReport) -> None:
+def _seen(remote: Any) -> str:
+    """What a pull compares to know a run changed on the server since it was pulled: its
+    status, end, name, tags and latest metric values (a point appended with the same latest
+    value goes unnoticed)."""
+    info, data = remote.info, remote.data
+    return hashlib.sha256(json.dumps(
+        [info.status, info.end_time, info.run_name, sorted(data.tags.items()),
+         sorted(data.metrics.items())], default=str).encode()).hexdigest()
+
+
+def _to_fetch(store: Store, uri: str, remote: Any) -> bool:
+    """Whether to fetch a remote run: new here, or a pulled copy that changed since."""
+    known = ids.local_of(store, uri, "run", remote.info.run_id)
+    if known is None:
+        local_id = remote.data.tags.get(f"{TAG}run_id") or remote.info.run_id
+        if not store.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [local_id]
+                                  ).fetchone():
+            return True
+        # our own run (pushed under another spelling of the server's URI)
+        ids.record(store, uri, "run", local_id, remote.info.run_id, direction="push")
+        return False
+    if known[1] != "pull":
+        return False  # pushed from here
+    state = (ids.remote_of(store, uri, "run", known[0], "pull") or ("", {}))[1]
+    return bool(state.get("seen") != _seen(remote))
+
+
+def _store_run(store: Store, uri: str, fetched: _Fetched, report: SyncReport) -> None:
+    """Write a fetched run: a new copy, or the refreshed copy of one pulled before."""
+    remote, doc, result = fetched.remote, fetched.doc, fetched.result
     info = remote.info
-    if ids.local_of(store, uri, "run", info.run_id):
-        return  # pushed from here, or pulled before
     local_id = remote.data.tags.get(f"{TAG}run_id") or info.run_id
-    if store.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [local_id]).fetchone():
-        ids.record(store, uri, "run", local_id, info.run_id, direction="push")
-        return  # our own run (pushed under another spelling of the server's URI)
-    origin = f"{uri}/#/experiments/{info.experiment_id}/runs/{info.run_id}"
-    with tempfile.TemporaryDirectory(prefix="mlops-pull-") as tmp:
-        doc, files = _document(mlflow, info.run_id, Path(tmp))
-        result = _result(mlflow, remote, doc, files, origin)
-        source = (files / CELL_FILE).read_text(encoding="utf-8") if doc else ""
+    state = {"origin": result.tags[ORIGIN], "seen": _seen(remote)}
     with store.transaction() as conn:
-        store.start_run(
-            local_id, name=info.run_name or info.run_id, experiment=experiment, source=source,
-            source_hash=doc.get("source_hash", ""), started_at=info.start_time / 1000,
-            notebook=doc.get("notebook"), cell_id=doc.get("cell_id"),
-            execution_count=doc.get("execution_count"),
-            user=doc.get("user") or remote.data.tags.get("mlflow.user"),
-            parent_run_id=doc.get("parent_run_id"))
+        if ids.local_of(store, uri, "run", info.run_id):
+            for table in ("metrics", "latest_metrics", "tags"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [local_id])
+            report.add("runs refreshed")
+        else:
+            store.start_run(
+                local_id, name=info.run_name or info.run_id, experiment=fetched.experiment,
+                source=fetched.source, source_hash=doc.get("source_hash", ""),
+                started_at=info.start_time / 1000, notebook=doc.get("notebook"),
+                cell_id=doc.get("cell_id"), execution_count=doc.get("execution_count"),
+                user=doc.get("user") or remote.data.tags.get("mlflow.user"),
+                parent_run_id=doc.get("parent_run_id"))
+            report.add("runs pulled")
         store.finish_run(local_id, result)
-        conn.execute("UPDATE runs SET host = ?, pid = NULL WHERE run_id = ?",
-                     [doc.get("host"), local_id])
-        ids.record(store, uri, "run", local_id, info.run_id, direction="pull",
-                   state={"origin": origin})
-    report.add("runs pulled")
+        conn.execute("UPDATE runs SET name = ?, host = ?, pid = NULL WHERE run_id = ?",
+                     [info.run_name or info.run_id, doc.get("host"), local_id])
+        ids.record(store, uri, "run", local_id, info.run_id, direction="pull", state=state)
+
+
+def _pull_runs(store: Store, mlflow: Any, uri: str,
+               remotes: Iterable[tuple[Any, str]], report: SyncReport) -> None:
+    """Fetch the runs new or changed on the server, ``WORKERS`` at a time, and store each
+    in this thread (one thread writes the store)."""
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="mlops-pull") as pool:
+        pending: set[Future[_Fetched]] = set()
+        for remote, experiment in remotes:
+            if _to_fetch(store, uri, remote):
+                pending.add(pool.submit(_fetch, mlflow, uri, remote, experiment))
+            if len(pending) >= 2 * WORKERS:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    _store_run(store, uri, future.result(), report)
+        for future in as_completed(pending):
+            _store_run(store, uri, future.result(), report)
 
 
 def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
@@ -182,10 +272,61 @@ def pull(from_: str | None = None, experiment: str | None = None, *,
         found = [e for e in [mlflow.get_experiment_by_name(experiment)] if e is not None]
         if not found:
             raise SyncError(f"no experiment {experiment!r} on {uri}")
-    for exp in found:
-        for remote in _pages(mlflow.search_runs, [exp.experiment_id],
-                             "attributes.status != 'RUNNING'", max_results=1000):
-            _pull_run(store, mlflow, uri, remote, exp.name, report)
+    _pull_runs(store, mlflow, uri, ((remote, exp.name) for exp in found
+                                    for remote in _pages(mlflow.search_runs, [exp.experiment_id],
+                                                         "attributes.status != 'RUNNING'",
+                                                         max_results=1000)), report)
     for model in _pages(mlflow.search_registered_models):
         _pull_model(store, mlflow, uri, model, report)
     return report
+
+
+def pull_model(name: str, from_: str | None = None, *, store: Store | None = None
+               ) -> SyncReport:
+    """Bring one registered model from an MLflow tracking server: the runs of its versions,
+    then the versions with their stages and aliases (as :func:`pull` does for all)."""
+    uri = tracking_uri(from_)
+    store = store or open_store()
+    mlflow = client(uri, "pulling from an MLflow tracking server")
+    report = SyncReport(uri, "pull")
+    try:
+        model = mlflow.get_registered_model(name)
+    except Exception as exc:
+        if is_missing(exc):
+            raise SyncError(f"no registered model {name!r} on {uri}") from None
+        raise
+    experiments: dict[str, str] = {}
+
+    def experiment(experiment_id: str) -> str:
+        if experiment_id not in experiments:
+            experiments[experiment_id] = mlflow.get_experiment(experiment_id).name
+        return experiments[experiment_id]
+
+    runs = {v.run_id for v in _pages(mlflow.search_model_versions, f"name = '{name}'")
+            if v.run_id}
+    remotes = [mlflow.get_run(run_id) for run_id in sorted(runs)]
+    _pull_runs(store, mlflow, uri, [(r, experiment(r.info.experiment_id)) for r in remotes
+                                    if r.info.status != "RUNNING"], report)
+    _pull_model(store, mlflow, uri, model, report)
+    return report
+
+
+def load_model(ref: str, name: str | None = None, *, store: Store | None = None) -> Any:
+    """A fitted model, as :meth:`Store.load_model <jupyter_mlops.Store.load_model>` gives it
+    (``"fraud@production"``, ``"fraud/3"``, a run), resolved through the team's MLflow
+    tracking server when this store does not have it: with the store setting ``sync.uri``
+    (``jupyter-mlops config sync.uri URI``), a model reference this store cannot resolve
+    pulls that registered model from the server first."""
+    from ..errors import NotFoundError
+    from ..store.registry import is_model_ref, parse_model_ref
+    from ..store.settings import get
+
+    store = store or open_store()
+    try:
+        return store.load_model(ref, name)
+    except NotFoundError:
+        uri = get(store, "sync.uri")
+        if uri is None or not is_model_ref(ref):
+            raise
+        pull_model(parse_model_ref(ref)[0], uri, store=store)
+        return store.load_model(ref, name)

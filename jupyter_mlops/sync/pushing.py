@@ -9,11 +9,12 @@ resumes; every call stays within ``log_batch``'s limits.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
+import shutil
 import tempfile
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ from ..errors import BundleError, SyncError
 from ..store import Store, open_store
 from ..store.registry import ModelVersion, versions
 from . import ids
+from .ids import CREATING
 from .records import lineage_document, run_document, write_run_files
 from .remote import (
+    MAX_TAGS,
     STATUS,
     TAG,
+    WORKERS,
     SyncReport,
     batches,
     client,
@@ -32,6 +36,7 @@ from .remote import (
     millis,
     param_text,
     tag_text,
+    terminate,
     tracking_uri,
 )
 
@@ -53,12 +58,79 @@ def _since(since: float | str | dt.datetime | None) -> float:
                          f"2026-11-30, got {str(since)[:40]!r}") from None
 
 
+@dataclass
+class _RunJob:
+    """One run's part of a push: read from the store in the calling thread, sent by a
+    worker (``send`` touches only MLflow and this object), recorded back in the calling
+    thread from ``remote_id`` and ``state`` (also after a failure: an interrupted push
+    resumes from there)."""
+
+    run_id: str
+    updated_at: float
+    experiment_id: str
+    remote_id: str | None  # None: create it (after looking for it when ``look_up``)
+    look_up: bool
+    state: dict[str, Any]
+    create: dict[str, Any]  # create_run's arguments (the tags ride along)
+    metrics: list[Any]
+    rowids: list[int]
+    params: list[Any]
+    tags: list[Any]
+    datasets: list[Any] = field(default_factory=list)
+    folder: Path | None = None  # the artifacts to upload
+    bundle_error: str | None = None
+    terminate: tuple[str, int] | None = None  # (status, end time) of a finished run
+
+    def send(self, mlflow: Any) -> None:
+        tags = self.tags
+        if self.remote_id is None and self.look_up:
+            found = mlflow.search_runs([self.experiment_id], f"tags.`{TAG}run_id` = "
+                                       f"'{_quoted(self.run_id)}'", max_results=1)
+            self.remote_id = found[0].info.run_id if found else None
+        if self.remote_id is None:
+            self.remote_id = mlflow.create_run(self.experiment_id, tags={
+                t.key: t.value for t in tags[:MAX_TAGS]}, **self.create).info.run_id
+            tags = tags[MAX_TAGS:]
+        sent = 0
+        for m, p, t in batches(self.metrics, self.params, tags):
+            mlflow.log_batch(self.remote_id, metrics=m, params=p, tags=t)
+            sent += len(m)
+            if m:  # resumable: the last metric point sent
+                self.state["metric_rowid"] = self.rowids[sent - 1]
+        self.state["params"] = self.state.get("params") or bool(self.terminate)
+        if self.terminate is not None:
+            self._finish(mlflow)
+        self.state["updated_at"] = self.updated_at
+
+    def _finish(self, mlflow: Any) -> None:
+        assert self.remote_id is not None and self.terminate is not None
+        if self.datasets:
+            mlflow.log_inputs(self.remote_id, datasets=self.datasets)
+        if self.bundle_error:
+            mlflow.set_tag(self.remote_id, f"{TAG}bundle", tag_text(self.bundle_error))
+        if self.folder is not None:
+            mlflow.log_artifacts(self.remote_id, str(self.folder))
+        terminate(mlflow, self.remote_id, *self.terminate)
+        self.state["final"] = True
+
+
+def _param(key: str, value: Any) -> Any:
+    from mlflow.entities import Param
+
+    return Param(key, param_text(value))
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
 class _Pusher:
-    def __init__(self, store: Store, uri: str, report: SyncReport) -> None:
+    def __init__(self, store: Store, uri: str, report: SyncReport, workers: int) -> None:
         self.store, self.uri, self.report = store, uri, report
         self.mlflow = client(uri, "pushing to an MLflow tracking server")
         self.experiments: dict[str, str] = {}
         self.found: dict[str, dict[str, str]] = {}  # experiment → mlops.run_id → remote run
+        self.workers = workers
 
     # -- runs ------------------------------------------------------------------------------
     def experiment(self, name: str) -> str:
@@ -69,64 +141,117 @@ class _Pusher:
                 if remote is None:
                     remote_id = self.mlflow.create_experiment(name)
                     self.found[remote_id] = {}  # new: no run of ours can be there yet
-                else:
+                else:  # pushed from another copy of this store, perhaps: look first
                     remote_id = remote.experiment_id
+                    self.found[remote_id] = self._search(remote_id)
                 ids.record(self.store, self.uri, "experiment", name, remote_id, direction="push")
                 known = (remote_id, {})
             self.experiments[name] = known[0]
         return self.experiments[name]
 
-    def _found(self, experiment_id: str) -> dict[str, str]:
-        """Runs of ours already on the server (a push that stopped before recording them)."""
-        if experiment_id not in self.found:
-            found: dict[str, str] = {}
-            token = None
-            while True:
-                page = self.mlflow.search_runs([experiment_id], f"tags.`{TAG}run_id` LIKE '%'",
-                                               max_results=1000, page_token=token)
-                found.update({r.data.tags[f"{TAG}run_id"]: r.info.run_id for r in page})
-                token = page.token
-                if not token:
-                    break
-            self.found[experiment_id] = found
-        return self.found[experiment_id]
+    def _search(self, experiment_id: str) -> dict[str, str]:
+        """Runs of ours already in an experiment this store never pushed to."""
+        found: dict[str, str] = {}
+        token = None
+        while True:
+            page = self.mlflow.search_runs([experiment_id], f"tags.`{TAG}run_id` LIKE '%'",
+                                           max_results=1000, page_token=token)
+            found.update({r.data.tags[f"{TAG}run_id"]: r.info.run_id for r in page})
+            token = page.token
+            if not token:
+                return found
 
-    def run(self, run_id: str, updated_at: float) -> None:
-        store, mlflow = self.store, self.mlflow
+    def runs(self, rows: list[tuple[str, float]], folder: Path) -> None:
+        """Push these runs (oldest first), ``workers`` at a time; a run waits for the runs
+        its tags and lineage name (its parent, the runs upstream) to be on the server."""
+        pending: dict[Future[None], _RunJob] = {}
+        failures: list[BaseException] = []
+
+        def settle(done: set[Future[None]]) -> None:
+            for future in done:
+                job = pending.pop(future)
+                if future.exception() is not None:
+                    failures.append(future.exception())  # type: ignore[arg-type]
+                if job.remote_id is not None:
+                    ids.record(self.store, self.uri, "run", job.run_id, job.remote_id,
+                               direction="push", state=job.state)
+                if job.folder is not None:
+                    shutil.rmtree(job.folder, ignore_errors=True)
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="mlops-push") as pool:
+            try:
+                for run_id, updated_at in rows:
+                    if failures:
+                        break
+                    in_flight = {job.run_id: f for f, job in pending.items()}
+                    needs = [in_flight[r] for r in self._named(run_id) if r in in_flight]
+                    if needs or len(pending) >= 2 * self.workers:
+                        settle(wait(needs or pending, return_when=ALL_COMPLETED if needs
+                                    else FIRST_COMPLETED).done)
+                    job = self._job(run_id, updated_at, folder / run_id)
+                    if job is not None:
+                        pending[pool.submit(job.send, self.mlflow)] = job
+            finally:  # what was sent is recorded, whatever stopped the loop
+                while pending:
+                    settle(wait(pending, return_when=FIRST_COMPLETED).done)
+        if failures:
+            raise failures[0]
+
+    def _named(self, run_id: str) -> list[str]:
+        parent = self.store.conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?",
+                                         [run_id]).fetchone()
+        return [*([parent[0]] if parent and parent[0] else []), *self.store.upstream(run_id)]
+
+    def _job(self, run_id: str, updated_at: float, folder: Path) -> _RunJob | None:
+        store = self.store
         known = ids.remote_of(store, self.uri, "run", run_id)
-        if known is not None and known[1].get("updated_at", -1.0) >= updated_at:
-            return
+        creating = known is not None and known[0].startswith(CREATING)
+        if known is not None and not creating and \
+                known[1].get("updated_at", -1.0) >= updated_at:
+            return None
         run = store.get_run(run_id)
-        if known is None:
-            experiment_id = self.experiment(run.experiment)
-            remote_id = self._found(experiment_id).get(run_id)
-            if remote_id is None:
-                remote_id = mlflow.create_run(
-                    experiment_id, start_time=millis(run.started_at), run_name=run.name,
-                    tags={f"{TAG}run_id": run_id}).info.run_id
-            state: dict[str, Any] = {}
-            ids.record(store, self.uri, "run", run_id, remote_id, direction="push", state=state)
-            self.report.add("runs created")
-        else:
-            remote_id, state = known
-            self.report.add("runs updated")
+        experiment_id = self.experiment(run.experiment)
+        remote_id = None if known is None or creating else known[0]
+        state: dict[str, Any] = {} if remote_id is None else known[1]  # type: ignore[index]
+        if remote_id is None:
+            remote_id = self.found.get(experiment_id, {}).get(run_id)
+        if remote_id is None:  # a crash between creating and recording it is found again
+            ids.record(store, self.uri, "run", run_id, f"{CREATING}{run_id}",
+                       direction="push", state={})
+        self.report.add("runs created" if known is None or creating else "runs updated")
         final = run.status != "running"
-        self._log_batches(run, remote_id, state, final)
+        job = _RunJob(run_id, updated_at, experiment_id, remote_id, creating, state,
+                      {"start_time": millis(run.started_at), "run_name": run.name},
+                      *self._metrics(run_id, state), params=[], tags=self._tags(run))
+        if final and not state.get("params"):
+            job.params = [_param(k, v) for k, v in run.params.items()]
         if final and not state.get("final"):
-            mlflow.log_inputs(remote_id, datasets=self._datasets(run))
-            self._artifacts(run, remote_id)
-            with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints a link per run
-                mlflow.set_terminated(remote_id, STATUS[run.status],
-                                      millis(run.ended_at or run.started_at))
-            state["final"] = True
-        state["updated_at"] = updated_at
-        ids.record(store, self.uri, "run", run_id, remote_id, direction="push", state=state)
+            job.terminate = (STATUS[run.status], millis(run.ended_at or run.started_at))
+            job.datasets = self._datasets(run)
+            job.folder, job.bundle_error = self._artifacts(run, folder)
+        return job
 
-    def _tags(self, run: Any) -> dict[str, str]:
-        parent = run.parent_run_id and ids.remote_of(self.store, self.uri, "run",
-                                                     run.parent_run_id)
+    def _metrics(self, run_id: str, state: dict[str, Any]) -> tuple[list[Any], list[int]]:
+        """The run's metric points past the last one sent, and their rowids."""
+        from mlflow.entities import Metric
+
+        rows = self.store.conn.execute(
+            "SELECT rowid, key, value, step, timestamp FROM metrics WHERE run_id = ? "
+            "AND rowid > ? ORDER BY rowid", [run_id, state.get("metric_rowid", 0)]).fetchall()
+        if rows:
+            self.report.add("metric points", len(rows))
+        return ([Metric(key, float("nan") if value is None else value, millis(at), step)
+                 for _, key, value, step, at in rows], [r[0] for r in rows])
+
+    def _tags(self, run: Any) -> list[Any]:
+        from mlflow.entities import RunTag
+
+        parent = run.parent_run_id and ids.pushed_run(self.store, self.uri,
+                                                      run.parent_run_id)
+        key = f"{TAG}run_id"  # first, so create_run sends it: a crashed push finds it by it
         tags = {
-            **run.tags, f"{TAG}run_id": run.run_id, f"{TAG}source_hash": run.source_hash,
+            key: run.run_id, **{k: v for k, v in run.tags.items() if k != key},
+            f"{TAG}source_hash": run.source_hash,
             f"{TAG}notebook": run.notebook, f"{TAG}cell_id": run.cell_id,
             f"{TAG}host": run.host, f"{TAG}error": run.error,
             f"{TAG}parent_run_id": run.parent_run_id,
@@ -134,33 +259,9 @@ class _Pusher:
             "mlflow.user": run.user, "mlflow.source.name": run.notebook,
             "mlflow.source.type": "NOTEBOOK" if run.notebook else None,
             "mlflow.source.git.commit": run.git.get("commit"),
-            "mlflow.parentRunId": parent[0] if parent else None,
+            "mlflow.parentRunId": parent or None,
         }
-        return {k: tag_text(v) for k, v in tags.items() if v not in (None, "")}
-
-    def _log_batches(self, run: Any, remote_id: str, state: dict[str, Any], final: bool) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
-        after = state.get("metric_rowid", 0)
-        rows = self.store.conn.execute(
-            "SELECT rowid, key, value, step, timestamp FROM metrics WHERE run_id = ? "
-            "AND rowid > ? ORDER BY rowid", [run.run_id, after]).fetchall()
-        metrics = [Metric(key, float("nan") if value is None else value, millis(at), step)
-                   for _, key, value, step, at in rows]
-        params = [] if state.get("params") or not final else [
-            Param(k, param_text(v)) for k, v in run.params.items()]
-        tags = [RunTag(k, v) for k, v in self._tags(run).items()]
-        sent = 0
-        for m, p, t in batches(metrics, params, tags):
-            self.mlflow.log_batch(remote_id, metrics=m, params=p, tags=t)
-            sent += len(m)
-            if m:  # resumable: record the last metric sent after each call
-                state["metric_rowid"] = rows[sent - 1][0]
-                ids.record(self.store, self.uri, "run", run.run_id, remote_id,
-                           direction="push", state=state)
-        state["params"] = state.get("params") or final
-        if metrics:
-            self.report.add("metric points", len(metrics))
+        return [RunTag(k, tag_text(v)) for k, v in tags.items() if v not in (None, "")]
 
     def _datasets(self, run: Any) -> list[Any]:
         from mlflow.entities import Dataset, DatasetInput, InputTag
@@ -181,24 +282,22 @@ class _Pusher:
             inputs.append(DatasetInput(dataset, [InputTag("mlflow.data.context", context)]))
         return inputs
 
-    def _artifacts(self, run: Any, remote_id: str) -> None:
+    def _artifacts(self, run: Any, folder: Path) -> tuple[Path, str | None]:
         """The cell, its code slice, the run record, lineage, the models (as stored) and the
-        first model as an MLflow model (our deployment bundle) at ``model/``."""
-        with tempfile.TemporaryDirectory(prefix="mlops-push-") as tmp:
-            root = Path(tmp)
-            document = run_document(self.store, run)
-            lineage = lineage_document(self.store, run, lambda r: ids.remote_of(
-                self.store, self.uri, "run", r))
-            write_run_files(self.store, run, document, lineage, root / "mlops")
-            if run.models and run.status == "finished":
-                from ..bundle import export_bundle
+        first model as an MLflow model (our deployment bundle) at ``model/``, written into
+        ``folder``; and why the bundle could not be exported, if so."""
+        document = run_document(self.store, run)
+        lineage = lineage_document(self.store, run, lambda r: ids.pushed_run(
+            self.store, self.uri, r))
+        write_run_files(self.store, run, document, lineage, folder / "mlops")
+        if run.models and run.status == "finished":
+            from ..bundle import export_bundle
 
-                try:
-                    export_bundle(run.run_id, root / "model", store=self.store)
-                except BundleError as exc:
-                    self.mlflow.set_tag(remote_id, f"{TAG}bundle", tag_text(
-                        f"not exported: {exc}"))
-            self.mlflow.log_artifacts(remote_id, str(root))
+            try:
+                export_bundle(run.run_id, folder / "model", store=self.store)
+            except BundleError as exc:
+                return folder, f"not exported: {exc}"
+        return folder, None
 
     # -- registry --------------------------------------------------------------------------
     def registry(self, scope: set[str] | None) -> None:
@@ -217,8 +316,8 @@ class _Pusher:
         for version in held:
             if ids.remote_of(store, self.uri, "version", version.ref, "pull"):
                 continue  # a copy pulled from the server
-            run = ids.remote_of(store, self.uri, "run", version.run_id)
-            if run is None:
+            remote_run = ids.pushed_run(store, self.uri, version.run_id)
+            if remote_run is None:
                 self.report.notes.append(f"{version.ref}: its run {version.run_id} is not on "
                                          "the server (push it first)")
                 continue
@@ -226,7 +325,7 @@ class _Pusher:
                        if e.subject == version.ref), default=0)
             known = ids.remote_of(store, self.uri, "version", version.ref)
             if known is None or known[1].get("event_seq", -1) < seq:
-                pending.append((version, run[0], known, seq))
+                pending.append((version, remote_run, known, seq))
         if not pending:
             return
         try:
@@ -319,7 +418,7 @@ def push(to: str | None = None, experiment: str | None = None,
         raise SyncError(f"no experiment {experiment!r} in this store (experiments: "
                         f"{', '.join(store.experiments()) or 'none'})")
     report = SyncReport(uri, "push")
-    pusher = _Pusher(store, uri, report)
+    pusher = _Pusher(store, uri, report, WORKERS)
     full = experiment is None and since is None
     now = ids.current_cursor(store)
     updated_after, _ = ids.cursor(store, uri)
@@ -328,9 +427,9 @@ def push(to: str | None = None, experiment: str | None = None,
         "ON e.id = r.experiment_id WHERE r.updated_at > ? AND r.started_at >= ? "
         "ORDER BY r.started_at, r.run_id", [updated_after, start]).fetchall()
     pulled = ids.pulled_runs(store)
-    for run_id, updated_at, name in rows:
-        if run_id not in pulled and experiment in (None, name):
-            pusher.run(run_id, updated_at)
+    with tempfile.TemporaryDirectory(prefix="mlops-push-") as tmp:
+        pusher.runs([(run_id, updated_at) for run_id, updated_at, name in rows
+                     if run_id not in pulled and experiment in (None, name)], Path(tmp))
     scope = None if full else {r for (r,) in store.conn.execute(
         "SELECT r.run_id FROM runs r JOIN experiments e ON e.id = r.experiment_id "
         "WHERE r.started_at >= ? AND coalesce(?, e.name) = e.name", [start, experiment])}

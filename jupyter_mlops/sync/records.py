@@ -44,7 +44,8 @@ def run_document(store: Store, run: Run) -> dict[str, Any]:
     return {
         "format": 1, "run_id": run.run_id, "name": run.name, "experiment": run.experiment,
         "status": run.status, "started_at": run.started_at, "ended_at": run.ended_at,
-        "source_hash": run.source_hash, "params": run.params, "tags": run.tags,
+        "source": run.source, "source_hash": run.source_hash, "params": run.params,
+        "tags": run.tags,
         "notebook": run.notebook, "cell_id": run.cell_id,
         "execution_count": run.execution_count, "user": run.user, "host": run.host,
         "parent_run_id": run.parent_run_id, "error": run.error, "traceback": run.traceback,
@@ -57,13 +58,13 @@ def run_document(store: Store, run: Run) -> dict[str, Any]:
 
 
 def lineage_document(store: Store, run: Run,
-                     remote_of: Callable[[str], tuple[str, Any] | None]) -> dict[str, Any]:
+                     remote_of: Callable[[str], str | None]) -> dict[str, Any]:
     """The run's place in the lineage (``mlops/lineage.json``): its parent and retrains,
     the runs upstream and downstream of it (local ids with their ids on the server), and
     what it read and produced."""
 
     def linked(run_ids: list[str]) -> list[dict[str, str | None]]:
-        return [{"run_id": r, "remote_run_id": (remote_of(r) or (None,))[0]} for r in run_ids]
+        return [{"run_id": r, "remote_run_id": remote_of(r)} for r in run_ids]
 
     return {"run_id": run.run_id,
             "parent": linked([run.parent_run_id])[0] if run.parent_run_id else None,
@@ -82,13 +83,18 @@ def code_slice_text(run: Run) -> str:
 
 def write_run_files(store: Store, run: Run, document: dict[str, Any],
                     lineage: dict[str, Any], folder: Path) -> None:
-    """Write the ``mlops/`` artifacts of a run into ``folder``."""
+    """Write the ``mlops/`` artifacts of a run into ``folder``: the code slice only when
+    cells before the run's feed it, the lineage only when the run has any (each file is one
+    upload)."""
     (folder / MODELS_DIR).mkdir(parents=True)
     (folder / CELL_FILE).write_text(run.source, encoding="utf-8")
-    (folder / SLICE_FILE).write_text(code_slice_text(run), encoding="utf-8")
+    if run.code_slice:
+        (folder / SLICE_FILE).write_text(code_slice_text(run), encoding="utf-8")
     (folder / RUN_FILE).write_text(json.dumps(document, indent=1, default=repr),
                                    encoding="utf-8")
-    (folder / LINEAGE_FILE).write_text(json.dumps(lineage, indent=1), encoding="utf-8")
+    if any(lineage[k] for k in ("parent", "retrains", "upstream", "downstream", "inputs",
+                                "outputs")):
+        (folder / LINEAGE_FILE).write_text(json.dumps(lineage, indent=1), encoding="utf-8")
     for model in document["models"]:
         data, _, _ = store.model_artifact(run.run_id, model["variable"])
         (folder / model["file"]).write_bytes(data)

@@ -20,6 +20,8 @@ STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED",
           "interrupted": "KILLED"}
 LOCAL_STATUS = {**{v: k for k, v in STATUS.items()}, "SCHEDULED": "running"}
 TAG = "mlops."  # our tags on MLflow runs and model versions
+WORKERS = 4  # runs sent or fetched at once (MLflow's client is thread-safe; the server
+# overlaps them)
 
 
 @dataclass
@@ -97,3 +99,29 @@ def millis(seconds: float) -> int:
 def is_conflict(exc: Exception) -> bool:
     """Whether an MLflow error says the thing already exists."""
     return getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS"
+
+
+def terminate(mlflow: Any, run_id: str, status: str, end_millis: int) -> None:
+    """End a run on the server: ``set_terminated`` without what it adds for a notebook user
+    (a ``get_run`` per run, to print a link to ``sys.stdout``, which threads cannot share)."""
+    from mlflow.entities import RunStatus
+
+    store = getattr(getattr(mlflow, "_tracking_client", None), "store", None)
+    if store is None:  # a client without the store it has had since MLflow 1
+        mlflow.set_terminated(run_id, status, end_millis)
+        return
+    store.update_run_info(run_id, RunStatus.from_string(status), end_millis, None)
+
+
+def artifact_repository(artifact_uri: str, uri: str) -> Any:
+    """The artifact store of one run (no ``get_run`` per download, as the client's
+    ``download_artifacts`` makes)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return get_artifact_repository(artifact_uri, tracking_uri=uri)
+
+
+def is_missing(exc: Exception) -> bool:
+    """Whether an MLflow error says the thing does not exist."""
+    return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or \
+        getattr(getattr(exc, "response", None), "status_code", None) == 404
