@@ -199,13 +199,16 @@ def test_zip_slip_and_zip_bombs_are_refused(tmp_path: Path, bundle_cache: Path,
 
 
 def test_a_zip_is_unpacked_once_into_the_cache(honest: Path, tmp_path: Path,
-                                               bundle_cache: Path) -> None:
+                                               bundle_cache: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     archive = _zip(tmp_path / "b.zip", {p.relative_to(honest).as_posix(): p.read_bytes()
                                         for p in honest.rglob("*") if p.is_file()})
-    before = set(os.listdir(tempfile.gettempdir()))
+    scratch = tmp_path / "tmp"  # a temp folder of its own: other processes use the shared one
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     for _ in range(3):
         assert mlops.load_bundle(archive).model.coef_[0] == pytest.approx(1.0)
-    assert set(os.listdir(tempfile.gettempdir())) - before == set()
+    assert os.listdir(scratch) == []
     assert len(list((bundle_cache / "bundles").iterdir())) == 1
 
 
