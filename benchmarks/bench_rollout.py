@@ -82,8 +82,9 @@ def main() -> None:
             print_row(Row(f"{label}: batches of 100", rate, "champion bundle alone",
                           base_rate, rate=True))
         lines = [json.loads(line) for line in (scratch / "shadow.jsonl").open()]
-        shadowed = sorted(line["_latency_ms"] for line in lines if line["_arm"] == "challenger")
-        answered = sum(1 for line in lines if line["_arm"] == "champion")
+        rows = [line for line in lines if "_arm" in line]  # not the start and share events
+        shadowed = sorted(line["_latency_ms"] for line in rows if line["_arm"] == "challenger")
+        answered = sum(1 for line in rows if line["_arm"] == "champion")
         print(f"shadow: the challenger scored {len(shadowed):,} of {answered:,} answered rows "
               f"(p50 {shadowed[len(shadowed) // 2]:.2f} ms per request, off the request path)")
         store.close()
