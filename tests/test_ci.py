@@ -279,6 +279,20 @@ def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) 
     ("[tool.jupyter-mlops.ci.tolerances]\nnulls = -1\n", "tolerance nulls takes a number >= 0"),
     ("[tool.jupyter-mlops.ci.tolerances]\nmetrics = {auc = 'x'}\n",
      "tolerance metrics.auc takes a number >= 0, not 'x'"),
+    # a string is not false: in_place = "false" must not record into the team's store
+    ("[tool.jupyter-mlops.ci]\nin_place = 'false'\n", "in_place takes true or false, not 'false'"),
+    ("[tool.jupyter-mlops.ci]\nbundle = 'no'\n", "bundle takes true or false, not 'no'"),
+    ("[tool.jupyter-mlops.ci]\ntimeout = 'x'\n", "timeout takes a whole number of seconds > 0"),
+    ("[tool.jupyter-mlops.ci]\ntimeout = 0\n", "timeout takes a whole number of seconds > 0"),
+    ("[tool.jupyter-mlops.ci]\nstore = 5\n", "store takes a string, not 5"),
+    ("[tool.jupyter-mlops.ci]\nnotebooks = [1]\n", "notebooks takes a list of strings, not .1."),
+    ("[tool.jupyter-mlops.ci]\ngates = [{a = 1}]\n", "gates takes a list of strings"),
+    ("[tool.jupyter-mlops.ci]\ntolerances = 5\n", "tolerances takes a table"),
+    ("[tool.jupyter-mlops]\nci = 5\n", "ci] takes a table of settings, not 5"),
+    ("[tool.jupyter-mlops.ci]\ngates = [" + ", ".join(["'a>1'"] * 1001) + "]\n",
+     "gates has 1001 entries; at most 1000"),
+    ("[tool.jupyter-mlops.ci]\nagainst = '" + "w" * 5000 + "'\n",
+     "against is 5000 characters long; at most 4096"),
 ])
 def test_a_wrong_setting_is_named(tmp_path: Path, text: str, says: str) -> None:
     pyproject = tmp_path / "pyproject.toml"
