@@ -35,6 +35,26 @@ def test_hostile_champion_gates_are_a_gate_error(gate: str) -> None:
         parse_champion(gate)
 
 
+@pytest.mark.parametrize(("gate", "says"), [
+    ("champion(min_improvement='x')", "min_improvement is a number ≥ 0"),
+    ("champion(min_improvement=None)", "min_improvement is a number ≥ 0"),
+    ("champion(min_improvement=True)", "min_improvement is a number ≥ 0"),
+    ("champion(alpha='x')", "alpha is a level between 0 and 1"),
+    ("champion(alpha=[1])", "alpha is a level between 0 and 1"),
+    ("champion(alpha=1j)", "alpha is a level between 0 and 1"),
+    ("champion(metrics=[1])", "metrics takes a metric name or a list of them"),
+    ("champion(metrics=[[1]])", "metrics takes a metric name or a list of them"),
+    ("champion(alpha=0.1, alpha=0.2)", "alpha given twice"),
+    ("rollout(alpha=0.1, alpha=0.2)", "alpha given twice"),
+])
+def test_odd_champion_and_rollout_options_are_a_gate_error(gate: str, says: str) -> None:
+    from jupyter_mlops.lifecycle.champion import parse_champion
+    from jupyter_mlops.lifecycle.rollout import parse_rollout
+
+    with pytest.raises(GateError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        (parse_champion if gate.startswith("champion") else parse_rollout)(gate)
+
+
 def test_reasonable_nesting_still_evaluates() -> None:
     gate = "not (" * 10 + "acc > 0.5 and -(-acc) < 1" + ")" * 10
     assert evaluate_gate(gate, {"acc": 0.9}).passed

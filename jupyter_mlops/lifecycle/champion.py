@@ -59,13 +59,15 @@ class ChampionRule:
                             f"{', '.join(HIGHER_IS_BETTER)}")
         if self.metrics is not None and not self.metrics:
             raise GateError("champion gate: metrics=[] compares nothing; name at least one")
-        if not (self.min_improvement >= 0 and math.isfinite(self.min_improvement)):
+        if not (_is_number(self.min_improvement) and self.min_improvement >= 0
+                and math.isfinite(self.min_improvement)):
             raise GateError("champion gate: min_improvement is a number ≥ 0 (in the units of "
-                            f"the deciding metric), got {self.min_improvement}")
+                            f"the deciding metric), got {self.min_improvement!r:.40}")
         if self.test is not None and self.test not in TESTS:
             raise GateError(f"champion gate: test={self.test!r}; use one of {', '.join(TESTS)}")
-        if not 0 < self.alpha < 1:
-            raise GateError(f"champion gate: alpha is a level between 0 and 1, got {self.alpha}")
+        if not (_is_number(self.alpha) and 0 < self.alpha < 1):
+            raise GateError("champion gate: alpha is a level between 0 and 1, got "
+                            f"{self.alpha!r:.40}")
 
     def describe(self) -> str:
         """The rule in words, e.g. ``champion(min_improvement=0.01, test='bootstrap')``."""
@@ -75,6 +77,11 @@ class ChampionRule:
         if self.test:
             options += [f"test={self.test!r}", f"alpha={self.alpha:g}"]
         return CHAMPION + (f"({', '.join(options)})" if options else "")
+
+
+def _is_number(value: Any) -> bool:
+    """An int or a float, not a bool (``True`` is no threshold)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def parse_champion(gate: str | None) -> ChampionRule | None:
@@ -89,7 +96,7 @@ def parse_champion(gate: str | None) -> ChampionRule | None:
     if isinstance(metrics, str):
         options["metrics"] = (metrics,)
     elif "metrics" in options:
-        if not isinstance(metrics, (list, tuple)):
+        if not (isinstance(metrics, (list, tuple)) and all(isinstance(m, str) for m in metrics)):
             raise GateError(f"gate {gate!r}: metrics takes a metric name or a list of them")
         options["metrics"] = tuple(metrics)
     return ChampionRule(**options)
