@@ -4,6 +4,7 @@ test_bundle_limits.py, test_server_limits.py)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from conftest import Shell
 from test_server import seed
 
+from jupyter_mlops.data.tables import MAX_JSONL_LINE
 from jupyter_mlops.errors import GateError
 from jupyter_mlops.lifecycle.gates import MAX_GATE_CHARS, MAX_GATE_DEPTH, evaluate_gate
 
@@ -175,3 +177,53 @@ def test_huge_version_numbers_are_one_line_errors(tmp_path: Path, args: list[str
                           text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "version" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+START = json.dumps({"_event": "start", "_arms": {"champion": {"run_id": "a"},
+                                                "challenger": {"run_id": "b"}}})
+ROW = {"_ts": 1, "_request_id": "r1", "_row": 0, "_arm": "champion", "_prediction": 1,
+       "_answered": True, "_latency_ms": 3.0, "x": 1}
+HOSTILE_LOG_LINES = {
+    "a number": "5", "a string": '"_event"', "a list": "[1, 2]",
+    "nested deeply": "[" * 100_000 + "]" * 100_000,
+    "an object nested deeply": '{"a":' * 100_000 + "1" + "}" * 100_000,
+    "too long": json.dumps({**ROW, "x": "a" * (MAX_JSONL_LINE + 10)}),
+    "an arm that is a list": json.dumps({**ROW, "_arm": [1]}),
+    "a latency that is text": json.dumps({**ROW, "_latency_ms": "slow"}),
+    "a status that is text": json.dumps({**ROW, "_error": "boom", "_status": "bad"}),
+    "a request id that is an object": json.dumps({**ROW, "_request_id": {"a": 1}}),
+}
+
+
+@pytest.mark.parametrize("line", list(HOSTILE_LOG_LINES.values()), ids=list(HOSTILE_LOG_LINES))
+def test_a_hostile_serving_log_line_is_named_by_monitor_and_the_rollout_report(
+        tmp_path: Path, line: str) -> None:
+    from jupyter_mlops.data.tables import read_table
+    from jupyter_mlops.errors import MLOpsError
+    from jupyter_mlops.lifecycle.operations import split_log
+    from jupyter_mlops.lifecycle.rollout import rollout_report
+
+    log = tmp_path / "requests.jsonl"
+    log.write_text(f"{START}\n{line}\n{json.dumps({**ROW, '_request_id': 'r2'})}\n")
+    with pytest.raises(MLOpsError, match="requests.jsonl line 2"):
+        rollout_report(log)
+    with pytest.raises((ValueError, MLOpsError), match="requests.jsonl|line 2"):
+        split_log(read_table(log, squeeze=False))
+
+
+def test_a_serving_log_over_the_size_limit_is_refused_unread(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from jupyter_mlops.data import tables
+    from jupyter_mlops.errors import MLOpsError
+    from jupyter_mlops.lifecycle.rollout import rollout_report
+
+    log = tmp_path / "requests.jsonl"
+    log.write_text(START + "\n" + "\n".join(json.dumps({**ROW, "_request_id": f"r{i}"})
+                                            for i in range(100)) + "\n")
+    monkeypatch.setattr(tables, "MAX_JSONL_BYTES", 1000)
+    with pytest.raises(MLOpsError, match="larger than 1000 bytes"):
+        rollout_report(log)
+    with pytest.raises(ValueError, match="larger than 1000 bytes"):
+        tables.read_table(log)
+
