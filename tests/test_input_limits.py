@@ -227,3 +227,19 @@ def test_a_serving_log_over_the_size_limit_is_refused_unread(tmp_path: Path,
     with pytest.raises(ValueError, match="larger than 1000 bytes"):
         tables.read_table(log)
 
+
+
+@pytest.mark.parametrize("name", ["team\n", "model\n", "prod\n"])
+def test_a_name_with_a_trailing_newline_is_refused(tmp_path: Path, name: str) -> None:
+    """``$`` matches before a final newline: names are matched whole."""
+    from jupyter_mlops import open_store
+    from jupyter_mlops.store.approvals import Policy, set_group
+    from jupyter_mlops.store.registry import check_name
+
+    with pytest.raises(ValueError, match="invalid model name"):
+        check_name(name)
+    with pytest.raises(ValueError, match="invalid stage"):
+        Policy(name)
+    with open_store(tmp_path, create=True) as store, pytest.raises(ValueError,
+                                                                   match="invalid group"):
+        set_group(store, name, ["bob"], actor="test")
