@@ -243,3 +243,19 @@ def test_a_name_with_a_trailing_newline_is_refused(tmp_path: Path, name: str) ->
     with open_store(tmp_path, create=True) as store, pytest.raises(ValueError,
                                                                    match="invalid group"):
         set_group(store, name, ["bob"], actor="test")
+
+
+def test_a_rollout_log_that_is_no_regular_file_is_refused_unopened(tmp_path: Path) -> None:
+    """A gate reaching the server names its log: a FIFO (or /dev/stdin) would block the
+    worker for good."""
+    import os
+
+    from jupyter_mlops.errors import MLOpsError
+    from jupyter_mlops.lifecycle.rollout import parse_rollout, rollout_report
+
+    fifo = tmp_path / "requests.jsonl"
+    os.mkfifo(fifo)
+    rule = parse_rollout(f"rollout(log={str(fifo)!r})")
+    assert rule is not None and rule.log == str(fifo)
+    with pytest.raises(MLOpsError, match="is not a regular file"):
+        rollout_report(rule.log)

@@ -44,7 +44,10 @@ def _read_jsonl(path: str | Path) -> pd.DataFrame:
 def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
     """The numbered lines of a .jsonl file; :class:`ValueError` for a file larger than
     :data:`MAX_JSONL_BYTES` or a line longer than :data:`MAX_JSONL_LINE` characters (neither
-    is read whole) or text that is not UTF-8."""
+    is read whole), text that is not UTF-8, or a path that is no regular file (a FIFO or a
+    device would block or never end)."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
     if (size := path.stat().st_size) > MAX_JSONL_BYTES:
         raise ValueError(f"{path} is {size:,} bytes, larger than {MAX_JSONL_BYTES} bytes "
                          "(split it, or rotate a serving log sooner: serve --log-max-mb)")
