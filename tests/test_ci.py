@@ -293,6 +293,12 @@ def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) 
      "gates has 1001 entries; at most 1000"),
     ("[tool.jupyter-mlops.ci]\nagainst = '" + "w" * 5000 + "'\n",
      "against is 5000 characters long; at most 4096"),
+    # a malformed gate is named before the notebooks run, not after every one of them
+    ("[tool.jupyter-mlops.ci]\ngates = ['champion(alpha=2)']\n",
+     "gates: champion gate: alpha is a level between 0 and 1"),
+    ("[tool.jupyter-mlops.ci]\ngates = ['auc >=']\n", "gates: gate 'auc >=' is not a valid"),
+    ("[tool.jupyter-mlops.ci]\ngates = ['rollout(alpha=-1)']\n",
+     "gates: rollout gate: alpha is a number ≥ 0"),
 ])
 def test_a_wrong_setting_is_named(tmp_path: Path, text: str, says: str) -> None:
     pyproject = tmp_path / "pyproject.toml"

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MLOpsError
+from ..lifecycle.champion import parse_champion
+from ..lifecycle.gates import parse_gate
+from ..lifecycle.rollout import parse_rollout
 from .baseline import CellKey
 from .checks import Tolerances
 
@@ -127,6 +130,8 @@ def load_config(pyproject: Path | None = None, *,
         if isinstance(settings.get(key), str):
             settings[key] = [settings[key]]
     _check_types(settings)
+    for gate in settings.get("gates", []):
+        _check_gate(gate)
     settings["retired"] = [*settings.get("retired", []), *(also_retired or [])]
     for ref in settings["retired"]:
         try:
@@ -162,6 +167,15 @@ def _check_types(settings: dict[str, Any]) -> None:
             if len(text) > MAX_SETTING_CHARS:
                 raise CIConfigError(f"{key} is {len(text)} characters long; at most "
                                     f"{MAX_SETTING_CHARS}")
+
+
+def _check_gate(gate: str) -> None:
+    """Raise :class:`CIConfigError` for a malformed gate, before any notebook runs."""
+    try:
+        if parse_champion(gate) is None and parse_rollout(gate) is None:
+            parse_gate(gate)
+    except MLOpsError as exc:
+        raise CIConfigError(f"gates: {exc}") from None
 
 
 def _short(value: Any) -> str:
