@@ -259,3 +259,16 @@ def test_a_rollout_log_that_is_no_regular_file_is_refused_unopened(tmp_path: Pat
     assert rule is not None and rule.log == str(fifo)
     with pytest.raises(MLOpsError, match="is not a regular file"):
         rollout_report(rule.log)
+
+
+@pytest.mark.parametrize("limit", [float("nan"), -1.0, float("inf"), "x", True])
+def test_an_operational_threshold_is_a_finite_number_at_least_0(limit: object) -> None:
+    """NaN would silence the alert for good (no number passes it), -1 fire it always."""
+    import pandas as pd
+
+    from jupyter_mlops.errors import MLOpsError
+    from jupyter_mlops.lifecycle.operations import breaches, operations
+
+    figures = operations(pd.DataFrame({"_ts": [1.0], "_prediction": [1], "_latency_ms": [5.0]}))
+    with pytest.raises(MLOpsError, match="latency_p99_ms takes a number ≥ 0"):
+        breaches(figures, {"latency_p99_ms": limit})  # type: ignore[dict-item]

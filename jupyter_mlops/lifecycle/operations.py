@@ -130,7 +130,11 @@ def operations(rows: pd.DataFrame) -> pd.DataFrame:
 def breaches(figures: pd.DataFrame, thresholds: Mapping[str, float]) -> list[Alert]:
     """Alerts for each arm whose latency p99 or error rate passes its threshold
     (``latency_p99_ms``, ``error_rate``; defaults :data:`THRESHOLDS`)."""
-    limits = {**THRESHOLDS, **{k: float(v) for k, v in thresholds.items() if k in THRESHOLDS}}
+    limits = {**THRESHOLDS, **{k: v for k, v in thresholds.items() if k in THRESHOLDS}}
+    for key, limit in limits.items():  # NaN would silence an alert for good, -1 fire it always
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or \
+                not (0 <= limit < math.inf):
+            raise MLOpsError(f"threshold {key} takes a number ≥ 0, not {limit!r:.40}")
     alerts = []
     for arm, row in figures.iterrows():
         who = "the model" if arm == "model" else f"the {arm}"
