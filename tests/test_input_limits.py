@@ -272,3 +272,19 @@ def test_an_operational_threshold_is_a_finite_number_at_least_0(limit: object) -
     figures = operations(pd.DataFrame({"_ts": [1.0], "_prediction": [1], "_latency_ms": [5.0]}))
     with pytest.raises(MLOpsError, match="latency_p99_ms takes a number ≥ 0"):
         breaches(figures, {"latency_p99_ms": limit})  # type: ignore[dict-item]
+
+
+def test_monitor_reads_a_serving_log_whose_last_line_a_crash_cut(tmp_path: Path) -> None:
+    """A server killed mid-write leaves half a line: the rest of the log still counts (as
+    the rollout report reads it); half a line before the end is no log of ours."""
+    from jupyter_mlops.data.tables import read_table
+    from jupyter_mlops.lifecycle.operations import split_log
+
+    rows = "".join(json.dumps({**ROW, "_request_id": f"r{i}"}) + "\n" for i in range(3))
+    log = tmp_path / "requests.jsonl"
+    log.write_text(rows + '{"_ts": 2, "_request_id": "r3", "_predi')
+    features, figures = split_log(read_table(log, squeeze=False))
+    assert len(features) == 3 and figures is not None and figures["requests"].sum() == 3
+    log.write_text('{"_ts": 2, "_predi\n' + rows)
+    with pytest.raises(ValueError, match="requests.jsonl"):
+        read_table(log, squeeze=False)

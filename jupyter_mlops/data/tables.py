@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,20 @@ def read_table(path: str | Path, *, squeeze: bool = True) -> Any:
 
 
 def _read_jsonl(path: str | Path) -> pd.DataFrame:
-    """A .jsonl file's objects as rows, within :func:`jsonl_lines`' limits."""
-    for number, line in jsonl_lines(Path(path)):
+    """A .jsonl file's objects as rows, within :func:`jsonl_lines`' limits. A last line
+    without its newline that is not JSON was cut by a crash (a server killed mid-write):
+    it is left out, and the rest of the file still counts."""
+    lines = [line for _, line in jsonl_lines(Path(path))]
+    for number, line in enumerate(lines, 1):
         if line.strip() and not line.lstrip().startswith("{"):
             raise ValueError(f"{path} line {number} is not a JSON object")
+    if lines and not lines[-1].endswith("\n"):
+        try:
+            json.loads(lines[-1])
+        except (ValueError, RecursionError):
+            lines.pop()
     try:
-        return pd.read_json(path, lines=True)
+        return pd.read_json(io.StringIO("".join(lines)), lines=True)
     except TypeError:  # pandas' message for a line it cannot make a row of
         raise ValueError(f"{path}: every line must be a JSON object") from None
 
