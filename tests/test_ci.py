@@ -384,3 +384,29 @@ def test_a_rollout_gate_in_ci_fails_saying_why() -> None:
         None, run, None, ["rollout", "rollout(alpha=2)"])  # type: ignore[arg-type]
     assert status == "failed" and "the rollout gate judges a served rollout" in message
     assert bad == "failed" and "alpha is a level between 0 and 1" in problem
+
+
+def test_a_cell_new_to_a_notebook_with_history_takes_no_other_notebooks_baseline(
+        tmp_path: Path) -> None:
+    """Only a notebook with no runs of its own (a renamed one) finds baselines by cell id in
+    another notebook: in one with history, a new cell whose id (or, without an id, whose
+    source) matches another notebook's cell is new, not that cell."""
+    from jupyter_mlops.ci.baseline import pair_runs
+    from jupyter_mlops.store import RunResult
+
+    t = time.time() - 100
+    with open_store(tmp_path, create=True) as store:
+        def run(run_id: str, notebook: str, cell: str, started: float) -> None:
+            store.start_run(run_id, name=run_id, experiment="e", source="x = 1",
+                            source_hash="h", started_at=started, notebook=notebook,
+                            cell_id=cell)
+            store.finish_run(run_id, RunResult(status="finished", ended_at=started + 1))
+
+        run("01OTHER", "other.ipynb", "shared", t)
+        run("01OWN", "mine.ipynb", "first", t + 1)
+        before = t + 5
+        run("01NEWCELL", "mine.ipynb", "shared", t + 10)  # a cell new to mine.ipynb
+        run("01RENAMED", "renamed.ipynb", "shared", t + 11)  # other.ipynb, renamed
+        new_cell, renamed = pair_runs(store, ["01NEWCELL", "01RENAMED"], before)
+    assert new_cell.baseline is None
+    assert renamed.baseline == "01OTHER"
