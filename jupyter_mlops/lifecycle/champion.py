@@ -128,7 +128,7 @@ def _checked(scored: _Scored, y_true: np.ndarray) -> _Scored:
     """``scored`` without its probabilities when they do not fit the classes or the rows."""
     proba, classes = scored.proba, scored.classes
     if classes is not None and (proba is None or proba.ndim != 2
-                                or proba.shape[1] != classes.size
+                                or proba.shape != (y_true.size, classes.size)
                                 or not set(np.unique(y_true)) <= set(classes.tolist())):
         return _Scored(scored.y_pred, None, None)
     return scored
@@ -288,12 +288,17 @@ def compare_predictions(challenger: Mapping[str, np.ndarray], champion: Mapping[
 
 def _recorded(arrays: Mapping[str, np.ndarray], y_true: np.ndarray,
               classification: bool) -> _Scored:
-    """A model's recorded answers, as :func:`_score` would have computed them."""
+    """A model's recorded answers, as :func:`_score` would have computed them;
+    :class:`GateError` when they are not one per row."""
     proba, classes = arrays.get("proba"), arrays.get("classes")
+    y_pred = np.asarray(arrays["y_pred"]).ravel()
+    if y_pred.size != y_true.size:
+        raise GateError(f"champion gate: a model recorded {y_pred.size} answers for "
+                        f"{y_true.size} rows, so they cannot be compared row by row")
     if not classification or proba is None or classes is None:
-        return _Scored(np.asarray(arrays["y_pred"]).ravel(), None, None)
-    return _checked(_Scored(np.asarray(arrays["y_pred"]).ravel(),
-                            np.asarray(proba, dtype=float), np.asarray(classes)), y_true)
+        return _Scored(y_pred, None, None)
+    return _checked(_Scored(y_pred, np.asarray(proba, dtype=float), np.asarray(classes)),
+                    y_true)
 
 
 def _compare(new: _Scored, old: _Scored, y_true: np.ndarray, classification: bool,
