@@ -288,3 +288,31 @@ def test_monitor_reads_a_serving_log_whose_last_line_a_crash_cut(tmp_path: Path)
     log.write_text('{"_ts": 2, "_predi\n' + rows)
     with pytest.raises(ValueError, match="requests.jsonl"):
         read_table(log, squeeze=False)
+
+
+def shadow_log(path: Path, requests: int = 20) -> Path:
+    """A shadow rollout's log: both arms score every request of one row."""
+    lines = [START] + [json.dumps({**ROW, "_request_id": f"r{i}", "_arm": arm, "_mode": "shadow",
+                                   "_prediction": i % 2, "_answered": arm == "champion"})
+                       for i in range(requests) for arm in ("champion", "challenger")]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("labels", "says"), [
+    # one request labelled twenty times would count as twenty paired rows
+    ({"request_id": ["r1"] * 20, "row": [0] * 20, "label": [0, 1] * 10},
+     "labels give request 'r1' row 0 more than once"),
+    ({"request_id": ["r1", "r2"], "row": ["zero", "one"], "label": [0, 1]},
+     "labels' row column takes whole numbers"),
+    ({"request_id": ["r1", "r2"], "row": [0.5, 1], "label": [0, 1]},
+     "labels' row column takes whole numbers"),
+])
+def test_labels_that_would_miscount_a_rollout_are_refused(tmp_path: Path, labels: dict,
+                                                          says: str) -> None:
+    import pandas as pd
+
+    from jupyter_mlops.lifecycle.rollout import rollout_report
+
+    with pytest.raises(ValueError, match=says):
+        rollout_report(shadow_log(tmp_path / "requests.jsonl"), pd.DataFrame(labels))

@@ -246,9 +246,22 @@ def _labels(labels: Any, label_column: str) -> pd.DataFrame:
     if "request_id" not in frame.columns or label_column not in frame.columns:
         raise ValueError(f"labels need a request_id column and a {label_column!r} column "
                          "(and row, for requests of several rows)")
-    return pd.DataFrame({"_request_id": frame["request_id"].astype(str),
-                         "_row": frame["row"] if "row" in frame.columns else 0,
-                         "label": frame[label_column]})
+    rows = frame["row"] if "row" in frame.columns else pd.Series(0, index=frame.index)
+    try:
+        numbers = pd.to_numeric(rows, errors="coerce")
+    except (TypeError, ValueError):
+        numbers = pd.Series(float("nan"), index=rows.index)
+    wrong = numbers.isna() | (numbers % 1 != 0)
+    if wrong.any():
+        raise ValueError("labels' row column takes whole numbers (a row's place in its "
+                         f"request, from 0), got {rows[wrong].iloc[0]!r:.40}")
+    table = pd.DataFrame({"_request_id": frame["request_id"].astype(str),
+                          "_row": numbers.astype(int), "label": frame[label_column]})
+    if (twice := table.duplicated(["_request_id", "_row"])).any():  # would count as more rows
+        first = table[twice].iloc[0]
+        raise ValueError(f"labels give request {first['_request_id']!r} row {first['_row']} "
+                         "more than once")
+    return table
 
 
 def _gain(predictions: pd.Series, labels: pd.Series, metric: str) -> np.ndarray:
