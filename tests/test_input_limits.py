@@ -316,3 +316,15 @@ def test_labels_that_would_miscount_a_rollout_are_refused(tmp_path: Path, labels
 
     with pytest.raises(ValueError, match=says):
         rollout_report(shadow_log(tmp_path / "requests.jsonl"), pd.DataFrame(labels))
+
+
+def test_the_report_of_a_rollout_log_file_needs_no_store(tmp_path: Path) -> None:
+    """A log copied off a server is read where it is, without a store around it."""
+    import os
+
+    log = shadow_log(tmp_path / "requests.jsonl")
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_MLOPS_STORE"}
+    done = subprocess.run([*CLI, "rollout", str(log)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "champion" in done.stdout and not (tmp_path / ".mlops").exists()
