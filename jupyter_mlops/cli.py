@@ -78,6 +78,9 @@ def _main(argv: Sequence[str] | None) -> int:
             return _ci(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "rollout" and Path(args.rollout).is_file():  # a log needs no store
+            print(actions.rollout(None, args, COMMAND_LINE).summary())
+            return 0
         with open_store(args.store, create=creates) as store:
             if args.command in STATUS:
                 return STATUS[args.command](store, args)

@@ -273,7 +273,8 @@ def test_an_approved_move_that_never_finished_is_shown_and_retried(seeded: Store
     # Then approvals and doctor show it
     listed = cli(store_dir, "approvals")
     assert "request 1: demo-model/1 → production, asked by alice: approved, being carried " \
-        "out (approved by bob) — never finished: approve it again to retry" in listed.stdout
+        "out (approved by bob) — never finished: approve it again to retry, or reject it" \
+        in listed.stdout
     doctor = cli(store_dir, "doctor")
     assert doctor.returncode == 1
     assert "approval request 1 (demo-model/1 → production) was approved at" in doctor.stdout
@@ -286,3 +287,23 @@ def test_an_approved_move_that_never_finished_is_shown_and_retried(seeded: Store
     assert actions(seeded, "demo-model/1")[-3:] == [
         ("carol", "approval-retried"), ("carol", "transition"), ("carol", "approval-applied")]
     assert cli(store_dir, "doctor").returncode == 0
+
+
+def test_a_stuck_move_no_one_wants_any_more_can_be_rejected(seeded: Store) -> None:
+    """Else it stayed open for good, and the same move could never be asked for again."""
+    approvals.set_policy(allowed=["bob", "carol"], store=seeded, actor="admin")
+    request = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                           actor="alice").pending
+    assert request is not None
+    assert records.vote(seeded, request.id, actor="bob", approve=True).status == "approved"
+    with pytest.raises(ApprovalError, match="being carried out"):  # it may still be running
+        approvals.reject(request.id, store=seeded, actor="carol")
+    with seeded.transaction() as conn:  # an hour and more later: stuck
+        conn.execute("UPDATE approval_votes SET at = at - 2 * ?", [records.STUCK_AFTER])
+    with pytest.raises(NotAllowedError):  # only a user the policy lets decide
+        approvals.reject(request.id, store=seeded, actor="dave")
+    rejected = approvals.reject(request.id, reason="not this one", store=seeded, actor="carol")
+    assert rejected.request.status == "rejected" and approvals.stuck(seeded) == []
+    again = move_version("demo-model", 1, "production", "ship", verify=False, store=seeded,
+                         actor="alice").pending
+    assert again is not None and again.id != request.id

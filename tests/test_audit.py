@@ -247,6 +247,11 @@ def test_doctor_fix_collects_only_unreferenced_artifacts_we_wrote(audited: Path)
         orphan = store.artifacts.path(store.artifacts.put(b"a model whose run never committed"))
     mine = orphan.parent / "notes.txt"
     mine.write_text("not ours")
+    lookalikes = [orphan.parent / (orphan.name + "\n"),  # a blob's name and a newline
+                  orphan.parent / ".tmp-notes.txt"]  # not a name mkstemp gives
+    for lookalike in lookalikes:
+        lookalike.write_text("not ours either")
+        os.utime(lookalike, (time.time() - 3600, time.time() - 3600))
     done = doctor(audited)
     assert done.returncode == 0, done.stdout
     assert f"warning: artifact file {orphan} is referenced by no record" in done.stdout
@@ -257,6 +262,7 @@ def test_doctor_fix_collects_only_unreferenced_artifacts_we_wrote(audited: Path)
     fixed = doctor(audited, "--fix")
     assert fixed.returncode == 0 and f"removed unreferenced artifact file {orphan}" in fixed.stdout
     assert not orphan.exists() and mine.read_text() == "not ours"
+    assert all(p.read_text() == "not ours either" for p in lookalikes)
     with open_store(audited) as store:
         assert store.artifacts.path(kept).exists()
     assert "warning" not in doctor(audited).stdout

@@ -187,3 +187,19 @@ def test_the_rule_reads_back() -> None:
     assert rule == ChampionRule(("log_loss",), 0.01, "mcnemar")
     assert rule.describe() == ("champion(metrics=['log_loss'], min_improvement=0.01, "
                                "test='mcnemar', alpha=0.05)")
+
+
+def test_recorded_answers_that_do_not_fit_their_rows_are_a_gate_error() -> None:
+    """Answers of a tampered or odd recording: a named refusal, never an IndexError."""
+    import numpy as np
+
+    y = np.array([0, 1, 0, 1])
+    champion = {"y_true": y, "y_pred": y, "proba": np.full((4, 2), 0.5),
+                "classes": np.array([0, 1])}
+    short = {**champion, "y_pred": y[:3]}
+    with pytest.raises(GateError, match="recorded 3 answers for 4 rows"):
+        compare_predictions(short, champion)
+    with pytest.raises(GateError, match="recorded 3 answers for 4 rows"):
+        compare_predictions(champion, short)
+    few_proba = {**champion, "y_pred": 1 - y, "proba": np.full((3, 2), 0.5)}  # left out
+    assert compare_predictions(few_proba, champion).decided_by == "accuracy"

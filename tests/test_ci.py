@@ -279,6 +279,26 @@ def test_settings_come_from_pyproject_and_the_command_line_wins(tmp_path: Path) 
     ("[tool.jupyter-mlops.ci.tolerances]\nnulls = -1\n", "tolerance nulls takes a number >= 0"),
     ("[tool.jupyter-mlops.ci.tolerances]\nmetrics = {auc = 'x'}\n",
      "tolerance metrics.auc takes a number >= 0, not 'x'"),
+    # a string is not false: in_place = "false" must not record into the team's store
+    ("[tool.jupyter-mlops.ci]\nin_place = 'false'\n", "in_place takes true or false, not 'false'"),
+    ("[tool.jupyter-mlops.ci]\nbundle = 'no'\n", "bundle takes true or false, not 'no'"),
+    ("[tool.jupyter-mlops.ci]\ntimeout = 'x'\n", "timeout takes a whole number of seconds > 0"),
+    ("[tool.jupyter-mlops.ci]\ntimeout = 0\n", "timeout takes a whole number of seconds > 0"),
+    ("[tool.jupyter-mlops.ci]\nstore = 5\n", "store takes a string, not 5"),
+    ("[tool.jupyter-mlops.ci]\nnotebooks = [1]\n", "notebooks takes a list of strings, not .1."),
+    ("[tool.jupyter-mlops.ci]\ngates = [{a = 1}]\n", "gates takes a list of strings"),
+    ("[tool.jupyter-mlops.ci]\ntolerances = 5\n", "tolerances takes a table"),
+    ("[tool.jupyter-mlops]\nci = 5\n", "ci] takes a table of settings, not 5"),
+    ("[tool.jupyter-mlops.ci]\ngates = [" + ", ".join(["'a>1'"] * 1001) + "]\n",
+     "gates has 1001 entries; at most 1000"),
+    ("[tool.jupyter-mlops.ci]\nagainst = '" + "w" * 5000 + "'\n",
+     "against is 5000 characters long; at most 4096"),
+    # a malformed gate is named before the notebooks run, not after every one of them
+    ("[tool.jupyter-mlops.ci]\ngates = ['champion(alpha=2)']\n",
+     "gates: champion gate: alpha is a level between 0 and 1"),
+    ("[tool.jupyter-mlops.ci]\ngates = ['auc >=']\n", "gates: gate 'auc >=' is not a valid"),
+    ("[tool.jupyter-mlops.ci]\ngates = ['rollout(alpha=-1)']\n",
+     "gates: rollout gate: alpha is a number ≥ 0"),
 ])
 def test_a_wrong_setting_is_named(tmp_path: Path, text: str, says: str) -> None:
     pyproject = tmp_path / "pyproject.toml"
@@ -364,3 +384,29 @@ def test_a_rollout_gate_in_ci_fails_saying_why() -> None:
         None, run, None, ["rollout", "rollout(alpha=2)"])  # type: ignore[arg-type]
     assert status == "failed" and "the rollout gate judges a served rollout" in message
     assert bad == "failed" and "alpha is a level between 0 and 1" in problem
+
+
+def test_a_cell_new_to_a_notebook_with_history_takes_no_other_notebooks_baseline(
+        tmp_path: Path) -> None:
+    """Only a notebook with no runs of its own (a renamed one) finds baselines by cell id in
+    another notebook: in one with history, a new cell whose id (or, without an id, whose
+    source) matches another notebook's cell is new, not that cell."""
+    from jupyter_mlops.ci.baseline import pair_runs
+    from jupyter_mlops.store import RunResult
+
+    t = time.time() - 100
+    with open_store(tmp_path, create=True) as store:
+        def run(run_id: str, notebook: str, cell: str, started: float) -> None:
+            store.start_run(run_id, name=run_id, experiment="e", source="x = 1",
+                            source_hash="h", started_at=started, notebook=notebook,
+                            cell_id=cell)
+            store.finish_run(run_id, RunResult(status="finished", ended_at=started + 1))
+
+        run("01OTHER", "other.ipynb", "shared", t)
+        run("01OWN", "mine.ipynb", "first", t + 1)
+        before = t + 5
+        run("01NEWCELL", "mine.ipynb", "shared", t + 10)  # a cell new to mine.ipynb
+        run("01RENAMED", "renamed.ipynb", "shared", t + 11)  # other.ipynb, renamed
+        new_cell, renamed = pair_runs(store, ["01NEWCELL", "01RENAMED"], before)
+    assert new_cell.baseline is None
+    assert renamed.baseline == "01OTHER"

@@ -111,6 +111,10 @@ def test_kserve_export_writes_settings_and_manifest(churn: Shell, store_dir: Pat
     ({"target": "kserve", "storage_uri": "s3://a b"}, "without spaces"),
     ({"target": "kserve", "storage_uri": "s3://x\n  evil: 1"}, "not one KServe can download"),
     ({"target": "kserve", "storage_uri": "s3://" + "x" * 2000}, "at most 1024 characters"),
+    # the manifest travels with the bundle: a secret in the URI would travel with it
+    ({"target": "kserve", "storage_uri": "https://me:s3cret@blob.example/churn"},
+     "no user or password"),
+    ({"target": "kserve", "storage_uri": 5}, "storage URI 5 is not one KServe"),
 ])
 def test_kserve_options_are_checked_before_anything_is_written(
         store_dir: Path, tmp_path: Path, options: dict[str, Any], message: str) -> None:

@@ -46,7 +46,11 @@ def check_options(target: str | None, storage_uri: str | None) -> None:
 
 def check_storage_uri(uri: str) -> None:
     """Raise :class:`BundleError`, saying what form it takes, unless KServe's storage
-    initializer can fetch a folder from ``uri``."""
+    initializer can fetch a folder from ``uri``, or it carries a user or password (the
+    manifest travels with the bundle; KServe takes credentials from a secret)."""
+    if not isinstance(uri, str):
+        raise BundleError(f"storage URI {uri!r:.40} is not one KServe can download the bundle "
+                          "from: give SCHEME://LOCATION, e.g. s3://models/churn/3")
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if (len(uri) > MAX_URI or scheme not in STORAGE_SCHEMES or not uri.split("://", 1)[1]
             or any(c.isspace() or not c.isprintable() for c in uri)):
@@ -54,6 +58,11 @@ def check_storage_uri(uri: str) -> None:
             f"storage URI {uri[:80]!r} is not one KServe can download the bundle from: give "
             f"SCHEME://LOCATION without spaces (at most {MAX_URI} characters), SCHEME one of "
             f"{', '.join(STORAGE_SCHEMES)}, e.g. s3://models/churn/3")
+    if "@" in uri.split("://", 1)[1].split("/", 1)[0]:
+        raise BundleError(f"storage URI {scheme}://...: give it with no user or password "
+                          "(it is written into the bundle's inferenceservice.yaml); KServe "
+                          "reads credentials from a secret of the InferenceService's "
+                          "service account")
 
 
 def service_name(name: str) -> str:

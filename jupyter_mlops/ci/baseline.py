@@ -71,10 +71,12 @@ def pair_runs(store: Store, run_ids: list[str], before: float, *,
               against: str | None = None) -> list[Pairing]:
     """Each CI run in ``run_ids`` with its baseline: with ``against`` (``NAME@STAGE``), the
     version's run for the runs that produced a model; else the same cell's latest non-CI run
-    started before ``before`` — in a notebook of another name when none has this one's (a
-    renamed notebook keeps its cell ids, and its cells' source when they have none)."""
+    started before ``before`` — in a notebook of another name when this one has no runs of
+    its own (a renamed notebook keeps its cell ids, and its cells' source when they have
+    none; in a notebook with history, a cell matching another notebook's is a new cell)."""
     latest = _latest_non_ci(store, before)
     by_cell = {key.cell: run_id for key, run_id in latest.items()}  # the latest wins
+    known = {key.notebook for key in latest}
     versioned = get_version(store, against).run_id if against else None
     pairings = []
     for run_id in run_ids:
@@ -82,7 +84,9 @@ def pair_runs(store: Store, run_ids: list[str], before: float, *,
             "SELECT notebook, cell_id, source_hash FROM runs WHERE run_id = ?",
             [run_id]).fetchone()
         key = cell_key(notebook, cell, source)
-        baseline = latest.get(key, by_cell.get(key.cell))
+        baseline = latest.get(key)
+        if baseline is None and key.notebook not in known:  # renamed: no runs of its own
+            baseline = by_cell.get(key.cell)
         if versioned and store.get_run(run_id).models:
             baseline = versioned
         pairings.append(Pairing(run_id, key, baseline))

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MLOpsError
+from ..lifecycle.champion import parse_champion
+from ..lifecycle.gates import parse_gate
+from ..lifecycle.rollout import parse_rollout
 from .baseline import CellKey
 from .checks import Tolerances
 
@@ -35,6 +38,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SECTION = ("tool", "jupyter-mlops", "ci")
+MAX_SETTING_CHARS = 4096  # a setting's string (a path, a gate, a cell)
+MAX_SETTING_ITEMS = 1000  # a setting's list (notebooks, gates, retired cells)
+_LISTS = ("notebooks", "gates", "retired")
+_STRINGS = ("store", "against", "figures")
+_FLAGS = ("in_place", "bundle", "verify")
 
 
 class CIConfigError(MLOpsError, ValueError):
@@ -104,24 +112,30 @@ def load_config(pyproject: Path | None = None, *,
             raise CIConfigError(f"{pyproject} is not valid TOML: {exc}") from None
         for key in SECTION:
             data = data.get(key, {}) if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            raise CIConfigError(f"[{'.'.join(SECTION)}] takes a table of settings, not "
+                                f"{_short(data)}")
         settings = dict(data)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(CIConfig)}
     if unknown := sorted(set(settings) - known):
         raise CIConfigError(f"unknown CI setting(s) {', '.join(unknown)}; known: "
                             f"{', '.join(sorted(known))}")
-    if isinstance(settings.get("tolerances"), dict):
+    if "tolerances" in settings:
+        if not isinstance(settings["tolerances"], dict):
+            raise CIConfigError("tolerances takes a table ([tool.jupyter-mlops.ci.tolerances]),"
+                                f" not {_short(settings['tolerances'])}")
         settings["tolerances"] = _tolerances(settings["tolerances"])
-    for key in ("notebooks", "gates", "retired"):
+    for key in _LISTS:
         if isinstance(settings.get(key), str):
             settings[key] = [settings[key]]
-    for key in ("notebooks", "gates", "retired"):
-        if not isinstance(settings.get(key, []), list):
-            raise CIConfigError(f"{key} takes a list of strings, not {settings[key]!r}")
+    _check_types(settings)
+    for gate in settings.get("gates", []):
+        _check_gate(gate)
     settings["retired"] = [*settings.get("retired", []), *(also_retired or [])]
     for ref in settings["retired"]:
         try:
-            CellKey.parse(ref if isinstance(ref, str) else repr(ref))
+            CellKey.parse(ref)
         except ValueError as exc:
             raise CIConfigError(f"retired: {exc}") from None
     config = replace(CIConfig(), **settings)
@@ -130,6 +144,44 @@ def load_config(pyproject: Path | None = None, *,
         config = replace(config, tolerances=_tolerances({**asdict(config.tolerances),
                                                          "metrics": metrics}))
     return config
+
+
+def _check_types(settings: dict[str, Any]) -> None:
+    """Raise :class:`CIConfigError` for a setting of the wrong type or size (a string is not
+    a flag: ``in_place = "false"`` would be true)."""
+    for key, value in settings.items():
+        if key in _LISTS and not (isinstance(value, list)
+                                  and all(isinstance(v, str) for v in value)):
+            raise CIConfigError(f"{key} takes a list of strings, not {_short(value)}")
+        if key in _LISTS and len(value) > MAX_SETTING_ITEMS:
+            raise CIConfigError(f"{key} has {len(value)} entries; at most {MAX_SETTING_ITEMS}")
+        if key in _STRINGS and not isinstance(value, str):
+            raise CIConfigError(f"{key} takes a string, not {_short(value)}")
+        if key in _FLAGS and not isinstance(value, bool):
+            raise CIConfigError(f"{key} takes true or false, not {_short(value)}")
+        if key == "timeout" and (isinstance(value, bool) or not isinstance(value, int)
+                                 or value <= 0):
+            raise CIConfigError(f"timeout takes a whole number of seconds > 0, not "
+                                f"{_short(value)}")
+        for text in value if key in _LISTS else [value] if key in _STRINGS else []:
+            if len(text) > MAX_SETTING_CHARS:
+                raise CIConfigError(f"{key} is {len(text)} characters long; at most "
+                                    f"{MAX_SETTING_CHARS}")
+
+
+def _check_gate(gate: str) -> None:
+    """Raise :class:`CIConfigError` for a malformed gate, before any notebook runs."""
+    try:
+        if parse_champion(gate) is None and parse_rollout(gate) is None:
+            parse_gate(gate)
+    except MLOpsError as exc:
+        raise CIConfigError(f"gates: {exc}") from None
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _tolerances(values: dict[str, Any]) -> Tolerances:

@@ -170,8 +170,11 @@ def champion_check(store: Store, run: Run, base: Run | None, gate: str,
         return ("gate", "skipped", f"{gate}: evaluated on other rows than {label} "
                 f"({new.X}, {new.y} changed), so the two cannot be compared row by row; the "
                 "metrics check compares their scores", {})
-    result = compare_predictions(new.arrays, old.arrays, rule=rule, champion_label=label,
-                                 expression=gate)
+    try:
+        result = compare_predictions(new.arrays, old.arrays, rule=rule, champion_label=label,
+                                     expression=gate)
+    except MLOpsError as exc:  # answers that are not one per row: it says which
+        return ("gate", "failed", f"{gate}: {exc}", {})
     if result.decided_by is not None:
         return ("gate", "passed" if result.passed else "failed", f"{gate}: {result.describe()}",
                 {})

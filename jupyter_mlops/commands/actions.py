@@ -363,8 +363,9 @@ def delete(store: Store, args: argparse.Namespace) -> str:
             "now are removed by `jupyter-mlops doctor --fix`")
 
 
-def rollout(store: Store, args: argparse.Namespace, front: Front) -> RolloutReport:
-    """``rollout NAME|LOG``: the rollout report, with the labels when given."""
+def rollout(store: Store | None, args: argparse.Namespace, front: Front) -> RolloutReport:
+    """``rollout NAME|LOG``: the rollout report, with the labels when given (a LOG file
+    needs no store)."""
     from ..lifecycle.rollout import rollout_report
 
     labels = None if args.labels is None else front.value(args.labels)

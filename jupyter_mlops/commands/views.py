@@ -176,7 +176,8 @@ def format_requests(requests: Sequence[Any], stuck: Sequence[Any] = ()) -> str:
     never finished."""
     lines = [f"{r.describe()}; expires {_when(r.expires_at)}"
              + (f"\n    why: {r.reason}" if r.reason else "") for r in requests]
-    lines += [f"{r.describe()} — never finished: approve it again to retry" for r in stuck]
+    lines += [f"{r.describe()} — never finished: approve it again to retry, or reject it"
+              for r in stuck]
     return "\n".join(lines) or "no approval requests are waiting"
 
 

@@ -145,8 +145,8 @@ def _retry(store: Store, request_id: int, actor: str, groups: Collection[str],
 
 def reject(request_id: int, *, reason: str | None = None, store: Store | None = None,
            actor: str | None = None, groups: Collection[str] = ()) -> Decision:
-    """Reject request ``request_id`` (one rejection closes it); same rules as
-    :func:`approve` on who may."""
+    """Reject request ``request_id`` (one rejection closes it), pending or :func:`stuck`;
+    same rules as :func:`approve` on who may."""
     store = store or open_store(create=False)
     return Decision(approvals.vote(store, request_id, actor=actor or user(), approve=False,
                                    reason=reason, groups=groups))

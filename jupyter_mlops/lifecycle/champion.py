@@ -59,13 +59,15 @@ class ChampionRule:
                             f"{', '.join(HIGHER_IS_BETTER)}")
         if self.metrics is not None and not self.metrics:
             raise GateError("champion gate: metrics=[] compares nothing; name at least one")
-        if not (self.min_improvement >= 0 and math.isfinite(self.min_improvement)):
+        if not (_is_number(self.min_improvement) and self.min_improvement >= 0
+                and math.isfinite(self.min_improvement)):
             raise GateError("champion gate: min_improvement is a number ≥ 0 (in the units of "
-                            f"the deciding metric), got {self.min_improvement}")
+                            f"the deciding metric), got {self.min_improvement!r:.40}")
         if self.test is not None and self.test not in TESTS:
             raise GateError(f"champion gate: test={self.test!r}; use one of {', '.join(TESTS)}")
-        if not 0 < self.alpha < 1:
-            raise GateError(f"champion gate: alpha is a level between 0 and 1, got {self.alpha}")
+        if not (_is_number(self.alpha) and 0 < self.alpha < 1):
+            raise GateError("champion gate: alpha is a level between 0 and 1, got "
+                            f"{self.alpha!r:.40}")
 
     def describe(self) -> str:
         """The rule in words, e.g. ``champion(min_improvement=0.01, test='bootstrap')``."""
@@ -75,6 +77,11 @@ class ChampionRule:
         if self.test:
             options += [f"test={self.test!r}", f"alpha={self.alpha:g}"]
         return CHAMPION + (f"({', '.join(options)})" if options else "")
+
+
+def _is_number(value: Any) -> bool:
+    """An int or a float, not a bool (``True`` is no threshold)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def parse_champion(gate: str | None) -> ChampionRule | None:
@@ -89,7 +96,7 @@ def parse_champion(gate: str | None) -> ChampionRule | None:
     if isinstance(metrics, str):
         options["metrics"] = (metrics,)
     elif "metrics" in options:
-        if not isinstance(metrics, (list, tuple)):
+        if not (isinstance(metrics, (list, tuple)) and all(isinstance(m, str) for m in metrics)):
             raise GateError(f"gate {gate!r}: metrics takes a metric name or a list of them")
         options["metrics"] = tuple(metrics)
     return ChampionRule(**options)
@@ -121,7 +128,7 @@ def _checked(scored: _Scored, y_true: np.ndarray) -> _Scored:
     """``scored`` without its probabilities when they do not fit the classes or the rows."""
     proba, classes = scored.proba, scored.classes
     if classes is not None and (proba is None or proba.ndim != 2
-                                or proba.shape[1] != classes.size
+                                or proba.shape != (y_true.size, classes.size)
                                 or not set(np.unique(y_true)) <= set(classes.tolist())):
         return _Scored(scored.y_pred, None, None)
     return scored
@@ -281,12 +288,17 @@ def compare_predictions(challenger: Mapping[str, np.ndarray], champion: Mapping[
 
 def _recorded(arrays: Mapping[str, np.ndarray], y_true: np.ndarray,
               classification: bool) -> _Scored:
-    """A model's recorded answers, as :func:`_score` would have computed them."""
+    """A model's recorded answers, as :func:`_score` would have computed them;
+    :class:`GateError` when they are not one per row."""
     proba, classes = arrays.get("proba"), arrays.get("classes")
+    y_pred = np.asarray(arrays["y_pred"]).ravel()
+    if y_pred.size != y_true.size:
+        raise GateError(f"champion gate: a model recorded {y_pred.size} answers for "
+                        f"{y_true.size} rows, so they cannot be compared row by row")
     if not classification or proba is None or classes is None:
-        return _Scored(np.asarray(arrays["y_pred"]).ravel(), None, None)
-    return _checked(_Scored(np.asarray(arrays["y_pred"]).ravel(),
-                            np.asarray(proba, dtype=float), np.asarray(classes)), y_true)
+        return _Scored(y_pred, None, None)
+    return _checked(_Scored(y_pred, np.asarray(proba, dtype=float), np.asarray(classes)),
+                    y_true)
 
 
 def _compare(new: _Scored, old: _Scored, y_true: np.ndarray, classification: bool,

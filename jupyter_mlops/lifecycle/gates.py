@@ -173,6 +173,8 @@ def parse_call(gate: str | None, name: str, options: Sequence[str], usage: str
         if keyword.arg is None or keyword.arg not in options:
             raise GateError(f"gate {gate!r}: unknown option {keyword.arg!r} (options: "
                             f"{', '.join(options)})")
+        if keyword.arg in values:
+            raise GateError(f"gate {gate!r}: {keyword.arg} given twice")
         try:
             values[keyword.arg] = ast.literal_eval(keyword.value)
         except ValueError:

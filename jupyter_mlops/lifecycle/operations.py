@@ -10,11 +10,15 @@ latency p50/p99 of the requests. :func:`breaches` turns them into alerts over th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from ..errors import MLOpsError
 
 # What the servers add to a scored row's features (the rest of a line is the row).
 LOG_FIELDS = frozenset({
@@ -23,6 +27,16 @@ LOG_FIELDS = frozenset({
     "_event", "_arms", "_previous", "_client", "_sticky_key",  # a rollout's events
 })
 THRESHOLDS = {"latency_p99_ms": 1000.0, "error_rate": 0.01}  # defaults: alert above these
+_TEXT: tuple[type, ...] = (str,)
+_NUMBER: tuple[type, ...] = (int, float, np.integer, np.floating)
+# What each of the servers' fields holds (missing: None or NaN); anything else is no serving
+# log of ours, and would fail deep inside pandas (a list is no group, text no latency).
+LOG_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "_arm": _TEXT, "_event": _TEXT, "_error": _TEXT, "_mode": _TEXT, "_sticky_key": _TEXT,
+    "_request_id": _TEXT + _NUMBER, "_row": _NUMBER, "_latency_ms": _NUMBER,
+    "_status": _NUMBER, "_share": _NUMBER,
+    "_answered": (bool, np.bool_, *_NUMBER),  # pandas reads true and a missing one as 1.0, NaN
+}
 
 
 @dataclass(frozen=True)
@@ -41,11 +55,38 @@ def is_request_log(frame: pd.DataFrame) -> bool:
     return "_ts" in frame.columns and bool({"_prediction", "_error"} & set(frame.columns))
 
 
+def log_value_problem(key: str, value: Any) -> str | None:
+    """What is wrong with ``value`` as the serving log's field ``key`` (None: nothing, or
+    not one of :data:`LOG_FIELD_TYPES`)."""
+    kinds = LOG_FIELD_TYPES.get(key)
+    if kinds is None or value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
+        return None
+    kind = "text" if kinds is _TEXT else "a number" if kinds is _NUMBER else \
+        "text or a number" if str in kinds else "true or false"
+    return f"{key} is {value!r:.40}, not {kind}"
+
+
+def check_log(frame: pd.DataFrame) -> None:
+    """Raise :class:`MLOpsError` naming the first line (counted from 1) of a request log read
+    as ``frame`` whose field holds what the servers never write."""
+    for key in LOG_FIELD_TYPES.keys() & set(frame.columns):
+        column = frame[key]
+        values = column if column.dtype == object else column.dropna().head(1)
+        for line, value in zip(values.index, values, strict=True):
+            if problem := log_value_problem(key, value):
+                where = f"line {line + 1}" if isinstance(line, int) else f"row {line!r}"
+                raise MLOpsError(f"request log {where}: {problem} (not a serving log's line)")
+
+
 def split_log(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """A request log → (the features of the rows it answered, without a rollout's sticky key
-    column, and :func:`operations` of it); any other frame → (itself, None)."""
+    column, and :func:`operations` of it); any other frame → (itself, None).
+    :class:`MLOpsError` for a log with a field of the wrong kind (:func:`check_log`)."""
     if not is_request_log(frame):
         return frame, None
+    check_log(frame)
     rows = frame[frame["_event"].isna()] if "_event" in frame.columns else frame
     keys = set(frame["_sticky_key"].dropna()) if "_sticky_key" in frame.columns else set()
     figures = operations(rows)
@@ -89,7 +130,11 @@ def operations(rows: pd.DataFrame) -> pd.DataFrame:
 def breaches(figures: pd.DataFrame, thresholds: Mapping[str, float]) -> list[Alert]:
     """Alerts for each arm whose latency p99 or error rate passes its threshold
     (``latency_p99_ms``, ``error_rate``; defaults :data:`THRESHOLDS`)."""
-    limits = {**THRESHOLDS, **{k: float(v) for k, v in thresholds.items() if k in THRESHOLDS}}
+    limits = {**THRESHOLDS, **{k: v for k, v in thresholds.items() if k in THRESHOLDS}}
+    for key, limit in limits.items():  # NaN would silence an alert for good, -1 fire it always
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or \
+                not (0 <= limit < math.inf):
+            raise MLOpsError(f"threshold {key} takes a number ≥ 0, not {limit!r:.40}")
     alerts = []
     for arm, row in figures.iterrows():
         who = "the model" if arm == "model" else f"the {arm}"

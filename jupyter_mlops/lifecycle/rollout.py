@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..data.tables import jsonl_lines
 from ..errors import GateError, MLOpsError
 from .gates import Condition, GateResult, parse_call
+from .operations import log_value_problem
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -140,18 +142,31 @@ def _lines(log: str | Path, store: Store | None) -> tuple[Path, list[dict[str, A
     if not path.exists():
         raise MLOpsError(f"no rollout log at {path}: serve the rollout with --log-requests "
                          "(jupyter-mlops serve NAME --champion … logs to the store)")
-    lines = []
+    lines: list[dict[str, Any]] = []
     for p in paths:
-        text = p.read_text().splitlines()
-        for number, line in enumerate(text, 1):
+        try:
+            numbered = list(jsonl_lines(p))
+        except ValueError as exc:
+            raise MLOpsError(f"{exc}: not a rollout's request log") from None
+        for number, line in numbered:
             if not line.strip():
                 continue
             try:
-                lines.append(json.loads(line))
+                value = json.loads(line)
+            except RecursionError:
+                raise MLOpsError(f"{p} line {number} nests too deeply: not a rollout's request "
+                                 "log") from None
             except ValueError:  # a last line cut by a crash: the rest of the log still counts
-                if number != len(text):
+                if number != len(numbered):
                     raise MLOpsError(f"{p} line {number} is not JSON: not a rollout's request "
                                      "log") from None
+                continue
+            problems = ["it is not a JSON object"] if not isinstance(value, dict) else \
+                [p for p in (log_value_problem(k, v) for k, v in value.items()) if p]
+            if problems:
+                raise MLOpsError(f"{p} line {number}: {problems[0]} (not a rollout's request "
+                                 "log)")
+            lines.append(value)
     return path, lines
 
 
@@ -231,9 +246,22 @@ def _labels(labels: Any, label_column: str) -> pd.DataFrame:
     if "request_id" not in frame.columns or label_column not in frame.columns:
         raise ValueError(f"labels need a request_id column and a {label_column!r} column "
                          "(and row, for requests of several rows)")
-    return pd.DataFrame({"_request_id": frame["request_id"].astype(str),
-                         "_row": frame["row"] if "row" in frame.columns else 0,
-                         "label": frame[label_column]})
+    rows = frame["row"] if "row" in frame.columns else pd.Series(0, index=frame.index)
+    try:
+        numbers = pd.to_numeric(rows, errors="coerce")
+    except (TypeError, ValueError):
+        numbers = pd.Series(float("nan"), index=rows.index)
+    wrong = numbers.isna() | (numbers % 1 != 0)
+    if wrong.any():
+        raise ValueError("labels' row column takes whole numbers (a row's place in its "
+                         f"request, from 0), got {rows[wrong].iloc[0]!r:.40}")
+    table = pd.DataFrame({"_request_id": frame["request_id"].astype(str),
+                          "_row": numbers.astype(int), "label": frame[label_column]})
+    if (twice := table.duplicated(["_request_id", "_row"])).any():  # would count as more rows
+        first = table[twice].iloc[0]
+        raise ValueError(f"labels give request {first['_request_id']!r} row {first['_row']} "
+                         "more than once")
+    return table
 
 
 def _gain(predictions: pd.Series, labels: pd.Series, metric: str) -> np.ndarray:

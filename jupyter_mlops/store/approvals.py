@@ -318,7 +318,8 @@ def vote(store: Store, request_id: int, *, actor: str, approve: bool,
          reason: str | None = None, groups: Collection[str] = ()) -> ApprovalRequest:
     """Record ``actor``'s approval or rejection; audited (``approval`` / ``rejection``). One
     rejection rejects the request; enough approvals make it ``approved`` (the caller then
-    carries out the move and closes it with :func:`finish`).
+    carries out the move and closes it with :func:`finish`). A :func:`stuck` request may
+    still be rejected (else it stayed open, and the same move could not be asked again).
 
     ``actor`` is a member of the store's groups that name it and of ``groups`` (those the
     Jupyter server's identity gives); the audit event says which policy entry let them.
@@ -328,16 +329,23 @@ def vote(store: Store, request_id: int, *, actor: str, approve: bool,
     NotAllowedError
         the policy the request was made under does not let ``actor`` decide it.
     ApprovalError
-        the request is closed, expired, or ``actor`` already approved it.
+        the request is closed, expired, approved (unless rejecting a stuck one), or
+        ``actor`` already approved it.
     """
     member_of = groups_of(store, actor) | set(groups)
     expire_due(store, actor=actor)
     with store.transaction() as conn:
         request = get_request(store, request_id)
-        if request.status != "pending":
+        rejecting_stuck = request.status == "approved" and not approve
+        if request.status != "pending" and not rejecting_stuck:
             raise ApprovalError(f"request {request_id} is {request.status}"
                                 + (f" ({request.outcome})" if request.outcome else "")
                                 + ": nothing to decide")
+        if rejecting_stuck and request.id not in {r.id for r in stuck(store)}:
+            raise ApprovalError(f"request {request_id} was approved and its move is being "
+                                "carried out: if it never finishes, reject it (or approve it "
+                                f"again to retry) {STUCK_AFTER / 3600:g} hour(s) after its "
+                                "approval")
         refused = request.policy.refusal(actor, request.requested_by, member_of)
         if refused:
             raise NotAllowedError(f"request {request_id}: {refused}")

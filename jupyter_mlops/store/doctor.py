@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from .store import Store
 
 GRACE_S = 600.0
-_BLOB = re.compile(r"^[0-9a-f]{64}$")
+# Names jupyter-mlops gives files under artifacts/, matched whole ("$" allows a final newline):
+# a blob's sha256, and the temporary file tempfile.mkstemp(prefix=".tmp-") makes for it.
+_BLOB = re.compile(r"[0-9a-f]{64}")
+_TEMPORARY = re.compile(r"\.tmp-[a-z0-9_]{8}")
 
 
 @dataclass
@@ -116,7 +119,8 @@ def _unreferenced(store: Store, recorded: set[str]) -> list[Path]:
     paths = []
     for path in sorted(root.glob("??/*")):
         name = path.name
-        ours = (_BLOB.match(name) and name[:2] == path.parent.name) or name.startswith(".tmp-")
+        ours = (_BLOB.fullmatch(name) and name[:2] == path.parent.name) or \
+            _TEMPORARY.fullmatch(name)
         if ours and path.is_file() and not path.is_symlink() and name not in recorded:
             paths.append(path)
     return paths

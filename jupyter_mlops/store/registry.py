@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 STAGES = ("staging", "production", "archived")
 EXCLUSIVE_STAGES = ("staging", "production")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # matched whole (fullmatch)
 MAX_VERSION = 10**9
 
 
@@ -53,7 +53,7 @@ class ModelVersion:
 
 def check_name(name: str, what: str = "model name") -> str:
     """Validate a model name or alias early, with a clear message."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"invalid {what} {name!r}: use letters, digits, '_', '-', '.' "
                          "(starting with a letter or digit, at most 128 characters)")
     return name
