@@ -90,8 +90,18 @@ def mlflow_naive(client: object, experiment: str, runs: int) -> None:
 
 def mlflow_batched(client: object, experiment: str, runs: int) -> None:
     """MLflow's client with log_batch (at most 1000 entities a call)."""
+    mlflow_same_work(client, experiment, runs, None)
+
+
+def mlflow_same_work(client: object, experiment: str, runs: int, folder: Path | None) -> None:
+    """MLflow's client doing what a push does per run: log_batch, then (with ``folder``) the
+    run's files (the cell and its record, ~1 kB each, as push uploads them) and its end."""
     from mlflow.entities import Metric, Param
 
+    if folder is not None:
+        folder.mkdir()
+        (folder / "cell.py").write_text("fit()\n")
+        (folder / "run.json").write_text("{" + '"x": 1, ' * 100 + '"y": 2}')
     experiment_id = client.create_experiment(experiment)  # type: ignore[attr-defined]
     now = int(time.time() * 1000)
     for i in range(runs):
@@ -102,28 +112,8 @@ def mlflow_batched(client: object, experiment: str, runs: int) -> None:
         for start in range(0, len(metrics), 990):
             client.log_batch(run_id, metrics=metrics[start:start + 990],  # type: ignore[attr-defined]
                              params=params if start == 0 else [])
-        client.set_terminated(run_id)  # type: ignore[attr-defined]
-
-
-def mlflow_same_work(client: object, experiment: str, runs: int, folder: Path) -> None:
-    """MLflow's client doing what a push does per run: log_batch, then the run's files (the
-    cell and its record, ~1 kB each, as push uploads them) and its end."""
-    from mlflow.entities import Metric, Param
-
-    folder.mkdir()
-    (folder / "cell.py").write_text("fit()\n")
-    (folder / "run.json").write_text("{" + '"x": 1, ' * 100 + '"y": 2}')
-    experiment_id = client.create_experiment(experiment)  # type: ignore[attr-defined]
-    now = int(time.time() * 1000)
-    for i in range(runs):
-        run_id = client.create_run(experiment_id, run_name=f"run{i}").info.run_id  # type: ignore[attr-defined]
-        metrics = [Metric(f"m{k}", 1.0 / (s + 1), now, s) for k in range(METRICS)
-                   for s in range(STEPS)]
-        params = [Param(f"p{k}", str(k)) for k in range(PARAMS)]
-        for start in range(0, len(metrics), 990):
-            client.log_batch(run_id, metrics=metrics[start:start + 990],  # type: ignore[attr-defined]
-                             params=params if start == 0 else [])
-        client.log_artifacts(run_id, str(folder), "mlops")  # type: ignore[attr-defined]
+        if folder is not None:
+            client.log_artifacts(run_id, str(folder), "mlops")  # type: ignore[attr-defined]
         client.set_terminated(run_id)  # type: ignore[attr-defined]
 
 
