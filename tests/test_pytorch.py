@@ -24,6 +24,7 @@ import jupyter_mlops as mlops
 from jupyter_mlops.bundle import serve, trust
 from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
 from jupyter_mlops.frameworks import pytorch
+from jupyter_mlops.store.registry import get_version
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
@@ -202,9 +203,12 @@ def test_train_py_replays_the_same_weights(bundle: Path, tmp_path: Path) -> None
     assert pytorch._header(out.read_bytes(), "again")["__metadata__"]["class"] == "MLP"
 
 
-def test_whole_flow_gate_production_serve_monitor(trained: Shell, tmp_path: Path) -> None:
+def test_whole_flow_gate_production_serve_monitor_retrain(trained: Shell,
+                                                         tmp_path: Path) -> None:
     """Registry, metric gate, production (fresh-venv verification installs the pinned CPU
-    wheel), the bundle served over HTTP, and monitoring take a torch module unchanged."""
+    wheel), the bundle served over HTTP, monitoring, and a retrain gated against the champion
+    take a torch module unchanged; the champion gate loads both modules without the notebook's
+    class (rebuilt from the code slice, as export does)."""
     store = trained.store()
     with pytest.raises(mlops.MLOpsError, match="accuracy"):
         mlops.promote("mlp", name="wine-mlp", stage="production", gate="accuracy >= 1.01",
@@ -235,6 +239,17 @@ def test_whole_flow_gate_production_serve_monitor(trained: Shell, tmp_path: Path
                             labels=trained.ns["y_test"], store=store)
     assert watched.performance["accuracy"]["current"] > 0.85
     assert np.isfinite(watched.performance["accuracy"]["current"])
+    assert trained.run("del MLP").result.success  # the kernel restarted: the class is gone
+    X, y = trained.ns["X_train"], trained.ns["y_train"]
+    retrained = mlops.retrain("mlp", data={"X_train": X, "y_train": y}, gate="champion",
+                              promote_to="production", verify=False, store=store)
+    _, fmt, types = store.model_artifact(retrained.run_id, "model")
+    assert fmt == "pytorch" and types == ["__main__.MLP"], retrained.warnings
+    assert retrained.parent_run_id == store.get_run("mlp").run_id
+    gate = next(e.detail["gate"] for e in store.events("wine-mlp") if "gate" in e.detail)
+    assert gate["champion"].startswith("wine-mlp/1") and gate["rows"] == 37, gate
+    assert "vs wine-mlp/1 (wine-mlp@production)" in retrained.tags["promotion"]  # re-scored
+    assert get_version(store, "wine-mlp@production").version == 1  # refused (seeded): stays
 
 
 def test_the_command_line_monitors_it_without_the_notebook(trained: Shell,

@@ -60,8 +60,10 @@ def champion_gate(store: Store, name: str, stage: str, candidate: Any,
             "promote RUN --gate champion` finds the run's --eval data) or from Python with "
             "mlops.promote(..., data=(X, y))"
         )
+    from ..bundle.export import load_run_model  # a torch module: outside its kernel too
+
     X, y = data
-    champion = store.load_model(holder.run_id, holder.model_variable)
+    champion = load_run_model(store, holder.run_id, holder.model_variable)
     return compare_models(candidate, champion, X, y, rule=rule,
                           champion_label=f"{holder.ref} ({name}@{stage})", expression=expression)
 
@@ -177,7 +179,9 @@ def check_move(store: Store, *, name: str, run_id: str, variable: str, stage: st
         if rollout is not None:
             result: GateResult = rollout_gate(store, name, run_id, labels, rollout)
         elif rule is not None:
-            candidate = store.load_model(run_id, variable)
+            from ..bundle.export import load_run_model
+
+            candidate = load_run_model(store, run_id, variable)
             result = champion_gate(store, name, stage or "production", candidate, data, rule)
         else:
             result = evaluate_gate(gate, store.get_run(run_id).metrics)

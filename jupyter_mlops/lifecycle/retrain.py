@@ -248,7 +248,9 @@ def retrain(
             f"cannot replay run {original.run_id} ({original.name}): it reads "
             f"{', '.join(sorted(missing))}, which no recorded cell defines. Pass them with "
             f"data={{{', '.join(repr(m) + ': ...' for m in sorted(missing))}}}")
-    namespace: dict[str, Any] = {"__name__": "__retrain__", "get_ipython": _NoIPython}
+    # "__main__", as in the notebook: what the cells define is notebook code (a torch module's
+    # class, a FunctionTransformer's function), stored and bundled as the notebook's run's is
+    namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": _NoIPython}
     history = CellHistory()
     counts = {cell.source: cell.execution_count for cell in original.code_slice}
     for source, analysis in cells:
