@@ -26,7 +26,8 @@ FILES = {"MLmodel", "model.skops", "requirements.txt", "python_env.yaml", "input
          "serving_input_example.json", "schema.json", "reference_profile.json", "model_card.md",
          "lineage.json", "serve.py", "train.py", "MANIFEST.json", "code/mlops_trust.py",
          "code/mlops_pyfunc.py", "code/mlops_frameworks.py", "code/mlops_boosting.py",
-         "code/mlops_lightgbm.py", "code/mlops_xgboost.py", "code/mlops_catboost.py"}
+         "code/mlops_lightgbm.py", "code/mlops_xgboost.py", "code/mlops_catboost.py",
+         "code/mlops_pytorch.py"}
 
 DATA = """
 import numpy as np, pandas as pd
