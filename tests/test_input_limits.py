@@ -229,6 +229,26 @@ def test_a_serving_log_over_the_size_limit_is_refused_unread(tmp_path: Path,
 
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_table_file_has_a_size_limit_and_must_be_a_regular_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """The batches ``monitor``, ``watch`` and the CLI read: a FIFO named ``batch.csv`` would
+    block the reader for good, a huge file would fill the memory."""
+    import os
+
+    from jupyter_mlops.data import tables
+
+    big = tmp_path / f"big{suffix}"
+    big.write_bytes(b"x\n" + b"1.0\n" * 500)  # refused by its size, before any parsing
+    monkeypatch.setattr(tables, "MAX_TABLE_BYTES", 100)
+    with pytest.raises(ValueError, match="larger than 100 bytes"):
+        tables.read_table(big)
+    fifo = tmp_path / f"stuck{suffix}"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        tables.read_table(fifo)
+
+
 @pytest.mark.parametrize("name", ["team\n", "model\n", "prod\n"])
 def test_a_name_with_a_trailing_newline_is_refused(tmp_path: Path, name: str) -> None:
     """``$`` matches before a final newline: names are matched whole."""

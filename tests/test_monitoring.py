@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -200,16 +201,18 @@ def test_watch_retrains_and_promotes_on_drift(deployed: Shell, tmp_path: Path) -
     moved = shifted(ns["X_test"], "category mix")
     moved.assign(label=(moved["city"] == "paris").astype(int)).to_csv(
         inbox / "02-moved.csv", index=False)
-    steps = list(watch("churn@production", inbox, every=0, target="label", max_batches=2,
+    os.mkfifo(inbox / "01-stuck.csv")  # would block a reader for good: skipped, unopened
+    steps = list(watch("churn@production", inbox, every=0, target="label", max_batches=3,
                        verify=False, store=deployed.store()))
-    assert [s.drifted for s in steps] == [False, True]
+    assert [s.drifted for s in steps] == [False, False, True]
     assert steps[0].outcome == "no drift" and steps[0].retrained_run_id is None
-    assert steps[1].outcome == "promoted as churn/2 (production)"
+    assert steps[1].source == "01-stuck.csv" and "is not a regular file" in steps[1].outcome
+    assert steps[2].outcome == "promoted as churn/2 (production)"
     store = deployed.store()
-    child = store.get_run(steps[1].retrained_run_id)
+    child = store.get_run(steps[2].retrained_run_id)
     assert child.parent_run_id == store.get_run("churn").parent_run_id or child.parent_run_id
     assert store.load_model("churn@production").__class__.__name__ == "Pipeline"
-    assert [e.action for e in store.events("churn")].count("watch") == 2
+    assert [e.action for e in store.events("churn")].count("watch") == 3  # one skipped
 
 
 def test_monitor_magic(deployed: Shell) -> None:

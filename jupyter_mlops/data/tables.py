@@ -13,6 +13,7 @@ import pandas as pd
 SUFFIXES = (".csv", ".parquet", ".jsonl")
 MAX_JSONL_BYTES = 256 * 2**20  # a .jsonl file (a serving log rotates at 50 MB by default)
 MAX_JSONL_LINE = 2**20  # characters of one line (a logged row, an event)
+MAX_TABLE_BYTES = 2 * 2**30  # a .csv or .parquet batch (1M rows x 20 floats as CSV: ~0.4 GB)
 
 
 def read_table(path: str | Path, *, squeeze: bool = True) -> Any:
@@ -23,6 +24,8 @@ def read_table(path: str | Path, *, squeeze: bool = True) -> Any:
                                ".jsonl": _read_jsonl}
     if suffix not in readers:
         raise ValueError(f"{path}: use a .csv, .parquet or .jsonl file")
+    if suffix != ".jsonl":  # jsonl_lines checks its own, smaller limit line by line
+        regular_file(Path(path), MAX_TABLE_BYTES, "split it into smaller batches")
     try:
         frame = readers[suffix](path)
     except ImportError:
@@ -56,11 +59,8 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
     :data:`MAX_JSONL_BYTES` or a line longer than :data:`MAX_JSONL_LINE` characters (neither
     is read whole), text that is not UTF-8, or a path that is no regular file (a FIFO or a
     device would block or never end)."""
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file")
-    if (size := path.stat().st_size) > MAX_JSONL_BYTES:
-        raise ValueError(f"{path} is {size:,} bytes, larger than {MAX_JSONL_BYTES} bytes "
-                         "(split it, or rotate a serving log sooner: serve --log-max-mb)")
+    regular_file(path, MAX_JSONL_BYTES,
+                 "split it, or rotate a serving log sooner: serve --log-max-mb")
     with path.open(encoding="utf-8") as stream:
         number = 0
         try:
@@ -72,3 +72,12 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, line
         except UnicodeDecodeError:
             raise ValueError(f"{path} line {number + 1} is not UTF-8 text") from None
+
+
+def regular_file(path: Path, limit: int, advice: str) -> None:
+    """:class:`ValueError` unless ``path`` is a regular file of at most ``limit`` bytes (a FIFO
+    or a device would block a reader or never end)."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    if (size := path.stat().st_size) > limit:
+        raise ValueError(f"{path} is {size:,} bytes, larger than {limit} bytes ({advice})")

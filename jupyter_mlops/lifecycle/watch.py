@@ -30,14 +30,20 @@ class WatchStep:
     outcome: str
 
 
-def _directory_batches(directory: Path) -> Callable[[], tuple[str, pd.DataFrame] | None]:
+def _directory_batches(
+        directory: Path) -> Callable[[], tuple[str, pd.DataFrame | ValueError] | None]:
+    """The next new file of ``directory`` as a batch, or why it cannot be read (a file too
+    large, not a table, or no regular file: one bad file must not stop the watch)."""
     seen: set[str] = set()
 
-    def next_batch() -> tuple[str, pd.DataFrame] | None:
+    def next_batch() -> tuple[str, pd.DataFrame | ValueError] | None:
         for path in sorted(directory.iterdir()):
             if path.suffix in SUFFIXES and path.name not in seen:
                 seen.add(path.name)
-                return path.name, read_table(path, squeeze=False)
+                try:
+                    return path.name, read_table(path, squeeze=False)
+                except ValueError as exc:
+                    return path.name, exc
         return None
 
     return next_batch
@@ -64,8 +70,10 @@ def watch(
     Parameters
     ----------
     model_ref : the watched model, ``"name@stage"`` (or a run)
-    source : a directory (each new .csv/.parquet/.jsonl file is a batch, in name order) or a
-        callable returning the next batch (a DataFrame) or None when there is none yet
+    source : a directory (each new .csv/.parquet/.jsonl file is a batch, in name order; one
+        that cannot be read — too large, not a table, no regular file — is skipped with an
+        audited step saying why) or a callable returning the next batch (a DataFrame) or None
+        when there is none yet
     every : seconds to wait when there is no new batch
     target : the label column of the batches (needed to check performance and to retrain)
     bindings : how the recorded cell's variables take a batch, e.g.
@@ -88,6 +96,14 @@ def watch(
             continue
         label, frame = batch
         done += 1
+        if isinstance(frame, ValueError):  # audited and skipped, the watch goes on
+            outcome = f"skipped: {frame}"
+            with store.transaction() as conn:
+                append_event(conn, actor=user(), action="watch",
+                             subject=model_ref.partition("@")[0],
+                             detail={"source": label, "outcome": outcome})
+            yield WatchStep(label, None, False, 0, None, outcome)
+            continue
         labels = frame.pop(target) if target and target in frame.columns else None
         result = monitor(model_ref, frame, labels=labels, thresholds=thresholds, store=store)
         retrained, outcome = None, "no drift"
