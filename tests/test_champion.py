@@ -15,6 +15,7 @@ from jupyter_mlops.lifecycle.champion import (
     compare_predictions,
     parse_champion,
 )
+from jupyter_mlops.lifecycle.gates import evaluate_gate
 
 # Two classes a long way apart: every logistic regression ranks them perfectly (roc_auc 1.0),
 # a barely regularised one is far more confident (lower log_loss) than a heavily regularised one.
@@ -183,6 +184,9 @@ def test_malformed_champion_gates_are_clear_errors(gate: str, message: str) -> N
 
 def test_the_rule_reads_back() -> None:
     assert parse_champion("auc>=0.9") is None and parse_champion("Champion") == ChampionRule()
+    # a metric that happens to be called champion is gated like any other
+    assert parse_champion("champion >= 0.9") is None
+    assert evaluate_gate("champion >= 0.9", {"champion": 0.95}).passed
     rule = parse_champion("champion(metrics='log_loss', min_improvement=0.01, test='mcnemar')")
     assert rule == ChampionRule(("log_loss",), 0.01, "mcnemar")
     assert rule.describe() == ("champion(metrics=['log_loss'], min_improvement=0.01, "

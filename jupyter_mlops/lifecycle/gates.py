@@ -165,8 +165,11 @@ def parse_call(gate: str | None, name: str, options: Sequence[str], usage: str
         node = ast.parse(text, mode="eval").body
     except SyntaxError:
         node = None
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id.lower() == name and not node.args):
+    called = (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id.lower() == name)
+    if node is not None and not called:
+        return None  # an expression over a metric of that name: `champion >= 0.9`
+    if not isinstance(node, ast.Call) or not called or node.args:
         raise GateError(f"gate {gate!r}: write {usage}")
     values: dict[str, Any] = {}
     for keyword in node.keywords:
