@@ -17,6 +17,7 @@ from ..capture.environment import user
 from ..errors import (
     ApprovalError,
     BundleError,
+    GateError,
     NoEvaluationDataError,
     NotFoundError,
     PromotionError,
@@ -24,7 +25,7 @@ from ..errors import (
 from ..store import Store, approvals, open_store, registry
 from ..store.approvals import ApprovalRequest
 from ..store.registry import ModelVersion, get_version, register_version
-from .champion import CHAMPION, ChampionRule, compare_models, parse_champion
+from .champion import ChampionRule, compare_models, parse_champion
 from .gates import Condition, GateResult, evaluate_gate
 from .rollout import parse_rollout, rollout_gate
 
@@ -317,8 +318,10 @@ def _checks(store: Store, current: ModelVersion, stage: str, reason: str | None,
 def _needs_data(gate: str) -> bool:
     """Whether a gate judges data beyond the run's metrics (champion: evaluation rows;
     rollout: the rollout's labels): it runs when given, never re-checked later."""
-    text = gate.strip().lower()
-    return text.startswith(CHAMPION) or parse_rollout(text.split("(")[0]) is not None
+    try:
+        return parse_champion(gate) is not None or parse_rollout(gate) is not None
+    except GateError:  # a malformed champion(...) or rollout(...): refused where it runs
+        return True
 
 
 def transition(name: str, version: int, stage: str, reason: str | None = None, *,
