@@ -77,6 +77,8 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
 def regular_file(path: Path, limit: int, advice: str) -> None:
     """:class:`ValueError` unless ``path`` is a regular file of at most ``limit`` bytes (a FIFO
     or a device would block a reader or never end)."""
+    if not path.exists():
+        raise ValueError(f"cannot read {path}: no such file")
     if not path.is_file():
         raise ValueError(f"{path} is not a regular file")
     if (size := path.stat().st_size) > limit:
