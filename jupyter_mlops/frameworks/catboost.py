@@ -121,12 +121,6 @@ def features(model: Any) -> tuple[list[str] | None, int | None]:
     return (None if generic else names), len(names)
 
 
-def predictor(model: Any) -> Any:
-    """What a bundle's server calls with the request's frame: ``predict`` (class labels of a
-    classifier, values of a regressor)."""
-    return model.predict
-
-
 def scorer(model: Any) -> Any:
     """What ``--eval`` scores: the model itself (it predicts its class labels)."""
     return model

@@ -244,11 +244,6 @@ def scorer(model: Any) -> Any:
     return boosting.BoosterScorer(model.predict, classes)
 
 
-def predictor(model: Any) -> Any:
-    """What a bundle's server calls with the request's frame: ``predict``."""
-    return model.predict
-
-
 def flavor(model: Any, data: str, trusted: list[str]) -> dict[str, Any]:
     """MLflow's ``lightgbm`` flavor: a Booster's model text, or a sklearn-API model's skops
     file (``mlflow.lightgbm.load_model`` reads both)."""
