@@ -9,9 +9,10 @@ A champion RandomForest (100 trees) and a slower challenger (300 trees) are fitt
 batches of 100, each over a kept-alive connection, of: the champion's own bundle (`serve.py`,
 what a user serves without a rollout: the baseline), the rollout in canary mode with share 0
 (the rollout's routing and logging alone), and the rollout in shadow mode (the challenger
-scores every row in a process of its own); the champion bundle alone is measured again
-right before each rollout. Target (issue 14): shadow adds at most 10 % to the
-champion's p50. Both rollouts log every row (`--log-requests`).
+scores every row in a process of its own); the champion bundle alone is measured in rounds
+alternating with each rollout's (the median of 5 rounds). Target (issue 14): shadow adds at
+most 10 % to the champion's p50. All three log every row (`--log-requests`): a rollout is
+only useful with its log, and the champion alone is served with the log monitoring reads.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -35,10 +37,16 @@ rng = np.random.default_rng(0)
 X = pd.DataFrame(rng.normal(size=({rows}, 20)), columns=[f'f{{i}}' for i in range(20)])
 y = (X.f0 + X.f1 * X.f2 + rng.normal(size=len(X)) > 0).astype(int)
 """
+ROUNDS = 5  # each setup's figures: the median of its rounds'
 CELL = """%%track {name}
 from sklearn.ensemble import RandomForestClassifier
 {name} = RandomForestClassifier(n_estimators={trees}, max_depth=12, random_state=0).fit(X, y)
 """
+
+
+def median_of(rounds: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """Each figure's median over the rounds."""
+    return tuple(statistics.median(figures) for figures in zip(*rounds, strict=True))
 
 
 def main() -> None:
@@ -64,16 +72,21 @@ def main() -> None:
         single = mlops.export_bundle("m@production", scratch / "single", store=store)
         payload = json.loads(ip.user_ns["X"].head(200).to_json(orient="records"))
         print(f"champion RandomForest(100 trees), challenger (300 trees), {rows:,} x 20; "
-              f"{requests} single-row requests per setup")
+              f"{requests} single-row requests per setup, in {ROUNDS} alternating rounds")
         print_header()
         for mode, share in (("canary", 0.0), ("shadow", None)):
-            # the baseline is measured right before each setup: the load of a shared
-            # machine changes over minutes
-            base_p50, base_p99, base_rate = serve_latency(single, payload, requests)
             rollout = mlops.export_rollout("m@production", "m@staging", scratch / mode,
                                            mode=mode, share=share, store=store)
-            p50, p99, rate = serve_latency(rollout, payload, requests, "--log-requests",
-                                           str(scratch / f"{mode}.jsonl"))
+            # in alternating rounds, each with its server started afresh: the load of a
+            # shared machine changes over minutes, and falls on both alike
+            alone, rolled = [], []
+            for _ in range(ROUNDS):
+                alone.append(serve_latency(single, payload, requests // ROUNDS,
+                                           "--log-requests", str(scratch / f"alone-{mode}.jsonl")))
+                rolled.append(serve_latency(rollout, payload, requests // ROUNDS,
+                                            "--log-requests", str(scratch / f"{mode}.jsonl")))
+            base_p50, base_p99, base_rate = median_of(alone)
+            p50, p99, rate = median_of(rolled)
             label = "shadow rollout" if mode == "shadow" else "canary rollout, share 0"
             print_row(Row(f"{label}: 1 row, p50", p50, "champion bundle alone", base_p50,
                           "≤ 1.10x baseline" if mode == "shadow" else "",

@@ -527,12 +527,59 @@ def test_a_share_change_that_cannot_be_audited_is_not_made(arms: Shell, tmp_path
 
 def test_a_shadow_rollout_loads_the_challenger_once(arms: Shell, tmp_path: Path) -> None:
     bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
-                            mode="shadow", store=arms.store())
-    served = rollout.Rollout(bundle)
+                            mode="shadow", sticky_key="customer", store=arms.store())
+    threads = set(threading.enumerate())
+    served = rollout.Rollout(bundle, serve_log(tmp_path / "log.jsonl"))
     try:
         # only in its shadow process: this one holds the champion alone
         assert set(served.arms) == {"champion"} and served.shadow is not None
         assert served.shadow.process.is_alive()
         assert served.state()["arms"]["challenger"]["model"]["version"] == "churn/2"
+        for i, row in enumerate(rows_with_keys(arms, 20)):
+            served.predict({"dataframe_records": [row]}, f"r{i}")
+        # and feeding it wakes no thread here (none to compete with the next request)
+        assert set(threading.enumerate()) == threads
     finally:
         served.close()
+    assert served.state()["arms"]["challenger"] == {
+        "model": served.models()["challenger"], "rows": 20, "errors": 0}
+    assert len([line for line in read_log(tmp_path / "log.jsonl")
+                if line["_arm"] == "challenger"]) == 20
+
+
+def serve_log(path: Path) -> Any:
+    from jupyter_mlops.bundle.serve import RequestLog
+
+    return RequestLog(path)
+
+
+def test_a_full_shadow_feed_drops_rows_and_counts_them(arms: Shell, tmp_path: Path) -> None:
+    # Given a shadow whose feed holds about two requests, fed faster than it loads its model
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="shadow", sticky_key="customer", store=arms.store())
+    served = rollout.Rollout(bundle, serve_log(tmp_path / "log.jsonl"), shadow_bytes=2000)
+    try:
+        for i, row in enumerate(rows_with_keys(arms, 50)):
+            answer = served.predict({"dataframe_records": [row]}, f"r{i}")
+            assert answer["arm"] == "champion"  # every request is answered all the same
+    finally:
+        served.close()
+    # Then what did not fit is dropped and counted, and the rest is scored
+    shadowed = [line for line in read_log(tmp_path / "log.jsonl") if line["_arm"] == "challenger"]
+    assert served.shadow_dropped > 0 and len(shadowed) + served.shadow_dropped == 50
+    assert served.state()["shadow_dropped"] == served.shadow_dropped
+
+
+def test_the_shadow_feed_keeps_frames_in_order_around_its_ring() -> None:
+    import multiprocessing
+
+    feed = rollout.Feed(multiprocessing.get_context("spawn"), 100)
+    assert not feed.put(b"x" * 93)  # with its 8-byte length, one byte too many
+    sent = [bytes([i]) * (i % 40 + 1) for i in range(60)]
+    received = []
+    for frame in sent:  # each frame written and read at another place of the ring
+        assert feed.put(frame) and feed.put(b"y")
+        received += [feed.get(), feed.get()]
+    assert received[::2] == sent and set(received[1::2]) == {b"y"}
+    assert feed.put(b"a" * 40) and feed.put(b"b" * 40) and not feed.put(b"c")  # 96 bytes held
+    assert feed.get() == b"a" * 40 and feed.put(b"c") and feed.get() == b"b" * 40

@@ -7,8 +7,9 @@ against its own manifest and loaded through the same trust path as any bundle (`
 ``Model``: the loader's allowlist plus ``--trust``), and ``policy.json``:
 
 - ``shadow``: the champion answers; the challenger scores the same rows in a process of its
-  own (so it never holds this one's interpreter lock), fed through a bounded queue: when the
-  queue is full the shadow copy is dropped and counted, never waited for;
+  own (so it never holds this one's interpreter lock), which logs them itself. The request
+  thread copies each request into a shared-memory ring of 16 MiB (no thread is woken in this
+  process): when the ring is full the shadow copy is dropped and counted, never waited for;
 - ``canary``: a ``share`` of the rows is answered by the challenger, chosen by a hash of the
   ``sticky_key`` column (the same key always lands on the same arm, and raising the share only
   moves keys to the challenger) or, for rows without one, per request at random;
@@ -39,6 +40,7 @@ import hmac
 import json
 import multiprocessing
 import os
+import pickle
 import queue
 import random
 import re
@@ -69,7 +71,7 @@ REQUIRED = (POLICY_FILE, "champion/MANIFEST.json", "challenger/MANIFEST.json")
 TOKEN_VARIABLE = "JUPYTER_MLOPS_ROLLOUT_TOKEN"
 MIN_TOKEN_CHARS = 16
 MAX_ADMIN_BYTES = 1024
-SHADOW_QUEUE = 1000
+SHADOW_BYTES = 16 * 2**20  # requests the shadow process has yet to score, at most
 START_SECONDS = 300  # for the shadow process to load the challenger
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -169,67 +171,129 @@ def score(model: Any, rows: Any, sticky_key: str | None = None) -> Outcome:
         return Outcome(None, took, f"{type(exc).__name__}: {exc}", 500)
 
 
+class Feed:
+    """A one-way, byte-bounded channel from the server to its shadow process: the request
+    thread copies each frame into shared memory itself (no feeder thread to wake, so nothing
+    competes with the next request for this interpreter's lock) and never waits: a frame that
+    does not fit is refused. The shadow process reads the frames in order."""
+
+    def __init__(self, context: Any, capacity: int) -> None:
+        self.capacity = capacity
+        self.ring: Any = context.RawArray("B", capacity)
+        self.ends: Any = context.RawArray("Q", 2)  # bytes written, bytes read (ever)
+        self.lock: Any = context.Lock()  # the ends
+        self.frames: Any = context.Semaphore(0)  # one release per frame written
+
+    def _copy(self, at: int, data: bytes | memoryview) -> None:
+        view, start = memoryview(self.ring).cast("B"), at % self.capacity
+        first = min(len(data), self.capacity - start)
+        view[start:start + first] = data[:first]
+        view[:len(data) - first] = data[first:]
+
+    def _read(self, at: int, size: int) -> bytes:
+        view, start = memoryview(self.ring).cast("B"), at % self.capacity
+        first = min(size, self.capacity - start)
+        return bytes(view[start:start + first]) + bytes(view[:size - first])
+
+    def put(self, data: bytes) -> bool:
+        """Write one frame; False when the unread frames leave no room for it."""
+        size = 8 + len(data)
+        with self.lock:  # also keeps two writing threads apart
+            written, read = self.ends
+            if written - read + size > self.capacity:
+                return False
+            self._copy(written, len(data).to_bytes(8, "little") + data)  # unread bytes kept
+            self.ends[0] = written + size
+        self.frames.release()
+        return True
+
+    def get(self) -> bytes:
+        """The next frame, waiting for it (the shadow process's side)."""
+        self.frames.acquire()
+        with self.lock:
+            read = self.ends[1]
+        size = int.from_bytes(self._read(read, 8), "little")
+        data = self._read(read + 8, size)
+        with self.lock:
+            self.ends[1] = read + 8 + size
+        return data
+
+
+def log_lines(request_id: str, features: list[dict[str, Any]], positions: list[int], arm: str,
+              mode: str, outcome: Outcome, share: float, *, answered: bool) -> str:
+    """The request log's lines of the rows an arm scored (features on the answer's lines)."""
+    predictions = outcome.predictions or [None] * len(positions)
+    fields = {"_ts": time.time(), "_request_id": request_id, "_arm": arm, "_mode": mode,
+              "_answered": answered, "_share": share,
+              "_latency_ms": round(outcome.latency_ms, 3), "_error": outcome.error}
+    return "".join(json.dumps({**row, **fields, "_row": position, "_prediction": prediction})
+                   + "\n" for row, position, prediction in zip(features, positions, predictions,
+                                                                strict=True))
+
+
 def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: str | None,
-                 requests: Any, results: Any) -> None:
-    """The shadow process: load the challenger, score what arrives, send back the outcomes.
-    It runs at a lower priority, so that on a busy machine the champion's answers come first
-    (a backlog fills the bounded queue, and later rows are dropped, not waited for)."""
+                 log: str | None, feed: Feed, counts: Any, started: Any) -> None:
+    """The shadow process: load the challenger, score what arrives, log the outcomes itself
+    and count them in ``counts`` (rows, errors: memory shared with the server), so that
+    nothing comes back to the server's process. It runs at a lower priority, so that on a
+    busy machine the champion's answers come first (a backlog fills the bounded queue, and
+    later rows are dropped, not waited for)."""
     if hasattr(os, "nice"):
         os.nice(10)
     try:
         model = serve.Model(Path(root), trusted=trusted, trust_code=trust_code)
     except Exception as exc:  # noqa: BLE001 -- reported to the server, which stops
-        results.put(f"{type(exc).__name__}: {exc}")
+        started.put(f"{type(exc).__name__}: {exc}")
         return
-    results.put("ready")
-    while (item := requests.get()) is not None:
-        request_id, payload, columns, share = item
+    started.put("ready")
+    while frame := feed.get():  # an empty frame: stop
+        request_id, payload, columns, share = pickle.loads(frame)
         rows = serve.frame_from_payload(payload, columns)  # as the server read it
-        results.put((request_id, len(rows), share, score(model, rows, sticky_key)))
-    results.put(None)
+        outcome = score(model, rows, sticky_key)
+        counts[0] += len(rows)
+        counts[1] += len(rows) if outcome.error else 0
+        if log is not None:  # appended only: the server alone rotates the log
+            serve.append_lines(Path(log), log_lines(
+                request_id, [{}] * len(rows), list(range(len(rows))), ARMS[1], "shadow",
+                outcome, share, answered=False))
 
 
 class Shadow:
     """The challenger of a shadow rollout in its own process: it scores every answered row off
-    the request path, and a thread here logs what it sends back."""
+    the request path and logs its outcomes there."""
 
     def __init__(self, root: Path, trusted: list[str] | tuple[str, ...], trust_code: bool,
-                 sticky_key: str | None, record: Any, size: int) -> None:
+                 sticky_key: str | None, log: Path | None, capacity: int) -> None:
         context = multiprocessing.get_context("spawn")
-        self.requests: Any = context.Queue(maxsize=size)
-        self.results: Any = context.Queue()
+        self.feed = Feed(context, capacity)
+        self.counts: Any = context.RawArray("q", 2)  # rows scored, rows failed
+        started: Any = context.Queue()
         self.process = context.Process(target=_shadow_main, name="shadow", daemon=True, args=(
-            str(root), list(trusted), trust_code, sticky_key, self.requests, self.results))
+            str(root), list(trusted), trust_code, sticky_key, None if log is None else str(log),
+            self.feed, self.counts, started))
         self.process.start()
         try:
-            started = self.results.get(timeout=START_SECONDS)
+            answer = started.get(timeout=START_SECONDS)
         except queue.Empty:
-            started = f"no answer within {START_SECONDS} s"
-        if started != "ready":
+            answer = f"no answer within {START_SECONDS} s"
+        if answer != "ready":
             self.process.terminate()
-            raise ValueError(f"the shadow process could not load the challenger: {started}")
-        self.collector = threading.Thread(target=self._collect, args=(record,), daemon=True)
-        self.collector.start()
+            raise ValueError(f"the shadow process could not load the challenger: {answer}")
 
-    def _collect(self, record: Any) -> None:
-        while (item := self.results.get()) is not None:
-            request_id, count, share, outcome = item
-            record(request_id, None, list(range(count)), ARMS[1], outcome, share,
-                   answered=False)
+    def scored(self) -> dict[str, int]:
+        """The rows the challenger scored, and those that failed, so far."""
+        return {"rows": self.counts[0], "errors": self.counts[1]}
 
     def submit(self, item: Any) -> bool:
-        """Queue rows for the challenger; False when the queue is full (never waits)."""
-        try:
-            self.requests.put_nowait(item)
-            return True
-        except queue.Full:
-            return False
+        """Pass rows to the challenger; False when the feed is full (never waits)."""
+        return self.feed.put(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
-        """Score what is queued, then stop the process and the logging thread."""
-        self.requests.put(None)
-        self.process.join(timeout=60)
-        self.collector.join(timeout=60)
+        """Score what is fed, then stop the process."""
+        deadline = time.monotonic() + 60
+        while self.process.is_alive() and not self.feed.put(b"") and time.monotonic() < deadline:
+            time.sleep(0.05)  # the stop frame waits for room
+        self.process.join(timeout=max(1.0, deadline - time.monotonic()))
         if self.process.is_alive():
             self.process.terminate()
 
@@ -239,7 +303,7 @@ class Rollout:
 
     def __init__(self, root: Path = HERE, log: serve.RequestLog | None = None,
                  trusted: list[str] | tuple[str, ...] = (), trust_code: bool = False,
-                 shadow_queue: int = SHADOW_QUEUE) -> None:
+                 shadow_bytes: int = SHADOW_BYTES) -> None:
         self.manifest = serve.verify_manifest(root, REQUIRED)
         if self.manifest.get("kind") != KIND:
             raise serve.IntegrityError(f"{root / 'MANIFEST.json'} is not a rollout bundle's")
@@ -256,7 +320,7 @@ class Rollout:
         self.shadow_dropped = 0
         self.on_share: Callable[[dict[str, Any]], None] | None = None
         self.shadow = Shadow(root / ARMS[1], trusted, trust_code, self.policy.sticky_key,
-                             self._record, shadow_queue) if shadow else None
+                             None if log is None else log.path, shadow_bytes) if shadow else None
         self.event("start", _share=self.policy.share, _sticky_key=self.policy.sticky_key,
                    _arms=self.models())
 
@@ -274,9 +338,11 @@ class Rollout:
                                             "_mode": self.policy.mode, **fields}) + "\n")
 
     def close(self) -> None:
-        """Let the shadow process score what is queued, then stop it."""
+        """Let the shadow process score what is fed, then stop it (its counts are kept)."""
         if self.shadow is not None:
             self.shadow.close()
+            with self.lock:
+                self.counts[ARMS[1]] = self.shadow.scored()
             self.shadow = None
 
     def score(self, arm: str, rows: Any) -> Outcome:
@@ -309,7 +375,7 @@ class Rollout:
             where = [i for i, a in enumerate(arms) if a == arm]
             if not where:
                 continue
-            part = rows.iloc[where]
+            part = rows if len(where) == len(rows) else rows.iloc[where]  # a copy: when split
             outcome = self.score(arm, part)
             if outcome.predictions is None and arm == ARMS[1]:  # the champion answers instead
                 self._record(request_id, part, where, arm, outcome, share, answered=False)
@@ -343,22 +409,17 @@ class Rollout:
             self.counts[arm]["errors"] += len(positions) if outcome.error else 0
             if self.log is None:
                 return
-            stamp = time.time()
             features = json.loads(rows.to_json(orient="records", date_format="iso")) \
                 if answered else [{}] * len(positions)
-            predictions = outcome.predictions or [None] * len(positions)
-            fields = {"_ts": stamp, "_request_id": request_id, "_arm": arm,
-                      "_mode": self.policy.mode, "_answered": answered, "_share": share,
-                      "_latency_ms": round(outcome.latency_ms, 3), "_error": outcome.error}
-            self.log.append("".join(
-                json.dumps({**row, **fields, "_row": position, "_prediction": prediction}) + "\n"
-                for row, position, prediction in zip(features, positions, predictions,
-                                                     strict=True)))
+            self.log.append(log_lines(request_id, features, positions, arm, self.policy.mode,
+                                      outcome, share, answered=answered))
 
     def state(self) -> dict[str, Any]:
         """The policy (without its salt), the arms' models and what each scored."""
         with self.lock:
             counts = {arm: dict(self.counts[arm]) for arm in ARMS}
+        if self.shadow is not None:  # the challenger's rows are counted in its process
+            counts[ARMS[1]] = self.shadow.scored()
         return {"policy": {k: v for k, v in asdict(self.policy).items() if k != "salt"},
                 "arms": {arm: {"model": model, **counts[arm]}
                          for arm, model in self.models().items()},

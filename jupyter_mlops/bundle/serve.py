@@ -28,6 +28,7 @@ import io
 import json
 import math
 import numbers
+import os
 import socket
 import sys
 import time
@@ -495,8 +496,19 @@ class RequestLog:
         """Append JSON lines, rotating first when they would pass ``max_bytes``."""
         if self.path.exists() and self.path.stat().st_size + len(lines) > self.max_bytes:
             self._rotate()
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(lines)
+        append_lines(self.path, lines)
+
+
+def append_lines(path: Path, lines: str) -> None:
+    """Append ``lines`` to ``path`` in one write, so that the lines of another process
+    appending to the same file (a shadow rollout's challenger) never cut into them."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        data = lines.encode()
+        while data:  # a regular file takes all at once (short only when the disk is full)
+            data = data[os.write(descriptor, data):]
+    finally:
+        os.close(descriptor)
 
 
 class Model:
