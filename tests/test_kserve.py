@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import Shell
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.kserve import service_name
@@ -173,13 +173,7 @@ def mlserver(churn: Shell, tmp_path: Path) -> Iterator[str]:
                             f"{logged.read_text(errors='replace')[-3000:]}")
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process, timeout=20, group=True)
         log.close()
 
 
