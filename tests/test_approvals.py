@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_workers
+from test_bundle import churn  # noqa: F401  (the trained churn model)
 from test_server import seed
 
 from jupyter_mlops import Store, open_store
@@ -288,6 +290,45 @@ def test_an_approved_move_that_never_finished_is_shown_and_retried(seeded: Store
         ("carol", "approval-retried"), ("carol", "transition"), ("carol", "approval-applied")]
     assert cli(store_dir, "doctor").returncode == 0
 
+
+RETRY = """
+import sys
+from jupyter_mlops import open_store
+from jupyter_mlops.errors import ApprovalError
+from jupyter_mlops.lifecycle import approvals
+directory, request, actor = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open_store(directory) as store:
+    try:
+        decision = approvals.approve(request, reason="retry", store=store, actor=actor)
+        print("applied" if decision.move else decision.request.status)
+    except ApprovalError as exc:
+        print("refused:", exc)
+"""
+
+
+def test_concurrent_retries_of_a_stuck_move_carry_it_out_once(churn: Any,  # noqa: F811
+                                                              store_dir: Path) -> None:
+    """Two approvers retry the same stuck request at once, each from a process of its own:
+    both verify the bundle in a fresh virtualenv (the minutes a retry takes), but only one
+    moves the version; the other is refused, and the audit log holds one transition and one
+    approval-applied for the request."""
+    store = churn.store()
+    promote("churn", name="churn", reason="trained", store=store, actor="alice")
+    approvals.set_policy(allowed=["bob", "carol", "dave"], store=store, actor="admin")
+    request = move_version("churn", 1, "production", "ship", store=store, actor="alice").pending
+    assert request is not None
+    assert records.vote(store, request.id, actor="bob", approve=True).status == "approved"
+    with store.transaction() as conn:  # an hour and more later: stuck
+        conn.execute("UPDATE approval_votes SET at = at - 2 * ?", [records.STUCK_AFTER])
+    outputs = run_workers(RETRY, [[str(store_dir), str(request.id), who]
+                                  for who in ("carol", "dave")])
+    assert sorted(o.split(":")[0].strip() for o in outputs) == ["applied", "refused"], outputs
+    assert "does not approve moving churn/1 to production" in "".join(outputs)
+    done = [(e.action, e.detail.get("request")) for e in reversed(store.events("churn/1"))
+            if e.action in ("transition", "approval-applied", "approval-failed")]
+    assert done == [("transition", request.id), ("approval-applied", request.id)], outputs
+    assert records.get_request(store, request.id).status == "applied"
+    assert store.check() == []  # the registry still matches the replayed audit log
 
 def test_a_stuck_move_no_one_wants_any_more_can_be_rejected(seeded: Store) -> None:
     """Else it stayed open for good, and the same move could never be asked for again."""

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import Shell
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port, post_json, verify_bundle, wait_until_healthy
@@ -197,8 +198,7 @@ def server(bundle: Path) -> Iterator[str]:
         wait_until_healthy(url, process, 60)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 def test_serving_accepts_mlflow_scoring_formats(server: str, churn: Shell,
@@ -341,8 +341,7 @@ def test_cli_export_and_serve(churn: Shell, store_dir: Path, tmp_path: Path) -> 
         record = {"age": 40, "income": 70_000.0, "city": "lyon"}
         assert post_json(url + "/predict", [record])[0] == 200
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 @pytest.mark.parametrize("estimator", ["RandomForestClassifier", "ExtraTreesRegressor"])

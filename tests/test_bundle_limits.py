@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import stop
 from test_bundle import bundle, churn  # noqa: F401  (the fixtures of the bundle tests)
 
 from jupyter_mlops.bundle.serve import MAX_BODY_BYTES, MAX_JSON_DEPTH, json_depth
@@ -28,8 +29,7 @@ def served(bundle: Path) -> Iterator[tuple[str, int]]:  # noqa: F811
         wait_until_healthy(f"http://127.0.0.1:{port}", process, 60)
         yield f"127.0.0.1:{port}", process.pid
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 def post(address: str, body: bytes, content_type: str = "application/json") -> tuple[int, str]:

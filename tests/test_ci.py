@@ -196,6 +196,22 @@ def test_a_renamed_notebook_keeps_its_baselines(team, tmp_path: Path) -> None:
         assert pairing.baseline is None
 
 
+def test_a_copy_beside_its_original_is_a_new_notebook(team, tmp_path: Path) -> None:
+    """Jupyter keeps cell ids when it duplicates a notebook: while the original is still in
+    the project, the copy (no runs of its own) is a new notebook whose cells are new, not the
+    original renamed, whose baselines its other data would fail."""
+    _, store = team
+    checkout = tmp_path / "checkout"
+    write_notebook(checkout / "missing.ipynb", MISSING)
+    copy = {**MISSING, "setup": MISSING["setup"].replace("'a'", "'b'")}
+    write_notebook(checkout / "missing-Copy1.ipynb", copy)
+    result = run_ci(CIConfig(notebooks=["missing-Copy1.ipynb"], store=str(store)),
+                    root=checkout)
+    cells = [(c.name, c.status) for c in result.checks if "missing-Copy1.ipynb cell" in c.subject]
+    assert cells == [("baseline", "skipped")] * 2, result.summary()
+    assert result.passed
+
+
 JUNIT_XSD = Path(__file__).with_name("junit.xsd")
 
 
@@ -408,5 +424,9 @@ def test_a_cell_new_to_a_notebook_with_history_takes_no_other_notebooks_baseline
         run("01NEWCELL", "mine.ipynb", "shared", t + 10)  # a cell new to mine.ipynb
         run("01RENAMED", "renamed.ipynb", "shared", t + 11)  # other.ipynb, renamed
         new_cell, renamed = pair_runs(store, ["01NEWCELL", "01RENAMED"], before)
+        # while other.ipynb is still in the project, renamed.ipynb is its copy: a new cell
+        [copied] = pair_runs(store, ["01RENAMED"], before,
+                             present={"other.ipynb", "renamed.ipynb", "mine.ipynb"})
     assert new_cell.baseline is None
     assert renamed.baseline == "01OTHER"
+    assert copied.baseline is None

@@ -6,10 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 from conftest import Shell
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.kserve import service_name
-from jupyter_mlops.bundle.verify import free_port, post_json
+from jupyter_mlops.bundle.verify import free_port, post_json, wait_until_healthy
 from jupyter_mlops.errors import BundleError
 
 # A classifier with string labels on a frame of every dtype a V2 request carries: int, float,
@@ -158,39 +157,23 @@ def mlserver(churn: Shell, tmp_path: Path) -> Iterator[str]:
            "DO_NOT_TRACK": "1"}
     work = tmp_path / "mlserver"
     work.mkdir()
-    log = (tmp_path / "mlserver.log").open("wb")
+    logged = tmp_path / "mlserver.log"
+    log = logged.open("wb")
     process = subprocess.Popen([str(command), "start", str(models)], cwd=work, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-
-    def logged() -> str:
-        return (tmp_path / "mlserver.log").read_text(errors="replace")[-3000:]
-
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, logged()
-            assert time.monotonic() < deadline, f"MLServer was not ready within 180 s:\n{logged()}"
-            try:
-                with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+        wait_until_healthy(url, process, 180, path="/v2/health/ready", name="MLServer",
+                           log=logged)
         for name in ("churn-model", "boost"):  # ready once it tried every model: were ours loaded?
             try:
                 urllib.request.urlopen(f"{url}/v2/models/{name}/ready", timeout=10).close()
             except urllib.error.HTTPError as error:
-                pytest.fail(f"MLServer did not load {name} ({error}):\n{logged()}")
+                pytest.fail(f"MLServer did not load {name} ({error}):\n"
+                            f"{logged.read_text(errors='replace')[-3000:]}")
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process, timeout=20, group=True)
         log.close()
 
 

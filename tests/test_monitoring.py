@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import Shell
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.serve import RequestLog
@@ -173,8 +174,7 @@ def test_served_bundle_request_log_feeds_monitor(deployed: Shell, store_dir: Pat
                                        {"dataframe_records": records[start:start + 100]})
             assert status == 200 and len(answer["predictions"]) == 100
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server, timeout=10)
     lines = log.read_text().splitlines()
     assert len(lines) == 600 and {"_ts", "_prediction", "age"} <= set(json.loads(lines[0]))
     done = cli(store_dir, "monitor", str(bundle), str(log))

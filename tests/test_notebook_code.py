@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import Shell
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port, post_json, wait_until_healthy
@@ -103,8 +104,7 @@ def test_serve_py_runs_the_code_only_when_told(sales: Shell, tmp_path: Path) -> 
         assert status == 200
         np.testing.assert_allclose(answer["predictions"], sales.ns["model"].predict(rows))
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
     assert not list(bundle.rglob("__pycache__"))  # the bundle stays as its manifest lists
 
 
@@ -120,8 +120,7 @@ def test_terminal_export_and_serve(sales: Shell, store_dir: Path, tmp_path: Path
     try:  # the store named by --store recorded the code: no --trust-code needed
         wait_until_healthy(f"http://127.0.0.1:{port}", process, 60)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 @pytest.mark.parametrize("cell, message", [

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import Shell
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle import serve, trust
@@ -233,8 +234,7 @@ def test_whole_flow_gate_production_serve_monitor_retrain(trained: Shell,
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert json.loads(answer.read())["predictions"] == _predicted(trained)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server, timeout=10)
     watched = mlops.monitor("wine-mlp@production", trained.ns["X_test"],
                             labels=trained.ns["y_test"], store=store)
     assert watched.performance["accuracy"]["current"] > 0.85

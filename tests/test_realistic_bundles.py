@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import Shell, json_split
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import (
@@ -304,8 +305,7 @@ def test_serve_from_a_fresh_venv_predicts_the_same(exported: dict[str, Any], nam
         assert status == 200, answer
         assert answer["predictions"] == case["expected"]
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Shell
+from processes import stop
 from test_bundle import DATA, TRAIN
 
 import jupyter_mlops as mlops
@@ -81,8 +82,7 @@ def started() -> Iterator[Any]:
 
     yield start
     for process in processes:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 def read_log(path: Path, events: bool = False) -> list[dict[str, Any]]:
@@ -379,8 +379,7 @@ def test_cli_serves_a_rollout_of_a_model_and_reports_it(arms: Shell, store_dir: 
             assert post(url + "/invocations", [row], {"X-Request-Id": f"q{i}"})[0] == 200
         wait_for_lines(store_dir / "rollouts" / "churn.jsonl", 60)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
     # the rollout bundle was written to a temporary directory, removed when the server stops
     assert set(Path(tempfile.gettempdir()).glob("jupyter-mlops-rollout-*")) == temporary
     target = arms.ns["target"].head(30).tolist()
@@ -493,8 +492,7 @@ def test_share_changes_are_audited_in_the_log_and_the_store(arms: Shell, store_d
                                 {"Authorization": f"Bearer {token}"})
         assert status == 200 and state["policy"]["share"] == 0.3
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
     # the rollout's log records the change after its start
     start, change = read_log(store_dir / "rollouts" / "churn.jsonl", events=True)
     assert (start["_event"], start["_share"]) == ("start", 0.1)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Shell
+from processes import stop
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
@@ -54,12 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
         yield uri
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
 

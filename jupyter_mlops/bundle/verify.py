@@ -55,19 +55,47 @@ def post_json(url: str, payload: Any, timeout: float = 30) -> tuple[int, Any]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Poll ``url``/health until it answers, the process dies, or time runs out."""
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float, *,
+                       path: str = "/health", name: str = "serve.py",
+                       log: Path | None = None) -> None:
+    """Poll ``url`` + ``path`` until it answers 200, the process dies, or time runs out.
+
+    Parameters
+    ----------
+    url, process, timeout
+        The server's base URL, its process, and how many seconds it may take.
+    path
+        The readiness endpoint (``/v2/health/ready`` for MLServer).
+    name
+        What to call the server in the error.
+    log
+        A file the server writes to: its last 3000 characters end the error.
+
+    Raises
+    ------
+    RuntimeError
+        When the process exits or does not answer within ``timeout`` seconds.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"serve.py exited with code {process.returncode}")
+            raise RuntimeError(f"{name} exited with code {process.returncode}"
+                               + _tail(log))
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as response:
+            with urllib.request.urlopen(url + path, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"serve.py did not answer within {timeout:.0f} s")
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer within {timeout:.0f} s" + _tail(log))
+
+
+def _tail(log: Path | None) -> str:
+    """The end of ``log`` on lines of its own, or nothing."""
+    if log is None:
+        return ""
+    return ":\n" + log.read_text(errors="replace")[-3000:]
 
 
 def _install(bundle: Path, venv: Path) -> Path:

@@ -4,13 +4,16 @@ model version (``--against NAME@STAGE``) for the cells that produced a model.
 A cell is known by its notebook's file name and its cell id (nbformat 4.5), else by its
 source hash: the store records ``notebook``, ``cell_id`` and ``source_hash`` of every run.
 The notebook's directory is left out, so a CI checkout elsewhere (or a notebook moved to
-another directory) still finds the team's runs; a renamed notebook finds them by cell id.
+another directory) still finds the team's runs; a renamed notebook finds them by cell id, but
+a copy does not while its original is still in the project (Jupyter keeps cell ids when it
+duplicates a notebook): its cells are new.
 Two notebooks of the same file name in different directories share their baselines: give
 them different names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,14 +71,17 @@ def _latest_non_ci(store: Store, before: float) -> dict[CellKey, str]:
 
 
 def pair_runs(store: Store, run_ids: list[str], before: float, *,
-              against: str | None = None) -> list[Pairing]:
+              against: str | None = None, present: Collection[str] = ()) -> list[Pairing]:
     """Each CI run in ``run_ids`` with its baseline: with ``against`` (``NAME@STAGE``), the
     version's run for the runs that produced a model; else the same cell's latest non-CI run
     started before ``before`` — in a notebook of another name when this one has no runs of
-    its own (a renamed notebook keeps its cell ids, and its cells' source when they have
-    none; in a notebook with history, a cell matching another notebook's is a new cell)."""
+    its own and that notebook is not among ``present`` (the file names of the project's
+    notebooks): it was renamed, keeping its cell ids, and its cells' source when they have
+    none. A copy of a notebook still present, or a cell new to a notebook with history that
+    matches another notebook's, is a new cell."""
     latest = _latest_non_ci(store, before)
-    by_cell = {key.cell: run_id for key, run_id in latest.items()}  # the latest wins
+    by_cell = {key.cell: run_id for key, run_id in latest.items()  # the latest wins
+               if key.notebook not in present}
     known = {key.notebook for key in latest}
     versioned = get_version(store, against).run_id if against else None
     pairings = []
@@ -85,7 +91,7 @@ def pair_runs(store: Store, run_ids: list[str], before: float, *,
             [run_id]).fetchone()
         key = cell_key(notebook, cell, source)
         baseline = latest.get(key)
-        if baseline is None and key.notebook not in known:  # renamed: no runs of its own
+        if baseline is None and key.notebook not in known:  # no runs of its own
             baseline = by_cell.get(key.cell)
         if versioned and store.get_run(run_id).models:
             baseline = versioned

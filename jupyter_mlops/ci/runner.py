@@ -52,6 +52,10 @@ def run_ci(config: CIConfig, root: Path | None = None) -> CIResult:
     root = root or Path.cwd()
     started = time.time()
     notebooks = config.notebook_paths(root)
+    # the project's notebooks: those CI runs and those beside them (where Jupyter puts a
+    # copy), so a copy whose original is still there is not taken for it renamed
+    present = {path.name for notebook in notebooks
+               for path in [notebook, *notebook.parent.glob("*.ipynb")]}
     source = Path(config.store) if config.store else find_store_dir(root)
     with tempfile.TemporaryDirectory(prefix="mlops-ci-store-") as tmp:
         directory = Path(tmp) / "store"  # no store yet: every cell is new
@@ -70,7 +74,8 @@ def run_ci(config: CIConfig, root: Path | None = None) -> CIResult:
                     "execution", subject, "failed" if execution.error else "passed",
                     execution.error or f"ran in {execution.seconds:.1f}s, "
                     f"{len(execution.run_ids)} tracked run(s)"))
-                pairings = pair_runs(store, execution.run_ids, before, against=config.against)
+                pairings = pair_runs(store, execution.run_ids, before, against=config.against,
+                                     present=present)
                 for pairing in pairings:
                     result.checks += run_checks(store, pairing, config.tolerances,
                                                 gates=config.gates, bundle=config.bundle,

@@ -94,7 +94,8 @@ def approve(request_id: int, *, reason: str | None = None, store: Store | None =
         the policy does not let this user approve it (the requester, or not on the list).
     ApprovalError
         the request is unknown, closed or expired, or this user already approved it, or
-        its approved move is still being carried out.
+        its approved move is still being carried out, or was carried out (or closed) by
+        another process while this one checked it.
     PromotionError
         approved, but the move's checks refused it (the request is closed as ``failed``).
     """
@@ -125,18 +126,23 @@ def approve(request_id: int, *, reason: str | None = None, store: Store | None =
 
 def _retry(store: Store, request_id: int, actor: str, groups: Collection[str],
            reason: str | None) -> ApprovalRequest:
-    """Take up a stuck request's move again (audited), if ``actor`` may decide it."""
-    request = approvals.get_request(store, request_id)
-    at = approvals.approved_at(store, request_id) or request.requested_at
-    if request.id not in {r.id for r in approvals.stuck(store)}:
-        raise ApprovalError(f"request {request_id} was approved at {time.ctime(at)} and its "
-                            f"move is being carried out; if that stopped, approve it again "
-                            f"after {time.ctime(at + STUCK_AFTER)} to retry it")
+    """Take up a stuck request's move again (audited), if ``actor`` may decide it; checked
+    and audited in one transaction, so a retry another process finished first is refused."""
     member_of = approvals.groups_of(store, actor) | set(groups)
-    refused = request.policy.refusal(actor, request.requested_by, member_of)
-    if refused:
-        raise NotAllowedError(f"request {request_id}: {refused}")
     with store.transaction() as conn:
+        request = approvals.get_request(store, request_id)
+        if request.status != "approved":
+            raise ApprovalError(f"request {request_id} is {request.status}"
+                                + (f" ({request.outcome})" if request.outcome else "")
+                                + ": nothing to retry")
+        at = approvals.approved_at(store, request_id) or request.requested_at
+        if request.id not in {r.id for r in approvals.stuck(store)}:
+            raise ApprovalError(f"request {request_id} was approved at {time.ctime(at)} and "
+                                f"its move is being carried out; if that stopped, approve it "
+                                f"again after {time.ctime(at + STUCK_AFTER)} to retry it")
+        refused = request.policy.refusal(actor, request.requested_by, member_of)
+        if refused:
+            raise NotAllowedError(f"request {request_id}: {refused}")
         append_event(conn, actor=actor, action="approval-retried", subject=request.ref,
                      detail={"request": request.id, "stage": request.stage,
                              "approved_at": at}, reason=reason)

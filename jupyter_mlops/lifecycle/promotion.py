@@ -285,6 +285,8 @@ def move_version(name: str, version: int, stage: str, reason: str | None = None,
     checks = _checks(store, current, stage, reason, gate=gate, force=force, verify=verify,
                      data=data, trusted=trusted, actor=actor, labels=labels)
     with store.transaction() as conn:
+        if request is not None:  # again, under the write lock: not carried out meanwhile
+            approvals.check_approved(store, request, name, version, stage)
         moved = registry.transition(store, name, version, stage, actor=actor, reason=reason,
                                     detail={**checks, **({"request": request} if request
                                                          else {})})

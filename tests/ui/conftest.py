@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import stop
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-shm-usage",
@@ -146,12 +147,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 time.sleep(0.5)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
 
 @pytest.fixture
