@@ -4,6 +4,8 @@ the assignment function, a failing arm, the admin endpoint, and the rollout repo
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -568,6 +570,39 @@ def test_a_full_shadow_feed_drops_rows_and_counts_them(arms: Shell, tmp_path: Pa
     assert served.state()["shadow_dropped"] == served.shadow_dropped
 
 
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (reaped, or a zombie nobody reaped)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_the_shadow_process_ends_with_a_killed_server(arms: Shell, tmp_path: Path) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="shadow", store=arms.store())
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from pathlib import Path\n"
+         "from jupyter_mlops.bundle.rollout import Rollout\n"
+         "served = Rollout(Path(sys.argv[1]))\n"
+         "print(served.shadow.process.pid, flush=True)\n"
+         "time.sleep(600)", str(bundle)], stdout=subprocess.PIPE, text=True)
+    try:
+        shadow = int(server.stdout.readline())  # type: ignore[union-attr]
+        assert not gone(shadow)
+    finally:
+        server.kill()  # no chance to stop its shadow process
+        server.wait()
+    deadline = time.monotonic() + 20
+    while not gone(shadow) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not gone(shadow):
+        os.kill(shadow, signal.SIGKILL)  # left behind by no test
+        raise AssertionError("the shadow process outlived its server")
+
+
 def test_the_shadow_feed_keeps_frames_in_order_around_its_ring() -> None:
     import multiprocessing
 
@@ -577,7 +612,8 @@ def test_the_shadow_feed_keeps_frames_in_order_around_its_ring() -> None:
     received = []
     for frame in sent:  # each frame written and read at another place of the ring
         assert feed.put(frame) and feed.put(b"y")
-        received += [feed.get(), feed.get()]
+        received += [feed.get(1), feed.get(1)]
     assert received[::2] == sent and set(received[1::2]) == {b"y"}
     assert feed.put(b"a" * 40) and feed.put(b"b" * 40) and not feed.put(b"c")  # 96 bytes held
-    assert feed.get() == b"a" * 40 and feed.put(b"c") and feed.get() == b"b" * 40
+    assert feed.get(1) == b"a" * 40 and feed.put(b"c") and feed.get(1) == b"b" * 40
+    assert feed.get(1) == b"c" and feed.get(0.01) is None

@@ -196,20 +196,28 @@ class Feed:
         return bytes(view[start:start + first]) + bytes(view[:size - first])
 
     def put(self, data: bytes) -> bool:
-        """Write one frame; False when the unread frames leave no room for it."""
+        """Write one frame; False when the unread frames leave no room for it, or when the
+        reader holds the ends for more than 10 ms (as only a reader killed while holding
+        them would: then every frame is refused, and the server goes on)."""
         size = 8 + len(data)
-        with self.lock:  # also keeps two writing threads apart
+        if not self.lock.acquire(timeout=0.01):  # also keeps two writing threads apart
+            return False
+        try:
             written, read = self.ends
             if written - read + size > self.capacity:
                 return False
             self._copy(written, len(data).to_bytes(8, "little") + data)  # unread bytes kept
             self.ends[0] = written + size
+        finally:
+            self.lock.release()
         self.frames.release()
         return True
 
-    def get(self) -> bytes:
-        """The next frame, waiting for it (the shadow process's side)."""
-        self.frames.acquire()
+    def get(self, timeout: float) -> bytes | None:
+        """The next frame, waiting up to ``timeout`` seconds for it (None: none came); the
+        shadow process's side."""
+        if not self.frames.acquire(timeout=timeout):
+            return None
         with self.lock:
             read = self.ends[1]
         size = int.from_bytes(self._read(read, 8), "little")
@@ -235,9 +243,10 @@ def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: st
                  log: str | None, feed: Feed, counts: Any, started: Any) -> None:
     """The shadow process: load the challenger, score what arrives, log the outcomes itself
     and count them in ``counts`` (rows, errors: memory shared with the server), so that
-    nothing comes back to the server's process. It runs at a lower priority, so that on a
-    busy machine the champion's answers come first (a backlog fills the bounded queue, and
-    later rows are dropped, not waited for)."""
+    nothing comes back to the server's process; it stops on an empty frame, or within a
+    second of the server's end (killed, it sends none). It runs at a lower priority, so that
+    on a busy machine the champion's answers come first (a backlog fills the feed, and later
+    rows are dropped, not waited for)."""
     if hasattr(os, "nice"):
         os.nice(10)
     try:
@@ -246,7 +255,12 @@ def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: st
         started.put(f"{type(exc).__name__}: {exc}")
         return
     started.put("ready")
-    while frame := feed.get():  # an empty frame: stop
+    server = multiprocessing.parent_process()
+    while (frame := feed.get(timeout=1.0)) != b"":  # an empty frame: stop
+        if frame is None:  # nothing came: stop if the server is gone (killed, say)
+            if server is not None and not server.is_alive():
+                return
+            continue
         request_id, payload, columns, share = pickle.loads(frame)
         rows = serve.frame_from_payload(payload, columns)  # as the server read it
         outcome = score(model, rows, sticky_key)
