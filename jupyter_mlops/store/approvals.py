@@ -373,8 +373,11 @@ def vote(store: Store, request_id: int, *, actor: str, approve: bool,
 def check_approved(store: Store, request_id: int, name: str, version: int, stage: str) -> None:
     """Refuse to carry out a request that is not approved, or asks for another move."""
     request = get_request(store, request_id)
-    if request.status != "approved" or (request.name, request.version, request.stage) != \
-            (name, version, stage):
+    same_move = (request.name, request.version, request.stage) == (name, version, stage)
+    if same_move and request.status == "applied":  # by another approver's retry, say
+        raise ApprovalError(f"request {request_id} was already carried out by "
+                            f"{request.closed_by}: {request.ref} is in {request.stage}")
+    if request.status != "approved" or not same_move:
         raise ApprovalError(f"request {request_id} ({request.ref} → {request.stage}, "
                             f"{request.status}) does not approve moving {name}/{version} to "
                             f"{stage}")
