@@ -150,9 +150,15 @@ def test_bundle_is_safetensors_and_notebook_code_without_a_pickle(bundle: Path,
     assert (bundle / "model.safetensors").is_file() and not (bundle / "model.skops").exists()
     code = (bundle / trust.CODE_PATH).read_text()
     assert "class MLP(nn.Module):" in code and "from torch import nn" in code
-    requirements = (bundle / "requirements.txt").read_text().split()
+    requirements = (bundle / "requirements.txt").read_text().splitlines()
     assert f"torch=={torch.__version__}" in requirements
     assert any(r.startswith("safetensors==") for r in requirements)
+    label = torch.__version__.partition("+")[2]  # the package index has no "+cpu" build
+    notes = [r for r in requirements if r.startswith("#")]
+    assert notes == requirements[:len(notes)] == ([
+        f"# torch=={torch.__version__} is a PyTorch build the package index does not have: "
+        "pip install -r requirements.txt --extra-index-url "
+        f"https://download.pytorch.org/whl/{label}"] if label else [])
     loaded = mlops.load_bundle(bundle)  # exported from this store: its code is trusted
     assert loaded.predict(trained.ns["X_test"]).tolist() == _predicted(trained)
     with pytest.raises(trust.ModelRefused, match="functions defined in its notebook"):
@@ -345,6 +351,19 @@ def test_the_command_line_retrains_it_by_replaying_the_class_cell(trained: Shell
     assert "vs wine-mlp/1 (wine-mlp@production)" in child.tags["promotion"], child.tags
     assert get_version(store, "wine-mlp@production").version == 1  # trained on fewer rows
     assert isinstance(store.load_model(child.run_id), trained.ns["MLP"])
+
+
+@pytest.mark.parametrize(("distribution", "version", "index"), [
+    ("torch", "2.13.0+cpu", "https://download.pytorch.org/whl/cpu"),
+    ("torchvision", "0.20.1+cu121", "https://download.pytorch.org/whl/cu121"),
+    ("torch", "2.5.1+rocm6.2", "https://download.pytorch.org/whl/rocm6.2"),
+    ("torch", "2.13.0", None),  # on the package index
+    ("torch", "2.13.0+local", None),  # a build of one's own: no index has it
+    ("numpy", "2.1.0+cpu", None),  # not a PyTorch build
+])
+def test_a_pytorch_build_names_the_wheel_index_that_has_it(distribution: str, version: str,
+                                                           index: str | None) -> None:
+    assert pytorch.wheel_index(distribution, version) == index
 
 
 def test_what_counts_as_a_model_and_how_it_scores() -> None:
