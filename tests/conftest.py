@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,65 @@ def run_workers(code: str, arguments: list[list[str]], timeout: float = 600) -> 
         assert worker.returncode == 0, err[-3000:]
         outputs.append(out)
     return outputs
+
+
+# Run by the real MLflow: every bundle loaded by mlflow.pyfunc and by the flavor's own loader
+# (argv: flavor, rows as a dataframe_split JSON file, bundle paths).
+MLFLOW_LOADS = """
+import importlib, json, sys
+import numpy as np, pandas as pd, mlflow.pyfunc
+flavor = importlib.import_module("mlflow." + sys.argv[1])
+split = json.load(open(sys.argv[2]))
+frame = pd.DataFrame(split["data"], columns=split["columns"])
+for path in sys.argv[3:]:
+    pyfunc = mlflow.pyfunc.load_model(path)
+    native = flavor.load_model(path)
+    if sys.argv[1] == "xgboost" and type(native).__name__ == "Booster":
+        import xgboost  # a Booster predicts on a DMatrix
+        raw = native.predict(xgboost.DMatrix(frame))
+    else:
+        raw = native.predict(frame)
+    print(json.dumps([np.asarray(pyfunc.predict(frame)).tolist(), np.asarray(raw).tolist(),
+                      type(native).__name__]))
+"""
+
+
+@dataclass
+class MLflowLoaded:
+    """What the real MLflow made of a bundle: the answers of ``mlflow.pyfunc.load_model``'s
+    model and of the flavor's native loader's, and the class the native loader built."""
+
+    pyfunc: list[Any]
+    native: list[Any]
+    native_class: str
+
+
+MLflowLoads = Callable[[str, list[Path], Any], list[MLflowLoaded]]
+
+
+@pytest.fixture
+def mlflow_loads(tmp_path: Path) -> MLflowLoads:
+    """``load(flavor, bundles, rows)``: each bundle loaded by the real MLflow (the python of
+    $JUPYTER_MLOPS_MLFLOW_PYTHON) both ways, predicting ``rows`` (sent exactly). Skips where
+    that python is not set, except in CI, where it must be."""
+    python = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
+    if not python:
+        if os.environ.get("CI"):
+            pytest.fail("CI checks MLflow compatibility: set JUPYTER_MLOPS_MLFLOW_PYTHON")
+        pytest.skip("set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow and the framework")
+
+    def load(flavor: str, bundles: list[Path], rows: Any) -> list[MLflowLoaded]:
+        split = tmp_path / "mlflow-rows.json"
+        split.write_text(json.dumps(json_split(rows)))
+        done = subprocess.run([str(python), "-c", MLFLOW_LOADS, flavor, str(split),
+                               *map(str, bundles)], capture_output=True, text=True,
+                              env={**os.environ, "DO_NOT_TRACK": "1"}, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = done.stdout.strip().splitlines()[-len(bundles):]
+        assert len(lines) == len(bundles), done.stdout[-3000:]
+        return [MLflowLoaded(*json.loads(line)) for line in lines]
+
+    return load
 
 
 @pytest.fixture(autouse=True)

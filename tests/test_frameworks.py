@@ -5,7 +5,6 @@ with exact types), checked before it is parsed, loaded by MLflow, served, replay
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import Shell
+from conftest import MLflowLoads, Shell
 
 import jupyter_mlops as mlops
 from jupyter_mlops.bundle import trust
 from jupyter_mlops.errors import BundleError
 
 pytest.importorskip("lightgbm")
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
 
 DATA = """
 import numpy as np, pandas as pd
@@ -281,35 +279,19 @@ def test_crafted_text_inside_a_skops_file_is_refused_before_it_is_built(data: Sh
 # --- MLflow, serving, replay ------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not MLFLOW_PYTHON and not os.environ.get("CI"),
-                    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow and lightgbm")
-def test_mlflow_loads_both_bundles_by_pyfunc_and_natively(sklearn_bundle: Path,
-                                                          booster_bundle: Path, data: Shell,
-                                                          tmp_path: Path) -> None:
+def test_mlflow_loads_both_bundles_by_pyfunc_and_natively(mlflow_loads: MLflowLoads,
+                                                          sklearn_bundle: Path,
+                                                          booster_bundle: Path,
+                                                          data: Shell) -> None:
     rows = data.ns["X_test"].head(5)
-    rows.to_json(tmp_path / "rows.json", orient="split", index=False)
-    code = (
-        "import sys, json, numpy as np, pandas as pd, mlflow.pyfunc, mlflow.lightgbm\n"
-        f"split = json.load(open({str(tmp_path / 'rows.json')!r}))\n"
-        "frame = pd.DataFrame(split['data'], columns=split['columns'])\n"
-        "for path in sys.argv[1:]:\n"
-        "    pyfunc = mlflow.pyfunc.load_model(path)\n"
-        "    native = mlflow.lightgbm.load_model(path)\n"
-        "    print(json.dumps([np.asarray(pyfunc.predict(frame)).tolist(),\n"
-        "                      np.asarray(native.predict(frame)).tolist(),\n"
-        "                      type(native).__name__]))\n"
-    )
-    done = subprocess.run([str(MLFLOW_PYTHON), "-c", code, str(sklearn_bundle),
-                           str(booster_bundle)], capture_output=True, text=True,
-                          env={**os.environ, "DO_NOT_TRACK": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    first, second = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    first, second = mlflow_loads("lightgbm", [sklearn_bundle, booster_bundle], rows)
     labels = data.ns["model"].predict(rows).tolist()
-    assert first == [labels, labels, "LGBMClassifier"]
+    assert (first.pyfunc, first.native, first.native_class) == (labels, labels,
+                                                                "LGBMClassifier")
     probability = data.ns["booster"].predict(rows)
-    np.testing.assert_allclose(second[0], probability)
-    np.testing.assert_allclose(second[1], probability)
-    assert second[2] == "Booster"
+    np.testing.assert_allclose(second.pyfunc, probability)
+    np.testing.assert_allclose(second.native, probability)
+    assert second.native_class == "Booster"
 
 
 def test_train_py_replays_the_booster(booster_bundle: Path, data: Shell,

@@ -5,7 +5,6 @@ flavor, served, and taken through the whole flow. Fits are tiny (20 iterations, 
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import Shell
+from conftest import MLflowLoads, Shell
 from test_frameworks import DATA
 
 import jupyter_mlops as mlops
@@ -22,7 +21,6 @@ from jupyter_mlops.bundle import trust
 from jupyter_mlops.errors import BundleError
 
 pytest.importorskip("catboost")
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
 
 CLASSIFIER = """%%track cat --eval X_test y_test
 from catboost import CatBoostClassifier
@@ -132,28 +130,13 @@ def test_a_pipeline_ending_in_catboost_checks_its_cbm_before_it_is_built(data: S
         trust.load(sio.dumps(data.ns["pipe"]), "model.skops")
 
 
-@pytest.mark.skipif(not MLFLOW_PYTHON and not os.environ.get("CI"),
-                    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow and catboost")
-def test_mlflow_loads_the_bundle_by_pyfunc_and_natively(bundle: Path, data: Shell,
-                                                        tmp_path: Path) -> None:
+def test_mlflow_loads_the_bundle_by_pyfunc_and_natively(mlflow_loads: MLflowLoads,
+                                                        bundle: Path, data: Shell) -> None:
     rows = data.ns["X_test"].head(5)
-    rows.to_json(tmp_path / "rows.json", orient="split", index=False)
-    code = (
-        "import sys, json, numpy as np, pandas as pd, mlflow.pyfunc, mlflow.catboost\n"
-        f"split = json.load(open({str(tmp_path / 'rows.json')!r}))\n"
-        "frame = pd.DataFrame(split['data'], columns=split['columns'])\n"
-        "pyfunc = mlflow.pyfunc.load_model(sys.argv[1])\n"
-        "native = mlflow.catboost.load_model(sys.argv[1])\n"
-        "print(json.dumps([np.asarray(pyfunc.predict(frame)).ravel().tolist(),\n"
-        "                  np.asarray(native.predict(frame)).ravel().tolist(),\n"
-        "                  type(native).__name__]))\n"
-    )
-    done = subprocess.run([str(MLFLOW_PYTHON), "-c", code, str(bundle)], capture_output=True,
-                          text=True, env={**os.environ, "DO_NOT_TRACK": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
+    [loaded] = mlflow_loads("catboost", [bundle], rows)
     labels = data.ns["model"].predict(rows).ravel().tolist()
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [labels, labels,
-                                                                "CatBoostClassifier"]
+    assert np.ravel(loaded.pyfunc).tolist() == np.ravel(loaded.native).tolist() == labels
+    assert loaded.native_class == "CatBoostClassifier"
 
 
 def test_whole_flow_registry_gate_production_monitor_retrain(data: Shell) -> None:

@@ -5,7 +5,6 @@ served, replayed, and taken through the whole flow."""
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from conftest import Shell
+from conftest import MLflowLoads, Shell
 from test_frameworks import DATA
 
 import jupyter_mlops as mlops
@@ -24,7 +23,6 @@ from jupyter_mlops.errors import BundleError
 from jupyter_mlops.frameworks import xgboost as framework
 
 pytest.importorskip("xgboost")
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
 
 SKLEARN_API = """%%track xgbc --eval X_test e_test
 import xgboost as xgb
@@ -284,38 +282,21 @@ def test_a_file_cannot_choose_the_class_it_is_built_as(sklearn_bundle: Path) -> 
 # --- MLflow, serving, replay, the whole flow --------------------------------------------------
 
 
-@pytest.mark.skipif(not MLFLOW_PYTHON and not os.environ.get("CI"),
-                    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow and xgboost")
-def test_mlflow_loads_both_bundles_by_pyfunc_and_natively(sklearn_bundle: Path,
-                                                          booster_bundle: Path, data: Shell,
-                                                          tmp_path: Path) -> None:
+def test_mlflow_loads_both_bundles_by_pyfunc_and_natively(mlflow_loads: MLflowLoads,
+                                                          sklearn_bundle: Path,
+                                                          booster_bundle: Path,
+                                                          data: Shell) -> None:
     rows = data.ns["X_test"].head(5)
-    rows.to_json(tmp_path / "rows.json", orient="split", index=False)
-    code = (
-        "import sys, json, numpy as np, pandas as pd, xgboost, mlflow.pyfunc, mlflow.xgboost\n"
-        f"split = json.load(open({str(tmp_path / 'rows.json')!r}))\n"
-        "frame = pd.DataFrame(split['data'], columns=split['columns'])\n"
-        "for path in sys.argv[1:]:\n"
-        "    pyfunc = mlflow.pyfunc.load_model(path)\n"
-        "    native = mlflow.xgboost.load_model(path)\n"
-        "    raw = native.predict(xgboost.DMatrix(frame)) if type(native).__name__ == 'Booster'"
-        " else native.predict(frame)\n"
-        "    print(json.dumps([np.asarray(pyfunc.predict(frame)).tolist(),\n"
-        "                      np.asarray(raw).tolist(), type(native).__name__]))\n"
-    )
-    done = subprocess.run([str(MLFLOW_PYTHON), "-c", code, str(sklearn_bundle),
-                           str(booster_bundle)], capture_output=True, text=True,
-                          env={**os.environ, "DO_NOT_TRACK": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    first, second = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    first, second = mlflow_loads("xgboost", [sklearn_bundle, booster_bundle], rows)
     labels = data.ns["model"].predict(rows).tolist()
-    assert first == [labels, labels, "XGBClassifier"]
+    assert (first.pyfunc, first.native, first.native_class) == (labels, labels,
+                                                                "XGBClassifier")
     import xgboost
 
     probability = data.ns["booster"].predict(xgboost.DMatrix(rows))
-    np.testing.assert_allclose(second[0], probability, rtol=1e-6)
-    np.testing.assert_allclose(second[1], probability, rtol=1e-6)
-    assert second[2] == "Booster"
+    np.testing.assert_allclose(second.pyfunc, probability, rtol=1e-6)
+    np.testing.assert_allclose(second.native, probability, rtol=1e-6)
+    assert second.native_class == "Booster"
 
 
 def test_train_py_replays_the_booster(booster_bundle: Path, data: Shell,

@@ -151,9 +151,15 @@ def test_bundle_is_safetensors_and_notebook_code_without_a_pickle(bundle: Path,
     assert (bundle / "model.safetensors").is_file() and not (bundle / "model.skops").exists()
     code = (bundle / trust.CODE_PATH).read_text()
     assert "class MLP(nn.Module):" in code and "from torch import nn" in code
-    requirements = (bundle / "requirements.txt").read_text().split()
+    requirements = (bundle / "requirements.txt").read_text().splitlines()
     assert f"torch=={torch.__version__}" in requirements
     assert any(r.startswith("safetensors==") for r in requirements)
+    label = torch.__version__.partition("+")[2]  # the package index has no "+cpu" build
+    notes = [r for r in requirements if r.startswith("#")]
+    assert notes == requirements[:len(notes)] == ([
+        f"# torch=={torch.__version__} is a PyTorch build the package index does not have: "
+        "pip install -r requirements.txt --extra-index-url "
+        f"https://download.pytorch.org/whl/{label}"] if label else [])
     loaded = mlops.load_bundle(bundle)  # exported from this store: its code is trusted
     assert loaded.predict(trained.ns["X_test"]).tolist() == _predicted(trained)
     with pytest.raises(trust.ModelRefused, match="functions defined in its notebook"):
@@ -252,6 +258,40 @@ def test_whole_flow_gate_production_serve_monitor_retrain(trained: Shell,
     assert get_version(store, "wine-mlp@production").version == 1  # refused (seeded): stays
 
 
+def test_a_better_module_wins_the_champion_gate_and_serves_production(shell: Shell) -> None:
+    """Given a barely trained module in production, a wider one trained longer on the same
+    data and evaluated on the same --eval X y beats it through the champion gate: it becomes
+    the production version, loads and predicts, and the audit log keeps the verdict."""
+    weak = TRAIN.replace("mlp", "weak").replace("hidden=16", "hidden=2").replace(
+        "range(40)", "range(2)").replace("lr=0.02", "lr=0.001")
+    for cell in (DATA, MODULE, weak, "%mlops promote weak --name wine-mlp --stage production "
+                 "--no-verify", TRAIN):
+        ran = shell.run(cell)
+        assert ran.result.success, ran.stderr
+    store = shell.store()
+    challenger, champion = store.get_run("mlp"), store.get_run("weak")
+    assert challenger.metrics["roc_auc"] > champion.metrics["roc_auc"]
+    done = shell.run("%mlops promote mlp --name wine-mlp --stage production --gate champion "
+                     "--no-verify")
+    assert done.result.success and not done.stderr, done.stderr
+    production = get_version(store, "wine-mlp@production")
+    assert (production.version, production.run_id) == (2, challenger.run_id)
+    assert get_version(store, "wine-mlp/1").stage != "production"
+    loaded = mlops.load_model("wine-mlp@production", store=store)
+    assert isinstance(loaded, shell.ns["MLP"])
+    with torch.no_grad():
+        answers = loaded(torch.tensor(shell.ns["X_test"].to_numpy(), dtype=torch.float32))
+    assert answers.argmax(dim=1).tolist() == _predicted(shell)
+    register = next(e for e in store.events("wine-mlp") if e.action == "register"
+                    and e.subject == "wine-mlp/2")
+    gate = register.detail["gate"]
+    assert gate["passed"] and gate["decided_by"] == "roc_auc" and gate["rows"] == 54, gate
+    assert gate["champion"].startswith("wine-mlp/1") and gate["challenger"] > gate[
+        "champion_value"]
+    assert gate["verdict"].startswith("roc_auc decided on 54 rows: challenger ")
+    assert "(better by " in gate["verdict"]
+
+
 def test_the_command_line_monitors_it_without_the_notebook(trained: Shell,
                                                           tmp_path: Path) -> None:
     """Outside the kernel the class is rebuilt from the run's code slice, as export does."""
@@ -264,6 +304,66 @@ def test_the_command_line_monitors_it_without_the_notebook(trained: Shell,
                            "target", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert json.loads(done.stdout)["performance"]["accuracy"]["current"] > 0.85
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed command line (``jupyter-mlops`` beside this python), store from the env."""
+    return subprocess.run([str(Path(sys.executable).with_name("jupyter-mlops")), *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_the_command_line_retrains_it_by_replaying_the_class_cell(trained: Shell,
+                                                                  tmp_path: Path) -> None:
+    """``jupyter-mlops retrain`` replays the code slice (the cell defining MLP, then the
+    training cell) outside the kernel: on the same rows, the same weights (seeded); on new
+    rows with a held-out part, a module judged against the production one."""
+    store = trained.store()
+    X, y = trained.ns["X_train"], trained.ns["y_train"]
+    X.to_csv(tmp_path / "X.csv", index=False)
+    np.savetxt(tmp_path / "y.csv", y, fmt="%d", header="target", comments="")
+    done = _cli("retrain", "mlp", "--data", f"X_train={tmp_path / 'X.csv'}", "--data",
+                f"y_train={tmp_path / 'y.csv'}", "--holdout", "0", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    again = store.get_run(done.stdout.split("retrained: run ")[1].split()[0])
+    original = store.get_run("mlp")
+    assert again.parent_run_id == original.run_id and again.status == "finished"
+    assert again.params["epochs"] == 40 and again.params["optimizer"] == "Adam"
+    assert [int(m.step) for m in store.metric_history(again.run_id, "train_loss")] == list(
+        range(40))
+    data, fmt, types = store.model_artifact(again.run_id, "model")
+    assert fmt == "pytorch" and types == ["__main__.MLP"], again.warnings
+    assert json.loads(pytorch._header(data, "again")["__metadata__"]["init"]) == {
+        "args": [13], "kwargs": {"hidden": 16}}
+    loaded = store.load_model(again.run_id)  # in the kernel: the notebook's class
+    assert isinstance(loaded, trained.ns["MLP"])
+    for key, value in trained.ns["model"].state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)  # the same rows: the same weights
+    assert again.metrics["accuracy"] == original.metrics["accuracy"]
+
+    mlops.promote("mlp", name="wine-mlp", stage="production", reason="test", verify=False,
+                  store=store)
+    gated = _cli("retrain", "mlp", "--data", f"X_train={tmp_path / 'X.csv'}", "--data",
+                 f"y_train={tmp_path / 'y.csv'}", "--promote-to", "production", "--no-verify",
+                 cwd=tmp_path)
+    assert gated.returncode == 0 and "Traceback" not in gated.stderr, gated.stderr[-2000:]
+    child = store.get_run(gated.stdout.split("retrained: run ")[1].split()[0])
+    assert child.tags["eval_data"].startswith("the last 37 of the 124 new rows of X_train")
+    assert "vs wine-mlp/1 (wine-mlp@production)" in child.tags["promotion"], child.tags
+    assert get_version(store, "wine-mlp@production").version == 1  # trained on fewer rows
+    assert isinstance(store.load_model(child.run_id), trained.ns["MLP"])
+
+
+@pytest.mark.parametrize(("distribution", "version", "index"), [
+    ("torch", "2.13.0+cpu", "https://download.pytorch.org/whl/cpu"),
+    ("torchvision", "0.20.1+cu121", "https://download.pytorch.org/whl/cu121"),
+    ("torch", "2.5.1+rocm6.2", "https://download.pytorch.org/whl/rocm6.2"),
+    ("torch", "2.13.0", None),  # on the package index
+    ("torch", "2.13.0+local", None),  # a build of one's own: no index has it
+    ("numpy", "2.1.0+cpu", None),  # not a PyTorch build
+])
+def test_a_pytorch_build_names_the_wheel_index_that_has_it(distribution: str, version: str,
+                                                           index: str | None) -> None:
+    assert pytorch.wheel_index(distribution, version) == index
 
 
 def test_what_counts_as_a_model_and_how_it_scores() -> None:

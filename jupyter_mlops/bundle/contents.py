@@ -14,6 +14,7 @@ import pandas as pd
 from ..data.profile import as_frame
 from ..entities import Run
 from ..errors import BundleError
+from ..frameworks import pytorch
 from ..frameworks.models import input_features
 from ..frameworks.registry import framework_of
 from .features import Need, column_needs
@@ -40,7 +41,10 @@ def _installed(distribution: str) -> str | None:
 
 def requirements(run: Run, model: Any = None) -> list[str]:
     """Pinned requirements: what the training code imported, plus the serving runtime and
-    the model's framework (LightGBM...)."""
+    the model's framework (LightGBM...); first, a comment saying where pip finds each PyTorch
+    build pinned (``torch==2.13.0+cpu`` is not on the package index). A comment, not an
+    ``--extra-index-url`` line: pip asks every index for every package, so an unreachable one
+    (offline, behind a mirror) costs seconds of retries per package."""
     packages = {k.lower(): v for k, v in run.environment.get("packages", {}).items()
                 if k.lower() not in NOTEBOOK_ONLY}
     framework = framework_of(model)
@@ -49,7 +53,12 @@ def requirements(run: Run, model: Any = None) -> list[str]:
     for name in (*RUNTIME, *own):
         if name not in packages and (version := _installed(name)):
             packages[name] = version
-    return [f"{name}=={version}" for name, version in sorted(packages.items())]
+    pins = [f"{name}=={version}" for name, version in sorted(packages.items())]
+    notes = [f"# {name}=={version} is a PyTorch build the package index does not have: "
+             f"pip install -r requirements.txt --extra-index-url {index}"
+             for name, version in sorted(packages.items())
+             if (index := pytorch.wheel_index(name, version))]
+    return notes + pins
 
 
 def python_env_yaml(python_version: str | None = None) -> str:
@@ -335,7 +344,7 @@ def model_card(run: Run, model: Any, schema: dict[str, Any], requirements: list[
               f"Replay with `python train.py` ({len(run.code_slice)} earlier cell(s) included).",
               "", "## Environment", "", f"Python {run.environment.get('python', '?')}; "
               f"git {run.git.get('commit') or 'none'}{' (dirty)' if run.git.get('dirty') else ''}",
-              ""] + [f"- {r}" for r in requirements]
+              ""] + [f"- {r}" for r in requirements if not r.startswith("#")]
     if events:
         lines += ["", "## Audit", ""] + [
             f"- {dt.datetime.fromtimestamp(e['at']).strftime('%Y-%m-%d %H:%M')} {e['actor']} "

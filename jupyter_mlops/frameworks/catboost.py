@@ -7,7 +7,8 @@ and that the core's root table offset points inside the core. What is not: the F
 tables themselves (tree splits, leaf values, categorical hashes), which CatBoost's own loader
 reads; there is no independent description of them short of reimplementing its schema. The
 loader builds a ``CatBoostClassifier`` or ``CatBoostRegressor`` from the model's own loss
-function, never a class the file names.
+function, never a class the file names. No ``TRAIN`` (see :mod:`.registry`):
+``catboost.train`` returns a generic ``CatBoost`` object, not one of these estimators.
 
 Standalone: imports only the standard library, numpy and :mod:`.boosting` (CatBoost inside
 functions), because bundles carry it as ``code/mlops_catboost.py`` for their loader.
@@ -133,7 +134,3 @@ def flavor(model: Any, data: str, trusted: list[str]) -> dict[str, Any]:
 
     return {"catboost_version": catboost.__version__, "data": data,
             "model_type": type(model).__name__, "save_format": "cbm", "code": None}
-
-
-# catboost.train returns a generic ``CatBoost`` object, not an estimator this module keeps.
-TRAIN = None

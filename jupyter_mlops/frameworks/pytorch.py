@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import struct
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,11 @@ SKOPS_TYPES: tuple[str, ...] = ()  # never through skops
 MODULE = "torch.nn.modules.module.Module"
 FORMAT = "jupyter-mlops/pytorch/1"  # the metadata marker loaders require
 CLASS_HOMES = ("__main__", "notebook_functions")  # where a module's class may come from
+# PyTorch's own builds (torch==2.13.0+cpu, +cu121, +rocm6.2, +xpu) are on its wheel index, not
+# on the package index: requirements.txt says where to find one it pins.
+WHEEL_INDEX = "https://download.pytorch.org/whl/"
+LABELLED = ("torch", "torchvision", "torchaudio")
+BUILD_LABEL = re.compile(r"cpu|cu\d+|rocm\d+(\.\d+)*|xpu")
 MAX_BYTES = 4 * 1024**3
 MAX_HEADER_BYTES = 16 * 1024**2
 MAX_INIT_CHARS = 10_000
@@ -51,6 +57,15 @@ def is_native(obj: Any) -> bool:
         return next(iter(obj.parameters()), None) is not None
     except Exception:
         return False
+
+
+def wheel_index(distribution: str, version: str) -> str | None:
+    """The index pip finds this PyTorch build on (``torch``, ``2.13.0+cpu`` → PyTorch's CPU
+    wheel index), None for a version the package index has or no index does."""
+    label = version.partition("+")[2]
+    if distribution.lower() not in LABELLED or not BUILD_LABEL.fullmatch(label):
+        return None
+    return WHEEL_INDEX + label
 
 
 # --- the constructor call, read from the notebook's code ------------------------------------
