@@ -468,7 +468,8 @@ def _column_ok(column: dict[str, Any], values: pd.Series) -> bool:
         return pd.api.types.is_datetime64_any_dtype(values)
     if kind in ("category", "string"):
         present = values.dropna()
-        if not present.map(lambda v: isinstance(v, str)).all():
+        if not isinstance(values.dtype, pd.StringDtype) and not present.map(  # str: all text
+                lambda v: isinstance(v, str)).all():
             return False
         known = column.get("categories")
         return kind == "string" or column.get("unknown", "error") != "error" or not known \
