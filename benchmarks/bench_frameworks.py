@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Row, elapsed, median_of, print_header, print_row, quiet  # noqa: E402
-from bench_bundle import serve_latency  # noqa: E402
+from bench_bundle import request_cpu, serve_latency  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = """\
@@ -171,6 +171,11 @@ def main() -> None:
         print_row(Row("served single-row p50", p50, "-", None, "<= 5 ms", p50 <= 0.005))
         print_row(Row("served single-row p99", p99, "-", None, "(info)"))
         print(f"served batches of 100: {throughput:,.0f} rows/s")
+        for batch, count in ((1, requests * 2), (100, max(20, requests // 5))):
+            served, alone = request_cpu(scratch / "bundle-0", records, count, batch)
+            print(f"CPU per request of {batch} row(s), in-process, request log on: "
+                  f"{served * 1e3:.3f} ms; {framework}'s predict alone {alone * 1e3:.3f} ms "
+                  f"(load average {os.getloadavg()[0]:.2f})")
         store.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

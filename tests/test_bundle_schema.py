@@ -158,3 +158,62 @@ def test_names_pass_through_a_feature_function_step() -> None:
     assert len(columns["city"]["categories"]) == len(set(FRAME.city))
     assert columns["note"].get("used", True)  # the function might read any column
     assert columns["price"].get("used", True) and columns["price"]["kind"] == "number"
+
+
+def test_a_column_given_twice_is_refused_by_name() -> None:
+    schema = contents.input_schema(schema_of(FRAME), profile_of(FRAME), _fit(OneHotEncoder()))
+    split = json.loads(json.dumps(json_split(FRAME.head(2))))
+    split["columns"][-1] = "price"  # "channel" is missing; "price" twice
+    split["columns"].append("channel")
+    split["data"] = [[*row, row[-1]] for row in split["data"]]
+    for given in (serve.frame_from_payload({"dataframe_split": split}, list(FRAME.columns)),
+                  pd.DataFrame(split["data"], columns=split["columns"])):
+        with pytest.raises(serve.RequestError, match="column.s. price given more than once"):
+            serve.validate(given, schema)
+
+
+def test_float_records_make_the_frame_pandas_makes() -> None:
+    records = [{"b": 0.5, "a": float("nan")}, {"b": 1e300, "a": -2.0}]
+    built = serve.frame_from_payload(records, ["a", "b"])
+    pd.testing.assert_frame_equal(built, pd.DataFrame.from_records(records), check_exact=True)
+    for other in ([*records, {"a": 1.0, "b": 2.0}], [*records, {"b": 1, "a": 2.0}],
+                  [*records, {"b": True, "a": 2.0}]):  # other key order, an int, a bool
+        pd.testing.assert_frame_equal(serve.frame_from_payload(other, ["a", "b"]),
+                                      pd.DataFrame.from_records(other), check_exact=True)
+
+
+def test_numbers_are_checked_in_one_block_as_value_by_value() -> None:
+    schema = {"columns": [
+        {"name": "x", "dtype": "float64", "kind": "number", "nullable": False},
+        {"name": "n", "dtype": "int64", "kind": "integer", "nullable": True},
+        {"name": "dropped", "dtype": "float64", "kind": "integer", "used": False},
+        {"name": "w", "dtype": "float64", "kind": "integer", "nullable": True},
+    ]}
+    good = pd.DataFrame({"x": [0.5, 1.5], "n": [1.0, 3.0], "dropped": [0.5, np.nan],
+                         "w": [2.0, np.nan]})
+    checked = serve.validate(good, schema)
+    assert checked.dtypes.astype(str).tolist() == ["float64", "int64", "float64", "float64"]
+    for column, value, message in [("x", np.nan, "must not be missing"),
+                                   ("w", 2.5, "must be a whole number"),
+                                   ("w", np.inf, "must be a whole number, got inf"),
+                                   ("n", 0.5, "must be a whole number"),
+                                   ("n", np.nan, "cannot convert to int64")]:
+        bad = good.copy()
+        bad.loc[1, column] = value
+        with pytest.raises(serve.RequestError, match=message):
+            serve.validate(bad, schema)
+
+
+def test_the_request_log_holds_the_rows_as_pandas_writes_them(tmp_path: Any) -> None:
+    frame = pd.DataFrame({"x": [1.123456789012345, np.nan], "text": ['a "},{" \n b', None],
+                          "day": pd.to_datetime(["2024-01-02 03:04:05", None])})
+    log = serve.RequestLog(tmp_path / "requests.jsonl")
+    log.write(frame, [1, "no"], {"_request_id": "r1", "_latency_ms": 1.5})
+    lines = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    assert [{k: v for k, v in line.items() if k != "_ts"} for line in lines] == [
+        {**rows[0], "_request_id": "r1", "_latency_ms": 1.5, "_prediction": 1},
+        {**rows[1], "_request_id": "r1", "_latency_ms": 1.5, "_prediction": "no"}]
+    assert lines[0]["day"] == "2024-01-02T03:04:05.000" and lines[1]["x"] is None
+    assert list(lines[0]) == ["x", "text", "day", "_ts", "_request_id", "_latency_ms",
+                              "_prediction"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import json
 import math
 import numbers
@@ -50,6 +51,7 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 MAX_JSON_DEPTH = 32  # a scoring payload needs 4 levels; Python's decoder recurses per level
 INT64 = 2**63
+NOT_JSON_MARKS = bytes(sorted(set(range(256)) - set(b'"[]{}')))  # json_depth drops them
 LOG_MAX_BYTES = 50 * 1024 * 1024
 LOG_KEEP = 5
 
@@ -184,10 +186,13 @@ def payload_from_body(body: bytes, content_type: str) -> Any:
         except (ValueError, pd.errors.ParserError) as exc:
             raise RequestError(f"the body is not readable CSV ({exc})") from None
         return {"dataframe_split": frame.to_dict(orient="split", index=False)}
-    depth = json_depth(body)
-    if depth > MAX_JSON_DEPTH:
-        raise RequestError(f"the JSON body is nested {depth} or more levels deep; a scoring "
-                           f"payload needs a few and at most {MAX_JSON_DEPTH} are read")
+    # a body with no more opening brackets than MAX_JSON_DEPTH cannot nest deeper: not counted
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            raise RequestError(f"the JSON body is nested {depth} or more levels deep; a "
+                               f"scoring payload needs a few and at most {MAX_JSON_DEPTH} are "
+                               "read")
     try:
         return json.loads(body, parse_constant=_refuse_infinity)
     except (ValueError, RecursionError) as exc:  # RecursionError: depth counted too low
@@ -219,9 +224,11 @@ async def read_body(request: Any) -> bytes:
 
 def json_depth(body: bytes, block: int = 1 << 20) -> int:
     """How deeply a JSON text nests arrays and objects (brackets inside strings ignored),
-    counted with numpy a block at a time; stops counting once past ``MAX_JSON_DEPTH``."""
-    # escaped backslashes, then escaped quotes, cannot open or close a string
-    text = np.frombuffer(body.replace(b"\\\\", b"__").replace(b'\\"', b"__"), dtype=np.uint8)
+    counted with numpy a block at a time; stops counting once past ``MAX_JSON_DEPTH``. Only
+    the quotes and brackets are kept to be counted."""
+    if b"\\" in body:  # escaped backslashes, then escaped quotes, cannot open or close a string
+        body = body.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    text = np.frombuffer(body.translate(None, NOT_JSON_MARKS), dtype=np.uint8)
     deepest = depth = quotes = 0
     for start in range(0, len(text), block):
         part = text[start:start + block]
@@ -249,17 +256,29 @@ def _refuse_infinity(name: str) -> float:
 
 def _refuse_unscorable_numbers(frame: pd.DataFrame) -> None:
     """422 for an infinite number (``1e400`` in JSON, ``inf`` in CSV), 400 for an integer
-    outside 64 bits, naming the column."""
-    numbers = frame.select_dtypes("number")
-    infinite = [str(c) for c in numbers.columns if np.isinf(numbers[c].to_numpy(float)).any()]
+    outside 64 bits, naming the column. Float columns are checked in one pass over their
+    block; only object columns are read value by value."""
+    dtypes = frame.dtypes.tolist()
+    if not all(isinstance(d, np.dtype) and d.kind in "fiubOM" or isinstance(d, pd.StringDtype)
+               for d in dtypes):  # other numbers (complex, timedelta, nullable): per column
+        numbers = frame.select_dtypes("number")
+        infinite = [str(c) for c in numbers.columns
+                    if np.isinf(numbers[c].to_numpy(float)).any()]
+    else:  # only float columns can hold an infinity
+        floats = [i for i, d in enumerate(dtypes) if d.kind == "f"]
+        block = frame.to_numpy(np.float64) if len(floats) == len(dtypes) else \
+            frame.iloc[:, floats].to_numpy(np.float64)
+        infinite = [str(frame.columns[i]) for i, inf in zip(
+            floats, np.isinf(block).any(axis=0), strict=True) if inf]
     if infinite:
         raise RequestError(f"column(s) {', '.join(infinite)} hold a number beyond the range of "
                            "a 64-bit float: send finite numbers, and null for a missing value",
                            422)
-    for column in (c for c in frame.columns if frame[c].dtype == object):
-        for value in frame[column].to_numpy():
+    objects = [i for i, d in enumerate(dtypes) if isinstance(d, np.dtype) and d.kind == "O"]
+    for position in objects:
+        for value in frame.iloc[:, position].to_numpy():
             if isinstance(value, int) and not -INT64 <= value < 2 * INT64:
-                raise RequestError(f"column {str(column)!r}: an integer of "
+                raise RequestError(f"column {str(frame.columns[position])!r}: an integer of "
                                    f"{len(str(abs(value)))} digits does not fit in 64 bits")
 
 
@@ -269,13 +288,27 @@ def _records(rows: Any, columns: list[str]) -> pd.DataFrame:
     if not rows:
         raise RequestError(NO_ROWS, 422)
     if all(isinstance(row, dict) for row in rows):
-        return pd.DataFrame.from_records(rows)
+        floats = _float_records(rows)
+        return pd.DataFrame.from_records(rows) if floats is None else floats
     if all(isinstance(row, list) for row in rows):
         if any(len(row) != len(columns) for row in rows):
             raise RequestError(f"each row needs {len(columns)} values, in the order "
                                f"{', '.join(columns)}")
         return pd.DataFrame(rows, columns=columns)
     raise RequestError("rows must all be objects (column: value) or all be lists")
+
+
+def _float_records(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """The frame ``pd.DataFrame.from_records(rows)`` gives (float64 columns in the keys'
+    order), built from one array when every row has the same keys in the same order and every
+    value is a float, as a numeric model's requests are; None for any other rows."""
+    keys = list(rows[0])
+    if not keys or any(list(row) != keys for row in rows):
+        return None
+    values = [list(row.values()) for row in rows]
+    if set(map(type, itertools.chain.from_iterable(values))) != {float}:
+        return None
+    return pd.DataFrame(np.array(values, dtype=np.float64), columns=keys)
 
 
 def _missing(value: Any) -> bool:
@@ -315,10 +348,16 @@ def _check_value(column: dict[str, Any], value: Any) -> str | None:
 
 
 def validate(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
-    """The frame with the schema's columns in order and dtypes; RequestError otherwise."""
-    expected = [c["name"] for c in schema["columns"]]
-    frame = frame.assign(**{c["name"]: None for c in schema["columns"]  # dropped by the model
-                            if not c.get("used", True) and c["name"] not in frame.columns})
+    """The frame with the schema's columns in order and dtypes; RequestError otherwise.
+
+    The dtypes are read once: numeric columns are checked in one pass over their block, and a
+    column already of its fitted dtype is not converted."""
+    columns = schema["columns"]
+    expected = [c["name"] for c in columns]
+    dropped = {c["name"]: None for c in columns  # dropped by the model
+               if not c.get("used", True) and c["name"] not in frame.columns}
+    if dropped:
+        frame = frame.assign(**dropped)
     missing = [c for c in expected if c not in frame.columns]
     unknown = [str(c) for c in frame.columns if c not in expected]
     if missing:
@@ -328,23 +367,61 @@ def validate(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
                            f"{', '.join(expected)}", 422)
     if len(frame) > MAX_ROWS:
         raise RequestError(f"at most {MAX_ROWS} rows per request", 413)
-    frame = frame[expected]
-    for column in schema["columns"]:
-        values = frame[column["name"]]
-        if _column_ok(column, values):
+    if frame.columns.has_duplicates:
+        twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise RequestError(f"column(s) {', '.join(twice)} given more than once: send each "
+                           "column once", 422)
+    if frame.columns.tolist() != expected:
+        frame = frame[expected]
+    dtypes = frame.dtypes.tolist()
+    fits = _numbers_fit(frame, columns, dtypes)
+    for position, column in enumerate(columns):
+        if fits.get(position) or (position not in fits and _column_ok(
+                column, frame[column["name"]])):
             continue
-        for position, value in enumerate(values.tolist()):
+        for row, value in enumerate(frame[column["name"]].tolist()):
             problem = _check_value(column, value)
             if problem:
-                raise RequestError(f"column {column['name']!r}, row {position}: {problem}", 422)
+                raise RequestError(f"column {column['name']!r}, row {row}: {problem}", 422)
     converted = {}
-    for column in schema["columns"]:
+    names = {dtype: str(dtype) for dtype in set(dtypes)}
+    for column, current in zip(columns, dtypes, strict=True):
+        if column["dtype"] != "category" and column.get("missing") != "None" and \
+                names[current] == column["dtype"]:
+            continue  # already the dtype the model was fitted on
         values = frame[column["name"]]
         dtype = _dtype_of(column, values)
         if str(values.dtype) != str(dtype) or isinstance(dtype, pd.CategoricalDtype) or (
                 column.get("missing") == "None" and values.isna().any()):
             converted[column["name"]] = _convert(values, dtype, column)
     return frame.assign(**converted) if converted else frame
+
+
+def _numbers_fit(frame: pd.DataFrame, columns: list[dict[str, Any]],
+                 dtypes: list[Any]) -> dict[int, bool]:
+    """Whether each number or integer column held as numpy floats or integers fits (what
+    :func:`_column_ok` says), by position, checked in one pass over the float columns' block;
+    the other columns are not in the answer."""
+    fits: dict[int, bool] = {}
+    floats = []
+    for position, (column, dtype) in enumerate(zip(columns, dtypes, strict=True)):
+        if column["kind"] in ("number", "integer") and isinstance(dtype, np.dtype):
+            if dtype.kind in "iu":  # no missing value, and whole numbers
+                fits[position] = True
+            elif dtype.kind == "f":
+                floats.append(position)
+    if not floats:
+        return fits
+    block = frame.to_numpy(np.float64) if len(floats) == len(columns) else \
+        frame.iloc[:, floats].to_numpy(np.float64)
+    missing = np.isnan(block)
+    with np.errstate(invalid="ignore"):  # an infinity is not whole: inf % 1 is NaN
+        whole = ((np.where(missing, 0.0, block) % 1) == 0).all(axis=0)
+    for index, position in enumerate(floats):
+        column = columns[position]
+        fits[position] = (column.get("nullable", True) or not missing[:, index].any()) and (
+            not column.get("used", True) or column["kind"] == "number" or bool(whole[index]))
+    return fits
 
 
 def _dtype_of(column: dict[str, Any], values: pd.Series) -> Any:
@@ -391,7 +468,8 @@ def _column_ok(column: dict[str, Any], values: pd.Series) -> bool:
         return pd.api.types.is_datetime64_any_dtype(values)
     if kind in ("category", "string"):
         present = values.dropna()
-        if not present.map(lambda v: isinstance(v, str)).all():
+        if not isinstance(values.dtype, pd.StringDtype) and not present.map(  # str: all text
+                lambda v: isinstance(v, str)).all():
             return False
         known = column.get("categories")
         return kind == "string" or column.get("unknown", "error") != "error" or not known \
@@ -479,12 +557,17 @@ class RequestLog:
 
     def write(self, frame: pd.DataFrame, predictions: list[Any], request: dict[str, Any] | None
               = None) -> None:
-        """Log scored rows; ``request``: fields of the request every line carries."""
-        stamp = time.time()
-        records = json.loads(frame.to_json(orient="records", date_format="iso"))
-        self.append("".join(json.dumps({**row, "_ts": stamp, **(request or {}),
-                                        "_prediction": prediction}) + "\n"
-                            for row, prediction in zip(records, predictions, strict=True)))
+        """Log scored rows; ``request``: fields of the request every line carries.
+
+        Each row's features are the line pandas writes for it (dates in ISO 8601, a missing
+        value as null), with the request's fields appended to that object."""
+        fields = json.dumps({"_ts": time.time(), **(request or {})}, separators=(",", ":"))
+        rows = [line for line in frame.to_json(orient="records", date_format="iso",
+                                               lines=True).split("\n") if line]
+        self.append("".join(
+            f"{row[:-1]},{fields[1:-1]},\"_prediction\":"
+            f"{json.dumps(prediction)}}}\n"
+            for row, prediction in zip(rows, predictions, strict=True)))
 
     def failure(self, request_id: str, latency_ms: float, error: str, status: int) -> None:
         """Log a request that was not answered: why, and its HTTP status."""
