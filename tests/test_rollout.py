@@ -554,19 +554,23 @@ def serve_log(path: Path) -> Any:
 
 
 def test_a_full_shadow_feed_drops_rows_and_counts_them(arms: Shell, tmp_path: Path) -> None:
-    # Given a shadow whose feed holds about two requests, fed faster than it loads its model
+    # Given a shadow whose feed holds a few requests, and that reads none for a while
     bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
                             mode="shadow", sticky_key="customer", store=arms.store())
     served = rollout.Rollout(bundle, serve_log(tmp_path / "log.jsonl"), shadow_bytes=2000)
+    assert served.shadow is not None
+    os.kill(served.shadow.process.pid, signal.SIGSTOP)
     try:
         for i, row in enumerate(rows_with_keys(arms, 50)):
             answer = served.predict({"dataframe_records": [row]}, f"r{i}")
             assert answer["arm"] == "champion"  # every request is answered all the same
     finally:
+        os.kill(served.shadow.process.pid, signal.SIGCONT)
         served.close()
-    # Then what did not fit is dropped and counted, and the rest is scored
+    # Then what did not fit is dropped and counted, and what did is scored
     shadowed = [line for line in read_log(tmp_path / "log.jsonl") if line["_arm"] == "challenger"]
-    assert served.shadow_dropped > 0 and len(shadowed) + served.shadow_dropped == 50
+    assert shadowed and served.shadow_dropped > 0
+    assert len(shadowed) + served.shadow_dropped == 50
     assert served.state()["shadow_dropped"] == served.shadow_dropped
 
 

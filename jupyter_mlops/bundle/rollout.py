@@ -227,16 +227,17 @@ class Feed:
         return data
 
 
-def log_lines(request_id: str, features: list[dict[str, Any]], positions: list[int], arm: str,
-              mode: str, outcome: Outcome, share: float, *, answered: bool) -> str:
-    """The request log's lines of the rows an arm scored (features on the answer's lines)."""
+def log_lines(request_id: str, rows: Any, positions: list[int], arm: str, mode: str,
+              outcome: Outcome, share: float, *, answered: bool) -> str:
+    """The request log's lines of the rows an arm scored: with their features (``rows``, a
+    frame) on the answer's lines, without (None) on the others."""
     predictions = outcome.predictions or [None] * len(positions)
     fields = {"_ts": time.time(), "_request_id": request_id, "_arm": arm, "_mode": mode,
               "_answered": answered, "_share": share,
               "_latency_ms": round(outcome.latency_ms, 3), "_error": outcome.error}
-    return "".join(json.dumps({**row, **fields, "_row": position, "_prediction": prediction})
-                   + "\n" for row, position, prediction in zip(features, positions, predictions,
-                                                                strict=True))
+    return serve.json_lines(rows if answered else None, fields, [
+        {"_row": position, "_prediction": prediction}
+        for position, prediction in zip(positions, predictions, strict=True)])
 
 
 def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: str | None,
@@ -268,7 +269,7 @@ def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: st
         counts[1] += len(rows) if outcome.error else 0
         if log is not None:  # appended only: the server alone rotates the log
             serve.append_lines(Path(log), log_lines(
-                request_id, [{}] * len(rows), list(range(len(rows))), ARMS[1], "shadow",
+                request_id, None, list(range(len(rows))), ARMS[1], "shadow",
                 outcome, share, answered=False))
 
 
@@ -418,15 +419,13 @@ class Rollout:
     def _record(self, request_id: str, rows: Any, positions: list[int], arm: str,
                 outcome: Outcome, share: float, *, answered: bool) -> None:
         """Count the rows an arm scored, and log them (features on the answer's lines)."""
+        lines = None if self.log is None else log_lines(
+            request_id, rows, positions, arm, self.policy.mode, outcome, share, answered=answered)
         with self.lock:
             self.counts[arm]["rows"] += len(positions)
             self.counts[arm]["errors"] += len(positions) if outcome.error else 0
-            if self.log is None:
-                return
-            features = json.loads(rows.to_json(orient="records", date_format="iso")) \
-                if answered else [{}] * len(positions)
-            self.log.append(log_lines(request_id, features, positions, arm, self.policy.mode,
-                                      outcome, share, answered=answered))
+            if self.log is not None and lines is not None:
+                self.log.append(lines)
 
     def state(self) -> dict[str, Any]:
         """The policy (without its salt), the arms' models and what each scored."""

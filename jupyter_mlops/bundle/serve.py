@@ -557,17 +557,9 @@ class RequestLog:
 
     def write(self, frame: pd.DataFrame, predictions: list[Any], request: dict[str, Any] | None
               = None) -> None:
-        """Log scored rows; ``request``: fields of the request every line carries.
-
-        Each row's features are the line pandas writes for it (dates in ISO 8601, a missing
-        value as null), with the request's fields appended to that object."""
-        fields = json.dumps({"_ts": time.time(), **(request or {})}, separators=(",", ":"))
-        rows = [line for line in frame.to_json(orient="records", date_format="iso",
-                                               lines=True).split("\n") if line]
-        self.append("".join(
-            f"{row[:-1]},{fields[1:-1]},\"_prediction\":"
-            f"{json.dumps(prediction)}}}\n"
-            for row, prediction in zip(rows, predictions, strict=True)))
+        """Log scored rows; ``request``: fields of the request every line carries."""
+        self.append(json_lines(frame, {"_ts": time.time(), **(request or {})},
+                               [{"_prediction": prediction} for prediction in predictions]))
 
     def failure(self, request_id: str, latency_ms: float, error: str, status: int) -> None:
         """Log a request that was not answered: why, and its HTTP status."""
@@ -580,6 +572,23 @@ class RequestLog:
         if self.path.exists() and self.path.stat().st_size + len(lines) > self.max_bytes:
             self._rotate()
         append_lines(self.path, lines)
+
+
+def json_lines(frame: pd.DataFrame | None, fields: dict[str, Any],
+               rows: list[dict[str, Any]]) -> str:
+    """A JSON line per row: its features as the line pandas writes for the frame's row (dates
+    in ISO 8601, a missing value as null; none without a frame), then ``fields``, then the
+    row's own fields ``rows[i]``."""
+    def inner(document: str) -> str:  # an object's members, without its braces
+        return document.strip()[1:-1]
+
+    features = [""] * len(rows) if frame is None or frame.columns.empty else [
+        inner(line) for line in frame.to_json(orient="records", date_format="iso",
+                                              lines=True).split("\n") if line]
+    common = inner(json.dumps(fields, separators=(",", ":")))
+    return "".join("{" + ",".join(part for part in (feature, common, inner(json.dumps(
+        own, separators=(",", ":")))) if part) + "}\n"
+                   for feature, own in zip(features, rows, strict=True))
 
 
 def append_lines(path: Path, lines: str) -> None:
