@@ -437,3 +437,29 @@ def test_runs_reading_one_dataset_push_together(store: Store, server: str) -> No
     assert {(d.dataset.name, d.dataset.digest) for r in runs for d in r.inputs.dataset_inputs
             } == {("raw", "0123456789abcdef")}
     assert all(len(r.inputs.dataset_inputs) == 1 for r in runs)
+
+
+@needs_server
+def test_a_run_pushed_while_running_gets_its_files_when_it_ends(store: Store,
+                                                                server: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server)
+    # Given a run pushed while it ran (its files wait for its end), by a push that did not
+    # keep the run's artifact store in its record (as before session 6)
+    store.start_run("01LATER", name="later", experiment="later", source="fit()",
+                    source_hash="h", started_at=time.time())
+    store.log_metrics("01LATER", [("loss", 0.5, 0, time.time())])
+    mlops.push(server, store=store)
+    (remote,) = _runs(client, "later")
+    assert remote.info.status == "RUNNING" and not client.list_artifacts(remote.info.run_id)
+    with store.transaction() as conn:
+        conn.execute("UPDATE sync_ids SET state = json_remove(state, '$.artifact_uri') "
+                     "WHERE local_id = '01LATER'")
+    # When it ends and is pushed again, its files are uploaded and it is finished there
+    store.finish_run("01LATER", RunResult(status="finished", ended_at=time.time()))
+    mlops.push(server, store=store)
+    (remote,) = _runs(client, "later")
+    assert remote.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(remote.info.run_id, "mlops")} == {
+        "mlops/cell.py", "mlops/run.json"}
