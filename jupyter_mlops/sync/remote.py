@@ -133,13 +133,14 @@ def upload(artifact_uri: str, uri: str, folder: Path) -> None:
 
 
 def download(repo: Any, path: str, folder: Path) -> Path:
-    """Download the artifact file ``path`` to the same path under ``folder``: the
-    repository's ``_download_file``, which every artifact store implements, without the
-    listing ``download_artifacts`` makes to tell a file from a folder."""
-    local = folder / path
-    local.parent.mkdir(parents=True, exist_ok=True)
-    repo._download_file(remote_file_path=path, local_path=str(local))
-    return local
+    """Download the artifact file ``path`` to the same path under ``folder`` as
+    ``download_artifacts`` does (its check that the path stays inside ``folder``, then the
+    ``_download_file`` every artifact store implements), without the listing it makes first
+    to tell a file from a folder."""
+    local = repo._create_download_destination(src_artifact_path=path,
+                                              dst_local_dir_path=str(folder))
+    repo._download_file(remote_file_path=path, local_path=local)
+    return Path(local)
 
 
 def is_missing(exc: Exception) -> bool:
