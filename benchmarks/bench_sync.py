@@ -7,7 +7,9 @@ the same runs, measured in the same run (issue 12, §3).
 Needs MLflow's client here (``pip install -e '.[mlflow]'``) and an ``mlflow`` command for the
 server (``--mlflow``, default: beside $JUPYTER_MLOPS_MLFLOW_PYTHON, else on PATH). The server
 (SQLite backend, local artifacts) and every store live in a temporary directory removed at the
-end. Figures: seconds, lower is better; the ratio is how many times faster ours is.
+end. Figures: seconds, lower is better; the ratio is how many times faster ours is. Push and
+pull are measured ``--reps`` times, each beside its MLflow baselines (interleaved, so that
+the load of a shared machine falls on both); the table shows the medians.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Row, elapsed, print_header, print_row, quiet  # noqa: E402
@@ -152,7 +156,10 @@ def main() -> None:
     parser.add_argument("--big", type=int, help="runs in the incremental store (10,000)")
     parser.add_argument("--naive", type=int, help="runs logged point by point, the time "
                         "scaled to --runs (20)")
+    parser.add_argument("--reps", type=int, default=3, help="pushes and pulls, each beside "
+                        "its MLflow baselines, interleaved; medians are shown (3)")
     args = parser.parse_args()
+    reps = args.reps
     runs, naive_runs, big = (20, 2, 200) if args.quick else (1000, 20, 10_000)
     runs, naive_runs, big = args.runs or runs, args.naive or naive_runs, args.big or big
     from mlflow.tracking import MlflowClient
@@ -165,23 +172,26 @@ def main() -> None:
             with quiet():  # the server's first requests are slow: warm it up
                 mlflow_batched(client, "warm-up", 5)
             print_header()
-            store = open_store(root / "store")
-            fill(store, runs, "pushed")
+            ours, batched, same = [], [], []
+            for rep in range(reps):  # interleaved: a shared machine's load hits all three
+                store = open_store(root / f"store{rep}")
+                fill(store, runs, f"pushed{rep}")
+                with quiet():  # MLflow prints a link per run
+                    ours.append(elapsed(partial(push, uri, store=store)))
+                    batched.append(elapsed(partial(mlflow_batched, client, f"batched{rep}",
+                                                   runs)))
+                    same.append(elapsed(partial(mlflow_same_work, client, f"same{rep}", runs,
+                                                root / f"files{rep}")))
             with quiet():
-                ours = elapsed(lambda: push(uri, store=store))
-            with quiet():  # MLflow prints a link per run
                 naive = elapsed(lambda: mlflow_naive(client, "naive", naive_runs)) * runs / \
                     naive_runs
-            with quiet():
-                batched = elapsed(lambda: mlflow_batched(client, "batched", runs))
+            push_s, batched_s = median(ours), median(batched)
             figure = f"push {runs} runs x ({PARAMS} params, {METRICS}x{STEPS} metrics)"
-            print_row(Row(figure, ours, f"MLflow log_metric loop ({naive_runs} runs, scaled)",
-                          naive, ">= 20x", naive / ours >= 20))
-            print_row(Row(figure, ours, "MLflow log_batch", batched, ">= 1x",
-                          batched / ours >= 1))
-            with quiet():
-                same = elapsed(lambda: mlflow_same_work(client, "same", runs, root / "files"))
-            print_row(Row(figure, ours, "MLflow log_batch + the files, end", same,
+            print_row(Row(figure, push_s, f"MLflow log_metric loop ({naive_runs} runs, scaled)",
+                          naive, ">= 20x", naive / push_s >= 20))
+            print_row(Row(figure, push_s, "MLflow log_batch", batched_s, ">= 1x",
+                          batched_s / push_s >= 1))
+            print_row(Row(figure, push_s, "MLflow log_batch + the files, end", median(same),
                           "(the same requests)", None))
             big_store = open_store(root / "big")
             fill(big_store, big, "big")
@@ -192,11 +202,15 @@ def main() -> None:
                 incremental = elapsed(lambda: push(uri, store=big_store))
             print_row(Row(f"incremental push: 10 new runs in {big:,}", incremental, "", None,
                           "<= 2 s", incremental <= 2))
-            with quiet():
-                pulled = elapsed(lambda: pull(uri, "pushed", store=open_store(root / "team")))
-            read = elapsed(lambda: mlflow_read(client, "pushed"))
-            print_row(Row(f"pull {runs} runs", pulled, "MLflow search_runs + metric history",
-                          read, ">= 1x", read / pulled >= 1))
+            pulled, read = [], []
+            for rep in range(reps):
+                with quiet():
+                    pulled.append(elapsed(partial(pull, uri, "pushed0",
+                                                  store=open_store(root / f"team{rep}"))))
+                read.append(elapsed(partial(mlflow_read, client, "pushed0")))
+            pull_s, read_s = median(pulled), median(read)
+            print_row(Row(f"pull {runs} runs", pull_s, "MLflow search_runs + metric history",
+                          read_s, ">= 1x", read_s / pull_s >= 1))
             on, off = auto_push_overhead(uri, root / "kernel", 5 if args.quick else 20)
             print_row(Row("%%track overhead, `x = 1`, auto-push", on, "the same, no auto-push",
                           off, "about 1x (>= 0.8x)", off / on >= 0.8))

@@ -406,3 +406,56 @@ def test_auto_push_is_off_where_the_environment_says_so(
     _auto_pusher(shell, "http://127.0.0.1:9")
     assert shell.run("%%track checked\nx = 1").result.success
     assert (shell.store().directory.resolve(), "http://127.0.0.1:9") not in auto._pushers
+
+
+@needs_server
+def test_runs_reading_one_dataset_push_together(store: Store, server: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_mlops.entities import Entity
+    from jupyter_mlops.store import DatasetInfo
+
+    # Given twelve runs that read the same dataset (pushed four at a time: MLflow's server
+    # adds a dataset it does not know with a check then an insert, not atomically)
+    data = DatasetInfo("data:0123456789abcdef", "DataFrame", (3, 2),
+                       {"columns": [{"name": "a", "dtype": "int64"}]}, {"rows": 3})
+    for i in range(12):
+        run_id = f"01SHARED{i:02d}"
+        store.start_run(run_id, name=f"fit{i}", experiment="shared", source="fit(raw)",
+                        source_hash="h", started_at=time.time())
+        store.finish_run(run_id, RunResult(
+            status="finished", ended_at=time.time(), datasets=[data],
+            inputs=[Entity("dataset", "raw", data.fingerprint)]))
+    # When pushed, each run has it as its input
+    mlops.push(server, store=store)
+    runs = _runs(MlflowClient(server), "shared")
+    assert len(runs) == 12
+    assert {(d.dataset.name, d.dataset.digest) for r in runs for d in r.inputs.dataset_inputs
+            } == {("raw", "0123456789abcdef")}
+    assert all(len(r.inputs.dataset_inputs) == 1 for r in runs)
+
+
+@needs_server
+def test_a_run_pushed_while_running_gets_its_files_when_it_ends(store: Store,
+                                                                server: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server)
+    # Given a run pushed while it ran (its files wait for its end), by a push that did not
+    # keep the run's artifact store in its record (as before session 6)
+    store.start_run("01LATER", name="later", experiment="later", source="fit()",
+                    source_hash="h", started_at=time.time())
+    store.log_metrics("01LATER", [("loss", 0.5, 0, time.time())])
+    mlops.push(server, store=store)
+    (remote,) = _runs(client, "later")
+    assert remote.info.status == "RUNNING" and not client.list_artifacts(remote.info.run_id)
+    with store.transaction() as conn:
+        conn.execute("UPDATE sync_ids SET state = json_remove(state, '$.artifact_uri') "
+                     "WHERE local_id = '01LATER'")
+    # When it ends and is pushed again, its files are uploaded and it is finished there
+    store.finish_run("01LATER", RunResult(status="finished", ended_at=time.time()))
+    mlops.push(server, store=store)
+    (remote,) = _runs(client, "later")
+    assert remote.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(remote.info.run_id, "mlops")} == {
+        "mlops/cell.py", "mlops/run.json"}

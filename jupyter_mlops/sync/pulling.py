@@ -31,6 +31,7 @@ from .remote import (
     SyncReport,
     artifact_repository,
     client,
+    download,
     is_missing,
     tracking_uri,
 )
@@ -57,15 +58,15 @@ def _document(uri: str, remote: Any, folder: Path) -> dict[str, Any]:
     repo = artifact_repository(remote.info.artifact_uri, uri)
     try:
         try:
-            path = repo.download_artifacts(f"mlops/{RUN_FILE}", str(folder))
+            path = download(repo, f"mlops/{RUN_FILE}", folder)
         except Exception as exc:  # pushed while running: no record yet
             if is_missing(exc):
                 return {}
             raise
-        doc: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         cell = [] if "source" in doc else [CELL_FILE]  # in the record since session 5
         for name in [*cell, *(m["file"] for m in doc["models"])]:
-            repo.download_artifacts(f"mlops/{name}", str(folder))
+            download(repo, f"mlops/{name}", folder)
         return doc
     finally:
         repo.thread_pool.shutdown()

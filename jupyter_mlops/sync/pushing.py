@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +39,13 @@ from .remote import (
     tag_text,
     terminate,
     tracking_uri,
+    upload,
 )
 
 EXCLUSIVE = ("staging", "production")  # our stages an MLflow alias holds
+# one log_inputs at a time: MLflow's server adds a dataset new to an experiment with a check
+# then an insert, so two runs reading the same dataset at once failed on a UNIQUE constraint
+_LOG_INPUTS = threading.Lock()
 
 
 def _since(since: float | str | dt.datetime | None) -> float:
@@ -81,15 +86,18 @@ class _RunJob:
     bundle_error: str | None = None
     terminate: tuple[str, int] | None = None  # (status, end time) of a finished run
 
-    def send(self, mlflow: Any) -> None:
+    def send(self, mlflow: Any, uri: str) -> None:
         tags = self.tags
         if self.remote_id is None and self.look_up:
             found = mlflow.search_runs([self.experiment_id], f"tags.`{TAG}run_id` = "
                                        f"'{_quoted(self.run_id)}'", max_results=1)
-            self.remote_id = found[0].info.run_id if found else None
+            if found:
+                self.remote_id = found[0].info.run_id
+                self.state["artifact_uri"] = found[0].info.artifact_uri
         if self.remote_id is None:
-            self.remote_id = mlflow.create_run(self.experiment_id, tags={
-                t.key: t.value for t in tags[:MAX_TAGS]}, **self.create).info.run_id
+            info = mlflow.create_run(self.experiment_id, tags={
+                t.key: t.value for t in tags[:MAX_TAGS]}, **self.create).info
+            self.remote_id, self.state["artifact_uri"] = info.run_id, info.artifact_uri
             tags = tags[MAX_TAGS:]
         sent = 0
         for m, p, t in batches(self.metrics, self.params, tags):
@@ -99,17 +107,21 @@ class _RunJob:
                 self.state["metric_rowid"] = self.rowids[sent - 1]
         self.state["params"] = self.state.get("params") or bool(self.terminate)
         if self.terminate is not None:
-            self._finish(mlflow)
+            self._finish(mlflow, uri)
         self.state["updated_at"] = self.updated_at
 
-    def _finish(self, mlflow: Any) -> None:
+    def _finish(self, mlflow: Any, uri: str) -> None:
         assert self.remote_id is not None and self.terminate is not None
         if self.datasets:
-            mlflow.log_inputs(self.remote_id, datasets=self.datasets)
+            with _LOG_INPUTS:
+                mlflow.log_inputs(self.remote_id, datasets=self.datasets)
         if self.bundle_error:
             mlflow.set_tag(self.remote_id, f"{TAG}bundle", tag_text(self.bundle_error))
-        if self.folder is not None:
-            mlflow.log_artifacts(self.remote_id, str(self.folder))
+        if self.folder is not None:  # the run's artifact store, known since create_run
+            if "artifact_uri" not in self.state:  # a run found on the server, or pushed
+                # before the store kept it
+                self.state["artifact_uri"] = mlflow.get_run(self.remote_id).info.artifact_uri
+            upload(self.state["artifact_uri"], uri, self.folder)
         terminate(mlflow, self.remote_id, *self.terminate)
         self.state["final"] = True
 
@@ -190,7 +202,7 @@ class _Pusher:
                                     else FIRST_COMPLETED).done)
                     job = self._job(run_id, updated_at, folder / run_id)
                     if job is not None:
-                        pending[pool.submit(job.send, self.mlflow)] = job
+                        pending[pool.submit(job.send, self.mlflow, self.uri)] = job
             finally:  # what was sent is recorded, whatever stopped the loop
                 while pending:
                     settle(wait(pending, return_when=FIRST_COMPLETED).done)

@@ -86,7 +86,9 @@ def write_run_files(store: Store, run: Run, document: dict[str, Any],
     """Write the ``mlops/`` artifacts of a run into ``folder``: the code slice only when
     cells before the run's feed it, the lineage only when the run has any (each file is one
     upload)."""
-    (folder / MODELS_DIR).mkdir(parents=True)
+    folder.mkdir(parents=True)
+    if document["models"]:
+        (folder / MODELS_DIR).mkdir()
     (folder / CELL_FILE).write_text(run.source, encoding="utf-8")
     if run.code_slice:
         (folder / SLICE_FILE).write_text(code_slice_text(run), encoding="utf-8")

@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import MissingExtraError, SyncError
@@ -121,7 +122,29 @@ def artifact_repository(artifact_uri: str, uri: str) -> Any:
     return get_artifact_repository(artifact_uri, tracking_uri=uri)
 
 
+def upload(artifact_uri: str, uri: str, folder: Path) -> None:
+    """Upload the files under ``folder`` to a run's artifact store (``log_artifacts`` without
+    the ``get_run`` the client makes to find that store)."""
+    repo = artifact_repository(artifact_uri, uri)
+    try:
+        repo.log_artifacts(str(folder))
+    finally:
+        repo.thread_pool.shutdown()
+
+
+def download(repo: Any, path: str, folder: Path) -> Path:
+    """Download the artifact file ``path`` to the same path under ``folder`` as
+    ``download_artifacts`` does (its check that the path stays inside ``folder``, then the
+    ``_download_file`` every artifact store implements), without the listing it makes first
+    to tell a file from a folder."""
+    local = repo._create_download_destination(src_artifact_path=path,
+                                              dst_local_dir_path=str(folder))
+    repo._download_file(remote_file_path=path, local_path=local)
+    return Path(local)
+
+
 def is_missing(exc: Exception) -> bool:
-    """Whether an MLflow error says the thing does not exist."""
-    return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or \
+    """Whether an MLflow error says the thing (or the file) does not exist."""
+    return isinstance(exc, FileNotFoundError) or \
+        getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or \
         getattr(getattr(exc, "response", None), "status_code", None) == 404
