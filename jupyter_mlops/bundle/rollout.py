@@ -248,7 +248,9 @@ def _shadow_main(root: str, trusted: list[str], trust_code: bool, sticky_key: st
     second of the server's end (killed, it sends none). It runs at a lower priority, so that
     on a busy machine the champion's answers come first (a backlog fills the feed, and later
     rows are dropped, not waited for)."""
-    if hasattr(os, "nice"):
+    if hasattr(os, "SCHED_IDLE"):  # Linux: runs only on a core nothing else wants
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    elif hasattr(os, "nice"):
         os.nice(10)
     try:
         model = serve.Model(Path(root), trusted=trusted, trust_code=trust_code)
