@@ -287,6 +287,29 @@ def test_a_failing_arm_does_not_break_the_other(arms: Shell, tmp_path: Path) -> 
     assert served.state()["arms"]["champion"]["errors"] == 1
 
 
+def test_shadow_batches_give_each_request_its_own_answers(arms: Shell, tmp_path: Path) -> None:
+    bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
+                            mode="shadow", store=arms.store())
+    model = rollout.serve.Model(bundle / "challenger")
+    frame = arms.ns["frame"]
+    requests = [frame.iloc[0:1], frame.iloc[1:4], frame.iloc[4:5]]
+    alone = [rollout.score(model, rows).predictions for rows in requests]
+    # Scored together: each request gets its own rows' predictions, the batch's time
+    together = rollout.score_together(model, requests)
+    assert [outcome.predictions for outcome in together] == alone
+    assert len({outcome.latency_ms for outcome in together}) == 1
+    # A request the model refuses fails alone; the others are still answered
+    refused = frame.iloc[5:6].assign(age="old")
+    outcomes = rollout.score_together(model, [requests[0], refused, requests[2]])
+    assert [o.predictions for o in outcomes] == [alone[0], None, alone[2]]
+    assert "must be a number" in str(outcomes[1].error)
+    # Requests with other columns are scored one by one, as they came
+    extra = requests[1].assign(customer="c")
+    mixed = rollout.score_together(model, [requests[0], extra], sticky_key="customer")
+    assert [o.predictions for o in mixed] == alone[:2]
+    assert rollout.score_together(model, []) == []
+
+
 def stream(mode: str, n: int, champion_acc: float, challenger_acc: float, seed: int,
            share: float = 0.5) -> tuple[Any, dict[str, int]]:
     """A synthetic rollout log of ``n`` single-row requests, as the server writes it, where
