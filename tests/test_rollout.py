@@ -387,26 +387,27 @@ def test_report_without_labels_keeps_and_reads_the_log_file(tmp_path: Path) -> N
 
 def test_cli_serves_a_rollout_of_a_model_and_reports_it(arms: Shell, store_dir: Path,
                                                         tmp_path: Path) -> None:
-    import tempfile
-
-    temporary = set(Path(tempfile.gettempdir()).glob("jupyter-mlops-rollout-*"))
+    temporary = tmp_path / "tmp"  # the server's own: no other process writes there
+    temporary.mkdir()
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter_mlops.cli", "serve", "churn", "--champion",
          "@production", "--challenger", "@staging", "--mode", "shadow", "--sticky-key",
          "customer", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temporary)})
     url = f"http://127.0.0.1:{port}"
     rows = rows_with_keys(arms, 30)
     try:
         wait_until_healthy(url, process, 90)
+        assert [p.name[:22] for p in temporary.iterdir()] == ["jupyter-mlops-rollout-"]
         for i, row in enumerate(rows):
             assert post(url + "/invocations", [row], {"X-Request-Id": f"q{i}"})[0] == 200
         wait_for_lines(store_dir / "rollouts" / "churn.jsonl", 60)
     finally:
         stop(process)
     # the rollout bundle was written to a temporary directory, removed when the server stops
-    assert set(Path(tempfile.gettempdir()).glob("jupyter-mlops-rollout-*")) == temporary
+    assert not any(temporary.iterdir())
     target = arms.ns["target"].head(30).tolist()
     (tmp_path / "labels.csv").write_text("request_id,label\n" + "".join(
         f"q{i},{label}\n" for i, label in enumerate(target)))
