@@ -553,7 +553,7 @@ def test_a_shadow_rollout_loads_the_challenger_once(arms: Shell, tmp_path: Path)
     bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
                             mode="shadow", sticky_key="customer", store=arms.store())
     threads = set(threading.enumerate())
-    served = rollout.Rollout(bundle, serve_log(tmp_path / "log.jsonl"))
+    served = rollout.Rollout(bundle, rollout.serve.RequestLog(tmp_path / "log.jsonl"))
     try:
         # only in its shadow process: this one holds the champion alone
         assert set(served.arms) == {"champion"} and served.shadow is not None
@@ -571,17 +571,12 @@ def test_a_shadow_rollout_loads_the_challenger_once(arms: Shell, tmp_path: Path)
                 if line["_arm"] == "challenger"]) == 20
 
 
-def serve_log(path: Path) -> Any:
-    from jupyter_mlops.bundle.serve import RequestLog
-
-    return RequestLog(path)
-
-
 def test_a_full_shadow_feed_drops_rows_and_counts_them(arms: Shell, tmp_path: Path) -> None:
     # Given a shadow whose feed holds a few requests, and that reads none for a while
     bundle = export_rollout("churn@production", "churn@staging", tmp_path / "rollout",
                             mode="shadow", sticky_key="customer", store=arms.store())
-    served = rollout.Rollout(bundle, serve_log(tmp_path / "log.jsonl"), shadow_bytes=2000)
+    served = rollout.Rollout(bundle, rollout.serve.RequestLog(tmp_path / "log.jsonl"),
+                             shadow_bytes=2000)
     assert served.shadow is not None
     os.kill(served.shadow.process.pid, signal.SIGSTOP)
     try:
@@ -640,8 +635,8 @@ def test_the_shadow_feed_keeps_frames_in_order_around_its_ring() -> None:
     received = []
     for frame in sent:  # each frame written and read at another place of the ring
         assert feed.put(frame) and feed.put(b"y")
-        received += [feed.get(1), feed.get(1)]
+        received += [feed.get(), feed.get()]
     assert received[::2] == sent and set(received[1::2]) == {b"y"}
     assert feed.put(b"a" * 40) and feed.put(b"b" * 40) and not feed.put(b"c")  # 96 bytes held
-    assert feed.get(1) == b"a" * 40 and feed.put(b"c") and feed.get(1) == b"b" * 40
-    assert feed.get(1) == b"c" and feed.get(0.01) is None
+    assert feed.get() == b"a" * 40 and feed.put(b"c") and feed.get() == b"b" * 40
+    assert feed.get() == b"c" and feed.get() is None

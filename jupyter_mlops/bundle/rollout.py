@@ -182,14 +182,13 @@ class Feed:
     """A one-way, byte-bounded channel from the server to its shadow process: the request
     thread copies each frame into shared memory itself (no feeder thread to wake, so nothing
     competes with the next request for this interpreter's lock) and never waits: a frame that
-    does not fit is refused. The shadow process reads the frames in order."""
+    does not fit is refused. The shadow process reads the frames in order, when it looks."""
 
     def __init__(self, context: Any, capacity: int) -> None:
         self.capacity = capacity
         self.ring: Any = context.RawArray("B", capacity)
         self.ends: Any = context.RawArray("Q", 2)  # bytes written, bytes read (ever)
         self.lock: Any = context.Lock()  # the ends
-        self.frames: Any = context.Semaphore(0)  # one release per frame written
 
     def _copy(self, at: int, data: bytes | memoryview) -> None:
         view, start = memoryview(self.ring).cast("B"), at % self.capacity
@@ -217,16 +216,15 @@ class Feed:
             self.ends[0] = written + size
         finally:
             self.lock.release()
-        self.frames.release()
         return True
 
-    def get(self, timeout: float) -> bytes | None:
-        """The next frame, waiting up to ``timeout`` seconds for it (None: none came); the
-        shadow process's side."""
-        if not self.frames.acquire(timeout=timeout):
-            return None
+    def get(self) -> bytes | None:
+        """The next frame, None when there is none (the shadow process's side: it never
+        waits for one)."""
         with self.lock:
-            read = self.ends[1]
+            written, read = self.ends
+        if read == written:
+            return None
         size = int.from_bytes(self._read(read, 8), "little")
         data = self._read(read + 8, size)
         with self.lock:
@@ -292,7 +290,7 @@ def _take(feed: Feed, limit: int) -> tuple[list[tuple[str, Any, float]], bool]:
     hold ``limit`` rows; and whether the stop frame came."""
     requests: list[tuple[str, Any, float]] = []
     taken = 0
-    while taken < limit and (frame := feed.get(timeout=0)) is not None:
+    while taken < limit and (frame := feed.get()) is not None:
         if not frame:
             return requests, True
         request_id, payload, columns, share = pickle.loads(frame)
