@@ -266,8 +266,7 @@ def _refuse_unscorable_numbers(frame: pd.DataFrame) -> None:
                     if np.isinf(numbers[c].to_numpy(float)).any()]
     else:  # only float columns can hold an infinity
         floats = [i for i, d in enumerate(dtypes) if d.kind == "f"]
-        block = frame.to_numpy(np.float64) if len(floats) == len(dtypes) else \
-            frame.iloc[:, floats].to_numpy(np.float64)
+        block = _float_block(frame, floats)
         infinite = [str(frame.columns[i]) for i, inf in zip(
             floats, np.isinf(block).any(axis=0), strict=True) if inf]
     if infinite:
@@ -280,6 +279,13 @@ def _refuse_unscorable_numbers(frame: pd.DataFrame) -> None:
             if isinstance(value, int) and not -INT64 <= value < 2 * INT64:
                 raise RequestError(f"column {str(frame.columns[position])!r}: an integer of "
                                    f"{len(str(abs(value)))} digits does not fit in 64 bits")
+
+
+def _float_block(frame: pd.DataFrame, positions: list[int]) -> np.ndarray:
+    """The float64 array of the frame's columns at ``positions`` (all of them: no copy of a
+    selection first)."""
+    part = frame if len(positions) == frame.shape[1] else frame.iloc[:, positions]
+    return part.to_numpy(np.float64)
 
 
 def _records(rows: Any, columns: list[str]) -> pd.DataFrame:
@@ -412,8 +418,7 @@ def _numbers_fit(frame: pd.DataFrame, columns: list[dict[str, Any]],
                 floats.append(position)
     if not floats:
         return fits
-    block = frame.to_numpy(np.float64) if len(floats) == len(columns) else \
-        frame.iloc[:, floats].to_numpy(np.float64)
+    block = _float_block(frame, floats)
     missing = np.isnan(block)
     with np.errstate(invalid="ignore"):  # an infinity is not whole: inf % 1 is NaN
         whole = ((np.where(missing, 0.0, block) % 1) == 0).all(axis=0)
