@@ -408,24 +408,28 @@ def test_auto_push_is_off_where_the_environment_says_so(
     assert (shell.store().directory.resolve(), "http://127.0.0.1:9") not in auto._pushers
 
 
-@needs_server
-def test_runs_reading_one_dataset_push_together(store: Store, server: str) -> None:
-    from mlflow.tracking import MlflowClient
-
+def _runs_reading_one_dataset(store: Store, experiment: str, runs: int, prefix: str) -> None:
     from jupyter_mlops.entities import Entity
     from jupyter_mlops.store import DatasetInfo
 
-    # Given twelve runs that read the same dataset (pushed four at a time: MLflow's server
-    # adds a dataset it does not know with a check then an insert, not atomically)
     data = DatasetInfo("data:0123456789abcdef", "DataFrame", (3, 2),
                        {"columns": [{"name": "a", "dtype": "int64"}]}, {"rows": 3})
-    for i in range(12):
-        run_id = f"01SHARED{i:02d}"
-        store.start_run(run_id, name=f"fit{i}", experiment="shared", source="fit(raw)",
+    for i in range(runs):
+        run_id = f"01{prefix}{i:02d}"
+        store.start_run(run_id, name=f"fit{i}", experiment=experiment, source="fit(raw)",
                         source_hash="h", started_at=time.time())
         store.finish_run(run_id, RunResult(
             status="finished", ended_at=time.time(), datasets=[data],
             inputs=[Entity("dataset", "raw", data.fingerprint)]))
+
+
+@needs_server
+def test_runs_reading_one_dataset_push_together(store: Store, server: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given twelve runs that read the same dataset (pushed four at a time: MLflow's server
+    # adds a dataset it does not know with a check then an insert, not atomically)
+    _runs_reading_one_dataset(store, "shared", 12, "SHARED")
     # When pushed, each run has it as its input
     mlops.push(server, store=store)
     runs = _runs(MlflowClient(server), "shared")
@@ -459,3 +463,105 @@ def test_a_run_pushed_while_running_gets_its_files_when_it_ends(store: Store,
     assert remote.info.status == "FINISHED"
     assert {a.path for a in client.list_artifacts(remote.info.run_id, "mlops")} == {
         "mlops/cell.py", "mlops/run.json"}
+
+
+# a teammate's push: its own store, started at the given time
+TEAMMATE_PUSH = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[4])
+import jupyter_mlops as mlops
+from jupyter_mlops.store import open_store
+from test_sync import _runs_reading_one_dataset
+store = open_store(Path(sys.argv[2]))
+_runs_reading_one_dataset(store, "together", 8, sys.argv[3])
+while time.time() < float(sys.argv[5]):
+    time.sleep(0.001)
+print(mlops.push(sys.argv[1], store=store))
+"""
+
+
+@needs_server
+def test_two_teammates_push_at_once(server: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given two teammates with runs reading the same data, into an experiment new to the
+    # server (both pushes look for it, find nothing and create it; both add the dataset)
+    start = time.time() + 8  # both processes started and their stores filled by then
+    teammates = [subprocess.Popen(
+        [sys.executable, "-c", TEAMMATE_PUSH, server, str(tmp_path / name), name.upper(),
+         str(Path(__file__).parent), str(start)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for name in ("ann", "bob")]
+    # When they push at the same moment, both pushes succeed
+    for teammate in teammates:
+        out = teammate.communicate(timeout=180)[0]
+        assert teammate.returncode == 0, out
+    # and the server has one experiment with both teammates' runs, each reading the data
+    runs = _runs(MlflowClient(server), "together")
+    assert sorted(r.data.tags["mlops.run_id"][2:5] for r in runs) == ["ANN"] * 8 + ["BOB"] * 8
+    assert {(d.dataset.name, d.dataset.digest) for r in runs for d in r.inputs.dataset_inputs
+            } == {("raw", "0123456789abcdef")}
+    assert all(len(r.inputs.dataset_inputs) == 1 for r in runs)
+
+
+@needs_server
+def test_an_experiment_created_meanwhile_is_the_one_pushed_to(
+        store: Store, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given a teammate's push that creates the experiment just after this push looked for it
+    teammate = MlflowClient(server)
+    looked = MlflowClient.get_experiment_by_name
+
+    def created_after_the_look(self: MlflowClient, name: str) -> object:
+        found = looked(self, name)
+        if found is None and self is not teammate:
+            teammate.create_experiment(name)
+        return found
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", created_after_the_look)
+    _runs_reading_one_dataset(store, "meanwhile", 2, "MEANWHILE")
+    # When pushed, the runs land in the teammate's experiment
+    report = mlops.push(server, store=store)
+    monkeypatch.undo()
+    assert report.counts["runs created"] == 2, str(report)
+    experiment = teammate.get_experiment_by_name("meanwhile")
+    assert len(teammate.search_runs([experiment.experiment_id])) == 2
+
+
+@needs_server
+def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    train = ("%%track fit -e {exp}\nimport numpy as np\n"
+             "from sklearn.tree import DecisionTreeClassifier\n"
+             "model = DecisionTreeClassifier(max_depth={depth}).fit("
+             "np.arange(20.0).reshape(-1, 1), np.arange(20) % 2)")
+    # Given Ann's version 1 of a model, pushed as production
+    assert shell.run(train.format(exp="ann", depth=1)).result.success
+    ann = shell.store()
+    mlops.promote("fit", name="shared-tree", stage="production", verify=False, store=ann)
+    mlops.push(server, store=ann)
+    ann_run, ann_directory = ann.runs().run_id[0], ann.directory
+    # and Bob's own version 1 of the same name, from his own store
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path / "bob"))
+    shell.run("%reload_ext jupyter_mlops")
+    assert shell.run(train.format(exp="bob", depth=2)).result.success
+    bob = shell.store()
+    assert bob.directory != ann_directory
+    mlops.promote("fit", name="shared-tree", stage="production", verify=False, store=bob)
+    # When Bob pushes, his version is a new version on the server, not Ann's
+    report = mlops.push(server, store=bob)
+    assert report.counts["model versions created"] == 1, str(report)
+    client = MlflowClient(server)
+    by_number = {v.version: v for v in client.search_model_versions("name = 'shared-tree'")}
+    assert sorted(by_number) == ["1", "2"]
+    assert by_number["1"].tags["mlops.run_id"] == ann_run
+    assert by_number["2"].tags["mlops.run_id"] == bob.runs().run_id[0]
+    assert by_number["1"].tags["mlops.stage"] == "production"  # Ann's, as she left it
+    # and moving the team's production alias to it is said
+    assert client.get_registered_model("shared-tree").aliases == {"production": "2"}
+    assert report.notes == ["shared-tree: alias 'production' moved to version 2 (this store's "
+                            "shared-tree/1) from version 1, which another store pushed"]

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-import threading
+import time
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +43,7 @@ from .remote import (
 )
 
 EXCLUSIVE = ("staging", "production")  # our stages an MLflow alias holds
-# one log_inputs at a time: MLflow's server adds a dataset new to an experiment with a check
-# then an insert, so two runs reading the same dataset at once failed on a UNIQUE constraint
-_LOG_INPUTS = threading.Lock()
+LOG_INPUTS_TRIES = 5  # tries of log_inputs when another push adds its dataset at once
 
 
 def _since(since: float | str | dt.datetime | None) -> float:
@@ -113,8 +111,7 @@ class _RunJob:
     def _finish(self, mlflow: Any, uri: str) -> None:
         assert self.remote_id is not None and self.terminate is not None
         if self.datasets:
-            with _LOG_INPUTS:
-                mlflow.log_inputs(self.remote_id, datasets=self.datasets)
+            _log_inputs(mlflow, self.remote_id, self.datasets)
         if self.bundle_error:
             mlflow.set_tag(self.remote_id, f"{TAG}bundle", tag_text(self.bundle_error))
         if self.folder is not None:  # the run's artifact store, known since create_run
@@ -124,6 +121,21 @@ class _RunJob:
             upload(self.state["artifact_uri"], uri, self.folder)
         terminate(mlflow, self.remote_id, *self.terminate)
         self.state["final"] = True
+
+
+def _log_inputs(mlflow: Any, run_id: str, datasets: list[Any]) -> None:
+    """``log_inputs``, tried again when another push added one of these datasets meanwhile:
+    MLflow's server adds a dataset new to an experiment with a check then an insert, so runs
+    reading the same data, pushed at once (by this push's workers or a teammate's push), may
+    meet its unique constraint. The next try finds the dataset; nothing is logged twice."""
+    for attempt in range(1, LOG_INPUTS_TRIES + 1):
+        try:
+            mlflow.log_inputs(run_id, datasets=datasets)
+            return
+        except Exception as exc:
+            if attempt == LOG_INPUTS_TRIES or not is_conflict(exc):
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def _param(key: str, value: Any) -> Any:
@@ -149,17 +161,27 @@ class _Pusher:
         if name not in self.experiments:
             known = ids.remote_of(self.store, self.uri, "experiment", name)
             if known is None:
-                remote = self.mlflow.get_experiment_by_name(name)
-                if remote is None:
-                    remote_id = self.mlflow.create_experiment(name)
-                    self.found[remote_id] = {}  # new: no run of ours can be there yet
-                else:  # pushed from another copy of this store, perhaps: look first
-                    remote_id = remote.experiment_id
-                    self.found[remote_id] = self._search(remote_id)
+                remote_id, created = self._find_or_create_experiment(name)
+                # one this push created holds no run of ours; one found may (pushed from
+                # another copy of this store, perhaps): look first
+                self.found[remote_id] = {} if created else self._search(remote_id)
                 ids.record(self.store, self.uri, "experiment", name, remote_id, direction="push")
                 known = (remote_id, {})
             self.experiments[name] = known[0]
         return self.experiments[name]
+
+    def _find_or_create_experiment(self, name: str) -> tuple[str, bool]:
+        """The experiment's id on the server, and whether this push created it (a teammate's
+        push may create it between this push's look and its create)."""
+        remote = self.mlflow.get_experiment_by_name(name)
+        if remote is None:
+            try:
+                return self.mlflow.create_experiment(name), True
+            except Exception as exc:
+                if not is_conflict(exc):
+                    raise
+                remote = self.mlflow.get_experiment_by_name(name)
+        return remote.experiment_id, False
 
     def _search(self, experiment_id: str) -> dict[str, str]:
         """Runs of ours already in an experiment this store never pushed to."""
@@ -345,14 +367,18 @@ class _Pusher:
         except Exception as exc:
             if not is_conflict(exc):
                 raise
-        existing = {v.tags.get(f"{TAG}version"): v.version for v in mlflow.search_model_versions(
-            f"name = '{name}'")}
+        # a version pushed by a copy of this store (a teammate's own version 1 of the same
+        # name is another version: its run differs)
+        existing = {(v.tags.get(f"{TAG}version"), v.tags.get(f"{TAG}run_id")): str(v.version)
+                    for v in mlflow.search_model_versions(f"name = '{name}'")}
+        foreign = self._foreign_aliases(name)
         for version, remote_run, known, seq in sorted(pending, key=lambda p: p[0].version):
-            number = known[0].rpartition("/")[2] if known else existing.get(str(version.version))
+            number = known[0].rpartition("/")[2] if known else existing.get(
+                (str(version.version), version.run_id))
             if number is None:
                 number = self._create_version(version, remote_run)
                 self.report.add("model versions created")
-            self._version_state(version, number, remote_run)
+            self._version_state(version, number, remote_run, foreign)
             ids.record(store, self.uri, "version", version.ref, f"{name}/{number}",
                        direction="push", state={"event_seq": seq})
         self._drop_stale_aliases(name)
@@ -374,11 +400,17 @@ class _Pusher:
             description=version.reason, await_creation_for=0)
         return str(created.version)
 
-    def _version_state(self, version: ModelVersion, number: str, remote_run: str) -> None:
+    def _version_state(self, version: ModelVersion, number: str, remote_run: str,
+                       foreign: dict[str, str]) -> None:
         mlflow = self.mlflow
         mlflow.set_model_version_tag(version.name, number, f"{TAG}stage", version.stage or "")
         for label in [*([version.stage] if version.stage in EXCLUSIVE else []),
                       *version.aliases]:
+            if foreign.get(label, number) != number:
+                self.report.notes.append(
+                    f"{version.name}: alias {label!r} moved to version {number} (this store's "
+                    f"{version.ref}) from version {foreign.pop(label)}, which another store "
+                    "pushed")
             mlflow.set_registered_model_alias(version.name, label, number)
         events = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
                    "subject": e.subject, "detail": e.detail, "reason": e.reason,
@@ -388,12 +420,23 @@ class _Pusher:
                         f"mlops/audit/{version.name}/v{version.version}.json")
         self.report.add("model versions updated")
 
+    def _pushed_versions(self) -> dict[str, str]:
+        """The server's versions this store pushed (``name/number``), with their local refs."""
+        return {remote: local for local, remote in self.store.conn.execute(
+            "SELECT local_id, remote_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
+            "AND direction = 'push'", [self.uri])}
+
+    def _foreign_aliases(self, name: str) -> dict[str, str]:
+        """The model's aliases on the server held by versions this store did not push."""
+        ours = self._pushed_versions()
+        return {alias: str(number) for alias, number in
+                self.mlflow.get_registered_model(name).aliases.items()
+                if f"{name}/{number}" not in ours}
+
     def _drop_stale_aliases(self, name: str) -> None:
         """Remove the aliases the server gives to a version of ours that no longer holds
         that stage or alias here (staging promoted to production, say)."""
-        ours = {remote: local for local, remote in self.store.conn.execute(
-            "SELECT local_id, remote_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
-            "AND direction = 'push'", [self.uri])}
+        ours = self._pushed_versions()
         held = {(v.ref, label) for v in versions(self.store, name)
                 for label in [v.stage, *v.aliases] if label}
         for alias, number in self.mlflow.get_registered_model(name).aliases.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,9 +98,17 @@ def millis(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
+# what a database says when an insert meets a row a concurrent request inserted first:
+# SQLite, PostgreSQL and SQL Server ("unique"), MySQL ("Duplicate entry")
+_UNIQUE_VIOLATION = re.compile(r"unique|duplicate", re.IGNORECASE)
+
+
 def is_conflict(exc: Exception) -> bool:
-    """Whether an MLflow error says the thing already exists."""
-    return getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS"
+    """Whether an MLflow error says the thing already exists: MLflow's own code for it, or
+    the database's unique constraint, which a teammate's request met first."""
+    return getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS" or (
+        getattr(exc, "error_code", "") in ("BAD_REQUEST", "INTERNAL_ERROR")
+        and bool(_UNIQUE_VIOLATION.search(str(exc))))
 
 
 def terminate(mlflow: Any, run_id: str, status: str, end_millis: int) -> None:
