@@ -465,20 +465,29 @@ def test_a_run_pushed_while_running_gets_its_files_when_it_ends(store: Store,
         "mlops/cell.py", "mlops/run.json"}
 
 
-# a teammate's push: its own store, started at the given time
-TEAMMATE_PUSH = """
+# a push started at a given moment, in a process of its own
+PUSH_AT = """
 import sys, time
 from pathlib import Path
-sys.path.insert(0, sys.argv[4])
+import mlflow.tracking  # imported on use by push: here, so that both pushes start at once
 import jupyter_mlops as mlops
 from jupyter_mlops.store import open_store
-from test_sync import _runs_reading_one_dataset
 store = open_store(Path(sys.argv[2]))
-_runs_reading_one_dataset(store, "together", 8, sys.argv[3])
-while time.time() < float(sys.argv[5]):
+while time.time() < float(sys.argv[3]):
     time.sleep(0.001)
 print(mlops.push(sys.argv[1], store=store))
 """
+
+
+def _push_at_once(server: str, stores: list[Path]) -> None:
+    """Push these stores from processes of their own, all at the same moment."""
+    start = time.time() + 6  # every process started by then
+    pushes = [subprocess.Popen([sys.executable, "-c", PUSH_AT, server, str(directory),
+                                str(start)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True) for directory in stores]
+    for push in pushes:
+        out = push.communicate(timeout=180)[0]
+        assert push.returncode == 0, out
 
 
 @needs_server
@@ -487,21 +496,35 @@ def test_two_teammates_push_at_once(server: str, tmp_path: Path) -> None:
 
     # Given two teammates with runs reading the same data, into an experiment new to the
     # server (both pushes look for it, find nothing and create it; both add the dataset)
-    start = time.time() + 8  # both processes started and their stores filled by then
-    teammates = [subprocess.Popen(
-        [sys.executable, "-c", TEAMMATE_PUSH, server, str(tmp_path / name), name.upper(),
-         str(Path(__file__).parent), str(start)], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True) for name in ("ann", "bob")]
+    for name in ("ann", "bob"):
+        with open_store(tmp_path / name) as store:
+            _runs_reading_one_dataset(store, "together", 8, name.upper())
     # When they push at the same moment, both pushes succeed
-    for teammate in teammates:
-        out = teammate.communicate(timeout=180)[0]
-        assert teammate.returncode == 0, out
+    _push_at_once(server, [tmp_path / "ann", tmp_path / "bob"])
     # and the server has one experiment with both teammates' runs, each reading the data
     runs = _runs(MlflowClient(server), "together")
     assert sorted(r.data.tags["mlops.run_id"][2:5] for r in runs) == ["ANN"] * 8 + ["BOB"] * 8
     assert {(d.dataset.name, d.dataset.digest) for r in runs for d in r.inputs.dataset_inputs
             } == {("raw", "0123456789abcdef")}
     assert all(len(r.inputs.dataset_inputs) == 1 for r in runs)
+
+
+@needs_server
+def test_two_pushes_of_one_store_at_once_send_each_run_once(store: Store, server: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given a store pushed before, with new runs, pushed by two processes at the same moment
+    # (two kernels auto-pushing, a push from a terminal beside them)
+    _runs_reading_one_dataset(store, "twice", 1, "BEFORE")
+    mlops.push(server, store=store)
+    _runs_reading_one_dataset(store, "twice", 8, "TWICE")
+    _push_at_once(server, [store.directory, store.directory])
+    # Then each run is one MLflow run (both pushes created the runs the other had not
+    # recorded yet)
+    runs = _runs(MlflowClient(server), "twice")
+    assert sorted(r.data.tags["mlops.run_id"] for r in runs) == ["01BEFORE00", *(
+        f"01TWICE{i:02d}" for i in range(8))]
+    assert mlops.push(server, store=store).counts == {}
 
 
 @needs_server
@@ -565,3 +588,34 @@ def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
     assert client.get_registered_model("shared-tree").aliases == {"production": "2"}
     assert report.notes == ["shared-tree: alias 'production' moved to version 2 (this store's "
                             "shared-tree/1) from version 1, which another store pushed"]
+
+
+@needs_server
+def test_a_push_waits_for_the_one_before_it_and_not_for_a_killed_one(
+        store: Store, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_mlops.sync import ids
+
+    # Given another process pushing this store (it holds the store's sync lock)
+    _runs_reading_one_dataset(store, "locked", 1, "LOCKED")
+    monkeypatch.setattr(ids, "LOCK_WAIT_S", 0.5)
+    holder = subprocess.Popen([sys.executable, "-c", """
+import sys, time
+from pathlib import Path
+from jupyter_mlops.store import open_store
+from jupyter_mlops.sync import ids
+with ids.exclusive(open_store(Path(sys.argv[1])), sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(600)
+""", str(store.directory), server], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        # When this store is pushed meanwhile, it waits, then says why it gave up
+        with pytest.raises(SyncError, match="another push or pull of this store with "
+                           f"{server} has held .*sync-.*\\.lock"):
+            mlops.push(server, store=store)
+        assert ids.remote_of(store, server, "run", "01LOCKED00") is None
+    finally:
+        holder.kill()  # as a crash would end it
+        holder.communicate()
+    # And once that process is gone, however it ended, the push goes
+    assert mlops.push(server, store=store).counts["runs created"] == 1

@@ -4,13 +4,39 @@ change cursor of the last complete push."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from ..errors import SyncError
 from ..store import Store
 
 CREATING = "creating:"  # the remote id of a run being created (found by its tag after a crash)
+LOCK_WAIT_S = 600.0  # a push or pull waits this long for another one of the same store
+
+
+@contextmanager
+def exclusive(store: Store, remote: str) -> Iterator[None]:
+    """One push or pull of a store with ``remote`` at a time, across processes (two kernels
+    auto-pushing, a push from a terminal beside them): two at once would both create a run
+    neither has recorded yet. An OS lock on a file beside the store, which the system
+    releases when its process ends, however it ends."""
+    from filelock import FileLock, Timeout
+
+    path = store.directory / f"sync-{hashlib.sha256(remote.encode()).hexdigest()[:16]}.lock"
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=LOCK_WAIT_S)
+    except Timeout:
+        raise SyncError(f"another push or pull of this store with {remote} has held {path} "
+                        f"for {LOCK_WAIT_S / 60:.0f} minutes; try again when it ends") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def remote_of(store: Store, remote: str, kind: str, local_id: str,

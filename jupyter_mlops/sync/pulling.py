@@ -273,12 +273,13 @@ def pull(from_: str | None = None, experiment: str | None = None, *,
         found = [e for e in [mlflow.get_experiment_by_name(experiment)] if e is not None]
         if not found:
             raise SyncError(f"no experiment {experiment!r} on {uri}")
-    _pull_runs(store, mlflow, uri, ((remote, exp.name) for exp in found
-                                    for remote in _pages(mlflow.search_runs, [exp.experiment_id],
-                                                         "attributes.status != 'RUNNING'",
-                                                         max_results=1000)), report)
-    for model in _pages(mlflow.search_registered_models):
-        _pull_model(store, mlflow, uri, model, report)
+    with ids.exclusive(store, uri):
+        _pull_runs(store, mlflow, uri, ((remote, exp.name) for exp in found for remote in
+                                        _pages(mlflow.search_runs, [exp.experiment_id],
+                                               "attributes.status != 'RUNNING'",
+                                               max_results=1000)), report)
+        for model in _pages(mlflow.search_registered_models):
+            _pull_model(store, mlflow, uri, model, report)
     return report
 
 
@@ -306,9 +307,10 @@ def pull_model(name: str, from_: str | None = None, *, store: Store | None = Non
     runs = {v.run_id for v in _pages(mlflow.search_model_versions, f"name = '{name}'")
             if v.run_id}
     remotes = [mlflow.get_run(run_id) for run_id in sorted(runs)]
-    _pull_runs(store, mlflow, uri, [(r, experiment(r.info.experiment_id)) for r in remotes
-                                    if r.info.status != "RUNNING"], report)
-    _pull_model(store, mlflow, uri, model, report)
+    with ids.exclusive(store, uri):
+        _pull_runs(store, mlflow, uri, [(r, experiment(r.info.experiment_id)) for r in remotes
+                                        if r.info.status != "RUNNING"], report)
+        _pull_model(store, mlflow, uri, model, report)
     return report
 
 

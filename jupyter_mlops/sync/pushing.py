@@ -473,22 +473,23 @@ def push(to: str | None = None, experiment: str | None = None,
         raise SyncError(f"no experiment {experiment!r} in this store (experiments: "
                         f"{', '.join(store.experiments()) or 'none'})")
     report = SyncReport(uri, "push")
-    pusher = _Pusher(store, uri, report, WORKERS)
-    full = experiment is None and since is None
-    now = ids.current_cursor(store)
-    updated_after, _ = ids.cursor(store, uri)
-    rows = store.conn.execute(
-        "SELECT r.run_id, r.updated_at, e.name FROM runs r JOIN experiments e "
-        "ON e.id = r.experiment_id WHERE r.updated_at > ? AND r.started_at >= ? "
-        "ORDER BY r.started_at, r.run_id", [updated_after, start]).fetchall()
-    pulled = ids.pulled_runs(store)
-    with tempfile.TemporaryDirectory(prefix="mlops-push-") as tmp:
-        pusher.runs([(run_id, updated_at) for run_id, updated_at, name in rows
-                     if run_id not in pulled and experiment in (None, name)], Path(tmp))
-    scope = None if full else {r for (r,) in store.conn.execute(
-        "SELECT r.run_id FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-        "WHERE r.started_at >= ? AND coalesce(?, e.name) = e.name", [start, experiment])}
-    pusher.registry(scope)
-    if full:
-        ids.advance(store, uri, now)
+    with ids.exclusive(store, uri):
+        pusher = _Pusher(store, uri, report, WORKERS)
+        full = experiment is None and since is None
+        now = ids.current_cursor(store)
+        updated_after, _ = ids.cursor(store, uri)
+        rows = store.conn.execute(
+            "SELECT r.run_id, r.updated_at, e.name FROM runs r JOIN experiments e "
+            "ON e.id = r.experiment_id WHERE r.updated_at > ? AND r.started_at >= ? "
+            "ORDER BY r.started_at, r.run_id", [updated_after, start]).fetchall()
+        pulled = ids.pulled_runs(store)
+        with tempfile.TemporaryDirectory(prefix="mlops-push-") as tmp:
+            pusher.runs([(run_id, updated_at) for run_id, updated_at, name in rows
+                         if run_id not in pulled and experiment in (None, name)], Path(tmp))
+        scope = None if full else {r for (r,) in store.conn.execute(
+            "SELECT r.run_id FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+            "WHERE r.started_at >= ? AND coalesce(?, e.name) = e.name", [start, experiment])}
+        pusher.registry(scope)
+        if full:
+            ids.advance(store, uri, now)
     return report
