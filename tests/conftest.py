@@ -94,16 +94,28 @@ class MLflowLoaded:
 MLflowLoads = Callable[[str, list[Path], Any], list[MLflowLoaded]]
 
 
-@pytest.fixture
-def mlflow_loads(tmp_path: Path) -> MLflowLoads:
-    """``load(flavor, bundles, rows)``: each bundle loaded by the real MLflow (the python of
-    $JUPYTER_MLOPS_MLFLOW_PYTHON) both ways, predicting ``rows`` (sent exactly). Skips where
-    that python is not set, except in CI, where it must be."""
+def mlflow_python_or_skip() -> str:
+    """$JUPYTER_MLOPS_MLFLOW_PYTHON: a python with the real MLflow (``make test`` sets it to
+    .venv-mlflow's). Skips the test where it is not set, except in CI, where it must be."""
     python = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
     if not python:
         if os.environ.get("CI"):
             pytest.fail("CI checks MLflow compatibility: set JUPYTER_MLOPS_MLFLOW_PYTHON")
-        pytest.skip("set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow and the framework")
+        pytest.skip("set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow (make test does)")
+    return python
+
+
+@pytest.fixture
+def mlflow_python() -> str:
+    """The python of the real MLflow (see :func:`mlflow_python_or_skip`)."""
+    return mlflow_python_or_skip()
+
+
+@pytest.fixture
+def mlflow_loads(tmp_path: Path, mlflow_python: str) -> MLflowLoads:
+    """``load(flavor, bundles, rows)``: each bundle loaded by the real MLflow (the python of
+    $JUPYTER_MLOPS_MLFLOW_PYTHON) both ways, predicting ``rows`` (sent exactly)."""
+    python = mlflow_python
 
     def load(flavor: str, bundles: list[Path], rows: Any) -> list[MLflowLoaded]:
         split = tmp_path / "mlflow-rows.json"

@@ -271,13 +271,8 @@ def test_invalid_json_and_too_large_bodies(server: str) -> None:
     connection.close()
 
 
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
-
-
-@pytest.mark.skipif(not MLFLOW_PYTHON and not os.environ.get("CI"),
-                    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow "
-                    "(make test does; in CI this test never skips)")
-def test_mlflow_pyfunc_loads_the_bundle(bundle: Path, churn: Shell, tmp_path: Path) -> None:
+def test_mlflow_pyfunc_loads_the_bundle(bundle: Path, churn: Shell, tmp_path: Path,
+                                       mlflow_python: str) -> None:
     rows = churn.ns["frame"].head(5)
     rows.to_json(tmp_path / "rows.json", orient="split", index=False)
     code = (
@@ -290,7 +285,7 @@ def test_mlflow_pyfunc_loads_the_bundle(bundle: Path, churn: Shell, tmp_path: Pa
         "try:\n    model.predict(frame.assign(city='atlantis'))\n"
         "except Exception as exc:\n    print(type(exc).__name__, exc.message)\n"
     )
-    done = subprocess.run([str(MLFLOW_PYTHON), "-c", code], capture_output=True, text=True,
+    done = subprocess.run([mlflow_python, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
                                "DO_NOT_TRACK": "1"})
     assert done.returncode == 0, done.stderr[-2000:]

@@ -19,7 +19,6 @@ import jupyter_mlops as mlops
 from jupyter_mlops.bundle.verify import free_port, post_json, wait_until_healthy
 from jupyter_mlops.errors import BundleError
 
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
 DATA = """
 import numpy as np, pandas as pd
 rng = np.random.default_rng(0)
@@ -142,10 +141,8 @@ def test_what_cannot_be_captured_is_refused_at_export(kernel: Shell, tmp_path: P
     assert not (tmp_path / "b").exists()
 
 
-@pytest.mark.skipif(not MLFLOW_PYTHON and not os.environ.get("CI"),
-                    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow")
-def test_mlflow_loads_the_notebook_functions_in_a_fresh_process(sales: Shell,
-                                                                tmp_path: Path) -> None:
+def test_mlflow_loads_the_notebook_functions_in_a_fresh_process(
+        sales: Shell, tmp_path: Path, mlflow_python: str) -> None:
     bundle = mlops.export_bundle("sales", tmp_path / "b", store=sales.store())
     rows = sales.ns["X"].head(5)
     rows.to_json(tmp_path / "rows.json", orient="split", index=False)
@@ -161,7 +158,7 @@ def test_mlflow_loads_the_notebook_functions_in_a_fresh_process(sales: Shell,
         "frame = pd.DataFrame(split['data'], columns=split['columns'])\n"
         "print(json.dumps(model.predict(frame).tolist()))\n"
     )
-    done = subprocess.run([str(MLFLOW_PYTHON), "-c", code], capture_output=True, text=True,
+    done = subprocess.run([mlflow_python, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "DO_NOT_TRACK": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     refused, predictions = done.stdout.strip().splitlines()[-2:]

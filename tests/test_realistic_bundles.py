@@ -33,8 +33,6 @@ from jupyter_mlops.bundle.verify import (
     wait_until_healthy,
 )
 
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
-
 SALES = """
 import numpy as np, pandas as pd
 rng = np.random.default_rng(7)
@@ -255,11 +253,9 @@ def test_the_fit_input_is_recorded_with_its_upstream(exported: dict[str, Any]) -
     assert [e.name for e in sales.inputs if e.detail.get("fit_of")] == ["X"]
 
 
-@pytest.mark.skipif(not MLFLOW_PYTHON and not os.environ.get("CI"),
-                    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow")
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_mlflow_scores_the_notebook_frame(exported: dict[str, Any], name: str,
-                                          tmp_path: Path) -> None:
+                                          tmp_path: Path, mlflow_python: str) -> None:
     case = exported[name]
     (tmp_path / "frame.pkl").write_bytes(pickle.dumps(case["test"]))
     code = (
@@ -269,7 +265,7 @@ def test_mlflow_scores_the_notebook_frame(exported: dict[str, Any], name: str,
         f"frame = pickle.load(open({str(tmp_path / 'frame.pkl')!r}, 'rb'))\n"
         "print(json.dumps(model.predict(frame).tolist()))\n"
     )
-    done = subprocess.run([str(MLFLOW_PYTHON), "-c", code], capture_output=True, text=True,
+    done = subprocess.run([mlflow_python, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "DO_NOT_TRACK": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == case["expected"]

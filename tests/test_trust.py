@@ -22,9 +22,6 @@ from jupyter_mlops.bundle import load, trust
 from jupyter_mlops.errors import BundleError, PromotionError
 
 GADGETS = sorted(gadgets(Path("unused")))
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
-
-
 def test_the_corpus_is_real(tmp_path: Path) -> None:
     """Trusting what the file says (the old behaviour) runs the attacker's code."""
     import pandas as pd
@@ -71,9 +68,7 @@ def test_trusting_by_name_is_the_loaders_decision(tmp_path: Path) -> None:
         trust.load(data, "m", trusted=["numpy"])
 
 
-@pytest.mark.skipif(not MLFLOW_PYTHON and not os.environ.get("CI"),
-                    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow")
-def test_mlflow_pyfunc_refuses_the_corpus(tmp_path: Path) -> None:
+def test_mlflow_pyfunc_refuses_the_corpus(tmp_path: Path, mlflow_python: str) -> None:
     marker = tmp_path / "pwned"
     paths = {}
     for name, (model, bad) in gadgets(marker).items():
@@ -94,7 +89,7 @@ def test_mlflow_pyfunc_refuses_the_corpus(tmp_path: Path) -> None:
         "        sys.exit(f'{name} loaded')\n"
         "print('all refused')\n"
     )
-    done = subprocess.run([str(MLFLOW_PYTHON), "-c", code], capture_output=True, text=True,
+    done = subprocess.run([mlflow_python, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "DO_NOT_TRACK": "1"}, timeout=300)
     assert done.returncode == 0 and "all refused" in done.stdout, done.stderr[-3000:]
     assert not marker.exists()
