@@ -697,3 +697,29 @@ def test_a_pull_trusts_its_own_loader_not_the_servers_records(server: str, tmp_p
         assert not any(b"not for the store" in store.artifacts.get(sha)
                        for sha in store.artifacts.all_hashes())
         assert not marker.exists()
+
+
+@needs_server
+def test_a_run_claiming_a_local_id_does_not_take_its_place(server: str, tmp_path: Path) -> None:
+    """A run on the server tagged with the id of a run this store pushed (anyone writing to
+    the server can set the tag, and an old start time makes a pull see it last) does not
+    become that run's copy on the server: the next push updates the run it created."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server, server)
+    with open_store(tmp_path / "mine") as store:
+        store.start_run("claimed1", name="mine", experiment="claimed", source="x = 1",
+                        source_hash="", started_at=time.time())
+        store.finish_run("claimed1", RunResult(status="finished", ended_at=time.time()))
+        mlops.push(server, "claimed", store=store)
+        ours = store.conn.execute("SELECT remote_id FROM sync_ids WHERE local_id = 'claimed1'"
+                                  ).fetchone()[0]
+        experiment = client.get_experiment_by_name("claimed").experiment_id
+        theirs = client.create_run(experiment, start_time=1000, run_name="theirs",
+                                   tags={"mlops.run_id": "claimed1"}).info.run_id
+        client.set_terminated(theirs)
+        mlops.pull(server, "claimed", store=store)
+        store.set_tag("claimed1", "reviewed", "yes")
+        assert mlops.push(server, "claimed", store=store).counts == {"runs updated": 1}
+        assert client.get_run(ours).data.tags.get("reviewed") == "yes"
+        assert "reviewed" not in client.get_run(theirs).data.tags

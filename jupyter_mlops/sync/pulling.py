@@ -225,8 +225,12 @@ def _to_fetch(store: Store, uri: str, remote: Any) -> bool:
         if not store.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [local_id]
                                   ).fetchone():
             return True
-        # our own run (pushed under another spelling of the server's URI)
-        ids.record(store, uri, "run", local_id, remote.info.run_id, direction="push")
+        # our own run (pushed under another spelling of the server's URI), unless this
+        # store already knows which run on the server it is: another run that claims its id
+        # (a tag anyone writing to the server can set) must not take its place
+        mapped = ids.remote_of(store, uri, "run", local_id)
+        if mapped is None or mapped[0].startswith(ids.CREATING):
+            ids.record(store, uri, "run", local_id, remote.info.run_id, direction="push")
         return False
     if known[1] != "pull":
         return False  # pushed from here
