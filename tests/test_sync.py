@@ -21,6 +21,7 @@ from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
 from jupyter_mlops.cli import main
 from jupyter_mlops.errors import MissingExtraError, NotFoundError, SyncError
 from jupyter_mlops.store import RunResult, Store, open_store
+from jupyter_mlops.store.registry import versions
 from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
 
 MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
@@ -723,3 +724,26 @@ def test_a_run_claiming_a_local_id_does_not_take_its_place(server: str, tmp_path
         assert mlops.push(server, "claimed", store=store).counts == {"runs updated": 1}
         assert client.get_run(ours).data.tags.get("reviewed") == "yes"
         assert "reviewed" not in client.get_run(theirs).data.tags
+
+
+@needs_server
+def test_registered_models_with_odd_names_and_tags_do_not_stop_a_pull(server: str,
+                                                                       tmp_path: Path) -> None:
+    """A registered model whose name is no model name here (a quote in it) is left out with
+    a note, and a version whose mlops.created_at tag is not a time gets the version's own
+    time: neither fails the pull (both are free text on the server)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server, server)
+    experiment = client.create_experiment("oddly")
+    run = client.create_run(experiment, run_name="odd").info.run_id
+    client.set_terminated(run)
+    for name in ("o'dd", "odd"):
+        client.create_registered_model(name)
+        client.create_model_version(name, f"runs:/{run}/model", run_id=run,
+                                    tags={"mlops.created_at": "yesterday"})
+    with open_store(tmp_path / "mine") as store:
+        report = mlops.pull(server, "oddly", store=store)
+        assert report.counts["model versions pulled"] == 1, str(report)
+        assert "model \"o'dd\" was not pulled: invalid model name" in str(report)
+        assert versions(store, "odd")[0].created_at > 0

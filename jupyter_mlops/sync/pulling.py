@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
@@ -21,7 +22,7 @@ from typing import Any
 from ..entities import CodeCell, Entity
 from ..errors import SyncError
 from ..store import DatasetInfo, EnvironmentInfo, ModelInfo, RunResult, Store, open_store
-from ..store.registry import EXCLUSIVE_STAGES, copy_version, transition, versions
+from ..store.registry import EXCLUSIVE_STAGES, check_name, copy_version, transition, versions
 from . import ids
 from .records import CELL_FILE, MODELS_DIR, RUN_FILE
 from .remote import (
@@ -293,6 +294,16 @@ def _take(store: Store, uri: str, future: Future[_Fetched], report: SyncReport) 
     _store_run(store, uri, fetched, report)
 
 
+def _seconds(text: str | None, default: float) -> float:
+    """A time a version's tag gives in epoch seconds, else ``default`` (the tag is free text
+    on the server)."""
+    try:
+        value = float(text or default)
+    except ValueError:
+        return default
+    return value if math.isfinite(value) else default
+
+
 def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
     """Our stage and aliases of a version from its MLflow aliases and ``mlops.stage`` tag."""
     held = sorted(a for a, v in aliases.items() if str(v) == str(remote_version.version))
@@ -303,6 +314,11 @@ def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
 
 def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncReport) -> None:
     name = model.name
+    try:
+        check_name(name)  # a name on the server is free text, here it is a model reference
+    except ValueError as exc:
+        report.notes.append(f"model {name!r} was not pulled: {exc}")
+        return
     pulled = {local for (local,) in store.conn.execute(
         "SELECT local_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
         "AND direction = 'pull'", [uri])}
@@ -329,8 +345,8 @@ def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncRep
             copy_version(store, name=name, version=int(remote.version), run_id=run[0],
                          model_fingerprint=tags.get(f"{TAG}model_fingerprint", ""),
                          model_variable=tags.get(f"{TAG}model_variable", "model"),
-                         created_at=float(tags.get(f"{TAG}created_at") or
-                                          remote.creation_timestamp / 1000),
+                         created_at=_seconds(tags.get(f"{TAG}created_at"),
+                                             remote.creation_timestamp / 1000),
                          created_by=tags.get(f"{TAG}created_by") or remote.user_id,
                          reason=tags.get(f"{TAG}reason") or remote.description or None,
                          actor=actor, origin=uri)
@@ -400,7 +416,7 @@ def pull_model(name: str, from_: str | None = None, *, store: Store | None = Non
             experiments[experiment_id] = mlflow.get_experiment(experiment_id).name
         return experiments[experiment_id]
 
-    runs = {v.run_id for v in _pages(mlflow.search_model_versions, f"name = '{name}'")
+    runs = {v.run_id for v in _pages(mlflow.search_model_versions, f"name = '{check_name(name)}'")
             if v.run_id}
     remotes = [mlflow.get_run(run_id) for run_id in sorted(runs)]
     with ids.exclusive(store, uri):
