@@ -21,6 +21,7 @@ from jupyter_mlops.bundle.verify import free_port, wait_until_healthy
 from jupyter_mlops.cli import main
 from jupyter_mlops.errors import MissingExtraError, NotFoundError, SyncError
 from jupyter_mlops.store import RunResult, Store, open_store
+from jupyter_mlops.store.registry import versions
 from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
 
 MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
@@ -619,3 +620,130 @@ with ids.exclusive(open_store(Path(sys.argv[1])), sys.argv[2]):
         holder.communicate()
     # And once that process is gone, however it ended, the push goes
     assert mlops.push(server, store=store).counts["runs created"] == 1
+
+
+class _Payload:
+    """Pickled, it runs a command when loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+@needs_server
+def test_a_pull_trusts_its_own_loader_not_the_servers_records(server: str, tmp_path: Path
+                                                               ) -> None:
+    """What a teammate (or whoever can write to the server) puts in a run's mlops/run.json
+    decides nothing: a pickled model is not pulled (loading it would run its code), a model
+    file outside mlops/models/ is not read, a record too deep or of the wrong types leaves
+    that run out with a note, and the other runs come."""
+    import pickle
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server, server)
+    experiment = client.create_experiment("crafted")
+    marker = tmp_path / "pwned"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the store")
+
+    def record(local_id: str, **fields: object) -> dict[str, object]:
+        return {"source": "x = 1", "source_hash": "", "params": {}, "tags": {}, "inputs": [],
+                "outputs": [], "datasets": {}, "models": [], "environment": None, "git": None,
+                "stdout": "", "stderr": "", "error": None, "traceback": None,
+                "code_slice": [], "warnings": [], **fields}
+
+    def model(file: str, fmt: str) -> dict[str, object]:
+        return {"variable": "model", "fingerprint": "model:x", "class_name": "X", "module": "m",
+                "format": fmt, "trusted_types": ["builtins.eval"], "file": file}
+
+    def run(local_id: str, files: dict[str, bytes]) -> str:
+        remote = client.create_run(experiment, run_name=local_id,
+                                   tags={"mlops.run_id": local_id})
+        folder = tmp_path / local_id
+        for name, data in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        client.log_artifacts(remote.info.run_id, str(folder))
+        client.set_terminated(remote.info.run_id)
+        return str(remote.info.run_id)
+
+    output = [{"kind": "model", "name": "model", "fingerprint": "model:x", "detail": {}}]
+    pickled = run("pickled", {"mlops/run.json": json.dumps(record(
+        "pickled", outputs=output, models=[model("models/model.pickle", "pickle")])).encode(),
+        "mlops/models/model.pickle": pickle.dumps(_Payload(marker))})
+    run("absolute", {"mlops/run.json": json.dumps(record(
+        "absolute", outputs=output, models=[model(str(secret), "skops")])).encode(),
+        f"mlops/{str(secret).lstrip('/')}": b"decoy"})
+    run("deep", {"mlops/run.json": b"[" * 100_000 + b"]" * 100_000})
+    run("typed", {"mlops/run.json": json.dumps(record("typed", params=[1, 2])).encode()})
+    run("fine", {"mlops/run.json": json.dumps(record("fine", params={"a": 1})).encode()})
+    client.create_registered_model("crafted")
+    version = client.create_model_version("crafted", f"runs:/{pickled}/model", run_id=pickled)
+    client.set_registered_model_alias("crafted", "production", version.version)
+    with open_store(tmp_path / "mine") as store:
+        assert main(["--store", str(store.directory), "config", "sync.uri", server]) == 0
+        with pytest.raises(NotFoundError, match="loading a pickle runs any code"):
+            mlops.load_model("crafted@production", store=store)
+        assert not marker.exists()
+        report = mlops.pull(server, "crafted", store=store)
+        assert report.counts == {"runs pulled": 1}, str(report)  # "fine"; "pickled" before
+        notes = "\n".join(report.notes)
+        assert "outside mlops/models/" in notes and "RecursionError" in notes
+        assert "wrong type: params" in notes
+        assert sorted(store.runs()["run_id"]) == ["fine", "pickled"]
+        assert store.get_run("fine").params == {"a": 1}
+        assert not any(b"not for the store" in store.artifacts.get(sha)
+                       for sha in store.artifacts.all_hashes())
+        assert not marker.exists()
+
+
+@needs_server
+def test_a_run_claiming_a_local_id_does_not_take_its_place(server: str, tmp_path: Path) -> None:
+    """A run on the server tagged with the id of a run this store pushed (anyone writing to
+    the server can set the tag, and an old start time makes a pull see it last) does not
+    become that run's copy on the server: the next push updates the run it created."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server, server)
+    with open_store(tmp_path / "mine") as store:
+        store.start_run("claimed1", name="mine", experiment="claimed", source="x = 1",
+                        source_hash="", started_at=time.time())
+        store.finish_run("claimed1", RunResult(status="finished", ended_at=time.time()))
+        mlops.push(server, "claimed", store=store)
+        ours = store.conn.execute("SELECT remote_id FROM sync_ids WHERE local_id = 'claimed1'"
+                                  ).fetchone()[0]
+        experiment = client.get_experiment_by_name("claimed").experiment_id
+        theirs = client.create_run(experiment, start_time=1000, run_name="theirs",
+                                   tags={"mlops.run_id": "claimed1"}).info.run_id
+        client.set_terminated(theirs)
+        mlops.pull(server, "claimed", store=store)
+        store.set_tag("claimed1", "reviewed", "yes")
+        assert mlops.push(server, "claimed", store=store).counts == {"runs updated": 1}
+        assert client.get_run(ours).data.tags.get("reviewed") == "yes"
+        assert "reviewed" not in client.get_run(theirs).data.tags
+
+
+@needs_server
+def test_registered_models_with_odd_names_and_tags_do_not_stop_a_pull(server: str,
+                                                                       tmp_path: Path) -> None:
+    """A registered model whose name is no model name here (a quote in it) is left out with
+    a note, and a version whose mlops.created_at tag is not a time gets the version's own
+    time: neither fails the pull (both are free text on the server)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(server, server)
+    experiment = client.create_experiment("oddly")
+    run = client.create_run(experiment, run_name="odd").info.run_id
+    client.set_terminated(run)
+    for name in ("o'dd", "odd"):
+        client.create_registered_model(name)
+        client.create_model_version(name, f"runs:/{run}/model", run_id=run,
+                                    tags={"mlops.created_at": "yesterday"})
+    with open_store(tmp_path / "mine") as store:
+        report = mlops.pull(server, "oddly", store=store)
+        assert report.counts["model versions pulled"] == 1, str(report)
+        assert "model \"o'dd\" was not pulled: invalid model name" in str(report)
+        assert versions(store, "odd")[0].created_at > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
@@ -21,9 +22,9 @@ from typing import Any
 from ..entities import CodeCell, Entity
 from ..errors import SyncError
 from ..store import DatasetInfo, EnvironmentInfo, ModelInfo, RunResult, Store, open_store
-from ..store.registry import EXCLUSIVE_STAGES, copy_version, transition, versions
+from ..store.registry import EXCLUSIVE_STAGES, check_name, copy_version, transition, versions
 from . import ids
-from .records import CELL_FILE, RUN_FILE
+from .records import CELL_FILE, MODELS_DIR, RUN_FILE
 from .remote import (
     LOCAL_STATUS,
     TAG,
@@ -37,6 +38,19 @@ from .remote import (
 )
 
 ORIGIN = f"{TAG}origin"
+MAX_RECORD_BYTES = 64 * 1024**2  # a run's mlops/run.json (it holds the cell's output)
+# the fields of a run record read here, by the type they must have (None allowed for some)
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "params": (dict,), "tags": (dict,), "datasets": (dict,), "inputs": (list,),
+    "outputs": (list,), "models": (list,), "code_slice": (list,), "warnings": (list,),
+    "environment": (dict, type(None)), "source": (str,), "source_hash": (str,),
+    "notebook": (str, type(None)), "cell_id": (str, type(None)), "user": (str, type(None)),
+    "host": (str, type(None)), "parent_run_id": (str, type(None)),
+    "execution_count": (int, type(None))}
+
+
+class _BadRecord(Exception):
+    """A run's ``mlops/run.json`` this pull cannot take: the run is left out, with a note."""
 
 
 def _pages(call: Any, *args: Any, **kwargs: Any) -> list[Any]:
@@ -48,6 +62,31 @@ def _pages(call: Any, *args: Any, **kwargs: Any) -> list[Any]:
         token = page.token
         if not token:
             return items
+
+
+def _checked(data: bytes) -> dict[str, Any]:
+    """A run record as read from the server, its fields of the types this pull reads; its
+    models only those a loader checks (never a pickle), each file under ``models/``."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise _BadRecord(f"its mlops/{RUN_FILE} is not JSON this pull reads "
+                         f"({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise _BadRecord(f"its mlops/{RUN_FILE} is not a JSON object")
+    wrong = sorted(k for k, types in _FIELDS.items() if k in doc
+                   and not isinstance(doc[k], types))
+    if wrong or not all(isinstance(v, str) for v in doc.get("tags", {}).values()):
+        raise _BadRecord(f"its mlops/{RUN_FILE} has fields of the wrong type: "
+                         f"{', '.join(wrong or ['tags'])}")
+    for model in doc.get("models", []):
+        file = model.get("file") if isinstance(model, dict) else None
+        name = file[len(f"{MODELS_DIR}/"):] if isinstance(file, str) else ""
+        if not (isinstance(file, str) and file.startswith(f"{MODELS_DIR}/") and name
+                and not name.startswith(".") and "/" not in name and "\\" not in name):
+            raise _BadRecord(f"its mlops/{RUN_FILE} names a model file {file!r} outside "
+                             f"mlops/{MODELS_DIR}/")
+    return doc
 
 
 def _document(uri: str, remote: Any, folder: Path) -> dict[str, Any]:
@@ -63,7 +102,10 @@ def _document(uri: str, remote: Any, folder: Path) -> dict[str, Any]:
             if is_missing(exc):
                 return {}
             raise
-        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise _BadRecord(f"its mlops/{RUN_FILE} is {path.stat().st_size} bytes, more than "
+                             f"the {MAX_RECORD_BYTES} a run record may hold")
+        doc = _checked(path.read_bytes())
         cell = [] if "source" in doc else [CELL_FILE]  # in the record since session 5
         for name in [*cell, *(m["file"] for m in doc["models"])]:
             download(repo, f"mlops/{name}", folder)
@@ -81,22 +123,63 @@ class _Fetched:
     doc: dict[str, Any]
     source: str
     result: RunResult
+    notes: list[str]
 
 
 def _fetch(mlflow: Any, uri: str, remote: Any, experiment: str) -> _Fetched:
     info = remote.info
     origin = f"{uri}/#/experiments/{info.experiment_id}/runs/{info.run_id}"
+    try:
+        return _fetched(mlflow, uri, remote, experiment, origin)
+    except _BadRecord as exc:
+        raise _BadRecord(f"{origin} was not pulled: {exc}") from None
+
+
+def _fetched(mlflow: Any, uri: str, remote: Any, experiment: str, origin: str) -> _Fetched:
     with tempfile.TemporaryDirectory(prefix="mlops-pull-") as tmp:
         doc = _document(uri, remote, Path(tmp))
         files = Path(tmp) / "mlops"
-        result = _result(mlflow, remote, doc, files, origin)
+        notes: list[str] = []
+        try:
+            result = _result(mlflow, remote, doc, files, origin, notes)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _BadRecord(f"its mlops/{RUN_FILE} is not a run record this pull reads "
+                             f"({type(exc).__name__}: {exc})") from None
         source = doc["source"] if "source" in doc else (
             (files / CELL_FILE).read_text(encoding="utf-8") if doc else "")
-    return _Fetched(remote, experiment, doc, source, result)
+    return _Fetched(remote, experiment, doc, source, result, notes)
 
 
-def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: str
-            ) -> RunResult:
+def _models(doc: dict[str, Any], files: Path, origin: str, notes: list[str]
+            ) -> list[ModelInfo]:
+    """The run's models as the store will load them, trusted by this loader, never by the
+    record: a pickle is left out (loading one runs its code), a skops file keeps only the
+    types the loader's allowlist allows (the record's ``trusted_types`` is not read)."""
+    from ..bundle.trust import ModelRefused, audit
+    from ..frameworks.registry import BY_NAME
+    from ..frameworks.serialize import SKOPS
+
+    models = []
+    for m in doc["models"]:
+        data, fmt = (files / m["file"]).read_bytes(), m["format"]
+        trusted: list[str] = []
+        if fmt == SKOPS:
+            try:
+                trusted = audit(data, f"model {m['variable']!r} of {origin}")
+            except ModelRefused as exc:
+                notes.append(f"{origin}: its model {m['variable']!r} was not pulled: {exc}")
+                continue
+        elif fmt not in BY_NAME:
+            notes.append(f"{origin}: its model {m['variable']!r} was not pulled: a {fmt} file "
+                         "(loading a pickle runs any code in it)")
+            continue
+        models.append(ModelInfo(m["fingerprint"], m["class_name"], m["module"], data, fmt,
+                                trusted))
+    return models
+
+
+def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: str,
+            notes: list[str]) -> RunResult:
     info, data = remote.info, remote.data
     metrics = [(m.key, m.value, m.step, m.timestamp / 1000) for key in data.metrics
                for m in mlflow.get_metric_history(info.run_id, key)]
@@ -117,9 +200,7 @@ def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: 
         outputs=[Entity(**e) for e in doc["outputs"]],
         datasets=[DatasetInfo(fp, d["kind"], tuple(d["shape"]), d["schema"], d["profile"])
                   for fp, d in doc["datasets"].items()],
-        models=[ModelInfo(m["fingerprint"], m["class_name"], m["module"],
-                          (files / m["file"]).read_bytes(), m["format"], m["trusted_types"])
-                for m in doc["models"]],
+        models=_models(doc, files, origin, notes),
         environment=EnvironmentInfo(env["env_hash"], env["python"], env["platform"],
                                     env["packages"]) if env else None,
         git=doc["git"], stdout=doc["stdout"], stderr=doc["stderr"], error=doc["error"],
@@ -145,8 +226,12 @@ def _to_fetch(store: Store, uri: str, remote: Any) -> bool:
         if not store.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [local_id]
                                   ).fetchone():
             return True
-        # our own run (pushed under another spelling of the server's URI)
-        ids.record(store, uri, "run", local_id, remote.info.run_id, direction="push")
+        # our own run (pushed under another spelling of the server's URI), unless this
+        # store already knows which run on the server it is: another run that claims its id
+        # (a tag anyone writing to the server can set) must not take its place
+        mapped = ids.remote_of(store, uri, "run", local_id)
+        if mapped is None or mapped[0].startswith(ids.CREATING):
+            ids.record(store, uri, "run", local_id, remote.info.run_id, direction="push")
         return False
     if known[1] != "pull":
         return False  # pushed from here
@@ -158,6 +243,7 @@ def _store_run(store: Store, uri: str, fetched: _Fetched, report: SyncReport) ->
     """Write a fetched run: a new copy, or the refreshed copy of one pulled before."""
     remote, doc, result = fetched.remote, fetched.doc, fetched.result
     info = remote.info
+    report.notes.extend(fetched.notes)
     local_id = remote.data.tags.get(f"{TAG}run_id") or info.run_id
     state = {"origin": result.tags[ORIGIN], "seen": _seen(remote)}
     with store.transaction() as conn:
@@ -183,7 +269,8 @@ def _store_run(store: Store, uri: str, fetched: _Fetched, report: SyncReport) ->
 def _pull_runs(store: Store, mlflow: Any, uri: str,
                remotes: Iterable[tuple[Any, str]], report: SyncReport) -> None:
     """Fetch the runs new or changed on the server, ``WORKERS`` at a time, and store each
-    in this thread (one thread writes the store)."""
+    in this thread (one thread writes the store). A run whose record this pull cannot take
+    is left out with a note; the others come."""
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="mlops-pull") as pool:
         pending: set[Future[_Fetched]] = set()
         for remote, experiment in remotes:
@@ -192,9 +279,29 @@ def _pull_runs(store: Store, mlflow: Any, uri: str,
             if len(pending) >= 2 * WORKERS:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    _store_run(store, uri, future.result(), report)
+                    _take(store, uri, future, report)
         for future in as_completed(pending):
-            _store_run(store, uri, future.result(), report)
+            _take(store, uri, future, report)
+
+
+def _take(store: Store, uri: str, future: Future[_Fetched], report: SyncReport) -> None:
+    """Store a fetched run, or note why it was left out."""
+    try:
+        fetched = future.result()
+    except _BadRecord as exc:
+        report.notes.append(str(exc))
+        return
+    _store_run(store, uri, fetched, report)
+
+
+def _seconds(text: str | None, default: float) -> float:
+    """A time a version's tag gives in epoch seconds, else ``default`` (the tag is free text
+    on the server)."""
+    try:
+        value = float(text or default)
+    except ValueError:
+        return default
+    return value if math.isfinite(value) else default
 
 
 def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
@@ -207,6 +314,11 @@ def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
 
 def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncReport) -> None:
     name = model.name
+    try:
+        check_name(name)  # a name on the server is free text, here it is a model reference
+    except ValueError as exc:
+        report.notes.append(f"model {name!r} was not pulled: {exc}")
+        return
     pulled = {local for (local,) in store.conn.execute(
         "SELECT local_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
         "AND direction = 'pull'", [uri])}
@@ -233,8 +345,8 @@ def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncRep
             copy_version(store, name=name, version=int(remote.version), run_id=run[0],
                          model_fingerprint=tags.get(f"{TAG}model_fingerprint", ""),
                          model_variable=tags.get(f"{TAG}model_variable", "model"),
-                         created_at=float(tags.get(f"{TAG}created_at") or
-                                          remote.creation_timestamp / 1000),
+                         created_at=_seconds(tags.get(f"{TAG}created_at"),
+                                             remote.creation_timestamp / 1000),
                          created_by=tags.get(f"{TAG}created_by") or remote.user_id,
                          reason=tags.get(f"{TAG}reason") or remote.description or None,
                          actor=actor, origin=uri)
@@ -304,7 +416,7 @@ def pull_model(name: str, from_: str | None = None, *, store: Store | None = Non
             experiments[experiment_id] = mlflow.get_experiment(experiment_id).name
         return experiments[experiment_id]
 
-    runs = {v.run_id for v in _pages(mlflow.search_model_versions, f"name = '{name}'")
+    runs = {v.run_id for v in _pages(mlflow.search_model_versions, f"name = '{check_name(name)}'")
             if v.run_id}
     remotes = [mlflow.get_run(run_id) for run_id in sorted(runs)]
     with ids.exclusive(store, uri):
@@ -331,5 +443,10 @@ def load_model(ref: str, name: str | None = None, *, store: Store | None = None)
         uri = get(store, "sync.uri")
         if uri is None or not is_model_ref(ref):
             raise
-        pull_model(parse_model_ref(ref)[0], uri, store=store)
-        return store.load_model(ref, name)
+        report = pull_model(parse_model_ref(ref)[0], uri, store=store)
+        try:
+            return store.load_model(ref, name)
+        except NotFoundError as exc:
+            if not report.notes:
+                raise
+            raise NotFoundError("\n".join([str(exc), str(report)])) from None
