@@ -423,6 +423,20 @@ def _runs_reading_one_dataset(store: Store, experiment: str, runs: int, prefix: 
             inputs=[Entity("dataset", "raw", data.fingerprint)]))
 
 
+def test_a_pulled_version_without_a_stage_is_in_the_audit_log(store: Store) -> None:
+    from jupyter_mlops.store.registry import copy_version
+    from jupyter_mlops.store.replay import registry_problems
+
+    # Given a version pulled from a server without a stage or alias there (a teammate moved
+    # `production` to their own version), recorded by its `pull` event and no transition
+    _runs_reading_one_dataset(store, "pulled", 1, "PULL")
+    copy_version(store, name="bc", version=2, run_id="01PULL00", model_fingerprint="model:f",
+                 model_variable="gb", created_at=time.time(), created_by="ann", reason="better",
+                 actor="pull from http://mlflow", origin="http://mlflow")
+    # Then doctor's replay of the log registers it: no problem reported
+    assert registry_problems(store.conn) == []
+
+
 @needs_server
 def test_runs_reading_one_dataset_push_together(store: Store, server: str) -> None:
     from mlflow.tracking import MlflowClient
