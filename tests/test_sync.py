@@ -398,6 +398,37 @@ def test_a_failing_auto_push_warns_once(shell: Shell, monkeypatch: pytest.Monkey
     assert shell.store().count_runs() == 3
 
 
+EXIT_PUSH = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from test_sync import _runs_reading_one_dataset
+from jupyter_mlops.store import open_store
+from jupyter_mlops.sync import auto
+with open_store(Path(sys.argv[1])) as store:
+    _runs_reading_one_dataset(store, "at-exit", 2, "EXIT")
+auto.request(Path(sys.argv[1]), sys.argv[2], lambda message: print(message, flush=True))
+"""  # the kernel exits right after its last tracked cell, before the push has started
+
+
+@needs_server
+def test_the_last_auto_push_of_an_exiting_process_reaches_the_server(
+        server: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given a process that asks for an auto-push and exits at once (as a kernel does when
+    # nbconvert or papermill ends it after the last cell), so the push runs at its exit,
+    # when executors no longer take work
+    done = subprocess.run([sys.executable, "-c", EXIT_PUSH, str(tmp_path / "s"), server,
+                           str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              [str(Path(__file__).parents[1]), *sys.path])})
+    # Then the push succeeds in the time the exit gives it: no warning, both runs there
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+    assert sorted(r.info.run_name for r in _runs(MlflowClient(server), "at-exit")) == [
+        "fit0", "fit1"]
+
+
 def test_auto_push_is_off_where_the_environment_says_so(
         shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
     from jupyter_mlops.sync import auto
