@@ -303,6 +303,27 @@ def test_push_needs_a_server_and_checks_its_arguments(store_dir: Path,
             mlops.push("http://127.0.0.1:9", since="last tuesday", store=store)
 
 
+def test_a_server_that_cannot_be_reached_is_a_clear_error_at_once(
+        shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)  # MLflow's 7 retries
+    shell.run("%%track x\nx = 1")
+    down = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    # A push or pull to a server that is down fails in seconds (not after MLflow's four
+    # minutes of retries), saying so without a traceback
+    started = time.monotonic()
+    for call in (mlops.push, mlops.pull):
+        with pytest.raises(SyncError, match=r"cannot reach the MLflow tracking server at "
+                           r"http://127\.0\.0\.1:\d+ \(.*Connection refused\)"):
+            call(down, store=shell.store())
+    assert time.monotonic() - started < 30
+    cell = shell.run(f"%mlops push --to {down}")
+    assert "cannot reach" in cell.stderr and "Traceback" not in cell.stderr
+    # and a URI MLflow cannot use as a server (a path: its file store) says so
+    with pytest.raises(SyncError, match="cannot use 'notauri' as an MLflow tracking server"):
+        mlops.push("notauri", store=shell.store())
+
+
 def test_the_magic_says_which_server_is_missing(shell: Shell,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
