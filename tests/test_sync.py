@@ -346,6 +346,20 @@ def test_without_mlflow_the_error_names_the_extra(store_dir: Path) -> None:
     assert issubclass(MissingExtraError, ImportError)
 
 
+def test_a_new_teammate_sets_the_server_before_any_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from jupyter_mlops.store.settings import settings
+
+    # Given no store yet (a teammate who will load the team's model before tracking a cell),
+    # setting sync.uri creates the store; reading the settings does not
+    assert main(["--store", str(tmp_path / "none"), "config"]) == 1
+    assert not (tmp_path / "none").exists()
+    assert main(["--store", str(tmp_path / "bob"), "config", "sync.uri",
+                 "http://mlflow.example:5000"]) == 0
+    with open_store(tmp_path / "bob", create=False) as store:
+        assert settings(store)["sync.uri"] == "http://mlflow.example:5000"
+
+
 def test_config_checks_and_audits_the_sync_server(store: Store,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     where = ["--store", str(store.directory), "config"]
