@@ -319,6 +319,10 @@ def test_a_server_that_cannot_be_reached_is_a_clear_error_at_once(
     assert time.monotonic() - started < 30
     cell = shell.run(f"%mlops push --to {down}")
     assert "cannot reach" in cell.stderr and "Traceback" not in cell.stderr
+    # as does a model reference resolved through it, naming the socket's reason
+    assert main(["--store", str(shell.store().directory), "config", "sync.uri", down]) == 0
+    with pytest.raises(SyncError, match=r"\(\[Errno 111\] Connection refused\)"):
+        mlops.load_model("other@production", store=shell.store())
     # and a URI MLflow cannot use as a server (a path: its file store) says so
     with pytest.raises(SyncError, match="cannot use 'notauri' as an MLflow tracking server"):
         mlops.push("notauri", store=shell.store())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,14 +85,15 @@ def reachable(mlflow: Any, uri: str) -> None:
         return
     from mlflow.utils.rest_utils import http_request
 
+    outer = sys.exc_info()[1]  # one the caller is handling, not this request's: the chain ends
     try:
         response = http_request(get_creds(), "/api/2.0/mlflow/experiments/search", "POST",
                                 max_retries=0, timeout=PROBE_TIMEOUT_S, raise_on_status=False,
                                 json={"max_results": 1})
     except Exception as exc:
-        cause: BaseException = exc
-        while cause.__cause__ or cause.__context__:  # the socket's own reason
-            cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+        cause: BaseException = exc  # the socket's own reason, at the end of the chain
+        while (deeper := cause.__cause__ or cause.__context__) not in (None, outer):
+            cause = deeper  # type: ignore[assignment]
         raise SyncError(f"cannot reach the MLflow tracking server at {uri} ({cause}): check "
                         "the URI and that the server runs; nothing was sent") from None
     if response.status_code in (401, 403):
