@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
-    creates = args.command in CREATE_STORE and not getattr(args, "history", False)
+    creates = (args.command in CREATE_STORE and not getattr(args, "history", False)) or (
+        args.command == "config" and args.value is not None)  # a teammate's first step
     try:
         if args.command == "ci":
             return _ci(args)

@@ -304,6 +304,31 @@ def test_push_needs_a_server_and_checks_its_arguments(store_dir: Path,
             mlops.push("http://127.0.0.1:9", since="last tuesday", store=store)
 
 
+def test_a_server_that_cannot_be_reached_is_a_clear_error_at_once(
+        shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)  # MLflow's 7 retries
+    shell.run("%%track x\nx = 1")
+    down = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    # A push or pull to a server that is down fails in seconds (not after MLflow's four
+    # minutes of retries), saying so without a traceback
+    started = time.monotonic()
+    for call in (mlops.push, mlops.pull):
+        with pytest.raises(SyncError, match=r"cannot reach the MLflow tracking server at "
+                           r"http://127\.0\.0\.1:\d+ \(.*Connection refused\)"):
+            call(down, store=shell.store())
+    assert time.monotonic() - started < 30
+    cell = shell.run(f"%mlops push --to {down}")
+    assert "cannot reach" in cell.stderr and "Traceback" not in cell.stderr
+    # as does a model reference resolved through it, naming the socket's reason
+    assert main(["--store", str(shell.store().directory), "config", "sync.uri", down]) == 0
+    with pytest.raises(SyncError, match=r"\(\[Errno 111\] Connection refused\)"):
+        mlops.load_model("other@production", store=shell.store())
+    # and a URI MLflow cannot use as a server (a path: its file store) says so
+    with pytest.raises(SyncError, match="cannot use 'notauri' as an MLflow tracking server"):
+        mlops.push("notauri", store=shell.store())
+
+
 def test_the_magic_says_which_server_is_missing(shell: Shell,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -324,6 +349,20 @@ def test_without_mlflow_the_error_names_the_extra(store_dir: Path) -> None:
                           check=True)
     assert "pip install 'jupyter-mlops[mlflow]'" in done.stdout
     assert issubclass(MissingExtraError, ImportError)
+
+
+def test_a_new_teammate_sets_the_server_before_any_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from jupyter_mlops.store.settings import settings
+
+    # Given no store yet (a teammate who will load the team's model before tracking a cell),
+    # setting sync.uri creates the store; reading the settings does not
+    assert main(["--store", str(tmp_path / "none"), "config"]) == 1
+    assert not (tmp_path / "none").exists()
+    assert main(["--store", str(tmp_path / "bob"), "config", "sync.uri",
+                 "http://mlflow.example:5000"]) == 0
+    with open_store(tmp_path / "bob", create=False) as store:
+        assert settings(store)["sync.uri"] == "http://mlflow.example:5000"
 
 
 def test_config_checks_and_audits_the_sync_server(store: Store,
@@ -399,6 +438,37 @@ def test_a_failing_auto_push_warns_once(shell: Shell, monkeypatch: pytest.Monkey
     assert shell.store().count_runs() == 3
 
 
+EXIT_PUSH = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from test_sync import _runs_reading_one_dataset
+from jupyter_mlops.store import open_store
+from jupyter_mlops.sync import auto
+with open_store(Path(sys.argv[1])) as store:
+    _runs_reading_one_dataset(store, "at-exit", 2, "EXIT")
+auto.request(Path(sys.argv[1]), sys.argv[2], lambda message: print(message, flush=True))
+"""  # the kernel exits right after its last tracked cell, before the push has started
+
+
+@needs_server
+def test_the_last_auto_push_of_an_exiting_process_reaches_the_server(
+        server: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given a process that asks for an auto-push and exits at once (as a kernel does when
+    # nbconvert or papermill ends it after the last cell), so the push runs at its exit,
+    # when executors no longer take work
+    done = subprocess.run([sys.executable, "-c", EXIT_PUSH, str(tmp_path / "s"), server,
+                           str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              [str(Path(__file__).parents[1]), *sys.path])})
+    # Then the push succeeds in the time the exit gives it: no warning, both runs there
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+    assert sorted(r.info.run_name for r in _runs(MlflowClient(server), "at-exit")) == [
+        "fit0", "fit1"]
+
+
 def test_auto_push_is_off_where_the_environment_says_so(
         shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
     from jupyter_mlops.sync import auto
@@ -422,6 +492,20 @@ def _runs_reading_one_dataset(store: Store, experiment: str, runs: int, prefix: 
         store.finish_run(run_id, RunResult(
             status="finished", ended_at=time.time(), datasets=[data],
             inputs=[Entity("dataset", "raw", data.fingerprint)]))
+
+
+def test_a_pulled_version_without_a_stage_is_in_the_audit_log(store: Store) -> None:
+    from jupyter_mlops.store.registry import copy_version
+    from jupyter_mlops.store.replay import registry_problems
+
+    # Given a version pulled from a server without a stage or alias there (a teammate moved
+    # `production` to their own version), recorded by its `pull` event and no transition
+    _runs_reading_one_dataset(store, "pulled", 1, "PULL")
+    copy_version(store, name="bc", version=2, run_id="01PULL00", model_fingerprint="model:f",
+                 model_variable="gb", created_at=time.time(), created_by="ann", reason="better",
+                 actor="pull from http://mlflow", origin="http://mlflow")
+    # Then doctor's replay of the log registers it: no problem reported
+    assert registry_problems(store.conn) == []
 
 
 @needs_server

@@ -45,7 +45,7 @@ def replay(conn: sqlite3.Connection) -> Registry:
         key = _version(subject)
         if key is None:
             continue
-        if action == "register":
+        if action in ("register", "pull"):  # "pull": a version copied from a server
             state.versions[key] = None
         elif action == "transition":
             to = detail.get("to")

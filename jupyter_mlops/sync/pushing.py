@@ -14,6 +14,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,23 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def _submit(pool: ThreadPoolExecutor, fn: Callable[..., None], *args: Any) -> Future[None]:
+    """``pool.submit``, or once the interpreter is exiting (executors then take no new work:
+    the last auto-push an exiting kernel waits for) the call itself, as a finished future."""
+    try:
+        return pool.submit(fn, *args)
+    except RuntimeError as exc:
+        if "interpreter shutdown" not in str(exc):
+            raise
+    future: Future[None] = Future()
+    try:
+        fn(*args)
+        future.set_result(None)
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
+
+
 class _Pusher:
     def __init__(self, store: Store, uri: str, report: SyncReport, workers: int) -> None:
         self.store, self.uri, self.report = store, uri, report
@@ -224,7 +242,7 @@ class _Pusher:
                                     else FIRST_COMPLETED).done)
                     job = self._job(run_id, updated_at, folder / run_id)
                     if job is not None:
-                        pending[pool.submit(job.send, self.mlflow, self.uri)] = job
+                        pending[_submit(pool, job.send, self.mlflow, self.uri)] = job
             finally:  # what was sent is recorded, whatever stopped the loop
                 while pending:
                     settle(wait(pending, return_when=FIRST_COMPLETED).done)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,10 +59,47 @@ def client(uri: str, purpose: str) -> Any:
     """An ``MlflowClient`` for ``uri``; credentials as MLflow reads them
     (``$MLFLOW_TRACKING_TOKEN``, ``$MLFLOW_TRACKING_USERNAME``/``PASSWORD``...)."""
     try:
+        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise MissingExtraError("mlflow", "mlflow-skinny", purpose) from None
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        mlflow = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except MlflowException as exc:  # a URI MLflow cannot use (a path: its file store)
+        raise SyncError(f"cannot use {uri!r} as an MLflow tracking server: "
+                        f"{exc.message}") from None
+    reachable(mlflow, uri)
+    return mlflow
+
+
+PROBE_TIMEOUT_S = 10.0
+
+
+def reachable(mlflow: Any, uri: str) -> None:
+    """One request to an HTTP server without MLflow's retries (seven, with backoff: four
+    minutes before a server that is down raises): a server that cannot be reached, or that
+    refuses the credentials, is a :class:`SyncError` at once, before anything is sent."""
+    get_creds = getattr(getattr(getattr(mlflow, "_tracking_client", None), "store", None),
+                        "get_host_creds", None)
+    if not uri.startswith(("http://", "https://")) or get_creds is None:
+        return
+    from mlflow.utils.rest_utils import http_request
+
+    outer = sys.exc_info()[1]  # one the caller is handling, not this request's: the chain ends
+    try:
+        response = http_request(get_creds(), "/api/2.0/mlflow/experiments/search", "POST",
+                                max_retries=0, timeout=PROBE_TIMEOUT_S, raise_on_status=False,
+                                json={"max_results": 1})
+    except Exception as exc:
+        cause: BaseException = exc  # the socket's own reason, at the end of the chain
+        while (deeper := cause.__cause__ or cause.__context__) not in (None, outer):
+            cause = deeper  # type: ignore[assignment]
+        raise SyncError(f"cannot reach the MLflow tracking server at {uri} ({cause}): check "
+                        "the URI and that the server runs; nothing was sent") from None
+    if response.status_code in (401, 403):
+        raise SyncError(f"{uri} refused the request (HTTP {response.status_code}): set "
+                        "$MLFLOW_TRACKING_TOKEN or $MLFLOW_TRACKING_USERNAME and "
+                        "$MLFLOW_TRACKING_PASSWORD; nothing was sent")
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
