@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import Shell
+from conftest import Shell, mlflow_python_or_skip
 from processes import stop
 
 import jupyter_mlops as mlops
@@ -24,27 +25,22 @@ from jupyter_mlops.store import RunResult, Store, open_store
 from jupyter_mlops.store.registry import versions
 from jupyter_mlops.sync.remote import MAX_ENTITIES, MAX_METRICS, MAX_PARAMS, MAX_TAGS, batches
 
-MLFLOW_PYTHON = os.environ.get("JUPYTER_MLOPS_MLFLOW_PYTHON")
-needs_server = pytest.mark.skipif(
-    not MLFLOW_PYTHON and not os.environ.get("CI"),
-    reason="set JUPYTER_MLOPS_MLFLOW_PYTHON to a python with mlflow (make test does; in CI "
-    "this test never skips)")
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` on loopback, stopped and removed afterwards."""
-    assert MLFLOW_PYTHON, "JUPYTER_MLOPS_MLFLOW_PYTHON must name .venv-mlflow's python"
-    root = tmp_path_factory.mktemp("mlflow-server")
+@contextmanager
+def mlflow_server(root: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real `mlflow server` on loopback (its URI and process), its data in ``root``;
+    stopped with its workers, and ``root`` removed, afterwards."""
+    python = mlflow_python_or_skip()
+    root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = (root / "server.log").open("wb")
     (root / "tmp").mkdir()  # MLflow leaves a db_init_lock file in the temp dir: keep it here
     process = subprocess.Popen(
-        [str(Path(MLFLOW_PYTHON).with_name("mlflow")), "server", "--host", "127.0.0.1",
+        [str(Path(python).with_name("mlflow")), "server", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "DO_NOT_TRACK": "1",
              # no job runner: it starts seven worker processes that load the CPU for a minute
              "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "TMPDIR": str(root / "tmp")})
@@ -54,11 +50,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             wait_until_healthy(uri, process, timeout=180)
         except RuntimeError:
             pytest.fail(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
-        yield uri
+        yield uri, process
     finally:
-        stop(process)
+        stop(process, group=True)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on loopback, shared by the module's tests."""
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server") / "server") as (uri, _):
+        yield uri
 
 
 def _team_store(shell: Shell) -> None:
@@ -88,7 +91,6 @@ def _runs(client, experiment: str) -> list:
     return client.search_runs([exp.experiment_id]) if exp else []
 
 
-@needs_server
 def test_push_mirrors_runs_models_and_registry(shell: Shell, server: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     from mlflow.tracking import MlflowClient
@@ -232,7 +234,6 @@ def _long_run(store: Store, run_id: str, experiment: str) -> None:
                                        tags={f"k{i}": str(i) for i in range(120)}))
 
 
-@needs_server
 def test_an_interrupted_push_resumes_without_duplicates(
         store: Store, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.tracking import MlflowClient
@@ -396,7 +397,6 @@ def _auto_pusher(shell: Shell, uri: str) -> object:
     return lambda: auto._pushers[(store.directory.resolve(), uri)]
 
 
-@needs_server
 def test_auto_push_sends_each_tracked_run_in_the_background(
         shell: Shell, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
@@ -451,7 +451,6 @@ auto.request(Path(sys.argv[1]), sys.argv[2], lambda message: print(message, flus
 """  # the kernel exits right after its last tracked cell, before the push has started
 
 
-@needs_server
 def test_the_last_auto_push_of_an_exiting_process_reaches_the_server(
         server: str, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
@@ -508,7 +507,6 @@ def test_a_pulled_version_without_a_stage_is_in_the_audit_log(store: Store) -> N
     assert registry_problems(store.conn) == []
 
 
-@needs_server
 def test_runs_reading_one_dataset_push_together(store: Store, server: str) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -524,7 +522,6 @@ def test_runs_reading_one_dataset_push_together(store: Store, server: str) -> No
     assert all(len(r.inputs.dataset_inputs) == 1 for r in runs)
 
 
-@needs_server
 def test_a_run_pushed_while_running_gets_its_files_when_it_ends(store: Store,
                                                                 server: str) -> None:
     from mlflow.tracking import MlflowClient
@@ -575,7 +572,6 @@ def _push_at_once(server: str, stores: list[Path]) -> None:
         assert push.returncode == 0, out
 
 
-@needs_server
 def test_two_teammates_push_at_once(server: str, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -594,7 +590,6 @@ def test_two_teammates_push_at_once(server: str, tmp_path: Path) -> None:
     assert all(len(r.inputs.dataset_inputs) == 1 for r in runs)
 
 
-@needs_server
 def test_two_pushes_of_one_store_at_once_send_each_run_once(store: Store, server: str) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -612,7 +607,6 @@ def test_two_pushes_of_one_store_at_once_send_each_run_once(store: Store, server
     assert mlops.push(server, store=store).counts == {}
 
 
-@needs_server
 def test_an_experiment_created_meanwhile_is_the_one_pushed_to(
         store: Store, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.tracking import MlflowClient
@@ -637,7 +631,6 @@ def test_an_experiment_created_meanwhile_is_the_one_pushed_to(
     assert len(teammate.search_runs([experiment.experiment_id])) == 2
 
 
-@needs_server
 def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
                                                     tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
@@ -675,7 +668,6 @@ def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
                             "shared-tree/1) from version 1, which another store pushed"]
 
 
-@needs_server
 def test_a_push_waits_for_the_one_before_it_and_not_for_a_killed_one(
         store: Store, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from jupyter_mlops.sync import ids
@@ -716,7 +708,6 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-@needs_server
 def test_a_pull_trusts_its_own_loader_not_the_servers_records(server: str, tmp_path: Path
                                                                ) -> None:
     """What a teammate (or whoever can write to the server) puts in a run's mlops/run.json
@@ -784,7 +775,6 @@ def test_a_pull_trusts_its_own_loader_not_the_servers_records(server: str, tmp_p
         assert not marker.exists()
 
 
-@needs_server
 def test_a_run_claiming_a_local_id_does_not_take_its_place(server: str, tmp_path: Path) -> None:
     """A run on the server tagged with the id of a run this store pushed (anyone writing to
     the server can set the tag, and an old start time makes a pull see it last) does not
@@ -810,7 +800,6 @@ def test_a_run_claiming_a_local_id_does_not_take_its_place(server: str, tmp_path
         assert "reviewed" not in client.get_run(theirs).data.tags
 
 
-@needs_server
 def test_registered_models_with_odd_names_and_tags_do_not_stop_a_pull(server: str,
                                                                        tmp_path: Path) -> None:
     """A registered model whose name is no model name here (a quote in it) is left out with
@@ -831,3 +820,27 @@ def test_registered_models_with_odd_names_and_tags_do_not_stop_a_pull(server: st
         assert report.counts["model versions pulled"] == 1, str(report)
         assert "model \"o'dd\" was not pulled: invalid model name" in str(report)
         assert versions(store, "odd")[0].created_at > 0
+
+
+def test_a_server_that_stops_answering_midway_is_said(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_mlops.sync import ids, pushing
+
+    _runs_reading_one_dataset(store, "dying", 6, "DYING")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's retries: minutes
+    with mlflow_server(tmp_path / "dying") as (uri, process):
+        # Given a server that dies once the first run is sent
+        send = pushing._RunJob.send
+
+        def send_then_die(job: pushing._RunJob, mlflow: object, to: str) -> None:
+            send(job, mlflow, to)
+            if job.run_id == "01DYING00":
+                stop(process, timeout=0, group=True)
+
+        monkeypatch.setattr(pushing._RunJob, "send", send_then_die)
+        # When pushed, the push says the server stopped answering, and what to do
+        with pytest.raises(SyncError, match="the MLflow tracking server stopped answering "
+                           "during the push \\(.*\\); what was done is recorded: push again"):
+            mlops.push(uri, store=store)
+        # and what was sent is recorded, for the next push to go on from there
+        assert ids.pushed_run(store, uri, "01DYING00") is not None

@@ -34,6 +34,7 @@ from .remote import (
     client,
     download,
     is_missing,
+    said_when_the_server_stops,
     tracking_uri,
 )
 
@@ -359,6 +360,7 @@ def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncRep
                            reason=f"as on {uri}")
 
 
+@said_when_the_server_stops("pull")
 def pull(from_: str | None = None, experiment: str | None = None, *,
          store: Store | None = None) -> SyncReport:
     """Bring runs and registered models from an MLflow tracking server into the store.
@@ -395,6 +397,7 @@ def pull(from_: str | None = None, experiment: str | None = None, *,
     return report
 
 
+@said_when_the_server_stops("pull")
 def pull_model(name: str, from_: str | None = None, *, store: Store | None = None
                ) -> SyncReport:
     """Bring one registered model from an MLflow tracking server: the runs of its versions,

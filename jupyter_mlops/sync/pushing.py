@@ -37,6 +37,7 @@ from .remote import (
     is_conflict,
     millis,
     param_text,
+    said_when_the_server_stops,
     tag_text,
     terminate,
     tracking_uri,
@@ -463,6 +464,7 @@ class _Pusher:
                 self.mlflow.delete_registered_model_alias(name, alias)
 
 
+@said_when_the_server_stops("push")
 def push(to: str | None = None, experiment: str | None = None,
          since: float | str | dt.datetime | None = None, *, store: Store | None = None
          ) -> SyncReport:

@@ -3,18 +3,20 @@ the server's key in the store, batching to ``log_batch``'s limits, and how value
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from ..errors import MissingExtraError, SyncError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 # log_batch accepts at most 1000 metrics, 100 params and 100 tags, 1000 entities in all
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 MAX_PARAM_VALUE, MAX_TAG_VALUE = 6000, 8000
@@ -91,15 +93,62 @@ def reachable(mlflow: Any, uri: str) -> None:
                                 max_retries=0, timeout=PROBE_TIMEOUT_S, raise_on_status=False,
                                 json={"max_results": 1})
     except Exception as exc:
-        cause: BaseException = exc  # the socket's own reason, at the end of the chain
-        while (deeper := cause.__cause__ or cause.__context__) not in (None, outer):
-            cause = deeper  # type: ignore[assignment]
-        raise SyncError(f"cannot reach the MLflow tracking server at {uri} ({cause}): check "
-                        "the URI and that the server runs; nothing was sent") from None
+        raise SyncError(f"cannot reach the MLflow tracking server at {uri} "
+                        f"({_deepest(exc, outer)}): check the URI and that the server runs; "
+                        "nothing was sent") from None
     if response.status_code in (401, 403):
         raise SyncError(f"{uri} refused the request (HTTP {response.status_code}): set "
                         "$MLFLOW_TRACKING_TOKEN or $MLFLOW_TRACKING_USERNAME and "
                         "$MLFLOW_TRACKING_PASSWORD; nothing was sent")
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """What ``exc`` was raised from or while handling (MLflow raises without ``from``),
+    unless it was raised ``from None``."""
+    return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
+def _deepest(exc: BaseException, outer: BaseException | None = None) -> BaseException:
+    """The first cause of ``exc`` (the socket's own reason, at the end of MLflow's chain),
+    not going past ``outer``."""
+    while (deeper := _cause(exc)) not in (None, outer):
+        exc = deeper  # type: ignore[assignment]
+    return exc
+
+
+def _network_error(exc: BaseException) -> BaseException | None:
+    """The first cause of an error that came from the network (the server stopped
+    answering, or timed out), else None."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.RequestException):
+            return _deepest(exc)
+        seen = _cause(seen)
+    return None
+
+
+def said_when_the_server_stops(what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Decorate ``push``/``pull``: a server that stops answering midway (after MLflow's own
+    retries) is a :class:`SyncError` saying so and what to do, not MLflow's traceback. What
+    was sent or fetched before is recorded, so the next one goes on from there."""
+
+    def decorate(function: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return function(*args, **kwargs)
+            except Exception as exc:
+                reason = _network_error(exc)
+                if reason is None:
+                    raise
+                raise SyncError(f"the MLflow tracking server stopped answering during the "
+                                f"{what} ({reason}); what was done is recorded: {what} again "
+                                "to go on from there") from None
+        return wrapper
+
+    return decorate
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
