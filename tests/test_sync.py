@@ -99,6 +99,8 @@ def test_push_mirrors_runs_models_and_registry(shell: Shell, server: str, tmp_pa
     store = shell.store()
     report = mlops.push(server, store=store)
     assert report.counts["runs created"] == 4, str(report)
+    assert report.counts["model versions created"] == 2, str(report)  # each counted once
+    assert "model versions updated" not in report.counts, str(report)
     client = MlflowClient(server)
     remote = {r.data.tags["mlops.run_id"]: r for e in ("etl", "churn") for r in _runs(client, e)}
     assert len(remote) == 4
@@ -844,3 +846,26 @@ def test_a_server_that_stops_answering_midway_is_said(
             mlops.push(uri, store=store)
         # and what was sent is recorded, for the next push to go on from there
         assert ids.pushed_run(store, uri, "01DYING00") is not None
+
+
+def test_a_param_longer_than_mlflow_takes_is_cut_with_a_note_and_pulled_whole(
+        store: Store, server: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given a run with a param longer than MLflow's 6,000 characters
+    long = "".join(f"{i:05d}," for i in range(1500))  # 9,000 characters
+    store.start_run("01LONGPARAM", name="long", experiment="long", source="fit()",
+                    source_hash="h", started_at=time.time())
+    store.finish_run("01LONGPARAM", RunResult(status="finished", ended_at=time.time(),
+                                              params={"layers": long, "lr": 0.1}))
+    # When pushed, the server has its first 6,000 characters and the report says so
+    report = mlops.push(server, store=store)
+    assert report.notes == ["run long (01LONGPARAM): param(s) layers cut to MLflow's 6,000 "
+                            "characters; mlops/run.json holds the whole values (a pull "
+                            "restores them)"]
+    (remote,) = _runs(MlflowClient(server), "long")
+    assert remote.data.params == {"layers": long[:6000], "lr": "0.1"}
+    # and a teammate's pull has the whole value
+    with open_store(tmp_path / "teammate") as theirs:
+        mlops.pull(server, "long", store=theirs)
+        assert theirs.get_run("01LONGPARAM").params == {"layers": long, "lr": 0.1}

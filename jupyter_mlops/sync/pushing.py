@@ -27,6 +27,7 @@ from . import ids
 from .ids import CREATING
 from .records import lineage_document, run_document, write_run_files
 from .remote import (
+    MAX_PARAM_VALUE,
     MAX_TAGS,
     STATUS,
     TAG,
@@ -278,6 +279,13 @@ class _Pusher:
                       *self._metrics(run_id, state), params=[], tags=self._tags(run))
         if final and not state.get("params"):
             job.params = [_param(k, v) for k, v in run.params.items()]
+            cut = sorted(k for k, v in run.params.items()
+                         if len(param_text(v, None)) > MAX_PARAM_VALUE)
+            if cut:
+                self.report.notes.append(
+                    f"run {run.name} ({run_id}): param(s) {', '.join(cut)} cut to MLflow's "
+                    f"{MAX_PARAM_VALUE:,} characters; mlops/run.json holds the whole values "
+                    "(a pull restores them)")
         if final and not state.get("final"):
             job.terminate = (STATUS[run.status], millis(run.ended_at or run.started_at))
             job.datasets = self._datasets(run)
@@ -394,10 +402,11 @@ class _Pusher:
         for version, remote_run, known, seq in sorted(pending, key=lambda p: p[0].version):
             number = known[0].rpartition("/")[2] if known else existing.get(
                 (str(version.version), version.run_id))
+            created = number is None
             if number is None:
                 number = self._create_version(version, remote_run)
-                self.report.add("model versions created")
             self._version_state(version, number, remote_run, foreign)
+            self.report.add("model versions created" if created else "model versions updated")
             ids.record(store, self.uri, "version", version.ref, f"{name}/{number}",
                        direction="push", state={"event_seq": seq})
         self._drop_stale_aliases(name)
@@ -437,7 +446,6 @@ class _Pusher:
                   if e.subject == version.ref]
         mlflow.log_text(remote_run, json.dumps(events, indent=1, default=str),
                         f"mlops/audit/{version.name}/v{version.version}.json")
-        self.report.add("model versions updated")
 
     def _pushed_versions(self) -> dict[str, str]:
         """The server's versions this store pushed (``name/number``), with their local refs."""

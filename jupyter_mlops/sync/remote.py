@@ -169,10 +169,11 @@ def batches(metrics: Sequence[T], params: Sequence[Any], tags: Sequence[Any]
         yield m, p, t
 
 
-def param_text(value: Any) -> str:
-    """A param as MLflow shows it: strings as they are, anything else as JSON."""
+def param_text(value: Any, limit: int | None = MAX_PARAM_VALUE) -> str:
+    """A param as MLflow shows it: strings as they are, anything else as JSON; cut to
+    ``limit`` characters (None: whole)."""
     text = value if isinstance(value, str) else json.dumps(value, default=repr)
-    return text[:MAX_PARAM_VALUE]
+    return text[:limit]
 
 
 def tag_text(value: Any) -> str:
