@@ -668,6 +668,12 @@ def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
     assert client.get_registered_model("shared-tree").aliases == {"production": "2"}
     assert report.notes == ["shared-tree: alias 'production' moved to version 2 (this store's "
                             "shared-tree/1) from version 1, which another store pushed"]
+    # and Ann's next pull keeps her own versions, and says where the team's production is
+    with open_store(ann_directory) as ann:
+        pulled = mlops.pull(server, "bob", store=ann)
+    assert "model 'shared-tree': kept this store's own versions (shared-tree/1); the " \
+        "server's were not pulled; on the server, production is its version 2, which " \
+        "another store pushed" in pulled.notes, str(pulled)
 
 
 def test_a_push_waits_for_the_one_before_it_and_not_for_a_killed_one(

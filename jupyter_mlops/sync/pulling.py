@@ -313,6 +313,16 @@ def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
               else []), *held]
 
 
+def _held_elsewhere(store: Store, uri: str, name: str, aliases: dict[str, Any]) -> str:
+    """The end of a note naming the model's stages on the server that a version this store
+    did not push holds (its own ``load_model("NAME@production")`` loads another model)."""
+    theirs = [f"{stage} is its version {number}" for stage, number in sorted(aliases.items())
+              if stage in EXCLUSIVE_STAGES and (ids.local_of(
+                  store, uri, "version", f"{name}/{number}") or ("", ""))[1] != "push"]
+    return f"; on the server, {' and '.join(theirs)}, which another store pushed" \
+        if theirs else ""
+
+
 def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncReport) -> None:
     name = model.name
     try:
@@ -340,7 +350,8 @@ def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncRep
         if known is None:
             if own:
                 report.notes.append(f"model {name!r}: kept this store's own versions "
-                                    f"({', '.join(own)}); the server's were not pulled")
+                                    f"({', '.join(own)}); the server's were not pulled"
+                                    f"{_held_elsewhere(store, uri, name, model.aliases)}")
                 return
             tags = remote.tags
             copy_version(store, name=name, version=int(remote.version), run_id=run[0],
