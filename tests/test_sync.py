@@ -875,3 +875,23 @@ def test_a_param_longer_than_mlflow_takes_is_cut_with_a_note_and_pulled_whole(
     with open_store(tmp_path / "teammate") as theirs:
         mlops.pull(server, "long", store=theirs)
         assert theirs.get_run("01LONGPARAM").params == {"layers": long, "lr": 0.1}
+
+
+def test_a_servers_tags_this_store_cannot_hold_are_left_out_with_a_note(
+        store: Store, server: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given a run logged on the server by MLflow's own client, with tags of every kind
+    client = MlflowClient(server)
+    experiment = client.create_experiment("foreign-tags")
+    run = client.create_run(experiment, tags={
+        "team": "fraud", "bad key": "x", "escape": "\x1b[31mred", "lines": "a\nb",
+        "long": "y" * 300})
+    client.set_terminated(run.info.run_id)
+    # When pulled, the store keeps the tags it can hold, and says which it left out
+    report = mlops.pull(server, "foreign-tags", store=store)
+    (pulled,) = store.runs("foreign-tags").run_id
+    assert set(store.get_run(pulled).tags) == {"team", "mlops.origin"}
+    (note,) = report.notes
+    assert "4 tag(s) left out ('bad key', 'escape', 'lines', 'long')" in note
+    assert "\x1b" not in str(report)

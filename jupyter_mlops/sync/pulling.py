@@ -23,6 +23,7 @@ from ..entities import CodeCell, Entity
 from ..errors import SyncError
 from ..store import DatasetInfo, EnvironmentInfo, ModelInfo, RunResult, Store, open_store
 from ..store.registry import EXCLUSIVE_STAGES, check_name, copy_version, transition, versions
+from ..store.tidy import MAX_TAG_VALUE, MAX_TAGS, check_tag
 from . import ids
 from .records import CELL_FILE, MODELS_DIR, RUN_FILE
 from .remote import (
@@ -179,6 +180,30 @@ def _models(doc: dict[str, Any], files: Path, origin: str, notes: list[str]
     return models
 
 
+def _storable(tags: dict[str, str], origin: str, notes: list[str]) -> dict[str, str]:
+    """The tags this store holds by its rules (a key of letters, digits, ``_ . -``; a value
+    of one line of at most 200 characters; at most 100 a run), with the run's origin; a
+    note names the others (a server's tags are free text: newlines, terminal escapes)."""
+    kept: dict[str, str] = {}
+    left: list[str] = []
+    for key, value in tags.items():
+        try:
+            check_tag(key, value)
+        except ValueError:
+            left.append(key)
+            continue
+        if len(kept) < MAX_TAGS - 1:  # the origin is one more
+            kept[key] = value
+        else:
+            left.append(key)
+    if left:
+        named = ", ".join(repr(key[:40]) for key in left[:5]) + (", …" if len(left) > 5 else "")
+        notes.append(f"{origin}: {len(left)} tag(s) left out ({named}): a tag here has a key "
+                     f"of letters, digits, '_', '.' or '-' and a value of one line of at most "
+                     f"{MAX_TAG_VALUE} characters, at most {MAX_TAGS} a run")
+    return {**kept, ORIGIN: origin}
+
+
 def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: str,
             notes: list[str]) -> RunResult:
     info, data = remote.info, remote.data
@@ -187,8 +212,10 @@ def _result(mlflow: Any, remote: Any, doc: dict[str, Any], files: Path, origin: 
     # the run's own tags as the server has them now (set after the push too), without
     # MLflow's and the ones push adds
     recorded = doc.get("tags", {})
-    tags = {**recorded, **{k: v for k, v in data.tags.items() if not k.startswith("mlflow.")
-                           and (not k.startswith(TAG) or k in recorded)}, ORIGIN: origin}
+    tags = _storable({**recorded, **{k: v for k, v in data.tags.items()
+                                     if not k.startswith("mlflow.")
+                                     and (not k.startswith(TAG) or k in recorded)}},
+                     origin, notes)
     status = LOCAL_STATUS.get(info.status, "finished")
     ended = (info.end_time or info.start_time) / 1000
     if not doc:
