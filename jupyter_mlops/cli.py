@@ -70,11 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _sets_a_setting(args: argparse.Namespace) -> bool:
+    """Whether ``config KEY VALUE`` sets a valid value (a mistyped key or value creates no
+    store: the check raises first)."""
+    from .store.settings import check
+
+    if args.command != "config" or args.value is None or args.unset:
+        return False
+    check(args.key, args.value)
+    return True
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
-    creates = (args.command in CREATE_STORE and not getattr(args, "history", False)) or (
-        args.command == "config" and args.value is not None)  # a teammate's first step
     try:
+        creates = (args.command in CREATE_STORE and not getattr(args, "history", False)) or \
+            _sets_a_setting(args)  # a teammate's first step
         if args.command == "ci":
             return _ci(args)
         if args.command == "serve":

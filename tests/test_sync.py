@@ -763,20 +763,33 @@ def test_a_pull_trusts_its_own_loader_not_the_servers_records(server: str, tmp_p
     run("deep", {"mlops/run.json": b"[" * 100_000 + b"]" * 100_000})
     run("typed", {"mlops/run.json": json.dumps(record("typed", params=[1, 2])).encode()})
     run("fine", {"mlops/run.json": json.dumps(record("fine", params={"a": 1})).encode()})
+    run("partial", {"mlops/run.json": b'{"source": "x = 1"}'})  # fields missing
+    run("unsent", {"mlops/run.json": json.dumps(record(  # a model file never uploaded
+        "unsent", outputs=output, models=[model("models/model.skops", "skops")])).encode()})
+    run("unfit", {"mlops/run.json": json.dumps(record("unfit", stdout={"a": 1})).encode()})
+    run("escape", {"mlops/run.json": json.dumps(record(  # a terminal escape in a note
+        "escape", outputs=output, models=[model("models/m.bin", "\x1b[2Jwiped")])).encode(),
+        "mlops/models/m.bin": b"x"})
     client.create_registered_model("crafted")
     version = client.create_model_version("crafted", f"runs:/{pickled}/model", run_id=pickled)
     client.set_registered_model_alias("crafted", "production", version.version)
     with open_store(tmp_path / "mine") as store:
         assert main(["--store", str(store.directory), "config", "sync.uri", server]) == 0
-        with pytest.raises(NotFoundError, match="loading a pickle runs any code"):
+        with pytest.raises(NotFoundError, match="a pickle \\(loading one runs any code"):
             mlops.load_model("crafted@production", store=store)
         assert not marker.exists()
         report = mlops.pull(server, "crafted", store=store)
-        assert report.counts == {"runs pulled": 1}, str(report)  # "fine"; "pickled" before
+        # "fine" and "escape" (without its model); "pickled" came with load_model
+        assert report.counts == {"runs pulled": 2}, str(report)
         notes = "\n".join(report.notes)
         assert "outside mlops/models/" in notes and "RecursionError" in notes
         assert "wrong type: params" in notes
-        assert sorted(store.runs()["run_id"]) == ["fine", "pickled"]
+        assert "(KeyError: 'models')" in notes  # partial
+        assert "mlops/models/model.skops" in notes
+        assert "was not pulled: its record does not fit the store" in notes  # unfit
+        assert "a format this version does not load ('\\x1b[2Jwiped')" in str(report)
+        assert "\x1b" not in str(report)
+        assert sorted(store.runs()["run_id"]) == ["escape", "fine", "pickled"]
         assert store.get_run("fine").params == {"a": 1}
         assert not any(b"not for the store" in store.artifacts.get(sha)
                        for sha in store.artifacts.all_hashes())
@@ -895,3 +908,51 @@ def test_a_servers_tags_this_store_cannot_hold_are_left_out_with_a_note(
     (note,) = [n for n in report.notes if "left out" in n]  # (the server's models: theirs)
     assert "4 tag(s) left out ('bad key', 'escape', 'lines', 'long')" in note
     assert "\x1b" not in str(report)
+
+
+def test_an_alias_this_registry_refuses_is_a_note_not_a_failed_pull(
+        store: Store, server: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # Given a model on the server with an alias MLflow takes and this registry does not
+    client = MlflowClient(server, server)
+    experiment = client.create_experiment("odd-alias")
+    run = client.create_run(experiment)
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model("oddly")
+    version = client.create_model_version("oddly", f"runs:/{run.info.run_id}/m",
+                                          run_id=run.info.run_id)
+    client.set_registered_model_alias("oddly", "_wip", version.version)
+    # When pulled, the pull ends, says so, and keeps the rest
+    report = mlops.pull(server, "odd-alias", store=store)
+    assert any(n.startswith("model 'oddly': not all of it was pulled (ValueError: ")
+               for n in report.notes), str(report)
+    assert [v.ref for v in versions(store, "oddly")] == ["oddly/1"]
+
+
+def test_an_error_while_handling_a_network_error_is_not_called_one() -> None:
+    import requests
+
+    from jupyter_mlops.sync.remote import said_when_the_server_stops
+
+    @said_when_the_server_stops("pull")
+    def broken() -> None:
+        raise KeyError("a bug, not the network")
+
+    try:  # as load_model calls pull_model while it handles an error of its own
+        raise requests.exceptions.ConnectionError("refused")
+    except requests.exceptions.ConnectionError:
+        with pytest.raises(KeyError, match="a bug"):
+            broken()
+
+
+def test_a_mistyped_setting_creates_no_store(tmp_path: Path) -> None:
+    for argv in (["config", "sync.url", "http://x"], ["config", "sync.uri", "not a uri"]):
+        assert main(["--store", str(tmp_path / "none"), *argv]) == 2
+        assert not (tmp_path / "none").exists()
+
+
+def test_a_url_that_is_no_tracking_server_is_said_at_once(store_dir: Path, server: str) -> None:
+    with pytest.raises(SyncError, match=r"answered HTTP 404 to MLflow's API: check that it is "
+                       "an MLflow tracking server and the URI's path; nothing was sent"):
+        mlops.push(f"{server}/not/here", store=open_store(store_dir))

@@ -55,15 +55,22 @@ def settings(store: Store) -> dict[str, str | None]:
     return {key: get(store, key) for key in KEYS}
 
 
+def check(key: str, value: str) -> str:
+    """A setting's value as it would be stored (normalised), or a :class:`SettingError`."""
+    _key(key)
+    if not isinstance(value, str) or not value or len(value) > MAX_VALUE:
+        raise SettingError(f"{key} takes a text of 1 to {MAX_VALUE} characters")
+    return KEYS[key][1](value)
+
+
 def set_value(store: Store, key: str, value: str | None, *, actor: str | None = None,
               reason: str | None = None) -> str | None:
     """Set (or with None unset) a setting, checked first; recorded as an audit event.
     Returns the value as stored."""
-    _key(key)
-    if value is not None:
-        if not isinstance(value, str) or not value or len(value) > MAX_VALUE:
-            raise SettingError(f"{key} takes a text of 1 to {MAX_VALUE} characters")
-        value = KEYS[key][1](value)
+    if value is None:
+        _key(key)
+    else:
+        value = check(key, value)
     with store.transaction() as conn:
         append_event(conn, actor=user() if actor is None else actor, action=ACTION,
                      subject=SUBJECT + key, detail={"value": value}, reason=reason)

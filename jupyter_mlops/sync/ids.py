@@ -1,6 +1,7 @@
 """The store's record of a sync (tables ``sync_ids`` and ``sync_cursors``): which local
 experiment, run and model version is which on each server, what of it was sent, and the
-change cursor of the last complete push."""
+change cursor of the last complete push; and the lock that makes one push or pull of a
+store with a server at a time."""
 
 from __future__ import annotations
 
@@ -27,12 +28,17 @@ def exclusive(store: Store, remote: str) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     path = store.directory / f"sync-{hashlib.sha256(remote.encode()).hexdigest()[:16]}.lock"
-    lock = FileLock(path)
+    # never a marker file (a crashed process would leave it held), and the file stays: one
+    # unlinked while another process waits on it would let a third take a second lock
+    lock = FileLock(path, fallback_to_soft=False, preserve_lock_file=True)
     try:
         lock.acquire(timeout=LOCK_WAIT_S)
     except Timeout:
         raise SyncError(f"another push or pull of this store with {remote} has held {path} "
-                        f"for {LOCK_WAIT_S / 60:.0f} minutes; try again when it ends") from None
+                        f"for {LOCK_WAIT_S:g} s; try again when it ends") from None
+    except (OSError, NotImplementedError) as exc:
+        raise SyncError(f"cannot lock {path} ({exc}): a store that pushes or pulls needs a "
+                        "folder on a file system with file locks") from None
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sqlite3
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
@@ -35,6 +36,7 @@ from .remote import (
     client,
     download,
     is_missing,
+    network_error,
     said_when_the_server_stops,
     tracking_uri,
 )
@@ -137,18 +139,33 @@ def _fetch(mlflow: Any, uri: str, remote: Any, experiment: str) -> _Fetched:
         raise _BadRecord(f"{origin} was not pulled: {exc}") from None
 
 
+# what a run record a server writer controls can make reading it raise (a field missing or
+# of another type, a file it names that is not there)
+_RECORD_ERRORS = (LookupError, TypeError, ValueError, AttributeError, FileNotFoundError,
+                  sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.IntegrityError)
+
+
+def _bad_record(exc: Exception) -> bool:
+    """Whether ``exc`` comes from the run's record rather than from the network or a bug."""
+    return network_error(exc) is None and (isinstance(exc, _RECORD_ERRORS) or is_missing(exc))
+
+
 def _fetched(mlflow: Any, uri: str, remote: Any, experiment: str, origin: str) -> _Fetched:
     with tempfile.TemporaryDirectory(prefix="mlops-pull-") as tmp:
-        doc = _document(uri, remote, Path(tmp))
-        files = Path(tmp) / "mlops"
         notes: list[str] = []
         try:
+            doc = _document(uri, remote, Path(tmp))
+            files = Path(tmp) / "mlops"
             result = _result(mlflow, remote, doc, files, origin, notes)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            source = doc["source"] if "source" in doc else (
+                (files / CELL_FILE).read_text(encoding="utf-8") if doc else "")
+        except _BadRecord:
+            raise
+        except Exception as exc:
+            if not _bad_record(exc):
+                raise
             raise _BadRecord(f"its mlops/{RUN_FILE} is not a run record this pull reads "
-                             f"({type(exc).__name__}: {exc})") from None
-        source = doc["source"] if "source" in doc else (
-            (files / CELL_FILE).read_text(encoding="utf-8") if doc else "")
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
     return _Fetched(remote, experiment, doc, source, result, notes)
 
 
@@ -159,7 +176,7 @@ def _models(doc: dict[str, Any], files: Path, origin: str, notes: list[str]
     types the loader's allowlist allows (the record's ``trusted_types`` is not read)."""
     from ..bundle.trust import ModelRefused, audit
     from ..frameworks.registry import BY_NAME
-    from ..frameworks.serialize import SKOPS
+    from ..frameworks.serialize import PICKLE, SKOPS
 
     models = []
     for m in doc["models"]:
@@ -172,8 +189,9 @@ def _models(doc: dict[str, Any], files: Path, origin: str, notes: list[str]
                 notes.append(f"{origin}: its model {m['variable']!r} was not pulled: {exc}")
                 continue
         elif fmt not in BY_NAME:
-            notes.append(f"{origin}: its model {m['variable']!r} was not pulled: a {fmt} file "
-                         "(loading a pickle runs any code in it)")
+            why = "a pickle (loading one runs any code in it)" if fmt == PICKLE else \
+                f"of a format this version does not load ({str(fmt)[:40]!r})"
+            notes.append(f"{origin}: its model {m['variable']!r} was not pulled: {why}")
             continue
         models.append(ModelInfo(m["fingerprint"], m["class_name"], m["module"], data, fmt,
                                 trusted))
@@ -271,14 +289,13 @@ def _store_run(store: Store, uri: str, fetched: _Fetched, report: SyncReport) ->
     """Write a fetched run: a new copy, or the refreshed copy of one pulled before."""
     remote, doc, result = fetched.remote, fetched.doc, fetched.result
     info = remote.info
-    report.notes.extend(fetched.notes)
     local_id = remote.data.tags.get(f"{TAG}run_id") or info.run_id
     state = {"origin": result.tags[ORIGIN], "seen": _seen(remote)}
+    refreshed = ids.local_of(store, uri, "run", info.run_id) is not None
     with store.transaction() as conn:
-        if ids.local_of(store, uri, "run", info.run_id):
+        if refreshed:
             for table in ("metrics", "latest_metrics", "tags"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [local_id])
-            report.add("runs refreshed")
         else:
             store.start_run(
                 local_id, name=info.run_name or info.run_id, experiment=fetched.experiment,
@@ -287,11 +304,12 @@ def _store_run(store: Store, uri: str, fetched: _Fetched, report: SyncReport) ->
                 cell_id=doc.get("cell_id"), execution_count=doc.get("execution_count"),
                 user=doc.get("user") or remote.data.tags.get("mlflow.user"),
                 parent_run_id=doc.get("parent_run_id"))
-            report.add("runs pulled")
         store.finish_run(local_id, result)
         conn.execute("UPDATE runs SET name = ?, host = ?, pid = NULL WHERE run_id = ?",
                      [info.run_name or info.run_id, doc.get("host"), local_id])
         ids.record(store, uri, "run", local_id, info.run_id, direction="pull", state=state)
+    report.add("runs refreshed" if refreshed else "runs pulled")
+    report.notes.extend(fetched.notes)
 
 
 def _pull_runs(store: Store, mlflow: Any, uri: str,
@@ -313,13 +331,19 @@ def _pull_runs(store: Store, mlflow: Any, uri: str,
 
 
 def _take(store: Store, uri: str, future: Future[_Fetched], report: SyncReport) -> None:
-    """Store a fetched run, or note why it was left out."""
+    """Store a fetched run, or note why it was left out (its transaction rolled back)."""
     try:
         fetched = future.result()
     except _BadRecord as exc:
         report.notes.append(str(exc))
         return
-    _store_run(store, uri, fetched, report)
+    try:
+        _store_run(store, uri, fetched, report)
+    except Exception as exc:
+        if not _bad_record(exc):
+            raise
+        report.notes.append(f"{fetched.result.tags[ORIGIN]} was not pulled: its record does "
+                            f"not fit the store ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 def _seconds(text: str | None, default: float) -> float:
@@ -348,6 +372,20 @@ def _held_elsewhere(store: Store, uri: str, name: str, aliases: dict[str, Any]) 
                   store, uri, "version", f"{name}/{number}") or ("", ""))[1] != "push"]
     return f"; on the server, {' and '.join(theirs)}, which another store pushed" \
         if theirs else ""
+
+
+def _pull_model_or_note(store: Store, mlflow: Any, uri: str, model: Any,
+                        report: SyncReport) -> None:
+    """:func:`_pull_model`, or a note when the server's model does not fit this registry
+    (an alias MLflow accepts that is no stage or alias name here, say); what was pulled of
+    it stays, and the next model comes."""
+    try:
+        _pull_model(store, mlflow, uri, model, report)
+    except Exception as exc:
+        if not _bad_record(exc):
+            raise
+        report.notes.append(f"model {model.name!r}: not all of it was pulled "
+                            f"({type(exc).__name__}: {str(exc)[:200]})")
 
 
 def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncReport) -> None:
@@ -431,7 +469,7 @@ def pull(from_: str | None = None, experiment: str | None = None, *,
                                                "attributes.status != 'RUNNING'",
                                                max_results=1000)), report)
         for model in _pages(mlflow.search_registered_models):
-            _pull_model(store, mlflow, uri, model, report)
+            _pull_model_or_note(store, mlflow, uri, model, report)
     return report
 
 
@@ -463,7 +501,7 @@ def pull_model(name: str, from_: str | None = None, *, store: Store | None = Non
     with ids.exclusive(store, uri):
         _pull_runs(store, mlflow, uri, [(r, experiment(r.info.experiment_id)) for r in remotes
                                         if r.info.status != "RUNNING"], report)
-        _pull_model(store, mlflow, uri, model, report)
+        _pull_model_or_note(store, mlflow, uri, model, report)
     return report
 
 

@@ -201,6 +201,8 @@ class _Pusher:
                 if not is_conflict(exc):
                     raise
                 remote = self.mlflow.get_experiment_by_name(name)
+                if remote is None:  # not the conflict it looked like
+                    raise
         return remote.experiment_id, False
 
     def _search(self, experiment_id: str) -> dict[str, str]:
@@ -501,8 +503,8 @@ def push(to: str | None = None, experiment: str | None = None,
         raise SyncError(f"no experiment {experiment!r} in this store (experiments: "
                         f"{', '.join(store.experiments()) or 'none'})")
     report = SyncReport(uri, "push")
+    pusher = _Pusher(store, uri, report, WORKERS)  # its probe says a server down at once
     with ids.exclusive(store, uri):
-        pusher = _Pusher(store, uri, report, WORKERS)
         full = experiment is None and since is None
         now = ids.current_cursor(store)
         updated_after, _ = ids.cursor(store, uri)

@@ -28,6 +28,8 @@ TAG = "mlops."  # our tags on MLflow runs and model versions
 WORKERS = 4  # runs sent or fetched at once (MLflow's client is thread-safe; the server
 # overlaps them)
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # shown escaped in a report
+
 
 @dataclass
 class SyncReport:
@@ -45,7 +47,9 @@ class SyncReport:
     def __str__(self) -> str:
         done = ", ".join(f"{n} {what}" for what, n in self.counts.items() if n) or "nothing new"
         way = "to" if self.direction == "push" else "from"
-        return "\n".join([f"{self.direction} {way} {self.uri}: {done}", *self.notes])
+        # notes quote a server's text: its control characters (terminal escapes) are shown
+        return "\n".join(_CONTROL.sub(lambda m: repr(m.group())[1:-1], line) for line in
+                         [f"{self.direction} {way} {self.uri}: {done}", *self.notes])
 
 
 def tracking_uri(uri: str | None) -> str:
@@ -58,8 +62,9 @@ def tracking_uri(uri: str | None) -> str:
 
 
 def client(uri: str, purpose: str) -> Any:
-    """An ``MlflowClient`` for ``uri``; credentials as MLflow reads them
-    (``$MLFLOW_TRACKING_TOKEN``, ``$MLFLOW_TRACKING_USERNAME``/``PASSWORD``...)."""
+    """An ``MlflowClient`` for ``uri``, after one request checking the server answers (see
+    :func:`reachable`); credentials as MLflow reads them (``$MLFLOW_TRACKING_TOKEN``,
+    ``$MLFLOW_TRACKING_USERNAME``/``PASSWORD``...)."""
     try:
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
@@ -96,10 +101,14 @@ def reachable(mlflow: Any, uri: str) -> None:
         raise SyncError(f"cannot reach the MLflow tracking server at {uri} "
                         f"({_deepest(exc, outer)}): check the URI and that the server runs; "
                         "nothing was sent") from None
-    if response.status_code in (401, 403):
-        raise SyncError(f"{uri} refused the request (HTTP {response.status_code}): set "
-                        "$MLFLOW_TRACKING_TOKEN or $MLFLOW_TRACKING_USERNAME and "
+    status = response.status_code
+    if status in (401, 403):
+        raise SyncError(f"{uri} refused the request (HTTP {status}): set or check "
+                        "$MLFLOW_TRACKING_TOKEN, or $MLFLOW_TRACKING_USERNAME and "
                         "$MLFLOW_TRACKING_PASSWORD; nothing was sent")
+    if status == 404 or status >= 500:  # MLflow would retry these for minutes
+        raise SyncError(f"{uri} answered HTTP {status} to MLflow's API: check that it is an "
+                        "MLflow tracking server and the URI's path; nothing was sent")
 
 
 def _cause(exc: BaseException) -> BaseException | None:
@@ -116,15 +125,19 @@ def _deepest(exc: BaseException, outer: BaseException | None = None) -> BaseExce
     return exc
 
 
-def _network_error(exc: BaseException) -> BaseException | None:
+def network_error(exc: BaseException, outer: BaseException | None = None
+                  ) -> BaseException | None:
     """The first cause of an error that came from the network (the server stopped
-    answering, or timed out), else None."""
+    answering, or timed out), else None; the chain is not followed past ``outer`` (an
+    error the caller was handling when it began)."""
     import requests
 
+    failures = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
     seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, requests.exceptions.RequestException):
-            return _deepest(exc)
+    while seen is not None and seen is not outer:
+        if isinstance(seen, failures):  # not an HTTPError: the server answered (404...)
+            return _deepest(exc, outer)
         seen = _cause(seen)
     return None
 
@@ -137,15 +150,16 @@ def said_when_the_server_stops(what: str) -> Callable[[Callable[P, T]], Callable
     def decorate(function: Callable[P, T]) -> Callable[P, T]:
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            outer = sys.exc_info()[1]  # one the caller handles (load_model's NotFoundError)
             try:
                 return function(*args, **kwargs)
             except Exception as exc:
-                reason = _network_error(exc)
+                reason = network_error(exc, outer)
                 if reason is None:
                     raise
                 raise SyncError(f"the MLflow tracking server stopped answering during the "
                                 f"{what} ({reason}); what was done is recorded: {what} again "
-                                "to go on from there") from None
+                                "to go on from there") from exc
         return wrapper
 
     return decorate
@@ -186,9 +200,12 @@ def millis(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-# what a database says when an insert meets a row a concurrent request inserted first:
-# SQLite, PostgreSQL and SQL Server ("unique"), MySQL ("Duplicate entry")
-_UNIQUE_VIOLATION = re.compile(r"unique|duplicate", re.IGNORECASE)
+# what a database says when an insert meets a row a concurrent request inserted first
+_UNIQUE_VIOLATION = re.compile(
+    r"UNIQUE constraint failed"  # SQLite
+    r"|duplicate key value violates unique constraint"  # PostgreSQL
+    r"|Duplicate entry .* for key"  # MySQL
+    r"|Violation of UNIQUE KEY constraint|Cannot insert duplicate key")  # SQL Server
 
 
 def is_conflict(exc: Exception) -> bool:
