@@ -549,29 +549,40 @@ def test_a_run_pushed_while_running_gets_its_files_when_it_ends(store: Store,
         "mlops/cell.py", "mlops/run.json"}
 
 
-# a push started at a given moment, in a process of its own
-PUSH_AT = """
-import sys, time
+# a push in a process of its own, started when its parent says "go"
+PUSH_ON_GO = """
+import sys
 from pathlib import Path
 import mlflow.tracking  # imported on use by push: here, so that both pushes start at once
 import jupyter_mlops as mlops
 from jupyter_mlops.store import open_store
 store = open_store(Path(sys.argv[2]))
-while time.time() < float(sys.argv[3]):
-    time.sleep(0.001)
+print("ready", flush=True)
+sys.stdin.readline()
 print(mlops.push(sys.argv[1], store=store))
 """
 
 
 def _push_at_once(server: str, stores: list[Path]) -> None:
-    """Push these stores from processes of their own, all at the same moment."""
-    start = time.time() + 6  # every process started by then
-    pushes = [subprocess.Popen([sys.executable, "-c", PUSH_AT, server, str(directory),
-                                str(start)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True) for directory in stores]
-    for push in pushes:
-        out = push.communicate(timeout=180)[0]
-        assert push.returncode == 0, out
+    """Push these stores from processes of their own, all at the same moment: each says
+    when it is ready, and all are told to go together (however loaded the machine)."""
+    pushes = [subprocess.Popen([sys.executable, "-c", PUSH_ON_GO, server, str(directory)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True) for directory in stores]
+    try:
+        for push in pushes:
+            assert push.stdout is not None and push.stdout.readline() == "ready\n"
+        for push in pushes:
+            assert push.stdin is not None
+            push.stdin.write("go\n")
+            push.stdin.flush()
+        for push in pushes:
+            out = push.communicate(timeout=180)[0]
+            assert push.returncode == 0, out
+    finally:
+        for push in pushes:
+            push.kill()
+            push.wait()
 
 
 def test_two_teammates_push_at_once(server: str, tmp_path: Path) -> None:
@@ -599,13 +610,13 @@ def test_two_pushes_of_one_store_at_once_send_each_run_once(store: Store, server
     # (two kernels auto-pushing, a push from a terminal beside them)
     _runs_reading_one_dataset(store, "twice", 1, "BEFORE")
     mlops.push(server, store=store)
-    _runs_reading_one_dataset(store, "twice", 8, "TWICE")
+    _runs_reading_one_dataset(store, "twice", 20, "TWICE")
     _push_at_once(server, [store.directory, store.directory])
     # Then each run is one MLflow run (both pushes created the runs the other had not
     # recorded yet)
     runs = _runs(MlflowClient(server), "twice")
     assert sorted(r.data.tags["mlops.run_id"] for r in runs) == ["01BEFORE00", *(
-        f"01TWICE{i:02d}" for i in range(8))]
+        f"01TWICE{i:02d}" for i in range(20))]
     assert mlops.push(server, store=store).counts == {}
 
 
