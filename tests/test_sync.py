@@ -447,6 +447,7 @@ sys.path.insert(0, sys.argv[3])
 from test_sync import _runs_reading_one_dataset
 from jupyter_mlops.store import open_store
 from jupyter_mlops.sync import auto
+auto.EXIT_WAIT_S = float(sys.argv[4])
 with open_store(Path(sys.argv[1])) as store:
     _runs_reading_one_dataset(store, "at-exit", 2, "EXIT")
 auto.request(Path(sys.argv[1]), sys.argv[2], lambda message: print(message, flush=True))
@@ -461,13 +462,26 @@ def test_the_last_auto_push_of_an_exiting_process_reaches_the_server(
     # nbconvert or papermill ends it after the last cell), so the push runs at its exit,
     # when executors no longer take work
     done = subprocess.run([sys.executable, "-c", EXIT_PUSH, str(tmp_path / "s"), server,
-                           str(Path(__file__).parent)], capture_output=True, text=True,
+                           str(Path(__file__).parent), "10"], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
                               [str(Path(__file__).parents[1]), *sys.path])})
     # Then the push succeeds in the time the exit gives it: no warning, both runs there
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
     assert sorted(r.info.run_name for r in _runs(MlflowClient(server), "at-exit")) == [
         "fit0", "fit1"]
+
+
+def test_a_last_auto_push_the_exit_cuts_short_is_said(server: str, tmp_path: Path) -> None:
+    # Given a process whose exit gives its last auto-push no time (Jupyter kills a kernel
+    # it shuts down after about 5 s)
+    done = subprocess.run([sys.executable, "-c", EXIT_PUSH, str(tmp_path / "s"), server,
+                           str(Path(__file__).parent), "0"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              [str(Path(__file__).parents[1]), *sys.path])})
+    # Then it says the push had not finished, and that the runs go with the next one
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"auto-push to {server} had not finished when this process " \
+        "exited (0 s); the runs stay in the store and go with the next push\n"
 
 
 def test_auto_push_is_off_where_the_environment_says_so(

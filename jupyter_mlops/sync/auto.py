@@ -95,11 +95,22 @@ def request(directory: Path, uri: str, warn: Callable[[str], None]) -> AutoPushe
         key = (Path(directory).resolve(), uri)
         if key not in _pushers:
             if not _pushers:
-                atexit.register(wait_all, EXIT_WAIT_S)
+                atexit.register(_at_exit)
             _pushers[key] = AutoPusher(key[0], uri, warn)
         pusher = _pushers[key]
     pusher.request()
     return pusher
+
+
+def _at_exit() -> None:
+    """Give the last pushes :data:`EXIT_WAIT_S` seconds, and say which did not finish."""
+    if wait_all(EXIT_WAIT_S):
+        return
+    for pusher in list(_pushers.values()):
+        if not pusher.wait(0):
+            pusher.warn(f"auto-push to {pusher.uri} had not finished when this process "
+                        f"exited ({EXIT_WAIT_S:g} s); the runs stay in the store and go with "
+                        "the next push")
 
 
 def wait_all(timeout: float) -> bool:
