@@ -696,9 +696,15 @@ def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
     # and Ann's next pull keeps her own versions, and says where the team's production is
     with open_store(ann_directory) as ann:
         pulled = mlops.pull(server, "bob", store=ann)
-    assert "model 'shared-tree': kept this store's own versions (shared-tree/1); the " \
-        "server's were not pulled; on the server, production is its version 2, which " \
-        "another store pushed" in pulled.notes, str(pulled)
+        assert "model 'shared-tree': kept this store's own versions (shared-tree/1); the " \
+            "server's were not pulled; on the server, production is its version 2, which " \
+            "another store pushed" in pulled.notes, str(pulled)
+        # and when she labels her version anew, her push sends that label, and leaves the
+        # team's production where Bob put it
+        mlops.transition("shared-tree", 1, "reviewed", store=ann)
+        assert mlops.push(server, store=ann).counts == {"model versions updated": 1}
+    assert client.get_registered_model("shared-tree").aliases == {"production": "2",
+                                                                 "reviewed": "1"}
 
 
 def test_a_push_waits_for_the_one_before_it_and_not_for_a_killed_one(

@@ -407,7 +407,8 @@ class _Pusher:
             created = number is None
             if number is None:
                 number = self._create_version(version, remote_run)
-            self._version_state(version, number, remote_run, foreign)
+            self._version_state(version, number, remote_run, foreign,
+                                known[1].get("event_seq", -1) if known else -1)
             self.report.add("model versions created" if created else "model versions updated")
             ids.record(store, self.uri, "version", version.ref, f"{name}/{number}",
                        direction="push", state={"event_seq": seq})
@@ -431,11 +432,18 @@ class _Pusher:
         return str(created.version)
 
     def _version_state(self, version: ModelVersion, number: str, remote_run: str,
-                       foreign: dict[str, str]) -> None:
+                       foreign: dict[str, str], pushed_seq: int) -> None:
+        """The version's stage tag, its labels given since the last push (``pushed_seq``:
+        a label pushed before that a teammate moved since stays theirs), its audit events."""
         mlflow = self.mlflow
+        mine = [e for e in reversed(self.store.events(version.ref)) if e.subject == version.ref]
+        given = {e.detail.get("to") if e.action == "transition" else e.detail.get("alias"):
+                 e.seq for e in mine if e.action in ("transition", "alias")}
         mlflow.set_model_version_tag(version.name, number, f"{TAG}stage", version.stage or "")
         for label in [*([version.stage] if version.stage in EXCLUSIVE else []),
                       *version.aliases]:
+            if given.get(label, pushed_seq + 1) <= pushed_seq:
+                continue  # pushed before: where it is on the server now is the team's doing
             if foreign.get(label, number) != number:
                 self.report.notes.append(
                     f"{version.name}: alias {label!r} moved to version {number} (this store's "
@@ -444,8 +452,7 @@ class _Pusher:
             mlflow.set_registered_model_alias(version.name, label, number)
         events = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
                    "subject": e.subject, "detail": e.detail, "reason": e.reason,
-                   "hash": e.hash} for e in reversed(self.store.events(version.ref))
-                  if e.subject == version.ref]
+                   "hash": e.hash} for e in mine]
         mlflow.log_text(remote_run, json.dumps(events, indent=1, default=str),
                         f"mlops/audit/{version.name}/v{version.version}.json")
 
