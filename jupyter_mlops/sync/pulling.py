@@ -145,7 +145,7 @@ _RECORD_ERRORS = (LookupError, TypeError, ValueError, AttributeError, FileNotFou
                   sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.IntegrityError)
 
 
-def _bad_record(exc: Exception) -> bool:
+def _caused_by_the_record(exc: Exception) -> bool:
     """Whether ``exc`` comes from the run's record rather than from the network or a bug."""
     return network_error(exc) is None and (isinstance(exc, _RECORD_ERRORS) or is_missing(exc))
 
@@ -162,7 +162,7 @@ def _fetched(mlflow: Any, uri: str, remote: Any, experiment: str, origin: str) -
         except _BadRecord:
             raise
         except Exception as exc:
-            if not _bad_record(exc):
+            if not _caused_by_the_record(exc):
                 raise
             raise _BadRecord(f"its mlops/{RUN_FILE} is not a run record this pull reads "
                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
@@ -340,7 +340,7 @@ def _take(store: Store, uri: str, future: Future[_Fetched], report: SyncReport) 
     try:
         _store_run(store, uri, fetched, report)
     except Exception as exc:
-        if not _bad_record(exc):
+        if not _caused_by_the_record(exc):
             raise
         report.notes.append(f"{fetched.result.tags[ORIGIN]} was not pulled: its record does "
                             f"not fit the store ({type(exc).__name__}: {str(exc)[:200]})")
@@ -382,7 +382,7 @@ def _pull_model_or_note(store: Store, mlflow: Any, uri: str, model: Any,
     try:
         _pull_model(store, mlflow, uri, model, report)
     except Exception as exc:
-        if not _bad_record(exc):
+        if not _caused_by_the_record(exc):
             raise
         report.notes.append(f"model {model.name!r}: not all of it was pulled "
                             f"({type(exc).__name__}: {str(exc)[:200]})")

@@ -130,8 +130,10 @@ def network_error(exc: BaseException, outer: BaseException | None = None
     """The first cause of an error that came from the network (the server stopped
     answering, or timed out), else None; the chain is not followed past ``outer`` (an
     error the caller was handling when it began)."""
-    import requests
-
+    try:
+        import requests  # MLflow's HTTP client: an error without it came from elsewhere
+    except ImportError:
+        return None
     failures = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                 requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
     seen: BaseException | None = exc
