@@ -703,8 +703,14 @@ def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
         # team's production where Bob put it
         mlops.transition("shared-tree", 1, "reviewed", store=ann)
         assert mlops.push(server, store=ann).counts == {"model versions updated": 1}
-    assert client.get_registered_model("shared-tree").aliases == {"production": "2",
-                                                                 "reviewed": "1"}
+        assert client.get_registered_model("shared-tree").aliases == {"production": "2",
+                                                                     "reviewed": "1"}
+        # and a label a teammate puts on her version is not removed by her next push either
+        client.set_registered_model_alias("shared-tree", "champion", "1")
+        mlops.transition("shared-tree", 1, "checked", store=ann)
+        mlops.push(server, store=ann)
+    assert client.get_registered_model("shared-tree").aliases == {
+        "production": "2", "reviewed": "1", "champion": "1", "checked": "1"}
 
 
 def test_a_push_waits_for_the_one_before_it_and_not_for_a_killed_one(
@@ -945,20 +951,24 @@ def test_an_alias_this_registry_refuses_is_a_note_not_a_failed_pull(
         store: Store, server: str) -> None:
     from mlflow.tracking import MlflowClient
 
-    # Given a model on the server with an alias MLflow takes and this registry does not
+    # Given a model on the server whose first version has an alias MLflow takes and this
+    # registry does not ("_wip" sorts before "production"), and whose second is production
     client = MlflowClient(server, server)
     experiment = client.create_experiment("odd-alias")
     run = client.create_run(experiment)
     client.set_terminated(run.info.run_id)
     client.create_registered_model("oddly")
-    version = client.create_model_version("oddly", f"runs:/{run.info.run_id}/m",
-                                          run_id=run.info.run_id)
-    client.set_registered_model_alias("oddly", "_wip", version.version)
-    # When pulled, the pull ends, says so, and keeps the rest
+    for _ in range(2):
+        client.create_model_version("oddly", f"runs:/{run.info.run_id}/m",
+                                    run_id=run.info.run_id)
+    client.set_registered_model_alias("oddly", "_wip", "1")
+    client.set_registered_model_alias("oddly", "production", "2")
+    # When pulled, that alias is left out with a note, and the rest comes
     report = mlops.pull(server, "odd-alias", store=store)
-    assert any(n.startswith("model 'oddly': not all of it was pulled (ValueError: ")
+    assert any(n.startswith("oddly/1: its alias '_wip' was left out: ")
                for n in report.notes), str(report)
-    assert [v.ref for v in versions(store, "oddly")] == ["oddly/1"]
+    assert sorted((v.ref, v.stage) for v in versions(store, "oddly")) == [
+        ("oddly/1", None), ("oddly/2", "production")]
 
 
 def test_an_error_while_handling_a_network_error_is_not_called_one() -> None:
@@ -975,6 +985,21 @@ def test_an_error_while_handling_a_network_error_is_not_called_one() -> None:
     except requests.exceptions.ConnectionError:
         with pytest.raises(KeyError, match="a bug"):
             broken()
+
+
+def test_a_request_the_server_refuses_is_said() -> None:
+    import requests
+
+    from jupyter_mlops.sync.remote import said_when_the_server_stops
+
+    @said_when_the_server_stops("push")
+    def upload() -> None:  # as MLflow's artifact upload raises behind a proxy's body limit
+        raise requests.exceptions.HTTPError("413 Client Error: Request Entity Too Large")
+
+    with pytest.raises(SyncError, match=r"the MLflow tracking server refused a request of "
+                       r"the push \(413 Client Error: Request Entity Too Large\); what was "
+                       "done before is recorded"):
+        upload()
 
 
 def test_a_mistyped_setting_creates_no_store(tmp_path: Path) -> None:

@@ -35,8 +35,8 @@ from .remote import (
     artifact_repository,
     client,
     download,
+    from_the_server,
     is_missing,
-    network_error,
     said_when_the_server_stops,
     tracking_uri,
 )
@@ -142,17 +142,23 @@ def _fetch(mlflow: Any, uri: str, remote: Any, experiment: str) -> _Fetched:
 # what a run record a server writer controls can make reading it raise (a field missing or
 # of another type, a file it names that is not there)
 _RECORD_ERRORS = (LookupError, TypeError, ValueError, AttributeError, FileNotFoundError,
-                  sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.IntegrityError)
+                  sqlite3.InterfaceError, sqlite3.IntegrityError)
 
 
 def _caused_by_the_record(exc: Exception) -> bool:
-    """Whether ``exc`` comes from the run's record rather than from the network or a bug."""
-    return network_error(exc) is None and (isinstance(exc, _RECORD_ERRORS) or is_missing(exc))
+    """Whether ``exc`` comes from what the server holds (a run record, a model's aliases)
+    rather than from the server's answers, the store, or a bug."""
+    if from_the_server(exc) is not None and not is_missing(exc):
+        return False  # the network, or an answer that is no record (a proxy's page)
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return "binding" in str(exc)  # a value of a type SQLite takes not; not a closed db
+    return isinstance(exc, _RECORD_ERRORS) or is_missing(exc)
 
 
 def _fetched(mlflow: Any, uri: str, remote: Any, experiment: str, origin: str) -> _Fetched:
     with tempfile.TemporaryDirectory(prefix="mlops-pull-") as tmp:
         notes: list[str] = []
+        doc: dict[str, Any] = {}
         try:
             doc = _document(uri, remote, Path(tmp))
             files = Path(tmp) / "mlops"
@@ -164,8 +170,9 @@ def _fetched(mlflow: Any, uri: str, remote: Any, experiment: str, origin: str) -
         except Exception as exc:
             if not _caused_by_the_record(exc):
                 raise
-            raise _BadRecord(f"its mlops/{RUN_FILE} is not a run record this pull reads "
-                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+            what = f"its mlops/{RUN_FILE} is not a run record this pull reads" if doc else \
+                "it could not be read"
+            raise _BadRecord(f"{what} ({type(exc).__name__}: {str(exc)[:200]})") from None
     return _Fetched(remote, experiment, doc, source, result, notes)
 
 
@@ -429,11 +436,21 @@ def _pull_model(store: Store, mlflow: Any, uri: str, model: Any, report: SyncRep
                          actor=actor, origin=uri)
             ids.record(store, uri, "version", ref, ref, direction="pull")
             report.add("model versions pulled")
-        local = next(v for v in versions(store, name) if v.ref == ref)
+        local = next((v for v in versions(store, name) if v.ref == ref), None)
+        if local is None:
+            report.notes.append(f"{ref}: pulled before and deleted here since: not pulled "
+                                "again")
+            continue
         for label in _labels(remote, model.aliases):
-            if label != local.stage and label not in local.aliases:
-                transition(store, name, int(remote.version), label, actor=actor,
-                           reason=f"as on {uri}")
+            if label == local.stage or label in local.aliases:
+                continue
+            try:
+                check_name(label)  # MLflow takes aliases this registry does not ("_wip")
+            except ValueError as exc:
+                report.notes.append(f"{ref}: its alias {label[:40]!r} was left out: {exc}")
+                continue
+            transition(store, name, int(remote.version), label, actor=actor,
+                       reason=f"as on {uri}")
 
 
 @said_when_the_server_stops("pull")

@@ -401,6 +401,7 @@ class _Pusher:
         existing = {(v.tags.get(f"{TAG}version"), v.tags.get(f"{TAG}run_id")): str(v.version)
                     for v in mlflow.search_model_versions(f"name = '{name}'")}
         foreign = self._foreign_aliases(name)
+        sent_before: dict[str, list[str] | None] = {}  # None: pushed before labels were kept
         for version, remote_run, known, seq in sorted(pending, key=lambda p: p[0].version):
             number = known[0].rpartition("/")[2] if known else existing.get(
                 (str(version.version), version.run_id))
@@ -410,9 +411,10 @@ class _Pusher:
             self._version_state(version, number, remote_run, foreign,
                                 known[1].get("event_seq", -1) if known else -1)
             self.report.add("model versions created" if created else "model versions updated")
+            sent_before[version.ref] = known[1].get("labels") if known else []
             ids.record(store, self.uri, "version", version.ref, f"{name}/{number}",
-                       direction="push", state={"event_seq": seq})
-        self._drop_stale_aliases(name)
+                       direction="push", state={"event_seq": seq, "labels": _labels(version)})
+        self._drop_stale_aliases(name, sent_before)
 
     def _create_version(self, version: ModelVersion, remote_run: str) -> str:
         run = self.mlflow.get_run(remote_run)
@@ -440,8 +442,7 @@ class _Pusher:
         given = {e.detail.get("to") if e.action == "transition" else e.detail.get("alias"):
                  e.seq for e in mine if e.action in ("transition", "alias")}
         mlflow.set_model_version_tag(version.name, number, f"{TAG}stage", version.stage or "")
-        for label in [*([version.stage] if version.stage in EXCLUSIVE else []),
-                      *version.aliases]:
+        for label in _labels(version):
             if given.get(label, pushed_seq + 1) <= pushed_seq:
                 continue  # pushed before: where it is on the server now is the team's doing
             if foreign.get(label, number) != number:
@@ -469,16 +470,25 @@ class _Pusher:
                 self.mlflow.get_registered_model(name).aliases.items()
                 if f"{name}/{number}" not in ours}
 
-    def _drop_stale_aliases(self, name: str) -> None:
-        """Remove the aliases the server gives to a version of ours that no longer holds
-        that stage or alias here (staging promoted to production, say)."""
+    def _drop_stale_aliases(self, name: str, sent_before: dict[str, list[str] | None]
+                            ) -> None:
+        """Remove the aliases the server gives to a version of this push that it held when
+        last pushed and no longer holds here (staging promoted to production, say); an alias
+        a teammate put on a version of ours since stays theirs."""
         ours = self._pushed_versions()
-        held = {(v.ref, label) for v in versions(self.store, name)
-                for label in [v.stage, *v.aliases] if label}
+        now = {v.ref: _labels(v) for v in versions(self.store, name)}
         for alias, number in self.mlflow.get_registered_model(name).aliases.items():
             local = ours.get(f"{name}/{number}")
-            if local is not None and (local, alias) not in held:
+            if local not in sent_before or alias in now.get(local, []):
+                continue
+            before = sent_before[local]
+            if before is None or alias in before:
                 self.mlflow.delete_registered_model_alias(name, alias)
+
+
+def _labels(version: ModelVersion) -> list[str]:
+    """What the server's aliases hold of a version: its stage when exclusive, its aliases."""
+    return [*([version.stage] if version.stage in EXCLUSIVE else []), *version.aliases]
 
 
 @said_when_the_server_stops("push")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import MissingExtraError, SyncError
+from ..errors import MissingExtraError, MLOpsError, SyncError
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -106,9 +106,12 @@ def reachable(mlflow: Any, uri: str) -> None:
         raise SyncError(f"{uri} refused the request (HTTP {status}): set or check "
                         "$MLFLOW_TRACKING_TOKEN, or $MLFLOW_TRACKING_USERNAME and "
                         "$MLFLOW_TRACKING_PASSWORD; nothing was sent")
-    if status == 404 or status >= 500:  # MLflow would retry these for minutes
-        raise SyncError(f"{uri} answered HTTP {status} to MLflow's API: check that it is an "
+    if status == 404:
+        raise SyncError(f"{uri} answered HTTP 404 to MLflow's API: check that it is an "
                         "MLflow tracking server and the URI's path; nothing was sent")
+    if status >= 500:  # MLflow would retry it for minutes
+        raise SyncError(f"the MLflow tracking server at {uri} failed (HTTP {status}): try "
+                        "again later, or ask who runs it; nothing was sent")
 
 
 def _cause(exc: BaseException) -> BaseException | None:
@@ -144,6 +147,23 @@ def network_error(exc: BaseException, outer: BaseException | None = None
     return None
 
 
+def from_the_server(exc: BaseException, outer: BaseException | None = None
+                    ) -> BaseException | None:
+    """The error in ``exc``'s chain that MLflow's client raised for the server's answer or
+    its absence (an HTTP error, an MLflow REST error), else None; not past ``outer``."""
+    try:
+        import requests
+        from mlflow.exceptions import MlflowException
+    except ImportError:
+        return None
+    seen: BaseException | None = exc
+    while seen is not None and seen is not outer:
+        if isinstance(seen, (requests.exceptions.RequestException, MlflowException)):
+            return seen
+        seen = _cause(seen)
+    return None
+
+
 def said_when_the_server_stops(what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
     """Decorate ``push``/``pull``: a server that stops answering midway (after MLflow's own
     retries) is a :class:`SyncError` saying so and what to do, not MLflow's traceback. What
@@ -155,13 +175,20 @@ def said_when_the_server_stops(what: str) -> Callable[[Callable[P, T]], Callable
             outer = sys.exc_info()[1]  # one the caller handles (load_model's NotFoundError)
             try:
                 return function(*args, **kwargs)
+            except MLOpsError:
+                raise
             except Exception as exc:
                 reason = network_error(exc, outer)
-                if reason is None:
+                if reason is not None:
+                    raise SyncError(f"the MLflow tracking server stopped answering during the "
+                                    f"{what} ({reason}); what was done is recorded: {what} "
+                                    "again to go on from there") from exc
+                refusal = from_the_server(exc, outer)
+                if refusal is None:
                     raise
-                raise SyncError(f"the MLflow tracking server stopped answering during the "
-                                f"{what} ({reason}); what was done is recorded: {what} again "
-                                "to go on from there") from exc
+                raise SyncError(f"the MLflow tracking server refused a request of the {what} "
+                                f"({str(refusal)[:300]}); what was done before is recorded"
+                                ) from exc
         return wrapper
 
     return decorate
