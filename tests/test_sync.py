@@ -714,12 +714,14 @@ def test_a_teammates_own_version_is_another_version(shell: Shell, server: str,
 
 
 def test_a_push_waits_for_the_one_before_it_and_not_for_a_killed_one(
-        store: Store, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: Store, server: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     from jupyter_mlops.sync import ids
 
     # Given another process pushing this store (it holds the store's sync lock)
     _runs_reading_one_dataset(store, "locked", 1, "LOCKED")
     monkeypatch.setattr(ids, "LOCK_WAIT_S", 0.5)
+    monkeypatch.setattr(ids, "SAY_WAITING_S", 0.2)
     holder = subprocess.Popen([sys.executable, "-c", """
 import sys, time
 from pathlib import Path
@@ -731,10 +733,12 @@ with ids.exclusive(open_store(Path(sys.argv[1])), sys.argv[2]):
 """, str(store.directory), server], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        # When this store is pushed meanwhile, it waits, then says why it gave up
+        # When this store is pushed meanwhile, it says it waits, then why it gave up
         with pytest.raises(SyncError, match="another push or pull of this store with "
-                           f"{server} has held .*sync-.*\\.lock"):
+                           f"{server} has held .*sync-.*\\.lock for 0.5 s"):
             mlops.push(server, store=store)
+        assert capsys.readouterr().err == "waiting for another push or pull of this store " \
+            f"with {server} to end (at most 0.5 s)...\n"
         assert ids.remote_of(store, server, "run", "01LOCKED00") is None
     finally:
         holder.kill()  # as a crash would end it

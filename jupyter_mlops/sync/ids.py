@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from ..store import Store
 
 CREATING = "creating:"  # the remote id of a run being created (found by its tag after a crash)
 LOCK_WAIT_S = 600.0  # a push or pull waits this long for another one of the same store
+SAY_WAITING_S = 2.0  # ... and says it waits after this long
 
 
 @contextmanager
@@ -32,7 +34,14 @@ def exclusive(store: Store, remote: str) -> Iterator[None]:
     # unlinked while another process waits on it would let a third take a second lock
     lock = FileLock(path, fallback_to_soft=False, preserve_lock_file=True)
     try:
-        lock.acquire(timeout=LOCK_WAIT_S)
+        try:
+            lock.acquire(timeout=min(SAY_WAITING_S, LOCK_WAIT_S))
+        except Timeout:
+            if LOCK_WAIT_S <= SAY_WAITING_S:
+                raise
+            print(f"waiting for another push or pull of this store with {remote} to end "
+                  f"(at most {LOCK_WAIT_S:g} s)...", file=sys.stderr, flush=True)
+            lock.acquire(timeout=LOCK_WAIT_S - SAY_WAITING_S)
     except Timeout:
         raise SyncError(f"another push or pull of this store with {remote} has held {path} "
                         f"for {LOCK_WAIT_S:g} s; try again when it ends") from None

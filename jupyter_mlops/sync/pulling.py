@@ -349,8 +349,11 @@ def _take(store: Store, uri: str, future: Future[_Fetched], report: SyncReport) 
     except Exception as exc:
         if not _caused_by_the_record(exc):
             raise
-        report.notes.append(f"{fetched.result.tags[ORIGIN]} was not pulled: its record does "
-                            f"not fit the store ({type(exc).__name__}: {str(exc)[:200]})")
+        again = ids.local_of(store, uri, "run", fetched.remote.info.run_id) is not None
+        report.notes.append(f"{fetched.result.tags[ORIGIN]} was not "
+                            f"{'refreshed (the copy pulled before stays)' if again else 'pulled'}"
+                            f": its record does not fit the store ({type(exc).__name__}: "
+                            f"{str(exc)[:200]})")
 
 
 def _seconds(text: str | None, default: float) -> float:
