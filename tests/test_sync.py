@@ -1016,3 +1016,41 @@ def test_a_url_that_is_no_tracking_server_is_said_at_once(store_dir: Path, serve
     with pytest.raises(SyncError, match=r"answered HTTP 404 to MLflow's API: check that it is "
                        "an MLflow tracking server and the URI's path; nothing was sent"):
         mlops.push(f"{server}/not/here", store=open_store(store_dir))
+
+
+def test_files_larger_than_a_pull_takes_are_not_downloaded(
+        store: Store, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_mlops.sync import pulling
+
+    # Given runs whose record, or model file, is larger than a pull takes (bounds made small
+    # here: 64 MiB and 4 GiB in use)
+    monkeypatch.setattr(pulling, "MAX_RECORD_BYTES", 10_000)
+    monkeypatch.setattr(pulling, "MAX_MODEL_BYTES", 10_000)
+    client = MlflowClient(server, server)
+    experiment = client.create_experiment("large-files")
+    model = {"variable": "model", "fingerprint": "model:x", "class_name": "X", "module": "m",
+             "format": "skops", "trusted_types": [], "file": "models/model.skops"}
+    for name, record, files in [
+            ("big-record", {"source": "x" * 20_000}, {}),
+            ("big-model", {"source": "x", "models": [model]},
+             {"models/model.skops": b"0" * 20_000})]:
+        run = client.create_run(experiment, tags={"mlops.run_id": name})
+        folder = tmp_path / name / "mlops"
+        for path, data in {"run.json": json.dumps(record).encode(), **files}.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(data)
+        client.log_artifacts(run.info.run_id, str(folder), "mlops")
+        client.set_terminated(run.info.run_id)
+    # When pulled, each is left out, by its listed size, before its download
+    downloaded: list[str] = []
+    download = pulling.download
+    monkeypatch.setattr(pulling, "download", lambda repo, path, folder: (
+        downloaded.append(path), download(repo, path, folder))[1])
+    report = mlops.pull(server, "large-files", store=store)
+    notes = "\n".join(report.notes)
+    assert "its mlops/run.json is 20014 bytes, more than the 10000 it may hold" in notes
+    assert "its mlops/models/model.skops is 20000 bytes, more than the 10000" in notes
+    assert downloaded == ["mlops/run.json"]  # big-model's record, not its model
+    assert report.counts == {}, str(report)

@@ -43,6 +43,7 @@ from .remote import (
 
 ORIGIN = f"{TAG}origin"
 MAX_RECORD_BYTES = 64 * 1024**2  # a run's mlops/run.json (it holds the cell's output)
+MAX_MODEL_BYTES = 4 * 1024**3  # a pulled model file (as bundle/trust.py bounds one unpacked)
 # the fields of a run record read here, by the type they must have (None allowed for some)
 _FIELDS: dict[str, tuple[type, ...]] = {
     "params": (dict,), "tags": (dict,), "datasets": (dict,), "inputs": (list,),
@@ -93,26 +94,47 @@ def _checked(data: bytes) -> dict[str, Any]:
     return doc
 
 
+def _sizes(repo: Any, folder: str) -> dict[str, int | None]:
+    """The files of a run's artifact folder and their sizes, as its artifact store lists them
+    (it measures what a writer uploaded)."""
+    return {f.path: f.file_size for f in repo.list_artifacts(folder) if not f.is_dir}
+
+
+def _download_within(repo: Any, sizes: dict[str, int | None], path: str, limit: int,
+                     folder: Path) -> Path:
+    """Download ``path`` into ``folder`` if listed at most ``limit`` bytes; a file not listed
+    or larger leaves the run out (it is not downloaded)."""
+    if path not in sizes:
+        raise _BadRecord(f"its record names {path}, which is not there")
+    size = sizes[path]
+    if size is not None and size > limit:
+        raise _BadRecord(f"its {path} is {size} bytes, more than the {limit} it may hold")
+    local = download(repo, path, folder)
+    if local.stat().st_size > limit:  # a store that does not list sizes
+        raise _BadRecord(f"its {path} is {local.stat().st_size} bytes, more than the {limit} "
+                         "it may hold")
+    return local
+
+
 def _document(uri: str, remote: Any, folder: Path) -> dict[str, Any]:
     """The run's record (``mlops/run.json``) and the files it names (its cell, its models),
-    downloaded into ``folder``; empty for a run jupyter-mlops did not push."""
+    downloaded into ``folder`` once their listed sizes are within bounds; empty for a run
+    jupyter-mlops did not push."""
     if f"{TAG}run_id" not in remote.data.tags:
         return {}
     repo = artifact_repository(remote.info.artifact_uri, uri)
     try:
-        try:
-            path = download(repo, f"mlops/{RUN_FILE}", folder)
-        except Exception as exc:  # pushed while running: no record yet
-            if is_missing(exc):
-                return {}
-            raise
-        if path.stat().st_size > MAX_RECORD_BYTES:
-            raise _BadRecord(f"its mlops/{RUN_FILE} is {path.stat().st_size} bytes, more than "
-                             f"the {MAX_RECORD_BYTES} a run record may hold")
-        doc = _checked(path.read_bytes())
-        cell = [] if "source" in doc else [CELL_FILE]  # in the record since session 5
-        for name in [*cell, *(m["file"] for m in doc["models"])]:
-            download(repo, f"mlops/{name}", folder)
+        sizes = _sizes(repo, "mlops")
+        if f"mlops/{RUN_FILE}" not in sizes:  # pushed while running: no record yet
+            return {}
+        doc = _checked(_download_within(repo, sizes, f"mlops/{RUN_FILE}", MAX_RECORD_BYTES,
+                                        folder).read_bytes())
+        if "source" not in doc:  # the cell is in the record since session 5
+            _download_within(repo, sizes, f"mlops/{CELL_FILE}", MAX_RECORD_BYTES, folder)
+        if doc["models"]:
+            sizes.update(_sizes(repo, f"mlops/{MODELS_DIR}"))
+        for model in doc["models"]:
+            _download_within(repo, sizes, f"mlops/{model['file']}", MAX_MODEL_BYTES, folder)
         return doc
     finally:
         repo.thread_pool.shutdown()
