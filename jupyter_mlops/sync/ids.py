@@ -91,6 +91,23 @@ def record(store: Store, remote: str, kind: str, local_id: str, remote_id: str, 
              time.time()])
 
 
+def pushed_versions(store: Store, remote: str) -> dict[str, str]:
+    """The model versions this store pushed to ``remote`` (``name/number`` there), with their
+    local refs."""
+    return {remote_id: local for local, remote_id in store.conn.execute(
+        "SELECT local_id, remote_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
+        "AND direction = 'push'", [remote])}
+
+
+def foreign_aliases(store: Store, remote: str, name: str, aliases: dict[str, Any]
+                    ) -> dict[str, str]:
+    """Of model ``name``'s ``aliases`` on ``remote`` (alias → version number), those held by
+    a version this store did not push there."""
+    ours = pushed_versions(store, remote)
+    return {alias: str(number) for alias, number in aliases.items()
+            if f"{name}/{number}" not in ours}
+
+
 def pulled_runs(store: Store) -> set[str]:
     """Local ids of the runs that are copies pulled from a server (never pushed back)."""
     return {r for (r,) in store.conn.execute(

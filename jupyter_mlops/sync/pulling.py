@@ -399,9 +399,9 @@ def _labels(remote_version: Any, aliases: dict[str, str]) -> list[str]:
 def _held_elsewhere(store: Store, uri: str, name: str, aliases: dict[str, Any]) -> str:
     """The end of a note naming the model's stages on the server that a version this store
     did not push holds (its own ``load_model("NAME@production")`` loads another model)."""
-    theirs = [f"{stage} is its version {number}" for stage, number in sorted(aliases.items())
-              if stage in EXCLUSIVE_STAGES and (ids.local_of(
-                  store, uri, "version", f"{name}/{number}") or ("", ""))[1] != "push"]
+    theirs = [f"{stage} is its version {number}" for stage, number in
+              sorted(ids.foreign_aliases(store, uri, name, aliases).items())
+              if stage in EXCLUSIVE_STAGES]
     return f"; on the server, {' and '.join(theirs)}, which another store pushed" \
         if theirs else ""
 

@@ -400,7 +400,8 @@ class _Pusher:
         # name is another version: its run differs)
         existing = {(v.tags.get(f"{TAG}version"), v.tags.get(f"{TAG}run_id")): str(v.version)
                     for v in mlflow.search_model_versions(f"name = '{name}'")}
-        foreign = self._foreign_aliases(name)
+        foreign = ids.foreign_aliases(store, self.uri, name,
+                                      mlflow.get_registered_model(name).aliases)
         sent_before: dict[str, list[str] | None] = {}  # None: pushed before labels were kept
         for version, remote_run, known, seq in sorted(pending, key=lambda p: p[0].version):
             number = known[0].rpartition("/")[2] if known else existing.get(
@@ -457,25 +458,12 @@ class _Pusher:
         mlflow.log_text(remote_run, json.dumps(events, indent=1, default=str),
                         f"mlops/audit/{version.name}/v{version.version}.json")
 
-    def _pushed_versions(self) -> dict[str, str]:
-        """The server's versions this store pushed (``name/number``), with their local refs."""
-        return {remote: local for local, remote in self.store.conn.execute(
-            "SELECT local_id, remote_id FROM sync_ids WHERE remote = ? AND kind = 'version' "
-            "AND direction = 'push'", [self.uri])}
-
-    def _foreign_aliases(self, name: str) -> dict[str, str]:
-        """The model's aliases on the server held by versions this store did not push."""
-        ours = self._pushed_versions()
-        return {alias: str(number) for alias, number in
-                self.mlflow.get_registered_model(name).aliases.items()
-                if f"{name}/{number}" not in ours}
-
     def _drop_stale_aliases(self, name: str, sent_before: dict[str, list[str] | None]
                             ) -> None:
         """Remove the aliases the server gives to a version of this push that it held when
         last pushed and no longer holds here (staging promoted to production, say); an alias
         a teammate put on a version of ours since stays theirs."""
-        ours = self._pushed_versions()
+        ours = ids.pushed_versions(self.store, self.uri)
         now = {v.ref: _labels(v) for v in versions(self.store, name)}
         for alias, number in self.mlflow.get_registered_model(name).aliases.items():
             local = ours.get(f"{name}/{number}")

@@ -128,6 +128,17 @@ def _deepest(exc: BaseException, outer: BaseException | None = None) -> BaseExce
     return exc
 
 
+def _first(exc: BaseException, types: tuple[type[BaseException], ...],
+           outer: BaseException | None) -> BaseException | None:
+    """The first error of ``types`` in ``exc``'s chain, not past ``outer``."""
+    seen: BaseException | None = exc
+    while seen is not None and seen is not outer:
+        if isinstance(seen, types):
+            return seen
+        seen = _cause(seen)
+    return None
+
+
 def network_error(exc: BaseException, outer: BaseException | None = None
                   ) -> BaseException | None:
     """The first cause of an error that came from the network (the server stopped
@@ -139,12 +150,8 @@ def network_error(exc: BaseException, outer: BaseException | None = None
         return None
     failures = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                 requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
-    seen: BaseException | None = exc
-    while seen is not None and seen is not outer:
-        if isinstance(seen, failures):  # not an HTTPError: the server answered (404...)
-            return _deepest(exc, outer)
-        seen = _cause(seen)
-    return None
+    # not an HTTPError: the server answered (404...)
+    return None if _first(exc, failures, outer) is None else _deepest(exc, outer)
 
 
 def from_the_server(exc: BaseException, outer: BaseException | None = None
@@ -156,12 +163,7 @@ def from_the_server(exc: BaseException, outer: BaseException | None = None
         from mlflow.exceptions import MlflowException
     except ImportError:
         return None
-    seen: BaseException | None = exc
-    while seen is not None and seen is not outer:
-        if isinstance(seen, (requests.exceptions.RequestException, MlflowException)):
-            return seen
-        seen = _cause(seen)
-    return None
+    return _first(exc, (requests.exceptions.RequestException, MlflowException), outer)
 
 
 def said_when_the_server_stops(what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
